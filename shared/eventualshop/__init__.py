@@ -1,0 +1,1 @@
+"""EventualShop: the domain package shared by every function."""

@@ -1,0 +1,128 @@
+"""The event store port: what the application layer needs from persistence, and nothing more.
+
+Adapters move rows; they do not know event classes. Encoding and decoding (and upcasting) happen
+in :mod:`eventualshop.kernel.repository`, so every adapter passes the same contract suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of ``events``. ``position`` is the global position, ``None`` before it is stored."""
+
+    event_id: UUID
+    aggregate_id: UUID
+    aggregate_type: str
+    version: int
+    event_type: str
+    schema_version: int
+    payload: str
+    timestamp: datetime
+    correlation_id: str
+    causation_id: str | None = None
+    traceparent: str | None = None
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """The state of an aggregate *at* ``version`` (never later), as JSON text."""
+
+    aggregate_id: UUID
+    aggregate_type: str
+    version: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A CloudEvent (structured-mode JSON) waiting to be published; written with its event."""
+
+    event_id: UUID
+    event_type: str
+    payload: str
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRecord:
+    """Marks (consumer, message id) as processed and keeps the outcome a repeat gets back."""
+
+    consumer: str
+    message_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendBatch:
+    """Everything one command writes, committed in one transaction or not at all."""
+
+    events: Sequence[StoredEvent]
+    snapshots: Sequence[SnapshotRecord] = ()
+    outbox: Sequence[OutboxEntry] = ()
+    inbox: InboxRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """What loading an aggregate reads: its latest snapshot and the events after it."""
+
+    snapshot: SnapshotRecord | None
+    events: Sequence[StoredEvent]
+
+    @property
+    def exists(self) -> bool:
+        return self.snapshot is not None or bool(self.events)
+
+
+class EventStore(Protocol):
+    def load(self, aggregate_id: UUID) -> Stream:
+        """Latest snapshot plus every later event, ordered by version."""
+        ...
+
+    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
+        """Events of one aggregate after ``after_version``, ordered by version (no snapshot)."""
+        ...
+
+    def append(self, batch: AppendBatch) -> Sequence[int]:
+        """Commit the batch atomically and return the events' global positions.
+
+        Raises ``ConcurrencyConflict`` when (aggregate id, version) is taken, ``DuplicateMessage``
+        when the inbox record exists already. Either way nothing of the batch is written.
+        """
+        ...
+
+    def outcome(self, consumer: str, message_id: str) -> str | None:
+        """The stored outcome of a processed message, or ``None`` if it is new."""
+        ...
+
+    def record_outcome(self, record: InboxRecord) -> str:
+        """Store an outcome without events (a rejection); return the outcome that is kept."""
+        ...
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
+        """Events of every aggregate in global position order, for rebuilding read models."""
+        ...
+
+    def last_position(self) -> int:
+        """The highest global position written so far (0 when empty)."""
+        ...
+
+    def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
+        """Distinct ids of the aggregates of one type."""
+        ...
+
+    def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:
+        """Unpublished outbox rows in outbox order."""
+        ...
+
+    def mark_published(self, outbox_ids: Sequence[int]) -> None:
+        """Mark these rows published, each by its own id (never by a high-water mark)."""
+        ...

@@ -1,0 +1,100 @@
+"""In-memory event store: the fake behind unit tests, held to the same contract suite."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from uuid import UUID
+
+from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
+from eventualshop.kernel.eventstore import (
+    AppendBatch,
+    InboxRecord,
+    OutboxEntry,
+    SnapshotRecord,
+    StoredEvent,
+    Stream,
+)
+
+
+class InMemoryEventStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[StoredEvent] = []
+        self._streams: dict[UUID, list[StoredEvent]] = {}
+        self._event_ids: set[UUID] = set()
+        self._snapshots: dict[UUID, list[SnapshotRecord]] = {}
+        self._outbox: list[OutboxEntry] = []
+        self._published: set[int] = set()
+        self._inbox: dict[tuple[str, str], str] = {}
+
+    def load(self, aggregate_id: UUID) -> Stream:
+        with self._lock:
+            snapshots = self._snapshots.get(aggregate_id)
+            snapshot = max(snapshots, key=lambda s: s.version) if snapshots else None
+            after = snapshot.version if snapshot else 0
+            events = [e for e in self._streams.get(aggregate_id, ()) if e.version > after]
+        return Stream(snapshot, events)
+
+    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
+        with self._lock:
+            return [e for e in self._streams.get(aggregate_id, ()) if e.version > after_version]
+
+    def append(self, batch: AppendBatch) -> Sequence[int]:
+        with self._lock:
+            if batch.inbox and (batch.inbox.consumer, batch.inbox.message_id) in self._inbox:
+                raise DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id)
+            seen: set[tuple[UUID, int]] = set()
+            for event in batch.events:
+                versions = {e.version for e in self._streams.get(event.aggregate_id, ())}
+                key = (event.aggregate_id, event.version)
+                if event.version in versions or key in seen or event.event_id in self._event_ids:
+                    raise ConcurrencyConflict(event.aggregate_id, event.version)
+                seen.add(key)
+            positions: list[int] = []
+            for event in batch.events:
+                stored = replace(event, position=len(self._events) + 1)
+                self._events.append(stored)
+                self._streams.setdefault(event.aggregate_id, []).append(stored)
+                self._event_ids.add(event.event_id)
+                positions.append(len(self._events))
+            for snapshot in batch.snapshots:
+                self._snapshots.setdefault(snapshot.aggregate_id, []).append(snapshot)
+            for entry in batch.outbox:
+                self._outbox.append(replace(entry, id=len(self._outbox) + 1))
+            if batch.inbox:
+                self._inbox[(batch.inbox.consumer, batch.inbox.message_id)] = batch.inbox.outcome
+            return positions
+
+    def outcome(self, consumer: str, message_id: str) -> str | None:
+        with self._lock:
+            return self._inbox.get((consumer, message_id))
+
+    def record_outcome(self, record: InboxRecord) -> str:
+        with self._lock:
+            return self._inbox.setdefault((record.consumer, record.message_id), record.outcome)
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
+        with self._lock:
+            return self._events[after_position : after_position + limit]
+
+    def last_position(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
+        with self._lock:
+            ids = [
+                i for i, s in self._streams.items() if s and s[0].aggregate_type == aggregate_type
+            ]
+        return iter(ids)
+
+    def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:
+        with self._lock:
+            pending = [e for e in self._outbox if e.id not in self._published]
+            return pending[:limit]
+
+    def mark_published(self, outbox_ids: Sequence[int]) -> None:
+        with self._lock:
+            self._published.update(outbox_ids)

@@ -1,0 +1,73 @@
+"""Message base types: commands, domain events and the envelope that carries event metadata.
+
+Commands and events are immutable pydantic models whose JSON uses camelCase names, like the
+original's wire format. Metadata (ids, version, timestamps, tracing) lives in the envelope rather
+than in every event class, so domain code only ever deals with the business facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        ser_json_inf_nan="strings",
+    )
+
+
+class Command(Message):
+    """Something a client asks an aggregate to do; it may be rejected."""
+
+
+class DomainEvent(Message):
+    """Something that happened to an aggregate; immutable history.
+
+    ``schema_version`` is bumped whenever the payload shape changes; an upcaster registered for
+    the old version turns stored payloads into the current shape on read.
+    """
+
+    schema_version: ClassVar[int] = 1
+
+    @classmethod
+    def event_type(cls) -> str:
+        return cls.__name__
+
+
+@dataclass(frozen=True, slots=True)
+class EventMetadata:
+    event_id: UUID
+    timestamp: datetime
+    correlation_id: str
+    causation_id: str | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """A domain event as stored: the fact plus where it stands in its aggregate's history."""
+
+    event: DomainEvent
+    aggregate_id: UUID
+    aggregate_type: str
+    version: int
+    metadata: EventMetadata
+    position: int | None = None
+
+    @property
+    def event_type(self) -> str:
+        return self.event.event_type()
+
+    @property
+    def schema_version(self) -> int:
+        return self.event.schema_version

@@ -1,0 +1,191 @@
+"""Money: a Decimal amount with an ISO 4217 currency.
+
+Never a float: a float input is refused rather than silently rounded. Arithmetic and ordering
+across currencies raise ``CurrencyMismatch`` (the original's "Currencies must be the same").
+On the wire an amount is a string (``"10.50"``) and a currency its ISO code (``"USD"``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
+
+from eventualshop.kernel.errors import CurrencyMismatch
+
+
+class Currency(StrEnum):
+    """The currencies the original supports; its ``Undefined`` is deliberately absent."""
+
+    BRL = "BRL"
+    CAD = "CAD"
+    USD = "USD"
+    EUR = "EUR"
+    GBP = "GBP"
+    JPY = "JPY"
+    CHF = "CHF"
+    AUD = "AUD"
+    CNY = "CNY"
+    INR = "INR"
+    MXN = "MXN"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+    @property
+    def decimals(self) -> int:
+        return 0 if self is Currency.JPY else 2
+
+    @classmethod
+    def parse(cls, text: str) -> Currency:
+        """Accept an ISO code or a symbol, trimmed and case-insensitive (as the original did)."""
+        key = text.strip().upper()
+        found = _BY_CODE_OR_SYMBOL.get(key)
+        if found is None:
+            known = ", ".join(c.value for c in cls)
+            raise ValueError(f"unknown currency {text!r}; use an ISO code: {known}")
+        return found
+
+
+_SYMBOLS: dict[Currency, str] = {
+    Currency.BRL: "R$",
+    Currency.CAD: "Can$",
+    Currency.USD: "US$",
+    Currency.EUR: "€",
+    Currency.GBP: "£",
+    Currency.JPY: "JP¥",
+    Currency.CHF: "CHF",
+    Currency.AUD: "A$",
+    Currency.CNY: "CNY",
+    Currency.INR: "INR",
+    Currency.MXN: "Mex$",
+}
+_BY_CODE_OR_SYMBOL: dict[str, Currency] = {c.value: c for c in Currency} | {
+    s.upper(): c for c, s in _SYMBOLS.items()
+}
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool | float):
+        raise ValueError('amount must be a decimal string such as "10.50", not a float')
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"amount {value!r} is not a decimal number") from None
+    else:
+        raise ValueError('amount must be a decimal string such as "10.50"')
+    if not result.is_finite():
+        raise ValueError("amount must be a finite number")
+    return result
+
+
+def _to_currency(value: Any) -> Currency:
+    if isinstance(value, Currency):
+        return value
+    if isinstance(value, str):
+        return Currency.parse(value)
+    raise ValueError('currency must be an ISO 4217 code such as "USD"')
+
+
+Amount = Annotated[
+    Decimal, BeforeValidator(_to_decimal), PlainSerializer(str, return_type=str, when_used="always")
+]
+CurrencyCode = Annotated[
+    Currency,
+    BeforeValidator(_to_currency),
+    PlainSerializer(lambda c: c.value, return_type=str, when_used="always"),
+]
+
+
+class Money(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: Amount
+    currency: CurrencyCode
+
+    @classmethod
+    def zero(cls, currency: Currency) -> Money:
+        return cls(amount=Decimal(0), currency=currency)
+
+    @classmethod
+    def of(cls, amount: str | int | Decimal, currency: Currency | str) -> Money:
+        return cls.model_validate({"amount": amount, "currency": currency})
+
+    def _same(self, other: Money) -> None:
+        if self.currency is not other.currency:
+            raise CurrencyMismatch(
+                f"currencies must be the same: {self.currency.value} and {other.currency.value}"
+            )
+
+    def _with(self, amount: Decimal) -> Self:
+        return self.model_copy(update={"amount": amount})
+
+    def __add__(self, other: Money) -> Self:
+        self._same(other)
+        return self._with(self.amount + other.amount)
+
+    def __sub__(self, other: Money) -> Self:
+        self._same(other)
+        return self._with(self.amount - other.amount)
+
+    def __mul__(self, factor: int) -> Self:
+        if isinstance(factor, bool) or not isinstance(factor, int):
+            return NotImplemented
+        return self._with(self.amount * factor)
+
+    __rmul__ = __mul__
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def __eq__(self, other: object) -> bool:
+        # Value equality: 10.0 USD == 10.00 USD, while the stored string keeps its scale.
+        if not isinstance(other, Money):
+            return NotImplemented
+        return self.currency is other.currency and self.amount == other.amount
+
+    def __hash__(self) -> int:
+        return hash((self.amount.normalize(), self.currency))
+
+    @property
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+    @property
+    def is_zero(self) -> bool:
+        return self.amount == 0
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency.value}"
+
+
+class PositiveMoney(Money):
+    """Money a client may send: the amount must be greater than zero (numerically)."""
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise ValueError("amount must be greater than 0")
+        return value

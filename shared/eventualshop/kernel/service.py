@@ -1,0 +1,169 @@
+"""The application service: load -> decide -> append (with outbox and inbox) -> outcome.
+
+Every command carries a message id (the HTTP ``Idempotency-Key`` or a generated one). The inbox
+row for it is written in the same transaction as the events, so a redelivered command produces no
+new events and gets the first outcome back, even when both copies race.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Generic
+from uuid import UUID, uuid4
+
+from eventualshop.kernel.aggregate import AggregateKind, S, execute
+from eventualshop.kernel.errors import (
+    AggregateAlreadyExists,
+    AggregateNotFound,
+    ConcurrencyConflict,
+    DomainRejection,
+    DuplicateMessage,
+)
+from eventualshop.kernel.eventstore import EventStore, InboxRecord
+from eventualshop.kernel.messages import Command
+from eventualshop.kernel.repository import Repository, utc_now
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Where a command comes from: its id (idempotency key) and the trace it belongs to."""
+
+    message_id: str = field(default_factory=lambda: str(uuid4()))
+    correlation_id: str = field(default_factory=lambda: str(uuid4()))
+    causation_id: str | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of a command. ``duplicate`` is true when it is a stored earlier answer."""
+
+    message_id: str
+    aggregate_id: UUID
+    version: int
+    event_ids: tuple[UUID, ...] = ()
+    event_types: tuple[str, ...] = ()
+    rejection_code: str | None = None
+    rejection_detail: str | None = None
+    duplicate: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.rejection_code is None
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "messageId": self.message_id,
+            "aggregateId": str(self.aggregate_id),
+            "version": self.version,
+            "eventIds": [str(i) for i in self.event_ids],
+            "eventTypes": list(self.event_types),
+        }
+        if self.rejection_code is not None:
+            data["rejection"] = {"code": self.rejection_code, "detail": self.rejection_detail}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str, *, duplicate: bool = True) -> Outcome:
+        data = json.loads(text)
+        rejection = data.get("rejection") or {}
+        return cls(
+            message_id=data["messageId"],
+            aggregate_id=UUID(data["aggregateId"]),
+            version=data["version"],
+            event_ids=tuple(UUID(i) for i in data["eventIds"]),
+            event_types=tuple(data["eventTypes"]),
+            rejection_code=rejection.get("code"),
+            rejection_detail=rejection.get("detail"),
+            duplicate=duplicate,
+        )
+
+
+class ApplicationService(Generic[S]):
+    def __init__(
+        self,
+        store: EventStore,
+        kind: AggregateKind[S],
+        *,
+        snapshot_interval: int | None = None,
+        max_attempts: int = 5,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.kind = kind
+        self.repository = Repository(store, kind, snapshot_interval=snapshot_interval, clock=clock)
+        self.max_attempts = max_attempts
+        self.consumer = f"{kind.context}.{kind.name}"
+
+    def handle(self, command: Command, context: CommandContext | None = None) -> Outcome:
+        """Run one command. Raises ``AggregateNotFound`` or, after the retries,
+        ``ConcurrencyConflict``; a domain rejection is an outcome, recorded like a success."""
+        context = context or CommandContext()
+        prior = self.store.outcome(self.consumer, context.message_id)
+        if prior is not None:
+            return Outcome.from_json(prior)
+        aggregate_id = self.kind.target(command)
+        creating = type(command) in self.kind.creates
+        conflict: ConcurrencyConflict | None = None
+        for _ in range(self.max_attempts):
+            state = self.repository.load(aggregate_id)
+            try:
+                if state is None and not creating:
+                    raise AggregateNotFound(self.kind.name, aggregate_id)
+                if state is not None and creating:
+                    raise AggregateAlreadyExists(self.kind.name, aggregate_id)
+                steps = execute(self.kind, state, command)
+            except DomainRejection as rejection:
+                return self._reject(context, aggregate_id, state, rejection)
+            batch = self.repository.batch(
+                aggregate_id,
+                steps,
+                correlation_id=context.correlation_id,
+                causation_id=context.causation_id or context.message_id,
+                traceparent=context.traceparent,
+            )
+            outcome = Outcome(
+                message_id=context.message_id,
+                aggregate_id=aggregate_id,
+                version=steps[-1].version if steps else (state.version if state else 0),
+                event_ids=tuple(e.event_id for e in batch.events),
+                event_types=tuple(e.event_type for e in batch.events),
+            )
+            inbox = InboxRecord(self.consumer, context.message_id, outcome.to_json())
+            try:
+                self.store.append(replace(batch, inbox=inbox))
+            except ConcurrencyConflict as error:
+                conflict = error
+                continue
+            except DuplicateMessage:
+                return self._stored_outcome(context)
+            return outcome
+        assert conflict is not None
+        raise conflict
+
+    def _reject(
+        self,
+        context: CommandContext,
+        aggregate_id: UUID,
+        state: S | None,
+        rejection: DomainRejection,
+    ) -> Outcome:
+        outcome = Outcome(
+            message_id=context.message_id,
+            aggregate_id=aggregate_id,
+            version=state.version if state else 0,
+            rejection_code=rejection.code,
+            rejection_detail=rejection.detail,
+        )
+        kept = self.store.record_outcome(
+            InboxRecord(self.consumer, context.message_id, outcome.to_json())
+        )
+        return Outcome.from_json(kept, duplicate=kept != outcome.to_json())
+
+    def _stored_outcome(self, context: CommandContext) -> Outcome:
+        stored = self.store.outcome(self.consumer, context.message_id)
+        assert stored is not None, "a duplicate message always has a stored outcome"
+        return Outcome.from_json(stored)

@@ -1,0 +1,41 @@
+"""Value objects shared by several contexts (reference §2.2, §2.3): Address and Product."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+class ValueObject(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, alias_generator=to_camel
+    )
+
+
+class Address(ValueObject):
+    """Compared by value, all seven fields."""
+
+    street: NonEmpty
+    city: NonEmpty
+    state: NonEmpty
+    zip_code: NonEmpty
+    country: NonEmpty
+    number: Annotated[int, Field(gt=0)] | None = None
+    complement: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None
+    ) = None
+
+
+class Product(ValueObject):
+    """How Catalog, Cart and Warehouse recognise the same goods: equality of all six fields."""
+
+    description: NonEmpty
+    name: NonEmpty
+    brand: NonEmpty
+    category: NonEmpty
+    unit: NonEmpty
+    sku: NonEmpty
