@@ -1,0 +1,66 @@
+"""Shopping Cart command functions: one functions-framework HTTP target per command.
+
+Deploy one with ``functions-framework --source functions/commands/shopping_cart.py
+--target add_cart_item``. Each answers 202 with the cart id and command id, and a Location to
+poll; see ``eventualshop.runtime.http`` for the error answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+from flask import Request, Response
+
+from eventualshop.kernel.service import ApplicationService
+from eventualshop.runtime import wiring
+from eventualshop.runtime.http import command_function
+from eventualshop.runtime.settings import settings
+from eventualshop.shopping_cart import commands as c
+from eventualshop.shopping_cart.cart import Cart
+from eventualshop.shopping_cart.payment_methods import use_card_token_key
+from eventualshop.shopping_cart.service import cart_service
+from functions.registry import CART, route_of
+
+DETAILS = "/api/v1/shopping-carts/{aggregateId}/details"
+
+
+@cache
+def _service() -> ApplicationService[Cart]:
+    config = settings()
+    use_card_token_key(config.card_token_key.get_secret_value().encode())
+    return cart_service(wiring.event_store(CART), snapshot_interval=config.snapshot_interval)
+
+
+def _target(
+    command: type[c.CartCommand],
+    name: str,
+    *,
+    query: dict[str, str] | None = None,
+    body_field: str | None = None,
+) -> Callable[[Request], Response]:
+    return command_function(
+        command,
+        route_of(f"{CART}-{name}"),
+        _service,
+        query=query,
+        body_field=body_field,
+        location=DETAILS,
+        after_commit=wiring.relay_after_commit(CART),
+    )
+
+
+create_cart = _target(c.CreateCart, "create-cart")
+add_cart_item = _target(c.AddCartItem, "add-cart-item")
+change_cart_item_quantity = _target(
+    c.ChangeCartItemQuantity, "change-cart-item-quantity", query={"quantity": "newQuantity"}
+)
+remove_cart_item = _target(c.RemoveCartItem, "remove-cart-item")
+add_credit_card = _target(c.AddCreditCard, "add-credit-card")
+add_debit_card = _target(c.AddDebitCard, "add-debit-card")
+add_pay_pal = _target(c.AddPayPal, "add-pay-pal")
+remove_payment_method = _target(c.RemovePaymentMethod, "remove-payment-method")
+add_shipping_address = _target(c.AddShippingAddress, "add-shipping-address", body_field="address")
+add_billing_address = _target(c.AddBillingAddress, "add-billing-address", body_field="address")
+check_out_cart = _target(c.CheckOutCart, "check-out-cart")
+discard_cart = _target(c.DiscardCart, "discard-cart")

@@ -1,0 +1,73 @@
+"""Every deployable function, declared once.
+
+The local server, the in-process broker, the RabbitMQ dispatcher and the generated Knative and
+OpenFaaS manifests all read this list; nothing here imports a function module.
+"""
+
+from __future__ import annotations
+
+from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route
+
+CART = "shopping-cart"
+CARTS = "/api/v1/shopping-carts"
+CART_COMMANDS = "functions.commands.shopping_cart"
+
+
+def _cart_command(target: str, method: str, path: str) -> FunctionSpec:
+    return FunctionSpec(
+        name=f"{CART}-{target.replace('_', '-')}",
+        kind=FunctionKind.COMMAND,
+        context=CART,
+        module=CART_COMMANDS,
+        target=target,
+        route=Route(method, CARTS + path),  # type: ignore[arg-type]
+    )
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    # Shopping Cart commands: the original's v1 routes (reference §7.4 rows 30-47).
+    _cart_command("create_cart", "POST", ""),
+    _cart_command("add_cart_item", "POST", "/{cartId}/items"),
+    _cart_command("change_cart_item_quantity", "PUT", "/{cartId}/items/{itemId}/change-quantity"),
+    _cart_command("remove_cart_item", "DELETE", "/{cartId}/items/{itemId}"),
+    _cart_command("add_credit_card", "POST", "/{cartId}/payment-methods/credit-card"),
+    _cart_command("add_debit_card", "POST", "/{cartId}/payment-methods/debit-card"),
+    _cart_command("add_pay_pal", "POST", "/{cartId}/payment-methods/pay-pal"),
+    _cart_command("remove_payment_method", "DELETE", "/{cartId}/payment-methods/{methodId}"),
+    _cart_command("add_shipping_address", "PUT", "/{cartId}/add-shipping-address"),
+    _cart_command("add_billing_address", "PUT", "/{cartId}/add-billing-address"),
+    _cart_command("check_out_cart", "PUT", "/{cartId}/check-out"),
+    # The original has no route for DiscardCart; DELETE on the cart is the natural one.
+    _cart_command("discard_cart", "DELETE", "/{cartId}"),
+    _cart_command("rebuild_cart_projection", "POST", "/admin/rebuild-projection"),
+    # Publishes what the relay after each commit could not (broker down, crash after commit).
+    FunctionSpec(
+        name="outbox-sweep",
+        kind=FunctionKind.SCHEDULED,
+        context="platform",
+        module="functions.sagas.outbox",
+        target="sweep",
+        schedule="* * * * *",
+        concurrency=1,
+        max_scale=1,
+    ),
+    # Keeps what exhausted its retries, so it can be looked at and replayed.
+    FunctionSpec(
+        name="dead-letters",
+        kind=FunctionKind.SAGA,
+        context="platform",
+        module="functions.sagas.dead_letters",
+        target="keep",
+    ),
+)
+
+BY_NAME = {spec.name: spec for spec in FUNCTIONS}
+
+
+def route_of(name: str) -> Route:
+    route = BY_NAME[name].route
+    assert route is not None, f"{name} is not an HTTP function"
+    return route
+
+
+DEFAULT_DELIVERY = Delivery()

@@ -1,0 +1,1 @@
+"""Composition and infrastructure shared by every function: settings, wiring, HTTP, brokers."""

@@ -1,0 +1,253 @@
+"""HTTP edge of the command functions: request -> command -> application service -> response.
+
+Every answer a client can provoke is a deliberate one: 202 with the outcome, 400/404/409/413/415
+as RFC 9457 ``application/problem+json`` naming the fields at fault. Nothing a client sends can
+produce a stack trace or a 500; only a fault of ours can, and then without details.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from flask import Request, Response
+from pydantic import ValidationError
+
+from eventualshop.kernel.errors import AggregateNotFound, ConcurrencyConflict
+from eventualshop.kernel.messages import Command
+from eventualshop.kernel.service import CommandContext, Outcome
+from eventualshop.runtime.registry import Route
+
+log = logging.getLogger("eventualshop.http")
+
+MAX_BODY_BYTES = 64 * 1024
+PROBLEM_JSON = "application/problem+json"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_CORRELATION = re.compile(r"^[\w.:\-]{1,128}$")
+
+
+class CommandHandler(Protocol):
+    def handle(self, command: Command, context: CommandContext | None = None) -> Outcome: ...
+
+
+class ProblemError(Exception):
+    """A client error, answered as problem+json."""
+
+    def __init__(
+        self, status: int, title: str, detail: str, errors: Mapping[str, list[str]] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.errors = dict(errors or {})
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: Mapping[str, list[str]] | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"https://eventualshop.dev/problems/{code or _slug(title)}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = dict(errors)
+    if code:
+        body["code"] = code
+    return Response(
+        json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=dict(headers or {})
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def route_pattern(route: Route) -> re.Pattern[str]:
+    """``/shopping-carts/{cartId}/items`` -> a regex with one named group per parameter."""
+    parts = re.split(r"(\{[A-Za-z]+\})", route.path)
+    regex = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
+    return re.compile(f"^{regex}/?$")
+
+
+def validation_errors(error: ValidationError) -> dict[str, list[str]]:
+    """pydantic errors keyed by the field path as the client wrote it (camelCase, dotted)."""
+    errors: dict[str, list[str]] = {}
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        errors.setdefault(field, []).append(item["msg"])
+    return errors
+
+
+def read_json_body(request: Request) -> dict[str, Any]:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        return {}
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ProblemError(
+            415,
+            "Unsupported media type",
+            "send the body as application/json",
+        )
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ProblemError(
+            400, "Malformed JSON", f"the body is not valid JSON: {error}", {"body": [str(error)]}
+        ) from None
+    if not isinstance(body, dict):
+        raise ProblemError(
+            400,
+            "Invalid body",
+            "the body must be a JSON object",
+            {"body": ["expected a JSON object"]},
+        )
+    return body
+
+
+def command_context(request: Request) -> CommandContext:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 255):
+        raise ProblemError(
+            400,
+            "Invalid header",
+            "Idempotency-Key must be 1-255 characters",
+            {"Idempotency-Key": ["must be 1-255 characters"]},
+        )
+    correlation = request.headers.get("CorrelationId") or request.headers.get("X-Correlation-Id")
+    if correlation is not None and not _CORRELATION.match(correlation):
+        raise ProblemError(
+            400,
+            "Invalid header",
+            "CorrelationId must be an id such as a UUID",
+            {"CorrelationId": ["must be 1-128 letters, digits, '-', '.', ':'"]},
+        )
+    traceparent = request.headers.get("traceparent")
+    if traceparent is not None and not _TRACEPARENT.match(traceparent.strip().lower()):
+        traceparent = None  # W3C: an invalid traceparent is ignored, not an error
+    return CommandContext(
+        message_id=key or str(uuid.uuid4()),
+        correlation_id=correlation or str(uuid.uuid4()),
+        traceparent=traceparent.strip().lower() if traceparent else None,
+    )
+
+
+def command_function(
+    command_type: type[Command],
+    route: Route,
+    service: Callable[[], CommandHandler],
+    *,
+    query: Mapping[str, str] | None = None,
+    body_field: str | None = None,
+    location: str | None = None,
+    after_commit: Callable[[], None] | None = None,
+) -> Callable[[Request], Response]:
+    """Build a functions-framework HTTP target for one command.
+
+    ``query`` maps query-string names to command fields (``quantity`` -> ``newQuantity``);
+    path parameters map by name; the JSON body supplies the rest, or only the field
+    ``body_field`` where the original's body is a bare value object (an Address).
+    ``location`` is the read model to poll, with ``{aggregateId}`` filled in.
+    """
+    pattern = route_pattern(route)
+    query = dict(query or {})
+
+    def target(request: Request) -> Response:
+        headers: dict[str, str] = {}
+        try:
+            if request.method != route.method:
+                raise ProblemError(405, "Method not allowed", f"use {route.method}")
+            context = command_context(request)
+            headers = {"CorrelationId": context.correlation_id}
+            if context.traceparent:
+                headers["traceparent"] = context.traceparent
+            match = pattern.match(request.path)
+            if match is None:
+                raise ProblemError(404, "Not found", f"no route {request.path}")
+            body = read_json_body(request)
+            data: dict[str, Any] = {body_field: body} if body_field else body
+            for name, value in match.groupdict().items():
+                data[name] = _path_uuid(name, value)
+            for name, field in query.items():
+                if name in request.args:
+                    data[field] = request.args[name]
+            command = command_type.model_validate(data)
+            outcome = service().handle(command, context)
+        except ProblemError as error:
+            return problem(
+                error.status, error.title, error.detail, errors=error.errors, headers=headers
+            )
+        except ValidationError as error:
+            return problem(
+                400,
+                "Invalid request",
+                "one or more fields are invalid",
+                errors=validation_errors(error),
+                headers=headers,
+            )
+        except AggregateNotFound as error:
+            return problem(404, "Not found", str(error), headers=headers)
+        except ConcurrencyConflict as error:
+            return problem(
+                409, "Conflict", f"{error}; retry the request", code="conflict", headers=headers
+            )
+        except Exception:
+            log.exception("command %s failed", command_type.__name__)
+            return problem(
+                500, "Internal error", "the command could not be processed", headers=headers
+            )
+        if not outcome.accepted:
+            return problem(
+                409,
+                "Command rejected",
+                outcome.rejection_detail or "rejected",
+                code=outcome.rejection_code,
+                headers=headers,
+            )
+        if after_commit is not None and not outcome.duplicate:
+            try:
+                after_commit()
+            except Exception:  # the sweep publishes what the relay could not
+                log.warning("outbox relay after commit failed; the sweep will retry", exc_info=True)
+        body = {
+            "aggregateId": str(outcome.aggregate_id),
+            "commandId": outcome.message_id,
+            "version": outcome.version,
+            "events": list(outcome.event_types),
+            "duplicate": outcome.duplicate,
+        }
+        if location:
+            headers["Location"] = location.format(aggregateId=outcome.aggregate_id)
+        return Response(json.dumps(body), status=202, mimetype="application/json", headers=headers)
+
+    target.__name__ = _snake(command_type.__name__)
+    return target
+
+
+def _path_uuid(name: str, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ProblemError(
+            400, "Invalid path parameter", f"{name} must be a UUID", {name: ["must be a UUID"]}
+        ) from None
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -1,0 +1,64 @@
+"""Configuration from environment variables (prefix ``EVENTUALSHOP_``), with embedded defaults
+so that a fresh clone runs with nothing installed: SQLite files under ``var/`` and an in-process
+broker. Point the URLs at PostgreSQL, MongoDB or RabbitMQ to use real servers instead.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_", extra="ignore")
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="where the embedded SQLite files live")
+    event_store_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the event store: sqlite:///…, postgresql://…, "
+        "mssql+pyodbc://…; default: an SQLite file in data_dir",
+    )
+    read_model_url: str | None = Field(
+        None,
+        description="read-model store: sqlite:///…, postgresql://… or mongodb://…; "
+        "default: an SQLite file in data_dir",
+    )
+    broker: Literal["inprocess", "rabbitmq", "knative"] = "inprocess"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    broker_exchange: str = "eventualshop"
+    knative_sink: str | None = Field(
+        None, validation_alias="K_SINK", description="broker ingress URL (Knative SinkBinding)"
+    )
+    snapshot_interval: int | None = Field(
+        None, ge=1, le=100, description="override every aggregate type's snapshot interval"
+    )
+    card_token_key: SecretStr = Field(
+        SecretStr("eventualshop-dev-only-card-token-key"),
+        description="HMAC key that turns card numbers into tokens; set a real secret in production",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+    auto_migrate: bool = Field(
+        True, description="create or upgrade the tables on first use (else: eventualshop migrate)"
+    )
+
+    def resolved_event_store_url(self, context: str) -> str:
+        """One database per context by default; a URL set here is shared by every context."""
+        if self.event_store_url:
+            return self.event_store_url
+        return f"sqlite:///{self.data_dir / f'eventstore-{context}.sqlite3'}"
+
+    def resolved_read_model_url(self) -> str:
+        return self.read_model_url or f"sqlite:///{self.data_dir / 'readmodels.sqlite3'}"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,82 @@
+"""Composition roots' shared parts: one event store per context and the process's publisher.
+
+Everything is created on first use and cached for the life of the process (a warm function
+instance), and only the drivers the configuration names are imported: a command function on
+SQLite never imports psycopg, pika or pymongo.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from functools import cache
+
+from eventualshop.kernel.eventstore import EventStore, OutboxEntry
+from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
+from eventualshop.runtime.settings import Settings, settings
+
+_lock = threading.Lock()
+_publisher: Publisher | None = None
+
+
+class NoBroker:
+    """Where no broker is reachable from this process: rows stay pending for the sweep."""
+
+    def publish(self, entries: Sequence[OutboxEntry]) -> None:
+        del entries
+        raise PublishError("no broker configured for this process")
+
+
+@cache
+def event_store(context: str) -> EventStore:
+    from eventualshop.kernel.sql import SqlEventStore
+
+    config = settings()
+    url = config.resolved_event_store_url(context)
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return SqlEventStore.from_url(url, migrate=config.auto_migrate)
+
+
+def use_publisher(publisher: Publisher | None) -> None:
+    """Install the process's publisher (the local server installs its in-process broker)."""
+    global _publisher
+    with _lock:
+        _publisher = publisher
+    relay.cache_clear()
+
+
+def publisher() -> Publisher:
+    global _publisher
+    with _lock:
+        if _publisher is None:
+            _publisher = _configured_publisher(settings())
+        return _publisher
+
+
+def _configured_publisher(config: Settings) -> Publisher:
+    if config.broker == "rabbitmq":
+        from eventualshop.runtime.broker.publishers import RabbitMqPublisher
+
+        return RabbitMqPublisher(config.rabbitmq_url, config.broker_exchange)
+    if config.broker == "knative" and config.knative_sink:
+        from eventualshop.runtime.broker.publishers import KnativeSinkPublisher
+
+        return KnativeSinkPublisher(config.knative_sink)
+    return NoBroker()
+
+
+@cache
+def relay(context: str) -> OutboxRelay:
+    return OutboxRelay(event_store(context), publisher())
+
+
+def relay_after_commit(context: str) -> Callable[[], None]:
+    """Publish right after a commit; what fails here the scheduled sweep publishes later."""
+
+    def run() -> None:
+        relay(context).drain()
+
+    return run

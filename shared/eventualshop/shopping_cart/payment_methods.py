@@ -1,0 +1,202 @@
+"""Payment methods: what a client sends (with its secrets) and what the cart keeps (without them).
+
+A command carries the full card number, the security code or the PayPal password, because they
+must be validated; none of them ever reaches an event, a snapshot or a log. An event carries a
+payment *option*: for a card, the holder, the expiry (``MM/yy``), the last four digits and a token;
+for PayPal, the e-mail address.
+
+The token is a keyed one-way digest (HMAC-SHA256) of the card's digits: stable for the same card,
+so a payment provider adapter can correlate it, but not the number itself. It stands in for a
+payment vault. A real deployment replaces :func:`card_token` with the vault's tokenisation (or at
+least sets its own key with :func:`use_card_token_key` at the composition root); the built-in key
+is for development only. Keep the key as secret as a password: card numbers carry little
+entropy, so whoever holds the key could test candidate numbers against a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    Secret,
+    SecretStr,
+    StringConstraints,
+)
+
+from eventualshop.kernel.money import Money
+from eventualshop.kernel.values import NonEmpty, ValueObject
+
+_DEVELOPMENT_KEY = b"eventualshop-development-card-token-key"
+_token_key = _DEVELOPMENT_KEY
+
+
+def card_token(digits: str, key: bytes) -> str:
+    """A deterministic one-way token for a card number (digits only). Pure: the key is given."""
+    return "tok_" + hmac.new(key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def use_card_token_key(key: bytes) -> None:
+    """Set the key tokens are made with; called once by a composition root, never per request."""
+    global _token_key
+    if len(key) < 16:
+        raise ValueError("a card token key needs at least 16 bytes")
+    _token_key = key
+
+
+def current_card_token_key() -> bytes:
+    return _token_key
+
+
+# ---- input: what a command carries ------------------------------------------------------------
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card_digits(value: Any) -> str:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(text, str):
+        raise ValueError("a card number is a string of digits")
+    digits = re.sub(r"[ -]", "", text)
+    # Never echo the number in the message: it may end up in a log.
+    if not digits.isascii() or not digits.isdigit() or not 12 <= len(digits) <= 19:
+        raise ValueError("a card number has 12 to 19 digits (spaces and dashes allowed)")
+    if not luhn_valid(digits):
+        raise ValueError("the card number fails its check digit (Luhn)")
+    return digits
+
+
+def _input_date(value: Any) -> Any:
+    # HTTP bodies use the original's "dd/MM/yyyy"; ISO dates are accepted too.
+    if isinstance(value, str) and re.fullmatch(r"\d{2}/\d{2}/\d{4}", value.strip()):
+        try:
+            return datetime.strptime(value.strip(), "%d/%m/%Y").date()
+        except ValueError:
+            raise ValueError("expiration date must be a real date in dd/MM/yyyy") from None
+    return value
+
+
+CardNumber = Annotated[SecretStr, BeforeValidator(_card_digits), Field(repr=False)]
+SecurityCode = Annotated[Secret[Annotated[int, Field(gt=0, le=9999)]], Field(repr=False)]
+InputDate = Annotated[date, BeforeValidator(_input_date)]
+EmailAddress = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+    ),
+]
+
+
+class CardDetails(ValueObject):
+    """A credit or debit card as a client sends it. ``number`` holds digits only once validated."""
+
+    number: CardNumber
+    holder_name: NonEmpty
+    expiration_date: InputDate
+    security_code: SecurityCode
+
+    @property
+    def last_four(self) -> str:
+        return self.number.get_secret_value()[-4:]
+
+    def token(self, key: bytes | None = None) -> str:
+        return card_token(self.number.get_secret_value(), key or current_card_token_key())
+
+
+class PayPalDetails(ValueObject):
+    email: EmailAddress
+    password: Annotated[SecretStr, StringConstraints(min_length=1), Field(repr=False)]
+
+
+# ---- stored: what events, snapshots and summaries carry ----------------------------------------
+
+
+def _parse_expiry(value: Any) -> Any:
+    if isinstance(value, str):
+        match = re.fullmatch(r"(0[1-9]|1[0-2])/(\d{2})", value.strip())
+        if match is None:
+            raise ValueError('card expiry must look like "MM/yy"')
+        return date(2000 + int(match[2]), int(match[1]), 1)
+    if isinstance(value, date):
+        return value.replace(day=1)
+    return value
+
+
+CardExpiry = Annotated[
+    date,
+    BeforeValidator(_parse_expiry),
+    PlainSerializer(lambda d: d.strftime("%m/%y"), return_type=str, when_used="always"),
+]
+LastFour = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
+
+
+class CreditCardOption(ValueObject):
+    type: Literal["CreditCard"] = "CreditCard"
+    holder_name: NonEmpty
+    expiration: CardExpiry
+    last_four: LastFour
+    token: NonEmpty
+
+
+class DebitCardOption(ValueObject):
+    type: Literal["DebitCard"] = "DebitCard"
+    holder_name: NonEmpty
+    expiration: CardExpiry
+    last_four: LastFour
+    token: NonEmpty
+
+
+class PayPalOption(ValueObject):
+    type: Literal["PayPal"] = "PayPal"
+    email: EmailAddress
+
+
+PaymentOption = Annotated[
+    CreditCardOption | DebitCardOption | PayPalOption, Field(discriminator="type")
+]
+
+
+class PaymentMethod(ValueObject):
+    """One way the customer pays part of the cart; it never holds a secret."""
+
+    id: UUID
+    amount: Money
+    option: PaymentOption
+
+
+def credit_card_option(card: CardDetails, key: bytes | None = None) -> CreditCardOption:
+    return CreditCardOption(
+        holder_name=card.holder_name,
+        expiration=card.expiration_date,
+        last_four=card.last_four,
+        token=card.token(key),
+    )
+
+
+def debit_card_option(card: CardDetails, key: bytes | None = None) -> DebitCardOption:
+    # The original swapped Number and HolderName on every DebitCard round trip; no swap here.
+    return DebitCardOption(
+        holder_name=card.holder_name,
+        expiration=card.expiration_date,
+        last_four=card.last_four,
+        token=card.token(key),
+    )
+
+
+def pay_pal_option(pay_pal: PayPalDetails) -> PayPalOption:
+    return PayPalOption(email=pay_pal.email)

@@ -1,0 +1,142 @@
+"""Shared fixtures: databases for the SQL adapters and the ``event_store`` every adapter passes.
+
+PostgreSQL: ``EVENTUALSHOP_TEST_POSTGRES_URL`` (default: the local server's ``postgres``
+database) is only the admin connection; each session creates and drops its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+
+from eventualshop.kernel.database import create_engine, migrate, normalize_url
+from eventualshop.kernel.eventstore import EventStore
+from eventualshop.kernel.memory import InMemoryEventStore
+from eventualshop.kernel.schema import TABLES
+from eventualshop.kernel.sql import SqlEventStore
+from tests.services import unavailable
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_error(url: URL) -> str | None:
+    """Why the server at ``url`` cannot be used, or ``None`` when it answers."""
+    engine = create_engine(url, poolclass=sa.NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as error:
+        return str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    finally:
+        engine.dispose()
+    return None
+
+
+def _start_local_postgres() -> None:
+    """Try the Debian cluster tools (what CI images and this project's machines have)."""
+    pg_ctlcluster = shutil.which("pg_ctlcluster")
+    clusters = Path("/etc/postgresql")
+    if pg_ctlcluster is None or not clusters.is_dir():
+        return
+    for version in sorted(p.name for p in clusters.iterdir()):
+        subprocess.run(
+            [pg_ctlcluster, "--skip-systemctl-redirect", version, "main", "start"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> URL:
+    url = normalize_url(os.environ.get("EVENTUALSHOP_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    error = _postgres_error(url)
+    if error is not None:
+        _start_local_postgres()
+        for _ in range(20):
+            error = _postgres_error(url)
+            if error is None:
+                break
+            time.sleep(0.5)
+    if error is not None:
+        unavailable(f"PostgreSQL not reachable at {url.render_as_string()}: {error}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: URL) -> Iterator[URL]:
+    """A fresh database for this session, dropped at the end."""
+    name = f"eventualshop_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield postgres_admin_url.set(database=name)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: URL) -> Iterator[Engine]:
+    """The session database, migrated once."""
+    engine = create_engine(postgres_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def truncate(engine: Engine) -> None:
+    names = ", ".join(engine.dialect.identifier_preparer.format_table(t) for t in TABLES)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> URL:
+    return sa.make_url(f"sqlite:///{tmp_path / 'eventstore.sqlite3'}")
+
+
+@pytest.fixture
+def postgres_store(postgres_engine: Engine) -> SqlEventStore:
+    """The session database with empty tables (truncating is faster than migrating)."""
+    truncate(postgres_engine)
+    return SqlEventStore(postgres_engine)
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: URL) -> Iterator[SqlEventStore]:
+    store = SqlEventStore.from_url(sqlite_url, migrate=True)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def event_store(request: pytest.FixtureRequest) -> EventStore:
+    """Every adapter of the ``EventStore`` port, migrated and empty."""
+    if request.param == "memory":
+        return InMemoryEventStore()
+    store: SqlEventStore = request.getfixturevalue(f"{request.param}_store")
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> URL:
+    """A migrated, empty SQL database, for tests that open several stores on it at once."""
+    if request.param == "sqlite":
+        url: URL = request.getfixturevalue("sqlite_url")
+        migrate(url)
+        return url
+    truncate(request.getfixturevalue("postgres_engine"))
+    postgres: URL = request.getfixturevalue("postgres_url")
+    return postgres
