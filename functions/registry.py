@@ -62,6 +62,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 
 BY_NAME = {spec.name: spec for spec in FUNCTIONS}
+# Contexts with an event store (and so an outbox) of their own.
+CONTEXTS: tuple[str, ...] = (CART,)
 
 
 def route_of(name: str) -> Route:

@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,27 +42,31 @@ def _postgres_error(url: URL) -> str | None:
     return None
 
 
-def _start_local_postgres() -> None:
-    """Try the Debian cluster tools (what CI images and this project's machines have)."""
+def _start_local_postgres() -> bool:
+    """Try the Debian cluster tools (what CI images and this project's machines have).
+
+    Returns whether a start was attempted, i.e. whether waiting for the server makes sense.
+    """
     pg_ctlcluster = shutil.which("pg_ctlcluster")
     clusters = Path("/etc/postgresql")
     if pg_ctlcluster is None or not clusters.is_dir():
-        return
-    for version in sorted(p.name for p in clusters.iterdir()):
+        return False
+    versions = sorted(p.name for p in clusters.iterdir() if (p / "main").is_dir())
+    for version in versions:
         subprocess.run(
             [pg_ctlcluster, "--skip-systemctl-redirect", version, "main", "start"],
             capture_output=True,
             timeout=60,
             check=False,
         )
+    return bool(versions)
 
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> URL:
     url = normalize_url(os.environ.get("EVENTUALSHOP_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     error = _postgres_error(url)
-    if error is not None:
-        _start_local_postgres()
+    if error is not None and _start_local_postgres():
         for _ in range(20):
             error = _postgres_error(url)
             if error is None:
@@ -72,19 +77,28 @@ def postgres_admin_url() -> URL:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_url(postgres_admin_url: URL) -> Iterator[URL]:
-    """A fresh database for this session, dropped at the end."""
+@contextmanager
+def new_postgres_database(admin_url: URL) -> Iterator[URL]:
+    """A new, uniquely named, empty database; dropped on exit (open sessions are ended)."""
     name = f"eventualshop_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     try:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield postgres_admin_url.set(database=name)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            yield admin_url.set(database=name)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: URL) -> Iterator[URL]:
+    """A fresh database for this session, dropped at the end."""
+    with new_postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -121,16 +135,20 @@ def sqlite_store(sqlite_url: URL) -> Iterator[SqlEventStore]:
     store.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres)
+
+
+@pytest.fixture(params=["memory", "sqlite", POSTGRESQL])
 def event_store(request: pytest.FixtureRequest) -> EventStore:
     """Every adapter of the ``EventStore`` port, migrated and empty."""
     if request.param == "memory":
         return InMemoryEventStore()
-    store: SqlEventStore = request.getfixturevalue(f"{request.param}_store")
+    fixture = {"sqlite": "sqlite_store", "postgresql": "postgres_store"}[request.param]
+    store: SqlEventStore = request.getfixturevalue(fixture)
     return store
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", POSTGRESQL])
 def database_url(request: pytest.FixtureRequest) -> URL:
     """A migrated, empty SQL database, for tests that open several stores on it at once."""
     if request.param == "sqlite":
@@ -140,3 +158,14 @@ def database_url(request: pytest.FixtureRequest) -> URL:
     truncate(request.getfixturevalue("postgres_engine"))
     postgres: URL = request.getfixturevalue("postgres_url")
     return postgres
+
+
+@pytest.fixture(params=["sqlite", POSTGRESQL])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]:
+    """A database with no tables at all (not migrated), for migration tests."""
+    if request.param == "sqlite":
+        yield sa.make_url(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+        return
+    admin: URL = request.getfixturevalue("postgres_admin_url")
+    with new_postgres_database(admin) as url:
+        yield url

@@ -8,6 +8,8 @@ that never migrates does not pay for it at cold start.
 from __future__ import annotations
 
 import io
+import sqlite3
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -80,10 +82,32 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolE
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    # WAL is a property of the file, set once. Switching needs a moment of exclusive access and
+    # SQLite answers "database is locked" at once, busy timeout or not, while another connection
+    # reads: processes that open a new file together retry until one of them has switched it.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+        if mode in ("wal", "memory"):
+            return
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        else:
+            if mode == "wal":
+                return
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"could not switch to WAL (journal_mode={mode})")
+        time.sleep(0.005)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
@@ -147,6 +171,44 @@ def _migration_lock(dialect: Dialect) -> sa.TextClause | None:
         return sa.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
     if dialect.name == "mssql":
         return mssql_applock("eventualshop.migrations")
+    return None
+
+
+def schema_differences(engine: Engine) -> list[Any]:
+    """What Alembic's autogenerate finds between the database and ``schema.metadata``.
+
+    Empty when the migrations produced exactly the tables, columns, types, constraints and
+    indexes the code expects; a deployment can check it before it serves.
+    """
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from eventualshop.kernel.schema import metadata
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts=comparison_options(engine.dialect))
+        return list(compare_metadata(context, metadata))
+
+
+def comparison_options(dialect: Dialect) -> dict[str, Any]:
+    """Alembic ``context.configure`` options for comparing the database with the metadata."""
+    if dialect.name == "sqlite":
+        return {"compare_type": True, "compare_server_default": _sqlite_compare_server_default}
+    return {"compare_type": True, "compare_server_default": True}
+
+
+def _sqlite_compare_server_default(
+    _context: Any,
+    _inspected_column: sa.Column[Any],
+    _metadata_column: sa.Column[Any],
+    inspected_default: str | None,
+    metadata_default: Any,
+    _rendered_metadata_default: str | None,
+) -> bool | None:
+    # SQLite has no identity columns (INTEGER PRIMARY KEY AUTOINCREMENT stands in for one), so a
+    # declared Identity() reflects as no default at all: not a difference. Alembic judges the rest.
+    if isinstance(metadata_default, sa.Identity) and inspected_default is None:
+        return False
     return None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -125,7 +126,6 @@ READ_ALL = (
     sa.select(*_EVENT_COLUMNS)
     .where(events.c.position > sa.bindparam("after"))
     .order_by(events.c.position)
-    .limit(sa.bindparam("limit", type_=sa.Integer))
 )
 
 LAST_POSITION = sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0))
@@ -152,8 +152,20 @@ PENDING_OUTBOX = (
     sa.select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.payload)
     .where(outbox.c.published_at.is_(None))
     .order_by(outbox.c.id)
-    .limit(sa.bindparam("limit", type_=sa.Integer))
 )
+
+
+# A limit stays an integer literal of the statement (MSSQL then says TOP n, not a ROW_NUMBER()
+# subquery); callers use a handful of limits, so each one's statement is built once and kept.
+@lru_cache(maxsize=64)
+def read_all_statement(limit: int) -> sa.Select[Any]:
+    return READ_ALL.limit(limit)
+
+
+@lru_cache(maxsize=64)
+def pending_outbox_statement(limit: int) -> sa.Select[Any]:
+    return PENDING_OUTBOX.limit(limit)
+
 
 #: Rows are marked one by one, by id: never "everything up to id N" (a high-water mark would skip a
 #: row that a slower transaction commits later with a lower id).
@@ -213,6 +225,8 @@ class SqlEventStore:
         self.engine = engine
         self._owns_engine = owns_engine
         self._clock = clock
+        self._reader: Engine
+        self._writer: Engine
         if engine.dialect.name == "sqlite":
             # One-statement reads need no BEGIN; writes take the write lock as they start.
             self._reader = engine.execution_options(**{SQLITE_BEGIN: None})
@@ -295,7 +309,7 @@ class SqlEventStore:
         if limit <= 0:
             return []
         with self._reader.connect() as connection:
-            rows = connection.execute(READ_ALL, {"after": after_position, "limit": limit}).all()
+            rows = connection.execute(read_all_statement(limit), {"after": after_position}).all()
         return [_stored_event(row) for row in rows]
 
     def last_position(self) -> int:
@@ -318,7 +332,7 @@ class SqlEventStore:
         if limit <= 0:
             return []
         with self._reader.connect() as connection:
-            rows = connection.execute(PENDING_OUTBOX, {"limit": limit}).all()
+            rows = connection.execute(pending_outbox_statement(limit)).all()
         return [
             OutboxEntry(event_id=event_id, event_type=event_type, payload=payload, id=id_)
             for id_, event_id, event_type, payload in rows

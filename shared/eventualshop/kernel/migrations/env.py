@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from eventualshop.kernel.database import create_engine
+from eventualshop.kernel.database import comparison_options, create_engine
 from eventualshop.kernel.schema import metadata
 
 config = context.config
@@ -27,7 +27,11 @@ def run_offline() -> None:
 
 
 def run_online(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata)
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        **comparison_options(connection.dialect),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,0 +1,187 @@
+"""``eventualshop``: run the shop locally, drive a demo, migrate, sweep and manage dead letters.
+
+Every failure a user can cause ends in one line on stderr saying what to fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _apply_overrides(args: argparse.Namespace) -> None:
+    # Settings are read from the environment once; options are just a shorter way to set them.
+    for option, variable in (
+        ("data_dir", "EVENTUALSHOP_DATA_DIR"),
+        ("event_store_url", "EVENTUALSHOP_EVENT_STORE_URL"),
+        ("read_model_url", "EVENTUALSHOP_READ_MODEL_URL"),
+        ("broker", "EVENTUALSHOP_BROKER"),
+        ("rabbitmq_url", "EVENTUALSHOP_RABBITMQ_URL"),
+        ("host", "EVENTUALSHOP_HOST"),
+        ("port", "EVENTUALSHOP_PORT"),
+    ):
+        value = getattr(args, option, None)
+        if value is not None:
+            os.environ[variable] = str(value)
+
+
+def _settings() -> Any:
+    from pydantic import ValidationError
+
+    from eventualshop.runtime.settings import settings
+
+    settings.cache_clear()
+    try:
+        return settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "EVENTUALSHOP_" + str(first["loc"][0]).upper()
+        raise CliError(f"{name}: {first['msg']}") from None
+
+
+def serve(_args: argparse.Namespace) -> None:
+    from werkzeug.serving import run_simple
+
+    from eventualshop.runtime.local import LocalShop
+
+    config = _settings()
+    shop = LocalShop.from_settings(config)
+    print(
+        f"EventualShop on http://{config.host}:{config.port}  "
+        f"(broker: {config.broker}, data: {config.data_dir})",
+        flush=True,
+    )
+    shop.start()
+    try:
+        run_simple(config.host, config.port, shop.app, threaded=True, use_reloader=False)
+    except OSError as error:
+        raise CliError(
+            f"cannot listen on {config.host}:{config.port}: {error.strerror}; "
+            "choose another with --port"
+        ) from None
+    finally:
+        shop.stop()
+
+
+def demo(args: argparse.Namespace) -> None:
+    from eventualshop.runtime.demo import run_demo
+
+    run_demo(args.url, out=print)
+
+
+def migrate(_args: argparse.Namespace) -> None:
+    from eventualshop.kernel.database import migrate as run_migrations
+    from functions.registry import CONTEXTS
+
+    config = _settings()
+    for context in CONTEXTS:
+        url = config.resolved_event_store_url(context)
+        run_migrations(url)
+        print(f"{context}: event store at {_redact(url)} is up to date")
+
+
+def sweep(_args: argparse.Namespace) -> None:
+    from functions.sagas.outbox import sweep as run_sweep
+
+    _settings()
+    print(f"published {run_sweep()} pending events")
+
+
+def dead_letters(args: argparse.Namespace) -> None:
+    from eventualshop.runtime.local import dead_letter_store
+
+    store = dead_letter_store(_settings())
+    if args.action == "list":
+        letters = store.list(trigger=args.trigger, include_replayed=args.all)
+        for letter in letters:
+            summary = {
+                "id": letter.id,
+                "trigger": letter.trigger,
+                "eventId": letter.event_id,
+                "eventType": letter.event_type,
+                "attempts": letter.attempts,
+                "reason": letter.reason,
+                "deadAt": letter.dead_at.isoformat(),
+                "replayedAt": letter.replayed_at.isoformat() if letter.replayed_at else None,
+            }
+            print(json.dumps(summary, separators=(",", ":")))
+        if not letters:
+            print("no dead letters", file=sys.stderr)
+        return
+    from eventualshop.runtime.local import LocalShop
+
+    shop = LocalShop.from_settings(_settings())
+    replayed = shop.replay(ids=args.ids, trigger=args.trigger)
+    print(f"replayed {replayed} dead letters")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="eventualshop", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("serve", help="start the whole shop on one port")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--data-dir", help="where the embedded SQLite files live (default: var)")
+    run.add_argument("--event-store-url", help="sqlite:///…, postgresql://…, mssql+pyodbc://…")
+    run.add_argument("--read-model-url", help="sqlite:///…, postgresql://…, mongodb://…")
+    run.add_argument("--broker", choices=["inprocess", "rabbitmq"])
+    run.add_argument("--rabbitmq-url")
+    run.set_defaults(handler=serve)
+
+    show = commands.add_parser("demo", help="drive a scripted cart session over HTTP")
+    show.add_argument("--url", help="a running shop (default: start one on a free port)")
+    show.set_defaults(handler=demo)
+
+    commands.add_parser("migrate", help="create or upgrade every event store").set_defaults(
+        handler=migrate
+    )
+    commands.add_parser("sweep", help="publish pending outbox rows now").set_defaults(handler=sweep)
+
+    letters = commands.add_parser("dead-letters", help="list or replay dead letters")
+    letters.add_argument("action", choices=["list", "replay"])
+    letters.add_argument("ids", nargs="*", type=int, help="dead letter ids (replay)")
+    letters.add_argument("--trigger", help="only this trigger's dead letters")
+    letters.add_argument("--all", action="store_true", help="list replayed ones too")
+    letters.set_defaults(handler=dead_letters)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _apply_overrides(args)
+    handler: Callable[[argparse.Namespace], None] = args.handler
+    try:
+        handler(args)
+    except CliError as error:
+        print(f"eventualshop: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # one line, not a traceback
+        print(f"eventualshop: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Deployment artefacts generated from the function registry, and checked in.
+
+``python -m eventualshop.runtime.deploy`` writes them; ``--check`` only compares, and fails
+naming each file that is out of date. Everything here is a pure function of the registry and
+a few names (:class:`DeployConfig`), so regenerating never produces a diff by itself.
+
+This is a development command: it needs the ``dev`` dependency group (PyYAML), which the
+function image does not install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from eventualshop.runtime.deploy import knative, local, openfaas
+from eventualshop.runtime.deploy.config import (
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    DeployConfig,
+    check_declarations,
+)
+from eventualshop.runtime.deploy.render import GENERATOR, HEADER, yaml_document, yaml_documents
+from eventualshop.runtime.registry import Delivery, FunctionSpec
+
+__all__ = [
+    "DEFAULT_IMAGE",
+    "GENERATED_DIRS",
+    "DeployConfig",
+    "check",
+    "generate",
+    "main",
+    "stale",
+    "write",
+]
+
+# Directories whose every file is generated: a file there that is no longer generated is stale.
+GENERATED_DIRS = ("knative/services", "knative/triggers", "knative/pingsources", "knative/func")
+
+
+def _registry() -> tuple[tuple[FunctionSpec, ...], Delivery]:
+    from functions import registry
+
+    default = getattr(registry, "DEFAULT_DELIVERY", Delivery())
+    return tuple(registry.FUNCTIONS), default
+
+
+def generate(
+    root: Path,
+    functions: Sequence[FunctionSpec] | None = None,
+    *,
+    config: DeployConfig | None = None,
+    default_delivery: Delivery | None = None,
+) -> dict[Path, str]:
+    """Every generated file under ``root`` (path -> text), from ``functions`` (default: the
+    registry's ``FUNCTIONS``)."""
+    if functions is None:
+        declared, registry_delivery = _registry()
+        default_delivery = default_delivery or registry_delivery
+    else:
+        declared = tuple(functions)
+    check_declarations(declared)
+    config = config or DeployConfig()
+    default_delivery = default_delivery or Delivery()
+    specs = sorted(declared, key=lambda spec: spec.name)
+
+    files: dict[str, str] = {}
+    files["knative/broker.yaml"] = yaml_documents(knative.broker(config, default_delivery))
+    files["knative/sinkbinding.yaml"] = yaml_document(knative.sink_binding(config))
+    for spec in specs:
+        files[f"knative/services/{spec.name}.yaml"] = yaml_document(knative.service(spec, config))
+        files[f"knative/func/{spec.name}/func.yaml"] = yaml_document(
+            knative.func_yaml(spec, config)
+        )
+        for subscription in sorted(spec.subscriptions, key=lambda s: s.name):
+            files[f"knative/triggers/{subscription.name}.yaml"] = yaml_document(
+                knative.trigger(spec, subscription, config)
+            )
+        if spec.schedule:
+            files[f"knative/pingsources/{spec.name}.yaml"] = yaml_document(
+                knative.ping_source(spec)
+            )
+    # Apply order: what is referenced before what refers to it (Services before the
+    # SinkBinding that selects them and the Triggers that deliver to them).
+    order = (
+        "knative/broker.yaml",
+        "knative/services/",
+        "knative/sinkbinding.yaml",
+        "knative/triggers/",
+        "knative/pingsources/",
+    )
+    resources = [
+        path.removeprefix("knative/")
+        for prefix in order
+        for path in sorted(files)
+        if path.startswith(prefix) and path.endswith(".yaml")
+    ]
+    files["knative/kustomization.yaml"] = yaml_document(knative.kustomization(resources, config))
+    files["knative/README.md"] = _readme(config)
+    files["stack.yml"] = yaml_document(openfaas.stack(specs, config))
+    files["Dockerfile"] = local.dockerfile(root)
+    files[".dockerignore"] = local.dockerignore()
+    files["local/docker-compose.yaml"] = yaml_document(local.compose())
+    return {root / path: files[path] for path in sorted(files)}
+
+
+def stale(root: Path, files: dict[Path, str]) -> list[Path]:
+    """Files in the generated directories that the registry no longer declares."""
+    found: list[Path] = []
+    for directory in GENERATED_DIRS:
+        base = root / directory
+        if base.is_dir():
+            found.extend(p for p in sorted(base.rglob("*")) if p.is_file() and p not in files)
+    return found
+
+
+def check(root: Path, files: dict[Path, str]) -> list[str]:
+    """One line per file that differs from what ``files`` says it should be."""
+    problems: list[str] = []
+    for path, text in files.items():
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            problems.append(f"{_relative(root, path)}: out of date, run `{GENERATOR}`")
+    for path in stale(root, files):
+        problems.append(f"{_relative(root, path)}: no longer generated, run `{GENERATOR}`")
+    return problems
+
+
+def write(root: Path, files: dict[Path, str]) -> list[Path]:
+    """Write what changed and delete what is stale; return the paths touched."""
+    touched: list[Path] = []
+    for path, text in files.items():
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        touched.append(path)
+    for path in stale(root, files):
+        path.unlink()
+        touched.append(path)
+        if path.parent != root and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    return touched
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _default_root() -> Path:
+    """The checkout: the directory holding pyproject.toml and functions/registry.py."""
+    import functions
+
+    return Path(functions.__file__).resolve().parent.parent
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=GENERATOR, description="Generate knative/, stack.yml, Dockerfile and the compose file"
+    )
+    parser.add_argument("--check", action="store_true", help="compare only; fail if out of date")
+    parser.add_argument("--root", type=Path, help="the checkout (default: where functions/ is)")
+    parser.add_argument("--image", default=DEFAULT_IMAGE, help="the shared function image")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="Kubernetes namespace")
+    args = parser.parse_args(argv)
+    root: Path = (args.root or _default_root()).resolve()
+    try:
+        files = generate(root, config=DeployConfig(image=args.image, namespace=args.namespace))
+    except ValueError as error:  # a declaration Kubernetes would reject
+        print(f"functions/registry.py: {error}", file=sys.stderr)
+        return 1
+    if args.check:
+        problems = check(root, files)
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 1 if problems else 0
+    for path in write(root, files):
+        action = "wrote" if path.exists() else "removed"
+        print(f"{action} {_relative(root, path)}")
+    return 0
+
+
+def _readme(config: DeployConfig) -> str:
+    return f"""<!-- {HEADER} -->
+# Knative deployment
+
+One Knative Service per function, all from the one image `{config.image}`; a Broker of class
+RabbitMQBroker; one Trigger per subscription; one PingSource per scheduled function.
+
+Prerequisites in the cluster: Knative Serving and Eventing, eventing-rabbitmq (broker class
+`RabbitMQBroker`), the RabbitMQ cluster operator with a `RabbitmqCluster` named
+`{config.rabbitmq_cluster}` in namespace `{config.namespace}`.
+
+```sh
+kubectl create namespace {config.namespace}
+kubectl -n {config.namespace} create secret generic {config.secret} \\
+  --from-literal=EVENTUALSHOP_EVENT_STORE_URL='postgresql://…' \\
+  --from-literal=EVENTUALSHOP_READ_MODEL_URL='mongodb://…' \\
+  --from-literal=EVENTUALSHOP_CARD_TOKEN_KEY='…'
+kubectl apply -k knative/
+```
+
+Every function reads the Secret `{config.secret}` as environment variables. `K_SINK` (where
+functions publish) comes from the SinkBinding `{config.sink_binding}`, which resolves the
+Broker's address: a RabbitMQBroker's ingress belongs to its controller, so no URL is written
+here. Run `eventualshop migrate` once against the event store before the first deployment (or
+leave `EVENTUALSHOP_AUTO_MIGRATE` at its default and let the first instance do it).
+
+`func/<name>/func.yaml` deploys the same Service with `func deploy --build=false --path
+knative/func/<name>`; the Broker, Triggers, PingSources and SinkBinding are applied with
+`kubectl` either way (Triggers refer to the Service by name). `func deploy` rewrites its
+func.yaml: do not commit that, regenerate instead.
+
+Dead letters go to the `dead-letters` function; each Trigger adds `?trigger=<name>` to the
+sink's address, so a dead letter can be replayed to its own Trigger only.
+"""

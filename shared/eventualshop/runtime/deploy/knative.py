@@ -1,0 +1,252 @@
+"""Knative manifests from the function registry: Broker, Services, SinkBinding, Triggers,
+PingSources, a kustomization that applies them, and one ``func.yaml`` per function.
+
+Names are the registry's: a Service is named after its function, a Trigger after its
+Subscription, a PingSource after its scheduled function, so every reference can be checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventualshop.runtime.deploy.config import (
+    CONTAINER_PORT,
+    HEALTH_PATH,
+    PART_OF_FUNCTIONS,
+    PART_OF_LABEL,
+    VISIBILITY_LABEL,
+    DeployConfig,
+    is_public,
+    setting,
+)
+from eventualshop.runtime.registry import Delivery, FunctionSpec, Subscription
+
+SERVING = "serving.knative.dev/v1"
+EVENTING = "eventing.knative.dev/v1"
+SOURCES = "sources.knative.dev/v1"
+RABBITMQ_CONFIG = "eventing.knative.dev/v1alpha1"
+BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
+BROKER_CLASS = "RabbitMQBroker"
+MAX_SCALE_ANNOTATION = "autoscaling.knative.dev/max-scale"
+# The func CLI's newest func.yaml layout that the schema in schemas/ describes (build.git, not
+# build.source); ``func`` migrates older files itself, so this must not run ahead of the schema.
+FUNC_SPEC_VERSION = "0.36.0"
+# func.yaml requires a creation stamp; a fixed one keeps regeneration byte-for-byte stable.
+FUNC_CREATED = "2026-01-01T00:00:00Z"
+
+
+def service_ref(name: str) -> dict[str, str]:
+    return {"apiVersion": SERVING, "kind": "Service", "name": name}
+
+
+def broker_ref(config: DeployConfig) -> dict[str, str]:
+    return {"apiVersion": EVENTING, "kind": "Broker", "name": config.broker}
+
+
+def labels(spec: FunctionSpec) -> dict[str, str]:
+    result = {
+        "app.kubernetes.io/name": spec.name,
+        "app.kubernetes.io/part-of": "eventualshop",
+        PART_OF_LABEL: PART_OF_FUNCTIONS,  # the SinkBinding selects on this one
+        "eventualshop.dev/context": spec.context,
+        "eventualshop.dev/kind": str(spec.kind),
+    }
+    if not is_public(spec):
+        result[VISIBILITY_LABEL] = "cluster-local"
+    return result
+
+
+def function_env(spec: FunctionSpec) -> list[tuple[str, str]]:
+    """What selects the function inside the shared image, and how it publishes."""
+    return [
+        ("FUNCTION_TARGET", spec.target),
+        ("FUNCTION_SIGNATURE_TYPE", spec.signature_type),
+        ("FUNCTION_SOURCE", spec.source),
+        (setting("broker"), "knative"),
+    ]
+
+
+def delivery(policy: Delivery, *, trigger: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "retry": policy.retry,
+        "backoffPolicy": policy.backoff_policy,
+        "backoffDelay": policy.backoff_delay,
+    }
+    if policy.dead_letter_sink is not None:
+        sink: dict[str, Any] = {"ref": service_ref(policy.dead_letter_sink)}
+        if trigger is not None:
+            # Knative does not tell the sink which Trigger gave up; the relative URI (resolved
+            # against the sink Service's address) does, so a letter replays to that Trigger only.
+            sink["uri"] = f"/?trigger={trigger}"
+        spec["deadLetterSink"] = sink
+    return spec
+
+
+def broker(config: DeployConfig, default_delivery: Delivery) -> list[dict[str, Any]]:
+    broker_config = {
+        "apiVersion": RABBITMQ_CONFIG,
+        "kind": "RabbitmqBrokerConfig",
+        "metadata": {"name": config.broker_config},
+        "spec": {
+            "rabbitmqClusterReference": {"name": config.rabbitmq_cluster},
+            "queueType": "quorum",
+        },
+    }
+    broker = {
+        "apiVersion": EVENTING,
+        "kind": "Broker",
+        "metadata": {
+            "name": config.broker,
+            "annotations": {BROKER_CLASS_ANNOTATION: BROKER_CLASS},
+        },
+        "spec": {
+            "config": {
+                "apiVersion": RABBITMQ_CONFIG,
+                "kind": "RabbitmqBrokerConfig",
+                "name": config.broker_config,
+            },
+            # For Triggers that declare none; every Trigger generated here declares its own.
+            "delivery": delivery(default_delivery),
+        },
+    }
+    return [broker_config, broker]
+
+
+def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": spec.name, "labels": labels(spec)}
+    if spec.route is not None:
+        # For the API gateway in front: Knative gives each Service its own host, not a path.
+        metadata["annotations"] = {
+            "eventualshop.dev/route": f"{spec.route.method} {spec.route.path}"
+        }
+    # functions-framework serves no health path (every path is the function, or only POST is
+    # routed for CloudEvents), so the probes check that the port accepts connections.
+    probe: dict[str, Any] = {"tcpSocket": {}}
+    container = {
+        "name": "function",
+        "image": config.image,
+        "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
+        "env": [{"name": name, "value": value} for name, value in function_env(spec)],
+        "envFrom": [{"secretRef": {"name": config.secret}}],
+        "readinessProbe": {**probe, "periodSeconds": 5},
+        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+    }
+    return {
+        "apiVersion": SERVING,
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "template": {
+                "metadata": {
+                    "labels": labels(spec),
+                    "annotations": {MAX_SCALE_ANNOTATION: str(spec.max_scale)},
+                },
+                "spec": {
+                    "containerConcurrency": spec.concurrency,
+                    "containers": [container],
+                },
+            }
+        },
+    }
+
+
+def sink_binding(config: DeployConfig) -> dict[str, Any]:
+    """K_SINK for every function: the Broker's address as its controller publishes it.
+
+    A RabbitMQBroker's ingress address belongs to its class and controller; resolving it from
+    the Broker's status keeps it out of the manifests, and K_SINK is what Settings reads.
+    """
+    return {
+        "apiVersion": SOURCES,
+        "kind": "SinkBinding",
+        "metadata": {"name": config.sink_binding},
+        "spec": {
+            "subject": {
+                "apiVersion": SERVING,
+                "kind": "Service",
+                "selector": {"matchLabels": {PART_OF_LABEL: PART_OF_FUNCTIONS}},
+            },
+            "sink": {"ref": broker_ref(config)},
+        },
+    }
+
+
+def trigger(spec: FunctionSpec, subscription: Subscription, config: DeployConfig) -> dict[str, Any]:
+    return {
+        "apiVersion": EVENTING,
+        "kind": "Trigger",
+        "metadata": {
+            "name": subscription.name,
+            "labels": {
+                "app.kubernetes.io/part-of": "eventualshop",
+                "eventualshop.dev/function": spec.name,
+                "eventualshop.dev/context": spec.context,
+            },
+        },
+        "spec": {
+            "broker": config.broker,
+            "filter": {"attributes": dict(sorted(subscription.filters.items()))},
+            "subscriber": {"ref": service_ref(spec.name)},
+            "delivery": delivery(subscription.delivery, trigger=subscription.name),
+        },
+    }
+
+
+def ping_source(spec: FunctionSpec) -> dict[str, Any]:
+    assert spec.schedule is not None
+    return {
+        "apiVersion": SOURCES,
+        "kind": "PingSource",
+        "metadata": {
+            "name": spec.name,
+            "labels": {
+                "app.kubernetes.io/part-of": "eventualshop",
+                "eventualshop.dev/function": spec.name,
+            },
+        },
+        "spec": {
+            "schedule": spec.schedule,
+            "timezone": "UTC",
+            "contentType": "application/json",
+            "data": '{"function":"' + spec.name + '"}',
+            "sink": {"ref": service_ref(spec.name)},
+        },
+    }
+
+
+def kustomization(resources: Sequence[str], config: DeployConfig) -> dict[str, Any]:
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": config.namespace,
+        "resources": list(resources),
+    }
+
+
+def func_yaml(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
+    """For ``func deploy --build=false``: the prebuilt shared image, told which function to run.
+
+    No ``deploy.subscriptions``: func would create Triggers of its own, without the delivery
+    policy; the Triggers in knative/triggers/ name the same Service and serve either way.
+    """
+    envs = [{"name": name, "value": value} for name, value in function_env(spec)]
+    envs.append({"value": "{{ secret:" + config.secret + " }}"})  # every key, as envFrom does
+    return {
+        "specVersion": FUNC_SPEC_VERSION,
+        "name": spec.name,
+        "runtime": "python",
+        "image": config.image,
+        "created": FUNC_CREATED,
+        "invoke": spec.signature_type,
+        "run": {"envs": envs},
+        "deploy": {
+            "namespace": config.namespace,
+            "options": {
+                "scale": {"min": 0, "max": spec.max_scale},
+                "resources": {"limits": {"concurrency": spec.concurrency}},
+            },
+            "labels": [{"key": key, "value": value} for key, value in labels(spec).items()],
+            "healthEndpoints": {"liveness": HEALTH_PATH, "readiness": HEALTH_PATH},
+        },
+    }

@@ -1,0 +1,57 @@
+"""An OpenFaaS stack file: the same image and functions as on Knative, for ``faas-cli deploy``.
+
+OpenFaaS has no Broker: events reach CloudEvent functions from ``eventualshop dispatch`` (the
+RabbitMQ dispatcher, by the same Trigger declarations), and the cron-connector plays the
+PingSources. Secrets in OpenFaaS are files, not variables, so the store URLs are substituted
+from the deploying shell (``faas-cli`` expands ``${VAR}``) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventualshop.runtime.deploy.config import HEALTH_PATH, DeployConfig, setting
+from eventualshop.runtime.deploy.knative import function_env, labels
+from eventualshop.runtime.registry import FunctionSpec
+
+_FROM_SHELL = ("rabbitmq_url", "event_store_url", "read_model_url", "card_token_key")
+
+
+def stack(functions: Sequence[FunctionSpec], config: DeployConfig) -> dict[str, Any]:
+    return {
+        "version": 1.0,
+        "provider": {"name": "openfaas", "gateway": config.openfaas_gateway},
+        "functions": {spec.name: _function(spec, config) for spec in functions},
+    }
+
+
+def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
+    environment = dict(function_env(spec))
+    # No Broker ingress here: functions publish straight to RabbitMQ.
+    environment[setting("broker")] = "rabbitmq"
+    for name in _FROM_SHELL:
+        variable = setting(name)
+        environment[variable] = "${" + variable + "}"
+    function_labels = {
+        key: value for key, value in labels(spec).items() if not key.startswith("networking.")
+    }
+    function_labels["com.openfaas.scale.min"] = "1"
+    function_labels["com.openfaas.scale.max"] = str(spec.max_scale)
+    annotations = {"com.openfaas.health.http.path": HEALTH_PATH}
+    if spec.route is not None:
+        annotations["eventualshop.dev/route"] = f"{spec.route.method} {spec.route.path}"
+    if spec.subscriptions:
+        annotations["eventualshop.dev/triggers"] = ",".join(s.name for s in spec.subscriptions)
+    if spec.schedule:
+        annotations["topic"] = "cron-function"  # the cron-connector's convention
+        annotations["schedule"] = spec.schedule
+    return {
+        "lang": "dockerfile",
+        "handler": ".",
+        "image": config.image,
+        "skip_build": True,
+        "environment": environment,
+        "labels": function_labels,
+        "annotations": annotations,
+    }

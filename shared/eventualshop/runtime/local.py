@@ -1,0 +1,241 @@
+"""The whole shop in one process on one port: every HTTP function at its route, every
+CloudEvent function behind the in-process broker, and a timer that plays the PingSources.
+
+Function modules are imported on first use, exactly as functions-framework would import one
+target; the routing comes from the same registry the Knative manifests are generated from.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from eventualshop.runtime import wiring
+from eventualshop.runtime.broker.binding import BindingError, CloudEventMessage, from_http, to_sdk
+from eventualshop.runtime.broker.deadletters import Redelivery, SqlDeadLetterStore, replay
+from eventualshop.runtime.broker.dispatch import InProcessBroker, RabbitMqDispatcher
+from eventualshop.runtime.broker.publishers import InProcessPublisher
+from eventualshop.runtime.http import problem
+from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
+from eventualshop.runtime.settings import Settings
+
+log = logging.getLogger("eventualshop.local")
+
+
+def load_target(spec: FunctionSpec) -> Callable[..., Any]:
+    module = importlib.import_module(spec.module)
+    target: Callable[..., Any] = getattr(module, spec.target)
+    return target
+
+
+class _LazyTarget:
+    """Imports its function module on the first call, like a cold start would."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self._target: Callable[..., Any] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> Any:
+        if self._target is None:
+            with self._lock:
+                if self._target is None:
+                    self._target = load_target(self.spec)
+        return self._target(*args)
+
+
+def build_app(functions: Sequence[FunctionSpec]) -> Flask:
+    app = Flask("eventualshop")
+    routes: list[dict[str, str]] = []
+    for spec in functions:
+        if spec.route is None:
+            continue
+        target = _LazyTarget(spec)
+        rule = spec.route.path.replace("{", "<").replace("}", ">")
+
+        def view(_target: _LazyTarget = target, **_path: str) -> Any:
+            return _target(request)
+
+        app.add_url_rule(rule, endpoint=spec.name, view_func=view, methods=[spec.route.method])
+        routes.append({"function": spec.name, "method": spec.route.method, "path": spec.route.path})
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response('{"status":"ok"}', mimetype="application/json")
+
+    @app.get("/")
+    def index() -> dict[str, Any]:
+        return {"name": "EventualShop", "routes": routes}
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        return problem(status, error.name, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error", exc_info=error)
+        return problem(500, "Internal error", "the request could not be processed")
+
+    return app
+
+
+class Ticker:
+    """Runs ``job`` every ``interval`` seconds on a daemon thread (the local PingSource)."""
+
+    def __init__(self, interval: float, job: Callable[[], object]) -> None:
+        self.interval = interval
+        self.job = job
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="eventualshop-ticker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.job()
+            except Exception:
+                log.warning("scheduled job failed; it runs again next tick", exc_info=True)
+
+
+def scheduled(functions: Sequence[FunctionSpec]) -> list[_LazyTarget]:
+    return [_LazyTarget(s) for s in functions if s.kind is FunctionKind.SCHEDULED]
+
+
+class DirectSubscriber:
+    """Delivers a CloudEvent straight to a functions-framework ``cloud_event`` target.
+
+    It answers like functions-framework would: 200 when the target returns, 500 when it raises
+    (a projector raises on a version gap so the broker redelivers later).
+    """
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.target = _LazyTarget(spec)
+
+    def __call__(self, message: CloudEventMessage) -> int:
+        try:
+            self.target(to_sdk(message))
+        except Exception as error:
+            log.info("%s answered 500: %s", self.target.spec.name, error)
+            return 500
+        return 200
+
+
+def dead_letter_store(config: Settings) -> SqlDeadLetterStore:
+    """Dead letters kept beside the embedded stores (or in the event store database)."""
+    url = config.event_store_url or f"sqlite:///{config.data_dir / 'dead-letters.sqlite3'}"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    store = SqlDeadLetterStore(url)
+    store.create_table()
+    return store
+
+
+def subscriptions(functions: Sequence[FunctionSpec]) -> list[tuple[FunctionSpec, Subscription]]:
+    return [(spec, sub) for spec in functions for sub in spec.subscriptions]
+
+
+class LocalShop:
+    """One process: the HTTP functions, the broker (in-process, or RabbitMQ with its dispatcher
+    delivering back to this server) and the scheduled functions on a timer."""
+
+    def __init__(
+        self,
+        config: Settings,
+        functions: Sequence[FunctionSpec],
+        *,
+        tick_seconds: float = 2.0,
+    ) -> None:
+        self.config = config
+        self.functions = functions
+        self.app = build_app(functions)
+        self.dead_letters = dead_letter_store(config)
+        self.broker: InProcessBroker | None = None
+        self.dispatcher: RabbitMqDispatcher | None = None
+        jobs = scheduled(functions)
+        self.ticker = Ticker(tick_seconds, lambda: [job(None) for job in jobs])
+        self._add_cloudevent_routes()
+        if config.broker == "inprocess":
+            self.broker = InProcessBroker(
+                [(sub, DirectSubscriber(spec)) for spec, sub in subscriptions(functions)],
+                self.dead_letters,
+            )
+            wiring.use_publisher(InProcessPublisher(self.broker))
+        elif config.broker == "rabbitmq":
+            base = f"http://{config.host}:{config.port}"
+            self.dispatcher = RabbitMqDispatcher(
+                config.rabbitmq_url,
+                config.broker_exchange,
+                [(sub, f"{base}/functions/{spec.name}") for spec, sub in subscriptions(functions)],
+                self.dead_letters,
+            )
+
+    @classmethod
+    def from_settings(cls, config: Settings) -> LocalShop:
+        from functions.registry import FUNCTIONS
+
+        return cls(config, FUNCTIONS)
+
+    def _add_cloudevent_routes(self) -> None:
+        """``POST /functions/<name>``: every CloudEvent function, reachable as Knative would
+        reach it (binary or structured mode), for the RabbitMQ dispatcher and for tests."""
+        for spec in self.functions:
+            if spec.signature_type != "cloudevent":
+                continue
+            subscriber = DirectSubscriber(spec)
+
+            def view(_subscriber: DirectSubscriber = subscriber) -> Response:
+                try:
+                    message = from_http(request.headers, request.get_data())
+                except BindingError as error:
+                    return problem(400, "Not a CloudEvent", str(error))
+                return Response(status=_subscriber(message))
+
+            self.app.add_url_rule(
+                f"/functions/{spec.name}",
+                endpoint=f"ce:{spec.name}",
+                view_func=view,
+                methods=["POST"],
+            )
+
+    def start(self) -> None:
+        if self.broker is not None:
+            self.broker.start()
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        self.ticker.start()
+
+    def stop(self) -> None:
+        self.ticker.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+
+    def replay(self, *, ids: Sequence[int] = (), trigger: str | None = None) -> int:
+        """Re-deliver dead letters through the broker this shop is configured with."""
+        target: Redelivery
+        if self.broker is not None:
+            target = self.broker
+        elif self.dispatcher is not None:
+            target = self.dispatcher
+        else:
+            raise RuntimeError("no broker to replay through")
+        if ids:
+            return sum(
+                len(replay(self.dead_letters, target, dead_letter_id=i).replayed) for i in ids
+            )
+        return len(replay(self.dead_letters, target, trigger=trigger).replayed)

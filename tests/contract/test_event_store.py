@@ -1,0 +1,442 @@
+"""The event store contract: every adapter (memory, SQLite, PostgreSQL) passes the same suite.
+
+Positions are compared as "increasing" and "as returned by append", never as 1..N: a database
+identity may leave gaps (a rolled-back insert still consumes its value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from itertools import pairwise
+from uuid import UUID, uuid4
+
+import pytest
+
+from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
+from eventualshop.kernel.eventstore import AppendBatch, EventStore, InboxRecord, StoredEvent
+from tests.fixtures.events import event, history, outbox_for, snapshot
+
+
+def increasing(values: Sequence[int | None]) -> bool:
+    known = [v for v in values if v is not None]
+    return len(known) == len(values) and all(a < b for a, b in pairwise(known))
+
+
+def without_position(events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    return [
+        StoredEvent(**{**{f: getattr(e, f) for f in StoredEvent.__slots__}, "position": None})
+        for e in events
+    ]
+
+
+def pending_event_ids(store: EventStore) -> list[UUID]:
+    return [entry.event_id for entry in store.pending_outbox(1000)]
+
+
+class TestAppendingAndLoading:
+    def test_an_unknown_aggregate_loads_as_an_empty_stream(self, event_store: EventStore) -> None:
+        stream = event_store.load(uuid4())
+
+        assert stream.snapshot is None
+        assert list(stream.events) == []
+        assert not stream.exists
+
+    def test_appended_events_load_back_in_version_order_with_every_field_intact(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        first = [
+            event(cart, 1, causation_id="command-1", traceparent=f"00-{'a' * 32}-{'b' * 16}-01"),
+            event(cart, 2),
+        ]
+        second = [event(cart, 3, event_type="Renamed", payload='{"name":"Zoë 🛒"}')]
+        event_store.append(AppendBatch(first))
+        event_store.append(AppendBatch(second))
+
+        stream = event_store.load(cart)
+
+        assert stream.exists
+        assert [e.version for e in stream.events] == [1, 2, 3]
+        assert without_position(stream.events) == first + second
+        assert stream.events[2].timestamp.utcoffset() == timedelta(0)
+
+    def test_append_returns_increasing_global_positions_that_load_reports_too(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        positions = list(event_store.append(AppendBatch(history(cart, [1, 2, 3]))))
+        positions += event_store.append(AppendBatch(history(cart, [4])))
+
+        assert increasing(positions)
+        assert [e.position for e in event_store.load(cart).events] == positions
+
+    def test_timestamps_come_back_as_the_same_instant_whatever_their_offset(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        lisbon_summer = timezone(timedelta(hours=1))
+        written = StoredEvent(
+            event_id=uuid4(),
+            aggregate_id=cart,
+            aggregate_type="Counter",
+            version=1,
+            event_type="Incremented",
+            schema_version=1,
+            payload="{}",
+            timestamp=datetime(2024, 7, 1, 12, 0, 0, 1, tzinfo=lisbon_summer),
+            correlation_id="c",
+        )
+        event_store.append(AppendBatch([written]))
+
+        (loaded,) = event_store.load(cart).events
+        assert loaded.timestamp == written.timestamp
+        assert loaded.timestamp.utcoffset() is not None
+
+    def test_large_unicode_payloads_round_trip_unchanged(self, event_store: EventStore) -> None:
+        cart = uuid4()
+        payload = '{"note":"' + "ação ✓ 漢字 🚚 " * 20_000 + '"}'
+        event_store.append(AppendBatch([event(cart, 1, payload=payload)]))
+
+        assert event_store.load(cart).events[0].payload == payload
+
+    def test_load_events_returns_only_the_events_after_a_version(
+        self, event_store: EventStore
+    ) -> None:
+        cart, other = uuid4(), uuid4()
+        event_store.append(AppendBatch(history(cart, [1, 2, 3, 4])))
+        event_store.append(AppendBatch(history(other, [1, 2])))
+
+        assert [e.version for e in event_store.load_events(cart)] == [1, 2, 3, 4]
+        assert [e.version for e in event_store.load_events(cart, after_version=2)] == [3, 4]
+        assert list(event_store.load_events(cart, after_version=4)) == []
+
+    def test_an_empty_batch_writes_nothing(self, event_store: EventStore) -> None:
+        assert list(event_store.append(AppendBatch([]))) == []
+        assert event_store.last_position() == 0
+
+
+class TestLoadingFromSnapshots:
+    def test_loading_uses_the_latest_snapshot_and_only_the_events_after_it(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        events = history(cart, range(1, 8))
+        event_store.append(AppendBatch(events[:3], snapshots=[snapshot(cart, 3)]))
+        event_store.append(AppendBatch(events[3:6], snapshots=[snapshot(cart, 6)]))
+        event_store.append(AppendBatch(events[6:]))
+
+        stream = event_store.load(cart)
+
+        assert stream.snapshot == snapshot(cart, 6)
+        assert without_position(stream.events) == events[6:]
+
+    def test_a_snapshot_at_the_last_version_leaves_no_events_to_read(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        event_store.append(AppendBatch(history(cart, [1, 2, 3]), snapshots=[snapshot(cart, 3)]))
+
+        stream = event_store.load(cart)
+
+        assert stream.snapshot == snapshot(cart, 3)
+        assert list(stream.events) == []
+        assert stream.exists
+
+    def test_snapshots_of_other_aggregates_are_never_used(self, event_store: EventStore) -> None:
+        cart, other = uuid4(), uuid4()
+        event_store.append(AppendBatch(history(other, [1, 2]), snapshots=[snapshot(other, 2)]))
+        event_store.append(AppendBatch(history(cart, [1, 2])))
+
+        stream = event_store.load(cart)
+
+        assert stream.snapshot is None
+        assert [e.version for e in stream.events] == [1, 2]
+
+    def test_load_events_ignores_snapshots_and_reads_the_whole_history(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        event_store.append(AppendBatch(history(cart, [1, 2, 3]), snapshots=[snapshot(cart, 2)]))
+
+        assert [e.version for e in event_store.load_events(cart)] == [1, 2, 3]
+
+
+class TestOptimisticConcurrency:
+    def test_a_taken_version_raises_a_conflict_and_nothing_of_the_batch_is_written(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        first = history(cart, [1])
+        event_store.append(
+            AppendBatch(first, outbox=outbox_for(first), inbox=InboxRecord("cart", "m-1", "ok"))
+        )
+        last_position = event_store.last_position()
+        # v2 is new but v1 is taken: the whole batch must fail, v2 included.
+        late = [event(cart, 2), event(cart, 1)]
+
+        with pytest.raises(ConcurrencyConflict) as raised:
+            event_store.append(
+                AppendBatch(
+                    late,
+                    snapshots=[snapshot(cart, 2)],
+                    outbox=outbox_for(late),
+                    inbox=InboxRecord("cart", "m-2", "ok"),
+                )
+            )
+
+        assert raised.value.aggregate_id == cart
+        assert without_position(event_store.load(cart).events) == first
+        assert event_store.load(cart).snapshot is None
+        assert event_store.last_position() == last_position
+        assert pending_event_ids(event_store) == [first[0].event_id]
+        assert event_store.outcome("cart", "m-2") is None
+
+    def test_two_events_with_the_same_version_in_one_batch_conflict(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+
+        with pytest.raises(ConcurrencyConflict):
+            event_store.append(AppendBatch([event(cart, 1), event(cart, 1)]))
+
+        assert not event_store.load(cart).exists
+
+    def test_an_event_id_written_before_is_a_conflict(self, event_store: EventStore) -> None:
+        cart, other = uuid4(), uuid4()
+        (written,) = history(cart, [1])
+        event_store.append(AppendBatch([written]))
+
+        with pytest.raises(ConcurrencyConflict):
+            event_store.append(AppendBatch([event(other, 1, event_id=written.event_id)]))
+
+        assert not event_store.load(other).exists
+
+    def test_after_a_conflict_the_next_version_appends_normally(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        event_store.append(AppendBatch(history(cart, [1])))
+        with pytest.raises(ConcurrencyConflict):
+            event_store.append(AppendBatch(history(cart, [1])))
+
+        event_store.append(AppendBatch(history(cart, [2])))
+
+        assert [e.version for e in event_store.load(cart).events] == [1, 2]
+
+
+class TestIdempotentMessages:
+    def test_a_message_processed_before_raises_duplicate_and_nothing_is_written(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        first = history(cart, [1])
+        event_store.append(
+            AppendBatch(first, outbox=outbox_for(first), inbox=InboxRecord("cart", "m-1", "first"))
+        )
+        again = history(cart, [2])
+
+        with pytest.raises(DuplicateMessage) as raised:
+            event_store.append(
+                AppendBatch(
+                    again,
+                    snapshots=[snapshot(cart, 2)],
+                    outbox=outbox_for(again),
+                    inbox=InboxRecord("cart", "m-1", "second"),
+                )
+            )
+
+        assert (raised.value.consumer, raised.value.message_id) == ("cart", "m-1")
+        assert [e.version for e in event_store.load(cart).events] == [1]
+        assert pending_event_ids(event_store) == [first[0].event_id]
+        assert event_store.outcome("cart", "m-1") == "first"
+
+    def test_a_duplicate_message_is_reported_even_when_its_version_is_taken_too(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        event_store.append(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+
+        with pytest.raises(DuplicateMessage):
+            event_store.append(
+                AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok"))
+            )
+
+    def test_a_new_message_has_no_outcome_and_an_appended_one_keeps_its_outcome(
+        self, event_store: EventStore
+    ) -> None:
+        assert event_store.outcome("cart", "m-1") is None
+
+        event_store.append(
+            AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", '{"v":1}'))
+        )
+
+        assert event_store.outcome("cart", "m-1") == '{"v":1}'
+
+    def test_record_outcome_keeps_the_first_outcome_and_returns_it_to_later_callers(
+        self, event_store: EventStore
+    ) -> None:
+        assert event_store.record_outcome(InboxRecord("cart", "m-1", "rejected")) == "rejected"
+        assert event_store.record_outcome(InboxRecord("cart", "m-1", "other")) == "rejected"
+        assert event_store.outcome("cart", "m-1") == "rejected"
+
+    def test_record_outcome_after_an_append_returns_the_appended_outcome(
+        self, event_store: EventStore
+    ) -> None:
+        event_store.append(
+            AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
+        )
+
+        assert event_store.record_outcome(InboxRecord("cart", "m-1", "rejected")) == "accepted"
+
+    def test_an_append_for_a_message_with_a_recorded_outcome_is_a_duplicate(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        event_store.record_outcome(InboxRecord("cart", "m-1", "rejected"))
+
+        with pytest.raises(DuplicateMessage):
+            event_store.append(
+                AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok"))
+            )
+
+        assert not event_store.load(cart).exists
+
+    def test_the_same_message_id_is_independent_for_each_consumer(
+        self, event_store: EventStore
+    ) -> None:
+        event_store.record_outcome(InboxRecord("cart", "m-1", "cart outcome"))
+
+        assert event_store.record_outcome(InboxRecord("order", "m-1", "order")) == "order"
+        assert event_store.outcome("cart", "m-1") == "cart outcome"
+
+
+class TestReadingAllEvents:
+    def test_read_all_returns_every_aggregate_in_global_position_order(
+        self, event_store: EventStore
+    ) -> None:
+        cart, order = uuid4(), uuid4()
+        written = [
+            history(cart, [1, 2]),
+            history(order, [1], aggregate_type="Order"),
+            history(cart, [3]),
+            history(order, [2], aggregate_type="Order"),
+        ]
+        for batch in written:
+            event_store.append(AppendBatch(batch))
+
+        read = event_store.read_all()
+
+        assert without_position(read) == [e for batch in written for e in batch]
+        assert increasing([e.position for e in read])
+
+    def test_read_all_pages_through_everything_exactly_once(self, event_store: EventStore) -> None:
+        carts = [uuid4() for _ in range(3)]
+        for version in range(1, 5):
+            for cart in carts:
+                event_store.append(AppendBatch(history(cart, [version])))
+
+        pages: list[list[StoredEvent]] = []
+        after = 0
+        while page := list(event_store.read_all(after_position=after, limit=5)):
+            pages.append(page)
+            after = page[-1].position or 0
+
+        assert [len(page) for page in pages] == [5, 5, 2]
+        assert [e for page in pages for e in page] == list(event_store.read_all())
+
+    def test_read_all_after_the_last_position_is_empty(self, event_store: EventStore) -> None:
+        event_store.append(AppendBatch(history(uuid4(), [1, 2])))
+
+        assert list(event_store.read_all(after_position=event_store.last_position())) == []
+
+    def test_last_position_is_zero_when_empty_then_the_highest_position_written(
+        self, event_store: EventStore
+    ) -> None:
+        assert event_store.last_position() == 0
+
+        positions = event_store.append(AppendBatch(history(uuid4(), [1, 2, 3])))
+
+        assert event_store.last_position() == max(positions)
+
+
+class TestListingAggregates:
+    def test_aggregate_ids_lists_each_aggregate_of_a_type_once_in_first_append_order(
+        self, event_store: EventStore
+    ) -> None:
+        first, second, order = uuid4(), uuid4(), uuid4()
+        event_store.append(AppendBatch(history(first, [1, 2])))
+        event_store.append(AppendBatch(history(order, [1], aggregate_type="Order")))
+        event_store.append(AppendBatch(history(second, [1])))
+        event_store.append(AppendBatch(history(first, [3])))
+
+        assert list(event_store.aggregate_ids("Counter")) == [first, second]
+        assert list(event_store.aggregate_ids("Order")) == [order]
+        assert list(event_store.aggregate_ids("Payment")) == []
+
+
+class TestOutbox:
+    def test_outbox_rows_are_pending_in_outbox_order_with_their_content(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        first, second = history(cart, [1, 2]), history(cart, [3])
+        event_store.append(AppendBatch(first, outbox=outbox_for(first)))
+        event_store.append(AppendBatch(second, outbox=outbox_for(second)))
+
+        pending = event_store.pending_outbox()
+
+        assert [(e.event_id, e.event_type, e.payload) for e in pending] == [
+            (e.event_id, e.event_type, e.payload) for e in outbox_for(first + second)
+        ]
+        assert increasing([e.id for e in pending])
+
+    def test_pending_outbox_returns_at_most_the_limit_oldest_first(
+        self, event_store: EventStore
+    ) -> None:
+        events = history(uuid4(), range(1, 6))
+        event_store.append(AppendBatch(events, outbox=outbox_for(events)))
+
+        assert [e.event_id for e in event_store.pending_outbox(limit=2)] == [
+            e.event_id for e in events[:2]
+        ]
+
+    def test_marked_rows_are_no_longer_pending(self, event_store: EventStore) -> None:
+        events = history(uuid4(), [1, 2, 3])
+        event_store.append(AppendBatch(events, outbox=outbox_for(events)))
+
+        event_store.mark_published([e.id for e in event_store.pending_outbox() if e.id])
+
+        assert list(event_store.pending_outbox()) == []
+
+    def test_rows_are_marked_by_their_ids_never_by_a_high_water_mark(
+        self, event_store: EventStore
+    ) -> None:
+        cart, order = uuid4(), uuid4()
+        older, newer = history(cart, [1]), history(order, [1])
+        event_store.append(AppendBatch(older, outbox=outbox_for(older)))
+        event_store.append(AppendBatch(newer, outbox=outbox_for(newer)))
+        _, newer_row = event_store.pending_outbox()
+        assert newer_row.id is not None
+
+        # The newer row is published first (as if the older one's transaction was slow) ...
+        event_store.mark_published([newer_row.id])
+        # ... and a row committed after that mark is pending too.
+        latest = history(cart, [2])
+        event_store.append(AppendBatch(latest, outbox=outbox_for(latest)))
+
+        assert pending_event_ids(event_store) == [older[0].event_id, latest[0].event_id]
+
+    def test_marking_unknown_or_already_published_ids_changes_nothing(
+        self, event_store: EventStore
+    ) -> None:
+        events = history(uuid4(), [1, 2])
+        event_store.append(AppendBatch(events, outbox=outbox_for(events)))
+        first, _ = event_store.pending_outbox()
+        assert first.id is not None
+
+        event_store.mark_published([first.id])
+        event_store.mark_published([first.id, first.id, 10_000_000])
+        event_store.mark_published([])
+
+        assert pending_event_ids(event_store) == [events[1].event_id]
