@@ -54,7 +54,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # Keeps what exhausted its retries, so it can be looked at and replayed.
     FunctionSpec(
         name="dead-letters",
-        kind=FunctionKind.SAGA,
+        kind=FunctionKind.SINK,
         context="platform",
         module="functions.sagas.dead_letters",
         target="keep",

@@ -35,6 +35,11 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _OBJECT_META = {"name", "namespace", "labels", "annotations"}
+_TYPE_META = {
+    "apiVersion": {"type": "string"},
+    "kind": {"type": "string"},
+    "metadata": {"type": "object"},
+}
 _SCHEMA_MAPS = ("properties", "patternProperties", "definitions")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 _SCHEMA_ONE = ("additionalProperties", "not", "items", "additionalItems")
@@ -82,7 +87,10 @@ def crd_errors(manifest: dict[str, Any]) -> list[str]:
     schema = crds().get(key)
     if schema is None:
         return [f"no CRD in schemas/knative serves {key[0]} {key[1]}"]
-    validator = jsonschema.Draft4Validator(strict(schema))
+    # Every object has these at its root, whether or not its CRD's schema lists them.
+    root = dict(schema)
+    root["properties"] = {**_TYPE_META, **schema.get("properties", {})}
+    validator = jsonschema.Draft4Validator(strict(root))
     errors = [
         f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
         for error in sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
@@ -93,7 +101,9 @@ def crd_errors(manifest: dict[str, Any]) -> list[str]:
 def metadata_errors(metadata: Any) -> list[str]:
     if not isinstance(metadata, dict):
         return ["metadata: missing"]
-    errors = [f"metadata.{key}: not an ObjectMeta field" for key in metadata if key not in _OBJECT_META]
+    errors = [
+        f"metadata.{key}: not an ObjectMeta field" for key in metadata if key not in _OBJECT_META
+    ]
     name = metadata.get("name", "")
     # Knative Services (and so everything named after them) must also be DNS-1123 labels.
     if not isinstance(name, str) or not _DNS_LABEL.match(name) or len(name) > 63:

@@ -3,6 +3,13 @@
 ``create_engine`` turns a URL from the environment into a configured engine; ``migrate`` brings a
 database to the newest Alembic revision. Alembic is imported only when migrating, so a function
 that never migrates does not pay for it at cold start.
+
+The Alembic environment lives in ``migrations/`` next to this module; no alembic.ini is needed.
+A new revision, after changing ``schema.py``::
+
+    from alembic import command
+    from eventualshop.kernel.database import alembic_config
+    command.revision(alembic_config("sqlite:///var/dev.sqlite3"), "what changed", autogenerate=True)
 """
 
 from __future__ import annotations

@@ -244,7 +244,11 @@ class SqlEventStore:
         """A store on its own engine; ``migrate=True`` first upgrades the schema to head."""
         engine = create_engine(url, **engine_options)
         if migrate:
-            database.migrate(engine)
+            try:
+                database.migrate(engine)
+            except BaseException:
+                engine.dispose()
+                raise
         return cls(engine, owns_engine=True)
 
     def migrate(self) -> None:

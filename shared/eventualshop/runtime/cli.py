@@ -98,9 +98,10 @@ def sweep(_args: argparse.Namespace) -> None:
 
 
 def dead_letters(args: argparse.Namespace) -> None:
-    from eventualshop.runtime.local import dead_letter_store
+    from eventualshop.runtime.wiring import dead_letter_store
 
-    store = dead_letter_store(_settings())
+    _settings()
+    store = dead_letter_store()
     if args.action == "list":
         letters = store.list(trigger=args.trigger, include_replayed=args.all)
         for letter in letters:
@@ -123,6 +124,33 @@ def dead_letters(args: argparse.Namespace) -> None:
     shop = LocalShop.from_settings(_settings())
     replayed = shop.replay(ids=args.ids, trigger=args.trigger)
     print(f"replayed {replayed} dead letters")
+
+
+def deploy(args: argparse.Namespace) -> None:
+    from eventualshop.runtime.deploy import main as generate_artefacts
+
+    if generate_artefacts(["--check"] if args.check else []) != 0:
+        raise CliError("deployment artefacts: see above")
+
+
+def dispatch(args: argparse.Namespace) -> None:
+    """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
+    from eventualshop.runtime.broker.dispatch import RabbitMqDispatcher
+    from eventualshop.runtime.wiring import dead_letter_store
+    from functions.registry import FUNCTIONS
+
+    config = _settings()
+    base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
+    triggers = [(sub, f"{base}/{spec.name}") for spec in FUNCTIONS for sub in spec.subscriptions]
+    dispatcher = RabbitMqDispatcher(
+        config.rabbitmq_url,
+        config.broker_exchange,
+        triggers,
+        dead_letter_store(),
+        prefetch=args.prefetch,
+    )
+    print(f"dispatching {len(triggers)} triggers from {config.broker_exchange} to {base}/…")
+    dispatcher.run()
 
 
 def _redact(url: str) -> str:
@@ -157,12 +185,24 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("sweep", help="publish pending outbox rows now").set_defaults(handler=sweep)
 
+    relay = commands.add_parser("dispatch", help="deliver RabbitMQ events to the functions")
+    relay.add_argument("--rabbitmq-url")
+    relay.add_argument("--subscriber-base", help="URL prefix of the functions (…/functions)")
+    relay.add_argument("--prefetch", type=int, default=10, help="events in flight per trigger")
+    relay.set_defaults(handler=dispatch)
+
     letters = commands.add_parser("dead-letters", help="list or replay dead letters")
     letters.add_argument("action", choices=["list", "replay"])
     letters.add_argument("ids", nargs="*", type=int, help="dead letter ids (replay)")
     letters.add_argument("--trigger", help="only this trigger's dead letters")
     letters.add_argument("--all", action="store_true", help="list replayed ones too")
     letters.set_defaults(handler=dead_letters)
+
+    artefacts = commands.add_parser(
+        "deploy", help="regenerate knative/, stack.yml, Dockerfile, local/docker-compose.yaml"
+    )
+    artefacts.add_argument("--check", action="store_true", help="fail if any is out of date")
+    artefacts.set_defaults(handler=deploy)
     return root
 
 

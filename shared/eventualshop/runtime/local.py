@@ -11,7 +11,6 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
@@ -19,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from eventualshop.runtime import wiring
 from eventualshop.runtime.broker.binding import BindingError, CloudEventMessage, from_http, to_sdk
-from eventualshop.runtime.broker.deadletters import Redelivery, SqlDeadLetterStore, replay
+from eventualshop.runtime.broker.deadletters import Redelivery, replay
 from eventualshop.runtime.broker.dispatch import InProcessBroker, RabbitMqDispatcher
 from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.http import problem
@@ -134,16 +133,6 @@ class DirectSubscriber:
         return 200
 
 
-def dead_letter_store(config: Settings) -> SqlDeadLetterStore:
-    """Dead letters kept beside the embedded stores (or in the event store database)."""
-    url = config.event_store_url or f"sqlite:///{config.data_dir / 'dead-letters.sqlite3'}"
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    store = SqlDeadLetterStore(url)
-    store.create_table()
-    return store
-
-
 def subscriptions(functions: Sequence[FunctionSpec]) -> list[tuple[FunctionSpec, Subscription]]:
     return [(spec, sub) for spec in functions for sub in spec.subscriptions]
 
@@ -162,7 +151,7 @@ class LocalShop:
         self.config = config
         self.functions = functions
         self.app = build_app(functions)
-        self.dead_letters = dead_letter_store(config)
+        self.dead_letters = wiring.dead_letter_store()
         self.broker: InProcessBroker | None = None
         self.dispatcher: RabbitMqDispatcher | None = None
         jobs = scheduled(functions)
@@ -193,6 +182,15 @@ class LocalShop:
         """``POST /functions/<name>``: every CloudEvent function, reachable as Knative would
         reach it (binary or structured mode), for the RabbitMQ dispatcher and for tests."""
         for spec in self.functions:
+            if spec.kind is FunctionKind.SINK:
+                target = _LazyTarget(spec)
+                self.app.add_url_rule(
+                    f"/functions/{spec.name}",
+                    endpoint=f"sink:{spec.name}",
+                    view_func=lambda _target=target: _target(request),
+                    methods=["POST"],
+                )
+                continue
             if spec.signature_type != "cloudevent":
                 continue
             subscriber = DirectSubscriber(spec)

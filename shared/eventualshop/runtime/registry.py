@@ -19,6 +19,9 @@ class FunctionKind(StrEnum):
     PROJECTOR = "projector"  # CloudEvent-triggered, writes one read model
     SAGA = "saga"  # CloudEvent-triggered, a reaction or a process-manager step
     SCHEDULED = "scheduled"  # CloudEvent-triggered by a PingSource (cron)
+    # HTTP-triggered without a public route: Knative's dead-letter sink posts the failed event
+    # with ``?trigger=<name>``, which a plain CloudEvent target could not see.
+    SINK = "sink"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,8 @@ class FunctionSpec:
 
     @property
     def signature_type(self) -> Literal["http", "cloudevent"]:
-        return "http" if self.kind in (FunctionKind.COMMAND, FunctionKind.QUERY) else "cloudevent"
+        http = (FunctionKind.COMMAND, FunctionKind.QUERY, FunctionKind.SINK)
+        return "http" if self.kind in http else "cloudevent"
 
     @property
     def source(self) -> str:

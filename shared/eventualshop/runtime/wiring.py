@@ -10,10 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
 from eventualshop.runtime.settings import Settings, settings
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.broker.deadletters import SqlDeadLetterStore
 
 _lock = threading.Lock()
 _publisher: Publisher | None = None
@@ -33,10 +37,7 @@ def event_store(context: str) -> EventStore:
 
     config = settings()
     url = config.resolved_event_store_url(context)
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    _ensure_folder(url)
     return SqlEventStore.from_url(url, migrate=config.auto_migrate)
 
 
@@ -80,3 +81,23 @@ def relay_after_commit(context: str) -> Callable[[], None]:
         relay(context).drain()
 
     return run
+
+
+@cache
+def dead_letter_store() -> SqlDeadLetterStore:
+    """Dead letters beside the embedded stores, or in the configured event store database."""
+    from eventualshop.runtime.broker.deadletters import SqlDeadLetterStore
+
+    config = settings()
+    url = config.event_store_url or f"sqlite:///{config.data_dir / 'dead-letters.sqlite3'}"
+    _ensure_folder(url)
+    store = SqlDeadLetterStore(url)
+    store.create_table()
+    return store
+
+
+def _ensure_folder(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

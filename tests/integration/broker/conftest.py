@@ -8,6 +8,7 @@ names and deletes them afterwards, so runs never see each other's messages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -59,15 +60,16 @@ def _start_rabbitmq() -> None:
 def rabbitmq_url() -> str:
     url = os.environ.get("EVENTUALSHOP_TEST_RABBITMQ_URL", DEFAULT_RABBITMQ_URL)
     error = _rabbitmq_error(url)
-    if error is not None:
+    params = pika.URLParameters(url)
+    # Starting the local server only helps when the URL points at its default listener.
+    if error is not None and params.host in ("127.0.0.1", "localhost") and params.port == 5672:
         _start_rabbitmq()
         deadline = time.monotonic() + 60
         while error is not None and time.monotonic() < deadline:
             time.sleep(1)
             error = _rabbitmq_error(url)
     if error is not None:
-        shown = pika.URLParameters(url)
-        unavailable(f"RabbitMQ not reachable at {shown.host}:{shown.port}: {error}")
+        unavailable(f"RabbitMQ not reachable at {params.host}:{params.port}: {error}")
     return url
 
 
@@ -115,10 +117,8 @@ class Rabbit:
 
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):
-            try:
+            with contextlib.suppress(Exception):  # best effort: never hide the test's failure
                 cleanup()
-            except Exception:  # best effort: never hide the test's own failure
-                pass
         try:
             with amqp.channel(self.url) as chan:
                 for queue in self.queues:
@@ -211,18 +211,14 @@ class TcpProxy:
         if listener is not None:
             # shutdown() wakes the thread blocked in accept(); close() alone would leave the
             # port accepting connections until that call returns.
-            try:
+            with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def _accept(self, listener: socket.socket) -> None:

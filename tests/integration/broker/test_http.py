@@ -1,4 +1,4 @@
-"""Events over real HTTP: the Knative sink publisher and URL subscribers of the in-process broker."""
+"""Events over real HTTP: the Knative sink publisher, URL subscribers of the in-process broker."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .conftest import HttpSubscriber
 def store_with_events(count: int) -> InMemoryEventStore:
     store = InMemoryEventStore()
     for version in range(1, count + 1):
-        event = stored_event("CartItemAdded", '{"n":%d}' % version, version=version)
+        event = stored_event("CartItemAdded", f'{{"n":{version}}}', version=version)
         store.append(AppendBatch(events=[event], outbox=[outbox_entry("shopping-cart", event)]))
     return store
 

@@ -18,6 +18,7 @@ from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.outbox import OutboxRelay, PublishError
 from eventualshop.runtime.broker.binding import CloudEventMessage, from_amqp, from_outbox
 from eventualshop.runtime.broker.deadletters import (
+    DeadLetter,
     InMemoryDeadLetterStore,
     list_dead_letters,
     replay,
@@ -37,11 +38,14 @@ CREATED = "eventualshop.shopping-cart.CartCreated.v1"
 ADDED = "eventualshop.shopping-cart.CartItemAdded.v1"
 
 
-def entries(count: int, event_type: str = "CartCreated", **changes: str) -> list[OutboxEntry]:
+def entries(
+    count: int, event_type: str = "CartCreated", aggregate_type: str = "ShoppingCart"
+) -> list[OutboxEntry]:
     """Outbox rows as the repository writes them, one event each, versions 1..count."""
     return [
         outbox_entry(
-            "shopping-cart", stored_event(event_type, '{"n":%d}' % n, version=n, **changes)
+            "shopping-cart",
+            stored_event(event_type, f'{{"n":{n}}}', version=n, aggregate_type=aggregate_type),
         )
         for n in range(1, count + 1)
     ]
@@ -94,14 +98,16 @@ def run_dispatcher(
     triggers: list[tuple[Subscription, Subscriber]],
     dead: InMemoryDeadLetterStore | None = None,
     prefetch: int = 4,
+    url: str | None = None,
 ) -> RabbitMqDispatcher:
     dispatcher = RabbitMqDispatcher(
-        rabbit.url,
+        url or rabbit.url,
         rabbit.exchange,
         triggers,
         dead if dead is not None else InMemoryDeadLetterStore(),
         prefetch=prefetch,
         store_retry_delay=0.05,
+        reconnect_delay=0.1,
     )
     started.append(dispatcher)
     dispatcher.start()
@@ -178,7 +184,8 @@ class TestTriggerRouting:
         assert {name: r.count() for name, r in recorders.items()} == {
             name: len(ids) for name, ids in expected.items()
         }
-        assert expected["order-created"] and expected["created"] != expected["everything"]
+        assert expected["order-created"]
+        assert expected["created"] != expected["everything"]
 
 
 class TestRetriesAndDeadLetters:
@@ -286,11 +293,11 @@ class TestRetriesAndDeadLetters:
         class FlakyStore(InMemoryDeadLetterStore):
             failures = 2
 
-            def add(self, letter: object) -> int:  # type: ignore[override]
+            def add(self, letter: DeadLetter) -> int:
                 if self.failures:
                     self.failures -= 1
                     raise OSError("database is locked")
-                return super().add(letter)  # type: ignore[arg-type]
+                return super().add(letter)
 
         dead = FlakyStore()
         run_dispatcher(rabbit, dispatchers, [(Subscription("p", {}, FAST), Recorder(400))], dead)
@@ -299,6 +306,25 @@ class TestRetriesAndDeadLetters:
 
         assert wait_until(lambda: len(dead.list()) == 1)
         assert dead.failures == 0
+
+
+class TestTheDispatcherOutlivesABrokerOutage:
+    def test_it_reconnects_and_delivers_what_was_published_meanwhile(
+        self, rabbit: Rabbit, rabbitmq_proxy: TcpProxy, dispatchers: list[RabbitMqDispatcher]
+    ) -> None:
+        subscriber = Recorder()
+        via_proxy = url_via(rabbit.url, rabbitmq_proxy.port)
+        run_dispatcher(rabbit, dispatchers, [(Subscription("p", {}), subscriber)], url=via_proxy)
+        outbox = entries(3)
+
+        rabbitmq_proxy.stop()
+        RabbitMqPublisher(rabbit.url, rabbit.exchange).publish(outbox)
+        time.sleep(0.3)
+        assert subscriber.count() == 0
+        rabbitmq_proxy.start()
+
+        assert wait_until(lambda: subscriber.count() >= 3)
+        assert subscriber.ids() == {from_outbox(e).id for e in outbox}
 
 
 class TestOutboxOutlivesAStoppedBroker:

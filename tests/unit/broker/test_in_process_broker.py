@@ -392,7 +392,7 @@ class TestReplay:
         [letter] = list_dead_letters(store)
         b.triggers.clear()  # the trigger was removed: the hand-over fails
 
-        with pytest.raises(KeyError):
+        with pytest.raises(ReplayError, match="no trigger"):
             replay(store, b, dead_letter_id=letter.id)
         assert list_dead_letters(store) == [letter]
 

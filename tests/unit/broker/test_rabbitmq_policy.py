@@ -1,4 +1,4 @@
-"""The RabbitMQ dispatcher's decision for one delivery, without RabbitMQ: same rules as in-process."""
+"""The RabbitMQ dispatcher's decision on one delivery, without RabbitMQ: the in-process rules."""
 
 from __future__ import annotations
 

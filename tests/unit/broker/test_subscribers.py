@@ -45,7 +45,7 @@ def function_app(tmp_path: Path) -> tuple[WsgiSubscriber, Path]:
     received = tmp_path / "received.jsonl"
     source = tmp_path / "main.py"
     source.write_text(FUNCTION_SOURCE.replace("RECEIVED", repr(str(received))))
-    app = functions_framework.create_app("project", str(source), "cloudevent")
+    app = functions_framework.create_app("project", str(source), "cloudevent")  # type: ignore[no-untyped-call]
     return WsgiSubscriber(app), received
 
 

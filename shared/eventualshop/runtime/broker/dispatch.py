@@ -42,7 +42,12 @@ from eventualshop.runtime.broker.binding import (
     to_amqp,
     to_binary,
 )
-from eventualshop.runtime.broker.deadletters import DeadLetter, DeadLetterStore, utc_now
+from eventualshop.runtime.broker.deadletters import (
+    DeadLetter,
+    DeadLetterStore,
+    ReplayError,
+    utc_now,
+)
 from eventualshop.runtime.broker.httpclient import HttpFailure, HttpPoster
 from eventualshop.runtime.registry import Subscription
 
@@ -230,6 +235,8 @@ class InProcessBroker:
 
     def redeliver(self, letter: DeadLetter) -> None:
         """Replay target: the letter goes through its Trigger's delivery policy again."""
+        if letter.trigger not in self.triggers:
+            raise ReplayError(f"no trigger {letter.trigger!r} on this broker")
         self.deliver(letter.trigger, letter.message())
 
     def start(self) -> None:
@@ -652,7 +659,6 @@ class RabbitMqDispatcher:
     def redeliver(self, letter: DeadLetter) -> None:
         """Replay target: publish the event into its Trigger's queue only, attempts reset."""
         from eventualshop.kernel.outbox import PublishError
-        from eventualshop.runtime.broker.deadletters import ReplayError
         from eventualshop.runtime.broker.publishers import RabbitMqPublisher
 
         queue_name = self.queues.get(letter.trigger)

@@ -188,8 +188,9 @@ def _readme(config: DeployConfig) -> str:
     return f"""<!-- {HEADER} -->
 # Knative deployment
 
-One Knative Service per function, all from the one image `{config.image}`; a Broker of class
-RabbitMQBroker; one Trigger per subscription; one PingSource per scheduled function.
+One Knative Service per function, all from one image (`{config.image}`);
+a Broker of class RabbitMQBroker; one Trigger per subscription; one PingSource per scheduled
+function.
 
 Prerequisites in the cluster: Knative Serving and Eventing, eventing-rabbitmq (broker class
 `RabbitMQBroker`), the RabbitMQ cluster operator with a `RabbitmqCluster` named
@@ -203,6 +204,9 @@ kubectl -n {config.namespace} create secret generic {config.secret} \\
   --from-literal=EVENTUALSHOP_CARD_TOKEN_KEY='…'
 kubectl apply -k knative/
 ```
+
+To run another image or tag, regenerate with `--image` (the committed files use the default),
+or apply an overlay whose kustomization names this directory and sets `images:`.
 
 Every function reads the Secret `{config.secret}` as environment variables. `K_SINK` (where
 functions publish) comes from the SinkBinding `{config.sink_binding}`, which resolves the

@@ -57,8 +57,11 @@ def check_declarations(functions: tuple[FunctionSpec, ...]) -> None:
         if spec.name in names:
             raise ValueError(f"function {spec.name!r} is declared twice")
         names.add(spec.name)
-        if (spec.route is None) == (spec.signature_type == "http"):
-            raise ValueError(f"function {spec.name!r}: HTTP functions, and only they, need a route")
+        routed = spec.kind in (FunctionKind.COMMAND, FunctionKind.QUERY)
+        if (spec.route is None) == routed:
+            raise ValueError(
+                f"function {spec.name!r}: commands and queries, only they, need a route"
+            )
         if spec.kind == FunctionKind.SCHEDULED and not spec.schedule:
             raise ValueError(f"function {spec.name!r}: a scheduled function needs a schedule")
         if spec.schedule and spec.signature_type != "cloudevent":

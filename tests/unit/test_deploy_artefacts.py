@@ -1,0 +1,548 @@
+"""The deployment artefacts: generated from the function registry, up to date, and valid against
+the upstream schemas of their kinds (``schemas/``), with every reference resolving.
+
+Most checks run twice: on the registry as it is, and on the registry plus an example projector
+with two Triggers, so that Trigger generation is checked even while no function subscribes.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from eventualshop.kernel.cloudevents import event_source, event_type_name
+from eventualshop.runtime.deploy import GENERATED_DIRS, check, generate, main, write
+from eventualshop.runtime.deploy.config import ENV_PREFIX, PART_OF_FUNCTIONS, PART_OF_LABEL
+from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route, Subscription
+from eventualshop.runtime.settings import Settings
+from eventualshop.shopping_cart.events import CartCreated, CartSubmitted
+from functions.registry import DEFAULT_DELIVERY, FUNCTIONS
+from tests.unit.deploy_validation import (
+    ROOT,
+    SCHEMAS,
+    crd_errors,
+    crds,
+    documents,
+    event_registries,
+    known_event_sources,
+    known_event_types,
+    schema_errors,
+)
+
+GENERATOR = "python -m eventualshop.runtime.deploy"
+CART = "shopping-cart"
+
+
+def _type(event: Any) -> str:
+    return event_type_name(CART, event.event_type(), event.schema_version)
+
+
+EXAMPLE_PROJECTOR = FunctionSpec(
+    name="shopping-cart-summary-projector",
+    kind=FunctionKind.PROJECTOR,
+    context=CART,
+    module="functions.projectors.shopping_cart",
+    target="project_cart_summary",
+    subscriptions=(
+        Subscription("cart-summary-on-cart-created", {"type": _type(CartCreated)}),
+        Subscription(
+            "cart-summary-on-cart-submitted",
+            {"type": _type(CartSubmitted), "source": event_source(CART)},
+            Delivery(retry=5, backoff_policy="linear", backoff_delay="PT2S", dead_letter_sink=None),
+        ),
+    ),
+    concurrency=10,
+    max_scale=3,
+)
+
+
+@pytest.fixture(scope="module", params=["registry", "registry-with-triggers"])
+def artefacts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(functions, generated files keyed by path relative to the root)."""
+    if request.param == "registry":
+        functions, root = FUNCTIONS, ROOT
+        files = generate(ROOT)
+    else:
+        functions, root = (*FUNCTIONS, EXAMPLE_PROJECTOR), tmp_path_factory.mktemp("deploy")
+        files = generate(root, functions, default_delivery=DEFAULT_DELIVERY)
+    return functions, {path.relative_to(root).as_posix(): text for path, text in files.items()}
+
+
+def manifests(files: dict[str, str], prefix: str) -> list[dict[str, Any]]:
+    return [
+        document
+        for path, text in files.items()
+        if path.startswith(prefix) and path.endswith(".yaml")
+        for document in documents(text)
+    ]
+
+
+def services(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in manifests(files, "knative/services/")}
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    container = service["spec"]["template"]["spec"]["containers"][0]
+    return {item["name"]: item["value"] for item in container["env"]}
+
+
+# ---- up to date -------------------------------------------------------------------------------
+
+
+def test_regenerating_the_artefacts_changes_no_committed_file() -> None:
+    problems = check(ROOT, generate(ROOT))
+    assert problems == [], "\n".join(problems)
+
+
+def test_generating_twice_gives_the_same_bytes() -> None:
+    assert generate(ROOT) == generate(ROOT)
+
+
+def test_the_check_names_each_out_of_date_or_stale_file_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, generate(tmp_path))
+    assert main(["--check", "--root", str(tmp_path)]) == 0
+    service = tmp_path / "knative/services/outbox-sweep.yaml"
+    service.write_text(service.read_text() + "# edited by hand\n")
+    (tmp_path / "knative/triggers").mkdir(exist_ok=True)
+    (tmp_path / "knative/triggers/removed-long-ago.yaml").write_text("kind: Trigger\n")
+    (tmp_path / "stack.yml").unlink()
+
+    assert main(["--check", "--root", str(tmp_path)]) == 1
+
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"knative/services/outbox-sweep.yaml: out of date, run `{GENERATOR}`",
+        f"stack.yml: out of date, run `{GENERATOR}`",
+        f"knative/triggers/removed-long-ago.yaml: no longer generated, run `{GENERATOR}`",
+    ]
+
+
+def test_regenerating_repairs_what_the_check_reported(tmp_path: Path) -> None:
+    write(tmp_path, generate(tmp_path))
+    (tmp_path / "knative/services/dead-letters.yaml").write_text("edited\n")
+    (tmp_path / "knative/pingsources/gone.yaml").write_text("kind: PingSource\n")
+
+    assert main(["--root", str(tmp_path)]) == 0
+
+    assert check(tmp_path, generate(tmp_path)) == []
+    assert not (tmp_path / "knative/pingsources/gone.yaml").exists()
+
+
+def test_generated_directories_hold_only_generated_files() -> None:
+    generated = {path.relative_to(ROOT).as_posix() for path in generate(ROOT)}
+    for directory in GENERATED_DIRS:
+        base = ROOT / directory
+        on_disk = {p.relative_to(ROOT).as_posix() for p in base.rglob("*") if p.is_file()}
+        assert on_disk <= generated, f"{directory}: {sorted(on_disk - generated)}"
+
+
+def _saga(name: str, *subscriptions: Subscription) -> FunctionSpec:
+    return FunctionSpec(name, FunctionKind.SAGA, "x", "m", "t", subscriptions=subscriptions)
+
+
+ON_IT = Subscription("on-it", {"type": "t"})
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        pytest.param((_saga("Bad_Name"),), "not a DNS-1123 label", id="bad name"),
+        pytest.param(
+            (FunctionSpec("query", FunctionKind.QUERY, "x", "m", "t"),),
+            "need a route",
+            id="http without route",
+        ),
+        pytest.param(
+            (FunctionSpec("tick", FunctionKind.SCHEDULED, "x", "m", "t"),),
+            "needs a schedule",
+            id="scheduled without schedule",
+        ),
+        pytest.param(
+            (
+                FunctionSpec(
+                    "command", FunctionKind.COMMAND, "x", "m", "t", Route("GET", "/"), (), "@daily"
+                ),
+            ),
+            "a PingSource sends CloudEvents",
+            id="http with schedule",
+        ),
+        pytest.param(
+            (_saga("saga", Subscription("on-it", {"type": "t"}, Delivery(dead_letter_sink="no"))),),
+            "no function 'no' to dead-letter to",
+            id="unknown dead-letter sink",
+        ),
+        pytest.param(
+            (_saga("saga", Subscription("on-it", {"ce-type": "t"})),),
+            "not a CloudEvent attribute name",
+            id="header name as filter",
+        ),
+        pytest.param((_saga("a", ON_IT), _saga("b", ON_IT)), "declared twice", id="trigger twice"),
+        pytest.param((_saga("a"), _saga("a")), "declared twice", id="function twice"),
+    ],
+)
+def test_a_declaration_kubernetes_would_reject_stops_the_generator(
+    tmp_path: Path, declared: tuple[FunctionSpec, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        generate(tmp_path, (*FUNCTIONS, *declared))
+
+
+# ---- valid against the upstream schemas -------------------------------------------------------
+
+
+def test_every_knative_manifest_validates_against_the_crd_of_its_kind(artefacts: Any) -> None:
+    _, files = artefacts
+    checked = 0
+    for path, text in files.items():
+        if not path.startswith("knative/") or path.startswith("knative/func/"):
+            continue
+        if path.endswith("kustomization.yaml") or not path.endswith(".yaml"):
+            continue
+        for manifest in documents(text):
+            errors = crd_errors(manifest)
+            assert errors == [], f"{path} ({manifest['kind']}):\n" + "\n".join(errors)
+            checked += 1
+    assert checked >= len(services(files)) + 3  # + RabbitmqBrokerConfig, Broker, SinkBinding
+
+
+def test_every_kind_generated_has_its_crd_in_schemas() -> None:
+    assert {
+        ("serving.knative.dev/v1", "Service"),
+        ("eventing.knative.dev/v1", "Broker"),
+        ("eventing.knative.dev/v1", "Trigger"),
+        ("eventing.knative.dev/v1alpha1", "RabbitmqBrokerConfig"),
+        ("sources.knative.dev/v1", "PingSource"),
+        ("sources.knative.dev/v1", "SinkBinding"),
+    } <= set(crds())
+
+
+@pytest.mark.parametrize(
+    ("path", "change", "complaint"),
+    [
+        ("spec/template/spec/containers/0/imagePullPolicyy", "Always", "imagePullPolicyy"),
+        ("spec/template/spec/containerConcurrency", "fifty", "'fifty' is not of type 'integer'"),
+        ("spec/template/spec/containers/0/env/0/value", 8080, "8080 is not of type 'string'"),
+        ("metadata/labels/eventualshop.dev~1kind", "not ok!", "is not a valid label"),
+        ("metadata/name", "Not-A-Label", "not a DNS-1123 label"),
+    ],
+)
+def test_the_crd_validation_rejects_misspelt_fields_wrong_types_and_bad_names(
+    path: str, change: Any, complaint: str
+) -> None:
+    service = documents((ROOT / "knative/services/dead-letters.yaml").read_text())[0]
+    *parents, leaf = [part.replace("~1", "/") for part in path.split("/")]
+    node = service
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[leaf] = change
+    assert any(complaint in error for error in crd_errors(service)), crd_errors(service)
+
+
+def test_every_func_yaml_validates_against_the_func_schema(artefacts: Any) -> None:
+    functions, files = artefacts
+    func_files = {path: text for path, text in files.items() if path.startswith("knative/func/")}
+    assert set(func_files) == {f"knative/func/{spec.name}/func.yaml" for spec in functions}
+    for path, text in func_files.items():
+        (func,) = documents(text)
+        errors = schema_errors(func, "knative/func_yaml-schema.json")
+        assert errors == [], f"{path}:\n" + "\n".join(errors)
+        datetime.fromisoformat(func["created"])  # the schema's date-time
+        assert path == f"knative/func/{func['name']}/func.yaml"
+
+
+def test_the_compose_file_validates_against_the_compose_specification() -> None:
+    compose = yaml.safe_load((ROOT / "local/docker-compose.yaml").read_text())
+    errors = schema_errors(compose, "compose/compose-spec.json")
+    assert errors == [], "\n".join(errors)
+
+
+def test_docker_compose_accepts_the_compose_file() -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (optional: apt-get install docker-compose)")
+    result = subprocess.run(
+        [binary, "-f", "local/docker-compose.yaml", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_kubectl_builds_the_kustomization_of_every_manifest() -> None:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not installed (optional: it only renders, needs no cluster)")
+    result = subprocess.run(
+        [binary, "kustomize", "knative"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    built = documents(result.stdout)
+    files = {p.relative_to(ROOT).as_posix(): t for p, t in generate(ROOT).items()}
+    expected = [
+        doc
+        for path, text in files.items()
+        if path.startswith("knative/")
+        and not path.startswith("knative/func/")
+        and path.endswith(".yaml")
+        and not path.endswith("kustomization.yaml")
+        for doc in documents(text)
+    ]
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == sorted(
+        (d["kind"], d["metadata"]["name"]) for d in expected
+    )
+    assert {d["metadata"]["namespace"] for d in built} == {"eventualshop"}
+
+
+# ---- references resolve -----------------------------------------------------------------------
+
+
+def test_every_trigger_filters_on_an_event_type_the_registries_know(artefacts: Any) -> None:
+    _, files = artefacts
+    known, sources = known_event_types(), known_event_sources()
+    for trigger in manifests(files, "knative/triggers/"):
+        name, attributes = trigger["metadata"]["name"], trigger["spec"]["filter"]["attributes"]
+        assert attributes.get("type") in known, f"{name}: unknown event type {attributes}"
+        if "source" in attributes:
+            assert attributes["source"] in sources, f"{name}: unknown source {attributes}"
+
+
+def test_the_event_catalogue_comes_from_every_registry_of_every_context() -> None:
+    contexts = {context for context, _ in event_registries()}
+    assert CART in contexts
+    known = known_event_types()
+    assert _type(CartCreated) in known  # a stream event
+    assert _type(CartSubmitted) in known  # a summary event, in its own registry
+    assert "eventualshop.shopping-cart.CartCreated.v1" in known
+
+
+def test_a_trigger_on_an_unknown_event_type_would_be_caught() -> None:
+    assert event_type_name(CART, "CartCreated", 99) not in known_event_types()
+    assert event_type_name("shopping_cart", "CartCreated", 1) not in known_event_types()
+
+
+def test_every_subscriber_and_sink_names_a_generated_service(artefacts: Any) -> None:
+    _, files = artefacts
+    names = set(services(files))
+    refs: list[tuple[str, dict[str, Any]]] = []
+    for trigger in manifests(files, "knative/triggers/"):
+        refs.append((trigger["metadata"]["name"], trigger["spec"]["subscriber"]["ref"]))
+        sink = trigger["spec"]["delivery"].get("deadLetterSink")
+        if sink:
+            refs.append((trigger["metadata"]["name"], sink["ref"]))
+            assert sink["uri"] == f"/?trigger={trigger['metadata']['name']}"
+    for source in manifests(files, "knative/pingsources/"):
+        refs.append((source["metadata"]["name"], source["spec"]["sink"]["ref"]))
+    broker = next(d for d in manifests(files, "knative/broker.yaml") if d["kind"] == "Broker")
+    refs.append(("broker", broker["spec"]["delivery"]["deadLetterSink"]["ref"]))
+    for owner, ref in refs:
+        assert ref["apiVersion"] == "serving.knative.dev/v1", owner
+        assert ref["kind"] == "Service", owner
+        assert ref["name"] in names, f"{owner} refers to {ref['name']}, which is not generated"
+
+
+def test_every_trigger_carries_the_delivery_its_subscription_declares(artefacts: Any) -> None:
+    functions, files = artefacts
+    triggers = {t["metadata"]["name"]: t for t in manifests(files, "knative/triggers/")}
+    declared = {s.name: (spec, s) for spec in functions for s in spec.subscriptions}
+    assert set(triggers) == set(declared)
+    for name, (spec, subscription) in declared.items():
+        trigger = triggers[name]["spec"]
+        assert trigger["broker"] == "eventualshop"
+        assert trigger["subscriber"]["ref"]["name"] == spec.name
+        assert trigger["filter"]["attributes"] == subscription.filters
+        delivery = trigger["delivery"]
+        assert delivery["retry"] == subscription.delivery.retry
+        assert delivery["backoffPolicy"] == subscription.delivery.backoff_policy
+        assert delivery["backoffDelay"] == subscription.delivery.backoff_delay
+        sink = delivery.get("deadLetterSink", {}).get("ref", {}).get("name")
+        assert sink == subscription.delivery.dead_letter_sink
+
+
+def test_the_broker_is_a_rabbitmq_broker_configured_by_its_generated_config() -> None:
+    config, broker = documents((ROOT / "knative/broker.yaml").read_text())
+    assert (
+        broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"] == "RabbitMQBroker"
+    )
+    ref = broker["spec"]["config"]
+    assert (ref["apiVersion"], ref["kind"]) == (config["apiVersion"], config["kind"])
+    assert ref["name"] == config["metadata"]["name"]
+    assert config["spec"] == {
+        "rabbitmqClusterReference": {"name": "rabbitmq"},
+        "queueType": "quorum",
+    }
+
+
+def test_the_sink_binding_gives_every_service_the_broker_as_k_sink(artefacts: Any) -> None:
+    _, files = artefacts
+    (binding,) = manifests(files, "knative/sinkbinding.yaml")
+    broker = next(d for d in manifests(files, "knative/broker.yaml") if d["kind"] == "Broker")
+    sink = binding["spec"]["sink"]["ref"]
+    assert (sink["apiVersion"], sink["kind"]) == (broker["apiVersion"], "Broker")
+    assert sink["name"] == broker["metadata"]["name"]
+    subject = binding["spec"]["subject"]
+    assert (subject["apiVersion"], subject["kind"]) == ("serving.knative.dev/v1", "Service")
+    selector = subject["selector"]["matchLabels"]
+    assert selector == {PART_OF_LABEL: PART_OF_FUNCTIONS}
+    for name, service in services(files).items():
+        assert selector.items() <= service["metadata"]["labels"].items(), name
+    # What the binding injects is what the settings read.
+    assert Settings.model_fields["knative_sink"].validation_alias == "K_SINK"
+
+
+def test_every_http_function_has_a_route_and_every_cloudevent_function_a_trigger_or_schedule(
+    artefacts: Any,
+) -> None:
+    functions, files = artefacts
+    # A dead-letter sink hears from the broker's dispatchers, not through a Trigger of its own.
+    sinks = {DEFAULT_DELIVERY.dead_letter_sink} | {
+        s.delivery.dead_letter_sink for spec in functions for s in spec.subscriptions
+    }
+    pings = {d["spec"]["sink"]["ref"]["name"] for d in manifests(files, "knative/pingsources/")}
+    subscribed = {
+        t["spec"]["subscriber"]["ref"]["name"] for t in manifests(files, "knative/triggers/")
+    }
+    for spec in functions:
+        service = services(files)[spec.name]
+        if spec.signature_type == "http":
+            assert spec.route is not None, spec.name
+            route = service["metadata"]["annotations"]["eventualshop.dev/route"]
+            assert route == f"{spec.route.method} {spec.route.path}"
+        else:
+            assert spec.name in subscribed | pings | sinks, f"{spec.name}: nothing delivers to it"
+            labels = service["metadata"]["labels"]
+            assert labels["networking.knative.dev/visibility"] == "cluster-local", spec.name
+        assert (spec.schedule is not None) == (spec.name in pings), spec.name
+
+
+def test_every_service_runs_its_function_from_the_shared_image(artefacts: Any) -> None:
+    functions, files = artefacts
+    generated = services(files)
+    assert set(generated) == {spec.name for spec in functions}
+    for spec in functions:
+        service = generated[spec.name]
+        template = service["spec"]["template"]
+        container = template["spec"]["containers"][0]
+        assert container["image"] == "ghcr.io/eventualshop/functions:latest"
+        assert env_of(service) == {
+            "FUNCTION_TARGET": spec.target,
+            "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
+            "FUNCTION_SOURCE": spec.source,
+            "EVENTUALSHOP_BROKER": "knative",
+        }
+        assert container["envFrom"] == [{"secretRef": {"name": "eventualshop-config"}}]
+        assert "readinessProbe" in container
+        assert "livenessProbe" in container
+        assert template["spec"]["containerConcurrency"] == spec.concurrency
+        scale = template["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"]
+        assert scale == str(spec.max_scale)
+
+
+def test_every_eventualshop_variable_in_the_artefacts_is_a_setting() -> None:
+    names = {f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields}
+    for path, text in generate(ROOT).items():
+        for variable in set(re.findall(r"\bEVENTUALSHOP_[A-Z0-9_]+", text)):
+            assert variable in names, f"{path.relative_to(ROOT)}: {variable} is not a setting"
+
+
+# ---- the OpenFaaS stack, the image, the compose file ------------------------------------------
+
+
+def test_the_openfaas_stack_deploys_every_function_from_the_shared_image() -> None:
+    stack = yaml.safe_load((ROOT / "stack.yml").read_text())
+    assert stack["provider"]["name"] == "openfaas"
+    assert stack["provider"]["gateway"]
+    assert set(stack["functions"]) == {spec.name for spec in FUNCTIONS}
+    for spec in FUNCTIONS:
+        function = stack["functions"][spec.name]
+        assert function["image"] == "ghcr.io/eventualshop/functions:latest"
+        assert function["skip_build"] is True
+        env = function["environment"]
+        assert env["FUNCTION_TARGET"] == spec.target
+        assert env["FUNCTION_SIGNATURE_TYPE"] == spec.signature_type
+        assert env["FUNCTION_SOURCE"] == spec.source
+        assert function["labels"]["com.openfaas.scale.max"] == str(spec.max_scale)
+        assert all(isinstance(v, str) for v in (*env.values(), *function["labels"].values()))
+        if spec.schedule:
+            assert function["annotations"]["schedule"] == spec.schedule
+
+
+def test_the_dockerfile_installs_from_the_lock_and_serves_the_function_its_env_names() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    joined: list[str] = []
+    for line in lines:  # fold continuation lines into their instruction
+        if joined and joined[-1].endswith("\\"):
+            joined[-1] = joined[-1][:-1] + " " + line.strip()
+        elif line.strip() and not line.startswith("#"):
+            joined.append(line.strip())
+    instructions = [(line.split(None, 1)[0], line.split(None, 1)[1]) for line in joined]
+    keywords = {"FROM", "RUN", "ENV", "WORKDIR", "COPY", "USER", "EXPOSE", "CMD", "ARG"}
+    assert {keyword for keyword, _ in instructions} <= keywords
+    froms = [arg for keyword, arg in instructions if keyword == "FROM"]
+    assert all(arg.startswith("python:3.11-slim") for arg in froms)
+    runs = " ".join(arg for keyword, arg in instructions if keyword == "RUN")
+    assert "uv sync --locked --no-dev" in runs
+    for keyword, arg in instructions:
+        if keyword == "COPY" and not arg.startswith("--from"):
+            *sources, _ = arg.split()
+            for source in sources:
+                assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+    copied = " ".join(arg for keyword, arg in instructions if keyword == "COPY")
+    assert "shared/" in copied
+    assert "functions/" in copied
+    keyword, cmd = instructions[-1]
+    assert keyword == "CMD"
+    command = " ".join(yaml.safe_load(cmd))  # exec form is a JSON array
+    for variable in ("FUNCTION_SOURCE", "FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "PORT"):
+        assert f'"${variable}"' in command
+    assert "functions-framework --source" in command
+
+
+def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> None:
+    compose = yaml.safe_load((ROOT / "local/docker-compose.yaml").read_text())
+    services_ = compose["services"]
+    assert services_["mssql"]["profiles"] == ["mssql"]
+    assert "management" in services_["rabbitmq"]["image"]
+    assert services_["rabbitmq"]["environment"] == {
+        "RABBITMQ_DEFAULT_USER": "guest",
+        "RABBITMQ_DEFAULT_PASS": "guest",
+    }
+    for name in ("rabbitmq", "postgres", "mongodb", "mssql", "shop"):
+        assert "healthcheck" in services_[name], name
+    shop, dispatcher = services_["shop"], services_["dispatcher"]
+    assert shop["command"] == ["eventualshop", "serve"]
+    assert dispatcher["command"] == ["eventualshop", "dispatch"]
+    for service in (shop, dispatcher):
+        env = service["environment"]
+        assert env["EVENTUALSHOP_BROKER"] == "rabbitmq"
+        assert "postgresql://" in env["EVENTUALSHOP_EVENT_STORE_URL"]
+        assert "mongodb://" in env["EVENTUALSHOP_READ_MODEL_URL"]
+        for dependency in ("rabbitmq", "postgres", "mongodb"):
+            assert service["depends_on"][dependency] == {"condition": "service_healthy"}
+    for service in services_.values():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services_
+
+
+def test_every_schema_in_schemas_is_listed_with_its_upstream_and_licence() -> None:
+    readme = (SCHEMAS / "README.md").read_text()
+    assert "Apache License" in readme
+    for path in sorted(SCHEMAS.rglob("*")):
+        if path.is_file() and path.name != "README.md":
+            assert path.relative_to(SCHEMAS).as_posix() in readme, path
