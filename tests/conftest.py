@@ -169,3 +169,97 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     admin: URL = request.getfixturevalue("postgres_admin_url")
     with new_postgres_database(admin) as url:
         yield url
+
+
+# --- MongoDB wire protocol (nx-27017) -------------------------------------------------------------
+
+
+def _mongodb_error(url: str) -> str | None:
+    """Why the server at ``url`` cannot be used, or ``None`` when it answers a ping."""
+    import pymongo
+    import pymongo.errors
+
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        url, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
+    )
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError as error:
+        return str(error).splitlines()[0]
+    finally:
+        client.close()
+    return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _nx_27017() -> str | None:
+    """The ``nx-27017`` script of this environment (next to the interpreter), else on PATH."""
+    import sys
+
+    beside = Path(sys.executable).with_name("nx-27017")
+    return str(beside) if beside.is_file() else shutil.which("nx-27017")
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A MongoDB wire-protocol server: ``MONGODB_URL``, else an nx-27017 started for the session.
+
+    Tests give themselves a database of their own on it. Skips with the reason when no server can
+    be had (fails under ``CI=true``).
+    """
+    url = os.environ.get("MONGODB_URL")
+    if url:
+        error = _mongodb_error(url)
+        if error is not None:
+            unavailable(f"MongoDB not reachable at MONGODB_URL: {error}")
+        yield url
+        return
+    script = _nx_27017()
+    if script is None:
+        unavailable("nx-27017 is not installed and MONGODB_URL is not set")
+    directory = tmp_path_factory.mktemp("nx-27017")
+    port = _free_port()
+    log = directory / "server.log"
+    command = [
+        script,
+        "--data-dir",
+        str(directory / "data"),
+        "-p",
+        str(port),
+        "--log-file",
+        str(log),
+        "--pid-file",
+        str(directory / "server.pid"),
+    ]
+    with (directory / "output.txt").open("wb") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    url = f"mongodb://127.0.0.1:{port}/"
+    try:
+        error: str | None = "not started"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and server.poll() is None:
+            error = _mongodb_error(url)
+            if error is None:
+                break
+            time.sleep(0.1)
+        if error is not None:
+            exited = server.poll()
+            status = "running" if exited is None else f"exit status {exited}"
+            tail = (directory / "output.txt").read_text(errors="replace").strip()[-500:]
+            unavailable(f"nx-27017 did not answer on port {port} ({status}): {error} {tail}")
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -35,6 +35,9 @@ SQLITE_BEGIN = "eventualshop_sqlite_begin"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The newest migration's revision. A test checks it against Alembic's script head; it lets a
+#: warm database be recognised without importing Alembic, which a cold start cannot afford.
+HEAD_REVISION = "0001"
 
 _MIGRATION_LOCK_KEY = zlib.crc32(b"eventualshop.kernel.migrations")
 
@@ -156,10 +159,12 @@ def migrate(target: Engine | str | URL) -> None:
     an advisory lock on PostgreSQL, an application lock on MSSQL) makes concurrent callers wait,
     and whoever comes second finds the schema current and does nothing.
     """
-    from alembic import command
-
     engine = target if isinstance(target, Engine) else create_engine(target)
     try:
+        if is_current(engine):
+            return
+        from alembic import command
+
         writer = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
         with writer.begin() as connection:
             lock = _migration_lock(connection.dialect)
@@ -231,3 +236,13 @@ def migration_script(url: str | URL) -> str:
     config.output_buffer = output
     command.upgrade(config, "head", sql=True)
     return output.getvalue()
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the schema is already at ``HEAD_REVISION`` (one cheap query, no Alembic)."""
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except sa.exc.DBAPIError:
+        return False  # no alembic_version table yet
+    return [row[0] for row in found] == [HEAD_REVISION]

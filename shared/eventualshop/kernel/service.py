@@ -102,9 +102,9 @@ class ApplicationService(Generic[S]):
         """Run one command. Raises ``AggregateNotFound`` or, after the retries,
         ``ConcurrencyConflict``; a domain rejection is an outcome, recorded like a success."""
         context = context or CommandContext()
-        prior = self.store.outcome(self.consumer, context.message_id)
-        if prior is not None:
-            return Outcome.from_json(prior)
+        # No inbox look-up first: the inbox row is the first insert of the append, so a repeat
+        # fails there (or is refused and kept by record_outcome) and gets the stored outcome.
+        # Redelivery is rare; an extra round trip on every command would not be.
         aggregate_id = self.kind.target(command)
         creating = type(command) in self.kind.creates
         conflict: ConcurrencyConflict | None = None

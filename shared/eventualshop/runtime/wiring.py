@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _publisher: Publisher | None = None
+# How to release what the caches below opened (engines): reset() calls them.
+_opened: list[Callable[[], None]] = []
 
 
 class NoBroker:
@@ -38,7 +40,9 @@ def event_store(context: str) -> EventStore:
     config = settings()
     url = config.resolved_event_store_url(context)
     _ensure_folder(url)
-    return SqlEventStore.from_url(url, migrate=config.auto_migrate)
+    store = SqlEventStore.from_url(url, migrate=config.auto_migrate)
+    _opened.append(store.close)
+    return store
 
 
 def use_publisher(publisher: Publisher | None) -> None:
@@ -92,8 +96,30 @@ def dead_letter_store() -> SqlDeadLetterStore:
     url = config.event_store_url or f"sqlite:///{config.data_dir / 'dead-letters.sqlite3'}"
     _ensure_folder(url)
     store = SqlDeadLetterStore(url)
+    _opened.append(store.engine.dispose)
     store.create_table()
     return store
+
+
+def reset() -> None:
+    """Forget every cached part, releasing what it holds, and re-read the settings next time.
+
+    For tests (and tools) that build shops with different configurations in one process. A
+    function module's own cache (the cart's ``_service``) is not known here: clear it too.
+    """
+    global _publisher
+    with _lock:
+        dropped, _publisher = _publisher, None
+        opened, _opened[:] = list(_opened), []
+    event_store.cache_clear()
+    relay.cache_clear()
+    dead_letter_store.cache_clear()
+    settings.cache_clear()
+    close = getattr(dropped, "close", None)
+    if callable(close):
+        close()
+    for release in opened:
+        release()
 
 
 def _ensure_folder(url: str) -> None:
