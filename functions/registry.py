@@ -6,11 +6,70 @@ OpenFaaS manifests all read this list; nothing here imports a function module.
 
 from __future__ import annotations
 
-from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route
+from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route, Subscription
 
 CART = "shopping-cart"
 CARTS = "/api/v1/shopping-carts"
 CART_COMMANDS = "functions.commands.shopping_cart"
+
+
+CART_QUERIES = "functions.queries.shopping_cart"
+CART_PROJECTORS = "functions.projectors.shopping_cart"
+
+#: Every domain event of a cart. Each cart projector gets all of them: it applies them in version
+#: order per cart, so it must see the ones its read model ignores too.
+CART_EVENT_TYPES = (
+    "CartCreated",
+    "CartItemAdded",
+    "CartItemIncreased",
+    "CartItemDecreased",
+    "CartItemRemoved",
+    "CartCheckedOut",
+    "CartDiscarded",
+    "BillingAddressAdded",
+    "ShippingAddressAdded",
+    "CreditCardAdded",
+    "DebitCardAdded",
+    "PayPalAdded",
+    "PaymentMethodRemoved",
+)
+#: A projector that sees an event before its predecessor answers 500; the predecessor is usually
+#: a moment behind, so retry soon and often before giving up.
+PROJECTION_DELIVERY = Delivery(retry=8, backoff_policy="exponential", backoff_delay="PT0.2S")
+
+
+def _kebab(name: str) -> str:
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
+
+
+def _cart_query(target: str, path: str) -> FunctionSpec:
+    return FunctionSpec(
+        name=f"{CART}-{target.replace('_', '-')}",
+        kind=FunctionKind.QUERY,
+        context=CART,
+        module=CART_QUERIES,
+        target=target,
+        route=Route("GET", CARTS + path),
+    )
+
+
+def _cart_projector(target: str, short: str) -> FunctionSpec:
+    name = f"{CART}-{target.replace('_', '-')}"
+    return FunctionSpec(
+        name=name,
+        kind=FunctionKind.PROJECTOR,
+        context=CART,
+        module=CART_PROJECTORS,
+        target=target,
+        subscriptions=tuple(
+            Subscription(
+                name=f"cart-{short}-{_kebab(event)}",
+                filters={"type": f"eventualshop.{CART}.{event}.v1"},
+                delivery=PROJECTION_DELIVERY,
+            )
+            for event in CART_EVENT_TYPES
+        ),
+    )
 
 
 def _cart_command(target: str, method: str, path: str) -> FunctionSpec:
@@ -40,6 +99,20 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # The original has no route for DiscardCart; DELETE on the cart is the natural one.
     _cart_command("discard_cart", "DELETE", "/{cartId}"),
     _cart_command("rebuild_cart_projection", "POST", "/admin/rebuild-projection"),
+    # Shopping Cart queries (rows 34, 36, 38, 43, 45, 46) and the projections' lag.
+    _cart_query("get_cart_details", "/{cartId}/details"),
+    _cart_query("list_cart_items", "/{cartId}/items/list-item"),
+    _cart_query("get_cart_item_details", "/{cartId}/items/{itemId}/details"),
+    _cart_query("list_payment_methods", "/{cartId}/payment-methods/list-items"),
+    _cart_query("get_payment_method_details", "/{cartId}/payment-methods/{methodId}/details"),
+    _cart_query("get_customer_cart_details", "/customers/{customerId}/cart-details"),
+    _cart_query("get_projection_lag", "/admin/projections"),
+    # Shopping Cart projectors: one read model each.
+    _cart_projector("cart_details", "details"),
+    _cart_projector("cart_item_list", "items"),
+    _cart_projector("cart_item_details", "item-details"),
+    _cart_projector("payment_method_list", "methods"),
+    _cart_projector("payment_method_details", "method-details"),
     # Publishes what the relay after each commit could not (broker down, crash after commit).
     FunctionSpec(
         name="outbox-sweep",

@@ -7,6 +7,7 @@ poll; see ``eventualshop.runtime.http`` for the error answers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cache
 
@@ -64,3 +65,36 @@ add_shipping_address = _target(c.AddShippingAddress, "add-shipping-address", bod
 add_billing_address = _target(c.AddBillingAddress, "add-billing-address", body_field="address")
 check_out_cart = _target(c.CheckOutCart, "check-out-cart")
 discard_cart = _target(c.DiscardCart, "discard-cart")
+
+
+def rebuild_cart_projection(request: Request) -> Response:
+    """POST …/admin/rebuild-projection?name=<projection>|all: replay the event store into fresh
+    read models and swap them in when complete; queries keep answering meanwhile."""
+    from eventualshop.runtime.http import problem
+    from eventualshop.shopping_cart.read_models import BY_NAME
+    from eventualshop.shopping_cart.service import rebuild_read_models
+
+    if request.method != "POST":
+        return problem(405, "Method not allowed", "use POST")
+    name = request.args.get("name", "all").strip() or "all"
+    if name != "all" and name not in BY_NAME:
+        known = ", ".join(["all", *BY_NAME])
+        return problem(
+            400,
+            "Invalid request",
+            f"unknown projection {name!r}",
+            errors={"name": [f"must be one of: {known}"]},
+        )
+    reports = rebuild_read_models(
+        wiring.event_store(CART), wiring.read_model_store(), None if name == "all" else [name]
+    )
+    body = [
+        {
+            "projection": r.projection,
+            "events": r.events,
+            "documents": r.documents,
+            "lastPosition": r.last_position,
+        }
+        for r in reports
+    ]
+    return Response(json.dumps({"rebuilt": body}), status=200, mimetype="application/json")

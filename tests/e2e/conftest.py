@@ -115,8 +115,10 @@ class BrokerProbe:
         self.received: list[tuple[pika.BasicProperties, bytes]] = []
 
     def read(self, expected: int, timeout: float = 5.0) -> list[tuple[pika.BasicProperties, bytes]]:
-        """Everything received so far, waiting up to ``timeout`` for ``expected`` messages and
-        then a moment for any unexpected extra one."""
+        """Everything received so far, waiting up to ``timeout`` for ``expected`` messages.
+
+        Publishing is confirmed before a command answers, so whatever a test's commands
+        published is in the queue by now, an unexpected extra message included."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             method, properties, body = self._channel.basic_get(self.queue, auto_ack=True)
@@ -165,9 +167,7 @@ class Shop:
             return []
         messages = self.probe.read(len(stored))
         headers = [dict(properties.headers or {}) for properties, _ in messages]
-        assert [h.get("ce-type") for h in headers] == [
-            CE_TYPE.format(e.event_type) for e in stored
-        ]
+        assert [h.get("ce-type") for h in headers] == [CE_TYPE.format(e.event_type) for e in stored]
         assert [h.get("ce-id") for h in headers] == [str(e.event_id) for e in stored]
         return headers
 
@@ -191,7 +191,6 @@ def shop(module_shop: ModuleShop, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
             _close(wiring.publisher())
             wiring.use_publisher(None)
             probe.close()
-            settings.cache_clear()
 
 
 def event_types(events: Sequence[StoredEvent]) -> list[str]:

@@ -7,9 +7,14 @@ does not have to understand; the HTTP and AMQP bindings re-shape those attribute
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from eventualshop.kernel.eventstore import StoredEvent
+from eventualshop.kernel.messages import EventMetadata, RecordedEvent
+from eventualshop.kernel.registry import EventRegistry
 
 SPEC_VERSION = "1.0"
 
@@ -47,3 +52,49 @@ def structured(context: str, event: StoredEvent) -> str:
     """Structured-mode JSON; the stored payload text is spliced in as ``data`` unparsed."""
     head = json.dumps(attributes(context, event), separators=(",", ":"))
     return f'{head[:-1]},"data":{event.payload}}}'
+
+
+def parse_type(ce_type: str) -> tuple[str, str, int]:
+    """``eventualshop.<context>.<Event>.v<n>`` -> (context, event type, schema version)."""
+    parts = ce_type.split(".")
+    if len(parts) != 4 or parts[0] != "eventualshop" or not parts[3].startswith("v"):
+        raise ValueError(f"not an EventualShop event type: {ce_type!r}")
+    try:
+        schema_version = int(parts[3][1:])
+    except ValueError:
+        raise ValueError(f"not an EventualShop event type: {ce_type!r}") from None
+    return parts[1], parts[2], schema_version
+
+
+def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) -> RecordedEvent:
+    """The domain event a CloudEvent carries, upcast to the current schema (a consumer's view).
+
+    ``data`` may be the parsed JSON object (as the CloudEvents SDK hands it over), or its text.
+    Raises ``ValueError`` (or pydantic's ``ValidationError``) for anything that is not one of ours.
+    """
+    _context, event_type, schema_version = parse_type(str(attributes["type"]))
+    if isinstance(data, bytes | bytearray):
+        data = data.decode()
+    event = registry.decode(event_type, schema_version, data)
+    return RecordedEvent(
+        event=event,
+        aggregate_id=UUID(str(attributes["subject"])),
+        aggregate_type=str(attributes["aggregatetype"]),
+        version=int(attributes["aggregateversion"]),
+        metadata=EventMetadata(
+            event_id=UUID(str(attributes["id"])),
+            timestamp=_timestamp(attributes.get("time")),
+            correlation_id=str(attributes.get("correlationid") or ""),
+            causation_id=attributes.get("causationid"),
+            traceparent=attributes.get("traceparent"),
+        ),
+    )
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not value:
+        raise ValueError("the event has no time")
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -174,6 +174,7 @@ _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SCALARS = (str, int, float, bool, type(None))
 _JSON_VALUES = (*_SCALARS, list, dict)
 KEYS = frozenset({"id", "version"})
+_KNOWN_FIELDS: set[str] = set()
 
 
 def check_collection(name: str) -> str:
@@ -183,8 +184,12 @@ def check_collection(name: str) -> str:
 
 
 def check_field(name: str) -> str:
+    if name in _KNOWN_FIELDS:
+        return name
     if not isinstance(name, str) or not _FIELD.fullmatch(name) or name == "_id":
         raise ValueError(f"invalid field name {name!r}: a top-level identifier is expected")
+    if len(_KNOWN_FIELDS) < 10_000:  # documents share their field names: check each name once
+        _KNOWN_FIELDS.add(name)
     return name
 
 
@@ -204,10 +209,15 @@ def split_document(document: Mapping[str, Any]) -> tuple[str, int, dict[str, Any
     if not isinstance(id_, str) or not id_:
         raise TypeError(f"a document id is a non-empty string, got {id_!r}")
     check_version(version)
-    body = {check_field(k): v for k, v in document.items() if k not in KEYS}
-    for key, value in body.items():
+    body: dict[str, Any] = {}
+    for key, value in document.items():
+        if key in KEYS:
+            continue
+        if key not in _KNOWN_FIELDS:
+            check_field(key)
         if not isinstance(value, _JSON_VALUES):
             raise TypeError(f"field {key!r} is not JSON ({type(value).__name__}): store a string")
+        body[key] = value
     return id_, version, body
 
 

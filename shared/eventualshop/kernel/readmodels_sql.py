@@ -327,6 +327,10 @@ class SqlReadModelStore:
             index_elements=[table.c.id],
             set_={"version": insert.excluded.version, "body": insert.excluded.body},
             where=insert.excluded.version > table.c.version,
+        ).execution_options(
+            # SQLAlchemy reads the row count of UPDATE and DELETE only, unless asked: it tells
+            # whether the guard let the write through.
+            preserve_rowcount=True
         )
         id_ = sa.bindparam("id", type_=sa.String)
         built = _Collection(

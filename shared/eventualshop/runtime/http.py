@@ -19,12 +19,14 @@ from pydantic import ValidationError
 
 from eventualshop.kernel.errors import AggregateNotFound, ConcurrencyConflict
 from eventualshop.kernel.messages import Command
+from eventualshop.kernel.paging import Page, Paging, PagingError
 from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.runtime.registry import Route
 
 log = logging.getLogger("eventualshop.http")
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_IDEMPOTENCY_KEY = 200  # the key is the inbox's message id: VARCHAR(200)
 PROBLEM_JSON = "application/problem+json"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CORRELATION = re.compile(r"^[\w.:\-]{1,128}$")
@@ -80,11 +82,17 @@ def route_pattern(route: Route) -> re.Pattern[str]:
     return re.compile(f"^{regex}/?$")
 
 
-def validation_errors(error: ValidationError) -> dict[str, list[str]]:
-    """pydantic errors keyed by the field path as the client wrote it (camelCase, dotted)."""
+def validation_errors(
+    error: ValidationError, renames: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
+    """pydantic errors keyed by the field path as the client wrote it (camelCase, dotted);
+    ``renames`` maps a command field back to the name the client used (a query parameter)."""
     errors: dict[str, list[str]] = {}
     for item in error.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in item["loc"]) or "body"
+        parts = [str(part) for part in item["loc"]]
+        if parts and renames and parts[0] in renames:
+            parts[0] = renames[parts[0]]
+        field = ".".join(parts) or "body"
         errors.setdefault(field, []).append(item["msg"])
     return errors
 
@@ -111,6 +119,10 @@ def read_json_body(request: Request) -> dict[str, Any]:
         raise ProblemError(
             400, "Malformed JSON", f"the body is not valid JSON: {error}", {"body": [str(error)]}
         ) from None
+    except RecursionError:  # "[[[[…": nested deeper than the parser's stack
+        raise ProblemError(
+            400, "Malformed JSON", "the body is nested too deeply", {"body": ["nested too deeply"]}
+        ) from None
     if not isinstance(body, dict):
         raise ProblemError(
             400,
@@ -123,12 +135,13 @@ def read_json_body(request: Request) -> dict[str, Any]:
 
 def command_context(request: Request) -> CommandContext:
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 255):
+    # Printable only: a control character (NUL) is refused by PostgreSQL's text types.
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
         raise ProblemError(
             400,
             "Invalid header",
-            "Idempotency-Key must be 1-255 characters",
-            {"Idempotency-Key": ["must be 1-255 characters"]},
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+            {"Idempotency-Key": [f"must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"]},
         )
     correlation = request.headers.get("CorrelationId") or request.headers.get("X-Correlation-Id")
     if correlation is not None and not _CORRELATION.match(correlation):
@@ -167,6 +180,7 @@ def command_function(
     """
     pattern = route_pattern(route)
     query = dict(query or {})
+    client_names = {field: name for name, field in query.items()}
 
     def target(request: Request) -> Response:
         headers: dict[str, str] = {}
@@ -198,7 +212,7 @@ def command_function(
                 400,
                 "Invalid request",
                 "one or more fields are invalid",
-                errors=validation_errors(error),
+                errors=validation_errors(error, client_names),
                 headers=headers,
             )
         except AggregateNotFound as error:
@@ -251,3 +265,44 @@ def _path_uuid(name: str, value: str) -> str:
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+QueryAnswer = Mapping[str, Any] | Page | None
+
+
+def query_function(
+    route: Route, answer: Callable[[Mapping[str, uuid.UUID], Paging], QueryAnswer]
+) -> Callable[[Request], Response]:
+    """Build a functions-framework HTTP target for one query.
+
+    ``answer`` gets the path parameters as UUIDs and the paging (``limit``, ``offset``); it returns
+    a document (200), a page (200, ``{items, page}``; an empty page is still 200) or ``None`` (404).
+    """
+    pattern = route_pattern(route)
+
+    def target(request: Request) -> Response:
+        try:
+            if request.method not in ("GET", "HEAD"):
+                raise ProblemError(405, "Method not allowed", "use GET")
+            match = pattern.match(request.path)
+            if match is None:
+                raise ProblemError(404, "Not found", f"no route {request.path}")
+            ids = {name: uuid.UUID(_path_uuid(name, v)) for name, v in match.groupdict().items()}
+            try:
+                paging = Paging.parse(request.args.get("limit"), request.args.get("offset"))
+            except PagingError as error:
+                raise ProblemError(
+                    400, "Invalid paging", str(error), {error.field: [error.message]}
+                ) from None
+            found = answer(ids, paging)
+        except ProblemError as error:
+            return problem(error.status, error.title, error.detail, errors=error.errors)
+        except Exception:
+            log.exception("query %s failed", route.path)
+            return problem(500, "Internal error", "the query could not be answered")
+        if found is None:
+            return problem(404, "Not found", f"nothing at {request.path}")
+        body = found.to_json() if isinstance(found, Page) else dict(found)
+        return Response(json.dumps(body), status=200, mimetype="application/json")
+
+    return target

@@ -17,6 +17,7 @@ from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
 from eventualshop.runtime.settings import Settings, settings
 
 if TYPE_CHECKING:
+    from eventualshop.kernel.readmodels import ReadModelStore
     from eventualshop.runtime.broker.deadletters import SqlDeadLetterStore
 
 _lock = threading.Lock()
@@ -127,3 +128,12 @@ def _ensure_folder(url: str) -> None:
         from pathlib import Path
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+@cache
+def read_model_store() -> ReadModelStore:
+    from eventualshop.kernel.readmodels import open_read_model_store
+
+    url = settings().resolved_read_model_url()
+    _ensure_folder(url)
+    return open_read_model_store(url)

@@ -8,10 +8,11 @@ the secret masked, so such a command is never meant to be serialised and sent on
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator
 
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.money import CurrencyCode, Money, PositiveMoney
@@ -27,9 +28,32 @@ def _not_nil(value: UUID) -> UUID:
     return value
 
 
+MAX_AMOUNT_DIGITS = 28  # about what the original's decimal holds
+
+
+class ClientMoney(PositiveMoney):
+    """An amount a client sends: above zero, and no more digits than the original's decimal
+    holds, so no total of such amounts can overflow the arithmetic ("9e999999" would)."""
+
+    @field_validator("amount")
+    @classmethod
+    def _fits(cls, value: Decimal) -> Decimal:
+        exponent = value.as_tuple().exponent
+        if (
+            not isinstance(exponent, int)
+            or len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS
+            or value.adjusted() >= MAX_AMOUNT_DIGITS
+            or exponent < -MAX_AMOUNT_DIGITS
+        ):
+            raise ValueError(
+                f"amount must have at most {MAX_AMOUNT_DIGITS} digits, below 10^{MAX_AMOUNT_DIGITS}"
+            )
+        return value
+
+
 def _money_fields(value: Any) -> Any:
-    # A plain Money is a fine input too; it is then checked like any other (amount above zero).
-    if isinstance(value, Money) and not isinstance(value, PositiveMoney):
+    # Any Money is a fine input too; it is then checked like any other (above zero, its digits).
+    if isinstance(value, Money) and not isinstance(value, ClientMoney):
         return {"amount": value.amount, "currency": value.currency}
     return value
 
@@ -37,7 +61,7 @@ def _money_fields(value: Any) -> Any:
 Id = Annotated[UUID, AfterValidator(_not_nil)]
 NewId = Annotated[UUID, AfterValidator(_not_nil), Field(default_factory=uuid4)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
-Amount = Annotated[PositiveMoney, BeforeValidator(_money_fields)]
+Amount = Annotated[ClientMoney, BeforeValidator(_money_fields)]
 
 
 class CartCommand(Command):

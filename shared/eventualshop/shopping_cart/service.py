@@ -3,10 +3,16 @@ rebuild publish (``CartSubmitted``, ``CartProjectionRebuilt``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from eventualshop.kernel.eventstore import EventStore
+from eventualshop.kernel.projection import Lag, RebuildReport, lag, rebuild
+from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.repository import Repository
 from eventualshop.kernel.service import ApplicationService
 from eventualshop.shopping_cart.cart import CART, Cart
 from eventualshop.shopping_cart.events import CartSummary
+from eventualshop.shopping_cart.read_models import BY_NAME, PROJECTIONS
 
 
 def cart_service(
@@ -32,3 +38,15 @@ def summary(cart: Cart) -> CartSummary:
         is_deleted=cart.is_deleted,
         version=cart.version,
     )
+
+
+def rebuild_read_models(
+    event_store: EventStore, read_models: ReadModelStore, names: Sequence[str] | None = None
+) -> list[RebuildReport]:
+    """Replay every cart event into fresh read models and swap them in (all, or those named)."""
+    chosen = [BY_NAME[name] for name in names] if names else list(PROJECTIONS)
+    return rebuild(event_store, Repository(event_store, CART).decode, read_models, chosen)
+
+
+def projection_lag(event_store: EventStore, read_models: ReadModelStore) -> list[Lag]:
+    return [lag(read_models, projection, event_store) for projection in PROJECTIONS]

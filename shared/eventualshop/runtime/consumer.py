@@ -1,0 +1,67 @@
+"""The CloudEvent side of a function: decode, apply, and say what the broker should do.
+
+A projector or saga step raises to get the event again later (a 500 from functions-framework,
+which the Trigger retries with backoff). An event that can never be understood (not ours, or a
+payload that no upcaster can read) must not be retried forever: it is kept as a dead letter here
+and acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from eventualshop.kernel.cloudevents import recorded
+from eventualshop.kernel.errors import DomainError
+from eventualshop.kernel.messages import RecordedEvent
+from eventualshop.kernel.registry import EventRegistry
+from eventualshop.runtime import wiring
+
+log = logging.getLogger("eventualshop.consumer")
+
+
+class CloudEventLike(Protocol):
+    """What functions-framework hands a CloudEvent target (the SDK's ``CloudEvent``)."""
+
+    data: Any
+
+    def get_attributes(self) -> Any: ...
+
+
+def consumer(
+    name: str, registry: EventRegistry, handle: Callable[[RecordedEvent], object]
+) -> Callable[[CloudEventLike], None]:
+    def target(event: CloudEventLike) -> None:
+        attributes = dict(event.get_attributes())
+        try:
+            decoded = recorded(attributes, event.data, registry)
+        except (ValueError, KeyError, ValidationError, DomainError) as error:
+            _dead_letter(name, attributes, event.data, f"malformed, not retried: {error}")
+            return
+        handle(decoded)
+
+    target.__name__ = name.replace("-", "_")
+    return target
+
+
+def _dead_letter(trigger: str, attributes: dict[str, Any], data: Any, reason: str) -> None:
+    import json
+
+    from eventualshop.runtime.broker.deadletters import DeadLetter, utc_now
+
+    body = data if isinstance(data, bytes) else json.dumps(data).encode()
+    letter = DeadLetter(
+        trigger=trigger,
+        event_id=str(attributes.get("id", "")),
+        event_type=str(attributes.get("type", "")),
+        attributes={k: str(v) for k, v in attributes.items()},
+        data=body,
+        reason=reason[:1024],
+        attempts=1,
+        dead_at=utc_now(),
+    )
+    wiring.dead_letter_store().add(letter)
+    log.warning("dead-lettered event %s for %s: %s", letter.event_id, trigger, reason)

@@ -1,0 +1,239 @@
+"""The cart's read models (reference §5.7 "Projections") and how each event changes them.
+
+Five projections, one collection each, every one fed with *all* cart events (see
+:mod:`eventualshop.kernel.projection` for why): the cart details (also how a customer finds their
+cart), the item list and item details, the payment-method list and details. Documents are flat
+JSON: ids and money amounts are strings. A discarded cart, a removed item or payment method stays
+as a tombstone (``isDeleted``) that queries skip, so a late event can never bring it back.
+Payment details keep no secret: the events never had one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from eventualshop.kernel.messages import RecordedEvent
+from eventualshop.kernel.money import Money
+from eventualshop.kernel.projection import Documents, Projection
+from eventualshop.shopping_cart.events import (
+    BillingAddressAdded,
+    CartCheckedOut,
+    CartCreated,
+    CartDiscarded,
+    CartItemAdded,
+    CartItemDecreased,
+    CartItemIncreased,
+    CartItemRemoved,
+    CartStatus,
+    CreditCardAdded,
+    DebitCardAdded,
+    PaymentMethodRemoved,
+    PayPalAdded,
+    ShippingAddressAdded,
+)
+
+AGGREGATE = "ShoppingCart"
+DETAILS = "ShoppingCartDetails"
+ITEM_LIST = "ShoppingCartItemListItem"
+ITEM_DETAILS = "ShoppingCartItemDetails"
+METHOD_LIST = "PaymentMethodListItem"
+METHOD_DETAILS = "PaymentMethodDetails"
+
+Docs = Mapping[str, Documents]
+PaymentAdded = CreditCardAdded | DebitCardAdded | PayPalAdded
+
+
+def money(value: Money) -> dict[str, str]:
+    return {"amount": str(value.amount), "currency": value.currency.value}
+
+
+def _amount(document: Mapping[str, Any], field: str) -> Decimal:
+    return Decimal(document[field]["amount"])
+
+
+def _option(event: PaymentAdded) -> dict[str, Any]:
+    match event:
+        case CreditCardAdded():
+            option: Any = event.credit_card
+        case DebitCardAdded():
+            option = event.debit_card
+        case PayPalAdded():
+            option = event.pay_pal
+    # The token identifies the card to the payment provider; a read model has no use for it.
+    shown: dict[str, Any] = option.model_dump(mode="json", by_alias=True, exclude={"token"})
+    return shown
+
+
+class CartDetails:
+    name = "shopping-cart-details"
+    aggregate_type = AGGREGATE
+    collections = {DETAILS: (("customerId", "isDeleted"), ("cartId",))}
+
+    def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
+        docs, event, version = documents[DETAILS], recorded.event, recorded.version
+        cart = str(recorded.aggregate_id)
+        if isinstance(event, CartCreated):
+            docs.put(
+                {
+                    "id": cart,
+                    "cartId": cart,
+                    "customerId": str(event.customer_id),
+                    "status": event.status.value,
+                    "total": money(event.total),
+                    "totalPayment": money(event.total),
+                    "amountDue": money(event.total),
+                    "itemCount": 0,
+                    "billingAddress": None,
+                    "shippingAddress": None,
+                    "sameBillingShipping": True,
+                    "createdAt": recorded.metadata.timestamp.isoformat(),
+                    "isDeleted": False,
+                },
+                version,
+            )
+            return
+        current = docs.get(cart)
+        if current is None:
+            return  # only possible after a version gap, which the cursor already refused
+        docs.patch(cart, self._changes(current, event), version)
+
+    @staticmethod
+    def _changes(current: Mapping[str, Any], event: object) -> dict[str, Any]:
+        currency = current["total"]["currency"]
+        paid = _amount(current, "totalPayment")
+
+        def totals(total: Decimal, payment: Decimal) -> dict[str, Any]:
+            return {
+                "total": {"amount": str(total), "currency": currency},
+                "totalPayment": {"amount": str(payment), "currency": currency},
+                "amountDue": {"amount": str(total - payment), "currency": currency},
+            }
+
+        match event:
+            case CartItemAdded():
+                return totals(event.new_cart_total.amount, paid) | {
+                    "itemCount": current["itemCount"] + 1
+                }
+            case CartItemRemoved():
+                return totals(event.new_cart_total.amount, paid) | {
+                    "itemCount": current["itemCount"] - 1
+                }
+            case CartItemIncreased() | CartItemDecreased():
+                return totals(event.new_cart_total.amount, paid)
+            case CreditCardAdded() | DebitCardAdded() | PayPalAdded():
+                return totals(_amount(current, "total"), paid + event.amount.amount)
+            case PaymentMethodRemoved():
+                return totals(_amount(current, "total"), paid - event.amount.amount)
+            case ShippingAddressAdded():
+                address = event.address.model_dump(mode="json", by_alias=True)
+                return {
+                    "shippingAddress": address,
+                    "sameBillingShipping": address == current["billingAddress"],
+                }
+            case BillingAddressAdded():
+                address = event.address.model_dump(mode="json", by_alias=True)
+                changes: dict[str, Any] = {"billingAddress": address}
+                if current["sameBillingShipping"]:
+                    changes["shippingAddress"] = address
+                return changes
+            case CartCheckedOut():
+                return {"status": event.status.value}
+            case CartDiscarded():
+                return {"status": CartStatus.ABANDONED.value, "isDeleted": True}
+        return {}  # an event this read model does not show still moves its version
+
+
+class CartItemList:
+    name = "shopping-cart-item-list"
+    aggregate_type = AGGREGATE
+    collections = {ITEM_LIST: (("cartId", "isDeleted", "addedAt"),)}
+
+    def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
+        _apply_item(documents[ITEM_LIST], recorded, details=False)
+
+
+class CartItemDetails:
+    name = "shopping-cart-item-details"
+    aggregate_type = AGGREGATE
+    collections = {ITEM_DETAILS: (("cartId",),)}
+
+    def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
+        _apply_item(documents[ITEM_DETAILS], recorded, details=True)
+
+
+def _apply_item(docs: Documents, recorded: RecordedEvent, *, details: bool) -> None:
+    event, version, cart = recorded.event, recorded.version, str(recorded.aggregate_id)
+    match event:
+        case CartItemAdded():
+            document: dict[str, Any] = {
+                "id": str(event.item_id),
+                "cartId": cart,
+                "productName": event.product.name,
+                "quantity": event.quantity,
+                "unitPrice": money(event.unit_price),
+                "addedAt": recorded.metadata.timestamp.isoformat(),
+                "isDeleted": False,
+            }
+            if details:
+                document |= {
+                    "catalogId": str(event.catalog_id),
+                    "inventoryId": str(event.inventory_id),
+                    "product": event.product.model_dump(mode="json", by_alias=True),
+                }
+            docs.put(document, version)
+        case CartItemIncreased() | CartItemDecreased():
+            docs.patch(str(event.item_id), {"quantity": event.new_quantity}, version)
+        case CartItemRemoved():
+            docs.patch(str(event.item_id), {"isDeleted": True}, version)
+        case CartDiscarded():
+            docs.patch_all({"cartId": cart, "isDeleted": False}, {"isDeleted": True}, version)
+
+
+class PaymentMethodList:
+    name = "shopping-cart-payment-method-list"
+    aggregate_type = AGGREGATE
+    collections = {METHOD_LIST: (("cartId", "isDeleted", "addedAt"),)}
+
+    def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
+        _apply_method(documents[METHOD_LIST], recorded, details=False)
+
+
+class PaymentMethodDetails:
+    name = "shopping-cart-payment-method-details"
+    aggregate_type = AGGREGATE
+    collections = {METHOD_DETAILS: (("cartId",),)}
+
+    def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
+        _apply_method(documents[METHOD_DETAILS], recorded, details=True)
+
+
+def _apply_method(docs: Documents, recorded: RecordedEvent, *, details: bool) -> None:
+    event, version, cart = recorded.event, recorded.version, str(recorded.aggregate_id)
+    match event:
+        case CreditCardAdded() | DebitCardAdded() | PayPalAdded():
+            option = _option(event)
+            document: dict[str, Any] = {
+                "id": str(event.method_id),
+                "cartId": cart,
+                "amount": money(event.amount),
+                "option": option if details else option["type"],
+                "addedAt": recorded.metadata.timestamp.isoformat(),
+                "isDeleted": False,
+            }
+            docs.put(document, version)
+        case PaymentMethodRemoved():
+            docs.patch(str(event.method_id), {"isDeleted": True}, version)
+        case CartDiscarded():
+            docs.patch_all({"cartId": cart, "isDeleted": False}, {"isDeleted": True}, version)
+
+
+PROJECTIONS: tuple[Projection, ...] = (
+    CartDetails(),
+    CartItemList(),
+    CartItemDetails(),
+    PaymentMethodList(),
+    PaymentMethodDetails(),
+)
+BY_NAME: dict[str, Projection] = {projection.name: projection for projection in PROJECTIONS}

@@ -1,0 +1,727 @@
+"""The read-model store contract: memory, SQLite, PostgreSQL and MongoDB (nx-27017) pass one suite.
+
+Each test gets an empty store of its own: a new SQLite file, a table prefix of its own in the
+session's PostgreSQL database, a database of its own on the MongoDB server. ``backend.open()``
+opens another store on the same data, standing in for another process (for the in-memory fake,
+the same store).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from eventualshop.kernel.readmodels import (
+    Document,
+    InMemoryReadModelStore,
+    ReadModelStore,
+    open_read_model_store,
+)
+from eventualshop.kernel.readmodels_mongo import MongoReadModelStore
+from eventualshop.kernel.readmodels_sql import SqlReadModelStore
+
+CARTS = "ShoppingCartDetails"
+ITEMS = "CartItemListItem"
+
+
+@dataclass
+class Backend:
+    name: str
+    opener: Callable[[], ReadModelStore]
+    opened: list[ReadModelStore] = field(default_factory=list)
+
+    def open(self) -> ReadModelStore:
+        store = self.opener()
+        self.opened.append(store)
+        return store
+
+
+POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres)
+MONGODB = pytest.param("mongodb", marks=pytest.mark.mongodb)
+
+
+@pytest.fixture(params=["memory", "sqlite", POSTGRESQL, MONGODB])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731
+    if request.param == "memory":
+        shared = InMemoryReadModelStore()
+        backend = Backend("memory", lambda: shared)
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'readmodels.sqlite3'}"
+        backend = Backend("sqlite", lambda: SqlReadModelStore.from_url(url))
+    elif request.param == "postgresql":
+        engine: Engine = request.getfixturevalue("postgres_engine")
+        prefix = f"t{uuid.uuid4().hex[:8]}_"
+        backend = Backend("postgresql", lambda: SqlReadModelStore(engine, prefix=prefix))
+
+        def cleanup() -> None:
+            with engine.begin() as connection:
+                names = connection.execute(
+                    sa.text("SELECT tablename FROM pg_tables WHERE tablename LIKE :p"),
+                    {"p": prefix + "%"},
+                ).scalars()
+                for name in list(names):
+                    connection.exec_driver_sql(f'DROP TABLE "{name}"')
+
+    else:
+        url = request.getfixturevalue("mongodb_url")
+        database = f"readmodels_{uuid.uuid4().hex[:8]}"
+        backend = Backend(
+            "mongodb",
+            lambda: MongoReadModelStore.from_url(
+                url, database=database, serverSelectionTimeoutMS=5000
+            ),
+        )
+
+        def cleanup() -> None:
+            store = MongoReadModelStore.from_url(url, database=database)
+            store.database.client.drop_database(database)
+            store.close()
+
+    yield backend
+    for opened in backend.opened:
+        opened.close()
+    cleanup()
+
+
+@pytest.fixture
+def store(backend: Backend) -> ReadModelStore:
+    return backend.open()
+
+
+def cart(id_: str, version: int, **fields: Any) -> Document:
+    return {"id": id_, "version": version, **fields}
+
+
+def ids(documents: list[Document]) -> list[str]:
+    return [d["id"] for d in documents]
+
+
+class TestUpsertingDocuments:
+    def test_an_unknown_id_reads_as_none(self, store: ReadModelStore) -> None:
+        assert store.get(CARTS, "nobody") is None
+
+    def test_a_new_document_is_inserted_and_reads_back_with_every_field(
+        self, store: ReadModelStore
+    ) -> None:
+        customer = str(uuid.uuid4())
+        document = cart(
+            "cart-1",
+            1,
+            customerId=customer,
+            status="Active",
+            total="12.50",
+            currency="€",
+            itemCount=3,
+            weight=1.25,
+            isDeleted=False,
+            note=None,
+            name="Zoë 🛒 \"quoted\" 'single'",
+            tags=["a", "b"],
+        )
+
+        assert store.upsert_if_newer(CARTS, document) is True
+
+        assert store.get(CARTS, "cart-1") == document
+
+    def test_an_equal_or_older_version_is_ignored(self, store: ReadModelStore) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 3, status="Active"))
+
+        assert store.upsert_if_newer(CARTS, cart("cart-1", 3, status="Duplicate")) is False
+        assert store.upsert_if_newer(CARTS, cart("cart-1", 2, status="Late")) is False
+        assert store.get(CARTS, "cart-1") == cart("cart-1", 3, status="Active")
+
+    def test_a_newer_version_replaces_the_whole_document(self, store: ReadModelStore) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 1, status="Active", total="1.00"))
+
+        assert store.upsert_if_newer(CARTS, cart("cart-1", 4, status="CheckedOut")) is True
+        assert store.get(CARTS, "cart-1") == cart("cart-1", 4, status="CheckedOut")
+
+    def test_collections_keep_their_documents_apart(self, store: ReadModelStore) -> None:
+        store.upsert_if_newer(CARTS, cart("same-id", 1, kind="cart"))
+        store.upsert_if_newer(ITEMS, cart("same-id", 5, kind="item"))
+
+        assert store.get(CARTS, "same-id") == cart("same-id", 1, kind="cart")
+        assert store.get(ITEMS, "same-id") == cart("same-id", 5, kind="item")
+
+    @pytest.mark.parametrize(
+        ("document", "error"),
+        [
+            ({"version": 1}, ValueError),
+            ({"id": "x"}, ValueError),
+            ({"id": "", "version": 1}, TypeError),
+            ({"id": "x", "version": True}, TypeError),
+            ({"id": "x", "version": "1"}, TypeError),
+            ({"id": "x", "version": 1, "customerId": uuid.uuid4()}, TypeError),
+            ({"id": "x", "version": 1, "nested.field": 1}, ValueError),
+            ({"id": "x", "version": 1, "_id": "y"}, ValueError),
+        ],
+    )
+    def test_a_document_that_is_not_flat_json_with_an_id_and_version_is_refused(
+        self, store: ReadModelStore, document: dict[str, Any], error: type[Exception]
+    ) -> None:
+        with pytest.raises(error):
+            store.upsert_if_newer(CARTS, document)
+
+    def test_an_invalid_collection_name_is_refused(self, store: ReadModelStore) -> None:
+        with pytest.raises(ValueError, match="collection name"):
+            store.upsert_if_newer("carts; DROP TABLE x", cart("a", 1))
+
+
+class TestGuardedUpdates:
+    def test_the_expected_version_lets_the_update_set_fields_and_bump_the_version(
+        self, store: ReadModelStore
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 1, status="Active", total="1.00"))
+
+        written = store.update_if_version(
+            CARTS, "cart-1", 1, {"total": "3.50", "note": None, "itemCount": 2}, 2
+        )
+
+        assert written is True
+        assert store.get(CARTS, "cart-1") == cart(
+            "cart-1", 2, status="Active", total="3.50", note=None, itemCount=2
+        )
+
+    def test_a_gap_writes_nothing(self, store: ReadModelStore) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 1, total="1.00"))
+
+        assert store.update_if_version(CARTS, "cart-1", 2, {"total": "9.99"}, 3) is False
+        assert store.get(CARTS, "cart-1") == cart("cart-1", 1, total="1.00")
+
+    def test_a_redelivered_event_writes_nothing(self, store: ReadModelStore) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 1, total="1.00"))
+        store.update_if_version(CARTS, "cart-1", 1, {"total": "2.00"}, 2)
+
+        assert store.update_if_version(CARTS, "cart-1", 1, {"total": "2.00"}, 2) is False
+        assert store.get(CARTS, "cart-1") == cart("cart-1", 2, total="2.00")
+
+    def test_updating_a_missing_document_creates_nothing(self, store: ReadModelStore) -> None:
+        assert store.update_if_version(CARTS, "ghost", 0, {"total": "1.00"}, 1) is False
+        assert store.update_if_older(CARTS, "ghost", {"total": "1.00"}, 1) is False
+        assert store.get(CARTS, "ghost") is None
+
+    def test_an_update_with_no_changes_still_bumps_the_version(
+        self, store: ReadModelStore
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 1, total="1.00"))
+
+        assert store.update_if_version(CARTS, "cart-1", 1, {}, 2) is True
+        assert store.get(CARTS, "cart-1") == cart("cart-1", 2, total="1.00")
+
+    def test_update_if_older_applies_any_newer_version_and_ignores_the_rest(
+        self, store: ReadModelStore
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 2, status="Active"))
+
+        assert store.update_if_older(CARTS, "cart-1", {"status": "Stale"}, 2) is False
+        assert store.update_if_older(CARTS, "cart-1", {"status": "CheckedOut"}, 7) is True
+        assert store.update_if_older(CARTS, "cart-1", {"status": "Late"}, 5) is False
+        assert store.get(CARTS, "cart-1") == cart("cart-1", 7, status="CheckedOut")
+
+    @pytest.mark.parametrize("changes", [{"id": "other"}, {"version": 9}, {"a.b": 1}])
+    def test_an_update_cannot_touch_the_id_or_the_version_or_nested_fields(
+        self, store: ReadModelStore, changes: dict[str, Any]
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 1))
+
+        with pytest.raises(ValueError, match="cannot be changed|invalid field"):
+            store.update_if_version(CARTS, "cart-1", 1, changes, 2)
+
+    def test_of_two_concurrent_updates_expecting_one_version_exactly_one_wins(
+        self, store: ReadModelStore
+    ) -> None:
+        rounds = 20
+        for round_ in range(rounds):
+            store.upsert_if_newer(CARTS, cart(f"cart-{round_}", 1))
+        outcomes: list[tuple[int, str, bool]] = []
+        barrier = threading.Barrier(2)
+
+        def update(writer: str) -> None:
+            barrier.wait()
+            for round_ in range(rounds):
+                written = store.update_if_version(CARTS, f"cart-{round_}", 1, {"by": writer}, 2)
+                outcomes.append((round_, writer, written))
+
+        run_together(update, ["a", "b"])
+
+        for round_ in range(rounds):
+            winners = [w for r, w, written in outcomes if r == round_ and written]
+            assert len(winners) == 1
+            assert store.get(CARTS, f"cart-{round_}") == cart(f"cart-{round_}", 2, by=winners[0])
+
+
+class TestDeleting:
+    def test_delete_removes_one_document_and_says_whether_it_existed(
+        self, store: ReadModelStore
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 1))
+        store.upsert_if_newer(CARTS, cart("cart-2", 1))
+
+        assert store.delete(CARTS, "cart-1") is True
+        assert store.delete(CARTS, "cart-1") is False
+        assert store.get(CARTS, "cart-1") is None
+        assert ids(store.find(CARTS)) == ["cart-2"]
+
+    def test_a_deleted_document_can_be_inserted_again(self, store: ReadModelStore) -> None:
+        store.upsert_if_newer(CARTS, cart("cart-1", 5))
+        store.delete(CARTS, "cart-1")
+
+        assert store.upsert_if_newer(CARTS, cart("cart-1", 1)) is True
+
+    def test_delete_many_removes_the_matching_documents_and_counts_them(
+        self, store: ReadModelStore
+    ) -> None:
+        for n in range(6):
+            store.upsert_if_newer(ITEMS, cart(f"item-{n}", 1, cartId=f"cart-{n % 2}"))
+
+        assert store.delete_many(ITEMS, {"cartId": "cart-0"}) == 3
+        assert store.delete_many(ITEMS, {"cartId": "cart-0"}) == 0
+        assert ids(store.find(ITEMS)) == ["item-1", "item-3", "item-5"]
+
+    def test_delete_many_with_no_filter_empties_the_collection(
+        self, store: ReadModelStore
+    ) -> None:
+        store.bulk_upsert(ITEMS, [cart(f"item-{n}", 1) for n in range(4)])
+
+        assert store.delete_many(ITEMS, {}) == 4
+        assert store.count(ITEMS) == 0
+
+
+class TestFinding:
+    @pytest.fixture
+    def items(self, store: ReadModelStore) -> ReadModelStore:
+        store.bulk_upsert(
+            ITEMS,
+            [
+                cart("i1", 1, cartId="c1", product="pen", quantity=2, price="1.50"),
+                cart("i2", 3, cartId="c1", product="ink", quantity=10, price="4.00"),
+                cart("i3", 1, cartId="c2", product="pen", quantity=9, price="1.50"),
+                cart("i4", 2, cartId="c1", product="pad", quantity=2, price="2.25"),
+                cart("i5", 1, cartId="c2", product="ink", quantity=1, price="4.00", gift=True),
+            ],
+        )
+        return store
+
+    def test_without_filters_every_document_comes_back_in_id_order(
+        self, items: ReadModelStore
+    ) -> None:
+        assert ids(items.find(ITEMS)) == ["i1", "i2", "i3", "i4", "i5"]
+        assert items.count(ITEMS) == 5
+
+    def test_filters_are_equalities_on_every_named_field(self, items: ReadModelStore) -> None:
+        assert ids(items.find(ITEMS, {"cartId": "c1"})) == ["i1", "i2", "i4"]
+        assert ids(items.find(ITEMS, {"cartId": "c1", "product": "pen"})) == ["i1"]
+        assert ids(items.find(ITEMS, {"quantity": 2})) == ["i1", "i4"]
+        assert ids(items.find(ITEMS, {"gift": True})) == ["i5"]
+        assert items.find(ITEMS, {"cartId": "c3"}) == []
+        assert items.count(ITEMS, {"cartId": "c1"}) == 3
+        assert items.count(ITEMS, {"product": "ink", "cartId": "c2"}) == 1
+
+    def test_id_and_version_can_be_filtered_on_like_any_field(
+        self, items: ReadModelStore
+    ) -> None:
+        assert ids(items.find(ITEMS, {"id": "i3"})) == ["i3"]
+        assert ids(items.find(ITEMS, {"version": 1})) == ["i1", "i3", "i5"]
+        assert items.count(ITEMS, {"version": 2, "cartId": "c1"}) == 1
+
+    def test_a_number_matches_a_number_not_its_text(self, items: ReadModelStore) -> None:
+        assert items.find(ITEMS, {"quantity": "2"}) == []
+        assert ids(items.find(ITEMS, {"quantity": 2.0})) == ["i1", "i4"]
+
+    def test_none_matches_a_null_or_a_missing_field(self, store: ReadModelStore) -> None:
+        store.bulk_upsert(
+            ITEMS, [cart("a", 1, note=None), cart("b", 1), cart("c", 1, note="gift wrap")]
+        )
+
+        assert ids(store.find(ITEMS, {"note": None})) == ["a", "b"]
+        assert store.count(ITEMS, {"note": None}) == 2
+        assert store.delete_many(ITEMS, {"note": None}) == 2
+
+    def test_documents_are_sorted_by_the_fields_given_then_by_id(
+        self, items: ReadModelStore
+    ) -> None:
+        assert ids(items.find(ITEMS, sort=[("quantity", "asc")])) == ["i5", "i1", "i4", "i3", "i2"]
+        assert ids(items.find(ITEMS, sort=[("quantity", "desc")])) == [
+            "i2",
+            "i3",
+            "i1",
+            "i4",
+            "i5",
+        ]
+        assert ids(items.find(ITEMS, sort=[("product", "asc"), ("quantity", "desc")])) == [
+            "i2",
+            "i5",
+            "i4",
+            "i3",
+            "i1",
+        ]
+        assert ids(items.find(ITEMS, {"cartId": "c1"}, sort=[("id", "desc")])) == [
+            "i4",
+            "i2",
+            "i1",
+        ]
+        assert ids(items.find(ITEMS, sort=[("version", "desc")])) == ["i2", "i4", "i1", "i3", "i5"]
+
+    def test_missing_values_sort_first_ascending_and_last_descending(
+        self, items: ReadModelStore
+    ) -> None:
+        assert ids(items.find(ITEMS, {"cartId": "c2"}, sort=[("gift", "asc")])) == ["i3", "i5"]
+        assert ids(items.find(ITEMS, {"cartId": "c2"}, sort=[("gift", "desc")])) == ["i5", "i3"]
+
+    def test_limit_and_offset_page_through_the_sorted_documents(
+        self, items: ReadModelStore
+    ) -> None:
+        by_quantity: list[tuple[str, str]] = [("quantity", "asc")]  # type: ignore[list-item]
+        pages = [
+            ids(items.find(ITEMS, sort=by_quantity, limit=2, offset=offset))  # type: ignore[arg-type]
+            for offset in (0, 2, 4, 6)
+        ]
+
+        assert pages == [["i5", "i1"], ["i4", "i3"], ["i2"], []]
+        assert ids(items.find(ITEMS, limit=0)) == []
+        assert ids(items.find(ITEMS, offset=3)) == ["i4", "i5"]
+        assert ids(items.find(ITEMS, {"cartId": "c1"}, limit=1, offset=1)) == ["i2"]
+
+    def test_an_unknown_collection_is_empty(self, store: ReadModelStore) -> None:
+        assert store.find("NeverWritten") == []
+        assert store.count("NeverWritten", {"status": "x"}) == 0
+        assert store.get("NeverWritten", "x") is None
+        assert store.delete("NeverWritten", "x") is False
+        assert store.delete_many("NeverWritten", {}) == 0
+
+    @pytest.mark.parametrize(
+        "call",
+        [
+            lambda s: s.find(ITEMS, {"cartId": ["c1"]}),
+            lambda s: s.find(ITEMS, {"cart.id": "c1"}),
+            lambda s: s.find(ITEMS, {"x') OR 1=1 --": "c1"}),
+            lambda s: s.find(ITEMS, sort=[("quantity", "up")]),
+            lambda s: s.find(ITEMS, limit=-1),
+            lambda s: s.find(ITEMS, offset=-1),
+            lambda s: s.count(ITEMS, {"price": {"$gt": "1"}}),
+        ],
+    )
+    def test_queries_beyond_flat_equality_are_refused(
+        self, items: ReadModelStore, call: Callable[[ReadModelStore], object]
+    ) -> None:
+        with pytest.raises((ValueError, TypeError)):
+            call(items)
+
+
+class TestIndexes:
+    def test_ensuring_indexes_twice_changes_nothing_and_queries_answer_the_same(
+        self, store: ReadModelStore
+    ) -> None:
+        store.bulk_upsert(
+            ITEMS, [cart(f"i{n}", 1, cartId=f"c{n % 3}", quantity=n) for n in range(30)]
+        )
+        indexes = [["cartId"], ["cartId", "quantity"], ["id"], ["version"]]
+
+        store.ensure_indexes(ITEMS, indexes)
+        store.ensure_indexes(ITEMS, indexes)
+        store.ensure_indexes(ITEMS, [["cartId"]])
+
+        found = store.find(ITEMS, {"cartId": "c1"}, sort=[("quantity", "desc")], limit=3)
+        assert ids(found) == ["i28", "i25", "i22"]
+        assert index_count(store, ITEMS) in (None, 3)
+
+    def test_indexes_can_be_ensured_before_the_first_document(
+        self, store: ReadModelStore
+    ) -> None:
+        store.ensure_indexes(CARTS, [["customerId"]])
+
+        assert store.find(CARTS, {"customerId": "x"}) == []
+        assert store.upsert_if_newer(CARTS, cart("c", 1, customerId="x")) is True
+        assert ids(store.find(CARTS, {"customerId": "x"})) == ["c"]
+
+    @pytest.mark.parametrize("indexes", [[[]], ["cartId"], [["cartId", "cartId"]], [["a.b"]]])
+    def test_a_malformed_index_is_refused(
+        self, store: ReadModelStore, indexes: list[Any]
+    ) -> None:
+        with pytest.raises(ValueError):
+            store.ensure_indexes(ITEMS, indexes)
+
+
+class TestBulkUpsert:
+    def test_bulk_upsert_writes_new_documents_and_counts_them(
+        self, store: ReadModelStore
+    ) -> None:
+        documents = [cart(f"cart-{n:05}", 1, n=n) for n in range(12_000)]
+
+        assert store.bulk_upsert(CARTS, documents) == 12_000
+
+        assert store.count(CARTS) == 12_000
+        assert store.get(CARTS, "cart-11999") == cart("cart-11999", 1, n=11_999)
+
+    def test_bulk_upsert_keeps_the_newest_version_of_each_id(
+        self, store: ReadModelStore
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("a", 5, seen="stored"))
+        store.upsert_if_newer(CARTS, cart("b", 1, seen="stored"))
+
+        written = store.bulk_upsert(
+            CARTS,
+            [
+                cart("a", 4, seen="older"),
+                cart("b", 3, seen="newer"),
+                cart("b", 2, seen="in between"),
+                cart("c", 1, seen="first"),
+                cart("c", 2, seen="second"),
+            ],
+        )
+
+        assert written == 2
+        assert store.find(CARTS) == [
+            cart("a", 5, seen="stored"),
+            cart("b", 3, seen="newer"),
+            cart("c", 2, seen="second"),
+        ]
+
+    def test_bulk_upsert_of_nothing_writes_nothing(self, store: ReadModelStore) -> None:
+        assert store.bulk_upsert(CARTS, []) == 0
+        assert store.find(CARTS) == []
+
+
+class TestRebuildAndSwap:
+    def test_readers_see_the_live_collection_until_the_swap_and_the_rebuilt_one_after(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        reader = backend.open()
+        store.bulk_upsert(CARTS, [cart("a", 1, status="old"), cart("b", 1, status="old")])
+        assert [d["status"] for d in reader.find(CARTS)] == ["old", "old"]
+
+        store.bulk_upsert("CartsRebuild", [cart("a", 2, status="new"), cart("c", 3, status="new")])
+        assert reader.find(CARTS) == [cart("a", 1, status="old"), cart("b", 1, status="old")]
+
+        store.swap("CartsRebuild", CARTS)
+
+        assert reader.find(CARTS) == [cart("a", 2, status="new"), cart("c", 3, status="new")]
+        assert reader.get(CARTS, "b") is None
+        assert reader.find("CartsRebuild") == []
+        assert reader.count("CartsRebuild") == 0
+
+    def test_writes_after_the_swap_land_in_the_rebuilt_collection(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        projector = backend.open()
+        projector.upsert_if_newer(CARTS, cart("a", 1, status="old"))
+        store.upsert_if_newer("CartsRebuild", cart("a", 5, status="rebuilt"))
+
+        store.swap("CartsRebuild", CARTS)
+
+        assert projector.update_if_version(CARTS, "a", 5, {"status": "live"}, 6) is True
+        assert projector.upsert_if_newer(CARTS, cart("b", 1, status="live")) is True
+        assert store.find(CARTS) == [cart("a", 6, status="live"), cart("b", 1, status="live")]
+        assert store.find("CartsRebuild") == []
+
+    def test_a_collection_can_be_rebuilt_and_swapped_again_and_again(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        reader = backend.open()
+        store.upsert_if_newer(CARTS, cart("a", 1, generation=0))
+        for generation in range(1, 4):
+            store.ensure_indexes("CartsRebuild", [["generation"]])
+            store.bulk_upsert("CartsRebuild", [cart("a", 1, generation=generation)])
+            store.swap("CartsRebuild", CARTS)
+
+            assert reader.find(CARTS) == [cart("a", 1, generation=generation)]
+            assert reader.find(CARTS, {"generation": generation}) == [
+                cart("a", 1, generation=generation)
+            ]
+            assert reader.find("CartsRebuild") == []
+        store.ensure_indexes(CARTS, [["generation"]])
+        assert index_count(store, CARTS) in (None, 1)
+
+    def test_the_rebuilt_collection_brings_its_indexes_along(
+        self, store: ReadModelStore
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("a", 1, customerId="x"))
+        store.ensure_indexes("CartsRebuild", [["customerId"], ["status", "customerId"]])
+        store.upsert_if_newer("CartsRebuild", cart("a", 2, customerId="y", status="s"))
+
+        store.swap("CartsRebuild", CARTS)
+        store.ensure_indexes(CARTS, [["customerId"], ["status", "customerId"]])
+
+        assert index_count(store, CARTS) in (None, 2)
+        assert index_count(store, "CartsRebuild") in (None, 0)
+        assert ids(store.find(CARTS, {"customerId": "y", "status": "s"})) == ["a"]
+
+    def test_swapping_in_an_empty_collection_empties_the_live_one(
+        self, store: ReadModelStore
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("a", 1))
+
+        store.swap("NeverWritten", CARTS)
+
+        assert store.find(CARTS) == []
+        assert store.upsert_if_newer(CARTS, cart("a", 1)) is True
+
+    def test_a_collection_cannot_be_swapped_with_itself(self, store: ReadModelStore) -> None:
+        with pytest.raises(ValueError, match="swap"):
+            store.swap(CARTS, CARTS)
+
+    def test_a_reader_polling_during_the_swap_always_sees_a_whole_collection(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        reader = backend.open()
+        size = 50
+        store.bulk_upsert(CARTS, [cart(f"c{n:03}", 1, generation="old") for n in range(size)])
+        store.bulk_upsert(
+            "CartsRebuild", [cart(f"c{n:03}", 2, generation="new") for n in range(size)]
+        )
+        seen: list[set[str]] = []
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            try:
+                while not stop.is_set():
+                    found = reader.find(CARTS)
+                    assert len(found) == size
+                    seen.append({d["generation"] for d in found})
+            except BaseException as error:
+                errors.append(error)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            while not seen and poller.is_alive():
+                threading.Event().wait(0.001)
+            store.swap("CartsRebuild", CARTS)
+            polled = len(seen)
+            while len(seen) < polled + 3 and poller.is_alive():
+                threading.Event().wait(0.001)
+        finally:
+            stop.set()
+            poller.join()
+
+        assert errors == []
+        assert seen[0] == {"old"}
+        assert seen[-1] == {"new"}
+        assert all(len(generations) == 1 for generations in seen)
+
+    def test_drop_removes_the_documents_and_the_collection_starts_anew(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        other = backend.open()
+        store.upsert_if_newer(CARTS, cart("a", 7))
+        other.upsert_if_newer(CARTS, cart("b", 1))
+        store.ensure_indexes(CARTS, [["status"]])
+
+        store.drop(CARTS)
+
+        assert store.find(CARTS) == []
+        assert other.get(CARTS, "a") is None
+        assert other.upsert_if_newer(CARTS, cart("a", 1)) is True
+        assert ids(store.find(CARTS)) == ["a"]
+        store.drop("NeverWritten")
+
+
+class TestConcurrentWriters:
+    def test_concurrent_upserts_of_one_id_end_with_the_highest_version(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        writers = [store, backend.open()]
+        documents = 10
+        versions = list(range(1, 21))
+        shuffled = [random.sample(versions, len(versions)) for _ in range(documents)]
+        barrier = threading.Barrier(2)
+
+        def write(index: int) -> None:
+            writer = writers[index]
+            barrier.wait()
+            for n in range(documents):
+                for version in shuffled[n][index::2]:
+                    writer.upsert_if_newer(CARTS, cart(f"cart-{n}", version, by=index))
+
+        run_together(write, [0, 1])
+
+        assert [d["version"] for d in store.find(CARTS)] == [20] * documents
+
+    def test_two_writers_inserting_the_same_new_id_is_not_an_error(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        writers = [store, backend.open()]
+        rounds = 30
+        results: list[tuple[int, int, bool]] = []
+        barrier = threading.Barrier(2)
+
+        def insert(index: int) -> None:
+            writer = writers[index]
+            barrier.wait()
+            for n in range(rounds):
+                written = writer.upsert_if_newer(CARTS, cart(f"new-{n}", 1 + index, by=index))
+                results.append((n, index, written))
+
+        run_together(insert, [0, 1])
+
+        for n in range(rounds):
+            assert store.get(CARTS, f"new-{n}") == cart(f"new-{n}", 2, by=1)
+            assert (n, 1, True) in results
+
+
+def test_open_read_model_store_picks_the_adapter_from_the_url(tmp_path: Path) -> None:
+    assert isinstance(open_read_model_store("memory:"), InMemoryReadModelStore)
+    sql = open_read_model_store(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
+    try:
+        assert isinstance(sql, SqlReadModelStore)
+        assert sql.upsert_if_newer(CARTS, cart("a", 1)) is True
+    finally:
+        sql.close()
+    mongo = open_read_model_store("mongodb://127.0.0.1:1/shop?serverSelectionTimeoutMS=1")
+    assert isinstance(mongo, MongoReadModelStore)
+    assert mongo.database.name == "shop"
+    mongo.close()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def run_together(target: Callable[[Any], None], arguments: list[Any]) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(argument: Any) -> None:
+        try:
+            target(argument)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(a,)) for a in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def index_count(store: ReadModelStore, collection: str) -> int | None:
+    """How many secondary indexes back ``collection`` (``None`` for the fake, which has none)."""
+    if isinstance(store, SqlReadModelStore):
+        table = store._collection(collection).table_name
+        inspector = sa.inspect(store.engine)
+        if not inspector.has_table(table):
+            return 0
+        if store.engine.dialect.name == "sqlite":
+            query = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+            query += " AND name LIKE 'rmx%'"
+        else:
+            query = "SELECT count(*) FROM pg_indexes WHERE tablename = :t AND indexname LIKE 'rmx%'"
+        with store.engine.connect() as connection:
+            return int(connection.execute(sa.text(query), {"t": table}).scalar_one())
+    if isinstance(store, MongoReadModelStore):
+        physical = store._physical(collection)
+        if physical not in store.database.list_collection_names():
+            return 0
+        return len(store.database[physical].index_information()) - 1  # without _id
+    return None
