@@ -215,12 +215,12 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Tests give themselves a database of their own on it. Skips with the reason when no server can
     be had (fails under ``CI=true``).
     """
-    url = os.environ.get("MONGODB_URL")
-    if url:
-        error = _mongodb_error(url)
-        if error is not None:
-            unavailable(f"MongoDB not reachable at MONGODB_URL: {error}")
-        yield url
+    given = os.environ.get("MONGODB_URL")
+    if given:
+        problem = _mongodb_error(given)
+        if problem is not None:
+            unavailable(f"MongoDB not reachable at MONGODB_URL: {problem}")
+        yield given
         return
     script = _nx_27017()
     if script is None:

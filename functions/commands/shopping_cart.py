@@ -29,7 +29,8 @@ DETAILS = "/api/v1/shopping-carts/{aggregateId}/details"
 @cache
 def _service() -> ApplicationService[Cart]:
     config = settings()
-    use_card_token_key(config.card_token_key.get_secret_value().encode())
+    if config.card_token_key is not None:
+        use_card_token_key(config.card_token_key.get_secret_value().encode())
     return cart_service(wiring.event_store(CART), snapshot_interval=config.snapshot_interval)
 
 
@@ -70,15 +71,29 @@ discard_cart = _target(c.DiscardCart, "discard-cart")
 def rebuild_cart_projection(request: Request) -> Response:
     """POST …/admin/rebuild-projection?name=<projection>|all: replay the event store into fresh
     read models and swap them in when complete; queries keep answering meanwhile."""
-    from eventualshop.runtime.http import problem
+    from eventualshop.runtime.http import ProblemError, problem, read_json_body
     from eventualshop.shopping_cart.read_models import BY_NAME
     from eventualshop.shopping_cart.service import rebuild_read_models
 
     if request.method != "POST":
         return problem(405, "Method not allowed", "use POST")
-    name = request.args.get("name", "all").strip() or "all"
+    try:
+        read_json_body(request)  # no body is needed, but an oversized one is still refused
+    except ProblemError as error:
+        return problem(error.status, error.title, error.detail, errors=error.errors)
+    name = request.args.get("name", "").strip()
+    if not name:
+        return problem(
+            400,
+            "Invalid request",
+            "name the projection to rebuild, or all",
+            errors={"name": ["must not be empty"]},
+        )
+    # The original named read models by collection (ShoppingCartDetails): accept both names.
+    by_collection = {next(iter(p.collections)): n for n, p in BY_NAME.items()}
+    name = by_collection.get(name, name)
     if name != "all" and name not in BY_NAME:
-        known = ", ".join(["all", *BY_NAME])
+        known = ", ".join(["all", *BY_NAME, *by_collection])
         return problem(
             400,
             "Invalid request",

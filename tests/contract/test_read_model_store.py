@@ -8,10 +8,12 @@ the same store).
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,10 @@ from eventualshop.kernel.readmodels import (
     Document,
     InMemoryReadModelStore,
     ReadModelStore,
+    Sort,
     open_read_model_store,
 )
-from eventualshop.kernel.readmodels_mongo import MongoReadModelStore
+from eventualshop.kernel.readmodels_mongo import ALIASES, MongoReadModelStore
 from eventualshop.kernel.readmodels_sql import SqlReadModelStore
 
 CARTS = "ShoppingCartDetails"
@@ -49,16 +52,16 @@ POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres)
 MONGODB = pytest.param("mongodb", marks=pytest.mark.mongodb)
 
 
-@pytest.fixture(params=["memory", "sqlite", POSTGRESQL, MONGODB])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+@contextmanager
+def open_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     cleanup: Callable[[], None] = lambda: None  # noqa: E731
-    if request.param == "memory":
+    if kind == "memory":
         shared = InMemoryReadModelStore()
         backend = Backend("memory", lambda: shared)
-    elif request.param == "sqlite":
+    elif kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'readmodels.sqlite3'}"
         backend = Backend("sqlite", lambda: SqlReadModelStore.from_url(url))
-    elif request.param == "postgresql":
+    elif kind == "postgresql":
         engine: Engine = request.getfixturevalue("postgres_engine")
         prefix = f"t{uuid.uuid4().hex[:8]}_"
         backend = Backend("postgresql", lambda: SqlReadModelStore(engine, prefix=prefix))
@@ -87,10 +90,19 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             store.database.client.drop_database(database)
             store.close()
 
-    yield backend
-    for opened in backend.opened:
-        opened.close()
-    cleanup()
+    try:
+        yield backend
+    finally:
+        for opened in backend.opened:
+            opened.close()
+        cleanup()
+
+
+@pytest.fixture(params=["memory", "sqlite", POSTGRESQL, MONGODB])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Every adapter of the ``ReadModelStore`` port, empty."""
+    with open_backend(request.param, request, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -210,9 +222,7 @@ class TestGuardedUpdates:
         assert store.update_if_older(CARTS, "ghost", {"total": "1.00"}, 1) is False
         assert store.get(CARTS, "ghost") is None
 
-    def test_an_update_with_no_changes_still_bumps_the_version(
-        self, store: ReadModelStore
-    ) -> None:
+    def test_an_update_with_no_changes_still_bumps_the_version(self, store: ReadModelStore) -> None:
         store.upsert_if_newer(CARTS, cart("cart-1", 1, total="1.00"))
 
         assert store.update_if_version(CARTS, "cart-1", 1, {}, 2) is True
@@ -234,7 +244,7 @@ class TestGuardedUpdates:
     ) -> None:
         store.upsert_if_newer(CARTS, cart("cart-1", 1))
 
-        with pytest.raises(ValueError, match="cannot be changed|invalid field"):
+        with pytest.raises(ValueError, match=r"cannot be changed|invalid field"):
             store.update_if_version(CARTS, "cart-1", 1, changes, 2)
 
     def test_of_two_concurrent_updates_expecting_one_version_exactly_one_wins(
@@ -288,9 +298,7 @@ class TestDeleting:
         assert store.delete_many(ITEMS, {"cartId": "cart-0"}) == 0
         assert ids(store.find(ITEMS)) == ["item-1", "item-3", "item-5"]
 
-    def test_delete_many_with_no_filter_empties_the_collection(
-        self, store: ReadModelStore
-    ) -> None:
+    def test_delete_many_with_no_filter_empties_the_collection(self, store: ReadModelStore) -> None:
         store.bulk_upsert(ITEMS, [cart(f"item-{n}", 1) for n in range(4)])
 
         assert store.delete_many(ITEMS, {}) == 4
@@ -327,9 +335,7 @@ class TestFinding:
         assert items.count(ITEMS, {"cartId": "c1"}) == 3
         assert items.count(ITEMS, {"product": "ink", "cartId": "c2"}) == 1
 
-    def test_id_and_version_can_be_filtered_on_like_any_field(
-        self, items: ReadModelStore
-    ) -> None:
+    def test_id_and_version_can_be_filtered_on_like_any_field(self, items: ReadModelStore) -> None:
         assert ids(items.find(ITEMS, {"id": "i3"})) == ["i3"]
         assert ids(items.find(ITEMS, {"version": 1})) == ["i1", "i3", "i5"]
         assert items.count(ITEMS, {"version": 2, "cartId": "c1"}) == 1
@@ -381,9 +387,9 @@ class TestFinding:
     def test_limit_and_offset_page_through_the_sorted_documents(
         self, items: ReadModelStore
     ) -> None:
-        by_quantity: list[tuple[str, str]] = [("quantity", "asc")]  # type: ignore[list-item]
+        by_quantity: Sort = [("quantity", "asc")]
         pages = [
-            ids(items.find(ITEMS, sort=by_quantity, limit=2, offset=offset))  # type: ignore[arg-type]
+            ids(items.find(ITEMS, sort=by_quantity, limit=2, offset=offset))
             for offset in (0, 2, 4, 6)
         ]
 
@@ -435,9 +441,7 @@ class TestIndexes:
         assert ids(found) == ["i28", "i25", "i22"]
         assert index_count(store, ITEMS) in (None, 3)
 
-    def test_indexes_can_be_ensured_before_the_first_document(
-        self, store: ReadModelStore
-    ) -> None:
+    def test_indexes_can_be_ensured_before_the_first_document(self, store: ReadModelStore) -> None:
         store.ensure_indexes(CARTS, [["customerId"]])
 
         assert store.find(CARTS, {"customerId": "x"}) == []
@@ -445,17 +449,13 @@ class TestIndexes:
         assert ids(store.find(CARTS, {"customerId": "x"})) == ["c"]
 
     @pytest.mark.parametrize("indexes", [[[]], ["cartId"], [["cartId", "cartId"]], [["a.b"]]])
-    def test_a_malformed_index_is_refused(
-        self, store: ReadModelStore, indexes: list[Any]
-    ) -> None:
-        with pytest.raises(ValueError):
+    def test_a_malformed_index_is_refused(self, store: ReadModelStore, indexes: list[Any]) -> None:
+        with pytest.raises(ValueError, match=r"index|field"):
             store.ensure_indexes(ITEMS, indexes)
 
 
 class TestBulkUpsert:
-    def test_bulk_upsert_writes_new_documents_and_counts_them(
-        self, store: ReadModelStore
-    ) -> None:
+    def test_bulk_upsert_writes_new_documents_and_counts_them(self, store: ReadModelStore) -> None:
         documents = [cart(f"cart-{n:05}", 1, n=n) for n in range(12_000)]
 
         assert store.bulk_upsert(CARTS, documents) == 12_000
@@ -463,9 +463,7 @@ class TestBulkUpsert:
         assert store.count(CARTS) == 12_000
         assert store.get(CARTS, "cart-11999") == cart("cart-11999", 1, n=11_999)
 
-    def test_bulk_upsert_keeps_the_newest_version_of_each_id(
-        self, store: ReadModelStore
-    ) -> None:
+    def test_bulk_upsert_keeps_the_newest_version_of_each_id(self, store: ReadModelStore) -> None:
         store.upsert_if_newer(CARTS, cart("a", 5, seen="stored"))
         store.upsert_if_newer(CARTS, cart("b", 1, seen="stored"))
 
@@ -542,9 +540,7 @@ class TestRebuildAndSwap:
         store.ensure_indexes(CARTS, [["generation"]])
         assert index_count(store, CARTS) in (None, 1)
 
-    def test_the_rebuilt_collection_brings_its_indexes_along(
-        self, store: ReadModelStore
-    ) -> None:
+    def test_the_rebuilt_collection_brings_its_indexes_along(self, store: ReadModelStore) -> None:
         store.upsert_if_newer(CARTS, cart("a", 1, customerId="x"))
         store.ensure_indexes("CartsRebuild", [["customerId"], ["status", "customerId"]])
         store.upsert_if_newer("CartsRebuild", cart("a", 2, customerId="y", status="s"))
@@ -670,6 +666,115 @@ class TestConcurrentWriters:
             assert (n, 1, True) in results
 
 
+# --- what each adapter promises beyond the contract -----------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", POSTGRESQL])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlReadModelStore]:
+    with open_backend(request.param, request, tmp_path) as opened:
+        store = opened.open()
+        assert isinstance(store, SqlReadModelStore)
+        yield store
+
+
+@pytest.fixture
+def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MongoReadModelStore]:
+    with open_backend("mongodb", request, tmp_path) as opened:
+        store = opened.open()
+        assert isinstance(store, MongoReadModelStore)
+        yield store
+
+
+class TestSqlDocuments:
+    @pytest.mark.parametrize(
+        ("filters", "sort"),
+        [
+            ({"cartId": "c7"}, None),
+            ({"customerId": "u3", "status": "Active"}, None),
+            ({"quantity": None}, None),
+            ({}, [("quantity", "asc")]),
+            ({}, [("quantity", "desc")]),
+        ],
+    )
+    def test_queries_on_indexed_fields_use_the_expression_indexes(
+        self,
+        sql_store: SqlReadModelStore,
+        filters: dict[str, Any],
+        sort: list[tuple[str, Any]] | None,
+    ) -> None:
+        sql_store.ensure_indexes(ITEMS, [["cartId"], ["customerId", "status"], ["quantity"]])
+        sql_store.bulk_upsert(
+            ITEMS,
+            [
+                cart(f"i{n:04}", 1, cartId=f"c{n % 97}", customerId=f"u{n % 11}", status="Active")
+                | ({"quantity": n % 5} if n % 13 else {})
+                for n in range(2_000)
+            ],
+        )
+
+        # A first page of a sorted query walks the index; a filter reads all of its matches.
+        limit = 5 if sort else None
+
+        plan = query_plan(sql_store, lambda: sql_store.find(ITEMS, filters, sort=sort, limit=limit))
+
+        assert "rmx_" in plan, plan
+
+    def test_documents_live_in_one_table_per_collection_with_the_body_as_json(
+        self, sql_store: SqlReadModelStore
+    ) -> None:
+        sql_store.upsert_if_newer(CARTS, cart("a", 3, total="1.00"))
+        table = sql_store._collection(CARTS).table_name
+
+        with sql_store.engine.connect() as connection:
+            row = connection.execute(sa.text(f"SELECT id, version, body FROM {table}")).one()
+
+        assert table.endswith("shoppingcartdetails")
+        assert (row.id, row.version) == ("a", 3)
+        body = row.body if isinstance(row.body, dict) else json.loads(row.body)
+        assert body == {"total": "1.00"}
+
+
+class TestMongoDocuments:
+    def test_documents_are_keyed_by_underscore_id(self, mongo_store: MongoReadModelStore) -> None:
+        mongo_store.upsert_if_newer(CARTS, cart("a", 3, total="1.00"))
+
+        raw = mongo_store.database[CARTS].find_one({"_id": "a"})
+
+        assert raw == {"_id": "a", "version": 3, "total": "1.00"}
+
+    def test_a_reader_that_resolved_the_live_collection_before_a_swap_still_reads_it_whole(
+        self, mongo_store: MongoReadModelStore
+    ) -> None:
+        mongo_store.bulk_upsert(CARTS, [cart("a", 1, generation="old")])
+        resolved_before = mongo_store._physical(CARTS)
+        mongo_store.bulk_upsert("CartsRebuild", [cart("a", 2, generation="new")])
+
+        mongo_store.swap("CartsRebuild", CARTS)
+
+        assert list(mongo_store.database[resolved_before].find()) == [
+            {"_id": "a", "version": 1, "generation": "old"}
+        ]
+        assert mongo_store.find(CARTS) == [cart("a", 2, generation="new")]
+
+    def test_repeated_rebuilds_keep_only_the_live_and_the_last_retired_collection(
+        self, mongo_store: MongoReadModelStore
+    ) -> None:
+        mongo_store.upsert_if_newer(CARTS, cart("a", 1))
+        for generation in range(5):
+            mongo_store.upsert_if_newer("CartsRebuild", cart("a", 1, generation=generation))
+            mongo_store.swap("CartsRebuild", CARTS)
+
+        names = set(mongo_store.database.list_collection_names()) - {ALIASES}
+        alias = mongo_store.database[ALIASES].find_one({"_id": CARTS})
+
+        assert alias is not None
+        assert names <= {alias["target"], alias["retired"]}
+
+        mongo_store.drop(CARTS)
+
+        assert set(mongo_store.database.list_collection_names()) - {ALIASES} == set()
+
+
 def test_open_read_model_store_picks_the_adapter_from_the_url(tmp_path: Path) -> None:
     assert isinstance(open_read_model_store("memory:"), InMemoryReadModelStore)
     sql = open_read_model_store(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
@@ -703,6 +808,30 @@ def run_together(target: Callable[[Any], None], arguments: list[Any]) -> None:
         thread.join()
     if errors:
         raise errors[0]
+
+
+def query_plan(store: SqlReadModelStore, query: Callable[[], object]) -> str:
+    """The database's plan for the (last) SELECT that ``query`` runs, as one string."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    sa.event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        query()
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", capture)
+    statement, parameters = captured[-1]
+    with store.engine.connect() as connection:
+        if store.engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE")
+            connection.exec_driver_sql("SET enable_seqscan = off")  # 2,000 rows: it would scan
+            rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+        else:
+            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    return "\n".join(str(row[-1]) for row in rows)
 
 
 def index_count(store: ReadModelStore, collection: str) -> int | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -48,10 +49,14 @@ CE_TYPE = "eventualshop.shopping-cart.{}.v1"
 
 
 def _forget() -> None:
-    """Drop every cached part: wiring's, the settings, and the cart functions' service."""
-    from functions.commands import shopping_cart
-
-    shopping_cart._service.cache_clear()
+    """Drop every cached part: wiring's, the settings, and the function modules' own (the cart
+    commands' service, the projectors' read model handles) where those modules are loaded."""
+    commands = sys.modules.get("functions.commands.shopping_cart")
+    if commands is not None:
+        commands._service.cache_clear()
+    projectors = sys.modules.get("functions.projectors.shopping_cart")
+    if projectors is not None:
+        projectors.projector.cache_clear()
     wiring.reset()
 
 

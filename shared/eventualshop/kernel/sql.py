@@ -37,6 +37,7 @@ from eventualshop.kernel.eventstore import (
     Stream,
 )
 from eventualshop.kernel.schema import events, outbox, processed_messages, snapshots
+from eventualshop.kernel.sql_driver import AppendRows, AppendStatements, DriverPath, driver_path
 
 __all__ = [
     "SqlEventStore",
@@ -183,7 +184,7 @@ MARK_PUBLISHED = (
 _MARK_CHUNK = 500
 
 
-def append_lock(dialect: Dialect) -> sa.Executable | None:
+def append_lock(dialect: Dialect) -> sa.TextClause | None:
     """The statement an append runs first to serialise appends (see the module docstring)."""
     if dialect.name == "postgresql":
         table = dialect.identifier_preparer.format_table(events)
@@ -240,6 +241,7 @@ class SqlEventStore:
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
             self._writer = engine
         self._append_lock = append_lock(engine.dialect)
+        self._driver = driver_path(engine, LOAD, _append_statements(self._append_lock))
 
     @classmethod
     def from_url(
@@ -266,9 +268,22 @@ class SqlEventStore:
 
     # --- reads -----------------------------------------------------------------------------------
 
+    def _driver_path(self) -> DriverPath | None:
+        """The driver path, unless someone listens to the engine's statements (tracing, tests):
+        those only see the statements that go through SQLAlchemy, so they get that path."""
+        dispatch = self._writer.dispatch
+        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+            return None
+        return self._driver
+
     def load(self, aggregate_id: UUID) -> Stream:
-        with self._reader.connect() as connection:
-            rows = connection.execute(LOAD, {"aggregate_id": aggregate_id}).all()
+        driver = self._driver_path()
+        rows: Sequence[Sequence[Any]]
+        if driver is not None:
+            rows = driver.load(aggregate_id)
+        else:
+            with self._reader.connect() as connection:
+                rows = connection.execute(LOAD, {"aggregate_id": aggregate_id}).all()
         snapshot: SnapshotRecord | None = None
         loaded: list[StoredEvent] = []
         for (
@@ -356,63 +371,39 @@ class SqlEventStore:
     def append(self, batch: AppendBatch) -> Sequence[int]:
         if not (batch.events or batch.snapshots or batch.outbox or batch.inbox):
             return []
-        now = self._clock()
+        rows = _append_rows(batch, self._clock())
+        driver = self._driver_path()
+        try:
+            inserted = driver.append(rows) if driver is not None else self._append(rows)
+        except IntegrityError as error:
+            # The inbox row goes in first, so a redelivered message is a duplicate whatever else
+            # it would hit; statements run in order and the first failure ends the transaction.
+            if batch.inbox is not None and _violates(error, _MESSAGE_PROCESSED):
+                raise DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id) from error
+            if batch.events and _violates(error, _VERSION_TAKEN):
+                first = batch.events[0]
+                raise ConcurrencyConflict(first.aggregate_id, first.version) from error
+            raise
+        # Matched by event id: a multi-row RETURNING promises no order.
+        by_id = {event_id: position for position, event_id in inserted}
+        return [by_id[event.event_id] for event in batch.events]
+
+    def _append(self, rows: AppendRows) -> Sequence[Sequence[Any]]:
+        """``append`` through SQLAlchemy: MSSQL, and engines whose statements are listened to."""
         with self._writer.begin() as connection:
             if self._append_lock is not None:
                 connection.execute(self._append_lock)
-            # The inbox goes first: a redelivered message is a duplicate, whatever else it hits.
-            if batch.inbox is not None:
-                try:
-                    connection.execute(INSERT_INBOX, _inbox_row(batch.inbox, now))
-                except IntegrityError as error:
-                    if _violates(error, _MESSAGE_PROCESSED):
-                        raise DuplicateMessage(
-                            batch.inbox.consumer, batch.inbox.message_id
-                        ) from error
-                    raise
-            positions: list[int] = []
-            if batch.events:
-                rows = [_event_row(event) for event in batch.events]
-                try:
-                    inserted = connection.execute(
-                        INSERT_EVENTS, rows[0] if len(rows) == 1 else rows
-                    ).all()
-                except IntegrityError as error:
-                    if _violates(error, _VERSION_TAKEN):
-                        first = batch.events[0]
-                        raise ConcurrencyConflict(first.aggregate_id, first.version) from error
-                    raise
-                # Matched by event id: a multi-row RETURNING promises no order.
-                by_id = {event_id: position for position, event_id in inserted}
-                positions = [by_id[event.event_id] for event in batch.events]
-            if batch.snapshots:
-                connection.execute(
-                    INSERT_SNAPSHOTS,
-                    [
-                        {
-                            "aggregate_id": s.aggregate_id,
-                            "version": s.version,
-                            "aggregate_type": s.aggregate_type,
-                            "state": s.state,
-                            "created_at": now,
-                        }
-                        for s in batch.snapshots
-                    ],
-                )
-            if batch.outbox:
-                connection.execute(
-                    INSERT_OUTBOX,
-                    [
-                        {
-                            "event_id": entry.event_id,
-                            "event_type": entry.event_type,
-                            "payload": entry.payload,
-                            "created_at": now,
-                        }
-                        for entry in batch.outbox
-                    ],
-                )
-        return positions
+            if rows.inbox is not None:
+                connection.execute(INSERT_INBOX, rows.inbox)
+            inserted: Sequence[Sequence[Any]] = []
+            if rows.events:
+                events = rows.events[0] if len(rows.events) == 1 else list(rows.events)
+                inserted = connection.execute(INSERT_EVENTS, events).all()
+            if rows.snapshots:
+                connection.execute(INSERT_SNAPSHOTS, list(rows.snapshots))
+            if rows.outbox:
+                connection.execute(INSERT_OUTBOX, list(rows.outbox))
+        return inserted
 
     def record_outcome(self, record: InboxRecord) -> str:
         try:
@@ -484,6 +475,58 @@ def _event_row(event: StoredEvent) -> dict[str, Any]:
         "causation_id": event.causation_id,
         "traceparent": event.traceparent,
     }
+
+
+def _append_rows(batch: AppendBatch, now: datetime) -> AppendRows:
+    return AppendRows(
+        inbox=_inbox_row(batch.inbox, now) if batch.inbox is not None else None,
+        events=[_event_row(event) for event in batch.events],
+        snapshots=[
+            {
+                "aggregate_id": s.aggregate_id,
+                "version": s.version,
+                "aggregate_type": s.aggregate_type,
+                "state": s.state,
+                "created_at": now,
+            }
+            for s in batch.snapshots
+        ],
+        outbox=[
+            {
+                "event_id": entry.event_id,
+                "event_type": entry.event_type,
+                "payload": entry.payload,
+                "created_at": now,
+            }
+            for entry in batch.outbox
+        ],
+    )
+
+
+def _append_statements(lock: sa.TextClause | None) -> AppendStatements:
+    return AppendStatements(
+        insert_inbox=INSERT_INBOX,
+        insert_events=INSERT_EVENTS,
+        insert_snapshots=INSERT_SNAPSHOTS,
+        insert_outbox=INSERT_OUTBOX,
+        inbox_columns=("consumer", "message_id", "outcome", "processed_at"),
+        event_columns=(
+            "event_id",
+            "aggregate_id",
+            "aggregate_type",
+            "version",
+            "event_type",
+            "schema_version",
+            "payload",
+            "occurred_at",
+            "correlation_id",
+            "causation_id",
+            "traceparent",
+        ),
+        snapshot_columns=("aggregate_id", "version", "aggregate_type", "state", "created_at"),
+        outbox_columns=("event_id", "event_type", "payload", "created_at"),
+        lock=lock,
+    )
 
 
 def _inbox_row(record: InboxRecord, now: datetime) -> dict[str, Any]:

@@ -153,6 +153,40 @@ def dispatch(args: argparse.Namespace) -> None:
     dispatcher.run()
 
 
+def lag(_args: argparse.Namespace) -> None:
+    """Per projector: the last event applied against the last written (pitfall 4)."""
+    from eventualshop.runtime import wiring
+    from eventualshop.shopping_cart.service import projection_lag
+    from functions.registry import CART
+
+    _settings()
+    for item in projection_lag(wiring.event_store(CART), wiring.read_model_store()):
+        behind = "unknown" if item.behind is None else str(item.behind)
+        print(
+            f"{item.projection:40} applied {item.last_applied_position or 0:>8}  "
+            f"written {item.last_written_position:>8}  behind {behind}"
+        )
+
+
+def rebuild(args: argparse.Namespace) -> None:
+    from eventualshop.runtime import wiring
+    from eventualshop.shopping_cart.read_models import BY_NAME
+    from eventualshop.shopping_cart.service import rebuild_read_models
+    from functions.registry import CART
+
+    unknown = [name for name in args.projections if name not in BY_NAME]
+    if unknown:
+        raise CliError(f"unknown projection {unknown[0]!r}; choose from: {', '.join(BY_NAME)}")
+    _settings()
+    for report in rebuild_read_models(
+        wiring.event_store(CART), wiring.read_model_store(), args.projections or None
+    ):
+        print(
+            f"{report.projection}: {report.events} events replayed, "
+            f"{report.documents} documents swapped in"
+        )
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -184,6 +218,11 @@ def parser() -> argparse.ArgumentParser:
         handler=migrate
     )
     commands.add_parser("sweep", help="publish pending outbox rows now").set_defaults(handler=sweep)
+
+    commands.add_parser("lag", help="how far each projection is behind").set_defaults(handler=lag)
+    again = commands.add_parser("rebuild", help="rebuild read models from the event store")
+    again.add_argument("projections", nargs="*", help="projection names (default: all)")
+    again.set_defaults(handler=rebuild)
 
     relay = commands.add_parser("dispatch", help="deliver RabbitMQ events to the functions")
     relay.add_argument("--rabbitmq-url")

@@ -38,9 +38,10 @@ class Settings(BaseSettings):
     snapshot_interval: int | None = Field(
         None, ge=1, le=100, description="override every aggregate type's snapshot interval"
     )
-    card_token_key: SecretStr = Field(
-        SecretStr("eventualshop-dev-only-card-token-key"),
-        description="HMAC key that turns card numbers into tokens; set a real secret in production",
+    card_token_key: SecretStr | None = Field(
+        None,
+        description="HMAC key (16+ bytes) that turns card numbers into tokens; "
+        "unset: a development key, never for production",
     )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)

@@ -115,6 +115,7 @@ def reset() -> None:
     event_store.cache_clear()
     relay.cache_clear()
     dead_letter_store.cache_clear()
+    read_model_store.cache_clear()
     settings.cache_clear()
     close = getattr(dropped, "close", None)
     if callable(close):
@@ -136,4 +137,6 @@ def read_model_store() -> ReadModelStore:
 
     url = settings().resolved_read_model_url()
     _ensure_folder(url)
-    return open_read_model_store(url)
+    store = open_read_model_store(url)
+    _opened.append(store.close)
+    return store

@@ -1,0 +1,895 @@
+"""End-to-end benchmark: HTTP command -> PostgreSQL event store + outbox -> RabbitMQ -> the five
+cart projectors -> MongoDB read models, and a read-model rebuild on SQLite.
+
+    python bench/e2e.py --json [--quick]
+
+The last line printed is ONE JSON object:
+
+* ``commands_per_s``: ChangeCartItemQuantity commands over real HTTP (keep-alive client threads,
+  each owning some carts) to the whole shop served by werkzeug in a thread, counted from the first
+  command sent to the moment every cart's details document in MongoDB shows its last version;
+* ``p50_lag_ms``, ``p99_lag_ms``: at half that rate (paced), per command the time from its 202 to
+  the details document showing its version (one poller thread, a ``find`` on the pending carts
+  about every millisecond, the first time each version is seen);
+* ``bare_commits_per_s``: the reference, a single-row INSERT + COMMIT loop on the same PostgreSQL
+  database in the same run; ``ratio`` = ``commands_per_s / bare_commits_per_s``;
+* ``rebuild_events_per_s``: all five projections rebuilt from an SQLite event store into SQLite
+  read models (``rebuild_read_models``), events / seconds; writing the events is not timed.
+
+The services: PostgreSQL (a fresh database ``eventualshop_bench_e2e``, dropped at the end),
+RabbitMQ (an exchange and queues of this run only, deleted at the end) and a MongoDB wire-protocol
+server (``nx-27017``, started here on a free port with a temporary data directory, stopped at the
+end). A service that cannot be reached is named on stderr and the figures that need it are left
+out. Everything runs in this one process (client threads, the shop's HTTP server, the RabbitMQ
+dispatcher), so all of it shares one interpreter lock and the machine's CPUs with the servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "shared"))
+sys.path.insert(0, str(ROOT))
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "EVENTUALSHOP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+RABBITMQ_URL = os.environ.get(
+    "EVENTUALSHOP_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"
+)
+BENCH_DB = "eventualshop_bench_e2e"
+MONGO_DB = "eventualshop_bench_e2e"
+CARTS = "/api/v1/shopping-carts"
+DETAILS = "ShoppingCartDetails"
+PRODUCT = {
+    "description": "A bench item",
+    "name": "Widget",
+    "brand": "Acme",
+    "category": "Tools",
+    "unit": "each",
+    "sku": "W-1",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    window: float  # seconds of commands in the throughput phase
+    lag_window: float  # seconds of paced commands in the lag phase
+    bare_seconds: float
+    rebuild_events: int
+    clients: int  # client threads, each with its own keep-alive connection
+    carts_per_client: int
+    drain_timeout: float  # longest wait for the read model to catch up
+
+
+QUICK = Config(4.0, 4.0, 2.0, 20_000, 6, 4, 20.0)
+FULL = Config(15.0, 15.0, 5.0, 100_000, 6, 4, 60.0)
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --------------------------------------------------------------------------- services
+
+
+def postgres_database() -> str | None:
+    """A fresh bench database; its URL, or None (reason on stderr) if PostgreSQL is unreachable."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    except Exception as error:
+        note(f"postgresql unreachable at {POSTGRES_ADMIN_URL}: {_first_line(error)}")
+        return None
+    return f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{BENCH_DB}"
+
+
+def drop_postgres_database() -> None:
+    with contextlib.suppress(Exception):
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+
+
+def rabbitmq_reachable() -> bool:
+    try:
+        import pika
+
+        params = pika.URLParameters(RABBITMQ_URL)
+        params.connection_attempts = 1
+        params.socket_timeout = 3
+        pika.BlockingConnection(params).close()
+    except Exception as error:
+        note(
+            f"rabbitmq unreachable at {RABBITMQ_URL}: {_first_line(error) or type(error).__name__}"
+        )
+        return False
+    return True
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _mongo_ping(url: str) -> str | None:
+    import pymongo
+
+    client: Any = pymongo.MongoClient(url, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
+    try:
+        client.admin.command("ping")
+    except Exception as error:
+        return _first_line(error)
+    finally:
+        client.close()
+    return None
+
+
+@contextlib.contextmanager
+def mongodb_server() -> Iterator[str | None]:
+    """nx-27017 on a free port with a temporary data directory; its URL, or None."""
+    script = Path(sys.executable).with_name("nx-27017")
+    found = str(script) if script.is_file() else shutil.which("nx-27017")
+    if found is None:
+        note("mongodb: nx-27017 is not installed")
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="eventualshop-bench-nx-") as folder:
+        port = _free_port()
+        command = [
+            found,
+            "--data-dir",
+            f"{folder}/data",
+            "-p",
+            str(port),
+            "--log-file",
+            f"{folder}/server.log",
+            "--pid-file",
+            f"{folder}/server.pid",
+        ]
+        with open(f"{folder}/output.txt", "wb") as output:
+            server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        url = f"mongodb://127.0.0.1:{port}/{MONGO_DB}"
+        try:
+            error: str | None = "not started"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and server.poll() is None:
+                error = _mongo_ping(url)
+                if error is None:
+                    break
+                time.sleep(0.1)
+            if error is not None:
+                note(f"mongodb: nx-27017 did not answer on port {port}: {error}")
+                yield None
+            else:
+                yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+# --------------------------------------------------------------------------- counters
+
+
+@dataclass
+class Counters:
+    """Round trips the shop makes, counted in this process (the shop runs here)."""
+
+    sql: int = 0
+    mongo: int = 0
+    http_requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.sql, self.mongo, self.http_requests
+
+
+COUNTERS = Counters()
+
+
+def install_counters(app: Any) -> None:
+    import pymongo.monitoring
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Engine
+
+    def on_sql(*_args: Any) -> None:
+        COUNTERS.sql += 1  # a racy += loses a few counts at most: context, not a figure
+
+    sa.event.listen(Engine, "before_cursor_execute", on_sql)
+
+    class MongoCounter(pymongo.monitoring.CommandListener):
+        def started(self, event: Any) -> None:
+            COUNTERS.mongo += 1
+
+        def succeeded(self, event: Any) -> None:
+            pass
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    pymongo.monitoring.register(MongoCounter())
+
+    @app.before_request
+    def count_request() -> None:
+        COUNTERS.http_requests += 1
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+
+class Client:
+    """One keep-alive connection to the shop."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        for attempt in range(2):
+            try:
+                self.connection.request(method, path, body=data, headers=headers)
+                response = self.connection.getresponse()
+                raw = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                if attempt:
+                    raise
+        parsed = json.loads(raw) if raw else {}
+        return response.status, parsed
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass
+class Cart:
+    id: str
+    item: str
+    version: int
+    quantity: int = 1
+
+    def change(self, client: Client) -> tuple[int, dict[str, Any]]:
+        self.quantity = 2 if self.quantity == 1 else 1
+        path = f"{CARTS}/{self.id}/items/{self.item}/change-quantity?quantity={self.quantity}"
+        return client.call("PUT", path)
+
+
+def create_cart(client: Client) -> Cart:
+    status, answer = client.call(
+        "POST", CARTS, {"customerId": str(uuid.uuid4()), "currency": "USD"}
+    )
+    if status != 202:
+        raise RuntimeError(f"create cart answered {status}: {answer}")
+    cart_id, item_id = answer["aggregateId"], str(uuid.uuid4())
+    item = {
+        "itemId": item_id,
+        "catalogId": str(uuid.uuid4()),
+        "inventoryId": str(uuid.uuid4()),
+        "product": PRODUCT,
+        "quantity": 1,
+        "unitPrice": {"amount": "9.99", "currency": "USD"},
+    }
+    status, answer = client.call("POST", f"{CARTS}/{cart_id}/items", item)
+    if status != 202:
+        raise RuntimeError(f"add item answered {status}: {answer}")
+    return Cart(cart_id, item_id, answer["version"])
+
+
+# --------------------------------------------------------------------------- read model watch
+
+
+class DetailsReader:
+    """Reads the cart details' versions straight from MongoDB (no shop code in between)."""
+
+    def __init__(self, url: str) -> None:
+        import pymongo
+
+        self.client: Any = pymongo.MongoClient(url)
+        database = self.client.get_default_database()
+        alias = database["_readmodel_aliases"].find_one({"_id": DETAILS})
+        self.collection = database[alias["target"] if alias else DETAILS]
+
+    def versions(self, ids: list[str]) -> dict[str, int]:
+        found = self.collection.find({"_id": {"$in": ids}}, {"version": 1})
+        return {doc["_id"]: doc["version"] for doc in found}
+
+    def wait_for(self, wanted: dict[str, int], timeout: float) -> float | None:
+        """Poll until every cart shows at least its wanted version; when, or None on timeout."""
+        pending = dict(wanted)
+        deadline = time.perf_counter() + timeout
+        while pending:
+            now = time.perf_counter()
+            if now > deadline:
+                return None
+            seen = self.versions(list(pending))
+            for cart_id, version in seen.items():
+                if version >= pending[cart_id]:
+                    del pending[cart_id]
+            if pending:
+                time.sleep(0.001)
+        return time.perf_counter()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class LagPoller:
+    """One thread polling the pending carts about every millisecond; records when each awaited
+    version is first seen."""
+
+    def __init__(self, reader: DetailsReader) -> None:
+        self.reader = reader
+        self.lock = threading.Lock()
+        self.pending: dict[str, dict[int, float | None]] = {}  # cart -> version -> first seen
+        self.seen: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self.polls = 0
+        self.thread = threading.Thread(target=self._run, name="lag-poller", daemon=True)
+
+    def expect(self, cart_id: str, version: int) -> None:
+        with self.lock:
+            self.pending.setdefault(cart_id, {})[version] = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join()
+
+    def outstanding(self) -> int:
+        with self.lock:
+            return sum(len(v) for v in self.pending.values())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self.lock:
+                ids = list(self.pending)
+            if not ids:
+                time.sleep(0.0005)
+                continue
+            versions = self.reader.versions(ids)
+            now = time.perf_counter()
+            self.polls += 1
+            with self.lock:
+                for cart_id, version in versions.items():
+                    awaited = self.pending.get(cart_id)
+                    if not awaited:
+                        continue
+                    for wanted in [v for v in awaited if v <= version]:
+                        del awaited[wanted]
+                        self.seen[(cart_id, wanted)] = now
+                    if not awaited:
+                        del self.pending[cart_id]
+            time.sleep(0.001)
+
+
+# --------------------------------------------------------------------------- the shop
+
+
+@dataclass
+class RunningShop:
+    port: int
+    shop: Any
+    server: Any
+    thread: threading.Thread
+
+
+@contextlib.contextmanager
+def running_shop(event_store_url: str, read_model_url: str, data_dir: str) -> Iterator[RunningShop]:
+    from werkzeug.serving import make_server
+
+    from eventualshop.runtime import wiring
+    from eventualshop.runtime.local import LocalShop
+    from eventualshop.runtime.settings import settings
+    from functions.registry import FUNCTIONS
+
+    port = _free_port()
+    exchange = f"bench-e2e-{uuid.uuid4().hex[:12]}"
+    environment = {
+        "EVENTUALSHOP_EVENT_STORE_URL": event_store_url,
+        "EVENTUALSHOP_READ_MODEL_URL": read_model_url,
+        "EVENTUALSHOP_BROKER": "rabbitmq",
+        "EVENTUALSHOP_RABBITMQ_URL": RABBITMQ_URL,
+        "EVENTUALSHOP_BROKER_EXCHANGE": exchange,
+        "EVENTUALSHOP_HOST": "127.0.0.1",
+        "EVENTUALSHOP_PORT": str(port),
+        "EVENTUALSHOP_DATA_DIR": data_dir,
+    }
+    for name in list(os.environ):
+        if name.startswith("EVENTUALSHOP_") or name == "K_SINK":
+            del os.environ[name]
+    os.environ.update(environment)
+    wiring.reset()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    shop = LocalShop(settings(), FUNCTIONS)
+    install_counters(shop.app)
+    server = make_server("127.0.0.1", port, shop.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="shop-http", daemon=True)
+    thread.start()
+    try:
+        shop.start()
+        try:
+            yield RunningShop(port, shop, server, thread)
+        finally:
+            shop.stop()
+            if shop.dispatcher is not None:
+                with contextlib.suppress(Exception):
+                    shop.dispatcher.delete(exchange=True)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        _forget_shop()
+
+
+def _forget_shop() -> None:
+    from eventualshop.runtime import wiring
+
+    commands = sys.modules.get("functions.commands.shopping_cart")
+    if commands is not None:
+        commands._service.cache_clear()
+    projectors = sys.modules.get("functions.projectors.shopping_cart")
+    if projectors is not None:
+        projectors.projector.cache_clear()
+    if wiring.read_model_store.cache_info().currsize:  # reset() leaves this one cached
+        wiring.read_model_store().close()
+        wiring.read_model_store.cache_clear()
+    wiring.reset()
+
+
+# --------------------------------------------------------------------------- the e2e phases
+
+
+def setup_carts(port: int, count: int) -> list[Cart]:
+    client = Client(port)
+    try:
+        return [create_cart(client) for _ in range(count)]
+    finally:
+        client.close()
+
+
+def run_clients(
+    port: int,
+    groups: list[list[Cart]],
+    body: Callable[[int, Client, list[Cart]], None],
+) -> None:
+    errors: list[BaseException] = []
+
+    def run(index: int, carts: list[Cart]) -> None:
+        client = Client(port)
+        try:
+            body(index, client, carts)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            client.close()
+
+    threads = [
+        threading.Thread(target=run, args=(i, g), name=f"client-{i}") for i, g in enumerate(groups)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _accepted(status: int, answer: dict[str, Any], cart: Cart) -> None:
+    if status != 202:
+        raise RuntimeError(f"change quantity answered {status}: {answer}")
+    cart.version = answer["version"]
+
+
+def throughput(
+    port: int, groups: list[list[Cart]], reader: DetailsReader, window: float, timeout: float
+) -> dict[str, float]:
+    """Unpaced commands for ``window`` seconds, then wait for every cart's last version."""
+    counts = [0] * len(groups)
+    start = time.perf_counter()
+    stop_at = start + window
+
+    def body(index: int, client: Client, carts: list[Cart]) -> None:
+        while time.perf_counter() < stop_at:
+            for cart in carts:
+                _accepted(*cart.change(client), cart)
+                counts[index] += 1
+
+    before = COUNTERS.snapshot()
+    run_clients(port, groups, body)
+    sent = time.perf_counter()
+    wanted = {cart.id: cart.version for group in groups for cart in group}
+    visible = reader.wait_for(wanted, timeout)
+    if visible is None:
+        raise RuntimeError(f"the read model did not catch up within {timeout} s")
+    after = COUNTERS.snapshot()
+    commands = sum(counts)
+    return {
+        "commands": commands,
+        "commands_per_s": commands / (visible - start),
+        "accepted_per_s": commands / (sent - start),
+        "drain_s": visible - sent,
+        "sql_per_command": (after[0] - before[0]) / commands,
+        "mongo_per_command": (after[1] - before[1]) / commands,
+        "http_per_command": (after[2] - before[2]) / commands,
+    }
+
+
+def lag(
+    port: int, groups: list[list[Cart]], reader: DetailsReader, rate: float, window: float
+) -> dict[str, float]:
+    """Commands paced at ``rate`` in all; per command, 202 -> its version visible."""
+    poller = LagPoller(reader)
+    answered: dict[tuple[str, int], float] = {}
+    interval = len(groups) / rate  # each client thread sends every `interval` seconds
+    start = time.perf_counter() + 0.05
+    stop_at = start + window
+
+    def body(index: int, client: Client, carts: list[Cart]) -> None:
+        due = start + index * interval / len(groups)
+        turn = 0
+        while due < stop_at:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            cart = carts[turn % len(carts)]
+            turn += 1
+            poller.expect(cart.id, cart.version + 1)
+            status, answer = cart.change(client)
+            at = time.perf_counter()
+            _accepted(status, answer, cart)
+            answered[(cart.id, cart.version)] = at
+            due += interval
+
+    poller.start()
+    try:
+        run_clients(port, groups, body)
+        deadline = time.perf_counter() + 30
+        while poller.outstanding() and time.perf_counter() < deadline:
+            time.sleep(0.01)
+    finally:
+        poller.stop()
+    lags = sorted(
+        max(0.0, poller.seen[key] - at) * 1000 for key, at in answered.items() if key in poller.seen
+    )
+    if len(lags) < len(answered):
+        note(f"lag: {len(answered) - len(lags)} commands never became visible")
+    if not lags:
+        raise RuntimeError("no command became visible")
+    return {
+        "lag_commands": len(lags),
+        "lag_rate_per_s": len(answered) / window,
+        "p50_lag_ms": statistics.median(lags),
+        "p99_lag_ms": lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))],
+        "max_lag_ms": lags[-1],
+        "polls_per_s": poller.polls / window,
+    }
+
+
+def bare_commits(url: str, seconds: float) -> float:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bare (id BIGSERIAL PRIMARY KEY, payload TEXT)")
+        conn.commit()
+        done = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            conn.execute("INSERT INTO bare (payload) VALUES (%s)", ('{"bench": true}',))
+            conn.commit()
+            done += 1
+        return done / (time.perf_counter() - start)
+
+
+def bench_e2e(config: Config, postgres_url: str, mongo_url: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="eventualshop-bench-e2e-") as folder:
+        sqlalchemy_url = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        with running_shop(sqlalchemy_url, mongo_url, folder) as running:
+            reader = DetailsReader(mongo_url)
+            try:
+                carts = setup_carts(running.port, config.clients * config.carts_per_client)
+                groups = [
+                    carts[i :: config.clients] for i in range(config.clients)
+                ]  # disjoint: no concurrency conflicts between clients
+                if reader.wait_for({c.id: c.version for c in carts}, config.drain_timeout) is None:
+                    raise RuntimeError("the read model never showed the new carts")
+                # Warm up (imports, connections, caches) before anything is timed.
+                throughput(running.port, groups, reader, 0.5, config.drain_timeout)
+                measured = throughput(
+                    running.port, groups, reader, config.window, config.drain_timeout
+                )
+                paced = lag(
+                    running.port,
+                    groups,
+                    reader,
+                    measured["commands_per_s"] / 2,
+                    config.lag_window,
+                )
+            finally:
+                reader.close()
+    bare = bare_commits(postgres_url, config.bare_seconds)
+    return measured | paced | {"bare_commits_per_s": bare}
+
+
+# --------------------------------------------------------------------------- rebuild on SQLite
+
+
+def _cart_commands(rng: Any, cart_id: uuid.UUID) -> list[Any]:
+    """A realistic session: items added, changed, removed; addresses; payments; an ending."""
+    from eventualshop.shopping_cart import commands as cmd
+
+    products = [dict(PRODUCT, sku=f"W-{rng.randrange(1000)}", name=f"Widget {n}") for n in range(4)]
+    commands: list[Any] = [
+        cmd.CreateCart(cart_id=cart_id, customer_id=uuid.uuid4(), currency="USD")
+    ]
+    items: dict[uuid.UUID, int] = {}
+    for product in products[: rng.randint(1, 4)]:
+        item_id = uuid.uuid4()
+        items[item_id] = rng.randint(1, 3)
+        commands.append(
+            cmd.AddCartItem(
+                cart_id=cart_id,
+                item_id=item_id,
+                catalog_id=uuid.uuid4(),
+                inventory_id=uuid.uuid4(),
+                product=product,
+                quantity=items[item_id],
+                unit_price={"amount": f"{rng.randint(100, 9999) / 100:.2f}", "currency": "USD"},
+            )
+        )
+    for _ in range(rng.randint(0, 5)):
+        item_id = rng.choice(list(items))
+        quantity = items[item_id] % 5 + 1
+        items[item_id] = quantity
+        commands.append(
+            cmd.ChangeCartItemQuantity(cart_id=cart_id, item_id=item_id, new_quantity=quantity)
+        )
+    if len(items) > 1 and rng.random() < 0.3:
+        commands.append(cmd.RemoveCartItem(cart_id=cart_id, item_id=next(iter(items))))
+    address = {
+        "street": "Main Street",
+        "number": rng.randint(1, 500),
+        "city": "Springfield",
+        "state": "IL",
+        "zipCode": "62701",
+        "country": "USA",
+    }
+    commands.append(cmd.AddBillingAddress(cart_id=cart_id, address=address))
+    if rng.random() < 0.4:
+        commands.append(cmd.AddShippingAddress(cart_id=cart_id, address=address | {"number": 999}))
+    return commands
+
+
+def _payments(rng: Any, cart_id: uuid.UUID, due: Any) -> list[Any]:
+    """Pay what is due: one method, or two (the first sometimes removed and paid again)."""
+    from decimal import Decimal
+
+    from eventualshop.shopping_cart import commands as cmd
+
+    def pay(amount: Decimal) -> Any:
+        money = {"amount": str(amount), "currency": "USD"}
+        kind = rng.randrange(3)
+        if kind == 2:
+            return cmd.AddPayPal(
+                cart_id=cart_id,
+                amount=money,
+                pay_pal={"email": "ada@example.com", "password": "secret"},
+            )
+        card = {
+            "number": "4111 1111 1111 1111",
+            "holderName": "Ada Lovelace",
+            "expirationDate": "01/12/2030",
+            "securityCode": 123,
+        }
+        if kind == 0:
+            return cmd.AddCreditCard(cart_id=cart_id, amount=money, credit_card=card)
+        return cmd.AddDebitCard(cart_id=cart_id, amount=money, debit_card=card)
+
+    if due <= Decimal("0.01") or rng.random() < 0.5:
+        return [pay(due)]
+    first = (due / 2).quantize(Decimal("0.01"))
+    steps = [pay(first)]
+    if rng.random() < 0.3:
+        steps.append(cmd.RemovePaymentMethod(cart_id=cart_id, method_id=steps[0].method_id))
+        steps.append(pay(first))
+    steps.append(pay(due - first))
+    return steps
+
+
+def write_history(store: Any, events: int, seed: int = 7) -> int:
+    """Carts with realistic histories until ``events`` events, appended in large batches."""
+    import random
+
+    from eventualshop.kernel.aggregate import execute
+    from eventualshop.kernel.eventstore import AppendBatch
+    from eventualshop.kernel.repository import Repository
+    from eventualshop.shopping_cart import commands as cmd
+    from eventualshop.shopping_cart.cart import CART
+
+    rng = random.Random(seed)
+    repository = Repository(store, CART)
+    written = 0
+    pending: list[AppendBatch] = []
+
+    def flush() -> None:
+        if pending:
+            store.append(
+                AppendBatch(
+                    events=[e for b in pending for e in b.events],
+                    snapshots=[s for b in pending for s in b.snapshots],
+                    outbox=[o for b in pending for o in b.outbox],
+                )
+            )
+            pending.clear()
+
+    while written < events:
+        cart_id = uuid.uuid4()
+        state = None
+        steps: list[Any] = []
+
+        def run(command: Any) -> None:
+            nonlocal state
+            made = execute(CART, state, command)
+            state = made[-1].state
+            steps.extend(made)
+
+        for command in _cart_commands(rng, cart_id):
+            run(command)
+        assert state is not None
+        if rng.random() < 0.8:
+            for command in _payments(rng, cart_id, state.amount_due.amount):
+                run(command)
+            if rng.random() < 0.75:
+                run(cmd.CheckOutCart(cart_id=cart_id))
+        elif rng.random() < 0.5:
+            run(cmd.DiscardCart(cart_id=cart_id))
+        steps = steps[: events - written]
+        pending.append(repository.batch(cart_id, steps, correlation_id="bench"))
+        written += len(steps)
+        if sum(len(b.events) for b in pending) >= 2000:
+            flush()
+    flush()
+    return written
+
+
+def bench_rebuild(events: int) -> dict[str, float]:
+    from eventualshop.kernel.readmodels_sql import SqlReadModelStore
+    from eventualshop.kernel.sql import SqlEventStore
+    from eventualshop.shopping_cart.service import rebuild_read_models
+
+    with tempfile.TemporaryDirectory(prefix="eventualshop-bench-rebuild-") as folder:
+        store = SqlEventStore.from_url(f"sqlite:///{folder}/events.sqlite3", migrate=True)
+        read_models = SqlReadModelStore.from_url(f"sqlite:///{folder}/readmodels.sqlite3")
+        try:
+            written = write_history(store, events)
+            start = time.perf_counter()
+            reports = rebuild_read_models(store, read_models)
+            elapsed = time.perf_counter() - start
+        finally:
+            read_models.close()
+            store.close()
+    documents = sum(r.documents for r in reports)
+    return {
+        "rebuild_events": written,
+        "rebuild_s": elapsed,
+        "rebuild_events_per_s": written / elapsed,
+        "rebuild_documents": documents,
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument("--quick", action="store_true", help="short runs (under 45 s in all)")
+    args = parser.parse_args()
+    config = QUICK if args.quick else FULL
+    began = time.perf_counter()
+    result: dict[str, Any] = {"quick": args.quick}
+
+    postgres_url = postgres_database()
+    rabbitmq = rabbitmq_reachable()
+    if postgres_url is not None:
+        result["bare_backend"] = "postgresql (psycopg, synchronous_commit=on)"
+    with mongodb_server() as mongo_url:
+        if postgres_url is not None and rabbitmq and mongo_url is not None:
+            result["e2e_backend"] = (
+                "event store postgresql, broker rabbitmq, read models mongodb (nx-27017)"
+            )
+            try:
+                figures = bench_e2e(config, postgres_url, mongo_url)
+            except Exception as error:
+                note(f"e2e skipped: {type(error).__name__}: {_first_line(error)}")
+            else:
+                result.update(_e2e_result(figures, config))
+        elif postgres_url is not None:
+            with contextlib.suppress(Exception):
+                result["bare_commits_per_s"] = round(
+                    bare_commits(postgres_url, config.bare_seconds), 1
+                )
+    if postgres_url is not None:
+        drop_postgres_database()
+    result["rebuild_backend"] = "sqlite event store, sqlite read models"
+    result.update(_round(bench_rebuild(config.rebuild_events)))
+    result["targets"] = {"ratio": 0.3, "p99_lag_ms": 100, "rebuild_events_per_s": 20_000}
+    result["elapsed_s"] = round(time.perf_counter() - began, 1)
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key:28} {value}")
+    print(json.dumps(result, separators=(",", ":")))
+
+
+def _e2e_result(figures: dict[str, float], config: Config) -> dict[str, Any]:
+    shaped = {
+        "commands_per_s": figures["commands_per_s"],
+        "p50_lag_ms": figures["p50_lag_ms"],
+        "p99_lag_ms": figures["p99_lag_ms"],
+        "bare_commits_per_s": figures["bare_commits_per_s"],
+        "ratio": figures["commands_per_s"] / figures["bare_commits_per_s"],
+        "accepted_per_s": figures["accepted_per_s"],
+        "drain_s": figures["drain_s"],
+        "commands": figures["commands"],
+        "max_lag_ms": figures["max_lag_ms"],
+        "lag_commands": figures["lag_commands"],
+        "lag_rate_per_s": figures["lag_rate_per_s"],
+        "events_per_command": 1,
+        "deliveries_per_command": 5,
+        "sql_statements_per_command": figures["sql_per_command"],
+        "mongo_commands_per_command": figures["mongo_per_command"],
+        "http_requests_per_command": figures["http_per_command"],
+        "clients": config.clients,
+        "carts": config.clients * config.carts_per_client,
+    }
+    return _round(shaped)
+
+
+def _round(figures: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: round(v, 3 if abs(v) < 10 else 1) if isinstance(v, float) else v
+        for k, v in figures.items()
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+"""Property: however the broker delivers the cart's events (duplicated, shuffled, and every event
+that arrives before its predecessor refused and redelivered later), the five cart read models end
+up exactly as they are after delivering every event once, in order; and those documents agree with
+the carts themselves.
+
+Several carts take a random mix of commands; rejected commands simply raise no events. Every
+collection is compared in full, cursors and projection status included: no field is left out,
+since documents take their times from the event metadata, never from the clock.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventualshop.kernel.messages import Command, RecordedEvent
+from eventualshop.kernel.projection import OutOfOrder, Projector
+from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore, ReadModelStore
+from eventualshop.kernel.readmodels_sql import SqlReadModelStore
+from eventualshop.kernel.values import Address, Product
+from eventualshop.shopping_cart import (
+    AddBillingAddress,
+    AddCartItem,
+    AddCreditCard,
+    AddDebitCard,
+    AddPayPal,
+    AddShippingAddress,
+    Cart,
+    ChangeCartItemQuantity,
+    CheckOutCart,
+    CreateCart,
+    DiscardCart,
+    RemoveCartItem,
+    RemovePaymentMethod,
+)
+from eventualshop.shopping_cart.read_models import (
+    DETAILS,
+    ITEM_DETAILS,
+    ITEM_LIST,
+    METHOD_DETAILS,
+    METHOD_LIST,
+)
+
+from .examples import CATALOG_ID, DEBIT_CARD_DIGITS, HOME, INVENTORY_ID, KEYBOARD, MOUSE, OFFICE
+from .examples import card as card_json
+from .history import CartHistory, contents, live, project, projectors
+
+CARTS = [UUID(f"0c000000-0000-4000-8000-0000000ca{n:03d}") for n in range(3)]
+CUSTOMERS = [UUID(f"0c000000-0000-4000-8000-0000000c0{n:03d}") for n in range(2)]
+PRODUCTS = [KEYBOARD, MOUSE, KEYBOARD.model_copy(update={"sku": "KB-102", "name": "Keyboard 2"})]
+ADDRESSES = [HOME, OFFICE, OFFICE.model_copy(update={"complement": None})]
+# Ids are drawn from small pools so that later commands hit earlier items and methods (and ids
+# are reused after a removal); each cart has its own pool, as uuid4 ids would be.
+POOL = 3
+
+
+def item_id(cart: int, n: int) -> UUID:
+    return UUID(int=0x1E_0000 + cart * 16 + n + 1)
+
+
+def method_id(cart: int, n: int) -> UUID:
+    return UUID(int=0xBE_0000 + cart * 16 + n + 1)
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    """One thing a customer does to a cart; amounts are chosen against the cart when it runs."""
+
+    kind: str
+    cart: int
+    arguments: tuple[Any, ...] = ()
+
+
+carts = st.integers(0, len(CARTS) - 1)
+pools = st.integers(0, POOL - 1)
+# How often each command comes up: mostly items and payments, so that carts get far enough to be
+# checked out; a discard now and then.
+KINDS = (
+    ["add"] * 6
+    + ["change"] * 3
+    + ["remove"] * 2
+    + ["credit card", "debit card", "PayPal"] * 2
+    + ["remove method"] * 2
+    + ["billing", "shipping"] * 2
+    + ["check out"] * 2
+    + ["discard", "create"]
+)
+ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
+    "create": st.tuples(st.sampled_from(["USD", "EUR"])),
+    "add": st.tuples(
+        st.integers(0, len(PRODUCTS) - 1),
+        pools,
+        st.integers(1, 4) | st.just(65535),
+        st.sampled_from(["0.99", "10.00", "12.345", "1"]),
+        st.sampled_from(["cart"] * 5 + ["other"]),  # "other": a currency not the cart's
+    ),
+    "change": st.tuples(pools, st.integers(1, 4)),
+    "remove": st.tuples(pools),
+    "credit card": st.tuples(pools, st.sampled_from(["all", "all", "half", "one", "too much"])),
+    "remove method": st.tuples(pools),
+    "billing": st.tuples(st.integers(0, len(ADDRESSES) - 1)),
+    "check out": st.just(()),
+}
+ARGUMENTS["debit card"] = ARGUMENTS["PayPal"] = ARGUMENTS["credit card"]
+ARGUMENTS["shipping"] = ARGUMENTS["billing"]
+ARGUMENTS["discard"] = ARGUMENTS["check out"]
+
+
+@st.composite
+def cart_ops(draw: st.DrawFn, opened: list[int]) -> Op:
+    """One command, nearly always to a cart that was opened."""
+    kind = draw(st.sampled_from(KINDS))
+    cart = draw(st.sampled_from(opened) if kind != "create" and draw(st.integers(0, 9)) else carts)
+    return Op(kind, cart, draw(ARGUMENTS[kind]))
+
+
+@st.composite
+def cart_sessions(draw: st.DrawFn, max_ops: int = 60) -> list[Op]:
+    """Some carts created up front (maybe another later), then a random mix of commands."""
+    opened = draw(st.lists(carts, min_size=1, max_size=len(CARTS), unique=True))
+    currencies = st.sampled_from(["USD", "USD", "EUR"])
+    created = [Op("create", cart, (draw(currencies),)) for cart in opened]
+    length = draw(st.integers(0, max_ops))
+    return created + draw(st.lists(cart_ops(opened), min_size=length, max_size=length))
+
+
+def _amount(state: Cart | None, portion: str) -> str:
+    due = state.amount_due.amount if state is not None else Decimal(0)
+    wanted = {
+        "all": due,
+        "half": (due / 2).quantize(Decimal("0.01")),
+        "one": Decimal("1.00"),
+        "too much": due + 1,
+    }[portion]
+    return str(wanted) if wanted > 0 else "1.00"
+
+
+def command(op: Op, history: CartHistory) -> Command:
+    cart_id = CARTS[op.cart]
+    state = history.states.get(cart_id)
+    currency = state.currency.value if state is not None else "USD"
+    match op.kind, op.arguments:
+        case "create", (currency,):
+            return CreateCart(
+                cart_id=cart_id, customer_id=CUSTOMERS[op.cart % 2], currency=currency
+            )
+        case "add", (product, item, quantity, price, price_currency):
+            if price_currency == "other":
+                price_currency = "EUR" if currency == "USD" else "USD"
+            else:
+                price_currency = currency
+            return AddCartItem(
+                cart_id=cart_id,
+                item_id=item_id(op.cart, item),
+                catalog_id=CATALOG_ID,
+                inventory_id=INVENTORY_ID,
+                product=PRODUCTS[product],
+                quantity=quantity,
+                unit_price={"amount": price, "currency": price_currency},
+            )
+        case "change", (item, quantity):
+            return ChangeCartItemQuantity(
+                cart_id=cart_id, item_id=item_id(op.cart, item), new_quantity=quantity
+            )
+        case "remove", (item,):
+            return RemoveCartItem(cart_id=cart_id, item_id=item_id(op.cart, item))
+        case "credit card" | "debit card" | "PayPal", (method, portion):
+            payment: dict[str, Any] = {
+                "cart_id": cart_id,
+                "method_id": method_id(op.cart, method),
+                "amount": {"amount": _amount(state, portion), "currency": currency},
+            }
+            if op.kind == "credit card":
+                return AddCreditCard(**payment, credit_card=card_json())
+            if op.kind == "debit card":
+                return AddDebitCard(**payment, debit_card=card_json(DEBIT_CARD_DIGITS))
+            pay_pal = {"email": "ada@example.com", "password": "hunter2"}
+            return AddPayPal(**payment, pay_pal=pay_pal)
+        case "remove method", (method,):
+            return RemovePaymentMethod(cart_id=cart_id, method_id=method_id(op.cart, method))
+        case "billing", (address,):
+            return AddBillingAddress(cart_id=cart_id, address=ADDRESSES[address])
+        case "shipping", (address,):
+            return AddShippingAddress(cart_id=cart_id, address=ADDRESSES[address])
+        case "check out", ():
+            return CheckOutCart(cart_id=cart_id)
+        case "discard", ():
+            return DiscardCart(cart_id=cart_id)
+    raise AssertionError(f"unknown op {op!r}")
+
+
+def run(session: list[Op]) -> CartHistory:
+    history = CartHistory()
+    for op in session:
+        history.attempt(command(op, history))
+    return history
+
+
+# ---- delivery --------------------------------------------------------------------------------
+
+
+def deliver_like_a_broker(
+    events: list[RecordedEvent], every: list[Projector], rng: random.Random
+) -> int:
+    """Each projector gets every event one to three times, all shuffled together; an event
+    refused as out of order goes back to a random later place in the queue. Returns how many
+    deliveries it took."""
+    queue = [
+        (projector, event)
+        for projector in every
+        for event in events
+        for _ in range(rng.randint(1, 3))
+    ]
+    rng.shuffle(queue)
+    deliveries = 0
+    while queue:
+        deliveries += 1
+        assert deliveries < 1_000_000, "redelivery never ends: a predecessor was lost"
+        projector, event = queue.pop(0)
+        try:
+            projector.handle(event)
+        except OutOfOrder:
+            assert queue, f"{event.event_type} v{event.version} waits for an event never sent"
+            queue.insert(rng.randint(1, len(queue)), (projector, event))
+    return deliveries
+
+
+# ---- the oracle: documents agree with the carts ----------------------------------------------
+
+
+def _money(document: Mapping[str, Any], field: str) -> tuple[Decimal, str]:
+    return Decimal(document[field]["amount"]), document[field]["currency"]
+
+
+def _address(address: Address | None) -> dict[str, Any] | None:
+    return None if address is None else address.model_dump(mode="json", by_alias=True)
+
+
+def _product(product: Product) -> dict[str, Any]:
+    return product.model_dump(mode="json", by_alias=True)
+
+
+def assert_documents_agree_with_the_carts(
+    documents: Mapping[str, Mapping[str, Document]], states: Mapping[UUID, Cart]
+) -> None:
+    assert set(documents[DETAILS]) == {str(cart_id) for cart_id in states}
+    for cart_id, cart in states.items():
+        key = str(cart_id)
+        details = documents[DETAILS][key]
+        currency = cart.currency.value
+        assert details["version"] == cart.version
+        assert details["customerId"] == str(cart.customer_id)
+        assert details["status"] == cart.status.value
+        assert details["isDeleted"] == cart.is_deleted
+        assert _money(details, "total") == (cart.total.amount, currency)
+        assert _money(details, "totalPayment") == (cart.total_payment.amount, currency)
+        assert _money(details, "amountDue") == (cart.amount_due.amount, currency)
+        assert details["itemCount"] == len(cart.items)
+        assert details["billingAddress"] == _address(cart.billing_address)
+        assert details["shippingAddress"] == _address(cart.shipping_address)
+
+        for collection in (ITEM_LIST, ITEM_DETAILS):
+            in_cart = {i: d for i, d in documents[collection].items() if d["cartId"] == key}
+            shown = live(in_cart)
+            if cart.is_deleted:
+                assert shown == {}
+                continue
+            assert {i: (d["quantity"], d["productName"]) for i, d in shown.items()} == {
+                str(i.id): (i.quantity, i.product.name) for i in cart.items
+            }
+            for item in cart.items:
+                assert _money(shown[str(item.id)], "unitPrice") == (
+                    item.unit_price.amount,
+                    currency,
+                )
+                if collection == ITEM_DETAILS:
+                    assert shown[str(item.id)]["product"] == _product(item.product)
+
+        for collection in (METHOD_LIST, METHOD_DETAILS):
+            in_cart = {i: d for i, d in documents[collection].items() if d["cartId"] == key}
+            shown = live(in_cart)
+            if cart.is_deleted:
+                assert shown == {}
+                continue
+            expected = {}
+            for method in cart.payment_methods:
+                option = method.option.model_dump(mode="json", by_alias=True, exclude={"token"})
+                shown_option = option if collection == METHOD_DETAILS else option["type"]
+                expected[str(method.id)] = ((method.amount.amount, currency), shown_option)
+            assert {i: (_money(d, "amount"), d["option"]) for i, d in shown.items()} == expected
+
+
+# ---- the properties --------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(session=cart_sessions(), rng=st.randoms(use_true_random=False))
+def test_any_delivery_order_with_duplicates_and_redelivery_gives_the_in_order_documents(
+    session: list[Op], rng: random.Random
+) -> None:
+    history = run(session)
+    in_order = contents(project(history.events))
+    assert_documents_agree_with_the_carts(in_order, history.states)
+
+    store = InMemoryReadModelStore()
+    deliver_like_a_broker(history.events, projectors(store), rng)
+
+    assert contents(store) == in_order
+
+
+@contextmanager
+def sqlite_read_models() -> Iterator[ReadModelStore]:
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqlReadModelStore.from_url(f"sqlite:///{Path(directory) / 'read_models.sqlite3'}")
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(session=cart_sessions(max_ops=25), rng=st.randoms(use_true_random=False))
+def test_the_sql_read_model_store_on_sqlite_ends_with_the_in_order_documents_too(
+    session: list[Op], rng: random.Random
+) -> None:
+    history = run(session)
+    in_order = contents(project(history.events))
+
+    with sqlite_read_models() as store:
+        every = projectors(store)
+        for projector in every:
+            projector.ensure_indexes()
+        deliver_like_a_broker(history.events, every, rng)
+        delivered = contents(store)
+
+    assert delivered == in_order
