@@ -185,7 +185,8 @@ def _mongodb_error(url: str) -> str | None:
     try:
         client.admin.command("ping")
     except pymongo.errors.PyMongoError as error:
-        return str(error).splitlines()[0]
+        # pymongo appends the whole topology description: the first clause is the reason.
+        return str(error).split(" (configured timeouts")[0].split(", Timeout:")[0][:300]
     finally:
         client.close()
     return None

@@ -35,7 +35,7 @@ import secrets
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -404,7 +404,9 @@ class SqlReadModelStore:
         try:
             yield
         finally:
-            connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
+            # Never let the reset hide the batch's own error: at worst the cache stays large.
+            with suppress(DBAPIError):
+                connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
 
     def _index_tables(self, connection: Connection) -> dict[str, str]:
         """This store's indexes in the database (any table), by name: the table of each."""

@@ -138,6 +138,22 @@ def _script(base: str, out: Printer) -> int:
     step("pay 149.70 by credit card", "POST", f"{cart}/payment-methods/credit-card", card)
     step("check out", "PUT", f"{cart}/check-out")
     step("add an item after check-out (rejected)", "POST", f"{cart}/items", item)
-    time.sleep(0.2)
+    # The read side is eventually consistent: poll the details until the check-out shows.
+    details: dict[str, Any] = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, details = _call(base, "GET", f"{cart}/details")
+        if status == 200 and details.get("status") == "CheckedOut":
+            break
+        time.sleep(0.05)
+    steps += 1
+    out(
+        f"{steps:2}. {'read the cart details (query)':<44} {'GET':6} "
+        f"{details.get('status')}  total {details.get('total')}  due {details.get('amountDue')}"
+    )
+    _, listed = _call(base, "GET", f"{cart}/items/list-item")
+    steps += 1
+    names = [(i.get("productName"), i.get("quantity")) for i in listed.get("items", [])]
+    out(f"{steps:2}. {'list the items (query)':<44} {'GET':6} {names}")
     out("done: the card number and security code are in no event (only a token and last four).")
     return steps

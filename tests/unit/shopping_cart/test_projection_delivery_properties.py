@@ -29,6 +29,7 @@ from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore, Rea
 from eventualshop.kernel.readmodels_sql import SqlReadModelStore
 from eventualshop.kernel.values import Address, Product
 from eventualshop.shopping_cart import (
+    MAX_QUANTITY,
     AddBillingAddress,
     AddCartItem,
     AddCreditCard,
@@ -89,13 +90,13 @@ pools = st.integers(0, POOL - 1)
 # How often each command comes up: mostly items and payments, so that carts get far enough to be
 # checked out; a discard now and then.
 KINDS = (
-    ["add"] * 6
-    + ["change"] * 3
-    + ["remove"] * 2
-    + ["credit card", "debit card", "PayPal"] * 2
-    + ["remove method"] * 2
-    + ["billing", "shipping"] * 2
-    + ["check out"] * 2
+    ["add"] * 12
+    + ["change"] * 6
+    + ["remove"] * 3
+    + ["credit card", "debit card", "PayPal"] * 3
+    + ["remove method"] * 3
+    + ["billing", "shipping"] * 3
+    + ["check out"] * 3
     + ["discard", "create"]
 )
 ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
@@ -103,7 +104,7 @@ ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "add": st.tuples(
         st.integers(0, len(PRODUCTS) - 1),
         pools,
-        st.integers(1, 4) | st.just(65535),
+        st.sampled_from([1, 2, 3, 4] * 5 + [MAX_QUANTITY]),
         st.sampled_from(["0.99", "10.00", "12.345", "1"]),
         st.sampled_from(["cart"] * 5 + ["other"]),  # "other": a currency not the cart's
     ),
@@ -148,6 +149,12 @@ def _amount(state: Cart | None, portion: str) -> str:
     return str(wanted) if wanted > 0 else "1.00"
 
 
+def _an_item(state: Cart | None, cart: int, n: int) -> UUID:
+    """One of the cart's items if it has some (else an id it does not know)."""
+    items = [i.id for i in state.items] if state is not None else []
+    return items[n % len(items)] if items else item_id(cart, n)
+
+
 def command(op: Op, history: CartHistory) -> Command:
     cart_id = CARTS[op.cart]
     state = history.states.get(cart_id)
@@ -173,10 +180,10 @@ def command(op: Op, history: CartHistory) -> Command:
             )
         case "change", (item, quantity):
             return ChangeCartItemQuantity(
-                cart_id=cart_id, item_id=item_id(op.cart, item), new_quantity=quantity
+                cart_id=cart_id, item_id=_an_item(state, op.cart, item), new_quantity=quantity
             )
         case "remove", (item,):
-            return RemoveCartItem(cart_id=cart_id, item_id=item_id(op.cart, item))
+            return RemoveCartItem(cart_id=cart_id, item_id=_an_item(state, op.cart, item))
         case "credit card" | "debit card" | "PayPal", (method, portion):
             payment: dict[str, Any] = {
                 "cart_id": cart_id,
@@ -190,7 +197,9 @@ def command(op: Op, history: CartHistory) -> Command:
             pay_pal = {"email": "ada@example.com", "password": "hunter2"}
             return AddPayPal(**payment, pay_pal=pay_pal)
         case "remove method", (method,):
-            return RemovePaymentMethod(cart_id=cart_id, method_id=method_id(op.cart, method))
+            methods = [m.id for m in state.payment_methods] if state is not None else []
+            chosen = methods[method % len(methods)] if methods else method_id(op.cart, method)
+            return RemovePaymentMethod(cart_id=cart_id, method_id=chosen)
         case "billing", (address,):
             return AddBillingAddress(cart_id=cart_id, address=ADDRESSES[address])
         case "shipping", (address,):
@@ -305,18 +314,22 @@ def assert_documents_agree_with_the_carts(
 
 # ---- the properties --------------------------------------------------------------------------
 
+# The delivery order comes from a seeded generator: drawing each of its thousands of choices from
+# Hypothesis would overrun an example's data. The seed is printed with a failing example.
+seeds = st.integers(0, 2**32 - 1)
+
 
 @settings(max_examples=200, deadline=None)
-@given(session=cart_sessions(), rng=st.randoms(use_true_random=False))
+@given(session=cart_sessions(), seed=seeds)
 def test_any_delivery_order_with_duplicates_and_redelivery_gives_the_in_order_documents(
-    session: list[Op], rng: random.Random
+    session: list[Op], seed: int
 ) -> None:
     history = run(session)
     in_order = contents(project(history.events))
     assert_documents_agree_with_the_carts(in_order, history.states)
 
     store = InMemoryReadModelStore()
-    deliver_like_a_broker(history.events, projectors(store), rng)
+    deliver_like_a_broker(history.events, projectors(store), random.Random(seed))
 
     assert contents(store) == in_order
 
@@ -336,9 +349,9 @@ def sqlite_read_models() -> Iterator[ReadModelStore]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(session=cart_sessions(max_ops=25), rng=st.randoms(use_true_random=False))
+@given(session=cart_sessions(max_ops=25), seed=seeds)
 def test_the_sql_read_model_store_on_sqlite_ends_with_the_in_order_documents_too(
-    session: list[Op], rng: random.Random
+    session: list[Op], seed: int
 ) -> None:
     history = run(session)
     in_order = contents(project(history.events))
@@ -347,7 +360,7 @@ def test_the_sql_read_model_store_on_sqlite_ends_with_the_in_order_documents_too
         every = projectors(store)
         for projector in every:
             projector.ensure_indexes()
-        deliver_like_a_broker(history.events, every, rng)
+        deliver_like_a_broker(history.events, every, random.Random(seed))
         delivered = contents(store)
 
     assert delivered == in_order
