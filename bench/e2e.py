@@ -32,6 +32,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -74,7 +75,7 @@ PRODUCT = {
 class Config:
     window: float  # seconds of commands in the throughput phase
     lag_window: float  # seconds of paced commands in the lag phase
-    bare_seconds: float
+    bare_seconds: float  # in two halves: before and after the e2e run
     rebuild_events: int
     clients: int  # client threads, each with its own keep-alive connection
     carts_per_client: int
@@ -82,7 +83,7 @@ class Config:
 
 
 QUICK = Config(4.0, 4.0, 2.0, 20_000, 6, 4, 20.0)
-FULL = Config(15.0, 15.0, 5.0, 100_000, 6, 4, 60.0)
+FULL = Config(15.0, 15.0, 6.0, 100_000, 6, 4, 60.0)
 
 
 def note(message: str) -> None:
@@ -233,6 +234,7 @@ def install_counters(app: Any) -> None:
 
     class MongoCounter(pymongo.monitoring.CommandListener):
         def started(self, event: Any) -> None:
+            del event
             COUNTERS.mongo += 1
 
         def succeeded(self, event: Any) -> None:
@@ -513,10 +515,12 @@ def run_clients(
         raise errors[0]
 
 
-def _accepted(status: int, answer: dict[str, Any], cart: Cart) -> None:
+def _accepted(status: int, answer: dict[str, Any], cart: Cart) -> int:
+    """The events the command raised (the cart's new version is noted)."""
     if status != 202:
         raise RuntimeError(f"change quantity answered {status}: {answer}")
     cart.version = answer["version"]
+    return len(answer["events"])
 
 
 def throughput(
@@ -524,13 +528,14 @@ def throughput(
 ) -> dict[str, float]:
     """Unpaced commands for ``window`` seconds, then wait for every cart's last version."""
     counts = [0] * len(groups)
+    events = [0] * len(groups)
     start = time.perf_counter()
     stop_at = start + window
 
     def body(index: int, client: Client, carts: list[Cart]) -> None:
         while time.perf_counter() < stop_at:
             for cart in carts:
-                _accepted(*cart.change(client), cart)
+                events[index] += _accepted(*cart.change(client), cart)
                 counts[index] += 1
 
     before = COUNTERS.snapshot()
@@ -547,6 +552,7 @@ def throughput(
         "commands_per_s": commands / (visible - start),
         "accepted_per_s": commands / (sent - start),
         "drain_s": visible - sent,
+        "events_per_command": sum(events) / commands,
         "sql_per_command": (after[0] - before[0]) / commands,
         "mongo_per_command": (after[1] - before[1]) / commands,
         "http_per_command": (after[2] - before[2]) / commands,
@@ -620,10 +626,48 @@ def bare_commits(url: str, seconds: float) -> float:
         return done / (time.perf_counter() - start)
 
 
-def bench_e2e(config: Config, postgres_url: str, mongo_url: str) -> dict[str, Any]:
+@contextlib.contextmanager
+def cpu_watched(enabled: bool) -> Iterator[None]:
+    """With ``--profile``: the CPU each process used during the phase (on stderr)."""
+    if not enabled:
+        yield
+        return
+    from sampler import CpuWatch, processes_named
+
+    groups = processes_named("postgres", "beam.smp", "nx-27017", "nx_27017")
+    groups[os.getpid()] = "bench+shop (python)"
+    watch = CpuWatch(groups)
+    watch.start()
+    try:
+        yield
+    finally:
+        watch.stop()
+        note(f"CPU use during the throughput window: {watch.report()}")
+
+
+@contextlib.contextmanager
+def thread_profiled(enabled: bool) -> Iterator[None]:
+    """With ``--profile``: every thread started inside runs under cProfile (on stderr after)."""
+    if not enabled:
+        yield
+        return
+    from sampler import ThreadProfiler
+
+    profiler = ThreadProfiler()
+    profiler.install()
+    try:
+        yield
+    finally:
+        profiler.uninstall()
+        note(profiler.report())
+
+
+def bench_e2e(
+    config: Config, postgres_url: str, mongo_url: str, *, profile: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="eventualshop-bench-e2e-") as folder:
         sqlalchemy_url = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
-        with running_shop(sqlalchemy_url, mongo_url, folder) as running:
+        with thread_profiled(profile), running_shop(sqlalchemy_url, mongo_url, folder) as running:
             reader = DetailsReader(mongo_url)
             try:
                 carts = setup_carts(running.port, config.clients * config.carts_per_client)
@@ -634,9 +678,10 @@ def bench_e2e(config: Config, postgres_url: str, mongo_url: str) -> dict[str, An
                     raise RuntimeError("the read model never showed the new carts")
                 # Warm up (imports, connections, caches) before anything is timed.
                 throughput(running.port, groups, reader, 0.5, config.drain_timeout)
-                measured = throughput(
-                    running.port, groups, reader, config.window, config.drain_timeout
-                )
+                with cpu_watched(profile):
+                    measured = throughput(
+                        running.port, groups, reader, config.window, config.drain_timeout
+                    )
                 paced = lag(
                     running.port,
                     groups,
@@ -646,8 +691,7 @@ def bench_e2e(config: Config, postgres_url: str, mongo_url: str) -> dict[str, An
                 )
             finally:
                 reader.close()
-    bare = bare_commits(postgres_url, config.bare_seconds)
-    return measured | paced | {"bare_commits_per_s": bare}
+    return measured | paced
 
 
 # --------------------------------------------------------------------------- rebuild on SQLite
@@ -735,59 +779,126 @@ def _payments(rng: Any, cart_id: uuid.UUID, due: Any) -> list[Any]:
     return steps
 
 
-def write_history(store: Any, events: int, seed: int = 7) -> int:
-    """Carts with realistic histories until ``events`` events, appended in large batches."""
+TEMPLATES = 250
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _template_carts(count: int, seed: int) -> list[Any]:
+    """Carts run through the real aggregate and ``Repository.batch``: one append batch each."""
     import random
 
-    from eventualshop.kernel.aggregate import execute
-    from eventualshop.kernel.eventstore import AppendBatch
+    from eventualshop.kernel.memory import InMemoryEventStore
     from eventualshop.kernel.repository import Repository
     from eventualshop.shopping_cart import commands as cmd
     from eventualshop.shopping_cart.cart import CART
 
     rng = random.Random(seed)
-    repository = Repository(store, CART)
+    repository = Repository(InMemoryEventStore(), CART)
+    batches = []
+    for _ in range(count):
+        cart_id = uuid.uuid4()
+        steps: list[Any] = []
+        state = _run(CART, None, _cart_commands(rng, cart_id), steps)
+        ending = rng.random()
+        if ending < 0.8:  # paid, and mostly checked out
+            state = _run(CART, state, _payments(rng, cart_id, state.amount_due.amount), steps)
+            if rng.random() < 0.75:
+                _run(CART, state, [cmd.CheckOutCart(cart_id=cart_id)], steps)
+        elif ending < 0.9:
+            _run(CART, state, [cmd.DiscardCart(cart_id=cart_id)], steps)
+        batches.append(repository.batch(cart_id, steps, correlation_id="bench"))
+    return batches
+
+
+def _run(kind: Any, state: Any, commands: list[Any], steps: list[Any]) -> Any:
+    """Each command through ``execute`` (decide, evolve, invariants); the steps are collected."""
+    from eventualshop.kernel.aggregate import execute
+
+    for command in commands:
+        made = execute(kind, state, command)
+        state = made[-1].state
+        steps += made
+    return state
+
+
+def _clone(template: Any, context: str) -> Any:
+    """The template cart's history for a new cart: every UUID in it replaced by a fresh one
+    (cart, customer, items, payment methods, catalog entries), fresh event ids and times."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from eventualshop.kernel import cloudevents
+    from eventualshop.kernel.eventstore import AppendBatch, OutboxEntry, SnapshotRecord
+
+    fresh: dict[str, str] = {}
+
+    def remap(text: str) -> str:
+        return _UUID_TEXT.sub(lambda m: fresh.setdefault(m[0], str(uuid.uuid4())), text)
+
+    cart_id = uuid.UUID(remap(str(template.events[0].aggregate_id)))
+    now = datetime.now(UTC)
+    events = [
+        replace(
+            e, event_id=uuid.uuid4(), aggregate_id=cart_id, payload=remap(e.payload), timestamp=now
+        )
+        for e in template.events
+    ]
+    return AppendBatch(
+        events=events,
+        snapshots=[
+            SnapshotRecord(cart_id, s.aggregate_type, s.version, remap(s.state))
+            for s in template.snapshots
+        ],
+        outbox=[
+            OutboxEntry(e.event_id, e.event_type, cloudevents.structured(context, e))
+            for e in events
+        ],
+    )
+
+
+def write_history(store: Any, events: int, seed: int = 7) -> int:
+    """Carts with realistic histories until ``events`` events, appended in large batches.
+
+    A few hundred template carts take random command mixes through the real aggregate (items
+    added, changed and removed, addresses, one to three payment methods with some removed,
+    checked out, discarded or left open); the rest are copies of them with fresh ids, which
+    keeps writing 100,000 events to a few seconds. None of this is timed.
+    """
+    from eventualshop.kernel.eventstore import AppendBatch
+    from eventualshop.shopping_cart.cart import CART
+
+    templates = _template_carts(TEMPLATES, seed)
     written = 0
     pending: list[AppendBatch] = []
 
     def flush() -> None:
-        if pending:
-            store.append(
-                AppendBatch(
-                    events=[e for b in pending for e in b.events],
-                    snapshots=[s for b in pending for s in b.snapshots],
-                    outbox=[o for b in pending for o in b.outbox],
-                )
+        store.append(
+            AppendBatch(
+                events=[e for b in pending for e in b.events],
+                snapshots=[s for b in pending for s in b.snapshots],
+                outbox=[o for b in pending for o in b.outbox],
             )
-            pending.clear()
+        )
+        pending.clear()
 
+    turn = 0
     while written < events:
-        cart_id = uuid.uuid4()
-        state = None
-        steps: list[Any] = []
-
-        def run(command: Any) -> None:
-            nonlocal state
-            made = execute(CART, state, command)
-            state = made[-1].state
-            steps.extend(made)
-
-        for command in _cart_commands(rng, cart_id):
-            run(command)
-        assert state is not None
-        if rng.random() < 0.8:
-            for command in _payments(rng, cart_id, state.amount_due.amount):
-                run(command)
-            if rng.random() < 0.75:
-                run(cmd.CheckOutCart(cart_id=cart_id))
-        elif rng.random() < 0.5:
-            run(cmd.DiscardCart(cart_id=cart_id))
-        steps = steps[: events - written]
-        pending.append(repository.batch(cart_id, steps, correlation_id="bench"))
-        written += len(steps)
-        if sum(len(b.events) for b in pending) >= 2000:
+        template = templates[turn % len(templates)]
+        batch = template if turn < len(templates) else _clone(template, CART.context)
+        turn += 1
+        if written + len(batch.events) > events:  # the last cart stops part-way
+            keep = events - written
+            batch = AppendBatch(
+                events=batch.events[:keep],
+                snapshots=[s for s in batch.snapshots if s.version <= keep],
+                outbox=batch.outbox[:keep],
+            )
+        pending.append(batch)
+        written += len(batch.events)
+        if sum(len(b.events) for b in pending) >= 5000:
             flush()
-    flush()
+    if pending:
+        flush()
     return written
 
 
@@ -801,18 +912,18 @@ def bench_rebuild(events: int) -> dict[str, float]:
         read_models = SqlReadModelStore.from_url(f"sqlite:///{folder}/readmodels.sqlite3")
         try:
             written = write_history(store, events)
-            start = time.perf_counter()
+            cpu, start = time.process_time(), time.perf_counter()
             reports = rebuild_read_models(store, read_models)
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         finally:
             read_models.close()
             store.close()
-    documents = sum(r.documents for r in reports)
     return {
+        "rebuild_events_per_s": written / elapsed,
         "rebuild_events": written,
         "rebuild_s": elapsed,
-        "rebuild_events_per_s": written / elapsed,
-        "rebuild_documents": documents,
+        "rebuild_cpu_s": cpu,  # below rebuild_s when other jobs take the CPU
+        "rebuild_documents": sum(r.documents for r in reports),
     }
 
 
@@ -823,34 +934,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     parser.add_argument("--quick", action="store_true", help="short runs (under 45 s in all)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="where the CPU goes (cProfile in every thread; on stderr; slows the e2e figures)",
+    )
     args = parser.parse_args()
     config = QUICK if args.quick else FULL
     began = time.perf_counter()
-    result: dict[str, Any] = {"quick": args.quick}
+    result: dict[str, Any] = {"quick": args.quick, "load_average_1m": os.getloadavg()[0]}
 
     postgres_url = postgres_database()
-    rabbitmq = rabbitmq_reachable()
+    bare: list[float] = []
+    figures: dict[str, Any] | None = None
     if postgres_url is not None:
-        result["bare_backend"] = "postgresql (psycopg, synchronous_commit=on)"
+        result["postgresql"] = _postgres_version(postgres_url)
+        bare += _bare(postgres_url, config.bare_seconds / 2)  # before and after the e2e run:
+    rabbitmq = rabbitmq_reachable()  # the machine's load drifts
     with mongodb_server() as mongo_url:
         if postgres_url is not None and rabbitmq and mongo_url is not None:
-            result["e2e_backend"] = (
-                "event store postgresql, broker rabbitmq, read models mongodb (nx-27017)"
-            )
             try:
-                figures = bench_e2e(config, postgres_url, mongo_url)
+                figures = bench_e2e(config, postgres_url, mongo_url, profile=args.profile)
             except Exception as error:
-                note(f"e2e skipped: {type(error).__name__}: {_first_line(error)}")
-            else:
-                result.update(_e2e_result(figures, config))
-        elif postgres_url is not None:
-            with contextlib.suppress(Exception):
-                result["bare_commits_per_s"] = round(
-                    bare_commits(postgres_url, config.bare_seconds), 1
-                )
+                note(f"e2e left out: {type(error).__name__}: {_first_line(error)}")
     if postgres_url is not None:
+        bare += _bare(postgres_url, config.bare_seconds / 2)
         drop_postgres_database()
-    result["rebuild_backend"] = "sqlite event store, sqlite read models"
+    if bare:
+        result["bare_backend"] = (
+            "postgresql, psycopg, one-row INSERT + COMMIT, synchronous_commit=on"
+        )
+        result["bare_commits_per_s"] = round(statistics.mean(bare), 1)
+        result["bare_commits_per_s_runs"] = [round(b, 1) for b in bare]
+    if figures is not None:
+        result["e2e_backend"] = (
+            "HTTP (werkzeug, threaded, one process) -> postgresql event store + outbox -> "
+            "rabbitmq (headers exchange, 65 triggers) -> 5 projector functions over HTTP -> "
+            "mongodb wire protocol (nx-27017) read models"
+        )
+        if bare:
+            figures["ratio"] = figures["commands_per_s"] / statistics.mean(bare)
+        result.update(_e2e_result(figures, config))
+    result["rebuild_backend"] = (
+        "sqlite event store file -> 5 projections -> sqlite read models file"
+    )
     result.update(_round(bench_rebuild(config.rebuild_events)))
     result["targets"] = {"ratio": 0.3, "p99_lag_ms": 100, "rebuild_events_per_s": 20_000}
     result["elapsed_s"] = round(time.perf_counter() - began, 1)
@@ -860,34 +987,53 @@ def main() -> None:
     print(json.dumps(result, separators=(",", ":")))
 
 
-def _e2e_result(figures: dict[str, float], config: Config) -> dict[str, Any]:
-    shaped = {
-        "commands_per_s": figures["commands_per_s"],
-        "p50_lag_ms": figures["p50_lag_ms"],
-        "p99_lag_ms": figures["p99_lag_ms"],
-        "bare_commits_per_s": figures["bare_commits_per_s"],
-        "ratio": figures["commands_per_s"] / figures["bare_commits_per_s"],
-        "accepted_per_s": figures["accepted_per_s"],
-        "drain_s": figures["drain_s"],
-        "commands": figures["commands"],
-        "max_lag_ms": figures["max_lag_ms"],
-        "lag_commands": figures["lag_commands"],
-        "lag_rate_per_s": figures["lag_rate_per_s"],
-        "events_per_command": 1,
-        "deliveries_per_command": 5,
-        "sql_statements_per_command": figures["sql_per_command"],
-        "mongo_commands_per_command": figures["mongo_per_command"],
-        "http_requests_per_command": figures["http_per_command"],
-        "clients": config.clients,
-        "carts": config.clients * config.carts_per_client,
-    }
+def _bare(url: str, seconds: float) -> list[float]:
+    try:
+        return [bare_commits(url, seconds)]
+    except Exception as error:
+        note(f"bare commit loop failed: {_first_line(error)}")
+        return []
+
+
+def _postgres_version(url: str) -> str:
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            return str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+    except Exception:
+        return "unknown"
+
+
+def _e2e_result(figures: dict[str, Any], config: Config) -> dict[str, Any]:
+    order = (
+        "commands_per_s",
+        "p50_lag_ms",
+        "p99_lag_ms",
+        "ratio",
+        "accepted_per_s",
+        "drain_s",
+        "commands",
+        "lag_rate_per_s",
+        "lag_commands",
+        "max_lag_ms",
+        "polls_per_s",
+        "events_per_command",
+        "http_per_command",
+        "sql_per_command",
+        "mongo_per_command",
+    )
+    shaped = {key: figures[key] for key in order if key in figures}
+    shaped["deliveries_per_command"] = figures["http_per_command"] - 1
+    shaped["clients"] = config.clients
+    shaped["carts"] = config.clients * config.carts_per_client
     return _round(shaped)
 
 
 def _round(figures: dict[str, Any]) -> dict[str, Any]:
     return {
-        k: round(v, 3 if abs(v) < 10 else 1) if isinstance(v, float) else v
-        for k, v in figures.items()
+        key: round(value, 3 if abs(value) < 10 else 1) if isinstance(value, float) else value
+        for key, value in figures.items()
     }
 
 

@@ -1,21 +1,59 @@
 """The event store contract: every adapter (memory, SQLite, PostgreSQL) passes the same suite.
 
+The SQL store passes it on both of its paths: straight on the driver (sqlite3, psycopg; what runs
+by default) and through SQLAlchemy (what MSSQL and instrumented engines get).
+
 Positions are compared as "increasing" and "as returned by append", never as 1..N: a database
 identity may leave gaps (a rolled-back insert still consumes its value).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from sqlalchemy import event as sa_event
 
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, EventStore, InboxRecord, StoredEvent
+from eventualshop.kernel.memory import InMemoryEventStore
+from eventualshop.kernel.sql import SqlEventStore
 from tests.fixtures.events import event, history, outbox_for, snapshot
+
+
+def _listen_to_nothing(*_: Any) -> None:
+    """A statement listener: the SQL store then runs every statement through SQLAlchemy."""
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        "sqlite-sqlalchemy",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("postgresql-sqlalchemy", marks=pytest.mark.postgres),
+    ]
+)
+def event_store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
+    """Every adapter of the ``EventStore`` port, migrated and empty; SQL on both paths."""
+    backend, _, path = request.param.partition("-")
+    if backend == "memory":
+        yield InMemoryEventStore()
+        return
+    fixture = {"sqlite": "sqlite_store", "postgresql": "postgres_store"}[backend]
+    store: SqlEventStore = request.getfixturevalue(fixture)
+    if path != "sqlalchemy":
+        yield store
+        return
+    sa_event.listen(store.engine, "before_cursor_execute", _listen_to_nothing)
+    try:
+        yield store
+    finally:
+        sa_event.remove(store.engine, "before_cursor_execute", _listen_to_nothing)
 
 
 def increasing(values: Sequence[int | None]) -> bool:

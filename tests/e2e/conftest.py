@@ -127,7 +127,7 @@ class BrokerProbe:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             method, properties, body = self._channel.basic_get(self.queue, auto_ack=True)
-            if method is not None:
+            if method is not None and properties is not None and body is not None:
                 self.received.append((properties, body))
                 continue
             if len(self.received) >= expected:

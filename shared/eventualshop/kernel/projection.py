@@ -23,7 +23,15 @@ from uuid import UUID
 
 from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.messages import RecordedEvent
-from eventualshop.kernel.readmodels import Document, Filters, InMemoryReadModelStore, ReadModelStore
+from eventualshop.kernel.readmodels import (
+    KEYS,
+    Document,
+    Filters,
+    InMemoryReadModelStore,
+    ReadModelStore,
+    Sort,
+    check_filters,
+)
 
 STATUS = "projection_status"
 
@@ -106,31 +114,40 @@ class Projector:
             return "ignored"
         key = str(event.aggregate_id)
         cursor = self.store.get(self.cursors, key)
-        applied = cursor["version"] if cursor else 0
-        if event.version <= applied:
+        if not _is_next(self.projection, cursor["version"] if cursor else 0, event, key):
             return "duplicate"
-        if event.version != applied + 1:
-            raise OutOfOrder(
-                f"{self.projection.name}: {event.event_type} v{event.version} of {key} arrived "
-                f"before v{applied + 1}"
-            )
         self.projection.apply(self.documents, event)
         self.store.upsert_if_newer(self.cursors, {"id": key, "version": event.version})
-        self._record_status(event)
+        # Newest event time wins, so a late duplicate never moves the status backwards.
+        self.store.upsert_if_newer(STATUS, status_document(self.projection, event))
         return "applied"
 
-    def _record_status(self, event: RecordedEvent) -> None:
-        # Newest event time wins, so a late duplicate never moves the status backwards.
-        moment = event.metadata.timestamp
-        self.store.upsert_if_newer(
-            STATUS,
-            {
-                "id": self.projection.name,
-                "version": int(moment.timestamp() * 1_000_000),
-                "lastEventId": str(event.metadata.event_id),
-                "lastEventTime": moment.isoformat(),
-            },
+
+def _is_next(projection: Projection, applied: int, event: RecordedEvent, key: str) -> bool:
+    """Whether ``event`` follows the cursor (``False``: a duplicate); raises if it is early."""
+    if event.version <= applied:
+        return False
+    if event.version != applied + 1:
+        raise OutOfOrder(
+            f"{projection.name}: {event.event_type} v{event.version} of {key} arrived "
+            f"before v{applied + 1}"
         )
+    return True
+
+
+def _moment(event: RecordedEvent) -> int:
+    """The status document's version: the event's time in microseconds."""
+    return int(event.metadata.timestamp.timestamp() * 1_000_000)
+
+
+def status_document(projection: Projection, event: RecordedEvent) -> Document:
+    """What the projection's status says after ``event``: the last event it applied."""
+    return {
+        "id": projection.name,
+        "version": _moment(event),
+        "lastEventId": str(event.metadata.event_id),
+        "lastEventTime": event.metadata.timestamp.isoformat(),
+    }
 
 
 def cursor_collection(projection: Projection) -> str:
@@ -167,16 +184,16 @@ def rebuild(
 ) -> list[RebuildReport]:
     """Replay the event store into fresh collections, then swap them in.
 
-    The replay runs against an in-memory store (the same projection code, no round trips), and the
-    result is written with batched ``bulk_upsert`` into ``<collection>_rebuild``; only when that is
-    complete does ``swap`` make the live collections answer with it. Queries keep answering from
-    the old documents meanwhile. Events written during the rebuild are then applied to the live
-    collections by a catch-up pass (duplicates are ignored by the cursors).
+    The replay runs against an in-memory scratch store (the same projection code, no round trips,
+    see :class:`_Replay`), and the result is written with batched ``bulk_upsert`` into
+    ``<collection>_rebuild``; only when that is complete does ``swap`` make the live collections
+    answer with it. Queries keep answering from the old documents meanwhile. Events written
+    during the rebuild are then applied to the live collections by a catch-up pass (duplicates
+    are ignored by the cursors).
     """
     projections = list(projections)
-    memory = InMemoryReadModelStore()
-    projectors = [Projector(memory, p) for p in projections]
-    counts = dict.fromkeys((p.name for p in projections), 0)
+    scratch = _ScratchStore()
+    replays = [_Replay(scratch, p) for p in projections]
     position = 0
     while True:
         rows = event_store.read_all(position, page)
@@ -184,30 +201,29 @@ def rebuild(
             break
         for row in rows:
             event = decode(row)
-            for projector in projectors:
-                if projector.handle(event) == "applied":
-                    counts[projector.projection.name] += 1
+            key, moment = str(event.aggregate_id), _moment(event)
+            for replay in replays:
+                replay.handle(event, key, moment)
         position = rows[-1].position or position + len(rows)
     reports = []
-    for projector in projectors:
+    for replay in replays:
+        projection = replay.projection
         documents = 0
-        names = [*projector.projection.collections, projector.cursors]
-        for live in names:
+        written = {name: scratch.stored(name) for name in projection.collections}
+        written[cursor_collection(projection)] = [
+            {"id": key, "version": version} for key, version in replay.cursors.items()
+        ]
+        for live, contents in written.items():
             fresh = f"{live}_rebuild"[:48]
             store.drop(fresh)
-            documents += store.bulk_upsert(fresh, memory.find(live))
-            indexes = projector.projection.collections.get(live, ())
+            documents += store.bulk_upsert(fresh, contents)
+            indexes = projection.collections.get(live, ())
             store.ensure_indexes(fresh, indexes)
             store.swap(fresh, live)
             store.ensure_indexes(live, indexes)
-        status = memory.get(STATUS, projector.projection.name)
-        if status is not None:
-            store.upsert_if_newer(STATUS, status)
-        reports.append(
-            RebuildReport(
-                projector.projection.name, counts[projector.projection.name], documents, position
-            )
-        )
+        if replay.newest is not None:
+            store.upsert_if_newer(STATUS, status_document(projection, replay.newest))
+        reports.append(RebuildReport(projection.name, replay.applied, documents, position))
     # Catch up with what was written while the rebuild ran.
     live_projectors = [Projector(store, p) for p in projections]
     while True:
@@ -222,3 +238,175 @@ def rebuild(
                 with contextlib.suppress(OutOfOrder):
                     projector.handle(event)
         position = rows[-1].position or position + len(rows)
+
+
+# --- the replay ---------------------------------------------------------------------------------
+
+
+class _ScratchStore(InMemoryReadModelStore):
+    """The rebuild's in-memory store: the fake's documents and semantics, made fast for one
+    thread replaying a whole event store.
+
+    * Documents are copied one level deep (a new top-level dict on every write and read) instead
+      of through JSON text, and not validated here: everything written ends in the real store's
+      ``bulk_upsert``, which validates it. Nested values (money, addresses) are shared, which is
+      safe because nothing changes one in place: projections build new values from each event,
+      and an update replaces top-level fields. In a replay every event is applied once, in
+      order, so no version guard ever refuses a write whose values a projection had built.
+    * An equality ``find`` (``patch_all``: a discarded cart tombstones its items) looks up a hash
+      index on its first field instead of scanning the collection; a scan per discard would make a
+      replay quadratic in the number of carts. Indexes are built on first use and kept up to date
+      by every write; the fake's other methods (delete, drop, swap) simply forget them.
+
+    No lock: a replay has a single thread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # collection -> field -> value -> ids
+        self._by_field: dict[str, dict[str, dict[Any, set[str]]]] = {}
+
+    def stored(self, collection: str) -> list[Document]:
+        """The documents themselves, not copies: for the final ``bulk_upsert`` only."""
+        return list(self._collections.get(collection, {}).values())
+
+    def get(self, collection: str, id: str) -> Document | None:
+        stored = self._collections.get(collection, {}).get(id)
+        return None if stored is None else dict(stored)
+
+    def upsert_if_newer(self, collection: str, document: Mapping[str, Any]) -> bool:
+        id_, version = document["id"], document["version"]
+        documents = self._collections.setdefault(collection, {})
+        stored = documents.get(id_)
+        if stored is not None and stored["version"] >= version:
+            return False
+        fresh = dict(document)
+        documents[id_] = fresh
+        self._reindex(collection, id_, stored, fresh)
+        return True
+
+    def update_if_version(
+        self,
+        collection: str,
+        id: str,
+        expected_version: int,
+        changes: Mapping[str, Any],
+        new_version: int,
+    ) -> bool:
+        return self._change(collection, id, changes, new_version, lambda v: v == expected_version)
+
+    def update_if_older(
+        self, collection: str, id: str, changes: Mapping[str, Any], new_version: int
+    ) -> bool:
+        return self._change(collection, id, changes, new_version, lambda v: v < new_version)
+
+    def _change(
+        self,
+        collection: str,
+        id_: str,
+        changes: Mapping[str, Any],
+        new_version: int,
+        guard: Callable[[int], bool],
+    ) -> bool:
+        stored = self._collections.get(collection, {}).get(id_)
+        if stored is None or not guard(stored["version"]):
+            return False
+        if not KEYS.isdisjoint(changes):  # the one check that cannot wait for the final write
+            raise ValueError(f"{sorted(KEYS & set(changes))} cannot be changed by an update")
+        before = dict(stored) if collection in self._by_field else None
+        stored.update(changes)
+        stored["version"] = new_version
+        if before is not None:
+            self._reindex(collection, id_, before, stored)
+        return True
+
+    def find(
+        self,
+        collection: str,
+        filters: Filters | None = None,
+        *,
+        sort: Sort | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Document]:
+        if not filters or sort or limit is not None or offset:
+            return super().find(collection, filters, sort=sort, limit=limit, offset=offset)
+        checked = check_filters(filters)
+        field, value = next(iter(checked.items()))
+        documents = self._collections.get(collection, {})
+        ids = self._index(collection, field).get(value, ())
+        # In id order, like the fake.
+        found = (documents[i] for i in sorted(ids))
+        return [dict(d) for d in found if all(d.get(k) == v for k, v in checked.items())]
+
+    def _index(self, collection: str, field: str) -> dict[Any, set[str]]:
+        fields = self._by_field.setdefault(collection, {})
+        index = fields.get(field)
+        if index is None:
+            index = fields[field] = {}
+            for id_, document in self._collections.get(collection, {}).items():
+                value = document.get(field)
+                if isinstance(value, _HASHABLE):
+                    index.setdefault(value, set()).add(id_)
+        return index
+
+    def _reindex(
+        self, collection: str, id_: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]
+    ) -> None:
+        for field, index in self._by_field.get(collection, {}).items():
+            old = None if before is None else before.get(field)
+            new = after.get(field)
+            if before is not None and old == new and type(old) is type(new):
+                continue
+            if before is not None and isinstance(old, _HASHABLE):
+                index.get(old, set()).discard(id_)
+            if isinstance(new, _HASHABLE):
+                index.setdefault(new, set()).add(id_)
+
+    def delete(self, collection: str, id: str) -> bool:
+        self._by_field.pop(collection, None)
+        return super().delete(collection, id)
+
+    def delete_many(self, collection: str, filters: Filters) -> int:
+        self._by_field.pop(collection, None)
+        return super().delete_many(collection, filters)
+
+    def drop(self, collection: str) -> None:
+        self._by_field.pop(collection, None)
+        super().drop(collection)
+
+    def swap(self, fresh: str, live: str) -> None:
+        self._by_field.pop(fresh, None)
+        self._by_field.pop(live, None)
+        super().swap(fresh, live)
+
+
+#: Values a filter can name (JSON scalars): only these are indexed.
+_HASHABLE = (str, int, float, bool, type(None))
+
+
+class _Replay:
+    """:meth:`Projector.handle` for a rebuild: the same checks and the same documents, but the
+    cursors and the status live in plain dictionaries until the replay is over (three store
+    operations fewer per event and projection), then become documents like the live ones."""
+
+    def __init__(self, store: _ScratchStore, projection: Projection) -> None:
+        self.projection = projection
+        self.documents = {name: Documents(store, name) for name in projection.collections}
+        self.cursors: dict[str, int] = {}
+        self.applied = 0
+        #: The event the status shows: the newest by time, the first of equals (as live).
+        self.newest: RecordedEvent | None = None
+        self._newest_moment = 0
+
+    def handle(self, event: RecordedEvent, key: str, moment: int) -> None:
+        """``key``: the aggregate id as text; ``moment``: the event's time in microseconds."""
+        if event.aggregate_type != self.projection.aggregate_type:
+            return
+        if not _is_next(self.projection, self.cursors.get(key, 0), event, key):
+            return
+        self.projection.apply(self.documents, event)
+        self.cursors[key] = event.version
+        self.applied += 1
+        if self.newest is None or moment > self._newest_moment:
+            self.newest, self._newest_moment = event, moment

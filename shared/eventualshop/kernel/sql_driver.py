@@ -80,7 +80,10 @@ class CompiledStatement:
         column_keys: Sequence[str] | None = None,
     ) -> None:
         compiled = statement.compile(
-            dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None
+            dialect=dialect,
+            column_keys=list(column_keys) if column_keys is not None else None,
+            # As for a batch: no implicit RETURNING of the new key that nobody reads.
+            for_executemany=True,
         )
         self.sql = compiled.string
         self._constants = {
@@ -249,8 +252,14 @@ class SqliteDriverPath(_BaseDriverPath):
 
 
 class PostgresDriverPath(_BaseDriverPath):
-    """psycopg 3. The connection is in autocommit mode while checked out: a read is one round
-    trip, and an append sends its own BEGIN, so the pipeline needs no round trip to start it."""
+    """psycopg 3, in autocommit mode while checked out, so a read is one round trip.
+
+    An append is one query of several statements, ``BEGIN; LOCK TABLE ...; INSERT ...; COMMIT``,
+    its values bound on the client (psycopg quotes them, as for ``mogrify``): one round trip and
+    one message to build, where statement by statement there are six of each, and a pipeline
+    still pays psycopg's per-statement machinery. The statements run in order and the first one
+    that fails ends the query, so the error names the same constraint as statement by statement.
+    """
 
     def _checked_out(self, proxy: PoolProxiedConnection) -> Any:
         connection = proxy.driver_connection
@@ -272,45 +281,34 @@ class PostgresDriverPath(_BaseDriverPath):
             return [load.row(row) for row in rows.fetchall()]
 
     def append(self, rows: AppendRows) -> list[Row]:
+        from psycopg import ClientCursor
+
         s = self._statements()
-        with self._connection() as connection:
-            cursor, events = connection.cursor(), connection.cursor()
+        with self._connection() as connection, ClientCursor(connection) as cursor:
+            bind = cursor.mogrify
+            statements = ["BEGIN"] if s.lock is None else ["BEGIN", s.lock]
+            if rows.inbox is not None:
+                statements.append(bind(s.inbox.sql, s.inbox.parameters(rows.inbox)))
+            first_event = len(statements)
+            statements += [bind(s.events.sql, s.events.parameters(row)) for row in rows.events]
+            statements += [bind(s.snapshots.sql, s.snapshots.parameters(r)) for r in rows.snapshots]
+            statements += [bind(s.outbox.sql, s.outbox.parameters(row)) for row in rows.outbox]
+            statements.append("COMMIT")
             try:
-                # Queued, then sent and answered in one go when the pipeline block ends; the
-                # error of the first failing statement (if any) is raised there.
-                with connection.pipeline():
-                    cursor.execute("BEGIN")
-                    if s.lock is not None:
-                        cursor.execute(s.lock)
-                    if rows.inbox is not None:
-                        cursor.execute(s.inbox.sql, s.inbox.parameters(rows.inbox))
-                    if len(rows.events) == 1:
-                        events.execute(s.events.sql, s.events.parameters(rows.events[0]))
-                    elif rows.events:
-                        events.executemany(
-                            s.events.sql,
-                            [s.events.parameters(row) for row in rows.events],
-                            returning=True,
-                        )
-                    if rows.snapshots:
-                        cursor.executemany(
-                            s.snapshots.sql, [s.snapshots.parameters(row) for row in rows.snapshots]
-                        )
-                    if rows.outbox:
-                        cursor.executemany(
-                            s.outbox.sql, [s.outbox.parameters(row) for row in rows.outbox]
-                        )
-                    cursor.execute("COMMIT")
+                cursor.execute(";\n".join(statements))
             except BaseException:
                 connection.rollback()
                 raise
+            # The cursor holds one result per statement, in order, and starts on the first.
+            events = range(first_event, first_event + len(rows.events))
             inserted: list[Row] = []
-            if rows.events:
-                # executemany(returning=True) leaves one result set per row.
-                while True:
-                    inserted.extend(s.events.row(row) for row in events.fetchall())
-                    if not events.nextset():
-                        break
-            cursor.close()
-            events.close()
+            index = 0
+            while True:
+                if index in events:
+                    returned = cursor.fetchone()
+                    assert returned is not None
+                    inserted.append(s.events.row(returned))
+                if not cursor.nextset():
+                    break
+                index += 1
         return inserted

@@ -18,17 +18,19 @@ from eventualshop.shopping_cart.read_models import (
     ITEM_LIST,
     METHOD_DETAILS,
     METHOD_LIST,
+    member_id,
 )
 
 _INTERNAL = frozenset({"id", "isDeleted", "sameBillingShipping", "addedAt", "createdAt"})
 
 
 def _shape(document: Mapping[str, Any], key: str) -> dict[str, Any]:
+    # Items and payment methods carry their own id (``itemId``, ``methodId``) besides ``id``.
     shown = {k: v for k, v in document.items() if k not in _INTERNAL}
-    return {key: document["id"], **shown}
+    return {key: document.get(key, document["id"]), **shown}
 
 
-def _live(store: ReadModelStore, collection: str, id: UUID) -> dict[str, Any] | None:
+def _live(store: ReadModelStore, collection: str, id: UUID | str) -> dict[str, Any] | None:
     document = store.get(collection, str(id))
     if document is None or document.get("isDeleted"):
         return None
@@ -56,7 +58,7 @@ def customer_cart_details(store: ReadModelStore, customer_id: UUID) -> dict[str,
 def _in_cart(
     store: ReadModelStore, collection: str, cart_id: UUID, id: UUID, key: str
 ) -> dict[str, Any] | None:
-    document = _live(store, collection, id)
+    document = _live(store, collection, member_id(cart_id, id))
     if document is None or document["cartId"] != str(cart_id):
         return None
     return _shape(document, key)

@@ -49,6 +49,15 @@ def money(value: Money) -> dict[str, str]:
     return {"amount": str(value.amount), "currency": value.currency.value}
 
 
+def member_id(cart_id: object, id: object) -> str:
+    """The document id of an item or payment method: unique per cart, not only within one.
+
+    Clients may choose item and method ids, and nothing stops two carts from using the same one;
+    keyed by that id alone, the two carts' documents would overwrite each other.
+    """
+    return f"{cart_id}:{id}"
+
+
 def _amount(document: Mapping[str, Any], field: str) -> Decimal:
     return Decimal(document[field]["amount"])
 
@@ -168,7 +177,8 @@ def _apply_item(docs: Documents, recorded: RecordedEvent, *, details: bool) -> N
     match event:
         case CartItemAdded():
             document: dict[str, Any] = {
-                "id": str(event.item_id),
+                "id": member_id(cart, event.item_id),
+                "itemId": str(event.item_id),
                 "cartId": cart,
                 "productName": event.product.name,
                 "quantity": event.quantity,
@@ -184,9 +194,9 @@ def _apply_item(docs: Documents, recorded: RecordedEvent, *, details: bool) -> N
                 }
             docs.put(document, version)
         case CartItemIncreased() | CartItemDecreased():
-            docs.patch(str(event.item_id), {"quantity": event.new_quantity}, version)
+            docs.patch(member_id(cart, event.item_id), {"quantity": event.new_quantity}, version)
         case CartItemRemoved():
-            docs.patch(str(event.item_id), {"isDeleted": True}, version)
+            docs.patch(member_id(cart, event.item_id), {"isDeleted": True}, version)
         case CartDiscarded():
             docs.patch_all({"cartId": cart, "isDeleted": False}, {"isDeleted": True}, version)
 
@@ -215,7 +225,8 @@ def _apply_method(docs: Documents, recorded: RecordedEvent, *, details: bool) ->
         case CreditCardAdded() | DebitCardAdded() | PayPalAdded():
             option = _option(event)
             document: dict[str, Any] = {
-                "id": str(event.method_id),
+                "id": member_id(cart, event.method_id),
+                "methodId": str(event.method_id),
                 "cartId": cart,
                 "amount": money(event.amount),
                 "option": option if details else option["type"],
@@ -224,7 +235,7 @@ def _apply_method(docs: Documents, recorded: RecordedEvent, *, details: bool) ->
             }
             docs.put(document, version)
         case PaymentMethodRemoved():
-            docs.patch(str(event.method_id), {"isDeleted": True}, version)
+            docs.patch(member_id(cart, event.method_id), {"isDeleted": True}, version)
         case CartDiscarded():
             docs.patch_all({"cartId": cart, "isDeleted": False}, {"isDeleted": True}, version)
 

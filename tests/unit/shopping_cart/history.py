@@ -7,11 +7,16 @@ event's, so documents that show a time are predictable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+import sqlalchemy as sa
 
 from eventualshop.kernel.aggregate import execute
 from eventualshop.kernel.errors import AggregateNotFound, DomainRejection
@@ -20,12 +25,43 @@ from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.projection import STATUS, Projection, Projector, cursor_collection
 from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore, ReadModelStore
+from eventualshop.kernel.readmodels_sql import SqlReadModelStore
 from eventualshop.kernel.repository import Repository
-from eventualshop.shopping_cart import CART, Cart
+from eventualshop.shopping_cart import (
+    CART,
+    AddBillingAddress,
+    AddShippingAddress,
+    Cart,
+    ChangeCartItemQuantity,
+    CheckOutCart,
+    CreateCart,
+    DiscardCart,
+    RemoveCartItem,
+    RemovePaymentMethod,
+)
 from eventualshop.shopping_cart.cart import target
 from eventualshop.shopping_cart.read_models import PROJECTIONS
 
+from .examples import (
+    CUSTOMER_ID,
+    HOME,
+    ITEM_ID,
+    KEYBOARD,
+    MOUSE,
+    OFFICE,
+    OTHER_ITEM_ID,
+    OTHER_METHOD_ID,
+    add_credit_card,
+    add_debit_card,
+    add_item,
+    add_pay_pal,
+)
+
 T0 = datetime(2024, 5, 17, 9, 30, tzinfo=UTC)
+CHECKED_OUT = UUID("0c000000-0000-4000-8000-00000000ca11")
+DISCARDED = UUID("0c000000-0000-4000-8000-00000000ca12")
+ACTIVE = UUID("0c000000-0000-4000-8000-00000000ca13")
+OTHER_CUSTOMER_ID = UUID("0c000000-0000-4000-8000-00000000c002")
 
 
 class CartHistory:
@@ -88,6 +124,26 @@ def project(events: Iterable[RecordedEvent], store: ReadModelStore | None = None
     return target_store
 
 
+@contextmanager
+def sqlite_read_models() -> Iterator[ReadModelStore]:
+    """The SQL read-model store on a new SQLite file, removed afterwards.
+
+    Without the fsync at every commit (a test file needs no durability): the engine's own set-up
+    asks for ``synchronous = FULL``, and that would make commits, not the code, the test's cost.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqlReadModelStore.from_url(f"sqlite:///{Path(directory) / 'read_models.sqlite3'}")
+        sa.event.listen(store.engine, "connect", _no_fsync)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous = OFF")
+
+
 def collections(projections: Iterable[Projection] = PROJECTIONS) -> list[str]:
     """Every collection the projections write: their read models, cursors and the status."""
     names: list[str] = []
@@ -109,3 +165,38 @@ def contents(
 def live(documents: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """The documents that are not tombstones."""
     return {id_: d for id_, d in documents.items() if not d.get("isDeleted")}
+
+
+def every_kind_of_event(history: CartHistory) -> list[RecordedEvent]:
+    """Three carts that between them raise every kind of cart event, interleaved: one checked
+    out, one discarded, one still active (of another customer)."""
+
+    def to(cart_id: UUID, command: Command) -> Command:
+        return command.model_copy(update={"cart_id": cart_id})
+
+    return history.run(
+        CreateCart(cart_id=CHECKED_OUT, customer_id=CUSTOMER_ID, currency="USD"),
+        CreateCart(cart_id=DISCARDED, customer_id=CUSTOMER_ID, currency="USD"),
+        to(CHECKED_OUT, add_item(KEYBOARD, 2, "10.00")),
+        to(CHECKED_OUT, add_item(MOUSE, 1, "5.25", item_id=OTHER_ITEM_ID)),
+        to(DISCARDED, add_item(KEYBOARD, 1, "10.00")),
+        CreateCart(cart_id=ACTIVE, customer_id=OTHER_CUSTOMER_ID, currency="EUR"),
+        to(CHECKED_OUT, add_item(KEYBOARD, 1, "99.00", item_id=UUID(int=1))),  # increases
+        to(
+            CHECKED_OUT,
+            ChangeCartItemQuantity(cart_id=CHECKED_OUT, item_id=ITEM_ID, new_quantity=2),
+        ),
+        to(CHECKED_OUT, RemoveCartItem(cart_id=CHECKED_OUT, item_id=OTHER_ITEM_ID)),
+        to(CHECKED_OUT, AddBillingAddress(cart_id=CHECKED_OUT, address=HOME)),
+        to(CHECKED_OUT, AddShippingAddress(cart_id=CHECKED_OUT, address=OFFICE)),
+        to(CHECKED_OUT, add_pay_pal("20.00", OTHER_METHOD_ID)),
+        to(CHECKED_OUT, RemovePaymentMethod(cart_id=CHECKED_OUT, method_id=OTHER_METHOD_ID)),
+        to(CHECKED_OUT, add_credit_card("15.00")),
+        to(CHECKED_OUT, add_debit_card("5.00", OTHER_METHOD_ID)),
+        to(DISCARDED, add_credit_card("4.00")),
+        to(CHECKED_OUT, CheckOutCart(cart_id=CHECKED_OUT)),
+        to(DISCARDED, DiscardCart(cart_id=DISCARDED)),
+        to(ACTIVE, add_item(MOUSE, 3, "5.25", currency="EUR")),
+        to(ACTIVE, add_item(KEYBOARD, 1, "10.00", item_id=OTHER_ITEM_ID, currency="EUR")),
+        to(ACTIVE, AddBillingAddress(cart_id=ACTIVE, address=OFFICE)),
+    )

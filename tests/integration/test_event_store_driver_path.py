@@ -1,0 +1,298 @@
+"""The SQL event store's driver path (``kernel.sql_driver``: load and append straight on sqlite3
+or psycopg) against its SQLAlchemy path: the same rows either way, the same locks, the same errors.
+
+A store takes the SQLAlchemy path while something listens to its engine's statements; the
+contract suite runs on both paths, these tests mix them on one database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import uuid4
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+
+from eventualshop.kernel.database import create_engine, migrate
+from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
+from eventualshop.kernel.eventstore import AppendBatch, InboxRecord, StoredEvent
+from eventualshop.kernel.schema import processed_messages
+from eventualshop.kernel.sql import SqlEventStore
+from tests.fixtures.events import event as stored_event
+from tests.fixtures.events import history, outbox_for, snapshot
+
+
+def _listen_to_nothing(*_: Any) -> None:
+    """A statement listener: the store then runs every statement through SQLAlchemy."""
+
+
+@contextmanager
+def sqlalchemy_path(store: SqlEventStore) -> Iterator[SqlEventStore]:
+    event.listen(store.engine, "before_cursor_execute", _listen_to_nothing)
+    try:
+        yield store
+    finally:
+        event.remove(store.engine, "before_cursor_execute", _listen_to_nothing)
+
+
+@pytest.fixture
+def store(database_url: URL) -> Iterator[SqlEventStore]:
+    store = SqlEventStore.from_url(database_url)
+    yield store
+    store.close()
+
+
+def a_full_batch() -> AppendBatch:
+    """Two events, the second with every optional field, an odd offset and odd text (it is what
+    ``load`` returns: the snapshot covers the first), a snapshot, the outbox and the inbox."""
+    cart = uuid4()
+    events = [
+        stored_event(cart, 1),
+        StoredEvent(
+            event_id=uuid4(),
+            aggregate_id=cart,
+            aggregate_type="Counter",
+            version=2,
+            event_type="Renamed",
+            schema_version=2,
+            payload='{"note":"ação ✓ 漢字 🚚 \\"quoted\\" \'single\' 100% %(x)s $1 ;--"}',
+            timestamp=datetime(2024, 7, 1, 12, 0, 0, 1, tzinfo=timezone(timedelta(hours=-5))),
+            correlation_id="correlation ' with a quote",
+            causation_id="command-1",
+            traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
+        ),
+    ]
+    return AppendBatch(
+        events,
+        snapshots=[snapshot(cart, 1)],
+        outbox=outbox_for(events),
+        inbox=InboxRecord("cart", "message-1", '{"outcome":"ok"}'),
+    )
+
+
+def without_position(events: list[StoredEvent]) -> list[StoredEvent]:
+    return [
+        StoredEvent(**{**{f: getattr(e, f) for f in StoredEvent.__slots__}, "position": None})
+        for e in events
+    ]
+
+
+class TestChoosingThePath:
+    def test_sqlite_and_psycopg_engines_take_the_driver_path(self, store: SqlEventStore) -> None:
+        assert store._driver_path() is not None
+
+    def test_an_engine_whose_statements_are_listened_to_takes_the_sqlalchemy_path(
+        self, store: SqlEventStore
+    ) -> None:
+        with sqlalchemy_path(store):
+            assert store._driver_path() is None
+        assert store._driver_path() is not None
+
+    def test_mssql_keeps_the_sqlalchemy_path(self) -> None:
+        # pyodbc is not installed here; a stand-in module is enough to build the dialect.
+        pyodbc = types.SimpleNamespace(
+            paramstyle="qmark", version="5.0.0", Cursor=type("Cursor", (), {"nextset": None})
+        )
+        engine = sa.create_engine("mssql+pyodbc://user@dsn", module=pyodbc)
+
+        assert SqlEventStore(engine)._driver_path() is None
+
+
+class TestBothPathsShareTheirRows:
+    def test_what_the_driver_path_writes_reads_back_the_same_through_sqlalchemy(
+        self, store: SqlEventStore
+    ) -> None:
+        batch = a_full_batch()
+        positions = store.append(batch)
+        cart = batch.events[0].aggregate_id
+
+        by_driver = store.load(cart)
+        with sqlalchemy_path(store):
+            by_sqlalchemy = store.load(cart)
+            loaded = list(store.load_events(cart))
+            everything = list(store.read_all())
+            pending = list(store.pending_outbox())
+            outcome = store.outcome("cart", "message-1")
+
+        assert by_sqlalchemy == by_driver
+        assert without_position(loaded) == list(batch.events)
+        assert [e.position for e in loaded] == list(positions)
+        assert everything == loaded
+        assert by_driver.snapshot == batch.snapshots[0]
+        assert [(e.event_id, e.event_type, e.payload) for e in pending] == [
+            (e.event_id, e.event_type, e.payload) for e in batch.outbox
+        ]
+        assert outcome == '{"outcome":"ok"}'
+        assert without_position(list(by_driver.events)) == list(batch.events[1:])
+        assert by_driver.events[0].timestamp.tzinfo is UTC
+
+    def test_what_sqlalchemy_writes_loads_the_same_through_the_driver_path(
+        self, store: SqlEventStore
+    ) -> None:
+        batch = a_full_batch()
+        with sqlalchemy_path(store):
+            positions = store.append(batch)
+            by_sqlalchemy = store.load(batch.events[0].aggregate_id)
+
+        by_driver = store.load(batch.events[0].aggregate_id)
+
+        assert by_driver == by_sqlalchemy
+        assert [e.position for e in by_driver.events] == list(positions[1:])
+        assert by_driver.snapshot == batch.snapshots[0]
+        assert without_position(list(by_driver.events)) == list(batch.events[1:])
+
+    def test_both_paths_store_exactly_the_same_values(self, database_url: URL) -> None:
+        # The same batch through each path in turn, on an emptied database: no stored value may
+        # differ (on SQLite a UUID is 32 hex digits and a timestamp UTC text, as SQLAlchemy has it).
+        batch = a_full_batch()
+        store = SqlEventStore(
+            create_engine(database_url),
+            owns_engine=True,
+            clock=lambda: datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        )
+        store.append(batch)
+        by_driver = stored_values(store.engine)
+        empty(store.engine)
+        with sqlalchemy_path(store):
+            store.append(batch)
+        by_sqlalchemy = stored_values(store.engine)
+        store.close()
+
+        assert by_driver == by_sqlalchemy
+        if database_url.get_backend_name() == "sqlite":
+            event_id, occurred_at = by_driver["events"][1][0], by_driver["events"][1][7]
+            assert event_id == batch.events[1].event_id.hex
+            assert occurred_at == "2024-07-01 17:00:00.000001"
+
+
+#: Every column but the generated keys (positions, outbox ids), which differ from run to run.
+STORED_COLUMNS = {
+    "events": "event_id, aggregate_id, aggregate_type, version, event_type, schema_version, "
+    "payload, occurred_at, correlation_id, causation_id, traceparent",
+    "snapshots": "aggregate_id, version, aggregate_type, state, created_at",
+    "outbox": "event_id, event_type, payload, created_at, published_at",
+    "processed_messages": "consumer, message_id, outcome, processed_at",
+}
+
+
+def stored_values(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """The values as the database holds them, read with no SQLAlchemy type conversion."""
+    with engine.connect() as connection:
+        return {
+            table: [
+                tuple(row)
+                for row in connection.exec_driver_sql(
+                    f"SELECT {columns} FROM {table} ORDER BY {columns.split(',')[0]}, 2"
+                )
+            ]
+            for table, columns in STORED_COLUMNS.items()
+        }
+
+
+def empty(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in STORED_COLUMNS:
+            connection.exec_driver_sql(f"DELETE FROM {table}")
+
+
+class TestDriverPathTransactions:
+    def test_a_sqlite_append_takes_the_write_lock_first_and_a_load_takes_no_lock(
+        self, sqlite_url: URL
+    ) -> None:
+        migrate(sqlite_url)
+        engine = create_engine(sqlite_url)
+        statements: list[str] = []
+
+        def trace(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+            # What SQLite itself runs, whichever way it is sent.
+            dbapi_connection.set_trace_callback(statements.append)
+
+        event.listen(engine, "connect", trace)
+        store = SqlEventStore(engine, owns_engine=True)
+        cart = uuid4()
+
+        store.append(AppendBatch(history(cart, [1])))
+        store.load(cart)
+        store.close()
+
+        assert [s.split()[0] for s in statements] == ["BEGIN", "INSERT", "COMMIT", "SELECT"]
+        assert statements[0] == "BEGIN IMMEDIATE"
+
+    @pytest.mark.postgres
+    def test_a_postgres_append_waits_for_the_events_table_lock(
+        self, postgres_store: SqlEventStore
+    ) -> None:
+        appended = threading.Event()
+        cart = uuid4()
+
+        def append() -> None:
+            postgres_store.append(AppendBatch(history(cart, [1])))
+            appended.set()
+
+        with postgres_store.engine.connect() as holder:
+            holder.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+            writer = threading.Thread(target=append)
+            writer.start()
+            time.sleep(0.3)
+            waited = not appended.is_set()
+            holder.commit()
+        writer.join(10)
+
+        assert waited
+        assert appended.is_set()
+        assert [e.version for e in postgres_store.load(cart).events] == [1]
+
+    def test_driver_errors_come_out_as_sqlalchemy_errors(self, empty_database_url: URL) -> None:
+        store = SqlEventStore.from_url(empty_database_url)
+
+        with pytest.raises(sa.exc.DBAPIError):
+            store.load(uuid4())
+        with pytest.raises(sa.exc.DBAPIError):
+            store.append(AppendBatch(history(uuid4(), [1])))
+        # The failed transaction was rolled back and the connection is fit for use.
+        store.migrate()
+        cart = uuid4()
+        store.append(AppendBatch(history(cart, [1])))
+        assert [e.version for e in store.load(cart).events] == [1]
+        store.close()
+
+    def test_connections_go_back_to_the_pool_as_sqlalchemy_expects_them(
+        self, database_url: URL
+    ) -> None:
+        # One connection in the pool: the SQLAlchemy transaction below runs on the connection
+        # the driver path used (and, on PostgreSQL, switched to autocommit while it had it).
+        engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        store = SqlEventStore(engine, owns_engine=True)
+        cart = uuid4()
+        store.append(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+        with pytest.raises(ConcurrencyConflict):
+            store.append(AppendBatch(history(cart, [1])))
+        with pytest.raises(DuplicateMessage):
+            store.append(AppendBatch(history(cart, [2]), inbox=InboxRecord("cart", "m-1", "no")))
+        store.load(cart)
+
+        with engine.connect() as connection:
+            connection.execute(
+                sa.insert(processed_messages),
+                {
+                    "consumer": "cart",
+                    "message_id": "m-2",
+                    "outcome": "rolled back",
+                    "processed_at": datetime.now(UTC),
+                },
+            )
+            connection.rollback()
+
+        assert store.outcome("cart", "m-2") is None
+        assert store.outcome("cart", "m-1") == "ok"
+        assert [e.version for e in store.load_events(cart)] == [1]
+        store.close()
