@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pytest
 from werkzeug.serving import make_server
 
-from eventualshop.kernel.eventstore import EventStore
+from eventualshop.kernel.eventstore import EventStore, StoredEvent
 from eventualshop.kernel.projection import STATUS, cursor_collection
 from eventualshop.kernel.readmodels import Document, ReadModelStore
 from eventualshop.runtime import wiring
@@ -235,6 +235,45 @@ def cart_collections() -> list[str]:
 def dump(store: ReadModelStore) -> dict[str, list[Document]]:
     """Every document of every cart collection, in id order."""
     return {c: sorted(store.find(c), key=lambda d: str(d["id"])) for c in cart_collections()}
+
+
+def differences(
+    before: Mapping[str, list[Document]], after: Mapping[str, list[Document]]
+) -> list[tuple[str, str, Document | None, Document | None]]:
+    """(collection, id, before, after) of every document that is not the same in both dumps."""
+    found = []
+    for collection in sorted({*before, *after}):
+        old = {d["id"]: d for d in before.get(collection, [])}
+        new = {d["id"]: d for d in after.get(collection, [])}
+        for id_ in sorted({*old, *new}):
+            if old.get(id_) != new.get(id_):
+                found.append((collection, id_, old.get(id_), new.get(id_)))
+    return found
+
+
+def all_events(store: EventStore) -> list[StoredEvent]:
+    """Every stored event, in position order."""
+    events: list[StoredEvent] = []
+    while page := store.read_all((events[-1].position or 0) if events else 0, 1000):
+        events += page
+    return events
+
+
+def assert_all_delivered(store: EventStore, read_models: ReadModelStore) -> None:
+    """Every projection's cursor of every cart is at the cart's last version: every stored
+    event has been applied (the lag alone cannot tell: it is the position of the newest event
+    applied, so an older event still waiting for a redelivery does not show in it)."""
+    versions: dict[str, int] = {}
+    for event in all_events(store):
+        versions[str(event.aggregate_id)] = event.version
+    for projection in PROJECTIONS:
+        cursors = {c["id"]: c["version"] for c in read_models.find(cursor_collection(projection))}
+        behind = {
+            cart: (version, cursors.get(cart, 0))
+            for cart, version in versions.items()
+            if cursors.get(cart, 0) != version
+        }
+        assert not behind, f"{projection.name}: (stored, applied) {behind}"
 
 
 # ---- the shop ----------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 Behaves exactly like :class:`~eventualshop.kernel.memory.InMemoryEventStore`; both pass the same
 contract suite. Statements are built once, at import, so SQLAlchemy compiles each one once per
-dialect and every later call only binds parameters (this is the path benchmarked against the
-``eventsourcing`` library).
+dialect and every later call only binds parameters.
+
+The command path, ``load`` and ``append``, runs those same statements straight on the driver on
+SQLite (sqlite3) and PostgreSQL (psycopg): see :mod:`eventualshop.kernel.sql_driver`; that is the
+path benchmarked against the ``eventsourcing`` library. MSSQL, and an engine whose statements
+someone listens to (tracing, tests), go through SQLAlchemy; the contract suite runs on both paths.
 
 Appends are serialised per database: ``BEGIN IMMEDIATE`` on SQLite, ``LOCK TABLE events IN
 EXCLUSIVE MODE`` on PostgreSQL (what ``eventsourcing`` does too; plain reads are not blocked), an

@@ -12,10 +12,9 @@ same SQL runs on the driver's connection:
 - Connections come from the engine's pool, so its ``connect`` hook has set the SQLite pragmas and
   ``engine.dispose()`` closes them; one that the driver reports broken is invalidated.
 - Appends are serialised exactly as on the SQLAlchemy path: ``BEGIN IMMEDIATE`` on SQLite,
-  ``LOCK TABLE events IN EXCLUSIVE MODE`` on PostgreSQL. On PostgreSQL the whole transaction
-  (BEGIN, lock, inserts, COMMIT) goes out in one pipeline: one round trip instead of six. The
-  statements still run one after the other, inbox first, and the first one that fails aborts the
-  rest, so the error names the same constraint as it would statement by statement.
+  ``LOCK TABLE events IN EXCLUSIVE MODE`` on PostgreSQL, and run the same statements in the same
+  order (inbox first) in one transaction. On PostgreSQL that transaction is sent as one query, so
+  it costs one round trip instead of six (see :class:`PostgresDriverPath`).
 - Driver errors are wrapped in SQLAlchemy's exception classes, as the SQLAlchemy path raises them.
 
 MSSQL, and any other driver, keeps the SQLAlchemy path.
@@ -252,13 +251,15 @@ class SqliteDriverPath(_BaseDriverPath):
 
 
 class PostgresDriverPath(_BaseDriverPath):
-    """psycopg 3, in autocommit mode while checked out, so a read is one round trip.
+    """psycopg 3, in autocommit mode while checked out, so a read is one round trip (and its
+    statement is prepared on the server by psycopg after a few runs, as on the SQLAlchemy path).
 
     An append is one query of several statements, ``BEGIN; LOCK TABLE ...; INSERT ...; COMMIT``,
-    its values bound on the client (psycopg quotes them, as for ``mogrify``): one round trip and
-    one message to build, where statement by statement there are six of each, and a pipeline
-    still pays psycopg's per-statement machinery. The statements run in order and the first one
-    that fails ends the query, so the error names the same constraint as statement by statement.
+    its values bound on the client (``ClientCursor.mogrify``: quoted by libpq's rules): one round
+    trip, where statement by statement there are six. A pipeline would save the round trips too,
+    but pays psycopg's per-statement machinery and measured slower. The statements run in order
+    and the first one that fails ends the query (the transaction is then rolled back), so the
+    error names the same constraint as it would statement by statement.
     """
 
     def _checked_out(self, proxy: PoolProxiedConnection) -> Any:
@@ -268,10 +269,15 @@ class PostgresDriverPath(_BaseDriverPath):
         return connection
 
     def _check_in(self, proxy: PoolProxiedConnection) -> None:
+        from psycopg.pq import TransactionStatus
+
         connection = proxy.driver_connection
         if proxy.is_valid and connection is not None and not connection.closed:
-            # The SQLAlchemy path expects the pool's connections out of autocommit mode.
-            connection.autocommit = False
+            if connection.info.transaction_status == TransactionStatus.IDLE:
+                # The SQLAlchemy path expects the pool's connections out of autocommit mode.
+                connection.autocommit = False
+            else:  # pragma: no cover - a failed rollback; do not hand the connection out again
+                proxy.invalidate()
         proxy.close()
 
     def load(self, aggregate_id: UUID) -> list[Row]:

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from eventualshop.kernel.paging import Page, Paging, page
-from eventualshop.kernel.readmodels import Filters, ReadModelStore
+from eventualshop.kernel.readmodels import Filters, ReadModelStore, Sort
 from eventualshop.shopping_cart.read_models import (
     DETAILS,
     ITEM_DETAILS,
@@ -44,14 +44,12 @@ def cart_details(store: ReadModelStore, cart_id: UUID) -> dict[str, Any] | None:
 
 def customer_cart_details(store: ReadModelStore, customer_id: UUID) -> dict[str, Any] | None:
     """The customer's active cart, else their most recent one (checked out), else none."""
-    carts = store.find(
-        DETAILS,
-        {"customerId": str(customer_id), "isDeleted": False},
-        sort=[("createdAt", "desc")],
-        limit=50,
-    )
-    active = [c for c in carts if c["status"] == "Active"]
-    chosen = active or carts
+    # Two look-ups, not a scan of the newest few: an active cart may be older than any number
+    # of checked-out ones.
+    customer: Filters = {"customerId": str(customer_id), "isDeleted": False}
+    newest: Sort = [("createdAt", "desc")]
+    chosen = store.find(DETAILS, {**customer, "status": "Active"}, sort=newest, limit=1)
+    chosen = chosen or store.find(DETAILS, customer, sort=newest, limit=1)
     return _shape(chosen[0], "cartId") if chosen else None
 
 

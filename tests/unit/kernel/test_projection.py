@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from eventualshop.kernel.eventstore import StoredEvent
+from eventualshop.kernel.eventstore import EventStore, StoredEvent
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.messages import EventMetadata, RecordedEvent
 from eventualshop.kernel.projection import (
@@ -318,7 +318,7 @@ class AppendingDuringReads:
     """An event store whose ``read_all`` lets commands be written while a rebuild reads it."""
 
     def __init__(
-        self, inner: InMemoryEventStore, on_read: Callable[[int, Sequence[StoredEvent]], None]
+        self, inner: EventStore, on_read: Callable[[int, Sequence[StoredEvent]], None]
     ) -> None:
         self.inner = inner
         self.on_read = on_read
@@ -372,7 +372,8 @@ class TestRebuild:
     def test_the_swapped_in_collections_have_their_indexes_and_no_rebuild_collection_is_left(
         self, history: CartHistory
     ) -> None:
-        live = project(history.events)
+        live = InMemoryReadModelStore()
+        project(history.events, live)
 
         rebuild_read_models(history.store, live)
 

@@ -339,7 +339,7 @@ def test_any_delivery_order_with_duplicates_and_redelivery_gives_the_in_order_do
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(session=cart_sessions(max_ops=20), seed=seeds)
+@given(session=cart_sessions(max_ops=30), seed=seeds)
 def test_the_sql_read_model_store_on_sqlite_ends_with_the_in_order_documents_too(
     session: list[Op], seed: int
 ) -> None:

@@ -210,6 +210,25 @@ class TestCustomerCart:
         assert found is not None
         assert (found["cartId"], found["status"]) == (str(OTHER_CART_ID), "CheckedOut")
 
+    def test_the_active_cart_is_found_behind_any_number_of_newer_checked_out_ones(
+        self, shop: Shop
+    ) -> None:
+        commands: list[Any] = [create(CART_ID)]
+        for n in range(60):
+            cart_id = UUID(int=0xCA_0000 + n)
+            commands += [
+                create(cart_id),
+                in_cart(cart_id, add_item(KEYBOARD, 1, "10.00")),
+                in_cart(cart_id, add_credit_card("10.00")),
+                CheckOutCart(cart_id=cart_id),
+            ]
+        store = shop.run(*commands)
+
+        found = customer_cart_details(store, CUSTOMER_ID)
+
+        assert found is not None
+        assert (found["cartId"], found["status"]) == (str(CART_ID), "Active")
+
     def test_discarded_carts_are_passed_over(self, shop: Shop) -> None:
         store = shop.run(
             create(CART_ID),
@@ -515,7 +534,7 @@ class TestPaging:
         first = payment_methods(store, CART_ID, Paging(limit=2))
         second = payment_methods(store, CART_ID, Paging(limit=2, offset=2))
 
-        assert [m["methodId"] for m in first.items + second.items] == [
+        assert [m["methodId"] for m in [*first.items, *second.items]] == [
             str(UUID(int=0xBE_0000 + n)) for n in range(3)
         ]
         assert (first.has_next, second.has_next) == (True, False)
