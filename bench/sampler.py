@@ -72,6 +72,38 @@ _BUILTINS = (
 )
 
 
+#: Stages of the pipeline, by the function that runs each (file suffix, function name): their
+#: inclusive CPU (everything they call), as shares of all the threads' CPU. They nest: the
+#: application service and the relay run inside a command request, the projector inside a
+#: delivery request, every request inside werkzeug's handler.
+STAGES: tuple[tuple[str, str, str], ...] = (
+    (
+        "every HTTP request (werkzeug handler, Flask, the function)",
+        "socketserver.py",
+        "process_request_thread",
+    ),
+    ("  command: load + decide + append (ApplicationService)", "kernel/service.py", "handle"),
+    ("  command: outbox relay after commit (publish to RabbitMQ)", "kernel/outbox.py", "drain"),
+    ("  delivery: parse the CloudEvent (binary mode)", "runtime/broker/binding.py", "from_http"),
+    ("  delivery: the CloudEvent function (decode + projector)", "runtime/consumer.py", "target"),
+    (
+        "    projector: cursor, documents, status (Projector.handle)",
+        "kernel/projection.py",
+        "handle",
+    ),
+    (
+        "dispatcher: one delivery, HTTP POST to a projector (decide)",
+        "runtime/broker/dispatch.py",
+        "decide",
+    ),
+    (
+        "dispatcher: pika consumer loop (receive, settle, ack)",
+        "runtime/broker/dispatch.py",
+        "_consume",
+    ),
+)
+
+
 def component(filename: str, function: str) -> str:
     for marker, name in COMPONENTS:
         if marker in filename:
@@ -154,6 +186,14 @@ class ThreadProfiler:
             by_component[component(filename, function)] += tottime
             own += tottime
         own = own or 1.0
+        lines.append("inclusive CPU by stage (cProfile):")
+        for label, suffix, name in STAGES:
+            cumulative = sum(
+                entry[3]
+                for (filename, _line, function), entry in raw.items()
+                if function == name and filename.endswith(suffix)
+            )
+            lines.append(f"  {cumulative * 100 / own:5.1f}%  {label}")
         lines.append(f"self CPU by component (cProfile, {own:.2f} s profiled):")
         lines += [f"  {s * 100 / own:5.1f}%  {c}" for c, s in by_component.most_common()]
         out = io.StringIO()
