@@ -113,7 +113,8 @@ class Money(BaseModel):
 
     @classmethod
     def zero(cls, currency: Currency) -> Money:
-        return cls(amount=Decimal(0), currency=currency)
+        """Zero with the currency's decimals, so it reads "0.00" USD (or "0" JPY) on the wire."""
+        return cls(amount=Decimal(0).scaleb(-currency.decimals), currency=currency)
 
     @classmethod
     def of(cls, amount: str | int | Decimal, currency: Currency | str) -> Money:

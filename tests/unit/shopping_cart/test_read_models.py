@@ -124,9 +124,9 @@ class TestCartDetails:
             "cartId": str(CART_ID),
             "customerId": str(CUSTOMER_ID),
             "status": "Active",
-            "total": usd("0"),
-            "totalPayment": usd("0"),
-            "amountDue": usd("0"),
+            "total": usd("0.00"),
+            "totalPayment": usd("0.00"),
+            "amountDue": usd("0.00"),
             "itemCount": 0,
             "billingAddress": None,
             "shippingAddress": None,
@@ -148,7 +148,7 @@ class TestCartDetails:
 
         assert (shown["total"], shown["totalPayment"], shown["amountDue"]) == (
             usd("25.25"),
-            usd("0"),
+            usd("0.00"),
             usd("25.25"),
         )
         assert shown["itemCount"] == 2
@@ -292,7 +292,7 @@ class TestCartDetails:
 
         assert document(store, DETAILS, str(CART_ID))["total"] == usd("20.00")
         assert document(store, DETAILS, str(OTHER_CART_ID))["total"] == {
-            "amount": "0",
+            "amount": "0.00",
             "currency": "EUR",
         }
 
