@@ -164,11 +164,13 @@ class LocalShop:
             )
             wiring.use_publisher(InProcessPublisher(self.broker))
         elif config.broker == "rabbitmq":
-            base = f"http://{config.host}:{config.port}"
+            # The functions live in this process: the dispatcher hands each event to them
+            # directly, with the same answers HTTP would carry (``eventualshop dispatch`` is the
+            # out-of-process dispatcher that POSTs to ``/functions/<name>``).
             self.dispatcher = RabbitMqDispatcher(
                 config.rabbitmq_url,
                 config.broker_exchange,
-                [(sub, f"{base}/functions/{spec.name}") for spec, sub in subscriptions(functions)],
+                [(sub, DirectSubscriber(spec)) for spec, sub in subscriptions(functions)],
                 self.dead_letters,
             )
 
