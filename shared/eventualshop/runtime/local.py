@@ -100,7 +100,8 @@ class Ticker:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -238,4 +239,7 @@ class LocalShop:
             return sum(
                 len(replay(self.dead_letters, target, dead_letter_id=i).replayed) for i in ids
             )
-        return len(replay(self.dead_letters, target, trigger=trigger).replayed)
+        triggers = [trigger] if trigger else sorted(
+            {letter.trigger for letter in self.dead_letters.list(limit=100_000)}
+        )
+        return sum(len(replay(self.dead_letters, target, trigger=t).replayed) for t in triggers)

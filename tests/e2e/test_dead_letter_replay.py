@@ -1,0 +1,76 @@
+"""A projector that failed until its retries ran out: the event waits as a dead letter, is
+listed, and ``eventualshop dead-letters replay`` (LocalShop.replay) brings it to the read model."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from eventualshop.runtime.broker.binding import CloudEventMessage
+from eventualshop.runtime.broker.deadletters import DeadLetter
+from eventualshop.runtime.local import LocalShop
+from eventualshop.runtime.settings import settings
+from functions.registry import FUNCTIONS
+
+from .conftest import _forget
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalShop]:
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+    _forget()
+    local = LocalShop(settings(), FUNCTIONS)
+    yield local
+    local.stop()
+    _forget()
+
+
+def cart_created(cart_id: uuid.UUID) -> CloudEventMessage:
+    data = (
+        f'{{"cartId":"{cart_id}","customerId":"{uuid.uuid4()}",'
+        '"total":{"amount":"0.00","currency":"USD"},"status":"Active"}'
+    )
+    return CloudEventMessage(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "/eventualshop/shopping-cart",
+            "type": "eventualshop.shopping-cart.CartCreated.v1",
+            "subject": str(cart_id),
+            "time": datetime.now(UTC).isoformat(),
+            "datacontenttype": "application/json",
+            "aggregatetype": "ShoppingCart",
+            "aggregateversion": "1",
+            "correlationid": "replay-test",
+        },
+        data.encode(),
+    )
+
+
+def test_a_dead_lettered_event_is_listed_then_replayed_into_the_read_model(
+    shop: LocalShop,
+) -> None:
+    cart_id = uuid.uuid4()
+    letter = DeadLetter.of(
+        "cart-details-cart-created",
+        cart_created(cart_id),
+        reason="status 500: read model unavailable",
+        attempts=9,
+        dead_at=datetime.now(UTC),
+    )
+    shop.dead_letters.add(letter)
+    client = shop.app.test_client()
+    assert client.get(f"/api/v1/shopping-carts/{cart_id}/details").status_code == 404
+    assert [d.event_id for d in shop.dead_letters.list()] == [letter.event_id]
+
+    assert shop.replay() == 1
+
+    details = client.get(f"/api/v1/shopping-carts/{cart_id}/details")
+    assert details.status_code == 200
+    assert details.get_json()["status"] == "Active"
+    assert shop.dead_letters.list() == []
+    assert len(shop.dead_letters.list(include_replayed=True)) == 1
