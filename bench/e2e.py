@@ -349,10 +349,12 @@ class DetailsReader:
     def __init__(self, url: str) -> None:
         import pymongo
 
+        from eventualshop.kernel.readmodels_mongo import MongoReadModelStore
+
         self.client: Any = pymongo.MongoClient(url)
         database = self.client.get_default_database()
-        alias = database["_readmodel_aliases"].find_one({"_id": DETAILS})
-        self.collection = database[alias["target"] if alias else DETAILS]
+        # The collection the alias names (one look-up, here, before polling).
+        self.collection = database[MongoReadModelStore(database).physical_name(DETAILS)]
 
     def versions(self, ids: list[str]) -> dict[str, int]:
         found = self.collection.find({"_id": {"$in": ids}}, {"version": 1})

@@ -87,7 +87,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("  delivery: parse the CloudEvent (binary mode)", "runtime/broker/binding.py", "from_http"),
     ("  delivery: the CloudEvent function (decode + projector)", "runtime/consumer.py", "target"),
     (
-        "    projector: cursor, documents, status (Projector.handle)",
+        "    projector: cursor, documents (Projector.handle)",
         "kernel/projection.py",
         "handle",
     ),

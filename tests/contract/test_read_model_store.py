@@ -3,7 +3,9 @@
 Each test gets an empty store of its own: a new SQLite file, a table prefix of its own in the
 session's PostgreSQL database, a database of its own on the MongoDB server. ``backend.open()``
 opens another store on the same data, standing in for another process (for the in-memory fake,
-the same store).
+the same store). Another process may go on using a swapped-out collection for
+``swap_settle_seconds`` (MongoDB's alias cache; 0 elsewhere): the MongoDB stores here keep
+their aliases for ``MONGO_ALIAS_TTL`` seconds, so that waiting that out stays short.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pymongo.monitoring
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from eventualshop.kernel.projection import Projector, rebuild
 from eventualshop.kernel.readmodels import (
     Document,
     InMemoryReadModelStore,
@@ -29,11 +34,22 @@ from eventualshop.kernel.readmodels import (
     Sort,
     open_read_model_store,
 )
-from eventualshop.kernel.readmodels_mongo import ALIASES, MongoReadModelStore
+from eventualshop.kernel.readmodels_mongo import ALIASES, TABLE, MongoReadModelStore, StaleAliases
 from eventualshop.kernel.readmodels_sql import SqlReadModelStore
+from eventualshop.shopping_cart import DiscardCart
+from eventualshop.shopping_cart.read_models import DETAILS, PROJECTIONS
+from tests.unit.shopping_cart.history import (
+    ACTIVE,
+    CartHistory,
+    contents,
+    every_kind_of_event,
+    project,
+    projectors,
+)
 
 CARTS = "ShoppingCartDetails"
 ITEMS = "CartItemListItem"
+MONGO_ALIAS_TTL = 0.1
 
 
 @dataclass
@@ -81,7 +97,7 @@ def open_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
         backend = Backend(
             "mongodb",
             lambda: MongoReadModelStore.from_url(
-                url, database=database, serverSelectionTimeoutMS=5000
+                url, database=database, alias_ttl=MONGO_ALIAS_TTL, serverSelectionTimeoutMS=5000
             ),
         )
 
@@ -116,6 +132,11 @@ def cart(id_: str, version: int, **fields: Any) -> Document:
 
 def ids(documents: list[Document]) -> list[str]:
     return [d["id"] for d in documents]
+
+
+def settle(store: ReadModelStore) -> None:
+    """Wait until every other store uses what ``store`` swapped in."""
+    time.sleep(store.swap_settle_seconds)
 
 
 class TestUpsertingDocuments:
@@ -448,6 +469,28 @@ class TestIndexes:
         assert store.upsert_if_newer(CARTS, cart("c", 1, customerId="x")) is True
         assert ids(store.find(CARTS, {"customerId": "x"})) == ["c"]
 
+    def test_the_newest_first_look_up_of_the_lag_on_its_index_over_large_numbers(
+        self, store: ReadModelStore
+    ) -> None:
+        # Cursors: event times in microseconds since the epoch, beyond 32 bits.
+        moment = 1_715_938_201_000_000
+        store.ensure_indexes(CARTS, [["eventTime"]])
+        store.bulk_upsert(
+            CARTS,
+            [
+                cart("c1", 1, eventTime=moment + 5),
+                cart("c2", 1, eventTime=moment + 1_000_000),
+                cart("c3", 1, eventTime=moment + 1_000_000),
+                cart("c4", 1, eventTime=moment),
+                cart("c5", 1),
+            ],
+        )
+        newest: Sort = [("eventTime", "desc")]
+
+        assert ids(store.find(CARTS, sort=newest, limit=1)) == ["c2"]
+        assert ids(store.find(CARTS, sort=newest)) == ["c2", "c3", "c1", "c4", "c5"]
+        assert store.get(CARTS, "c2") == cart("c2", 1, eventTime=moment + 1_000_000)
+
     @pytest.mark.parametrize("indexes", [[[]], ["cartId"], [["cartId", "cartId"]], [["a.b"]]])
     def test_a_malformed_index_is_refused(self, store: ReadModelStore, indexes: list[Any]) -> None:
         with pytest.raises(ValueError, match=r"index|field"):
@@ -503,6 +546,9 @@ class TestRebuildAndSwap:
 
         store.swap("CartsRebuild", CARTS)
 
+        assert store.find(CARTS) == [cart("a", 2, status="new"), cart("c", 3, status="new")]
+        assert store.find("CartsRebuild") == []
+        settle(store)
         assert reader.find(CARTS) == [cart("a", 2, status="new"), cart("c", 3, status="new")]
         assert reader.get(CARTS, "b") is None
         assert reader.find("CartsRebuild") == []
@@ -516,6 +562,7 @@ class TestRebuildAndSwap:
         store.upsert_if_newer("CartsRebuild", cart("a", 5, status="rebuilt"))
 
         store.swap("CartsRebuild", CARTS)
+        settle(store)
 
         assert projector.update_if_version(CARTS, "a", 5, {"status": "live"}, 6) is True
         assert projector.upsert_if_newer(CARTS, cart("b", 1, status="live")) is True
@@ -531,6 +578,7 @@ class TestRebuildAndSwap:
             store.ensure_indexes("CartsRebuild", [["generation"]])
             store.bulk_upsert("CartsRebuild", [cart("a", 1, generation=generation)])
             store.swap("CartsRebuild", CARTS)
+            settle(store)
 
             assert reader.find(CARTS) == [cart("a", 1, generation=generation)]
             assert reader.find(CARTS, {"generation": generation}) == [
@@ -594,6 +642,7 @@ class TestRebuildAndSwap:
             while not seen and poller.is_alive():
                 threading.Event().wait(0.001)
             store.swap("CartsRebuild", CARTS)
+            settle(store)
             polled = len(seen)
             while len(seen) < polled + 3 and poller.is_alive():
                 threading.Event().wait(0.001)
@@ -621,6 +670,61 @@ class TestRebuildAndSwap:
         assert other.upsert_if_newer(CARTS, cart("a", 1)) is True
         assert ids(store.find(CARTS)) == ["a"]
         store.drop("NeverWritten")
+
+    def test_swap_many_swaps_every_pair_as_one(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        reader = backend.open()
+        store.bulk_upsert(CARTS, [cart("a", 1, generation="old")])
+        store.bulk_upsert(ITEMS, [cart("i", 1, generation="old")])
+        store.bulk_upsert("CartsRebuild", [cart("a", 2, generation="new")])
+        store.bulk_upsert("ItemsRebuild", [cart("i", 2, generation="new")])
+
+        store.swap_many([("CartsRebuild", CARTS), ("ItemsRebuild", ITEMS)])
+        settle(store)
+
+        for seen_by in (store, reader):
+            assert seen_by.find(CARTS) == [cart("a", 2, generation="new")]
+            assert seen_by.find(ITEMS) == [cart("i", 2, generation="new")]
+            assert seen_by.find("CartsRebuild") == seen_by.find("ItemsRebuild") == []
+
+    @pytest.mark.parametrize(
+        "pairs",
+        [
+            [(CARTS, CARTS)],
+            [("CartsRebuild", CARTS), ("CartsRebuild", ITEMS)],
+            [("CartsRebuild", CARTS), (CARTS, ITEMS)],
+            [("bad name", CARTS)],
+        ],
+    )
+    def test_swap_many_refuses_a_name_twice_and_changes_nothing(
+        self, store: ReadModelStore, pairs: list[tuple[str, str]]
+    ) -> None:
+        store.upsert_if_newer(CARTS, cart("a", 1))
+
+        with pytest.raises(ValueError, match=r"swap|twice|collection name"):
+            store.swap_many(pairs)
+
+        assert store.find(CARTS) == [cart("a", 1)]
+
+    def test_a_store_that_resolved_the_names_before_a_swap_writes_live_once_it_settled(
+        self, backend: Backend, store: ReadModelStore
+    ) -> None:
+        other = backend.open()
+        other.upsert_if_newer(CARTS, cart("a", 1, by="before"))  # the names are resolved now
+        store.bulk_upsert("CartsRebuild", [cart("a", 2, by="rebuild")])
+
+        started = time.monotonic()
+        store.swap("CartsRebuild", CARTS)
+        assert store.get(CARTS, "a") == cart("a", 2, by="rebuild")  # the swapper: at once
+        settle(store)
+
+        assert time.monotonic() - started >= store.swap_settle_seconds
+        assert other.upsert_if_newer(CARTS, cart("b", 1, by="other")) is True
+        assert other.update_if_version(CARTS, "a", 2, {"by": "other"}, 3) is True
+        assert store.find(CARTS) == [cart("a", 3, by="other"), cart("b", 1, by="other")]
+        with other.pinned():
+            assert other.find(CARTS) == store.find(CARTS)
 
 
 class TestConcurrentWriters:
@@ -765,14 +869,174 @@ class TestMongoDocuments:
             mongo_store.swap("CartsRebuild", CARTS)
 
         names = set(mongo_store.database.list_collection_names()) - {ALIASES}
-        alias = mongo_store.database[ALIASES].find_one({"_id": CARTS})
+        table = mongo_store.database[ALIASES].find_one({"_id": TABLE})
 
-        assert alias is not None
+        assert table is not None
+        alias = table["names"][CARTS]
         assert names <= {alias["target"], alias["retired"]}
+        assert table["seq"] == 5
 
         mongo_store.drop(CARTS)
 
         assert set(mongo_store.database.list_collection_names()) - {ALIASES} == set()
+
+    def test_aliases_are_read_once_per_ttl_whatever_the_number_of_operations(
+        self, request: pytest.FixtureRequest
+    ) -> None:
+        url = request.getfixturevalue("mongodb_url")
+        database = f"readmodels_{uuid.uuid4().hex[:8]}"
+        listener = AliasReads()
+        store = MongoReadModelStore.from_url(
+            url, database=database, alias_ttl=0.5, event_listeners=[listener]
+        )
+        try:
+            store.swap("CartsRebuild", CARTS)  # some aliases to read
+            time.sleep(0.5)
+            listener.reads = 0
+
+            started, operations = time.monotonic(), 0
+            while time.monotonic() - started < 1.2:
+                store.upsert_if_newer(CARTS, cart(f"c{operations}", 1))
+                store.get(CARTS, f"c{operations}")
+                store.find(ITEMS, {"cartId": "x"})
+                operations += 3
+            elapsed = time.monotonic() - started
+
+            assert 2 <= listener.reads <= elapsed / 0.5 + 1
+            assert operations > 10 * listener.reads
+        finally:
+            store.database.client.drop_database(database)
+            store.close()
+
+    def test_another_store_uses_the_old_collection_until_its_aliases_expire(
+        self, mongo_store: MongoReadModelStore
+    ) -> None:
+        other = MongoReadModelStore(mongo_store.database, alias_ttl=0.5)
+        mongo_store.upsert_if_newer(CARTS, cart("a", 1, generation="old"))
+        assert other.get(CARTS, "a") == cart("a", 1, generation="old")  # resolved now
+        mongo_store.bulk_upsert("CartsRebuild", [cart("a", 2, generation="new")])
+
+        mongo_store.swap("CartsRebuild", CARTS)
+
+        assert mongo_store.get(CARTS, "a") == cart("a", 2, generation="new")
+        # The other store still writes to the collection swapped out: lost for the live one.
+        assert other.upsert_if_newer(CARTS, cart("late", 1)) is True
+        assert other.get(CARTS, "a") == cart("a", 1, generation="old")
+        assert mongo_store.get(CARTS, "late") is None
+        time.sleep(0.5)
+        assert other.get(CARTS, "a") == cart("a", 2, generation="new")
+        assert other.swap_settle_seconds == 1.0
+
+    def test_a_pinned_block_keeps_one_generation_and_refuses_once_too_old(
+        self, mongo_store: MongoReadModelStore
+    ) -> None:
+        other = MongoReadModelStore(mongo_store.database, alias_ttl=0.2)
+        mongo_store.bulk_upsert(CARTS, [cart("a", 1, generation="old")])
+        mongo_store.bulk_upsert(ITEMS, [cart("i", 1, generation="old")])
+        mongo_store.bulk_upsert("CartsRebuild", [cart("a", 2, generation="new")])
+        mongo_store.bulk_upsert("ItemsRebuild", [cart("i", 2, generation="new")])
+
+        with other.pinned():
+            assert other.get(CARTS, "a") == cart("a", 1, generation="old")
+            mongo_store.swap_many([("CartsRebuild", CARTS), ("ItemsRebuild", ITEMS)])
+            time.sleep(0.25)  # past the TTL: outside the block, the names would be read again
+            with other.pinned():  # nested blocks share the outer one's names
+                assert other.get(ITEMS, "i") == cart("i", 1, generation="old")
+            time.sleep(0.2)  # past the settle time
+            with pytest.raises(StaleAliases):
+                other.get(ITEMS, "i")
+
+        assert other.get(ITEMS, "i") == cart("i", 2, generation="new")
+        assert other.get(CARTS, "a") == cart("a", 2, generation="new")
+
+    def test_aliases_of_the_former_one_document_per_name_layout_are_still_followed(
+        self, mongo_store: MongoReadModelStore
+    ) -> None:
+        mongo_store.database["Legacy"].insert_one({"_id": "a", "version": 1, "from": "legacy"})
+        mongo_store.database[ALIASES].insert_one({"_id": CARTS, "target": "Legacy"})
+        fresh = MongoReadModelStore(mongo_store.database)
+
+        assert fresh.get(CARTS, "a") == cart("a", 1, **{"from": "legacy"})
+
+        fresh.upsert_if_newer("CartsRebuild", cart("a", 2))
+        fresh.swap("CartsRebuild", CARTS)
+
+        assert fresh.find(CARTS) == [cart("a", 2)]
+        table = fresh.database[ALIASES].find_one({"_id": TABLE})
+        assert table is not None
+        assert table["names"][CARTS] == {"target": "CartsRebuild", "retired": "Legacy"}
+
+    def test_concurrent_swaps_of_different_names_all_take_effect(
+        self, mongo_store: MongoReadModelStore
+    ) -> None:
+        stores = [MongoReadModelStore(mongo_store.database) for _ in range(4)]
+        for n, each in enumerate(stores):
+            each.upsert_if_newer(f"Fresh{n}", cart("a", 1, n=n))
+        barrier = threading.Barrier(len(stores))
+
+        def swap(n: int) -> None:
+            barrier.wait()
+            stores[n].swap(f"Fresh{n}", f"Live{n}")
+
+        run_together(swap, list(range(len(stores))))
+
+        for n in range(len(stores)):
+            assert mongo_store.physical_name(f"Live{n}") == f"Fresh{n}"
+            assert mongo_store.find(f"Live{n}") == [cart("a", 1, n=n)]
+
+    def test_a_rebuild_catches_up_after_the_settle_time_what_stale_projectors_lost(
+        self, mongo_store: MongoReadModelStore
+    ) -> None:
+        # Two processes with the default TTL: the rebuilding one, and one whose projectors go on
+        # delivering events with the names they resolved before the swap.
+        rebuilding = MongoReadModelStore(mongo_store.database)
+        elsewhere = MongoReadModelStore(mongo_store.database)
+        history = CartHistory()
+        every_kind_of_event(history)
+        project(history.events, rebuilding)
+        stale = projectors(elsewhere)
+        for projector in stale:  # its names are resolved now
+            assert projector.handle(history.events[-1]) == "duplicate"
+        before_swap = elsewhere._physical(DETAILS)
+        waited: list[float] = []
+
+        def settle(seconds: float) -> None:
+            # The swap is done; the shop goes on, and the broker delivers the new events to the
+            # process that still writes to the collections swapped out.
+            assert rebuilding._physical(DETAILS) != before_swap
+            assert elsewhere._physical(DETAILS) == before_swap
+            for event in history.run(DiscardCart(cart_id=ACTIVE)):
+                assert [p.handle(event) for p in stale] == ["applied"] * len(stale)
+            waited.append(seconds)
+            time.sleep(seconds)
+
+        rebuild(history.store, history.repository.decode, rebuilding, PROJECTIONS, sleep=settle)
+
+        assert waited == [rebuilding.swap_settle_seconds] == [2.0]
+        assert contents(rebuilding) == contents(project(history.events))
+        shown = rebuilding.get(DETAILS, str(ACTIVE))
+        assert shown is not None
+        assert (shown["status"], shown["isDeleted"]) == ("Abandoned", True)
+        # And the process that was behind writes live again.
+        assert elsewhere._physical(DETAILS) == rebuilding._physical(DETAILS)
+        assert Projector(elsewhere, PROJECTIONS[0]).handle(history.events[-1]) == "duplicate"
+
+
+class AliasReads(pymongo.monitoring.CommandListener):
+    """A pymongo command listener counting the reads of the alias collection."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def started(self, event: Any) -> None:
+        if event.command_name == "find" and event.command.get("find") == ALIASES:
+            self.reads += 1
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
 
 
 def test_open_read_model_store_picks_the_adapter_from_the_url(tmp_path: Path) -> None:

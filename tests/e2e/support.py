@@ -24,7 +24,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from eventualshop.kernel.eventstore import EventStore, StoredEvent
-from eventualshop.kernel.projection import STATUS, cursor_collection
+from eventualshop.kernel.projection import cursor_collection
 from eventualshop.kernel.readmodels import Document, ReadModelStore
 from eventualshop.runtime import wiring
 from eventualshop.runtime.local import LocalShop
@@ -227,9 +227,8 @@ def secret_texts(store: EventStore, cart: str) -> tuple[str, ...]:
 
 
 def cart_collections() -> list[str]:
-    """Every collection the cart projectors write: the read models, their cursors, the status."""
-    names = [c for p in PROJECTIONS for c in (*p.collections, cursor_collection(p))]
-    return [*names, STATUS]
+    """Every collection the cart projectors write: the read models and their cursors."""
+    return [c for p in PROJECTIONS for c in (*p.collections, cursor_collection(p))]
 
 
 def dump(store: ReadModelStore) -> dict[str, list[Document]]:

@@ -748,6 +748,5 @@ class TestUnreliableDelivery:
         live = dump(served.read_models)
         for collection, documents in dump(memory).items():
             mine = {d["id"] for d in documents}
-            if collection != "projection_status":
-                assert [d for d in live[collection] if d["id"] in mine] == documents, collection
+            assert [d for d in live[collection] if d["id"] in mine] == documents, collection
         assert [lag["behind"] for lag in ok(http.get(LAG))["projections"]] == [0] * len(PROJECTIONS)

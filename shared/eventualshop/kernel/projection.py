@@ -10,13 +10,22 @@ those that do not concern its read model (they still move the cursor).
 
 The cursor is written after the documents. If a process dies in between, the event is delivered
 again and applied again: every document write is guarded by the event's version (``put`` and
-``patch`` below), so that second application changes nothing.
+``patch`` below), so that second application changes nothing. One event is handled in one
+``store.pinned()`` block, so its cursor and its documents are read and written in collections of
+one generation even when a rebuild swaps them meanwhile (see ``rebuild``).
+
+The cursor also names the event that moved it last and that event's time
+(``{"id": aggregate, "version": v, "eventId": …, "eventTime": µs since the epoch}``: a number,
+so it sorts alike in every store). That is all the lag needs: the newest ``eventTime`` of a
+projection's cursors is the newest event it applied, found with one indexed ``find``; no
+document besides the cursor is written per event.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -34,7 +43,11 @@ from eventualshop.kernel.readmodels import (
     check_filters,
 )
 
-STATUS = "projection_status"
+#: The cursor collection's index, for the lag's newest-first look-up. (Not with ``id`` in it:
+#: nx-27017 fails every write to a collection with a compound index on ``_id``.)
+CURSOR_INDEXES: tuple[tuple[str, ...], ...] = (("eventTime",),)
+#: Newest applied event first (ties: the lowest id, as every ``find`` breaks them).
+_NEWEST_FIRST: Sort = (("eventTime", "desc"),)
 
 
 class OutOfOrder(Exception):
@@ -109,18 +122,21 @@ class Projector:
     def ensure_indexes(self) -> None:
         for collection, indexes in self.projection.collections.items():
             self.store.ensure_indexes(collection, indexes)
+        self.store.ensure_indexes(self.cursors, CURSOR_INDEXES)
 
     def handle(self, event: RecordedEvent) -> Literal["applied", "duplicate", "ignored"]:
         if event.aggregate_type != self.projection.aggregate_type:
             return "ignored"
         key = str(event.aggregate_id)
-        cursor = self.store.get(self.cursors, key)
-        if not _is_next(self.projection, cursor["version"] if cursor else 0, event, key):
-            return "duplicate"
-        self.projection.apply(self.documents, event)
-        self.store.upsert_if_newer(self.cursors, {"id": key, "version": event.version})
-        # Newest event time wins, so a late duplicate never moves the status backwards.
-        self.store.upsert_if_newer(STATUS, status_document(self.projection, event))
+        with self.store.pinned():
+            cursor = self.store.get(self.cursors, key)
+            if not _is_next(self.projection, cursor["version"] if cursor else 0, event, key):
+                return "duplicate"
+            self.projection.apply(self.documents, event)
+            self.store.upsert_if_newer(
+                self.cursors,
+                cursor_document(key, event.version, str(event.metadata.event_id), _moment(event)),
+            )
         return "applied"
 
 
@@ -137,18 +153,14 @@ def _is_next(projection: Projection, applied: int, event: RecordedEvent, key: st
 
 
 def _moment(event: RecordedEvent) -> int:
-    """The status document's version: the event's time in microseconds."""
+    """The event's time in microseconds since the epoch (a cursor's ``eventTime``)."""
     return int(event.metadata.timestamp.timestamp() * 1_000_000)
 
 
-def status_document(projection: Projection, event: RecordedEvent) -> Document:
-    """What the projection's status says after ``event``: the last event it applied."""
-    return {
-        "id": projection.name,
-        "version": _moment(event),
-        "lastEventId": str(event.metadata.event_id),
-        "lastEventTime": event.metadata.timestamp.isoformat(),
-    }
+def cursor_document(key: str, version: int, event_id: str, moment: int) -> Document:
+    """The cursor of aggregate ``key`` once the event ``event_id`` (``version``, at ``moment``
+    µs) is applied."""
+    return {"id": key, "version": version, "eventId": event_id, "eventTime": moment}
 
 
 def cursor_collection(projection: Projection) -> str:
@@ -156,9 +168,15 @@ def cursor_collection(projection: Projection) -> str:
 
 
 def lag(store: ReadModelStore, projection: Projection, event_store: EventStore) -> Lag:
-    """How far a projection is behind the event store (pitfall: lag that nobody sees)."""
-    status = store.get(STATUS, projection.name)
-    event_id = status["lastEventId"] if status else None
+    """How far a projection is behind the event store (pitfall: lag that nobody sees).
+
+    The last event applied is the newest by time of those the cursors name (one per aggregate:
+    the last one applied to it); events written after it in the store are the lag. Of events
+    with one time, the cursor with the lowest aggregate id tells.
+    """
+    newest = store.find(cursor_collection(projection), sort=_NEWEST_FIRST, limit=1)
+    # No cursor with a time (none yet, or only cursors written before they had one): unknown.
+    event_id = newest[0].get("eventId") if newest and "eventTime" in newest[0] else None
     return Lag(
         projection=projection.name,
         last_applied_event_id=event_id,
@@ -182,20 +200,31 @@ def rebuild(
     projections: Iterable[Projection],
     *,
     page: int = 5000,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> list[RebuildReport]:
     """Replay the event store into fresh collections, then swap them in.
 
     The replay runs against an in-memory scratch store (the same projection code, no round trips,
     see :class:`_Replay`), and the result is written with batched ``bulk_upsert`` into
-    ``<collection>_rebuild``; only when that is complete does ``swap`` make the live collections
-    answer with it. Queries keep answering from the old documents meanwhile. Events written
-    during the rebuild are then applied to the live collections by a catch-up pass (duplicates
-    are ignored by the cursors).
+    ``<collection>_rebuild``; only when all of it is written does one ``swap_many`` make the
+    live collections (documents and cursors of every projection) answer with it. Queries keep
+    answering from the old documents meanwhile.
+
+    Then a catch-up pass applies the events written since the replay's last page to the live
+    collections (duplicates are ignored by the cursors). Those events may have been delivered
+    to the old collections already: before the swap, or after it by a process whose store still
+    resolves the old names (``store.swap_settle_seconds``, 0 when names are never cached). Such
+    a delivery wrote its documents and its cursor there together (one ``pinned`` block), so the
+    live cursors do not count it: the catch-up applies it again, and runs only once that time
+    is over (``sleep``), when no process writes to the old collections any more.
     """
     projections = list(projections)
     with _collector_paused():
         reports, position = _replay_and_swap(event_store, decode, store, projections, page)
-    # Catch up with what was written while the rebuild ran.
+    settle = store.swap_settle_seconds
+    if settle > 0:
+        sleep(settle)
+    # Catch up with what was written while the rebuild ran, and delivered elsewhere meanwhile.
     live_projectors = [Projector(store, p) for p in projections]
     while True:
         rows = event_store.read_all(position, page)
@@ -253,24 +282,27 @@ def _replay_and_swap(
                 replay.handle(event, key, moment)
         position = rows[-1].position or position + len(rows)
     reports = []
+    swaps: list[tuple[str, str, Sequence[Sequence[str]]]] = []  # (fresh, live, indexes)
     for replay in replays:
         projection = replay.projection
         documents = 0
-        written = {name: scratch.stored(name) for name in projection.collections}
-        written[cursor_collection(projection)] = [
-            {"id": key, "version": version} for key, version in replay.cursors.items()
-        ]
-        for live, contents in written.items():
+        written: dict[str, tuple[list[Document], Sequence[Sequence[str]]]] = {
+            name: (scratch.stored(name), indexes)
+            for name, indexes in projection.collections.items()
+        }
+        written[cursor_collection(projection)] = (replay.cursor_documents(), CURSOR_INDEXES)
+        for live, (contents, indexes) in written.items():
             fresh = f"{live}_rebuild"[:48]
             store.drop(fresh)
             documents += store.bulk_upsert(fresh, contents)
-            indexes = projection.collections.get(live, ())
             store.ensure_indexes(fresh, indexes)
-            store.swap(fresh, live)
-            store.ensure_indexes(live, indexes)
-        if replay.newest is not None:
-            store.upsert_if_newer(STATUS, status_document(projection, replay.newest))
+            swaps.append((fresh, live, indexes))
         reports.append(RebuildReport(projection.name, replay.applied, documents, position))
+    # All at once: no pinned block (a delivery) sees one generation's documents with another's
+    # cursors.
+    store.swap_many([(fresh, live) for fresh, live, _ in swaps])
+    for _, live, indexes in swaps:
+        store.ensure_indexes(live, indexes)
     return reports, position
 
 
@@ -421,10 +453,11 @@ class _ScratchStore(InMemoryReadModelStore):
         self._by_field.pop(collection, None)
         super().drop(collection)
 
-    def swap(self, fresh: str, live: str) -> None:
-        self._by_field.pop(fresh, None)
-        self._by_field.pop(live, None)
-        super().swap(fresh, live)
+    def swap_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        for fresh, live in pairs:
+            self._by_field.pop(fresh, None)
+            self._by_field.pop(live, None)
+        super().swap_many(pairs)
 
 
 #: Values a filter can name (JSON scalars): only these are indexed.
@@ -433,26 +466,29 @@ _HASHABLE = (str, int, float, bool, type(None))
 
 class _Replay:
     """:meth:`Projector.handle` for a rebuild: the same checks and the same documents, but the
-    cursors and the status live in plain dictionaries until the replay is over (three store
-    operations fewer per event and projection), then become documents like the live ones."""
+    cursors live in a plain dictionary until the replay is over (two store operations fewer per
+    event and projection), then become documents like the live ones."""
 
     def __init__(self, store: _ScratchStore, projection: Projection) -> None:
         self.projection = projection
         self.documents = {name: Documents(store, name) for name in projection.collections}
-        self.cursors: dict[str, int] = {}
+        #: aggregate -> (version, the event, its moment): what its cursor document will say
+        self.cursors: dict[str, tuple[int, RecordedEvent, int]] = {}
         self.applied = 0
-        #: The event the status shows: the newest by time, the first of equals (as live).
-        self.newest: RecordedEvent | None = None
-        self._newest_moment = 0
 
     def handle(self, event: RecordedEvent, key: str, moment: int) -> None:
         """``key``: the aggregate id as text; ``moment``: the event's time in microseconds."""
         if event.aggregate_type != self.projection.aggregate_type:
             return
-        if not _is_next(self.projection, self.cursors.get(key, 0), event, key):
+        cursor = self.cursors.get(key)
+        if not _is_next(self.projection, cursor[0] if cursor else 0, event, key):
             return
         self.projection.apply(self.documents, event)
-        self.cursors[key] = event.version
+        self.cursors[key] = (event.version, event, moment)
         self.applied += 1
-        if self.newest is None or moment > self._newest_moment:
-            self.newest, self._newest_moment = event, moment
+
+    def cursor_documents(self) -> list[Document]:
+        return [
+            cursor_document(key, version, str(event.metadata.event_id), moment)
+            for key, (version, event, moment) in self.cursors.items()
+        ]

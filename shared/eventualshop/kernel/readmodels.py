@@ -12,7 +12,15 @@ arrivals are ignored instead of overwriting newer state:
 
 A rebuild writes a fresh collection (``bulk_upsert``), gives it its indexes, then ``swap``s it in:
 readers of the live collection see the old documents until the swap and the rebuilt ones after it,
-never a mix and never an empty collection in between.
+never a mix and never an empty collection in between. ``swap_many`` swaps several collections as
+one (a projection's documents and its cursors must never be seen from different generations).
+
+An adapter may resolve collection names through a cache (MongoDB: aliases, see
+``readmodels_mongo``), so that another process goes on using the collection a swap replaced for a
+while; ``swap_settle_seconds`` bounds that while: an operation that starts that long after a swap
+returned uses the swapped-in collection, in every process (0 for the adapters without a cache).
+Within ``pinned()``, a thread's operations resolve every name as of one moment, so the cursor
+and the documents a projector writes for one event belong to one generation of collections.
 
 Documents are plain JSON (UUIDs and money are strings, written so by the callers) and flat: filters,
 sorts and indexes name top-level fields only. Adapters: :class:`InMemoryReadModelStore` (below, for
@@ -26,6 +34,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal, Protocol
 
 __all__ = [
@@ -138,7 +147,29 @@ class ReadModelStore(Protocol):
 
         The former ``live`` documents are discarded and ``fresh`` is left empty. Readers of
         ``live`` see either all the old documents or all the new ones. A write to ``live`` that
-        races the swap may land in the discarded collection: a rebuild catches up after the swap.
+        races the swap, or that comes from another process up to ``swap_settle_seconds`` after
+        it, may land in the discarded collection: a rebuild catches up once that time is over.
+        """
+        ...
+
+    def swap_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """``swap(fresh, live)`` for every pair, as one change: an operation (or a ``pinned``
+        block) sees all of the pairs swapped or none. No name may appear twice."""
+        ...
+
+    @property
+    def swap_settle_seconds(self) -> float:
+        """How long after ``swap`` returned another process may still use the replaced
+        collection: an operation that starts later uses the swapped-in one (0: never)."""
+        ...
+
+    def pinned(self) -> AbstractContextManager[None]:
+        """A block in which the calling thread resolves every collection name as of one moment.
+
+        A projector handles each event in one: its cursor and its documents are then never read
+        or written in collections of two generations (one before a swap, one after). The block
+        may refuse with an error, for a redelivery, when it lasts so long that the names it
+        resolved could be older than ``swap_settle_seconds``. No-op without a name cache.
         """
         ...
 
@@ -191,6 +222,21 @@ def check_field(name: str) -> str:
     if len(_KNOWN_FIELDS) < 10_000:  # documents share their field names: check each name once
         _KNOWN_FIELDS.add(name)
     return name
+
+
+def check_swaps(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``(fresh, live)`` pairs of a ``swap_many``, checked: valid names, none of them twice."""
+    checked: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for fresh, live in pairs:
+        if check_collection(fresh) == check_collection(live):
+            raise ValueError(f"cannot swap {fresh!r} with itself")
+        for name in (fresh, live):
+            if name in seen:
+                raise ValueError(f"{name!r} appears in two swaps at once")
+            seen.add(name)
+        checked.append((fresh, live))
+    return checked
 
 
 def check_version(version: int) -> int:
@@ -438,11 +484,21 @@ class InMemoryReadModelStore:
             self._indexes.pop(collection, None)
 
     def swap(self, fresh: str, live: str) -> None:
-        if check_collection(fresh) == check_collection(live):
-            raise ValueError(f"cannot swap {fresh!r} with itself")
+        self.swap_many([(fresh, live)])
+
+    def swap_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        check_swaps(pairs)
         with self._lock:
-            self._collections[live] = self._collections.pop(fresh, {})
-            self._indexes[live] = self._indexes.pop(fresh, [])
+            for fresh, live in pairs:
+                self._collections[live] = self._collections.pop(fresh, {})
+                self._indexes[live] = self._indexes.pop(fresh, [])
+
+    @property
+    def swap_settle_seconds(self) -> float:
+        return 0.0
+
+    def pinned(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def close(self) -> None:
         pass

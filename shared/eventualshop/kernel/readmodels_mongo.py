@@ -14,18 +14,52 @@ query on a real server.
 
 Swapping: ``renameCollection`` with ``dropTarget`` would be the native move, but it runs against
 the ``admin`` database and nx-27017 neither does that correctly (it renames inside ``admin``) nor
-supports ``dropTarget``. So read-model names resolve through alias documents in
-``_readmodel_aliases`` (``{"_id": name, "target": collection}``; no alias = the name itself). A
-swap is one single-document write of ``live``'s alias. The collection it replaces is kept as
-``retired`` until the next swap of that name (or a drop), so a reader that resolved the old alias
-just before the swap still reads whole, old documents rather than a dropped, empty collection.
-The price is one alias look-up per operation.
+supports ``dropTarget``. So read-model names resolve through aliases, all kept in one document of
+``_readmodel_aliases``::
+
+    {"_id": "_table", "seq": 7, "names": {name: {"target": collection, "retired": collection}}}
+
+(no entry = the name itself). A swap (``swap_many`` too, whatever the number of pairs) is one
+replace of that document, guarded by ``seq`` and retried when another store changed it first:
+whoever reads the document sees all of the pairs swapped or none, so a projection's documents
+and its cursors always belong to one generation. The collection a swap replaces is kept as
+``retired`` until the next swap of that name (or a drop), so a reader that still uses the old
+alias reads whole, old documents rather than a dropped, empty collection. (Stores before the
+table kept one document per name, ``{"_id": name, "target": …, "retired": …}``: those are still
+read, the table's entries win, and the first swap folds them into the table.)
+
+Resolving, and why a rebuild waits after its swap:
+
+* A store reads the whole table at once (one ``find``) and uses that snapshot for ``alias_ttl``
+  seconds (1 by default): operations cost no look-up of their own, a store sends one per
+  ``alias_ttl`` at most. The store that swaps installs the table it wrote at once.
+* Any other store goes on using the replaced collection until its snapshot expires; what it
+  writes there meanwhile lands in the retired collection, which is no longer live: it is lost,
+  and the rebuild's catch-up pass applies those events again (their cursors went the same way,
+  so the live cursors do not count them as applied). That is why the catch-up waits
+  ``swap_settle_seconds`` (2 x ``alias_ttl``) after the swap: from then on, no operation that
+  starts in any store uses names read before the swap.
+* ``pinned()`` holds one snapshot for the calling thread for the block (a projector handles
+  each event in one): were the snapshot renewed between reading a cursor and writing the
+  documents, one delivery could read its cursor in one generation and write its documents (or
+  its cursor) in the other, which neither the cursors nor the catch-up can repair. A snapshot
+  is at most ``alias_ttl`` old when a block takes it; an operation in the block that would use
+  it once it is ``swap_settle_seconds`` old raises :class:`StaleAliases` instead (the delivery
+  fails and is redelivered), which is what bounds ``swap_settle_seconds``.
+
+Ages are measured on each process's monotonic clock from the moment the ``find`` was sent, so
+a snapshot is never younger than the table it holds. Every store on one database must use the
+same ``alias_ttl``: a rebuild waits for its own store's ``swap_settle_seconds``.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
@@ -44,18 +78,49 @@ from eventualshop.kernel.readmodels import (
     check_indexes,
     check_page,
     check_sort,
+    check_swaps,
     check_version,
     newest_per_id,
     split_document,
 )
 
-__all__ = ["ALIASES", "MongoReadModelStore"]
+__all__ = ["ALIASES", "MongoReadModelStore", "StaleAliases"]
 
 #: The alias documents (the leading underscore keeps the name out of the read models' names).
 ALIASES = "_readmodel_aliases"
+#: The ``_id`` of the alias table (no collection can be named so: names start with a letter).
+TABLE = "_table"
+#: Seconds a store uses a snapshot of the alias table before reading it again.
+ALIAS_TTL = 1.0
 _DUPLICATE_KEY = 11000
+#: How often a change of the alias table is tried when other stores keep changing it first.
+_CHANGE_ATTEMPTS = 20
 
 _Raw = dict[str, Any]
+#: name -> {"target": collection, "retired": collection (optional)}
+_Names = dict[str, dict[str, str]]
+
+
+class StaleAliases(RuntimeError):
+    """A pinned block outlived its aliases (see the module's docstring): deliver the event again."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The alias table as read at ``read_at`` (``time.monotonic()`` when the read was sent)."""
+
+    seq: int  # 0: no table document yet
+    names: Mapping[str, Mapping[str, str]]
+    read_at: float
+
+    def physical(self, name: str) -> str:
+        entry = self.names.get(name)
+        return name if entry is None else entry["target"]
+
+
+class _Pin(threading.local):
+    depth = 0
+    snapshot: _Snapshot | None = None
 
 
 def _key(field: str) -> str:
@@ -74,19 +139,37 @@ def _document(raw: Mapping[str, Any]) -> Document:
 class MongoReadModelStore:
     """``ReadModelStore`` on a pymongo database."""
 
-    def __init__(self, database: Database[_Raw], *, client: MongoClient[_Raw] | None = None):
+    def __init__(
+        self,
+        database: Database[_Raw],
+        *,
+        client: MongoClient[_Raw] | None = None,
+        alias_ttl: float = ALIAS_TTL,
+    ):
+        if alias_ttl <= 0:
+            raise ValueError(f"alias_ttl must be positive, got {alias_ttl}")
         self.database = database
         self._client = client
         self._aliases: Collection[_Raw] = database[ALIASES]
+        self.alias_ttl = alias_ttl
+        self._snapshot: _Snapshot | None = None
+        #: Held while the table is read or changed, so a refresh never replaces a newer table.
+        self._table_lock = threading.Lock()
+        self._pin = _Pin()
 
     @classmethod
     def from_url(
-        cls, url: str, *, database: str | None = None, **client_options: Any
+        cls,
+        url: str,
+        *,
+        database: str | None = None,
+        alias_ttl: float = ALIAS_TTL,
+        **client_options: Any,
     ) -> MongoReadModelStore:
         """A store on its own client; the database is ``database``, the URL's, or "eventualshop"."""
         client: MongoClient[_Raw] = MongoClient(url, **client_options)
         chosen = client[database] if database else client.get_default_database("eventualshop")
-        return cls(chosen, client=client)
+        return cls(chosen, client=client, alias_ttl=alias_ttl)
 
     def close(self) -> None:
         if self._client is not None:
@@ -204,40 +287,146 @@ class MongoReadModelStore:
             target.create_index([(_key(f), ASCENDING) for f in fields])
 
     def drop(self, collection: str) -> None:
-        alias = self._aliases.find_one({"_id": check_collection(collection)})
-        if alias is None:
+        entry = self._read_table().names.get(check_collection(collection))
+        if entry is None:
             self.database.drop_collection(collection)
             return
-        self.database.drop_collection(str(alias["target"]))
-        if alias.get("retired"):
-            self.database.drop_collection(str(alias["retired"]))
-            self._aliases.replace_one(
-                {"_id": collection}, {"_id": collection, "target": alias["target"]}
-            )
+        self.database.drop_collection(entry["target"])
+        if entry.get("retired"):
+
+            def forget_retired(names: _Names) -> list[str]:
+                retired = names[collection].pop("retired", None)
+                return [retired] if retired else []
+
+            self._change_table(forget_retired)
 
     def swap(self, fresh: str, live: str) -> None:
-        if check_collection(fresh) == check_collection(live):
-            raise ValueError(f"cannot swap {fresh!r} with itself")
-        source = self._physical(fresh)
-        current = self._aliases.find_one({"_id": live}) or {}
-        replaced = str(current.get("target", live))
-        retired = current.get("retired")
-        # First `fresh` moves on to a new, empty collection, so that nothing written to `fresh`
-        # from now on lands in what `live` is about to show.
-        emptied = f"{fresh}__{secrets.token_hex(6)}"
-        self._aliases.replace_one({"_id": fresh}, {"_id": fresh, "target": emptied}, upsert=True)
-        # The swap itself: one single-document write.
-        self._aliases.replace_one(
-            {"_id": live}, {"_id": live, "target": source, "retired": replaced}, upsert=True
-        )
-        if retired and retired not in (source, replaced):
-            self.database.drop_collection(str(retired))
+        self.swap_many([(fresh, live)])
+
+    def swap_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        checked = check_swaps(pairs)
+
+        def swap_all(names: _Names) -> list[str]:
+            doomed = []
+            for fresh, live in checked:
+                source = names.get(fresh, {}).get("target", fresh)
+                current = names.get(live, {})
+                replaced = current.get("target", live)
+                retired = current.get("retired")
+                # `fresh` moves on to a new, empty collection, so that nothing written to `fresh`
+                # from now on lands in what `live` is about to show.
+                names[fresh] = {"target": f"{fresh}__{secrets.token_hex(6)}"}
+                names[live] = {"target": source, "retired": replaced}
+                if retired and retired not in (source, replaced):
+                    doomed.append(retired)
+            return doomed
+
+        self._change_table(swap_all)
+
+    @property
+    def swap_settle_seconds(self) -> float:
+        """2 x ``alias_ttl``: see the module's docstring."""
+        return 2 * self.alias_ttl
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        pin = self._pin
+        outermost = pin.depth == 0
+        pin.depth += 1
+        try:
+            yield
+        finally:
+            pin.depth -= 1
+            if outermost:
+                pin.snapshot = None
+
+    def physical_name(self, name: str) -> str:
+        """The collection that holds ``name``'s documents now (read from the table, not cached)."""
+        return self._read_table().physical(check_collection(name))
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def _physical(self, name: str) -> str:
-        alias = self._aliases.find_one({"_id": check_collection(name)}, {"target": 1})
-        return name if alias is None else str(alias["target"])
+        return self._current().physical(check_collection(name))
 
     def _collection(self, name: str) -> Collection[_Raw]:
         return self.database[self._physical(name)]
+
+    def _current(self) -> _Snapshot:
+        """The snapshot this operation uses: the pinned one in a pinned block, else one that is
+        younger than ``alias_ttl`` (read again if needed)."""
+        pin = self._pin
+        if pin.depth:
+            pinned = pin.snapshot
+            if pinned is None:
+                pinned = pin.snapshot = self._fresh_enough()
+            elif time.monotonic() - pinned.read_at >= self.swap_settle_seconds:
+                raise StaleAliases(
+                    f"a pinned block used aliases for {self.swap_settle_seconds} s or more"
+                )
+            return pinned
+        return self._fresh_enough()
+
+    def _fresh_enough(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - snapshot.read_at < self.alias_ttl:
+            return snapshot
+        with self._table_lock:
+            snapshot = self._snapshot  # another thread may have read it meanwhile
+            if snapshot is None or time.monotonic() - snapshot.read_at >= self.alias_ttl:
+                snapshot = self._snapshot = self._read_table()
+            return snapshot
+
+    def _read_table(self) -> _Snapshot:
+        """The alias table as stored now: one ``find`` (legacy per-name documents included)."""
+        read_at = time.monotonic()
+        names: _Names = {}
+        table: Mapping[str, Any] | None = None
+        for raw in self._aliases.find({}):
+            if raw["_id"] == TABLE:
+                table = raw
+            elif raw.get("target"):
+                names[str(raw["_id"])] = _entry(raw)
+        if table is None:
+            return _Snapshot(0, names, read_at)
+        names.update({str(name): _entry(entry) for name, entry in table["names"].items()})
+        return _Snapshot(int(table["seq"]), names, read_at)
+
+    def _change_table(self, change: Callable[[_Names], list[str]]) -> None:
+        """Apply ``change`` to the alias table (which returns the collections to drop once the
+        table no longer names them), as one guarded write; this store uses the result at once."""
+        with self._table_lock:
+            for _ in range(_CHANGE_ATTEMPTS):
+                current = self._read_table()
+                names = {name: dict(entry) for name, entry in current.names.items()}
+                doomed = change(names)
+                seq = current.seq + 1
+                table = {"_id": TABLE, "seq": seq, "names": names}
+                written_at = time.monotonic()
+                if not self._write_table(current.seq, table):
+                    continue  # another store changed the table since it was read
+                self._snapshot = _Snapshot(seq, names, written_at)
+                # The pinned snapshots of this store's other threads keep the old names until
+                # their blocks end: like other stores', they are why a rebuild settles.
+                for collection in doomed:
+                    self.database.drop_collection(collection)
+                return
+        raise RuntimeError(f"the read-model alias table kept changing: {_CHANGE_ATTEMPTS} tries")
+
+    def _write_table(self, read_seq: int, table: _Raw) -> bool:
+        """Write ``table`` if the stored one is still at ``read_seq`` (0: none); whether it was."""
+        if read_seq == 0:
+            try:
+                self._aliases.insert_one(table)
+            except DuplicateKeyError:
+                return False
+            return True
+        result = self._aliases.replace_one({"_id": TABLE, "seq": read_seq}, table)
+        return result.matched_count == 1
+
+
+def _entry(raw: Mapping[str, Any]) -> dict[str, str]:
+    entry = {"target": str(raw["target"])}
+    if raw.get("retired"):
+        entry["retired"] = str(raw["retired"])
+    return entry

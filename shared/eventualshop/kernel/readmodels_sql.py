@@ -23,7 +23,11 @@ on PostgreSQL), so processes that start together do not race to create the same 
 
 ``swap`` renames tables in one transaction (both databases have transactional DDL): readers of the
 live table see the old rows until the commit and the new ones after; a PostgreSQL reader waiting
-on the swap's lock looks the name up again once it gets the lock.
+on the swap's lock looks the name up again once it gets the lock. ``swap_many`` renames all of
+its pairs in that one transaction. The database resolves the names at every statement, so there
+is no cache to settle after a swap (``swap_settle_seconds`` is 0) and ``pinned`` does nothing;
+a projector's statements for one event are separate transactions, though, so a delivery that
+straddles the commit of a swap may read its cursor before it and write after it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import secrets
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -57,6 +61,7 @@ from eventualshop.kernel.readmodels import (
     check_indexes,
     check_page,
     check_sort,
+    check_swaps,
     check_version,
     newest_per_id,
     split_document,
@@ -296,19 +301,36 @@ class SqlReadModelStore:
             self._created.discard(target.table_name)
 
     def swap(self, fresh: str, live: str) -> None:
-        source, target = self._collection(fresh), self._collection(live)
-        if source.table_name == target.table_name:
-            raise ValueError(f"cannot swap {fresh!r} with {live!r}: one table")
+        self.swap_many([(fresh, live)])
+
+    def swap_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        tables = [
+            (self._collection(fresh), self._collection(live)) for fresh, live in check_swaps(pairs)
+        ]
+        names = [t.table_name for pair in tables for t in pair]
+        if len(set(names)) != len(names):  # names differing in case only: one table
+            raise ValueError(f"cannot swap {list(pairs)!r}: two names of one table")
+        # One transaction: readers see every pair swapped or none.
         with self._ddl() as connection:
-            source.table.create(connection, checkfirst=True)
-            target.table.drop(connection, checkfirst=True)
-            connection.exec_driver_sql(
-                f"ALTER TABLE {self._quote(source.table_name)} "
-                f"RENAME TO {self._quote(target.table_name)}"
-            )
+            for source, target in tables:
+                source.table.create(connection, checkfirst=True)
+                target.table.drop(connection, checkfirst=True)
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {self._quote(source.table_name)} "
+                    f"RENAME TO {self._quote(target.table_name)}"
+                )
         with self._lock:
-            self._created.discard(source.table_name)
-            self._created.add(target.table_name)
+            for source, target in tables:
+                self._created.discard(source.table_name)
+                self._created.add(target.table_name)
+
+    @property
+    def swap_settle_seconds(self) -> float:
+        """0: names are table names, resolved by the database at every statement."""
+        return 0.0
+
+    def pinned(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -239,7 +239,9 @@ class LocalShop:
             return sum(
                 len(replay(self.dead_letters, target, dead_letter_id=i).replayed) for i in ids
             )
-        triggers = [trigger] if trigger else sorted(
-            {letter.trigger for letter in self.dead_letters.list(limit=100_000)}
+        triggers = (
+            [trigger]
+            if trigger
+            else sorted({letter.trigger for letter in self.dead_letters.list(limit=100_000)})
         )
         return sum(len(replay(self.dead_letters, target, trigger=t).replayed) for t in triggers)

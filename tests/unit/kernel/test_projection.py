@@ -9,7 +9,8 @@ commands raise (``tests.unit.shopping_cart.history``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid4
@@ -20,13 +21,14 @@ from eventualshop.kernel.eventstore import EventStore, StoredEvent
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.messages import EventMetadata, RecordedEvent
 from eventualshop.kernel.projection import (
+    CURSOR_INDEXES,
     OutOfOrder,
     Projector,
     cursor_collection,
     lag,
     rebuild,
 )
-from eventualshop.kernel.readmodels import InMemoryReadModelStore, ReadModelStore
+from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore, ReadModelStore
 from eventualshop.kernel.repository import Repository
 from eventualshop.shopping_cart import CART, AddBillingAddress, DiscardCart
 from eventualshop.shopping_cart.read_models import (
@@ -252,6 +254,66 @@ class TestCrashBetweenDocumentsAndCursor:
         assert contents(store, [CartDetails()]) == contents(expected, [CartDetails()])
 
 
+# ---- one generation of collections per event ---------------------------------------------------
+
+
+class PinRecordingStore(InMemoryReadModelStore):
+    """The fake, noting for every operation whether it ran in a ``pinned`` block (and which)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = 0
+        self.open_block: int | None = None
+        self.operations: list[tuple[str, int | None]] = []
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        assert self.open_block is None, "a projector's blocks do not nest"
+        self.blocks += 1
+        self.open_block = self.blocks
+        try:
+            yield
+        finally:
+            self.open_block = None
+
+    def get(self, collection: str, id: str) -> Document | None:
+        self.operations.append(("get", self.open_block))
+        return super().get(collection, id)
+
+    def find(self, collection: str, filters: Any = None, **options: Any) -> list[Document]:
+        self.operations.append(("find", self.open_block))
+        return super().find(collection, filters, **options)
+
+    def upsert_if_newer(self, collection: str, document: Mapping[str, Any]) -> bool:
+        self.operations.append(("upsert", self.open_block))
+        return super().upsert_if_newer(collection, document)
+
+    def update_if_older(
+        self, collection: str, id: str, changes: Mapping[str, Any], new_version: int
+    ) -> bool:
+        self.operations.append(("update", self.open_block))
+        return super().update_if_older(collection, id, changes, new_version)
+
+
+class TestOneGenerationPerEvent:
+    def test_each_event_is_read_and_written_in_one_pinned_block(self, history: CartHistory) -> None:
+        store = PinRecordingStore()
+        every = projectors(store)
+
+        for event in history.events:
+            handle_everywhere(every, event)
+        handle_everywhere(every, history.events[3])  # a duplicate: its cursor read is pinned too
+
+        blocks = [block for _, block in store.operations]
+        assert None not in blocks
+        assert store.blocks == 5 * 22
+        # Every block is one event's: its operations run together, cursor first and last.
+        for block in range(1, store.blocks + 1):
+            kinds = [kind for kind, b in store.operations if b == block]
+            assert kinds[0] == "get"
+            assert kinds[-1] == "upsert" or kinds == ["get"]
+
+
 # ---- lag ---------------------------------------------------------------------------------------
 
 
@@ -297,6 +359,41 @@ class TestLag:
             Projector(store, CartDetails()).handle(event)
         assert lag(store, CartDetails(), history.store).behind == 0
 
+    def test_the_lag_is_the_newest_event_applied_by_time_whatever_the_order_of_delivery(
+        self, history: CartHistory
+    ) -> None:
+        # Each cart's events, one cart after the other: the newest event (by time) is applied
+        # before older events of other carts.
+        store = InMemoryReadModelStore()
+        for cart_id in (ACTIVE, CHECKED_OUT, DISCARDED):
+            for event in of(history, cart_id):
+                Projector(store, CartDetails()).handle(event)
+
+        found = lag(store, CartDetails(), history.store)
+
+        assert found.last_applied_event_id == str(history.events[-1].metadata.event_id)
+        assert found.behind == 0
+
+    def test_the_lag_is_the_whole_store_before_anything_is_applied_or_with_bare_cursors(
+        self, history: CartHistory
+    ) -> None:
+        store = InMemoryReadModelStore()
+        assert lag(store, CartDetails(), history.store).behind == 21
+        # A cursor as written before cursors named their event: no event, no time.
+        store.upsert_if_newer(cursor_collection(CartDetails()), {"id": str(ACTIVE), "version": 3})
+
+        found = lag(store, CartDetails(), history.store)
+
+        assert (found.last_applied_event_id, found.last_applied_position) == (None, 0)
+        assert found.behind == 21
+
+    def test_the_cursors_are_indexed_for_the_lag(self) -> None:
+        store = InMemoryReadModelStore()
+
+        Projector(store, CartDetails()).ensure_indexes()
+
+        assert store.indexes(cursor_collection(CartDetails())) == list(CURSOR_INDEXES)
+
     def test_the_lag_is_unknown_when_the_last_event_applied_is_not_in_the_event_store(
         self, history: CartHistory
     ) -> None:
@@ -332,6 +429,26 @@ class AppendingDuringReads:
         self.reads += 1
         self.on_read(self.reads, rows)
         return rows
+
+
+class SettlingStore(InMemoryReadModelStore):
+    """The fake, with a settle time after swaps (as a store caching its names would have), and
+    a record of the swaps."""
+
+    def __init__(self, settle: float) -> None:
+        super().__init__()
+        self.settle = settle
+        self.steps: list[str] = []
+        self.swapped: list[tuple[str, str]] = []
+
+    @property
+    def swap_settle_seconds(self) -> float:
+        return self.settle
+
+    def swap_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.steps.append("swap")
+        self.swapped += pairs
+        super().swap_many(pairs)
 
 
 class TestRebuild:
@@ -456,6 +573,51 @@ class TestRebuild:
 
         assert len(history.events) == 22
         assert contents(live) == contents(project(history.events))
+
+    def test_the_catch_up_runs_once_the_swap_has_settled_and_applies_what_was_lost_meanwhile(
+        self, history: CartHistory
+    ) -> None:
+        live = SettlingStore(settle=0.25)
+        project(history.events, live)
+        steps: list[str] = []
+        lost: list[RecordedEvent] = []
+
+        def settle(seconds: float) -> None:
+            steps.append(f"sleep {seconds}")
+            # Meanwhile the shop goes on, and the broker delivers the new events to a process
+            # that still writes to the collections swapped out: lost for the live ones.
+            lost.extend(history.run(DiscardCart(cart_id=ACTIVE)))
+
+        store = AppendingDuringReads(
+            history.store, lambda _, rows: steps.append(f"read {len(rows)}")
+        )
+        live.steps = steps
+        rebuild(store, decode(), live, PROJECTIONS, sleep=settle)
+
+        assert len(lost) == 1
+        assert steps == ["read 21", "read 0", "swap", "sleep 0.25", "read 1", "read 0"]
+        assert contents(live) == contents(project(history.events))
+        shown = live.get(DETAILS, str(ACTIVE))
+        assert shown is not None
+        assert (shown["status"], shown["isDeleted"]) == ("Abandoned", True)
+
+    def test_a_rebuild_swaps_every_collection_at_once_and_does_not_wait_without_a_settle_time(
+        self, history: CartHistory
+    ) -> None:
+        live = SettlingStore(settle=0.0)
+        steps: list[str] = []
+        live.steps = steps
+
+        rebuild(history.store, decode(), live, PROJECTIONS, sleep=lambda s: steps.append("sleep"))
+
+        assert steps == ["swap"]
+        assert live.swapped == [
+            (f"{name}_rebuild", name)
+            for projection in PROJECTIONS
+            for name in (*projection.collections, cursor_collection(projection))
+        ]
+        for projection in PROJECTIONS:
+            assert live.indexes(cursor_collection(projection)) == list(CURSOR_INDEXES)
 
     def test_a_rebuild_on_the_sql_store_reproduces_what_incremental_projection_wrote(
         self, history: CartHistory

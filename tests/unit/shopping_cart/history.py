@@ -23,7 +23,7 @@ from eventualshop.kernel.errors import AggregateNotFound, DomainRejection
 from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.messages import Command, RecordedEvent
-from eventualshop.kernel.projection import STATUS, Projection, Projector, cursor_collection
+from eventualshop.kernel.projection import Projection, Projector, cursor_collection
 from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore, ReadModelStore
 from eventualshop.kernel.readmodels_sql import SqlReadModelStore
 from eventualshop.kernel.repository import Repository
@@ -145,11 +145,11 @@ def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
 
 
 def collections(projections: Iterable[Projection] = PROJECTIONS) -> list[str]:
-    """Every collection the projections write: their read models, cursors and the status."""
+    """Every collection the projections write: their read models and cursors."""
     names: list[str] = []
     for projection in projections:
         names += [*projection.collections, cursor_collection(projection)]
-    return [*names, STATUS]
+    return names
 
 
 def contents(

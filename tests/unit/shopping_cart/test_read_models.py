@@ -8,11 +8,13 @@ id), by running commands through the aggregate; see ``history``.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
 
+from eventualshop.kernel.projection import cursor_collection, lag
 from eventualshop.kernel.readmodels import Document, ReadModelStore
 from eventualshop.shopping_cart import (
     AddBillingAddress,
@@ -30,6 +32,7 @@ from eventualshop.shopping_cart.read_models import (
     ITEM_LIST,
     METHOD_DETAILS,
     METHOD_LIST,
+    PROJECTIONS,
     member_id,
 )
 
@@ -61,6 +64,11 @@ from .history import CartHistory, contents, project
 OTHER_CART_ID = UUID("0c000000-0000-4000-8000-00000000ca02")
 THIRD_METHOD_ID = UUID("0c000000-0000-4000-8000-00000000be03")
 CREATE = CreateCart(cart_id=CART_ID, customer_id=CUSTOMER_ID, currency="USD")
+
+
+def microseconds(moment: datetime) -> int:
+    """A cursor's ``eventTime``: the event's time in microseconds since the epoch."""
+    return int(moment.timestamp() * 1_000_000)
 
 
 def usd(amount: str) -> dict[str, str]:
@@ -655,30 +663,42 @@ class TestVersions:
             AddBillingAddress(cart_id=CART_ID, address=HOME),
             AddShippingAddress(cart_id=CART_ID, address=OFFICE),
         )
+        last = history.events[-1]
 
         everything = contents(project_all(history))
 
         cursors = {name: docs for name, docs in everything.items() if name.endswith("_cursors")}
         assert len(cursors) == 5
         for documents in cursors.values():
-            assert documents == {str(CART_ID): {"id": str(CART_ID), "version": 3}}
+            assert documents == {
+                str(CART_ID): {
+                    "id": str(CART_ID),
+                    "version": 3,
+                    "eventId": str(last.metadata.event_id),
+                    "eventTime": microseconds(last.metadata.timestamp),
+                }
+            }
         assert everything[ITEM_LIST] == everything[METHOD_LIST] == {}
 
-    def test_the_projection_status_names_the_last_event_applied_and_its_time(
+    def test_the_lag_names_the_last_event_applied_from_the_cursors_alone(
         self, history: CartHistory
     ) -> None:
         history.run(CREATE, add_item(KEYBOARD, 2, "10.00"))
+        other = history.run(
+            CreateCart(cart_id=OTHER_CART_ID, customer_id=CUSTOMER_ID, currency="USD")
+        )
+        history.run(ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_ID, new_quantity=3))
         last = history.events[-1]
+        # The other cart's only event is older than the first cart's last one.
+        store = project_all(history)
 
-        status = contents(project_all(history))["projection_status"]
-
-        assert set(status) == {
-            "shopping-cart-details",
-            "shopping-cart-item-list",
-            "shopping-cart-item-details",
-            "shopping-cart-payment-method-list",
-            "shopping-cart-payment-method-details",
-        }
-        for document_ in status.values():
-            assert document_["lastEventId"] == str(last.metadata.event_id)
-            assert document_["lastEventTime"] == last.metadata.timestamp.isoformat()
+        assert {c: len(d) for c, d in contents(store).items() if c.endswith("_cursors")} == (
+            dict.fromkeys((cursor_collection(p) for p in PROJECTIONS), 2)
+        )
+        for projection in PROJECTIONS:
+            found = lag(store, projection, history.store)
+            assert found.last_applied_event_id == str(last.metadata.event_id)
+            assert (found.last_applied_position, found.behind) == (len(history.events), 0)
+        assert other[0].metadata.timestamp < last.metadata.timestamp
+        # No document is written per event besides the read models and the cursors.
+        assert store.find("projection_status") == []
