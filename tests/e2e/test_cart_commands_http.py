@@ -20,32 +20,19 @@ import pytest
 from werkzeug.test import TestResponse
 
 from .conftest import POSTGRES_RABBITMQ, Shop, event_types
+from .support import (
+    ADDRESS,
+    CARD_DIGITS,
+    CARD_NUMBER,
+    CARTS,
+    KEYBOARD,
+    MOUSE,
+    OTHER_ADDRESS,
+    PROBLEM,
+)
 
-CARTS = "/api/v1/shopping-carts"
-PROBLEM = "application/problem+json"
 UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 NIL = "00000000-0000-0000-0000-000000000000"
-
-KEYBOARD = {
-    "description": "A mechanical keyboard",
-    "name": "Keyboard",
-    "brand": "Acme",
-    "category": "Peripherals",
-    "unit": "each",
-    "sku": "KB-1",
-}
-MOUSE = KEYBOARD | {"description": "A wireless mouse", "name": "Mouse", "sku": "MS-1"}
-ADDRESS = {
-    "street": "Main Street",
-    "number": 42,
-    "city": "Springfield",
-    "state": "IL",
-    "zipCode": "62701",
-    "country": "USA",
-}
-OTHER_ADDRESS = ADDRESS | {"street": "Elm Street", "number": 7}
-CARD_NUMBER = "4539 1488 0343 6467"  # passes Luhn
-CARD_DIGITS = "4539148803436467"
 BAD_LUHN_NUMBER = "4539 1488 0343 6468"
 BAD_LUHN_DIGITS = "4539148803436468"
 SECURITY_CODE = 7351
