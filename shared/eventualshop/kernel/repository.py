@@ -14,7 +14,6 @@ from eventualshop.kernel.aggregate import AggregateKind, S, Step, replay
 from eventualshop.kernel.eventstore import (
     AppendBatch,
     EventStore,
-    InboxRecord,
     OutboxEntry,
     SnapshotRecord,
     StoredEvent,
@@ -81,8 +80,9 @@ class Repository(Generic[S]):
         correlation_id: str,
         causation_id: str | None = None,
         traceparent: str | None = None,
-        inbox: InboxRecord | None = None,
     ) -> AppendBatch:
+        """The rows one command writes; the caller adds the inbox record, which needs the
+        outcome and so the event ids made here."""
         now = self.clock()
         events: list[StoredEvent] = []
         outbox: list[OutboxEntry] = []
@@ -117,4 +117,4 @@ class Repository(Generic[S]):
                         aggregate_id, self.kind.name, step.version, step.state.model_dump_json()
                     )
                 )
-        return AppendBatch(events=events, snapshots=snapshots, outbox=outbox, inbox=inbox)
+        return AppendBatch(events=events, snapshots=snapshots, outbox=outbox)
