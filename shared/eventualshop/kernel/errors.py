@@ -78,6 +78,16 @@ class DuplicateMessage(DomainError):
         self.message_id = message_id
 
 
+class IdempotencyKeyReused(DomainError):
+    """A message id came back with a different request: it is not a repeat, and must not get
+    the first request's outcome."""
+
+    def __init__(self, consumer: str, message_id: str) -> None:
+        super().__init__(f"message id {message_id} was first used with another request")
+        self.consumer = consumer
+        self.message_id = message_id
+
+
 class UnknownEventType(DomainError):
     pass
 

@@ -21,6 +21,7 @@ from eventualshop.kernel.errors import (
     ConcurrencyConflict,
     DomainRejection,
     DuplicateMessage,
+    IdempotencyKeyReused,
 )
 from eventualshop.kernel.eventstore import EventStore, InboxRecord
 from eventualshop.kernel.messages import Command
@@ -35,6 +36,9 @@ class CommandContext:
     correlation_id: str = field(default_factory=lambda: str(uuid4()))
     causation_id: str | None = None
     traceparent: str | None = None
+    #: What the message id was first sent with (e.g. a hash of the HTTP request); a repeat of the
+    #: id with another fingerprint is refused instead of getting the first outcome.
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,9 @@ class Outcome:
     rejection_code: str | None = None
     rejection_detail: str | None = None
     duplicate: bool = False
+    fingerprint: str | None = None
+    # Tells the outcome this call stored from one a concurrent first call stored.
+    outcome_id: str = field(default_factory=lambda: uuid4().hex)
 
     @property
     def accepted(self) -> bool:
@@ -61,7 +68,10 @@ class Outcome:
             "version": self.version,
             "eventIds": [str(i) for i in self.event_ids],
             "eventTypes": list(self.event_types),
+            "outcomeId": self.outcome_id,
         }
+        if self.fingerprint is not None:
+            data["fingerprint"] = self.fingerprint
         if self.rejection_code is not None:
             data["rejection"] = {"code": self.rejection_code, "detail": self.rejection_detail}
         return json.dumps(data, separators=(",", ":"))
@@ -79,6 +89,8 @@ class Outcome:
             rejection_code=rejection.get("code"),
             rejection_detail=rejection.get("detail"),
             duplicate=duplicate,
+            fingerprint=data.get("fingerprint"),
+            outcome_id=data.get("outcomeId", ""),
         )
 
 
@@ -131,6 +143,7 @@ class ApplicationService(Generic[S]):
                 version=steps[-1].version if steps else (state.version if state else 0),
                 event_ids=tuple(e.event_id for e in batch.events),
                 event_types=tuple(e.event_type for e in batch.events),
+                fingerprint=context.fingerprint,
             )
             inbox = InboxRecord(self.consumer, context.message_id, outcome.to_json())
             try:
@@ -157,13 +170,23 @@ class ApplicationService(Generic[S]):
             version=state.version if state else 0,
             rejection_code=rejection.code,
             rejection_detail=rejection.detail,
+            fingerprint=context.fingerprint,
         )
-        kept = self.store.record_outcome(
-            InboxRecord(self.consumer, context.message_id, outcome.to_json())
+        kept = Outcome.from_json(
+            self.store.record_outcome(
+                InboxRecord(self.consumer, context.message_id, outcome.to_json())
+            )
         )
-        return Outcome.from_json(kept, duplicate=kept != outcome.to_json())
+        if kept.outcome_id == outcome.outcome_id:
+            return outcome
+        return self._repeat(context, kept)
 
     def _stored_outcome(self, context: CommandContext) -> Outcome:
         stored = self.store.outcome(self.consumer, context.message_id)
         assert stored is not None, "a duplicate message always has a stored outcome"
-        return Outcome.from_json(stored)
+        return self._repeat(context, Outcome.from_json(stored))
+
+    def _repeat(self, context: CommandContext, stored: Outcome) -> Outcome:
+        if context.fingerprint and stored.fingerprint and context.fingerprint != stored.fingerprint:
+            raise IdempotencyKeyReused(self.consumer, context.message_id)
+        return stored

@@ -7,17 +7,23 @@ produce a stack trace or a 500; only a fault of ours can, and then without detai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from flask import Request, Response
 from pydantic import ValidationError
 
-from eventualshop.kernel.errors import AggregateNotFound, ConcurrencyConflict
+from eventualshop.kernel.errors import (
+    AggregateNotFound,
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+)
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.paging import Page, Paging, PagingError
 from eventualshop.kernel.service import CommandContext, Outcome
@@ -201,18 +207,36 @@ def command_function(
             for name, field in query.items():
                 if name in request.args:
                     data[field] = request.args[name]
-            command = command_type.model_validate(data)
+            try:
+                command = command_type.model_validate(data)
+            except ValidationError as error:
+                # Only the client's input is a 400: a ValidationError from deeper down (our own
+                # configuration, say) is our fault and falls through to the 500 below.
+                raise ProblemError(
+                    400,
+                    "Invalid request",
+                    "one or more fields are invalid",
+                    validation_errors(error, client_names),
+                ) from None
+            # Same key, same request: the key is bound to what it was first sent with.
+            context = replace(context, fingerprint=_fingerprint(request.method, request.path, data))
             outcome = service().handle(command, context)
         except ProblemError as error:
+            extra = {"Allow": route.method} if error.status == 405 else {}
             return problem(
-                error.status, error.title, error.detail, errors=error.errors, headers=headers
+                error.status,
+                error.title,
+                error.detail,
+                errors=error.errors,
+                headers=headers | extra,
             )
-        except ValidationError as error:
+        except IdempotencyKeyReused as error:
             return problem(
-                400,
-                "Invalid request",
-                "one or more fields are invalid",
-                errors=validation_errors(error, client_names),
+                422,
+                "Idempotency-Key reused",
+                str(error),
+                code="idempotency-key-reused",
+                errors={"Idempotency-Key": ["was first used with another request"]},
                 headers=headers,
             )
         except AggregateNotFound as error:
@@ -252,6 +276,11 @@ def command_function(
 
     target.__name__ = _snake(command_type.__name__)
     return target
+
+
+def _fingerprint(method: str, path: str, data: Mapping[str, Any]) -> str:
+    canonical = json.dumps([method, path, data], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _path_uuid(name: str, value: str) -> str:
