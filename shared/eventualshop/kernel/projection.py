@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.messages import RecordedEvent
@@ -206,9 +206,9 @@ def rebuild(
 
     The replay runs against an in-memory scratch store (the same projection code, no round trips,
     see :class:`_Replay`), and the result is written with batched ``bulk_upsert`` into
-    ``<collection>_rebuild``; only when all of it is written does one ``swap_many`` make the
-    live collections (documents and cursors of every projection) answer with it. Queries keep
-    answering from the old documents meanwhile.
+    ``<collection>_r<run>`` (names of this run only); only when all of it is written does one
+    ``swap_many`` make the live collections (documents and cursors of every projection) answer
+    with it. Queries keep answering from the old documents meanwhile.
 
     Then a catch-up pass applies the events written since the replay's last page to the live
     collections (duplicates are ignored by the cursors). Those events may have been delivered
@@ -283,6 +283,9 @@ def _replay_and_swap(
         position = rows[-1].position or position + len(rows)
     reports = []
     swaps: list[tuple[str, str, Sequence[Sequence[str]]]] = []  # (fresh, live, indexes)
+    # Fresh names of this run only: two rebuilds at once each swap in a complete set of their
+    # own, never one the other has emptied (the later swap simply wins).
+    run = uuid4().hex[:8]
     for replay in replays:
         projection = replay.projection
         documents = 0
@@ -292,7 +295,7 @@ def _replay_and_swap(
         }
         written[cursor_collection(projection)] = (replay.cursor_documents(), CURSOR_INDEXES)
         for live, (contents, indexes) in written.items():
-            fresh = f"{live}_rebuild"[:48]
+            fresh = f"{live[:37]}_r{run}"
             store.drop(fresh)
             documents += store.bulk_upsert(fresh, contents)
             store.ensure_indexes(fresh, indexes)

@@ -497,8 +497,14 @@ class TestRebuild:
         for projection in PROJECTIONS:
             for collection, indexes in projection.collections.items():
                 assert live.indexes(collection) == [tuple(index) for index in indexes]
-                assert live.find(f"{collection}_rebuild") == []
-                assert live.indexes(f"{collection}_rebuild") == []
+        # The fresh collections were swapped in: none is left behind with documents.
+        expected = {
+            name
+            for projection in PROJECTIONS
+            for name in (*projection.collections, cursor_collection(projection))
+        }
+        leftovers = {name for name in live._collections if live.find(name) and name not in expected}
+        assert leftovers == set()
 
     def test_a_rebuild_reports_the_events_applied_the_documents_written_and_the_last_position(
         self, history: CartHistory
@@ -611,11 +617,13 @@ class TestRebuild:
         rebuild(history.store, decode(), live, PROJECTIONS, sleep=lambda s: steps.append("sleep"))
 
         assert steps == ["swap"]
-        assert live.swapped == [
-            (f"{name}_rebuild", name)
+        assert [target for _, target in live.swapped] == [
+            name
             for projection in PROJECTIONS
             for name in (*projection.collections, cursor_collection(projection))
         ]
+        runs = {fresh.rsplit("_r", 1)[1] for fresh, _ in live.swapped}
+        assert len(runs) == 1  # one run's fresh names, none shared with another rebuild
         for projection in PROJECTIONS:
             assert live.indexes(cursor_collection(projection)) == list(CURSOR_INDEXES)
 
