@@ -23,15 +23,19 @@ def projector(name: str) -> Projector:
     return found
 
 
-def _target(name: str):  # type: ignore[no-untyped-def]
+def _target(function: str, projection: str):  # type: ignore[no-untyped-def]
     def handle(event: RecordedEvent) -> None:
-        projector(name).handle(event)
+        projector(projection).handle(event)
 
-    return consumer(name, CART_EVENTS, handle)
+    return consumer(function, CART_EVENTS, handle)
 
 
-cart_details = _target("shopping-cart-details")
-cart_item_list = _target("shopping-cart-item-list")
-cart_item_details = _target("shopping-cart-item-details")
-payment_method_list = _target("shopping-cart-payment-method-list")
-payment_method_details = _target("shopping-cart-payment-method-details")
+cart_details = _target("shopping-cart-cart-details", "shopping-cart-details")
+cart_item_list = _target("shopping-cart-cart-item-list", "shopping-cart-item-list")
+cart_item_details = _target("shopping-cart-cart-item-details", "shopping-cart-item-details")
+payment_method_list = _target(
+    "shopping-cart-payment-method-list", "shopping-cart-payment-method-list"
+)
+payment_method_details = _target(
+    "shopping-cart-payment-method-details", "shopping-cart-payment-method-details"
+)

@@ -14,14 +14,33 @@ from flask import Request, Response
 from eventualshop.runtime import wiring
 from eventualshop.runtime.broker.binding import BindingError, from_http
 from eventualshop.runtime.broker.deadletters import from_error_event
-from eventualshop.runtime.http import problem
+from eventualshop.runtime.http import MAX_BODY_BYTES, problem
+
+MAX_TRIGGER = 253  # a Kubernetes object name, as the dead_letters.trigger column allows
 
 
 def keep(request: Request) -> Response:
+    if (request.content_length or 0) > MAX_BODY_BYTES * 16:
+        return problem(413, "Payload too large", "a dead letter may hold 1 MiB")
+    trigger = request.args.get("trigger")
+    if trigger is not None and not 0 < len(trigger) <= MAX_TRIGGER:
+        return problem(
+            400,
+            "Invalid trigger",
+            f"trigger must be 1-{MAX_TRIGGER} characters",
+            errors={"trigger": [f"must be 1-{MAX_TRIGGER} characters"]},
+        )
     try:
         message = from_http(request.headers, request.get_data())
     except BindingError as error:
         return problem(400, "Not a CloudEvent", str(error))
-    letter = from_error_event(message, trigger=request.args.get("trigger"))
+    if len(message.id) > 255:
+        return problem(
+            400,
+            "Invalid CloudEvent",
+            "id may hold 255 characters",
+            errors={"id": ["may hold 255 characters"]},
+        )
+    letter = from_error_event(message, trigger=trigger)
     letter_id = wiring.dead_letter_store().add(letter)
     return Response(json.dumps({"deadLetterId": letter_id}), 202, mimetype="application/json")

@@ -74,3 +74,22 @@ def test_a_dead_lettered_event_is_listed_then_replayed_into_the_read_model(
     assert details.get_json()["status"] == "Active"
     assert shop.dead_letters.list() == []
     assert len(shop.dead_letters.list(include_replayed=True)) == 1
+
+
+def test_an_event_a_projector_cannot_read_is_dead_lettered_under_its_trigger(
+    shop: LocalShop,
+) -> None:
+    message = cart_created(uuid.uuid4())
+    broken = CloudEventMessage(message.attributes, b'{"cartId": "not a uuid"}')
+    from eventualshop.runtime.broker.binding import to_binary
+
+    headers, body = to_binary(broken)
+    answer = shop.app.test_client().post(
+        "/functions/shopping-cart-cart-details", headers=headers, data=body
+    )
+
+    assert answer.status_code == 200  # acknowledged: retrying cannot make it readable
+    (letter,) = shop.dead_letters.list()
+    assert letter.trigger == "cart-details-cart-created"  # a Trigger the broker can replay to
+    assert letter.reason.startswith("malformed")
+    assert shop.replay() == 1

@@ -226,11 +226,14 @@ def rebuild(
         sleep(settle)
     # Catch up with what was written while the rebuild ran, and delivered elsewhere meanwhile.
     live_projectors = [Projector(store, p) for p in projections]
+    wanted = {p.aggregate_type for p in projections}
     while True:
         rows = event_store.read_all(position, page)
         if not rows:
             return reports
         for row in rows:
+            if row.aggregate_type not in wanted:
+                continue
             event = decode(row)
             for projector in live_projectors:
                 # An OutOfOrder here means the broker owes the live collection an earlier event;
@@ -270,12 +273,17 @@ def _replay_and_swap(
     reports and the last position replayed."""
     scratch = _ScratchStore()
     replays = [_Replay(scratch, p) for p in projections]
+    # A store shared by several contexts holds events these projections never read (and whose
+    # types their registry cannot decode): skip them before decoding.
+    wanted = {p.aggregate_type for p in projections}
     position = 0
     while True:
         rows = event_store.read_all(position, page)
         if not rows:
             break
         for row in rows:
+            if row.aggregate_type not in wanted:
+                continue
             event = decode(row)
             key, moment = str(event.aggregate_id), _moment(event)
             for replay in replays:

@@ -32,19 +32,34 @@ class CloudEventLike(Protocol):
 
 
 def consumer(
-    name: str, registry: EventRegistry, handle: Callable[[RecordedEvent], object]
+    function: str, registry: EventRegistry, handle: Callable[[RecordedEvent], object]
 ) -> Callable[[CloudEventLike], None]:
+    """A CloudEvent target for the registered function named ``function``."""
+
     def target(event: CloudEventLike) -> None:
         attributes = dict(event.get_attributes())
         try:
             decoded = recorded(attributes, event.data, registry)
         except (ValueError, KeyError, ValidationError, DomainError) as error:
-            _dead_letter(name, attributes, event.data, f"malformed, not retried: {error}")
+            reason = f"malformed, not retried: {error}"
+            _dead_letter(_trigger(function, attributes), attributes, event.data, reason)
             return
         handle(decoded)
 
-    target.__name__ = name.replace("-", "_")
+    target.__name__ = function.replace("-", "_")
     return target
+
+
+def _trigger(function: str, attributes: dict[str, Any]) -> str:
+    """The Trigger that brought this event, so a replay of the letter goes back through it."""
+    from functions.registry import BY_NAME
+
+    spec = BY_NAME.get(function)
+    text = {k: str(v) for k, v in attributes.items()}
+    for subscription in spec.subscriptions if spec else ():
+        if subscription.matches(text):
+            return subscription.name
+    return function
 
 
 def _dead_letter(trigger: str, attributes: dict[str, Any], data: Any, reason: str) -> None:

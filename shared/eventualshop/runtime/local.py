@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from eventualshop.runtime import wiring
 from eventualshop.runtime.broker.binding import BindingError, CloudEventMessage, from_http, to_sdk
-from eventualshop.runtime.broker.deadletters import Redelivery, replay
+from eventualshop.runtime.broker.deadletters import Redelivery, ReplayError, replay
 from eventualshop.runtime.broker.dispatch import InProcessBroker, RabbitMqDispatcher
 from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.http import problem
@@ -244,4 +244,10 @@ class LocalShop:
             if trigger
             else sorted({letter.trigger for letter in self.dead_letters.list(limit=100_000)})
         )
-        return sum(len(replay(self.dead_letters, target, trigger=t).replayed) for t in triggers)
+        replayed = 0
+        for name in triggers:
+            try:
+                replayed += len(replay(self.dead_letters, target, trigger=name).replayed)
+            except ReplayError as error:  # one trigger that cannot be replayed stops no other
+                log.warning("dead letters of %s not replayed: %s", name, error)
+        return replayed
