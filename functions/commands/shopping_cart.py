@@ -72,8 +72,12 @@ def rebuild_cart_projection(request: Request) -> Response:
     """POST …/admin/rebuild-projection?name=<projection>|all: replay the event store into fresh
     read models and swap them in when complete; queries keep answering meanwhile."""
     from eventualshop.runtime.http import ProblemError, problem, read_json_body
-    from eventualshop.shopping_cart.read_models import BY_NAME
-    from eventualshop.shopping_cart.service import rebuild_read_models
+    from eventualshop.shopping_cart.service import (
+        REBUILD_NAMES,
+        UnknownProjection,
+        projection_named,
+        rebuild_read_models,
+    )
 
     if request.method != "POST":
         return problem(405, "Method not allowed", "use POST")
@@ -89,19 +93,17 @@ def rebuild_cart_projection(request: Request) -> Response:
             "name the projection to rebuild, or all",
             errors={"name": ["must not be empty"]},
         )
-    # The original named read models by collection (ShoppingCartDetails): accept both names.
-    by_collection = {next(iter(p.collections)): n for n, p in BY_NAME.items()}
-    name = by_collection.get(name, name)
-    if name != "all" and name not in BY_NAME:
-        known = ", ".join(["all", *BY_NAME, *by_collection])
+    try:
+        chosen = projection_named(name)
+    except UnknownProjection:
         return problem(
             400,
             "Invalid request",
             f"unknown projection {name!r}",
-            errors={"name": [f"must be one of: {known}"]},
+            errors={"name": [f"must be one of: {', '.join(REBUILD_NAMES)}"]},
         )
     reports = rebuild_read_models(
-        wiring.event_store(CART), wiring.read_model_store(), None if name == "all" else [name]
+        wiring.event_store(CART), wiring.read_model_store(), None if chosen is None else [chosen]
     )
     body = [
         {

@@ -8,12 +8,17 @@ than in every event class, so domain code only ever deals with the business fact
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+
+def utc_now() -> datetime:
+    """The clock every timestamp of ours comes from (aware, UTC); injectable where it matters."""
+    return datetime.now(UTC)
 
 
 class Message(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic
 from uuid import UUID, uuid4
 
@@ -18,11 +18,7 @@ from eventualshop.kernel.eventstore import (
     SnapshotRecord,
     StoredEvent,
 )
-from eventualshop.kernel.messages import EventMetadata, RecordedEvent
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from eventualshop.kernel.messages import EventMetadata, RecordedEvent, utc_now
 
 
 class Repository(Generic[S]):

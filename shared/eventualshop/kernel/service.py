@@ -24,8 +24,8 @@ from eventualshop.kernel.errors import (
     IdempotencyKeyReused,
 )
 from eventualshop.kernel.eventstore import EventStore, InboxRecord
-from eventualshop.kernel.messages import Command
-from eventualshop.kernel.repository import Repository, utc_now
+from eventualshop.kernel.messages import Command, utc_now
+from eventualshop.kernel.repository import Repository
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ following positions (a read-model rebuild catching up) would step over 7 for goo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -40,6 +40,7 @@ from eventualshop.kernel.eventstore import (
     StoredEvent,
     Stream,
 )
+from eventualshop.kernel.messages import utc_now
 from eventualshop.kernel.schema import events, outbox, processed_messages, snapshots
 from eventualshop.kernel.sql_driver import AppendRows, AppendStatements, DriverPath, driver_path
 
@@ -48,10 +49,6 @@ __all__ = [
     "create_engine",
     "migrate",
 ]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- statements, built once ----------------------------------------------------------------------
@@ -229,7 +226,7 @@ class SqlEventStore:
         engine: Engine,
         *,
         owns_engine: bool = False,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.engine = engine
         self._owns_engine = owns_engine

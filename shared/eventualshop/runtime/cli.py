@@ -170,17 +170,20 @@ def lag(_args: argparse.Namespace) -> None:
 
 def rebuild(args: argparse.Namespace) -> None:
     from eventualshop.runtime import wiring
-    from eventualshop.shopping_cart.read_models import BY_NAME
-    from eventualshop.shopping_cart.service import rebuild_read_models
+    from eventualshop.shopping_cart.service import (
+        UnknownProjection,
+        projection_named,
+        rebuild_read_models,
+    )
     from functions.registry import CART
 
-    unknown = [name for name in args.projections if name not in BY_NAME]
-    if unknown:
-        raise CliError(f"unknown projection {unknown[0]!r}; choose from: {', '.join(BY_NAME)}")
+    try:
+        chosen = [projection_named(name) for name in args.projections]
+    except UnknownProjection as error:
+        raise CliError(str(error)) from None
+    names = None if not chosen or None in chosen else [n for n in chosen if n is not None]
     _settings()
-    for report in rebuild_read_models(
-        wiring.event_store(CART), wiring.read_model_store(), args.projections or None
-    ):
+    for report in rebuild_read_models(wiring.event_store(CART), wiring.read_model_store(), names):
         print(
             f"{report.projection}: {report.events} events replayed, "
             f"{report.documents} documents swapped in"

@@ -65,7 +65,8 @@ def _trigger(function: str, attributes: dict[str, Any]) -> str:
 def _dead_letter(trigger: str, attributes: dict[str, Any], data: Any, reason: str) -> None:
     import json
 
-    from eventualshop.runtime.broker.deadletters import DeadLetter, utc_now
+    from eventualshop.kernel.messages import utc_now
+    from eventualshop.runtime.broker.deadletters import DeadLetter
 
     body = data if isinstance(data, bytes) else json.dumps(data).encode()
     letter = DeadLetter(

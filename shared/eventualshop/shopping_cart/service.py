@@ -40,6 +40,28 @@ def summary(cart: Cart) -> CartSummary:
     )
 
 
+# The original named read models by collection (ShoppingCartDetails): both names are accepted.
+_BY_COLLECTION = {next(iter(p.collections)): name for name, p in BY_NAME.items()}
+#: Every name a rebuild request may give.
+REBUILD_NAMES = ("all", *BY_NAME, *_BY_COLLECTION)
+
+
+class UnknownProjection(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown projection {name!r}; choose from: {', '.join(REBUILD_NAMES)}")
+        self.name = name
+
+
+def projection_named(name: str) -> str | None:
+    """The projection a rebuild request names (``None`` for ``all``)."""
+    if name == "all":
+        return None
+    found = _BY_COLLECTION.get(name, name)
+    if found not in BY_NAME:
+        raise UnknownProjection(name)
+    return found
+
+
 def rebuild_read_models(
     event_store: EventStore, read_models: ReadModelStore, names: Sequence[str] | None = None
 ) -> list[RebuildReport]:

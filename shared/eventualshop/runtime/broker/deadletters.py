@@ -27,14 +27,11 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from eventualshop.kernel.messages import utc_now
 from eventualshop.kernel.schema import Identity64, LongText, UtcDateTime
 from eventualshop.runtime.broker.binding import CloudEventMessage
 
 KNATIVE_ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordata", "knativeerrordest")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

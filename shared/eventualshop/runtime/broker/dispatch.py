@@ -35,6 +35,7 @@ from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from eventualshop.kernel.messages import utc_now
 from eventualshop.runtime.broker.binding import (
     BindingError,
     CloudEventMessage,
@@ -42,12 +43,7 @@ from eventualshop.runtime.broker.binding import (
     to_amqp,
     to_binary,
 )
-from eventualshop.runtime.broker.deadletters import (
-    DeadLetter,
-    DeadLetterStore,
-    ReplayError,
-    utc_now,
-)
+from eventualshop.runtime.broker.deadletters import DeadLetter, DeadLetterStore, ReplayError
 from eventualshop.runtime.broker.httpclient import HttpFailure, HttpPoster
 from eventualshop.runtime.registry import Subscription
 
@@ -126,9 +122,9 @@ def excerpt(body: bytes) -> str:
 class WsgiSubscriber:
     """Delivers to a WSGI app in-process, in HTTP binary mode, without a socket.
 
-    How the local server plugs in functions-framework targets: ``WsgiSubscriber(
-    functions_framework.create_app(target, source, "cloudevent"))``; the app parses the request
-    exactly as it would behind Knative.
+    For delivering to a functions-framework app exactly as Knative would, e.g. ``WsgiSubscriber(
+    functions_framework.create_app(target, source, "cloudevent"))`` (the local server instead
+    calls its targets directly, see ``runtime.local.DirectSubscriber``).
     """
 
     def __init__(self, app: WSGIApplication, path: str = "/") -> None:
