@@ -349,7 +349,7 @@ class DetailsReader:
     def __init__(self, url: str) -> None:
         import pymongo
 
-        from eventualshop.kernel.readmodels_mongo import MongoReadModelStore
+        from eventualshop.adapters.read_models_mongo import MongoReadModelStore
 
         self.client: Any = pymongo.MongoClient(url)
         database = self.client.get_default_database()
@@ -940,8 +940,8 @@ def write_history(store: Any, events: int, seed: int = 7) -> int:
 
 
 def bench_rebuild(events: int) -> dict[str, float]:
-    from eventualshop.kernel.readmodels_sql import SqlReadModelStore
-    from eventualshop.kernel.sql import SqlEventStore
+    from eventualshop.adapters.event_store_sql import SqlEventStore
+    from eventualshop.adapters.read_models_sql import SqlReadModelStore
     from eventualshop.shopping_cart.service import rebuild_read_models
 
     with tempfile.TemporaryDirectory(prefix="eventualshop-bench-rebuild-") as folder:

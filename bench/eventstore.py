@@ -27,11 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 
+from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.kernel.aggregate import execute
 from eventualshop.kernel.money import Money
 from eventualshop.kernel.repository import Repository
 from eventualshop.kernel.service import CommandContext
-from eventualshop.kernel.sql import SqlEventStore
 from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart import commands as cmd
 from eventualshop.shopping_cart.cart import CART

@@ -93,12 +93,12 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "dispatcher: one delivery, HTTP POST to a projector (decide)",
-        "runtime/broker/dispatch.py",
+        "runtime/broker/rabbitmq.py",
         "decide",
     ),
     (
         "dispatcher: pika consumer loop (receive, settle, ack)",
-        "runtime/broker/dispatch.py",
+        "runtime/broker/rabbitmq.py",
         "_consume",
     ),
 )

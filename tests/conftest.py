@@ -19,11 +19,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
-from eventualshop.kernel.database import create_engine, migrate, normalize_url
+from eventualshop.adapters.database import create_engine, migrate, normalize_url
+from eventualshop.adapters.event_store_sql import SqlEventStore
+from eventualshop.adapters.schema import TABLES
 from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.memory import InMemoryEventStore
-from eventualshop.kernel.schema import TABLES
-from eventualshop.kernel.sql import SqlEventStore
 from tests.services import unavailable
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -1,0 +1,1 @@
+"""Cross-context reactions and saga steps: CloudEvent functions declared in ``SAGAS``."""

@@ -18,10 +18,10 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import event as sa_event
 
+from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, EventStore, InboxRecord, StoredEvent
 from eventualshop.kernel.memory import InMemoryEventStore
-from eventualshop.kernel.sql import SqlEventStore
 from tests.fixtures.events import event, history, outbox_for, snapshot
 
 

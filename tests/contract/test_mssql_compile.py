@@ -14,9 +14,9 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from eventualshop.kernel import sql
-from eventualshop.kernel.database import migration_script
-from eventualshop.kernel.schema import TABLES, events, outbox, processed_messages, snapshots
+from eventualshop.adapters import event_store_sql as sql
+from eventualshop.adapters.database import migration_script
+from eventualshop.adapters.schema import TABLES, events, outbox, processed_messages, snapshots
 
 DIALECT: Dialect = mssql.pyodbc.dialect()  # type: ignore[no-untyped-call]
 

@@ -36,7 +36,7 @@ from eventualshop.kernel.cloudevents import structured
 from eventualshop.kernel.outbox import InMemoryPublisher
 from eventualshop.kernel.paging import Paging
 from eventualshop.kernel.projection import Projector
-from eventualshop.kernel.readmodels import InMemoryReadModelStore
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.repository import Repository
 from eventualshop.runtime import wiring
 from eventualshop.runtime.broker.binding import STRUCTURED_CONTENT_TYPE

@@ -20,6 +20,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from eventualshop.adapters.event_store_sql import SqlEventStore
+from eventualshop.adapters.schema import outbox
 from eventualshop.kernel.errors import ConcurrencyConflict
 from eventualshop.kernel.eventstore import (
     AppendBatch,
@@ -31,9 +33,7 @@ from eventualshop.kernel.eventstore import (
 )
 from eventualshop.kernel.outbox import InMemoryPublisher, OutboxRelay
 from eventualshop.kernel.repository import Repository
-from eventualshop.kernel.schema import outbox
 from eventualshop.kernel.service import ApplicationService, CommandContext, Outcome
-from eventualshop.kernel.sql import SqlEventStore
 from tests.fixtures.counter import COUNTER, Counter, CounterCreated, CreateCounter, Increment
 
 TIMEOUT = 60

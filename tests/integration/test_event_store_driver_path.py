@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from eventualshop.kernel.database import create_engine, migrate
+from eventualshop.adapters.database import create_engine, migrate
+from eventualshop.adapters.event_store_sql import SqlEventStore
+from eventualshop.adapters.schema import processed_messages
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, InboxRecord, StoredEvent
-from eventualshop.kernel.schema import processed_messages
-from eventualshop.kernel.sql import SqlEventStore
 from tests.fixtures.events import event as stored_event
 from tests.fixtures.events import history, outbox_for, snapshot
 

@@ -14,16 +14,16 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from eventualshop.kernel import sql
-from eventualshop.kernel.database import (
+from eventualshop.adapters import event_store_sql as sql
+from eventualshop.adapters.database import (
     create_engine,
     migrate,
     normalize_url,
     schema_differences,
 )
+from eventualshop.adapters.event_store_sql import SqlEventStore
+from eventualshop.adapters.schema import TABLES
 from eventualshop.kernel.eventstore import AppendBatch
-from eventualshop.kernel.schema import TABLES
-from eventualshop.kernel.sql import SqlEventStore
 from tests.fixtures.events import history
 
 

@@ -180,7 +180,7 @@ def event_registries() -> Iterator[tuple[str, EventRegistry]]:
 def known_event_types() -> set[str]:
     """Every CloudEvent ``type`` the project can publish, from the event registries."""
     return {
-        event_type_name(context, event.event_type(), event.schema_version)
+        event_type_name(context, event.event_type())
         for context, registry in event_registries()
         for event in registry
     }

@@ -41,7 +41,7 @@ CART = "shopping-cart"
 
 
 def _type(event: Any) -> str:
-    return event_type_name(CART, event.event_type(), event.schema_version)
+    return event_type_name(CART, event.event_type())
 
 
 EXAMPLE_PROJECTOR = FunctionSpec(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventualshop.kernel.declaration import event_source
 from eventualshop.kernel.eventstore import StoredEvent
 from eventualshop.kernel.messages import EventMetadata, RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
@@ -19,12 +20,10 @@ from eventualshop.kernel.registry import EventRegistry
 SPEC_VERSION = "1.0"
 
 
-def event_source(context: str) -> str:
-    return f"/eventualshop/{context}"
-
-
-def event_type_name(context: str, event_type: str, schema_version: int) -> str:
-    return f"eventualshop.{context}.{event_type}.v{schema_version}"
+def event_type_name(context: str, event_type: str) -> str:
+    """``eventualshop.<context>.<Event>``: stable across schema versions, so a schema bump changes
+    no Trigger; the version travels in the ``schemaversion`` extension."""
+    return f"eventualshop.{context}.{event_type}"
 
 
 def attributes(context: str, event: StoredEvent) -> dict[str, Any]:
@@ -33,13 +32,14 @@ def attributes(context: str, event: StoredEvent) -> dict[str, Any]:
         "specversion": SPEC_VERSION,
         "id": str(event.event_id),
         "source": event_source(context),
-        "type": event_type_name(context, event.event_type, event.schema_version),
+        "type": event_type_name(context, event.event_type),
         "subject": str(event.aggregate_id),
         "time": event.timestamp.isoformat(),
         "datacontenttype": "application/json",
         "aggregatetype": event.aggregate_type,
         "aggregateversion": str(event.version),
         "correlationid": event.correlation_id,
+        "schemaversion": str(event.schema_version),
     }
     if event.causation_id:
         attrs["causationid"] = event.causation_id
@@ -54,16 +54,21 @@ def structured(context: str, event: StoredEvent) -> str:
     return f'{head[:-1]},"data":{event.payload}}}'
 
 
-def parse_type(ce_type: str) -> tuple[str, str, int]:
-    """``eventualshop.<context>.<Event>.v<n>`` -> (context, event type, schema version)."""
+def parse_type(ce_type: str) -> tuple[str, str, int | None]:
+    """``eventualshop.<context>.<Event>`` -> (context, event type, ``None``).
+
+    The first releases wrote the schema version into the type (``….<Event>.v<n>``); such events
+    may still wait in an outbox or a dead-letter store, so that form is read too, and gives the
+    version it carries.
+    """
     parts = ce_type.split(".")
-    if len(parts) != 4 or parts[0] != "eventualshop" or not parts[3].startswith("v"):
+    if len(parts) not in (3, 4) or parts[0] != "eventualshop" or not all(parts):
         raise ValueError(f"not an EventualShop event type: {ce_type!r}")
-    try:
-        schema_version = int(parts[3][1:])
-    except ValueError:
-        raise ValueError(f"not an EventualShop event type: {ce_type!r}") from None
-    return parts[1], parts[2], schema_version
+    if len(parts) == 3:
+        return parts[1], parts[2], None
+    if not parts[3].startswith("v") or not parts[3][1:].isdigit():
+        raise ValueError(f"not an EventualShop event type: {ce_type!r}")
+    return parts[1], parts[2], int(parts[3][1:])
 
 
 def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) -> RecordedEvent:
@@ -72,7 +77,8 @@ def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) 
     ``data`` may be the parsed JSON object (as the CloudEvents SDK hands it over), or its text.
     Raises ``ValueError`` (or pydantic's ``ValidationError``) for anything that is not one of ours.
     """
-    _context, event_type, schema_version = parse_type(str(attributes["type"]))
+    _context, event_type, in_type = parse_type(str(attributes["type"]))
+    schema_version = in_type if in_type is not None else _schema_version(attributes)
     if isinstance(data, bytes | bytearray):
         data = data.decode()
     event = registry.decode(event_type, schema_version, data)
@@ -89,6 +95,13 @@ def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) 
             traceparent=attributes.get("traceparent"),
         ),
     )
+
+
+def _schema_version(attributes: Mapping[str, Any]) -> int:
+    text = str(attributes.get("schemaversion", "1"))
+    if not text.isdigit() or not 0 < int(text) < 1000:
+        raise ValueError(f"schemaversion must be a whole number from 1, not {text!r}")
+    return int(text)
 
 
 def _timestamp(value: Any) -> datetime:

@@ -190,3 +190,38 @@ class PositiveMoney(Money):
         if value <= 0:
             raise ValueError("amount must be greater than 0")
         return value
+
+
+# ---- money a client sends ----------------------------------------------------------------------
+
+MAX_AMOUNT_DIGITS = 28  # about what the original's decimal holds
+
+
+class ClientMoney(PositiveMoney):
+    """An amount a client sends: above zero, and no more digits than the original's decimal
+    holds, so no total of such amounts can overflow the arithmetic ("9e999999" would)."""
+
+    @field_validator("amount")
+    @classmethod
+    def _fits(cls, value: Decimal) -> Decimal:
+        exponent = value.as_tuple().exponent
+        if (
+            not isinstance(exponent, int)
+            or len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS
+            or value.adjusted() >= MAX_AMOUNT_DIGITS
+            or exponent < -MAX_AMOUNT_DIGITS
+        ):
+            raise ValueError(
+                f"amount must have at most {MAX_AMOUNT_DIGITS} digits, below 10^{MAX_AMOUNT_DIGITS}"
+            )
+        return value
+
+
+def _money_fields(value: Any) -> Any:
+    # Any Money is a fine input too; it is then checked like any other (above zero, its digits).
+    if isinstance(value, Money) and not isinstance(value, ClientMoney):
+        return {"amount": value.amount, "currency": value.currency}
+    return value
+
+
+ClientAmount = Annotated[ClientMoney, BeforeValidator(_money_fields)]

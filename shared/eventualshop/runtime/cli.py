@@ -10,7 +10,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
 
 EXIT_USAGE = 2
 
@@ -35,27 +38,25 @@ def _apply_overrides(args: argparse.Namespace) -> None:
             os.environ[variable] = str(value)
 
 
-def _settings() -> Any:
+def _settings(root: Root) -> Any:
     from pydantic import ValidationError
 
-    from eventualshop.runtime.settings import settings
-
-    settings.cache_clear()
+    root.reset()  # the options above may have changed the environment
     try:
-        return settings()
+        return root.settings()
     except ValidationError as error:
         first = error.errors()[0]
         name = "EVENTUALSHOP_" + str(first["loc"][0]).upper()
         raise CliError(f"{name}: {first['msg']}") from None
 
 
-def serve(_args: argparse.Namespace) -> None:
+def serve(_args: argparse.Namespace, root: Root) -> None:
     from werkzeug.serving import run_simple
 
     from eventualshop.runtime.local import LocalShop
 
-    config = _settings()
-    shop = LocalShop.from_settings(config)
+    config = _settings(root)
+    shop = LocalShop(root)
     print(
         f"EventualShop on http://{config.host}:{config.port}  "
         f"(broker: {config.broker}, data: {config.data_dir})",
@@ -73,35 +74,30 @@ def serve(_args: argparse.Namespace) -> None:
         shop.stop()
 
 
-def demo(args: argparse.Namespace) -> None:
-    from eventualshop.runtime.demo import run_demo
+def demo(args: argparse.Namespace, root: Root) -> None:
+    if root.demo is None:
+        raise CliError("this system has no demo")
+    root.demo(args.url, root)
 
-    run_demo(args.url, out=print)
 
+def migrate(_args: argparse.Namespace, root: Root) -> None:
+    from eventualshop.adapters.database import migrate as run_migrations
 
-def migrate(_args: argparse.Namespace) -> None:
-    from eventualshop.kernel.database import migrate as run_migrations
-    from functions.registry import CONTEXTS
-
-    config = _settings()
-    for context in CONTEXTS:
+    config = _settings(root)
+    for context in root.contexts:
         url = config.resolved_event_store_url(context)
         run_migrations(url)
         print(f"{context}: event store at {_redact(url)} is up to date")
 
 
-def sweep(_args: argparse.Namespace) -> None:
-    from functions.sagas.outbox import sweep as run_sweep
-
-    _settings()
-    print(f"published {run_sweep()} pending events")
+def sweep(_args: argparse.Namespace, root: Root) -> None:
+    _settings(root)
+    print(f"published {root.sweep()} pending events")
 
 
-def dead_letters(args: argparse.Namespace) -> None:
-    from eventualshop.runtime.wiring import dead_letter_store
-
-    _settings()
-    store = dead_letter_store()
+def dead_letters(args: argparse.Namespace, root: Root) -> None:
+    _settings(root)
+    store = root.dead_letter_store()
     if args.action == "list":
         letters = store.list(trigger=args.trigger, include_replayed=args.all)
         for letter in letters:
@@ -121,46 +117,44 @@ def dead_letters(args: argparse.Namespace) -> None:
         return
     from eventualshop.runtime.local import LocalShop
 
-    shop = LocalShop.from_settings(_settings())
+    shop = LocalShop(root)
     replayed = shop.replay(ids=args.ids, trigger=args.trigger)
     print(f"replayed {replayed} dead letters")
 
 
-def deploy(args: argparse.Namespace) -> None:
+def deploy(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.deploy import main as generate_artefacts
 
-    if generate_artefacts(["--check"] if args.check else []) != 0:
+    if generate_artefacts(["--check"] if args.check else [], root) != 0:
         raise CliError("deployment artefacts: see above")
 
 
-def dispatch(args: argparse.Namespace) -> None:
+def dispatch(args: argparse.Namespace, root: Root) -> None:
     """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
-    from eventualshop.runtime.broker.dispatch import RabbitMqDispatcher
-    from eventualshop.runtime.wiring import dead_letter_store
-    from functions.registry import FUNCTIONS
+    from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 
-    config = _settings()
+    config = _settings(root)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
-    triggers = [(sub, f"{base}/{spec.name}") for spec in FUNCTIONS for sub in spec.subscriptions]
+    triggers = [
+        (sub, f"{base}/{spec.name}") for spec in root.functions for sub in spec.subscriptions
+    ]
     dispatcher = RabbitMqDispatcher(
         config.rabbitmq_url,
         config.broker_exchange,
         triggers,
-        dead_letter_store(),
+        root.dead_letter_store(),
         prefetch=args.prefetch,
     )
     print(f"dispatching {len(triggers)} triggers from {config.broker_exchange} to {base}/…")
     dispatcher.run()
 
 
-def lag(_args: argparse.Namespace) -> None:
+def lag(_args: argparse.Namespace, root: Root) -> None:
     """Per projector: the last event applied against the last written (pitfall 4)."""
-    from eventualshop.runtime import wiring
-    from eventualshop.shopping_cart.service import projection_lag
-    from functions.registry import CART
+    from eventualshop.runtime import admin
 
-    _settings()
-    for item in projection_lag(wiring.event_store(CART), wiring.read_model_store()):
+    _settings(root)
+    for item in (i for context in root.contexts for i in admin.lag(root, context)):
         behind = "unknown" if item.behind is None else str(item.behind)
         print(
             f"{item.projection:40} applied {item.last_applied_position or 0:>8}  "
@@ -168,26 +162,25 @@ def lag(_args: argparse.Namespace) -> None:
         )
 
 
-def rebuild(args: argparse.Namespace) -> None:
-    from eventualshop.runtime import wiring
-    from eventualshop.shopping_cart.service import (
-        UnknownProjection,
-        projection_named,
-        rebuild_read_models,
-    )
-    from functions.registry import CART
+def rebuild(args: argparse.Namespace, root: Root) -> None:
+    from eventualshop.runtime import admin
 
-    try:
-        chosen = [projection_named(name) for name in args.projections]
-    except UnknownProjection as error:
-        raise CliError(str(error)) from None
-    names = None if not chosen or None in chosen else [n for n in chosen if n is not None]
-    _settings()
-    for report in rebuild_read_models(wiring.event_store(CART), wiring.read_model_store(), names):
-        print(
-            f"{report.projection}: {report.events} events replayed, "
-            f"{report.documents} documents swapped in"
+    _settings(root)
+    wanted = list(args.projections) or ["all"]
+    known = {name for context in root.contexts for name in admin.rebuild_names(root, context)}
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise CliError(
+            f"unknown projection {unknown[0]!r}; choose from: {', '.join(sorted(known))}"
         )
+    for context in root.contexts:
+        if not set(wanted) & set(admin.rebuild_names(root, context)):
+            continue
+        for report in admin.rebuild(root, context, wanted):
+            print(
+                f"{report.projection}: {report.events} events replayed, "
+                f"{report.documents} documents swapped in"
+            )
 
 
 def _redact(url: str) -> str:
@@ -248,12 +241,13 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None, root: Root) -> int:
+    """Run one command line against ``root``: the system, composed outside this package."""
     args = parser().parse_args(argv)
     _apply_overrides(args)
-    handler: Callable[[argparse.Namespace], None] = args.handler
+    handler: Callable[[argparse.Namespace, Root], None] = args.handler
     try:
-        handler(args)
+        handler(args, root)
     except CliError as error:
         print(f"eventualshop: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -263,7 +257,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"eventualshop: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -18,7 +18,10 @@ from eventualshop.kernel.cloudevents import recorded
 from eventualshop.kernel.errors import DomainError
 from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
-from eventualshop.runtime import wiring
+from eventualshop.runtime.registry import FunctionSpec
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.broker.deadletters import DeadLetter, DeadLetterStore
 
 log = logging.getLogger("eventualshop.consumer")
 
@@ -32,9 +35,12 @@ class CloudEventLike(Protocol):
 
 
 def consumer(
-    function: str, registry: EventRegistry, handle: Callable[[RecordedEvent], object]
+    spec: FunctionSpec,
+    registry: EventRegistry,
+    handle: Callable[[RecordedEvent], object],
+    dead_letters: Callable[[], DeadLetterStore],
 ) -> Callable[[CloudEventLike], None]:
-    """A CloudEvent target for the registered function named ``function``."""
+    """A CloudEvent target for the function ``spec``, decoding with ``registry``."""
 
     def target(event: CloudEventLike) -> None:
         attributes = dict(event.get_attributes())
@@ -42,34 +48,35 @@ def consumer(
             decoded = recorded(attributes, event.data, registry)
         except (ValueError, KeyError, ValidationError, DomainError) as error:
             reason = f"malformed, not retried: {error}"
-            _dead_letter(_trigger(function, attributes), attributes, event.data, reason)
+            letter = _letter(_trigger(spec, attributes), attributes, event.data, reason)
+            dead_letters().add(letter)
+            log.warning(
+                "dead-lettered event %s for %s: %s", letter.event_id, letter.trigger, reason
+            )
             return
         handle(decoded)
 
-    target.__name__ = function.replace("-", "_")
+    target.__name__ = spec.target
     return target
 
 
-def _trigger(function: str, attributes: dict[str, Any]) -> str:
+def _trigger(spec: FunctionSpec, attributes: dict[str, Any]) -> str:
     """The Trigger that brought this event, so a replay of the letter goes back through it."""
-    from functions.registry import BY_NAME
-
-    spec = BY_NAME.get(function)
     text = {k: str(v) for k, v in attributes.items()}
-    for subscription in spec.subscriptions if spec else ():
+    for subscription in spec.subscriptions:
         if subscription.matches(text):
             return subscription.name
-    return function
+    return spec.name
 
 
-def _dead_letter(trigger: str, attributes: dict[str, Any], data: Any, reason: str) -> None:
+def _letter(trigger: str, attributes: dict[str, Any], data: Any, reason: str) -> DeadLetter:
     import json
 
     from eventualshop.kernel.messages import utc_now
     from eventualshop.runtime.broker.deadletters import DeadLetter
 
     body = data if isinstance(data, bytes) else json.dumps(data).encode()
-    letter = DeadLetter(
+    return DeadLetter(
         trigger=trigger,
         event_id=str(attributes.get("id", "")),
         event_type=str(attributes.get("type", "")),
@@ -79,5 +86,3 @@ def _dead_letter(trigger: str, attributes: dict[str, Any], data: Any, reason: st
         attempts=1,
         dead_at=utc_now(),
     )
-    wiring.dead_letter_store().add(letter)
-    log.warning("dead-lettered event %s for %s: %s", letter.event_id, trigger, reason)

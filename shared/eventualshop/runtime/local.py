@@ -7,7 +7,6 @@ target; the routing comes from the same registry the Knative manifests are gener
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -16,47 +15,36 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from eventualshop.runtime import wiring
 from eventualshop.runtime.broker.binding import BindingError, CloudEventMessage, from_http, to_sdk
 from eventualshop.runtime.broker.deadletters import Redelivery, ReplayError, replay
-from eventualshop.runtime.broker.dispatch import InProcessBroker, RabbitMqDispatcher
+from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.broker.publishers import InProcessPublisher
+from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.http import problem
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
-from eventualshop.runtime.settings import Settings
+from eventualshop.runtime.root import Root
 
 log = logging.getLogger("eventualshop.local")
 
 
-def load_target(spec: FunctionSpec) -> Callable[..., Any]:
-    module = importlib.import_module(spec.module)
-    target: Callable[..., Any] = getattr(module, spec.target)
-    return target
-
-
 class _LazyTarget:
-    """Imports its function module on the first call, like a cold start would."""
+    """Builds its function target on the first call, like a cold start would."""
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, root: Root, spec: FunctionSpec) -> None:
+        self.root = root
         self.spec = spec
-        self._target: Callable[..., Any] | None = None
-        self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
-        if self._target is None:
-            with self._lock:
-                if self._target is None:
-                    self._target = load_target(self.spec)
-        return self._target(*args)
+        return self.root.target(self.spec.name)(*args)
 
 
-def build_app(functions: Sequence[FunctionSpec]) -> Flask:
+def build_app(root: Root) -> Flask:
     app = Flask("eventualshop")
     routes: list[dict[str, str]] = []
-    for spec in functions:
+    for spec in root.functions:
         if spec.route is None:
             continue
-        target = _LazyTarget(spec)
+        target = _LazyTarget(root, spec)
         rule = spec.route.path.replace("{", "<").replace("}", ">")
 
         def view(_target: _LazyTarget = target, **_path: str) -> Any:
@@ -111,8 +99,8 @@ class Ticker:
                 log.warning("scheduled job failed; it runs again next tick", exc_info=True)
 
 
-def scheduled(functions: Sequence[FunctionSpec]) -> list[_LazyTarget]:
-    return [_LazyTarget(s) for s in functions if s.kind is FunctionKind.SCHEDULED]
+def scheduled(root: Root) -> list[_LazyTarget]:
+    return [_LazyTarget(root, s) for s in root.functions if s.kind is FunctionKind.SCHEDULED]
 
 
 class DirectSubscriber:
@@ -122,8 +110,8 @@ class DirectSubscriber:
     (a projector raises on a version gap so the broker redelivers later).
     """
 
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.target = _LazyTarget(spec)
+    def __init__(self, root: Root, spec: FunctionSpec) -> None:
+        self.target = _LazyTarget(root, spec)
 
     def __call__(self, message: CloudEventMessage) -> int:
         try:
@@ -134,7 +122,9 @@ class DirectSubscriber:
         return 200
 
 
-def subscriptions(functions: Sequence[FunctionSpec]) -> list[tuple[FunctionSpec, Subscription]]:
+def subscriptions(
+    functions: Sequence[FunctionSpec],
+) -> list[tuple[FunctionSpec, Subscription]]:
     return [(spec, sub) for spec in functions for sub in spec.subscriptions]
 
 
@@ -142,28 +132,24 @@ class LocalShop:
     """One process: the HTTP functions, the broker (in-process, or RabbitMQ with its dispatcher
     delivering back to this server) and the scheduled functions on a timer."""
 
-    def __init__(
-        self,
-        config: Settings,
-        functions: Sequence[FunctionSpec],
-        *,
-        tick_seconds: float = 2.0,
-    ) -> None:
-        self.config = config
-        self.functions = functions
-        self.app = build_app(functions)
-        self.dead_letters = wiring.dead_letter_store()
+    def __init__(self, root: Root, *, tick_seconds: float = 2.0) -> None:
+        self.root = root
+        self.config = config = root.settings()
+        self.functions = root.functions
+        self.app = build_app(root)
+        self.dead_letters = root.dead_letter_store()
         self.broker: InProcessBroker | None = None
         self.dispatcher: RabbitMqDispatcher | None = None
-        jobs = scheduled(functions)
+        jobs = scheduled(root)
+        pairs = [(sub, DirectSubscriber(root, spec)) for spec, sub in subscriptions(root.functions)]
         self.ticker = Ticker(tick_seconds, lambda: [job(None) for job in jobs])
         self._add_cloudevent_routes()
         if config.broker == "inprocess":
             self.broker = InProcessBroker(
-                [(sub, DirectSubscriber(spec)) for spec, sub in subscriptions(functions)],
+                pairs,
                 self.dead_letters,
             )
-            wiring.use_publisher(InProcessPublisher(self.broker))
+            root.use_publisher(InProcessPublisher(self.broker))
         elif config.broker == "rabbitmq":
             # The functions live in this process: the dispatcher hands each event to them
             # directly, with the same answers HTTP would carry (``eventualshop dispatch`` is the
@@ -171,22 +157,16 @@ class LocalShop:
             self.dispatcher = RabbitMqDispatcher(
                 config.rabbitmq_url,
                 config.broker_exchange,
-                [(sub, DirectSubscriber(spec)) for spec, sub in subscriptions(functions)],
+                pairs,
                 self.dead_letters,
             )
-
-    @classmethod
-    def from_settings(cls, config: Settings) -> LocalShop:
-        from functions.registry import FUNCTIONS
-
-        return cls(config, FUNCTIONS)
 
     def _add_cloudevent_routes(self) -> None:
         """``POST /functions/<name>``: every CloudEvent function, reachable as Knative would
         reach it (binary or structured mode), for the RabbitMQ dispatcher and for tests."""
         for spec in self.functions:
             if spec.kind is FunctionKind.SINK:
-                target = _LazyTarget(spec)
+                target = _LazyTarget(self.root, spec)
                 self.app.add_url_rule(
                     f"/functions/{spec.name}",
                     endpoint=f"sink:{spec.name}",
@@ -196,7 +176,7 @@ class LocalShop:
                 continue
             if spec.signature_type != "cloudevent":
                 continue
-            subscriber = DirectSubscriber(spec)
+            subscriber = DirectSubscriber(self.root, spec)
 
             def view(_subscriber: DirectSubscriber = subscriber) -> Response:
                 try:

@@ -4,13 +4,23 @@ Routing is declared once, here, as Knative Trigger semantics (subscriber + exact
 filters + delivery policy). The in-process broker, the RabbitMQ dispatcher and the generated
 Knative manifests all read the same declarations, so local routing is production routing.
 Declarations are plain data: reading them imports no function module.
+
+A bounded context's functions are not written one by one: :func:`context_functions` derives them
+from its declaration (``eventualshop.kernel.declaration``). Their target module is
+:data:`DERIVED_MODULE`, whose targets the composition root builds on first use.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
+
+from eventualshop.kernel.declaration import BoundedContext, Method
+
+#: The one module that serves every derived function (functions-framework ``--source``).
+DERIVED_MODULE = "functions.main"
 
 
 class FunctionKind(StrEnum):
@@ -28,7 +38,7 @@ class FunctionKind(StrEnum):
 class Route:
     """An HTTP route; path parameters are written ``{name}`` (UUIDs unless said otherwise)."""
 
-    method: Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
+    method: Method
     path: str
 
 
@@ -73,6 +83,11 @@ class FunctionSpec:
     schedule: str | None = None  # cron, for scheduled functions
     concurrency: int = 50  # container concurrency: requests one instance serves at once
     max_scale: int = 10
+    #: How a derived function is built (``command:AddCartItem``, ``query:get_cart_details``,
+    #: ``projector:<projection>``, ``rebuild``, ``lag``); ``None`` for a hand-written one.
+    derived: str | None = None
+    #: Environment variables the function takes from the deployment's Secret.
+    secrets: tuple[str, ...] = ()
 
     @property
     def signature_type(self) -> Literal["http", "cloudevent"]:
@@ -96,3 +111,92 @@ def parse_duration(text: str) -> float:
     if body:
         raise ValueError(f"unsupported duration {text!r}")
     return seconds
+
+
+#: A projector that sees an event before its predecessor fills the gap from its event store;
+#: retries are for outages (the store or the read models unreachable), so they back off.
+PROJECTION_DELIVERY = Delivery(retry=8, backoff_policy="exponential", backoff_delay="PT0.2S")
+
+
+def kebab(name: str) -> str:
+    """``AddCartItem`` or ``get_cart_details`` -> ``add-cart-item``, ``get-cart-details``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).replace("_", "-").lower()
+
+
+def target_name(function: str) -> str:
+    """The functions-framework target of a function: its name in snake case."""
+    return function.replace("-", "_")
+
+
+def stream_filters(context: BoundedContext) -> dict[str, str]:
+    """A Trigger on a context's whole stream: a schema bump or a new event changes no filter."""
+    return {"source": context.source, "aggregatetype": context.aggregate_type}
+
+
+def context_functions(context: BoundedContext) -> tuple[FunctionSpec, ...]:
+    """Every function of a context, derived from its declaration."""
+
+    def derived(
+        name: str,
+        kind: FunctionKind,
+        how: str,
+        *,
+        route: Route | None = None,
+        subscriptions: tuple[Subscription, ...] = (),
+        secrets: tuple[str, ...] = (),
+    ) -> FunctionSpec:
+        return FunctionSpec(
+            name=name,
+            kind=kind,
+            context=context.name,
+            module=DERIVED_MODULE,
+            target=target_name(name),
+            route=route,
+            subscriptions=subscriptions,
+            derived=how,
+            secrets=secrets,
+        )
+
+    commands = [
+        derived(
+            f"{context.name}-{kebab(c.command)}",
+            FunctionKind.COMMAND,
+            f"command:{c.command}",
+            route=Route(c.method, context.routes + c.path),
+            secrets=context.secret_variables,
+        )
+        for c in context.commands
+    ]
+    queries = [
+        derived(
+            f"{context.name}-{kebab(q.handler)}",
+            FunctionKind.QUERY,
+            f"query:{q.handler}",
+            route=Route("GET", context.routes + q.path),
+        )
+        for q in context.queries
+    ]
+    projectors = [
+        derived(
+            name,
+            FunctionKind.PROJECTOR,
+            f"projector:{name}",
+            subscriptions=(Subscription(name, stream_filters(context), PROJECTION_DELIVERY),),
+        )
+        for name in context.projections
+    ]
+    admin = [
+        derived(
+            f"{context.name}-rebuild-projection",
+            FunctionKind.COMMAND,
+            "rebuild",
+            route=Route("POST", context.routes + "/admin/rebuild-projection"),
+        ),
+        derived(
+            f"{context.name}-projection-lag",
+            FunctionKind.QUERY,
+            "lag",
+            route=Route("GET", context.routes + "/admin/projections"),
+        ),
+    ]
+    return (*commands, *queries, *projectors, *(admin if context.projections else ()))

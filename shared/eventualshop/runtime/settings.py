@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -37,11 +37,6 @@ class Settings(BaseSettings):
     )
     snapshot_interval: int | None = Field(
         None, ge=1, le=100, description="override every aggregate type's snapshot interval"
-    )
-    card_token_key: SecretStr | None = Field(
-        None,
-        description="HMAC key (16+ bytes) that turns card numbers into tokens; "
-        "unset: a development key, never for production",
     )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)

@@ -1,73 +1,159 @@
-"""Shopping Cart bounded context: the cart's command stack (reference §5.7)."""
+"""Shopping Cart bounded context: the cart's command stack (reference §5.7).
 
-from eventualshop.shopping_cart.cart import CART, Cart, decide, evolve, invariants
-from eventualshop.shopping_cart.commands import (
-    CART_COMMANDS,
-    MAX_QUANTITY,
-    AddBillingAddress,
-    AddCartItem,
-    AddCreditCard,
-    AddDebitCard,
-    AddPayPal,
-    AddShippingAddress,
-    CartCommand,
-    ChangeCartItemQuantity,
-    CheckOutCart,
-    CreateCart,
-    DiscardCart,
-    RebuildCartProjection,
-    RemoveCartItem,
-    RemovePaymentMethod,
-)
-from eventualshop.shopping_cart.events import (
-    CART_EVENTS,
-    CART_SUMMARY_EVENTS,
-    BillingAddressAdded,
-    CartCheckedOut,
-    CartCreated,
-    CartDiscarded,
-    CartEvent,
-    CartItem,
-    CartItemAdded,
-    CartItemDecreased,
-    CartItemIncreased,
-    CartItemRemoved,
-    CartProjectionRebuilt,
-    CartStatus,
-    CartSubmitted,
-    CartSummary,
-    CreditCardAdded,
-    DebitCardAdded,
-    PaymentMethodRemoved,
-    PayPalAdded,
-    ShippingAddressAdded,
-)
-from eventualshop.shopping_cart.payment_methods import (
-    CardDetails,
-    CreditCardOption,
-    DebitCardOption,
-    PaymentMethod,
-    PaymentOption,
-    PayPalDetails,
-    PayPalOption,
-    card_token,
-    use_card_token_key,
-)
-from eventualshop.shopping_cart.rejections import (
-    AddressUnchanged,
-    AmountDueNotSettled,
-    AmountExceedsDue,
-    CartAlreadyDiscarded,
-    CartEmpty,
-    CartNotActive,
-    ItemIdTaken,
-    ItemNotFound,
-    PaymentMethodIdTaken,
-    PaymentMethodNotFound,
-    QuantityLimitExceeded,
-    QuantityUnchanged,
-)
-from eventualshop.shopping_cart.service import cart_service, summary
+Its names are imported on first use (PEP 562), so that importing one module of the package, such
+as its declaration, does not import all of it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventualshop.shopping_cart.cart import CART, Cart, decide, evolve, invariants
+    from eventualshop.shopping_cart.commands import (
+        CART_COMMANDS,
+        MAX_QUANTITY,
+        AddBillingAddress,
+        AddCartItem,
+        AddCreditCard,
+        AddDebitCard,
+        AddPayPal,
+        AddShippingAddress,
+        CartCommand,
+        ChangeCartItemQuantity,
+        CheckOutCart,
+        CreateCart,
+        DiscardCart,
+        RebuildCartProjection,
+        RemoveCartItem,
+        RemovePaymentMethod,
+    )
+    from eventualshop.shopping_cart.events import (
+        CART_EVENTS,
+        CART_SUMMARY_EVENTS,
+        BillingAddressAdded,
+        CartCheckedOut,
+        CartCreated,
+        CartDiscarded,
+        CartEvent,
+        CartItem,
+        CartItemAdded,
+        CartItemDecreased,
+        CartItemIncreased,
+        CartItemRemoved,
+        CartProjectionRebuilt,
+        CartStatus,
+        CartSubmitted,
+        CartSummary,
+        CreditCardAdded,
+        DebitCardAdded,
+        PaymentMethodRemoved,
+        PayPalAdded,
+        ShippingAddressAdded,
+    )
+    from eventualshop.shopping_cart.payment_methods import (
+        CardDetails,
+        CreditCardOption,
+        DebitCardOption,
+        PaymentMethod,
+        PaymentOption,
+        PayPalDetails,
+        PayPalOption,
+        card_token,
+        use_card_token_key,
+    )
+    from eventualshop.shopping_cart.rejections import (
+        AddressUnchanged,
+        AmountDueNotSettled,
+        AmountExceedsDue,
+        CartAlreadyDiscarded,
+        CartEmpty,
+        CartNotActive,
+        ItemIdTaken,
+        ItemNotFound,
+        PaymentMethodIdTaken,
+        PaymentMethodNotFound,
+        QuantityLimitExceeded,
+        QuantityUnchanged,
+    )
+    from eventualshop.shopping_cart.service import cart_service, summary
+
+_HOMES: dict[str, str] = {
+    "AddBillingAddress": "eventualshop.shopping_cart.commands",
+    "AddCartItem": "eventualshop.shopping_cart.commands",
+    "AddCreditCard": "eventualshop.shopping_cart.commands",
+    "AddDebitCard": "eventualshop.shopping_cart.commands",
+    "AddPayPal": "eventualshop.shopping_cart.commands",
+    "AddShippingAddress": "eventualshop.shopping_cart.commands",
+    "AddressUnchanged": "eventualshop.shopping_cart.rejections",
+    "AmountDueNotSettled": "eventualshop.shopping_cart.rejections",
+    "AmountExceedsDue": "eventualshop.shopping_cart.rejections",
+    "BillingAddressAdded": "eventualshop.shopping_cart.events",
+    "CART": "eventualshop.shopping_cart.cart",
+    "CART_COMMANDS": "eventualshop.shopping_cart.commands",
+    "CART_EVENTS": "eventualshop.shopping_cart.events",
+    "CART_SUMMARY_EVENTS": "eventualshop.shopping_cart.events",
+    "CardDetails": "eventualshop.shopping_cart.payment_methods",
+    "Cart": "eventualshop.shopping_cart.cart",
+    "CartAlreadyDiscarded": "eventualshop.shopping_cart.rejections",
+    "CartCheckedOut": "eventualshop.shopping_cart.events",
+    "CartCommand": "eventualshop.shopping_cart.commands",
+    "CartCreated": "eventualshop.shopping_cart.events",
+    "CartDiscarded": "eventualshop.shopping_cart.events",
+    "CartEmpty": "eventualshop.shopping_cart.rejections",
+    "CartEvent": "eventualshop.shopping_cart.events",
+    "CartItem": "eventualshop.shopping_cart.events",
+    "CartItemAdded": "eventualshop.shopping_cart.events",
+    "CartItemDecreased": "eventualshop.shopping_cart.events",
+    "CartItemIncreased": "eventualshop.shopping_cart.events",
+    "CartItemRemoved": "eventualshop.shopping_cart.events",
+    "CartNotActive": "eventualshop.shopping_cart.rejections",
+    "CartProjectionRebuilt": "eventualshop.shopping_cart.events",
+    "CartStatus": "eventualshop.shopping_cart.events",
+    "CartSubmitted": "eventualshop.shopping_cart.events",
+    "CartSummary": "eventualshop.shopping_cart.events",
+    "ChangeCartItemQuantity": "eventualshop.shopping_cart.commands",
+    "CheckOutCart": "eventualshop.shopping_cart.commands",
+    "CreateCart": "eventualshop.shopping_cart.commands",
+    "CreditCardAdded": "eventualshop.shopping_cart.events",
+    "CreditCardOption": "eventualshop.shopping_cart.payment_methods",
+    "DebitCardAdded": "eventualshop.shopping_cart.events",
+    "DebitCardOption": "eventualshop.shopping_cart.payment_methods",
+    "DiscardCart": "eventualshop.shopping_cart.commands",
+    "ItemIdTaken": "eventualshop.shopping_cart.rejections",
+    "ItemNotFound": "eventualshop.shopping_cart.rejections",
+    "MAX_QUANTITY": "eventualshop.shopping_cart.commands",
+    "PayPalAdded": "eventualshop.shopping_cart.events",
+    "PayPalDetails": "eventualshop.shopping_cart.payment_methods",
+    "PayPalOption": "eventualshop.shopping_cart.payment_methods",
+    "PaymentMethod": "eventualshop.shopping_cart.payment_methods",
+    "PaymentMethodIdTaken": "eventualshop.shopping_cart.rejections",
+    "PaymentMethodNotFound": "eventualshop.shopping_cart.rejections",
+    "PaymentMethodRemoved": "eventualshop.shopping_cart.events",
+    "PaymentOption": "eventualshop.shopping_cart.payment_methods",
+    "QuantityLimitExceeded": "eventualshop.shopping_cart.rejections",
+    "QuantityUnchanged": "eventualshop.shopping_cart.rejections",
+    "RebuildCartProjection": "eventualshop.shopping_cart.commands",
+    "RemoveCartItem": "eventualshop.shopping_cart.commands",
+    "RemovePaymentMethod": "eventualshop.shopping_cart.commands",
+    "ShippingAddressAdded": "eventualshop.shopping_cart.events",
+    "card_token": "eventualshop.shopping_cart.payment_methods",
+    "cart_service": "eventualshop.shopping_cart.service",
+    "decide": "eventualshop.shopping_cart.cart",
+    "evolve": "eventualshop.shopping_cart.cart",
+    "invariants": "eventualshop.shopping_cart.cart",
+    "summary": "eventualshop.shopping_cart.service",
+    "use_card_token_key": "eventualshop.shopping_cart.payment_methods",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
+
 
 __all__ = [
     "CART",

@@ -8,60 +8,20 @@ the secret masked, so such a command is never meant to be serialised and sent on
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any
-from uuid import UUID, uuid4
+from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
+from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command
-from eventualshop.kernel.money import CurrencyCode, Money, PositiveMoney
+from eventualshop.kernel.money import ClientAmount, CurrencyCode
 from eventualshop.kernel.values import Address, NonEmpty, Product
 from eventualshop.shopping_cart.payment_methods import CardDetails, PayPalDetails
 
 MAX_QUANTITY = 65535  # the original's ushort
 
 
-def _not_nil(value: UUID) -> UUID:
-    if value.int == 0:
-        raise ValueError("id must not be the empty (nil) UUID")
-    return value
-
-
-MAX_AMOUNT_DIGITS = 28  # about what the original's decimal holds
-
-
-class ClientMoney(PositiveMoney):
-    """An amount a client sends: above zero, and no more digits than the original's decimal
-    holds, so no total of such amounts can overflow the arithmetic ("9e999999" would)."""
-
-    @field_validator("amount")
-    @classmethod
-    def _fits(cls, value: Decimal) -> Decimal:
-        exponent = value.as_tuple().exponent
-        if (
-            not isinstance(exponent, int)
-            or len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS
-            or value.adjusted() >= MAX_AMOUNT_DIGITS
-            or exponent < -MAX_AMOUNT_DIGITS
-        ):
-            raise ValueError(
-                f"amount must have at most {MAX_AMOUNT_DIGITS} digits, below 10^{MAX_AMOUNT_DIGITS}"
-            )
-        return value
-
-
-def _money_fields(value: Any) -> Any:
-    # Any Money is a fine input too; it is then checked like any other (above zero, its digits).
-    if isinstance(value, Money) and not isinstance(value, ClientMoney):
-        return {"amount": value.amount, "currency": value.currency}
-    return value
-
-
-Id = Annotated[UUID, AfterValidator(_not_nil)]
-NewId = Annotated[UUID, AfterValidator(_not_nil), Field(default_factory=uuid4)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
-Amount = Annotated[ClientMoney, BeforeValidator(_money_fields)]
 
 
 class CartCommand(Command):
@@ -80,7 +40,7 @@ class AddCartItem(CartCommand):
     inventory_id: Id
     product: Product
     quantity: Quantity
-    unit_price: Amount
+    unit_price: ClientAmount
 
 
 class ChangeCartItemQuantity(CartCommand):
@@ -97,7 +57,7 @@ class _AddPayment(CartCommand):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     method_id: NewId
-    amount: Amount
+    amount: ClientAmount
 
 
 class AddCreditCard(_AddPayment):

@@ -37,12 +37,12 @@ def _live(store: ReadModelStore, collection: str, id: UUID | str) -> dict[str, A
     return document
 
 
-def cart_details(store: ReadModelStore, cart_id: UUID) -> dict[str, Any] | None:
+def get_cart_details(store: ReadModelStore, cart_id: UUID) -> dict[str, Any] | None:
     document = _live(store, DETAILS, cart_id)
     return _shape(document, "cartId") if document else None
 
 
-def customer_cart_details(store: ReadModelStore, customer_id: UUID) -> dict[str, Any] | None:
+def get_customer_cart_details(store: ReadModelStore, customer_id: UUID) -> dict[str, Any] | None:
     """The customer's active cart, else their most recent one (checked out), else none."""
     # Two look-ups, not a scan of the newest few: an active cart may be older than any number
     # of checked-out ones.
@@ -62,11 +62,13 @@ def _in_cart(
     return _shape(document, key)
 
 
-def item_details(store: ReadModelStore, cart_id: UUID, item_id: UUID) -> dict[str, Any] | None:
+def get_cart_item_details(
+    store: ReadModelStore, cart_id: UUID, item_id: UUID
+) -> dict[str, Any] | None:
     return _in_cart(store, ITEM_DETAILS, cart_id, item_id, "itemId")
 
 
-def payment_method_details(
+def get_payment_method_details(
     store: ReadModelStore, cart_id: UUID, method_id: UUID
 ) -> dict[str, Any] | None:
     return _in_cart(store, METHOD_DETAILS, cart_id, method_id, "methodId")
@@ -83,9 +85,9 @@ def _list(store: ReadModelStore, collection: str, cart_id: UUID, paging: Paging,
     )
 
 
-def cart_items(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:
+def list_cart_items(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:
     return _list(store, ITEM_LIST, cart_id, paging, "itemId")
 
 
-def payment_methods(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:
+def list_payment_methods(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:
     return _list(store, METHOD_LIST, cart_id, paging, "methodId")

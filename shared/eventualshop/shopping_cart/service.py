@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventualshop.kernel.eventstore import EventStore
-from eventualshop.kernel.projection import Lag, RebuildReport, lag, rebuild
+from eventualshop.kernel.lag import Lag, lag
 from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.rebuild import RebuildReport, rebuild
 from eventualshop.kernel.repository import Repository
 from eventualshop.kernel.service import ApplicationService
 from eventualshop.shopping_cart.cart import CART, Cart

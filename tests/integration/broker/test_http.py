@@ -11,7 +11,7 @@ from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.outbox import OutboxRelay, PublishError
 from eventualshop.runtime.broker.binding import from_outbox
 from eventualshop.runtime.broker.deadletters import InMemoryDeadLetterStore
-from eventualshop.runtime.broker.dispatch import InProcessBroker
+from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.broker.publishers import KnativeSinkPublisher
 from eventualshop.runtime.registry import Delivery, Subscription
 from tests.unit.broker.samples import outbox_entry, stored_event

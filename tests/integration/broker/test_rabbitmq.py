@@ -23,8 +23,9 @@ from eventualshop.runtime.broker.deadletters import (
     list_dead_letters,
     replay,
 )
-from eventualshop.runtime.broker.dispatch import RabbitMqDispatcher, Subscriber
+from eventualshop.runtime.broker.delivery import Subscriber
 from eventualshop.runtime.broker.publishers import RabbitMqPublisher
+from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.registry import Delivery, Subscription
 from tests.unit.broker.samples import outbox_entry, stored_event
 

@@ -17,13 +17,8 @@ from eventualshop.runtime.broker.deadletters import (
     list_dead_letters,
     replay,
 )
-from eventualshop.runtime.broker.dispatch import (
-    DeliveryOutcome,
-    InProcessBroker,
-    Subscriber,
-    Verdict,
-    verdict,
-)
+from eventualshop.runtime.broker.delivery import DeliveryOutcome, Subscriber, Verdict, verdict
+from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.registry import Delivery, Subscription
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

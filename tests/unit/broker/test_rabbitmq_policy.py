@@ -9,8 +9,9 @@ import pytest
 
 from eventualshop.runtime.broker import amqp
 from eventualshop.runtime.broker.binding import CloudEventMessage, to_amqp
-from eventualshop.runtime.broker.dispatch import Action, Trigger, decide
+from eventualshop.runtime.broker.delivery import Trigger
 from eventualshop.runtime.broker.httpclient import HttpPoster
+from eventualshop.runtime.broker.rabbitmq import Action, decide
 from eventualshop.runtime.registry import Delivery, Subscription
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)

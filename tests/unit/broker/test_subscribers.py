@@ -13,7 +13,8 @@ from eventualshop.kernel import cloudevents
 from eventualshop.kernel.eventstore import StoredEvent
 from eventualshop.runtime.broker.binding import CloudEventMessage, parse_structured
 from eventualshop.runtime.broker.deadletters import InMemoryDeadLetterStore, from_error_event
-from eventualshop.runtime.broker.dispatch import InProcessBroker, WsgiSubscriber
+from eventualshop.runtime.broker.delivery import WsgiSubscriber
+from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.registry import Delivery, Subscription
 
 from .samples import SAMPLES, stored_event

@@ -2,7 +2,7 @@
 
 from alembic.script import ScriptDirectory
 
-from eventualshop.kernel.database import (
+from eventualshop.adapters.database import (
     HEAD_REVISION,
     alembic_config,
     create_engine,

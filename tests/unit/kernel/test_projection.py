@@ -18,17 +18,13 @@ from uuid import UUID, uuid4
 import pytest
 
 from eventualshop.kernel.eventstore import EventStore, StoredEvent
+from eventualshop.kernel.lag import lag
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.messages import EventMetadata, RecordedEvent
-from eventualshop.kernel.projection import (
-    CURSOR_INDEXES,
-    OutOfOrder,
-    Projector,
-    cursor_collection,
-    lag,
-    rebuild,
-)
-from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore, ReadModelStore
+from eventualshop.kernel.projection import CURSOR_INDEXES, OutOfOrder, Projector, cursor_collection
+from eventualshop.kernel.readmodels import Document, ReadModelStore
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
+from eventualshop.kernel.rebuild import rebuild
 from eventualshop.kernel.repository import Repository
 from eventualshop.shopping_cart import CART, AddBillingAddress, DiscardCart
 from eventualshop.shopping_cart.read_models import (

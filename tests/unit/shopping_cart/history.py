@@ -18,14 +18,15 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from eventualshop.adapters.read_models_sql import SqlReadModelStore
 from eventualshop.kernel.aggregate import execute
 from eventualshop.kernel.errors import AggregateNotFound, DomainRejection
 from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.projection import Projection, Projector, cursor_collection
-from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore, ReadModelStore
-from eventualshop.kernel.readmodels_sql import SqlReadModelStore
+from eventualshop.kernel.readmodels import Document, ReadModelStore
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.repository import Repository
 from eventualshop.shopping_cart import (
     CART,

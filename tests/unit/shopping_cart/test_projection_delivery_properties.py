@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.projection import OutOfOrder, Projector
-from eventualshop.kernel.readmodels import Document, InMemoryReadModelStore
+from eventualshop.kernel.readmodels import Document
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.values import Address, Product
 from eventualshop.shopping_cart import (
     MAX_QUANTITY,

@@ -13,7 +13,8 @@ from uuid import UUID
 import pytest
 
 from eventualshop.kernel.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, Paging, PagingError
-from eventualshop.kernel.readmodels import InMemoryReadModelStore, ReadModelStore
+from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.shopping_cart import (
     AddBillingAddress,
     ChangeCartItemQuantity,
@@ -24,12 +25,12 @@ from eventualshop.shopping_cart import (
     RemovePaymentMethod,
 )
 from eventualshop.shopping_cart.queries import (
-    cart_details,
-    cart_items,
-    customer_cart_details,
-    item_details,
-    payment_method_details,
-    payment_methods,
+    get_cart_details,
+    get_cart_item_details,
+    get_customer_cart_details,
+    get_payment_method_details,
+    list_cart_items,
+    list_payment_methods,
 )
 from eventualshop.shopping_cart.read_models import PROJECTIONS
 
@@ -139,7 +140,7 @@ class TestCartDetails:
             AddBillingAddress(cart_id=CART_ID, address=HOME),
         )
 
-        assert cart_details(store, CART_ID) == {
+        assert get_cart_details(store, CART_ID) == {
             "cartId": str(CART_ID),
             "version": 4,
             "customerId": str(CUSTOMER_ID),
@@ -160,7 +161,7 @@ class TestCartDetails:
             CheckOutCart(cart_id=CART_ID),
         )
 
-        found = cart_details(store, CART_ID)
+        found = get_cart_details(store, CART_ID)
 
         assert found is not None
         assert found["status"] == "CheckedOut"
@@ -168,12 +169,12 @@ class TestCartDetails:
     def test_a_discarded_cart_is_not_found(self, shop: Shop) -> None:
         store = shop.run(create(), DiscardCart(cart_id=CART_ID))
 
-        assert cart_details(store, CART_ID) is None
+        assert get_cart_details(store, CART_ID) is None
 
     def test_an_unknown_cart_is_not_found(self, shop: Shop) -> None:
         store = shop.run(create())
 
-        assert cart_details(store, UNKNOWN) is None
+        assert get_cart_details(store, UNKNOWN) is None
 
 
 class TestCustomerCart:
@@ -188,7 +189,7 @@ class TestCustomerCart:
             CheckOutCart(cart_id=OTHER_CART_ID),
         )
 
-        found = customer_cart_details(store, CUSTOMER_ID)
+        found = get_customer_cart_details(store, CUSTOMER_ID)
 
         assert found is not None
         assert (found["cartId"], found["status"]) == (str(CART_ID), "Active")
@@ -205,7 +206,7 @@ class TestCustomerCart:
         commands += [CheckOutCart(cart_id=OTHER_CART_ID), CheckOutCart(cart_id=CART_ID)]
         store = shop.run(*commands)
 
-        found = customer_cart_details(store, CUSTOMER_ID)
+        found = get_customer_cart_details(store, CUSTOMER_ID)
 
         assert found is not None
         assert (found["cartId"], found["status"]) == (str(OTHER_CART_ID), "CheckedOut")
@@ -224,7 +225,7 @@ class TestCustomerCart:
             ]
         store = shop.run(*commands)
 
-        found = customer_cart_details(store, CUSTOMER_ID)
+        found = get_customer_cart_details(store, CUSTOMER_ID)
 
         assert found is not None
         assert (found["cartId"], found["status"]) == (str(CART_ID), "Active")
@@ -239,7 +240,7 @@ class TestCustomerCart:
             DiscardCart(cart_id=OTHER_CART_ID),
         )
 
-        found = customer_cart_details(store, CUSTOMER_ID)
+        found = get_customer_cart_details(store, CUSTOMER_ID)
 
         assert found is not None
         assert found["cartId"] == str(CART_ID)
@@ -247,13 +248,13 @@ class TestCustomerCart:
     def test_a_customer_whose_only_cart_was_discarded_has_none(self, shop: Shop) -> None:
         store = shop.run(create(), DiscardCart(cart_id=CART_ID))
 
-        assert customer_cart_details(store, CUSTOMER_ID) is None
+        assert get_customer_cart_details(store, CUSTOMER_ID) is None
 
     def test_another_customers_cart_is_never_shown(self, shop: Shop) -> None:
         store = shop.run(create(OTHER_CART_ID, OTHER_CUSTOMER_ID))
 
-        assert customer_cart_details(store, CUSTOMER_ID) is None
-        found = customer_cart_details(store, OTHER_CUSTOMER_ID)
+        assert get_customer_cart_details(store, CUSTOMER_ID) is None
+        found = get_customer_cart_details(store, OTHER_CUSTOMER_ID)
         assert found is not None
         assert found["cartId"] == str(OTHER_CART_ID)
 
@@ -271,7 +272,7 @@ class TestItems:
             ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_ID, new_quantity=3),
         )
 
-        assert item_details(store, CART_ID, ITEM_ID) == {
+        assert get_cart_item_details(store, CART_ID, ITEM_ID) == {
             "itemId": str(ITEM_ID),
             "version": 3,
             "cartId": str(CART_ID),
@@ -294,7 +295,7 @@ class TestItems:
             RemoveCartItem(cart_id=CART_ID, item_id=item_id(1)),
         )
 
-        page = cart_items(store, CART_ID, Paging())
+        page = list_cart_items(store, CART_ID, Paging())
 
         assert page.items == [
             {
@@ -319,19 +320,19 @@ class TestItems:
     def test_a_removed_item_is_not_found(self, shop: Shop) -> None:
         store = shop.run(create(), add_item(), RemoveCartItem(cart_id=CART_ID, item_id=ITEM_ID))
 
-        assert item_details(store, CART_ID, ITEM_ID) is None
+        assert get_cart_item_details(store, CART_ID, ITEM_ID) is None
 
     def test_the_items_of_a_discarded_cart_are_not_found(self, shop: Shop) -> None:
         store = shop.run(create(), add_item(), DiscardCart(cart_id=CART_ID))
 
-        assert item_details(store, CART_ID, ITEM_ID) is None
-        assert cart_items(store, CART_ID, Paging()).items == []
+        assert get_cart_item_details(store, CART_ID, ITEM_ID) is None
+        assert list_cart_items(store, CART_ID, Paging()).items == []
 
     def test_an_item_is_not_found_through_another_cart(self, shop: Shop) -> None:
         store = shop.run(create(), create(OTHER_CART_ID), add_item())
 
-        assert item_details(store, OTHER_CART_ID, ITEM_ID) is None
-        assert cart_items(store, OTHER_CART_ID, Paging()).items == []
+        assert get_cart_item_details(store, OTHER_CART_ID, ITEM_ID) is None
+        assert list_cart_items(store, OTHER_CART_ID, Paging()).items == []
 
     def test_two_carts_holding_items_with_the_same_id_each_see_their_own(self, shop: Shop) -> None:
         store = shop.run(
@@ -342,20 +343,20 @@ class TestItems:
         )
 
         mine, theirs = (
-            item_details(store, CART_ID, ITEM_ID),
-            item_details(store, OTHER_CART_ID, ITEM_ID),
+            get_cart_item_details(store, CART_ID, ITEM_ID),
+            get_cart_item_details(store, OTHER_CART_ID, ITEM_ID),
         )
 
         assert mine is not None
         assert theirs is not None
         assert (mine["productName"], mine["quantity"]) == ("Keyboard", 2)
         assert (theirs["productName"], theirs["quantity"]) == ("Mouse", 7)
-        assert [i["quantity"] for i in cart_items(store, CART_ID, Paging()).items] == [2]
+        assert [i["quantity"] for i in list_cart_items(store, CART_ID, Paging()).items] == [2]
 
     def test_an_unknown_item_is_not_found(self, shop: Shop) -> None:
         store = shop.run(create(), add_item())
 
-        assert item_details(store, CART_ID, UNKNOWN) is None
+        assert get_cart_item_details(store, CART_ID, UNKNOWN) is None
 
 
 # ---- payment methods ---------------------------------------------------------------------------
@@ -376,7 +377,7 @@ class TestPaymentMethods:
     ) -> None:
         store = paid_two_ways(shop)
 
-        page = payment_methods(store, CART_ID, Paging())
+        page = list_payment_methods(store, CART_ID, Paging())
 
         assert page.items == [
             {
@@ -399,7 +400,7 @@ class TestPaymentMethods:
     def test_the_details_of_a_method_show_its_option_without_secrets(self, shop: Shop) -> None:
         store = paid_two_ways(shop)
 
-        assert payment_method_details(store, CART_ID, OTHER_METHOD_ID) == {
+        assert get_payment_method_details(store, CART_ID, OTHER_METHOD_ID) == {
             "methodId": str(OTHER_METHOD_ID),
             "version": 4,
             "cartId": str(CART_ID),
@@ -416,23 +417,23 @@ class TestPaymentMethods:
         store = paid_two_ways(shop)
         shop.run(RemovePaymentMethod(cart_id=CART_ID, method_id=METHOD_ID))
 
-        assert payment_method_details(store, CART_ID, METHOD_ID) is None
-        listed = payment_methods(store, CART_ID, Paging()).items
+        assert get_payment_method_details(store, CART_ID, METHOD_ID) is None
+        listed = list_payment_methods(store, CART_ID, Paging()).items
         assert [m["methodId"] for m in listed] == [str(OTHER_METHOD_ID)]
 
     def test_the_methods_of_a_discarded_cart_are_not_found(self, shop: Shop) -> None:
         store = paid_two_ways(shop)
         shop.run(DiscardCart(cart_id=CART_ID))
 
-        assert payment_method_details(store, CART_ID, OTHER_METHOD_ID) is None
-        assert payment_methods(store, CART_ID, Paging()).items == []
+        assert get_payment_method_details(store, CART_ID, OTHER_METHOD_ID) is None
+        assert list_payment_methods(store, CART_ID, Paging()).items == []
 
     def test_a_method_is_not_found_through_another_cart(self, shop: Shop) -> None:
         store = paid_two_ways(shop)
         shop.run(create(OTHER_CART_ID))
 
-        assert payment_method_details(store, OTHER_CART_ID, METHOD_ID) is None
-        assert payment_method_details(store, CART_ID, UNKNOWN) is None
+        assert get_payment_method_details(store, OTHER_CART_ID, METHOD_ID) is None
+        assert get_payment_method_details(store, CART_ID, UNKNOWN) is None
 
 
 # ---- paging ------------------------------------------------------------------------------------
@@ -453,7 +454,7 @@ class TestPaging:
     def test_a_page_holds_ten_items_by_default(self, shop: Shop) -> None:
         store = cart_with_items(shop, 11)
 
-        page = cart_items(store, CART_ID, Paging.parse(None, None))
+        page = list_cart_items(store, CART_ID, Paging.parse(None, None))
 
         assert numbers(page) == list(range(10))
         assert page.has_next is True
@@ -466,14 +467,14 @@ class TestPaging:
     ) -> None:
         store = cart_with_items(shop, count)
 
-        page = cart_items(store, CART_ID, Paging(limit=10, offset=10 if count == 20 else 0))
+        page = list_cart_items(store, CART_ID, Paging(limit=10, offset=10 if count == 20 else 0))
 
         assert page.has_next is has_next
 
     def test_the_offset_counts_items_not_pages(self, shop: Shop) -> None:
         store = cart_with_items(shop, 12)
 
-        page = cart_items(store, CART_ID, Paging.parse("4", "3"))
+        page = list_cart_items(store, CART_ID, Paging.parse("4", "3"))
 
         assert numbers(page) == [3, 4, 5, 6]
         assert page.has_next is True
@@ -487,7 +488,7 @@ class TestPaging:
     def test_the_last_partial_page_has_the_rest_and_no_next(self, shop: Shop) -> None:
         store = cart_with_items(shop, 12)
 
-        page = cart_items(store, CART_ID, Paging(limit=5, offset=10))
+        page = list_cart_items(store, CART_ID, Paging(limit=5, offset=10))
 
         assert numbers(page) == [10, 11]
         assert page.to_json()["page"] == {
@@ -500,7 +501,7 @@ class TestPaging:
     def test_a_page_beyond_the_end_is_a_page_with_no_items(self, shop: Shop) -> None:
         store = cart_with_items(shop, 3)
 
-        page = cart_items(store, CART_ID, Paging(limit=10, offset=30))
+        page = list_cart_items(store, CART_ID, Paging(limit=10, offset=30))
 
         assert page.to_json() == {
             "items": [],
@@ -510,7 +511,7 @@ class TestPaging:
     def test_an_empty_cart_is_one_page_with_no_items(self, shop: Shop) -> None:
         store = shop.run(create())
 
-        assert cart_items(store, CART_ID, Paging()).to_json() == {
+        assert list_cart_items(store, CART_ID, Paging()).to_json() == {
             "items": [],
             "page": {"current": 1, "size": 0, "hasPrevious": False, "hasNext": False},
         }
@@ -518,11 +519,11 @@ class TestPaging:
     def test_a_page_holds_at_most_a_hundred_items(self, shop: Shop) -> None:
         store = cart_with_items(shop, MAX_LIMIT + 1)
 
-        page = cart_items(store, CART_ID, Paging.parse(str(MAX_LIMIT), None))
+        page = list_cart_items(store, CART_ID, Paging.parse(str(MAX_LIMIT), None))
 
         assert numbers(page) == list(range(MAX_LIMIT))
         assert page.has_next is True
-        assert numbers(cart_items(store, CART_ID, Paging.parse("100", "100"))) == [MAX_LIMIT]
+        assert numbers(list_cart_items(store, CART_ID, Paging.parse("100", "100"))) == [MAX_LIMIT]
 
     def test_payment_methods_are_paged_alike(self, shop: Shop) -> None:
         store = shop.run(
@@ -531,8 +532,8 @@ class TestPaging:
             *(add_credit_card("1.00", UUID(int=0xBE_0000 + n)) for n in range(3)),
         )
 
-        first = payment_methods(store, CART_ID, Paging(limit=2))
-        second = payment_methods(store, CART_ID, Paging(limit=2, offset=2))
+        first = list_payment_methods(store, CART_ID, Paging(limit=2))
+        second = list_payment_methods(store, CART_ID, Paging(limit=2, offset=2))
 
         assert [m["methodId"] for m in [*first.items, *second.items]] == [
             str(UUID(int=0xBE_0000 + n)) for n in range(3)

@@ -14,7 +14,8 @@ from uuid import UUID
 
 import pytest
 
-from eventualshop.kernel.projection import cursor_collection, lag
+from eventualshop.kernel.lag import lag
+from eventualshop.kernel.projection import cursor_collection
 from eventualshop.kernel.readmodels import Document, ReadModelStore
 from eventualshop.shopping_cart import (
     AddBillingAddress,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventualshop.kernel.projection import rebuild
-from eventualshop.kernel.readmodels import InMemoryReadModelStore
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
+from eventualshop.kernel.rebuild import rebuild
 from eventualshop.shopping_cart.read_models import PROJECTIONS
 
 from .history import contents, project, sqlite_read_models

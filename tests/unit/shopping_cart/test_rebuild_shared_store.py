@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from eventualshop.kernel.eventstore import AppendBatch, StoredEvent
-from eventualshop.kernel.readmodels import InMemoryReadModelStore
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.shopping_cart.read_models import DETAILS
 from eventualshop.shopping_cart.service import rebuild_read_models
 

@@ -27,8 +27,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from eventualshop.adapters.schema import Identity64, LongText, UtcDateTime
 from eventualshop.kernel.messages import utc_now
-from eventualshop.kernel.schema import Identity64, LongText, UtcDateTime
 from eventualshop.runtime.broker.binding import CloudEventMessage
 
 KNATIVE_ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordata", "knativeerrordest")
@@ -198,7 +198,7 @@ class SqlDeadLetterStore:
 
     def __init__(self, engine: Engine | str) -> None:
         if isinstance(engine, str):
-            from eventualshop.kernel.database import create_engine
+            from eventualshop.adapters.database import create_engine
 
             engine = create_engine(engine)
         self.engine = engine

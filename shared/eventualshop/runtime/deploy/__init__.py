@@ -1,6 +1,6 @@
 """Deployment artefacts generated from the function registry, and checked in.
 
-``python -m eventualshop.runtime.deploy`` writes them; ``--check`` only compares, and fails
+``eventualshop deploy`` writes them; ``--check`` only compares, and fails
 naming each file that is out of date. Everything here is a pure function of the registry and
 a few names (:class:`DeployConfig`), so regenerating never produces a diff by itself.
 
@@ -14,6 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eventualshop.runtime.deploy import knative, local, openfaas
 from eventualshop.runtime.deploy.config import (
@@ -24,6 +25,9 @@ from eventualshop.runtime.deploy.config import (
 )
 from eventualshop.runtime.deploy.render import GENERATOR, HEADER, yaml_document, yaml_documents
 from eventualshop.runtime.registry import Delivery, FunctionSpec
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -40,27 +44,17 @@ __all__ = [
 GENERATED_DIRS = ("knative/services", "knative/triggers", "knative/pingsources", "knative/func")
 
 
-def _registry() -> tuple[tuple[FunctionSpec, ...], Delivery]:
-    from functions import registry
-
-    default = getattr(registry, "DEFAULT_DELIVERY", Delivery())
-    return tuple(registry.FUNCTIONS), default
-
-
 def generate(
     root: Path,
-    functions: Sequence[FunctionSpec] | None = None,
+    functions: Sequence[FunctionSpec],
     *,
     config: DeployConfig | None = None,
     default_delivery: Delivery | None = None,
+    secrets: Sequence[str] = (),
 ) -> dict[Path, str]:
-    """Every generated file under ``root`` (path -> text), from ``functions`` (default: the
-    registry's ``FUNCTIONS``)."""
-    if functions is None:
-        declared, registry_delivery = _registry()
-        default_delivery = default_delivery or registry_delivery
-    else:
-        declared = tuple(functions)
+    """Every generated file under ``root`` (path -> text), from ``functions``; ``secrets`` are
+    the contexts' secret variables, named in the README's Secret."""
+    declared = tuple(functions)
     check_declarations(declared)
     config = config or DeployConfig()
     default_delivery = default_delivery or Delivery()
@@ -98,7 +92,7 @@ def generate(
         if path.startswith(prefix) and path.endswith(".yaml")
     ]
     files["knative/kustomization.yaml"] = yaml_document(knative.kustomization(resources, config))
-    files["knative/README.md"] = _readme(config)
+    files["knative/README.md"] = _readme(config, secrets)
     files["stack.yml"] = yaml_document(openfaas.stack(specs, config))
     files["Dockerfile"] = local.dockerfile(root)
     files[".dockerignore"] = local.dockerignore()
@@ -151,27 +145,28 @@ def _relative(root: Path, path: Path) -> str:
         return str(path)
 
 
-def _default_root() -> Path:
-    """The checkout: the directory holding pyproject.toml and functions/registry.py."""
-    import functions
-
-    return Path(functions.__file__).resolve().parent.parent
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None, system: Root) -> int:
+    """``eventualshop deploy [--check]`` for ``system`` (its functions and contexts)."""
     parser = argparse.ArgumentParser(
         prog=GENERATOR, description="Generate knative/, stack.yml, Dockerfile and the compose file"
     )
     parser.add_argument("--check", action="store_true", help="compare only; fail if out of date")
-    parser.add_argument("--root", type=Path, help="the checkout (default: where functions/ is)")
+    parser.add_argument("--root", type=Path, help="the checkout (default: the current folder)")
     parser.add_argument("--image", default=DEFAULT_IMAGE, help="the shared function image")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="Kubernetes namespace")
     args = parser.parse_args(argv)
-    root: Path = (args.root or _default_root()).resolve()
+    root: Path = (args.root or Path.cwd()).resolve()
+    secrets = [v for context in system.contexts.values() for v in context.secret_variables]
     try:
-        files = generate(root, config=DeployConfig(image=args.image, namespace=args.namespace))
+        files = generate(
+            root,
+            system.functions,
+            config=DeployConfig(image=args.image, namespace=args.namespace),
+            default_delivery=system.default_delivery,
+            secrets=secrets,
+        )
     except ValueError as error:  # a declaration Kubernetes would reject
-        print(f"functions/registry.py: {error}", file=sys.stderr)
+        print(f"the function registry: {error}", file=sys.stderr)
         return 1
     if args.check:
         problems = check(root, files)
@@ -184,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _readme(config: DeployConfig) -> str:
+def _readme(config: DeployConfig, secrets: Sequence[str]) -> str:
+    keys = "".join(f" \\\n  --from-literal={name}='…'" for name in secrets)
     return f"""<!-- {HEADER} -->
 # Knative deployment
 
@@ -200,8 +196,7 @@ Prerequisites in the cluster: Knative Serving and Eventing, eventing-rabbitmq (b
 kubectl create namespace {config.namespace}
 kubectl -n {config.namespace} create secret generic {config.secret} \\
   --from-literal=EVENTUALSHOP_EVENT_STORE_URL='postgresql://…' \\
-  --from-literal=EVENTUALSHOP_READ_MODEL_URL='mongodb://…' \\
-  --from-literal=EVENTUALSHOP_CARD_TOKEN_KEY='…'
+  --from-literal=EVENTUALSHOP_READ_MODEL_URL='mongodb://…'{keys}
 kubectl apply -k knative/
 ```
 

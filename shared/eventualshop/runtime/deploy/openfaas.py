@@ -15,7 +15,7 @@ from eventualshop.runtime.deploy.config import HEALTH_PATH, DeployConfig, settin
 from eventualshop.runtime.deploy.knative import function_env, labels
 from eventualshop.runtime.registry import FunctionSpec
 
-_FROM_SHELL = ("rabbitmq_url", "event_store_url", "read_model_url", "card_token_key")
+_FROM_SHELL = ("rabbitmq_url", "event_store_url", "read_model_url")
 
 
 def stack(functions: Sequence[FunctionSpec], config: DeployConfig) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""A scripted cart session over HTTP, printed step by step (``eventualshop demo``).
+
+Without ``--url`` it starts an embedded shop on a free port with its data in a temporary folder,
+so the demo never touches the data of a shop you are running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
+
+Printer = Callable[[str], object]
+
+
+def _call(base: str, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        parsed = {"body": raw.decode(errors="replace")}
+    return status, parsed if isinstance(parsed, dict) else {"body": parsed}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def embedded_shop(root: Root) -> Iterator[str]:
+    """An embedded shop on a free port, with its data in a temporary folder."""
+    import os
+
+    from werkzeug.serving import make_server
+
+    from eventualshop.runtime.local import LocalShop
+
+    with tempfile.TemporaryDirectory(prefix="eventualshop-demo-") as folder:
+        os.environ["EVENTUALSHOP_DATA_DIR"] = folder
+        os.environ["EVENTUALSHOP_PORT"] = str(_free_port())
+        root.reset()
+        config = root.settings()
+        shop = LocalShop(root)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = make_server(config.host, config.port, shop.app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        shop.start()
+        thread.start()
+        try:
+            yield f"http://{config.host}:{config.port}"
+        finally:
+            server.shutdown()
+            shop.stop()
+
+
+def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
+    if url is None:
+        with embedded_shop(root) as base:
+            return _script(base, out)
+    return _script(url.rstrip("/"), out)
+
+
+def _script(base: str, out: Printer) -> int:
+    carts = "/api/v1/shopping-carts"
+    customer = str(uuid.uuid4())
+    steps = 0
+
+    def step(title: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        nonlocal steps
+        steps += 1
+        status, answer = _call(base, method, path, body)
+        summary = answer.get("events") or answer.get("code") or answer.get("errors") or answer
+        out(f"{steps:2}. {title:<44} {method:6} {status}  {json.dumps(summary)}")
+        return answer
+
+    out(f"EventualShop demo against {base}")
+    created = step(
+        "create a cart in USD", "POST", carts, {"customerId": customer, "currency": "USD"}
+    )
+    cart = f"{carts}/{created['aggregateId']}"
+    product = {
+        "description": "A mechanical keyboard",
+        "name": "Keyboard",
+        "brand": "Acme",
+        "category": "Peripherals",
+        "unit": "each",
+        "sku": "KB-1",
+    }
+    item = {
+        "catalogId": str(uuid.uuid4()),
+        "inventoryId": str(uuid.uuid4()),
+        "product": product,
+        "quantity": 2,
+        "unitPrice": {"amount": "49.90", "currency": "USD"},
+    }
+    step("add 2 keyboards at 49.90", "POST", f"{cart}/items", item)
+    step("add 1 more keyboard (same product)", "POST", f"{cart}/items", item | {"quantity": 1})
+    step("add an item with quantity 0 (invalid)", "POST", f"{cart}/items", item | {"quantity": 0})
+    step("check out before paying (rejected)", "PUT", f"{cart}/check-out")
+    address = {
+        "street": "Main Street",
+        "number": 42,
+        "city": "Springfield",
+        "state": "IL",
+        "zipCode": "62701",
+        "country": "USA",
+    }
+    step("set the billing address", "PUT", f"{cart}/add-billing-address", address)
+    card = {
+        "amount": {"amount": "149.70", "currency": "USD"},
+        "creditCard": {
+            "expirationDate": "01/12/2030",
+            "number": "4111 1111 1111 1111",
+            "holderName": "Ada Lovelace",
+            "securityCode": 123,
+        },
+    }
+    step("pay 149.70 by credit card", "POST", f"{cart}/payment-methods/credit-card", card)
+    step("check out", "PUT", f"{cart}/check-out")
+    step("add an item after check-out (rejected)", "POST", f"{cart}/items", item)
+    # The read side is eventually consistent: poll the details until the check-out shows.
+    details: dict[str, Any] = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, details = _call(base, "GET", f"{cart}/details")
+        if status == 200 and details.get("status") == "CheckedOut":
+            break
+        time.sleep(0.05)
+    steps += 1
+    out(
+        f"{steps:2}. {'read the cart details (query)':<44} {'GET':6} "
+        f"{details.get('status')}  total {details.get('total')}  due {details.get('amountDue')}"
+    )
+    _, listed = _call(base, "GET", f"{cart}/items/list-item")
+    steps += 1
+    names = [(i.get("productName"), i.get("quantity")) for i in listed.get("items", [])]
+    out(f"{steps:2}. {'list the items (query)':<44} {'GET':6} {names}")
+    out("done: the card number and security code are in no event (only a token and last four).")
+    return steps

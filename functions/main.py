@@ -1,0 +1,36 @@
+"""The functions-framework source of every function, and the process's composition root.
+
+``functions-framework --source functions/main.py --target shopping_cart_add_cart_item`` serves
+one function: a derived target is built from its context's declaration on first access (module
+``__getattr__``), importing only that context's modules. ``eventualshop`` (the command line)
+starts here too, so the runtime receives the system instead of importing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eventualshop.runtime.root import Root
+from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
+
+
+def _demo(url: str | None, root: Root) -> int:
+    from functions.demo import run_demo
+
+    return run_demo(url, root)
+
+
+ROOT = Root(CONTEXTS, FUNCTIONS, default_delivery=DEFAULT_DELIVERY, demo=_demo)
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return ROOT.target(name)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    from eventualshop.runtime.cli import main
+
+    return main(argv, ROOT)

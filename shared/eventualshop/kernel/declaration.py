@@ -1,0 +1,94 @@
+"""A bounded context declared once, as plain data: its name, its HTTP routes, its read models.
+
+Everything else the platform needs about a context is derived from this declaration (function
+names, functions-framework targets, ``Location`` headers, Trigger subscriptions, the rebuild and
+lag functions, the command line, the deployment artefacts), and the declaration is checked
+against the domain it names (``eventualshop.runtime.check``). It names the domain's parts by
+their names only, so reading it imports no domain module: a function's cold start pays only for
+the context it serves.
+
+The context's package follows one convention: ``<package>.commands`` defines the command types
+named here, ``<package>.queries`` the query handlers, ``<package>.read_models`` its
+``PROJECTIONS``, and ``aggregate`` names the ``AggregateKind`` (``"module:NAME"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Method = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRoute:
+    """An HTTP command function: ``command`` (a type in ``<package>.commands``) at ``path``.
+
+    Path parameters (``{cartId}``) fill the command fields of that name; ``query`` maps
+    query-string names to command fields; ``body_field`` is the one field a bare JSON body fills
+    (where the original sent a value object, such as an address, as the whole body).
+    """
+
+    command: str
+    method: Method
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    body_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRoute:
+    """An HTTP query function: ``handler`` (a function in ``<package>.queries``) at ``path``.
+
+    The handler is called with the read-model store, the path parameters as UUIDs under their
+    snake-case names (``{cartId}`` -> ``cart_id``) and, when it takes one, ``paging``.
+    """
+
+    handler: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class BoundedContext:
+    #: DNS-label name: the CloudEvent ``source`` (``/eventualshop/<name>``), the ``type`` prefix,
+    #: the prefix of every function name and of the context's settings
+    #: (``EVENTUALSHOP_<NAME>_…``), and its own event store database by default.
+    name: str
+    #: The package that holds the context's domain, e.g. ``eventualshop.shopping_cart``.
+    package: str
+    #: ``"module:NAME"`` of the context's ``AggregateKind``.
+    aggregate: str
+    #: The ``aggregatetype`` of the context's events (checked against the ``AggregateKind``).
+    aggregate_type: str
+    #: Where every route of the context starts, e.g. ``/api/v1/shopping-carts``.
+    routes: str
+    #: Below ``routes``: where a command's ``Location`` points (``{aggregateId}`` filled in).
+    location: str
+    commands: tuple[CommandRoute, ...] = ()
+    queries: tuple[QueryRoute, ...] = ()
+    #: Names of the read models in ``<package>.read_models.PROJECTIONS``: one projector each.
+    projections: tuple[str, ...] = ()
+    #: ``"module:function"`` run once before the context's first command in a process: reads the
+    #: context's own settings (``EVENTUALSHOP_<NAME>_…``) and hands them to its domain.
+    configure: str | None = None
+    #: Names of the context's settings that are secrets (``card_token_key``): deployments take
+    #: them from a Secret, as ``EVENTUALSHOP_<NAME>_<SETTING>``.
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def env_prefix(self) -> str:
+        return f"EVENTUALSHOP_{self.name.replace('-', '_').upper()}_"
+
+    @property
+    def secret_variables(self) -> tuple[str, ...]:
+        return tuple(self.env_prefix + name.upper() for name in self.secrets)
+
+    @property
+    def source(self) -> str:
+        return event_source(self.name)
+
+
+def event_source(context: str) -> str:
+    """The CloudEvent ``source`` of every event a context publishes."""
+    return f"/eventualshop/{context}"

@@ -1,0 +1,45 @@
+"""Rebuilds and lag for any declared context: what the admin routes and the command line run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from eventualshop.kernel.lag import Lag
+from eventualshop.kernel.lag import lag as projection_lag
+from eventualshop.kernel.rebuild import RebuildReport
+from eventualshop.kernel.rebuild import rebuild as replay
+from eventualshop.kernel.repository import Repository
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
+
+
+def rebuild_names(root: Root, context: str) -> tuple[str, ...]:
+    """Every name a rebuild request may give: ``all``, a projection, or its first collection
+    (the original named read models by collection, e.g. ``ShoppingCartDetails``)."""
+    projections = root.projections(context)
+    return (
+        "all",
+        *(p.name for p in projections),
+        *(next(iter(p.collections)) for p in projections),
+    )
+
+
+def rebuild(root: Root, context: str, names: Sequence[str] = ("all",)) -> list[RebuildReport]:
+    """Replay the context's events into fresh read models and swap them in (all, or those named
+    by projection or collection)."""
+    projections = root.projections(context)
+    chosen = [
+        p
+        for p in projections
+        if "all" in names or p.name in names or next(iter(p.collections)) in names
+    ]
+    store = root.event_store(context)
+    decode = Repository(store, root.aggregate(context)).decode
+    return replay(store, decode, root.read_model_store(), chosen)
+
+
+def lag(root: Root, context: str) -> list[Lag]:
+    store, read_models = root.event_store(context), root.read_model_store()
+    return [projection_lag(read_models, p, store) for p in root.projections(context)]

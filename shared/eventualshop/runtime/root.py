@@ -1,0 +1,284 @@
+"""The composition root: the one object that chooses the adapters and owns what they open.
+
+It receives the system as data (the context declarations and the function list, from the
+top-level ``functions.registry``), so nothing in ``eventualshop`` imports the functions. Every
+store, publisher, relay, application service, projector and built function target is created
+on first use and kept for the life of the process (a warm function instance); :meth:`Root.reset`
+forgets all of it at once, for tests and tools that build shops with other configurations.
+
+Only the drivers the configuration names are imported: a command function on SQLite never
+imports psycopg, pika or pymongo.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eventualshop.kernel.declaration import BoundedContext
+from eventualshop.kernel.eventstore import EventStore, OutboxEntry
+from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
+from eventualshop.runtime.registry import Delivery, FunctionSpec
+from eventualshop.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from eventualshop.kernel.aggregate import AggregateKind, AggregateState
+    from eventualshop.kernel.projection import Projection, Projector
+    from eventualshop.kernel.readmodels import ReadModelStore
+    from eventualshop.kernel.service import ApplicationService
+    from eventualshop.runtime.broker.deadletters import SqlDeadLetterStore
+
+T = TypeVar("T")
+
+
+class NoBroker:
+    """Where no broker is reachable from this process: rows stay pending for the sweep."""
+
+    def publish(self, entries: Sequence[OutboxEntry]) -> None:
+        del entries
+        raise PublishError("no broker configured for this process")
+
+
+def resolve(reference: str) -> Any:
+    """``"package.module:NAME"`` -> the object it names."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def open_read_model_store(url: str) -> ReadModelStore:
+    """The adapter for ``url``: ``sqlite:///…``, ``postgresql://…``, ``mongodb://…`` or ``memory:``.
+
+    Adapters are imported here, so a function pays at cold start only for the one it uses.
+    """
+    scheme = url.partition(":")[0].partition("+")[0].lower()
+    if scheme == "memory":
+        from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
+
+        return InMemoryReadModelStore()
+    if scheme in ("mongodb", "mongodb+srv"):
+        from eventualshop.adapters.read_models_mongo import MongoReadModelStore
+
+        return MongoReadModelStore.from_url(url)
+    from eventualshop.adapters.read_models_sql import SqlReadModelStore
+
+    return SqlReadModelStore.from_url(url)
+
+
+class Root:
+    def __init__(
+        self,
+        contexts: Sequence[BoundedContext],
+        functions: Sequence[FunctionSpec],
+        *,
+        default_delivery: Delivery | None = None,
+        demo: Callable[[str | None, Root], object] | None = None,
+    ) -> None:
+        self.contexts: dict[str, BoundedContext] = {c.name: c for c in contexts}
+        self.functions: tuple[FunctionSpec, ...] = tuple(functions)
+        self.by_name: dict[str, FunctionSpec] = {f.name: f for f in self.functions}
+        self.default_delivery = default_delivery or Delivery()
+        #: ``eventualshop demo``: drives the shop at a URL (``None``: an embedded one).
+        self.demo = demo
+        self._lock = threading.RLock()
+        self._parts: dict[tuple[str, str], Any] = {}
+        self._publisher: Publisher | None = None
+        self._settings: Settings | None = None
+        # How to release what was opened (engines, connections): reset() calls them.
+        self._opened: list[Callable[[], None]] = []
+
+    # ---- configuration ------------------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        with self._lock:
+            if self._settings is None:
+                self._settings = Settings()
+            return self._settings
+
+    def context(self, name: str) -> BoundedContext:
+        try:
+            return self.contexts[name]
+        except KeyError:
+            raise KeyError(f"no bounded context named {name!r} is declared") from None
+
+    def _part(self, kind: str, key: str, make: Callable[[], T]) -> T:
+        with self._lock:
+            found = self._parts.get((kind, key))
+            if found is None:
+                found = self._parts[(kind, key)] = make()
+            return found
+
+    # ---- stores ---------------------------------------------------------------------------------
+
+    def event_store(self, context: str) -> EventStore:
+        def make() -> EventStore:
+            from eventualshop.adapters.event_store_sql import SqlEventStore
+
+            config = self.settings()
+            url = config.resolved_event_store_url(self.context(context).name)
+            _ensure_folder(url)
+            store = SqlEventStore.from_url(url, migrate=config.auto_migrate)
+            self._opened.append(store.close)
+            return store
+
+        return self._part("event-store", context, make)
+
+    def read_model_store(self) -> ReadModelStore:
+        def make() -> ReadModelStore:
+            url = self.settings().resolved_read_model_url()
+            _ensure_folder(url)
+            store = open_read_model_store(url)
+            self._opened.append(store.close)
+            return store
+
+        return self._part("read-models", "", make)
+
+    def dead_letter_store(self) -> SqlDeadLetterStore:
+        """Dead letters beside the embedded stores, or in the configured event store database."""
+
+        def make() -> SqlDeadLetterStore:
+            from eventualshop.runtime.broker.deadletters import SqlDeadLetterStore
+
+            config = self.settings()
+            url = config.event_store_url or f"sqlite:///{config.data_dir / 'dead-letters.sqlite3'}"
+            _ensure_folder(url)
+            store = SqlDeadLetterStore(url)
+            self._opened.append(store.engine.dispose)
+            store.create_table()
+            return store
+
+        return self._part("dead-letters", "", make)
+
+    # ---- publishing -----------------------------------------------------------------------------
+
+    def use_publisher(self, publisher: Publisher | None) -> None:
+        """Install the process's publisher (the local server installs its in-process broker)."""
+        with self._lock:
+            self._publisher = publisher
+            for key in [k for k in self._parts if k[0] == "relay"]:
+                del self._parts[key]
+
+    def publisher(self) -> Publisher:
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = _configured_publisher(self.settings())
+            return self._publisher
+
+    def relay(self, context: str) -> OutboxRelay:
+        return self._part(
+            "relay", context, lambda: OutboxRelay(self.event_store(context), self.publisher())
+        )
+
+    def relay_after_commit(self, context: str) -> Callable[[], None]:
+        """Publish right after a commit: one batch at most, so a request never works off a
+        backlog (after a broker outage); the scheduled sweep drains the rest. Several instances
+        may publish the same row: delivery is at least once and every consumer is idempotent."""
+
+        def run() -> None:
+            self.relay(context).run_once()
+
+        return run
+
+    def sweep(self) -> int:
+        """Drain every context's outbox; how many events were published."""
+        return sum(self.relay(name).drain() for name in self.contexts)
+
+    # ---- the domain, through the declarations -------------------------------------------------
+
+    def aggregate(self, context: str) -> AggregateKind[AggregateState]:
+        return self._part("aggregate", context, lambda: resolve(self.context(context).aggregate))
+
+    def service(self, context: str) -> ApplicationService[AggregateState]:
+        def make() -> ApplicationService[AggregateState]:
+            from eventualshop.kernel.service import ApplicationService
+
+            declared = self.context(context)
+            if declared.configure:
+                resolve(declared.configure)()
+            return ApplicationService(
+                self.event_store(context),
+                self.aggregate(context),
+                snapshot_interval=self.settings().snapshot_interval,
+            )
+
+        return self._part("service", context, make)
+
+    def projections(self, context: str) -> tuple[Projection, ...]:
+        """The context's declared read models, in the declaration's order."""
+
+        def make() -> tuple[Projection, ...]:
+            declared = self.context(context)
+            module = importlib.import_module(f"{declared.package}.read_models")
+            by_name = {p.name: p for p in module.PROJECTIONS}
+            return tuple(by_name[name] for name in declared.projections)
+
+        return self._part("projections", context, make)
+
+    def projector(self, context: str, projection: str) -> Projector:
+        def make() -> Projector:
+            from eventualshop.kernel.projection import Projector
+
+            chosen = next(p for p in self.projections(context) if p.name == projection)
+            found = Projector(self.read_model_store(), chosen)
+            found.ensure_indexes()
+            return found
+
+        return self._part("projector", projection, make)
+
+    # ---- function targets -----------------------------------------------------------------------
+
+    def target(self, function: str) -> Callable[..., Any]:
+        """The functions-framework target of a registered function, built once."""
+        spec = self.by_name.get(function) or self._by_target(function)
+
+        def make() -> Callable[..., Any]:
+            if spec.derived is None:
+                found: Callable[..., Any] = getattr(
+                    importlib.import_module(spec.module), spec.target
+                )
+                return found
+            from eventualshop.runtime.targets import build
+
+            return build(self, spec)
+
+        return self._part("target", spec.name, make)
+
+    def _by_target(self, target: str) -> FunctionSpec:
+        for spec in self.functions:
+            if spec.target == target and spec.derived is not None:
+                return spec
+        raise AttributeError(f"no function has the target {target!r}")
+
+    # ---- lifetime -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every part, releasing what it holds, and read the settings again next time."""
+        with self._lock:
+            dropped, self._publisher = self._publisher, None
+            opened, self._opened = self._opened, []
+            self._parts.clear()
+            self._settings = None
+        close = getattr(dropped, "close", None)
+        if callable(close):
+            close()
+        for release in opened:
+            release()
+
+
+def _configured_publisher(config: Settings) -> Publisher:
+    if config.broker == "rabbitmq":
+        from eventualshop.runtime.broker.publishers import RabbitMqPublisher
+
+        return RabbitMqPublisher(config.rabbitmq_url, config.broker_exchange)
+    if config.broker == "knative" and config.knative_sink:
+        from eventualshop.runtime.broker.publishers import KnativeSinkPublisher
+
+        return KnativeSinkPublisher(config.knative_sink)
+    return NoBroker()
+
+
+def _ensure_folder(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,159 @@
+"""The functions-framework targets of a bounded context, built from its declaration.
+
+A context writes no function file: its command, query and projector targets, and its rebuild
+and lag functions, are the same few lines for every context, so they are built here from the
+declaration and the context package's conventions (``commands``, ``queries``, ``read_models``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from flask import Request, Response
+
+from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
+from eventualshop.kernel.paging import Paging
+from eventualshop.runtime.consumer import consumer
+from eventualshop.runtime.http import (
+    ProblemError,
+    QueryAnswer,
+    command_function,
+    problem,
+    query_function,
+    read_json_body,
+)
+from eventualshop.runtime.registry import FunctionSpec
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
+
+Target = Callable[..., Any]
+
+
+def build(root: Root, spec: FunctionSpec) -> Target:
+    context = root.context(spec.context)
+    how, _, what = (spec.derived or "").partition(":")
+    if how == "command":
+        return _command(root, spec, context, _declared(context.commands, "command", what))
+    if how == "query":
+        return _query(root, spec, context, _declared(context.queries, "handler", what))
+    if how == "projector":
+        return _projector(root, spec, context, what)
+    if how == "rebuild":
+        return _rebuild(root, context)
+    if how == "lag" and spec.route is not None:
+        return query_function(spec.route, lambda _ids, _paging: _lag(root, context))
+    raise ValueError(f"function {spec.name!r}: cannot build {spec.derived!r}")
+
+
+def _declared(routes: tuple[Any, ...], field: str, name: str) -> Any:
+    return next(route for route in routes if getattr(route, field) == name)
+
+
+def _command(
+    root: Root, spec: FunctionSpec, context: BoundedContext, route: CommandRoute
+) -> Target:
+    commands = importlib.import_module(f"{context.package}.commands")
+    assert spec.route is not None
+    return command_function(
+        getattr(commands, route.command),
+        spec.route,
+        lambda: root.service(context.name),
+        query=route.query,
+        body_field=route.body_field,
+        location=context.routes + context.location,
+        after_commit=root.relay_after_commit(context.name),
+    )
+
+
+def _query(root: Root, spec: FunctionSpec, context: BoundedContext, route: QueryRoute) -> Target:
+    handler = getattr(importlib.import_module(f"{context.package}.queries"), route.handler)
+    pages = "paging" in inspect.signature(handler).parameters
+
+    def answer(ids: Mapping[str, UUID], paging: Paging) -> QueryAnswer:
+        arguments: dict[str, Any] = {snake(name): value for name, value in ids.items()}
+        if pages:
+            arguments["paging"] = paging
+        found: QueryAnswer = handler(root.read_model_store(), **arguments)
+        return found
+
+    assert spec.route is not None
+    return query_function(spec.route, answer)
+
+
+def _projector(root: Root, spec: FunctionSpec, context: BoundedContext, name: str) -> Target:
+    def handle(event: Any) -> None:
+        root.projector(context.name, name).handle(event)
+
+    return consumer(spec, root.aggregate(context.name).events, handle, root.dead_letter_store)
+
+
+def _rebuild(root: Root, context: BoundedContext) -> Target:
+    """POST …/admin/rebuild-projection?name=<projection>|all: replay the event store into fresh
+    read models and swap them in when complete; queries keep answering meanwhile."""
+    from eventualshop.runtime import admin
+
+    def rebuild(request: Request) -> Response:
+        if request.method != "POST":
+            return problem(405, "Method not allowed", "use POST")
+        try:
+            read_json_body(request)  # no body is needed, but an oversized one is still refused
+        except ProblemError as error:
+            return problem(error.status, error.title, error.detail, errors=error.errors)
+        name = request.args.get("name", "").strip()
+        if not name:
+            return problem(
+                400,
+                "Invalid request",
+                "name the projection to rebuild, or all",
+                errors={"name": ["must not be empty"]},
+            )
+        known = admin.rebuild_names(root, context.name)
+        if name not in known:
+            return problem(
+                400,
+                "Invalid request",
+                f"unknown projection {name!r}",
+                errors={"name": [f"must be one of: {', '.join(known)}"]},
+            )
+        reports = admin.rebuild(root, context.name, [name])
+        body = [
+            {
+                "projection": r.projection,
+                "events": r.events,
+                "documents": r.documents,
+                "lastPosition": r.last_position,
+            }
+            for r in reports
+        ]
+        return Response(json.dumps({"rebuilt": body}), status=200, mimetype="application/json")
+
+    return rebuild
+
+
+def _lag(root: Root, context: BoundedContext) -> dict[str, object]:
+    from eventualshop.runtime import admin
+
+    return {
+        "projections": [
+            {
+                "projection": item.projection,
+                "lastAppliedEventId": item.last_applied_event_id,
+                "lastAppliedPosition": item.last_applied_position,
+                "lastWrittenPosition": item.last_written_position,
+                "behind": item.behind,
+            }
+            for item in admin.lag(root, context.name)
+        ]
+    }
+
+
+def snake(name: str) -> str:
+    """``cartId`` -> ``cart_id``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

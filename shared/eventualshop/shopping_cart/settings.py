@@ -1,0 +1,28 @@
+"""The Shopping Cart's own settings, read with the prefix ``EVENTUALSHOP_SHOPPING_CART_``.
+
+The platform's settings know no context; what only the cart needs lives here and reaches the
+domain through ``configure``, which the composition root calls once before the first command.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eventualshop.shopping_cart.payment_methods import use_card_token_key
+
+
+class CartSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_SHOPPING_CART_", extra="ignore")
+
+    card_token_key: SecretStr | None = Field(
+        None,
+        description="HMAC key (16+ bytes) that turns card numbers into tokens; "
+        "unset: a development key, never for production",
+    )
+
+
+def configure() -> None:
+    key = CartSettings().card_token_key
+    if key is not None:
+        use_card_token_key(key.get_secret_value().encode())
