@@ -447,10 +447,8 @@ class RunningShop:
 def running_shop(event_store_url: str, read_model_url: str, data_dir: str) -> Iterator[RunningShop]:
     from werkzeug.serving import make_server
 
-    from eventualshop.runtime import wiring
     from eventualshop.runtime.local import LocalShop
-    from eventualshop.runtime.settings import settings
-    from functions.registry import FUNCTIONS
+    from functions.main import ROOT as SHOP
 
     port = _free_port()
     exchange = f"bench-e2e-{uuid.uuid4().hex[:12]}"
@@ -468,9 +466,9 @@ def running_shop(event_store_url: str, read_model_url: str, data_dir: str) -> It
         if name.startswith("EVENTUALSHOP_") or name == "K_SINK":
             del os.environ[name]
     os.environ.update(environment)
-    wiring.reset()
+    SHOP.reset()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    shop = LocalShop(settings(), FUNCTIONS)
+    shop = LocalShop(SHOP)
     install_counters(shop.app)
     server = make_server("127.0.0.1", port, shop.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="shop-http", daemon=True)
@@ -491,16 +489,10 @@ def running_shop(event_store_url: str, read_model_url: str, data_dir: str) -> It
 
 
 def _forget_shop() -> None:
-    """Release what the shop opened: wiring's parts, and the function modules' own caches."""
-    from eventualshop.runtime import wiring
+    """Release what the shop opened: every part the composition root holds."""
+    from functions.main import ROOT as SHOP
 
-    commands = sys.modules.get("functions.commands.shopping_cart")
-    if commands is not None:
-        commands._service.cache_clear()
-    projectors = sys.modules.get("functions.projectors.shopping_cart")
-    if projectors is not None:
-        projectors.projector.cache_clear()
-    wiring.reset()
+    SHOP.reset()
 
 
 # --------------------------------------------------------------------------- the e2e phases

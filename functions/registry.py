@@ -13,6 +13,8 @@ from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, 
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 
 CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART,)
+#: The functions-framework source that serves every derived function.
+SERVED_BY = "functions.main"
 
 PLATFORM: tuple[FunctionSpec, ...] = (
     # Publishes what the relay after each commit could not (broker down, crash after commit).
@@ -40,7 +42,7 @@ PLATFORM: tuple[FunctionSpec, ...] = (
 SAGAS: tuple[FunctionSpec, ...] = ()
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    *(spec for context in CONTEXTS for spec in context_functions(context)),
+    *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),
     *SAGAS,
     *PLATFORM,
 )

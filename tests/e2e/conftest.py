@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -31,13 +30,15 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import URL, Engine
 
 from eventualshop.kernel.eventstore import EventStore, StoredEvent
-from eventualshop.runtime import wiring
 from eventualshop.runtime.broker import amqp
 from eventualshop.runtime.local import LocalShop
 from eventualshop.runtime.settings import settings
-from functions.registry import CART, FUNCTIONS
+from eventualshop.shopping_cart.declaration import SHOPPING_CART
+from functions.main import ROOT
 from tests.conftest import truncate
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
+
+CART = SHOPPING_CART.name
 
 EMBEDDED = "embedded"
 POSTGRES_RABBITMQ = "postgres-rabbitmq"
@@ -45,19 +46,12 @@ SETUPS = [
     EMBEDDED,
     pytest.param(POSTGRES_RABBITMQ, marks=[pytest.mark.postgres, pytest.mark.rabbitmq]),
 ]
-CE_TYPE = "eventualshop.shopping-cart.{}.v1"
+CE_TYPE = "eventualshop.shopping-cart.{}"
 
 
 def _forget() -> None:
-    """Drop every cached part: wiring's, the settings, and the function modules' own (the cart
-    commands' service, the projectors' read model handles) where those modules are loaded."""
-    commands = sys.modules.get("functions.commands.shopping_cart")
-    if commands is not None:
-        commands._service.cache_clear()
-    projectors = sys.modules.get("functions.projectors.shopping_cart")
-    if projectors is not None:
-        projectors.projector.cache_clear()
-    wiring.reset()
+    """Drop every cached part of the composition root (stores, publisher, services, targets)."""
+    ROOT.reset()
 
 
 def _close(publisher: object) -> None:
@@ -100,7 +94,7 @@ def module_shop(
             env.setenv("EVENTUALSHOP_BROKER", "inprocess")
         _forget()
         try:
-            yield ModuleShop(request.param, LocalShop(settings(), FUNCTIONS), broker_url)
+            yield ModuleShop(request.param, LocalShop(ROOT), broker_url)
         finally:
             _forget()
 
@@ -184,17 +178,17 @@ def shop(module_shop: ModuleShop, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
         exchange = f"e2e-{uuid.uuid4().hex[:12]}"
         monkeypatch.setenv("EVENTUALSHOP_BROKER_EXCHANGE", exchange)
         settings.cache_clear()
-        _close(wiring.publisher())
-        wiring.use_publisher(None)  # the next relay builds one from the settings: this exchange
+        _close(ROOT.publisher())
+        ROOT.use_publisher(None)  # the next relay builds one from the settings: this exchange
         probe = BrokerProbe(module_shop.rabbitmq_url, exchange)
-    store = wiring.event_store(CART)
+    store = ROOT.event_store(CART)
     client = module_shop.shop.app.test_client()
     try:
         yield Shop(module_shop.setup, client, store, probe, start=store.last_position())
     finally:
         if probe is not None:
-            _close(wiring.publisher())
-            wiring.use_publisher(None)
+            _close(ROOT.publisher())
+            ROOT.use_publisher(None)
             probe.close()
 
 

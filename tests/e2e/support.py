@@ -9,7 +9,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import threading
 import time
 import urllib.error
@@ -26,11 +25,12 @@ from werkzeug.serving import make_server
 from eventualshop.kernel.eventstore import EventStore, StoredEvent
 from eventualshop.kernel.projection import cursor_collection
 from eventualshop.kernel.readmodels import Document, ReadModelStore
-from eventualshop.runtime import wiring
 from eventualshop.runtime.local import LocalShop
-from eventualshop.runtime.settings import settings
+from eventualshop.shopping_cart.declaration import SHOPPING_CART
 from eventualshop.shopping_cart.read_models import PROJECTIONS
-from functions.registry import CART, FUNCTIONS
+from functions.main import ROOT
+
+CART = SHOPPING_CART.name
 
 CARTS = "/api/v1/shopping-carts"
 PROBLEM = "application/problem+json"
@@ -279,15 +279,8 @@ def assert_all_delivered(store: EventStore, read_models: ReadModelStore) -> None
 
 
 def forget() -> None:
-    """Drop every cached part: wiring's, the settings, and the function modules' own (the cart
-    commands' service, the projectors' read model handles) where those modules are loaded."""
-    commands = sys.modules.get("functions.commands.shopping_cart")
-    if commands is not None:
-        commands._service.cache_clear()
-    projectors = sys.modules.get("functions.projectors.shopping_cart")
-    if projectors is not None:
-        projectors.projector.cache_clear()
-    wiring.reset()
+    """Drop every cached part of the composition root (stores, publisher, services, targets)."""
+    ROOT.reset()
 
 
 @dataclass
@@ -329,7 +322,7 @@ def served_shop(setup: str, env: Mapping[str, str], data_dir: str) -> Iterator[S
         patch.setenv("EVENTUALSHOP_HOST", "127.0.0.1")
         patch.setenv("EVENTUALSHOP_PORT", str(server.server_port))
         forget()
-        shop = LocalShop(settings(), FUNCTIONS)
+        shop = LocalShop(ROOT)
         app.append(shop.app)
         thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
         thread.start()
@@ -341,8 +334,8 @@ def served_shop(setup: str, env: Mapping[str, str], data_dir: str) -> Iterator[S
                 setup,
                 shop,
                 Http(f"http://127.0.0.1:{server.server_port}"),
-                wiring.event_store(CART),
-                wiring.read_model_store(),
+                ROOT.event_store(CART),
+                ROOT.read_model_store(),
                 dict(env),
             )
         finally:

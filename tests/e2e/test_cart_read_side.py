@@ -38,15 +38,15 @@ from eventualshop.kernel.paging import Paging
 from eventualshop.kernel.projection import Projector
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.repository import Repository
-from eventualshop.runtime import wiring
 from eventualshop.runtime.broker.binding import STRUCTURED_CONTENT_TYPE
 from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.registry import FunctionKind
 from eventualshop.shopping_cart import queries
 from eventualshop.shopping_cart.cart import CART as CART_AGGREGATE
+from eventualshop.shopping_cart.declaration import SHOPPING_CART
 from eventualshop.shopping_cart.read_models import PROJECTIONS
 from eventualshop.shopping_cart.service import projection_lag
-from functions.registry import CART, FUNCTIONS
+from functions.main import ROOT
 from tests.conftest import truncate
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
@@ -76,6 +76,7 @@ from .support import (
     usd,
 )
 
+CART = SHOPPING_CART.name
 EMBEDDED = "embedded"
 POSTGRES_RABBITMQ_MONGODB = "postgres-rabbitmq-mongodb"
 SETUPS = [
@@ -85,7 +86,7 @@ SETUPS = [
         marks=[pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.mongodb],
     ),
 ]
-PROJECTORS = [spec.name for spec in FUNCTIONS if spec.kind is FunctionKind.PROJECTOR]
+PROJECTORS = [spec.name for spec in ROOT.functions if spec.kind is FunctionKind.PROJECTOR]
 LAG = f"{CARTS}/admin/projections"
 
 
@@ -659,12 +660,12 @@ class TestUnreliableDelivery:
         http = served.http
         served.settle()
         captured = InMemoryPublisher()
-        wiring.use_publisher(captured)  # the outbox publishes here: no projector sees anything
+        ROOT.use_publisher(captured)  # the outbox publishes here: no projector sees anything
         try:
             built = checked_out_cart(served)
         finally:
             assert served.shop.broker is not None
-            wiring.use_publisher(InProcessPublisher(served.shop.broker))
+            ROOT.use_publisher(InProcessPublisher(served.shop.broker))
         stored = [e for e in served.store.read_all(0, 100_000) if str(e.aggregate_id) == built.id]
         assert len(stored) == built.version
         # What the broker would have got is exactly the outbox's structured CloudEvents.

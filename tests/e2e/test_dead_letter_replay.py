@@ -13,8 +13,7 @@ import pytest
 from eventualshop.runtime.broker.binding import CloudEventMessage
 from eventualshop.runtime.broker.deadletters import DeadLetter
 from eventualshop.runtime.local import LocalShop
-from eventualshop.runtime.settings import settings
-from functions.registry import FUNCTIONS
+from functions.main import ROOT
 
 from .conftest import _forget
 
@@ -23,7 +22,7 @@ from .conftest import _forget
 def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalShop]:
     monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
     _forget()
-    local = LocalShop(settings(), FUNCTIONS)
+    local = LocalShop(ROOT)
     yield local
     local.stop()
     _forget()

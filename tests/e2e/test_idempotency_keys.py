@@ -10,8 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from eventualshop.runtime.local import LocalShop
-from eventualshop.runtime.settings import settings
-from functions.registry import FUNCTIONS
+from functions.main import ROOT
 
 from .conftest import _forget
 
@@ -22,7 +21,7 @@ CARTS = "/api/v1/shopping-carts"
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskClient]:
     monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
     _forget()
-    shop = LocalShop(settings(), FUNCTIONS)
+    shop = LocalShop(ROOT)
     yield shop.app.test_client()
     shop.stop()
     _forget()

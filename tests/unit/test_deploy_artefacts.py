@@ -23,7 +23,8 @@ from eventualshop.runtime.deploy.config import ENV_PREFIX, PART_OF_FUNCTIONS, PA
 from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route, Subscription
 from eventualshop.runtime.settings import Settings
 from eventualshop.shopping_cart.events import CartCreated, CartSubmitted
-from functions.registry import DEFAULT_DELIVERY, FUNCTIONS
+from functions.main import ROOT as SHOP
+from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
 from tests.unit.deploy_validation import (
     ROOT,
     SCHEMAS,
@@ -36,8 +37,14 @@ from tests.unit.deploy_validation import (
     schema_errors,
 )
 
-GENERATOR = "python -m eventualshop.runtime.deploy"
+GENERATOR = "eventualshop deploy"
+SECRETS = [name for context in CONTEXTS for name in context.secret_variables]
 CART = "shopping-cart"
+
+
+def generated(root: Path) -> dict[Path, str]:
+    """What ``eventualshop deploy`` writes under ``root`` for this checkout's registry."""
+    return generate(root, FUNCTIONS, default_delivery=DEFAULT_DELIVERY, secrets=SECRETS)
 
 
 def _type(event: Any) -> str:
@@ -48,8 +55,8 @@ EXAMPLE_PROJECTOR = FunctionSpec(
     name="shopping-cart-summary-projector",
     kind=FunctionKind.PROJECTOR,
     context=CART,
-    module="functions.projectors.shopping_cart",
-    target="project_cart_summary",
+    module="functions.main",
+    target="shopping_cart_summary_projector",
     subscriptions=(
         Subscription("cart-summary-on-cart-created", {"type": _type(CartCreated)}),
         Subscription(
@@ -68,10 +75,10 @@ def artefacts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     """(functions, generated files keyed by path relative to the root)."""
     if request.param == "registry":
         functions, root = FUNCTIONS, ROOT
-        files = generate(ROOT)
+        files = generated(ROOT)
     else:
         functions, root = (*FUNCTIONS, EXAMPLE_PROJECTOR), tmp_path_factory.mktemp("deploy")
-        files = generate(root, functions, default_delivery=DEFAULT_DELIVERY)
+        files = generate(root, functions, default_delivery=DEFAULT_DELIVERY, secrets=SECRETS)
     return functions, {path.relative_to(root).as_posix(): text for path, text in files.items()}
 
 
@@ -97,26 +104,26 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_regenerating_the_artefacts_changes_no_committed_file() -> None:
-    problems = check(ROOT, generate(ROOT))
+    problems = check(ROOT, generated(ROOT))
     assert problems == [], "\n".join(problems)
 
 
 def test_generating_twice_gives_the_same_bytes() -> None:
-    assert generate(ROOT) == generate(ROOT)
+    assert generated(ROOT) == generated(ROOT)
 
 
 def test_the_check_names_each_out_of_date_or_stale_file_and_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write(tmp_path, generate(tmp_path))
-    assert main(["--check", "--root", str(tmp_path)]) == 0
+    write(tmp_path, generated(tmp_path))
+    assert main(["--check", "--root", str(tmp_path)], SHOP) == 0
     service = tmp_path / "knative/services/outbox-sweep.yaml"
     service.write_text(service.read_text() + "# edited by hand\n")
     (tmp_path / "knative/triggers").mkdir(exist_ok=True)
     (tmp_path / "knative/triggers/removed-long-ago.yaml").write_text("kind: Trigger\n")
     (tmp_path / "stack.yml").unlink()
 
-    assert main(["--check", "--root", str(tmp_path)]) == 1
+    assert main(["--check", "--root", str(tmp_path)], SHOP) == 1
 
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
@@ -127,22 +134,22 @@ def test_the_check_names_each_out_of_date_or_stale_file_and_fails(
 
 
 def test_regenerating_repairs_what_the_check_reported(tmp_path: Path) -> None:
-    write(tmp_path, generate(tmp_path))
+    write(tmp_path, generated(tmp_path))
     (tmp_path / "knative/services/dead-letters.yaml").write_text("edited\n")
     (tmp_path / "knative/pingsources/gone.yaml").write_text("kind: PingSource\n")
 
-    assert main(["--root", str(tmp_path)]) == 0
+    assert main(["--root", str(tmp_path)], SHOP) == 0
 
-    assert check(tmp_path, generate(tmp_path)) == []
+    assert check(tmp_path, generated(tmp_path)) == []
     assert not (tmp_path / "knative/pingsources/gone.yaml").exists()
 
 
 def test_generated_directories_hold_only_generated_files() -> None:
-    generated = {path.relative_to(ROOT).as_posix() for path in generate(ROOT)}
+    files = {path.relative_to(ROOT).as_posix() for path in generated(ROOT)}
     for directory in GENERATED_DIRS:
         base = ROOT / directory
         on_disk = {p.relative_to(ROOT).as_posix() for p in base.rglob("*") if p.is_file()}
-        assert on_disk <= generated, f"{directory}: {sorted(on_disk - generated)}"
+        assert on_disk <= files, f"{directory}: {sorted(on_disk - files)}"
 
 
 def _saga(name: str, *subscriptions: Subscription) -> FunctionSpec:
@@ -294,7 +301,7 @@ def test_kubectl_builds_the_kustomization_of_every_manifest() -> None:
     )
     assert result.returncode == 0, result.stderr
     built = documents(result.stdout)
-    files = {p.relative_to(ROOT).as_posix(): t for p, t in generate(ROOT).items()}
+    files = {p.relative_to(ROOT).as_posix(): t for p, t in generated(ROOT).items()}
     expected = [
         doc
         for path, text in files.items()
@@ -316,11 +323,35 @@ def test_kubectl_builds_the_kustomization_of_every_manifest() -> None:
 def test_every_trigger_filters_on_an_event_type_the_registries_know(artefacts: Any) -> None:
     _, files = artefacts
     known, sources = known_event_types(), known_event_sources()
+    streams = {(context.source, context.aggregate_type) for context in CONTEXTS}
     for trigger in manifests(files, "knative/triggers/"):
         name, attributes = trigger["metadata"]["name"], trigger["spec"]["filter"]["attributes"]
-        assert attributes.get("type") in known, f"{name}: unknown event type {attributes}"
+        if "type" in attributes:  # a reaction to one event type
+            assert attributes["type"] in known, f"{name}: unknown event type {attributes}"
+        else:  # a projector on a whole stream
+            stream = (attributes.get("source"), attributes.get("aggregatetype"))
+            assert stream in streams, f"{name}: unknown stream {attributes}"
         if "source" in attributes:
             assert attributes["source"] in sources, f"{name}: unknown source {attributes}"
+
+
+def test_every_projector_has_one_trigger_on_its_whole_stream() -> None:
+    triggers = {
+        doc["metadata"]["name"]: doc["spec"]
+        for doc in manifests(
+            {p.relative_to(ROOT).as_posix(): t for p, t in generated(ROOT).items()},
+            "knative/triggers/",
+        )
+    }
+    projectors = [spec for spec in FUNCTIONS if spec.kind is FunctionKind.PROJECTOR]
+    assert len(projectors) == 5  # the cart's read models: 5 Triggers, not 65
+    for spec in projectors:
+        (subscription,) = spec.subscriptions
+        assert triggers[subscription.name]["subscriber"]["ref"]["name"] == spec.name
+        assert set(triggers[subscription.name]["filter"]["attributes"]) == {
+            "source",
+            "aggregatetype",
+        }
 
 
 def test_the_event_catalogue_comes_from_every_registry_of_every_context() -> None:
@@ -329,12 +360,12 @@ def test_the_event_catalogue_comes_from_every_registry_of_every_context() -> Non
     known = known_event_types()
     assert _type(CartCreated) in known  # a stream event
     assert _type(CartSubmitted) in known  # a summary event, in its own registry
-    assert "eventualshop.shopping-cart.CartCreated.v1" in known
+    assert "eventualshop.shopping-cart.CartCreated" in known
 
 
 def test_a_trigger_on_an_unknown_event_type_would_be_caught() -> None:
-    assert event_type_name(CART, "CartCreated", 99) not in known_event_types()
-    assert event_type_name("shopping_cart", "CartCreated", 1) not in known_event_types()
+    assert event_type_name(CART, "CartCreated") + ".v1" not in known_event_types()
+    assert event_type_name("shopping_cart", "CartCreated") not in known_event_types()
 
 
 def test_every_subscriber_and_sink_names_a_generated_service(artefacts: Any) -> None:
@@ -458,8 +489,8 @@ def test_every_service_runs_its_function_from_the_shared_image(artefacts: Any) -
 
 
 def test_every_eventualshop_variable_in_the_artefacts_is_a_setting() -> None:
-    names = {f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields}
-    for path, text in generate(ROOT).items():
+    names = {f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields} | set(SECRETS)
+    for path, text in generated(ROOT).items():
         for variable in set(re.findall(r"\bEVENTUALSHOP_[A-Z0-9_]+", text)):
             assert variable in names, f"{path.relative_to(ROOT)}: {variable} is not a setting"
 

@@ -1,17 +1,117 @@
-"""The dependency rule and cold starts: a module imports only what it needs.
+"""The dependency rule (DESIGN §2) and cold starts: a module imports only what it needs.
 
-Each check runs in a fresh interpreter, because this test process has imported everything.
+The rules are read from the code's own import statements (``ast``), so a rule broken by a new
+import fails here in milliseconds. The cold-start checks run in a fresh interpreter, because this
+test process has imported everything.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from eventualshop.kernel.declaration import BoundedContext
+from functions.registry import CONTEXTS
+
 INFRASTRUCTURE = ("sqlalchemy", "pymongo", "pika", "psycopg", "flask", "cloudevents", "alembic")
+PACKAGE = Path(__file__).resolve().parents[2] / "shared" / "eventualshop"
+TESTS = Path(__file__).resolve().parents[1]
+#: Third-party packages a context's domain may use: models and their settings.
+DOMAIN_MAY_USE = {"pydantic", "pydantic_settings", "eventualshop"}
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names), wherever the import statement stands."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules_under(folder: str) -> list[Path]:
+    return sorted((PACKAGE / folder).rglob("*.py"))
+
+
+def offenders(folder: str, forbidden: re.Pattern[str]) -> dict[str, list[str]]:
+    found = {}
+    for path in modules_under(folder):
+        bad = sorted(name for name in imports_of(path) if forbidden.match(name))
+        if bad:
+            found[str(path.relative_to(PACKAGE))] = bad
+    return found
+
+
+def test_nothing_in_the_shared_package_imports_the_functions() -> None:
+    assert offenders(".", re.compile(r"^functions(\.|$)")) == {}
+
+
+def test_the_kernel_imports_no_adapter_no_runtime_and_no_context() -> None:
+    contexts = "|".join(re.escape(c.package) for c in CONTEXTS)
+    forbidden = re.compile(rf"^eventualshop\.(adapters|runtime)(\.|$)|^({contexts})(\.|$)")
+    assert offenders("kernel", forbidden) == {}
+
+
+def test_the_adapters_import_no_runtime_and_no_context() -> None:
+    contexts = "|".join(re.escape(c.package) for c in CONTEXTS)
+    forbidden = re.compile(rf"^eventualshop\.runtime(\.|$)|^({contexts})(\.|$)")
+    assert offenders("adapters", forbidden) == {}
+
+
+@pytest.mark.parametrize("context", CONTEXTS, ids=lambda c: c.name)
+def test_a_context_imports_only_the_kernel_its_own_modules_and_pydantic(
+    context: BoundedContext,
+) -> None:
+    folder = PACKAGE / context.package.removeprefix("eventualshop.").replace(".", "/")
+    own = (context.package, "eventualshop.kernel")
+    bad = {
+        path.name: sorted(
+            name
+            for name in imports_of(path)
+            if name.split(".")[0] not in {*sys.stdlib_module_names, "__future__", *DOMAIN_MAY_USE}
+            or (name.startswith("eventualshop.") and not name.startswith(own))
+        )
+        for path in sorted(folder.rglob("*.py"))
+    }
+    assert {name: found for name, found in bad.items() if found} == {}
+
+
+def test_no_kernel_or_runtime_module_names_a_context() -> None:
+    """The check anyone can run: ``grep -rn "functions\\.\\|shopping_cart\\|CART"
+    shared/eventualshop/kernel shared/eventualshop/runtime`` finds nothing; nor does any
+    declared context's name, package or aggregate type appear there."""
+    words = [r"functions\.", "shopping_cart", "CART"]
+    for context in CONTEXTS:
+        words += [re.escape(context.name), re.escape(context.package), context.aggregate_type]
+    pattern = re.compile("|".join(words))
+    hits = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for folder in ("kernel", "runtime")
+        for path in modules_under(folder)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert hits == []
+
+
+def test_no_test_reaches_into_sys_modules_to_reset_a_cache() -> None:
+    """One composition root owns every cached part: tests reset it, not module globals."""
+    this = Path(__file__).resolve()
+    reaching = [
+        str(path.relative_to(TESTS))
+        for path in TESTS.rglob("*.py")
+        if path.resolve() != this and re.search(r"sys\.modules\s*[\[.]", path.read_text())
+    ]
+    assert reaching == []
 
 
 def imported_by(module: str, *, call: str = "") -> set[str]:
@@ -26,21 +126,25 @@ def imported_by(module: str, *, call: str = "") -> set[str]:
 
 
 def test_the_cart_domain_imports_no_infrastructure() -> None:
-    loaded = imported_by("eventualshop.shopping_cart")
+    loaded = imported_by("eventualshop.shopping_cart.cart")
     assert loaded.isdisjoint(INFRASTRUCTURE), loaded & set(INFRASTRUCTURE)
 
 
 def test_the_kernel_imports_no_database_driver_or_broker_until_asked() -> None:
-    loaded = imported_by("eventualshop.kernel")
+    loaded = imported_by("eventualshop.kernel", call="import eventualshop.kernel.service")
     assert loaded.isdisjoint(INFRASTRUCTURE), loaded & set(INFRASTRUCTURE)
 
 
+def test_reading_the_declarations_imports_no_domain_and_no_library() -> None:
+    loaded = imported_by("functions.registry")
+    assert loaded.isdisjoint({*INFRASTRUCTURE, "pydantic", "pydantic_settings"}), loaded
+
+
 @pytest.mark.parametrize(
-    "module",
-    ["functions.commands.shopping_cart", "functions.queries.shopping_cart"],
+    "target", ["shopping_cart_add_cart_item", "shopping_cart_get_cart_details"]
 )
-def test_a_function_module_imports_no_broker_client_and_no_other_read_store(module: str) -> None:
-    loaded = imported_by(module)
+def test_a_function_target_imports_no_broker_client_and_no_other_read_store(target: str) -> None:
+    loaded = imported_by("functions.main", call=f"functions.main.{target}")
     assert loaded.isdisjoint({"pika", "pymongo", "psycopg", "alembic"}), loaded
 
 
@@ -51,12 +155,11 @@ def test_a_cart_command_on_the_embedded_store_never_loads_pymongo_pika_or_psycop
         "import os, uuid\n"
         f"os.environ['EVENTUALSHOP_DATA_DIR'] = {str(tmp_path)!r}\n"
         "from flask import Flask, request\n"
-        "import functions.commands.shopping_cart as f\n"
         "app = Flask('probe')\n"
         "body = {'customerId': str(uuid.uuid4()), 'currency': 'USD'}\n"
         "with app.test_request_context('/api/v1/shopping-carts', method='POST', json=body):\n"
-        "    assert f.create_cart(request).status_code == 202\n"
+        "    assert functions.main.shopping_cart_create_cart(request).status_code == 202\n"
     )
-    loaded = imported_by("functions.commands.shopping_cart", call=call)
+    loaded = imported_by("functions.main", call=call)
     assert "sqlalchemy" in loaded  # it did reach the event store
     assert loaded.isdisjoint({"pika", "pymongo", "psycopg"}), loaded

@@ -55,13 +55,13 @@ class BoundedContext:
     #: the prefix of every function name and of the context's settings
     #: (``EVENTUALSHOP_<NAME>_…``), and its own event store database by default.
     name: str
-    #: The package that holds the context's domain, e.g. ``eventualshop.shopping_cart``.
+    #: The package that holds the context's domain, ``eventualshop.<context package>``.
     package: str
     #: ``"module:NAME"`` of the context's ``AggregateKind``.
     aggregate: str
     #: The ``aggregatetype`` of the context's events (checked against the ``AggregateKind``).
     aggregate_type: str
-    #: Where every route of the context starts, e.g. ``/api/v1/shopping-carts``.
+    #: Where every route of the context starts, e.g. ``/api/v1/<things>``.
     routes: str
     #: Below ``routes``: where a command's ``Location`` points (``{aggregateId}`` filled in).
     location: str

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
-from eventualshop.kernel.messages import RecordedEvent
+from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore, Sort
 
 #: The cursor collection's index, for the lag's newest-first look-up. (Not with ``id`` in it:
@@ -74,6 +74,18 @@ class Projection(Protocol):
 
     @property
     def aggregate_type(self) -> str: ...
+
+    @property
+    def handles(self) -> frozenset[type[DomainEvent]]:
+        """The events of its aggregate that change its documents."""
+        ...
+
+    @property
+    def ignores(self) -> frozenset[type[DomainEvent]]:
+        """The events of its aggregate it deliberately leaves alone (only its cursor moves).
+        ``handles`` and ``ignores`` together are every event of the stream: the model check
+        (``eventualshop check``) fails for an event a projection says nothing about."""
+        ...
 
     @property
     def collections(self) -> Mapping[str, Sequence[Sequence[str]]]:

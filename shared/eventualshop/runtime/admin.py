@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def rebuild_names(root: Root, context: str) -> tuple[str, ...]:
     """Every name a rebuild request may give: ``all``, a projection, or its first collection
-    (the original named read models by collection, e.g. ``ShoppingCartDetails``)."""
+    (the original named read models by collection, as the original named them)."""
     projections = root.projections(context)
     return (
         "all",

@@ -183,6 +183,20 @@ def rebuild(args: argparse.Namespace, root: Root) -> None:
             )
 
 
+def check(_args: argparse.Namespace, root: Root) -> None:
+    """The model check: the declarations against the domain they name."""
+    from eventualshop.runtime.check import check as check_model
+
+    problems = check_model(list(root.contexts.values()), root.functions)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        raise CliError(f"{len(problems)} declaration(s) disagree with the domain: see above")
+    print(
+        f"{len(root.contexts)} contexts and {len(root.functions)} functions agree with the domain"
+    )
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -215,6 +229,9 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("sweep", help="publish pending outbox rows now").set_defaults(handler=sweep)
 
+    commands.add_parser("check", help="check the declarations against the domain").set_defaults(
+        handler=check
+    )
     commands.add_parser("lag", help="how far each projection is behind").set_defaults(handler=lag)
     again = commands.add_parser("rebuild", help="rebuild read models from the event store")
     again.add_argument("projections", nargs="*", help="projection names (default: all)")

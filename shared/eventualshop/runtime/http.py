@@ -82,7 +82,7 @@ def _slug(text: str) -> str:
 
 
 def route_pattern(route: Route) -> re.Pattern[str]:
-    """``/shopping-carts/{cartId}/items`` -> a regex with one named group per parameter."""
+    """``/things/{thingId}/parts`` -> a regex with one named group per parameter."""
     parts = re.split(r"(\{[A-Za-z]+\})", route.path)
     regex = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
     return re.compile(f"^{regex}/?$")

@@ -6,8 +6,8 @@ Knative manifests all read the same declarations, so local routing is production
 Declarations are plain data: reading them imports no function module.
 
 A bounded context's functions are not written one by one: :func:`context_functions` derives them
-from its declaration (``eventualshop.kernel.declaration``). Their target module is
-:data:`DERIVED_MODULE`, whose targets the composition root builds on first use.
+from its declaration (``eventualshop.kernel.declaration``); one module serves all of their
+targets, which the composition root builds on first use.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from enum import StrEnum
 from typing import Literal
 
 from eventualshop.kernel.declaration import BoundedContext, Method
-
-#: The one module that serves every derived function (functions-framework ``--source``).
-DERIVED_MODULE = "functions.main"
 
 
 class FunctionKind(StrEnum):
@@ -76,7 +73,7 @@ class FunctionSpec:
     name: str  # DNS-1123 label, the Knative Service name
     kind: FunctionKind
     context: str
-    module: str  # importable module, e.g. "functions.commands.shopping_cart"
+    module: str  # importable module that defines ``target``
     target: str  # functions-framework target inside it
     route: Route | None = None
     subscriptions: tuple[Subscription, ...] = ()
@@ -133,8 +130,9 @@ def stream_filters(context: BoundedContext) -> dict[str, str]:
     return {"source": context.source, "aggregatetype": context.aggregate_type}
 
 
-def context_functions(context: BoundedContext) -> tuple[FunctionSpec, ...]:
-    """Every function of a context, derived from its declaration."""
+def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpec, ...]:
+    """Every function of a context, derived from its declaration; ``module`` serves them all
+    (the functions-framework ``--source``: it builds a target on first access)."""
 
     def derived(
         name: str,
@@ -149,7 +147,7 @@ def context_functions(context: BoundedContext) -> tuple[FunctionSpec, ...]:
             name=name,
             kind=kind,
             context=context.name,
-            module=DERIVED_MODULE,
+            module=module,
             target=target_name(name),
             route=route,
             subscriptions=subscriptions,

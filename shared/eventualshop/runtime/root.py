@@ -1,7 +1,7 @@
 """The composition root: the one object that chooses the adapters and owns what they open.
 
 It receives the system as data (the context declarations and the function list, from the
-top-level ``functions.registry``), so nothing in ``eventualshop`` imports the functions. Every
+top-level function registry), so nothing in ``eventualshop`` imports the function modules. Every
 store, publisher, relay, application service, projector and built function target is created
 on first use and kept for the life of the process (a warm function instance); :meth:`Root.reset`
 forgets all of it at once, for tests and tools that build shops with other configurations.

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from eventualshop.kernel.messages import RecordedEvent
+from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.money import Money
 from eventualshop.kernel.projection import Documents, Projection
 from eventualshop.shopping_cart.events import (
@@ -75,9 +75,39 @@ def _option(event: PaymentAdded) -> dict[str, Any]:
     return shown
 
 
+#: Each projection names what it does with every event of the cart's stream: changes its
+#: documents, or deliberately ignores (only its cursor moves). The model check fails when a cart
+#: event is in neither, so a new event cannot slip past a read model unnoticed.
+_ITEM_EVENTS: frozenset[type[DomainEvent]] = frozenset(
+    {CartItemAdded, CartItemIncreased, CartItemDecreased, CartItemRemoved, CartDiscarded}
+)
+_METHOD_EVENTS: frozenset[type[DomainEvent]] = frozenset(
+    {CreditCardAdded, DebitCardAdded, PayPalAdded, PaymentMethodRemoved, CartDiscarded}
+)
+_ALL: frozenset[type[DomainEvent]] = frozenset(
+    {
+        CartCreated,
+        CartItemAdded,
+        CartItemIncreased,
+        CartItemDecreased,
+        CartItemRemoved,
+        CartCheckedOut,
+        CartDiscarded,
+        BillingAddressAdded,
+        ShippingAddressAdded,
+        CreditCardAdded,
+        DebitCardAdded,
+        PayPalAdded,
+        PaymentMethodRemoved,
+    }
+)
+
+
 class CartDetails:
     name = "shopping-cart-details"
     aggregate_type = AGGREGATE
+    handles = _ALL
+    ignores: frozenset[type[DomainEvent]] = frozenset()
     collections = {DETAILS: (("customerId", "isDeleted"), ("cartId",))}
 
     def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
@@ -157,6 +187,8 @@ class CartDetails:
 class CartItemList:
     name = "shopping-cart-item-list"
     aggregate_type = AGGREGATE
+    handles = _ITEM_EVENTS
+    ignores = _ALL - _ITEM_EVENTS
     collections = {ITEM_LIST: (("cartId", "isDeleted", "addedAt"),)}
 
     def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
@@ -166,6 +198,8 @@ class CartItemList:
 class CartItemDetails:
     name = "shopping-cart-item-details"
     aggregate_type = AGGREGATE
+    handles = _ITEM_EVENTS
+    ignores = _ALL - _ITEM_EVENTS
     collections = {ITEM_DETAILS: (("cartId",),)}
 
     def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
@@ -204,6 +238,8 @@ def _apply_item(docs: Documents, recorded: RecordedEvent, *, details: bool) -> N
 class PaymentMethodList:
     name = "shopping-cart-payment-method-list"
     aggregate_type = AGGREGATE
+    handles = _METHOD_EVENTS
+    ignores = _ALL - _METHOD_EVENTS
     collections = {METHOD_LIST: (("cartId", "isDeleted", "addedAt"),)}
 
     def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
@@ -213,6 +249,8 @@ class PaymentMethodList:
 class PaymentMethodDetails:
     name = "shopping-cart-payment-method-details"
     aggregate_type = AGGREGATE
+    handles = _METHOD_EVENTS
+    ignores = _ALL - _METHOD_EVENTS
     collections = {METHOD_DETAILS: (("cartId",),)}
 
     def apply(self, documents: Docs, recorded: RecordedEvent) -> None:

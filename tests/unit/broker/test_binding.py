@@ -31,7 +31,14 @@ from eventualshop.runtime.broker.binding import (
 
 from .samples import SAMPLES, outbox_entry, stored_event
 
-EXTENSIONS = {"aggregatetype", "aggregateversion", "correlationid", "causationid", "traceparent"}
+EXTENSIONS = {
+    "aggregatetype",
+    "aggregateversion",
+    "correlationid",
+    "causationid",
+    "traceparent",
+    "schemaversion",
+}
 
 
 def message_of(context: str, event: StoredEvent) -> CloudEventMessage:
@@ -58,7 +65,8 @@ class TestAnOutboxPayloadParses:
         assert dict(message.attributes) == cloudevents.attributes(context, event)
         assert message.data == event.payload.encode()
         assert message.id == str(event.event_id)
-        assert message.type == f"eventualshop.{context}.{event.event_type}.v{event.schema_version}"
+        assert message.type == f"eventualshop.{context}.{event.event_type}"
+        assert message.attributes["schemaversion"] == str(event.schema_version)
         assert set(message.extensions) == {
             name for name in EXTENSIONS if name in cloudevents.attributes(context, event)
         }
