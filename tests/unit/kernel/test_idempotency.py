@@ -1,0 +1,337 @@
+"""A message id (the HTTP ``Idempotency-Key``) is bound to the request it first came with.
+
+The application service keeps the first outcome of every message id: a repeat with the same
+fingerprint gets that outcome back, marked duplicate, and appends nothing; a repeat with another
+fingerprint is refused with ``IdempotencyKeyReused``. A rejection is an outcome like any other.
+The HTTP fingerprint itself (``_fingerprint``) is a hash of method, path and the command's data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from eventualshop.kernel.errors import IdempotencyKeyReused
+from eventualshop.kernel.memory import InMemoryEventStore
+from eventualshop.kernel.service import ApplicationService, CommandContext, Outcome
+from eventualshop.runtime.http import _fingerprint
+from eventualshop.shopping_cart.cart import CART, Cart
+from eventualshop.shopping_cart.commands import (
+    CheckOutCart,
+    CreateCart,
+    RemoveCartItem,
+)
+from eventualshop.shopping_cart.events import CartStatus
+from tests.unit.shopping_cart.examples import (
+    CART_ID,
+    CUSTOMER_ID,
+    ITEM_ID,
+    KEYBOARD,
+    MOUSE,
+    OTHER_ITEM_ID,
+    add_item,
+)
+
+OTHER_CART_ID = UUID("0c000000-0000-4000-8000-00000000ca02")
+KEY = "key-1"
+
+
+@pytest.fixture
+def store() -> InMemoryEventStore:
+    return InMemoryEventStore()
+
+
+@pytest.fixture
+def service(store: InMemoryEventStore) -> ApplicationService[Cart]:
+    return ApplicationService(store, CART)
+
+
+def create_cart(cart_id: UUID = CART_ID, currency: str = "USD") -> CreateCart:
+    return CreateCart(cart_id=cart_id, customer_id=CUSTOMER_ID, currency=currency)
+
+
+def context(fingerprint: str | None, message_id: str = KEY) -> CommandContext:
+    # A fresh correlation id each time: a repeat is recognised by its message id alone.
+    return CommandContext(message_id=message_id, fingerprint=fingerprint)
+
+
+def written(store: InMemoryEventStore) -> tuple[int, int]:
+    """How many events the store holds and how many outbox entries wait to be published."""
+    return store.last_position(), len(store.pending_outbox(limit=10_000))
+
+
+def cart(service: ApplicationService[Cart], cart_id: UUID = CART_ID) -> Cart | None:
+    return service.repository.load(cart_id)
+
+
+def same_answer(first: Outcome, again: Outcome) -> None:
+    assert again.duplicate
+    assert not first.duplicate
+    assert (
+        again.message_id,
+        again.aggregate_id,
+        again.version,
+        again.event_ids,
+        again.event_types,
+        again.rejection_code,
+        again.rejection_detail,
+        again.outcome_id,
+    ) == (
+        first.message_id,
+        first.aggregate_id,
+        first.version,
+        first.event_ids,
+        first.event_types,
+        first.rejection_code,
+        first.rejection_detail,
+        first.outcome_id,
+    )
+
+
+class TestSameKeySameRequest:
+    def test_a_repeated_creation_gets_the_first_outcome_marked_duplicate_and_appends_nothing(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        first = service.handle(create_cart(), context("fp-1"))
+        before = written(store)
+
+        again = service.handle(create_cart(), context("fp-1"))
+
+        assert first.accepted
+        assert first.event_types == ("CartCreated",)
+        same_answer(first, again)
+        assert again.accepted  # not "already exists": the cart exists because of this very key
+        assert written(store) == before
+
+    def test_a_repeat_the_cart_would_still_accept_appends_nothing_and_gets_the_first_outcome(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart())
+        first = service.handle(add_item(KEYBOARD, 2, "10.00"), context("fp-1"))
+        before = written(store)
+
+        # A second AddCartItem of the same product would raise the quantity: it must not.
+        again = service.handle(add_item(KEYBOARD, 2, "10.00"), context("fp-1"))
+
+        same_answer(first, again)
+        assert written(store) == before
+        state = cart(service)
+        assert state is not None
+        assert [i.quantity for i in state.items] == [2]
+        assert state.total.amount == 20
+
+    def test_every_later_repeat_gets_the_same_first_outcome(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        first = service.handle(create_cart(), context("fp-1"))
+        before = written(store)
+
+        repeats = [service.handle(create_cart(), context("fp-1")) for _ in range(3)]
+
+        for again in repeats:
+            same_answer(first, again)
+        assert written(store) == before
+
+    def test_another_key_is_another_command(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart())
+        first = service.handle(add_item(KEYBOARD, 2, "10.00"), context("fp-1", "key-1"))
+        second = service.handle(add_item(KEYBOARD, 2, "10.00"), context("fp-1", "key-2"))
+
+        assert not second.duplicate
+        assert second.event_ids != first.event_ids
+        assert second.version == first.version + 1
+        state = cart(service)
+        assert state is not None
+        assert [i.quantity for i in state.items] == [4]
+
+
+class TestSameKeyOtherRequest:
+    def test_another_fingerprint_on_a_command_that_would_succeed_is_refused_and_appends_nothing(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart(), context("fp-1"))
+        before = written(store)
+
+        with pytest.raises(IdempotencyKeyReused) as raised:
+            service.handle(create_cart(OTHER_CART_ID, "EUR"), context("fp-2"))
+
+        assert raised.value.message_id == KEY
+        assert raised.value.consumer == service.consumer
+        assert written(store) == before
+        assert cart(service, OTHER_CART_ID) is None
+
+    def test_another_fingerprint_on_a_command_the_cart_would_reject_is_refused(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart(), context("fp-1"))
+        before = written(store)
+
+        # The cart exists, so this creation is rejected: the key's reuse is still what counts.
+        with pytest.raises(IdempotencyKeyReused):
+            service.handle(create_cart(), context("fp-2"))
+        assert written(store) == before
+
+    def test_another_fingerprint_after_an_accepted_item_is_refused_and_the_item_is_unchanged(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart())
+        service.handle(add_item(KEYBOARD, 2, "10.00"), context("fp-1"))
+        before = written(store)
+
+        with pytest.raises(IdempotencyKeyReused):
+            service.handle(add_item(MOUSE, 1, "5.00", item_id=OTHER_ITEM_ID), context("fp-2"))
+
+        assert written(store) == before
+        state = cart(service)
+        assert state is not None
+        assert [(i.product, i.quantity) for i in state.items] == [(KEYBOARD, 2)]
+
+    def test_another_fingerprint_after_a_rejection_is_refused(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart())
+        rejected = service.handle(CheckOutCart(cart_id=CART_ID), context("fp-1"))
+        assert rejected.rejection_code == "cart-empty"
+        service.handle(add_item(KEYBOARD, 1, "10.00"))
+        before = written(store)
+
+        with pytest.raises(IdempotencyKeyReused):
+            service.handle(add_item(MOUSE, 1, "5.00", item_id=OTHER_ITEM_ID), context("fp-2"))
+        with pytest.raises(IdempotencyKeyReused):
+            service.handle(CheckOutCart(cart_id=CART_ID), context("fp-2"))
+        assert written(store) == before
+
+    def test_the_refusal_leaves_the_first_outcome_in_place_for_true_repeats(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        first = service.handle(create_cart(), context("fp-1"))
+        with pytest.raises(IdempotencyKeyReused):
+            service.handle(create_cart(OTHER_CART_ID), context("fp-2"))
+
+        again = service.handle(create_cart(), context("fp-1"))
+
+        same_answer(first, again)
+
+
+class TestRepeatedRejection:
+    def test_a_rejected_command_repeated_with_its_key_gets_the_same_rejection_marked_duplicate(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart())
+        first = service.handle(CheckOutCart(cart_id=CART_ID), context("fp-1"))
+        before = written(store)
+
+        again = service.handle(CheckOutCart(cart_id=CART_ID), context("fp-1"))
+
+        assert not first.accepted
+        assert first.rejection_code == "cart-empty"
+        assert first.event_ids == ()
+        same_answer(first, again)
+        assert not again.accepted
+        assert written(store) == before
+
+    def test_the_rejection_stands_even_when_the_cart_would_now_accept_the_command(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart())
+        first = service.handle(RemoveCartItem(cart_id=CART_ID, item_id=ITEM_ID), context("fp-1"))
+        assert first.rejection_code == "item-not-found"
+        service.handle(add_item(KEYBOARD, 2, "10.00", item_id=ITEM_ID))  # now it exists
+        before = written(store)
+
+        again = service.handle(RemoveCartItem(cart_id=CART_ID, item_id=ITEM_ID), context("fp-1"))
+
+        same_answer(first, again)
+        assert again.rejection_code == "item-not-found"
+        assert written(store) == before
+        state = cart(service)
+        assert state is not None
+        assert [i.id for i in state.items] == [ITEM_ID]
+
+    def test_a_rejected_command_writes_no_event_but_keeps_its_outcome(
+        self, store: InMemoryEventStore, service: ApplicationService[Cart]
+    ) -> None:
+        service.handle(create_cart())
+        before = written(store)
+
+        rejected = service.handle(CheckOutCart(cart_id=CART_ID), context("fp-1"))
+
+        assert written(store) == before
+        stored = store.outcome(service.consumer, KEY)
+        assert stored is not None
+        assert Outcome.from_json(stored).rejection_code == rejected.rejection_code == "cart-empty"
+        state = cart(service)
+        assert state is not None
+        assert state.status is CartStatus.ACTIVE
+
+
+REQUEST: dict[str, Any] = {
+    "cartId": str(CART_ID),
+    "itemId": str(ITEM_ID),
+    "newQuantity": 3,
+    "address": {"street": "Main Street", "number": 742},
+}
+PATH = f"/api/v1/shopping-carts/{CART_ID}/items/{ITEM_ID}"
+
+
+class TestFingerprint:
+    def test_the_same_method_path_and_data_give_the_same_fingerprint(self) -> None:
+        copy = {k: (dict(v) if isinstance(v, dict) else v) for k, v in REQUEST.items()}
+        assert _fingerprint("PUT", PATH, REQUEST) == _fingerprint("PUT", PATH, copy)
+
+    def test_a_fingerprint_is_a_sha256_hex_digest(self) -> None:
+        fingerprint = _fingerprint("PUT", PATH, REQUEST)
+        assert len(fingerprint) == 64
+        assert set(fingerprint) <= set("0123456789abcdef")
+
+    @pytest.mark.parametrize("method", ["POST", "DELETE", "put"])
+    def test_another_method_gives_another_fingerprint(self, method: str) -> None:
+        assert _fingerprint(method, PATH, REQUEST) != _fingerprint("PUT", PATH, REQUEST)
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            f"/api/v1/shopping-carts/{OTHER_CART_ID}/items/{ITEM_ID}",
+            f"/api/v1/shopping-carts/{CART_ID}/items/{ITEM_ID}/",
+            f"/api/v1/shopping-carts/{CART_ID}",
+        ],
+    )
+    def test_another_path_gives_another_fingerprint(self, path: str) -> None:
+        assert _fingerprint("PUT", path, REQUEST) != _fingerprint("PUT", PATH, REQUEST)
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"newQuantity": 4},
+            {"newQuantity": "3"},  # the same digits, another JSON type
+            {"cartId": str(OTHER_CART_ID)},
+            {"address": {"street": "Main Street", "number": 743}},
+            {"address": {"street": "Main Street"}},
+            {"extra": None},
+        ],
+    )
+    def test_other_data_gives_another_fingerprint(self, change: dict[str, Any]) -> None:
+        assert _fingerprint("PUT", PATH, REQUEST | change) != _fingerprint("PUT", PATH, REQUEST)
+
+    def test_a_missing_field_gives_another_fingerprint(self) -> None:
+        fewer = {k: v for k, v in REQUEST.items() if k != "newQuantity"}
+        assert _fingerprint("PUT", PATH, fewer) != _fingerprint("PUT", PATH, REQUEST)
+
+    def test_the_order_of_the_keys_does_not_matter_at_any_depth(self) -> None:
+        reordered = {
+            "address": {"number": 742, "street": "Main Street"},
+            "newQuantity": 3,
+            "itemId": str(ITEM_ID),
+            "cartId": str(CART_ID),
+        }
+        assert list(reordered) != list(REQUEST)
+        assert _fingerprint("PUT", PATH, reordered) == _fingerprint("PUT", PATH, REQUEST)
+
+    def test_parts_do_not_run_into_each_other(self) -> None:
+        # The method, the path and the data are kept apart, not concatenated.
+        assert _fingerprint("PUT", "/a", {}) != _fingerprint("PU", "T/a", {})
+        assert _fingerprint("PUT", "/a", {"b": 1}) != _fingerprint("PUT", "/a/b", {})
