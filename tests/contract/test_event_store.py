@@ -19,10 +19,20 @@ import pytest
 from sqlalchemy import event as sa_event
 
 from eventualshop.adapters.event_store_sql import SqlEventStore
+from eventualshop.kernel import cloudevents
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
-from eventualshop.kernel.eventstore import AppendBatch, EventStore, InboxRecord, StoredEvent
+from eventualshop.kernel.eventstore import (
+    AppendBatch,
+    EventStore,
+    InboxRecord,
+    OutboxEntry,
+    StoredEvent,
+)
 from eventualshop.kernel.memory import InMemoryEventStore
-from tests.fixtures.events import event, history, outbox_for, snapshot
+from tests.fixtures.events import event, history, snapshot
+
+#: The bounded context the published test events belong to.
+CONTEXT = "shopping-cart"
 
 
 def _listen_to_nothing(*_: Any) -> None:
@@ -207,7 +217,7 @@ class TestOptimisticConcurrency:
         cart = uuid4()
         first = history(cart, [1])
         event_store.append(
-            AppendBatch(first, outbox=outbox_for(first), inbox=InboxRecord("cart", "m-1", "ok"))
+            AppendBatch(first, context=CONTEXT, inbox=InboxRecord("cart", "m-1", "ok"))
         )
         last_position = event_store.last_position()
         # v2 is new but v1 is taken: the whole batch must fail, v2 included.
@@ -218,7 +228,7 @@ class TestOptimisticConcurrency:
                 AppendBatch(
                     late,
                     snapshots=[snapshot(cart, 2)],
-                    outbox=outbox_for(late),
+                    context=CONTEXT,
                     inbox=InboxRecord("cart", "m-2", "ok"),
                 )
             )
@@ -270,7 +280,7 @@ class TestIdempotentMessages:
         cart = uuid4()
         first = history(cart, [1])
         event_store.append(
-            AppendBatch(first, outbox=outbox_for(first), inbox=InboxRecord("cart", "m-1", "first"))
+            AppendBatch(first, context=CONTEXT, inbox=InboxRecord("cart", "m-1", "first"))
         )
         again = history(cart, [2])
 
@@ -279,7 +289,7 @@ class TestIdempotentMessages:
                 AppendBatch(
                     again,
                     snapshots=[snapshot(cart, 2)],
-                    outbox=outbox_for(again),
+                    context=CONTEXT,
                     inbox=InboxRecord("cart", "m-1", "second"),
                 )
             )
@@ -413,68 +423,140 @@ class TestListingAggregates:
         assert list(event_store.aggregate_ids("Payment")) == []
 
 
+def rendered(events: Sequence[StoredEvent]) -> list[tuple[UUID, str, str]]:
+    """What the relay publishes for these events: their CloudEvents, rendered from the event."""
+    return [(e.event_id, e.event_type, cloudevents.structured(CONTEXT, e)) for e in events]
+
+
 class TestOutbox:
-    def test_outbox_rows_are_pending_in_outbox_order_with_their_content(
+    """The outbox is the relay's position over ``events``; every event of a batch that names a
+    context is published, as its CloudEvent rendered from the stored event."""
+
+    def test_events_are_pending_in_position_order_with_their_cloudevents(
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
         first, second = history(cart, [1, 2]), history(cart, [3])
-        event_store.append(AppendBatch(first, outbox=outbox_for(first)))
-        event_store.append(AppendBatch(second, outbox=outbox_for(second)))
+        positions = list(event_store.append(AppendBatch(first, context=CONTEXT)))
+        positions += event_store.append(AppendBatch(second, context=CONTEXT))
 
         pending = event_store.pending_outbox()
 
-        assert [(e.event_id, e.event_type, e.payload) for e in pending] == [
-            (e.event_id, e.event_type, e.payload) for e in outbox_for(first + second)
+        assert [(e.event_id, e.event_type, e.payload) for e in pending] == rendered(first + second)
+        assert [e.id for e in pending] == positions
+
+    def test_a_batch_without_a_context_publishes_nothing(self, event_store: EventStore) -> None:
+        cart = uuid4()
+        event_store.append(AppendBatch(history(cart, [1])))
+        published = history(cart, [2])
+        event_store.append(AppendBatch(published, context=CONTEXT))
+
+        assert pending_event_ids(event_store) == [published[0].event_id]
+
+    def test_entries_rendered_by_the_caller_are_published_as_they_were_rendered(
+        self, event_store: EventStore
+    ) -> None:
+        events = history(uuid4(), [1, 2])
+        entries = [
+            OutboxEntry(e.event_id, e.event_type, cloudevents.structured(CONTEXT, e))
+            for e in events
         ]
-        assert increasing([e.id for e in pending])
+        event_store.append(AppendBatch(events, outbox=entries[1:]))
+
+        (pending,) = event_store.pending_outbox()
+
+        assert (pending.event_id, pending.event_type, pending.payload) == rendered(events[1:])[0]
 
     def test_pending_outbox_returns_at_most_the_limit_oldest_first(
         self, event_store: EventStore
     ) -> None:
         events = history(uuid4(), range(1, 6))
-        event_store.append(AppendBatch(events, outbox=outbox_for(events)))
+        event_store.append(AppendBatch(events, context=CONTEXT))
 
         assert [e.event_id for e in event_store.pending_outbox(limit=2)] == [
             e.event_id for e in events[:2]
         ]
 
-    def test_marked_rows_are_no_longer_pending(self, event_store: EventStore) -> None:
+    def test_events_through_the_marked_position_are_no_longer_pending(
+        self, event_store: EventStore
+    ) -> None:
         events = history(uuid4(), [1, 2, 3])
-        event_store.append(AppendBatch(events, outbox=outbox_for(events)))
+        event_store.append(AppendBatch(events, context=CONTEXT))
+        _first, second, _ = event_store.pending_outbox()
+        assert second.id is not None
 
-        event_store.mark_published([e.id for e in event_store.pending_outbox() if e.id])
+        event_store.mark_published_through(second.id)
 
+        assert pending_event_ids(event_store) == [events[2].event_id]
+        event_store.mark_published_through(event_store.pending_outbox()[-1].id or 0)
         assert list(event_store.pending_outbox()) == []
 
-    def test_rows_are_marked_by_their_ids_never_by_a_high_water_mark(
+    def test_the_position_never_moves_backwards_and_later_events_are_pending(
         self, event_store: EventStore
     ) -> None:
-        cart, order = uuid4(), uuid4()
-        older, newer = history(cart, [1]), history(order, [1])
-        event_store.append(AppendBatch(older, outbox=outbox_for(older)))
-        event_store.append(AppendBatch(newer, outbox=outbox_for(newer)))
-        _, newer_row = event_store.pending_outbox()
-        assert newer_row.id is not None
-
-        # The newer row is published first (as if the older one's transaction was slow) ...
-        event_store.mark_published([newer_row.id])
-        # ... and a row committed after that mark is pending too.
-        latest = history(cart, [2])
-        event_store.append(AppendBatch(latest, outbox=outbox_for(latest)))
-
-        assert pending_event_ids(event_store) == [older[0].event_id, latest[0].event_id]
-
-    def test_marking_unknown_or_already_published_ids_changes_nothing(
-        self, event_store: EventStore
-    ) -> None:
-        events = history(uuid4(), [1, 2])
-        event_store.append(AppendBatch(events, outbox=outbox_for(events)))
-        first, _ = event_store.pending_outbox()
+        cart = uuid4()
+        events = history(cart, [1, 2])
+        event_store.append(AppendBatch(events, context=CONTEXT))
+        first, second = event_store.pending_outbox()
         assert first.id is not None
+        assert second.id is not None
 
-        event_store.mark_published([first.id])
-        event_store.mark_published([first.id, first.id, 10_000_000])
-        event_store.mark_published([])
+        # Two relays (instances) confirm the same events: the slower one's mark changes nothing.
+        event_store.mark_published_through(second.id)
+        event_store.mark_published_through(first.id)
+        latest = history(cart, [3])
+        event_store.append(AppendBatch(latest, context=CONTEXT))
 
-        assert pending_event_ids(event_store) == [events[1].event_id]
+        assert pending_event_ids(event_store) == [latest[0].event_id]
+
+    def test_nothing_is_pending_on_an_empty_store(self, event_store: EventStore) -> None:
+        assert list(event_store.pending_outbox()) == []
+        assert list(event_store.pending_outbox(limit=0)) == []
+
+
+class TestCommandsOfSeveralEvents:
+    """The inbox rides on the first event of a command; these pin down the rest of its rows."""
+
+    def test_a_multi_event_command_keeps_one_outcome_and_refuses_its_redelivery(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        events = history(cart, [1, 2, 3])
+        event_store.append(
+            AppendBatch(events, context=CONTEXT, inbox=InboxRecord("cart", "m-1", "three"))
+        )
+
+        with pytest.raises(DuplicateMessage):
+            event_store.append(
+                AppendBatch(history(cart, [4, 5]), inbox=InboxRecord("cart", "m-1", "again"))
+            )
+
+        assert event_store.outcome("cart", "m-1") == "three"
+        assert [e.version for e in event_store.load(cart).events] == [1, 2, 3]
+        assert pending_event_ids(event_store) == [e.event_id for e in events]
+
+    def test_a_command_that_wrote_no_event_keeps_its_outcome_and_refuses_its_redelivery(
+        self, event_store: EventStore
+    ) -> None:
+        event_store.append(AppendBatch([], inbox=InboxRecord("cart", "m-1", "nothing to do")))
+
+        with pytest.raises(DuplicateMessage):
+            event_store.append(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
+        with pytest.raises(DuplicateMessage):
+            event_store.append(
+                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "again"))
+            )
+
+        assert event_store.outcome("cart", "m-1") == "nothing to do"
+
+    def test_an_event_less_command_after_an_accepted_one_is_a_duplicate(
+        self, event_store: EventStore
+    ) -> None:
+        event_store.append(
+            AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
+        )
+
+        with pytest.raises(DuplicateMessage):
+            event_store.append(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
+
+        assert event_store.outcome("cart", "m-1") == "accepted"

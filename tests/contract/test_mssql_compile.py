@@ -16,14 +16,13 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from eventualshop.adapters import event_store_sql as sql
 from eventualshop.adapters.database import migration_script
-from eventualshop.adapters.schema import TABLES, events, outbox, processed_messages, snapshots
+from eventualshop.adapters.schema import TABLES, events, processed_messages, snapshots
 
 DIALECT: Dialect = mssql.pyodbc.dialect()  # type: ignore[no-untyped-call]
 
 LONG_TEXT_COLUMNS = [
     (events, "payload"),
     (snapshots, "state"),
-    (outbox, "payload"),
     (processed_messages, "outcome"),
 ]
 
@@ -52,13 +51,17 @@ class TestTableDefinitions:
     def test_no_table_uses_the_deprecated_ntext_or_text_types(self, table: sa.Table) -> None:
         assert not re.search(r"\b(NTEXT|TEXT|IMAGE)\b", ddl(table))
 
-    @pytest.mark.parametrize(("table", "column"), [(events, "position"), (outbox, "id")])
-    def test_positions_and_outbox_ids_are_bigint_identity_primary_keys(
-        self, table: sa.Table, column: str
-    ) -> None:
-        text = ddl(table)
-        assert re.search(rf"\b{column} BIGINT NOT NULL IDENTITY\b", text)
-        assert f"PRIMARY KEY ({column})" in text
+    def test_positions_are_bigint_identity_primary_keys(self) -> None:
+        text = ddl(events)
+        assert re.search(r"\bposition BIGINT NOT NULL IDENTITY\b", text)
+        assert "PRIMARY KEY (position)" in text
+
+    def test_the_inbox_columns_of_an_event_are_nullable_and_the_outcome_nvarchar_max(self) -> None:
+        text = ddl(events)
+        assert "command_consumer VARCHAR(150) NULL" in text
+        assert "command_id VARCHAR(200) NULL" in text
+        assert "outcome NVARCHAR(max) NULL" in text
+        assert "context VARCHAR(100) NULL" in text
 
     def test_uuids_are_uniqueidentifiers_and_timestamps_keep_their_offset(self) -> None:
         text = ddl(events)
@@ -76,11 +79,21 @@ class TestTableDefinitions:
             processed_messages
         )
 
-    def test_the_pending_outbox_index_is_a_filtered_index(self) -> None:
-        (index,) = outbox.indexes
+    def test_the_command_index_is_a_filtered_unique_index(self) -> None:
+        # Filtered: a plain UNIQUE index on MSSQL would allow a single NULL, one event in all.
+        (index,) = events.indexes
         assert str(CreateIndex(index).compile(dialect=DIALECT)) == (
-            "CREATE INDEX ix_outbox_pending ON outbox (id) WHERE published_at IS NULL"
+            "CREATE UNIQUE INDEX uq_events_command ON events (command_consumer, command_id) "
+            "WHERE command_id IS NOT NULL"
         )
+
+    def test_the_command_key_fits_the_1700_byte_limit_of_an_mssql_nonclustered_index(
+        self,
+    ) -> None:
+        (index,) = events.indexes
+        lengths = [c.type.length or 0 for c in index.columns if isinstance(c.type, sa.String)]
+        assert len(lengths) == 2
+        assert sum(lengths) <= 1700
 
     def test_the_inbox_key_fits_the_900_byte_limit_of_an_mssql_clustered_index(self) -> None:
         types = [column.type for column in processed_messages.primary_key.columns]
@@ -93,11 +106,18 @@ class TestTheMigration:
     def test_the_offline_migration_script_creates_the_same_mssql_tables(self) -> None:
         script = migration_script("mssql://")
 
-        assert script.count("NVARCHAR(max) NOT NULL") == len(LONG_TEXT_COLUMNS)
+        # 0001's three and the old outbox's payload; 0002 adds the nullable outcome.
+        assert script.count("NVARCHAR(max) NOT NULL") == len(LONG_TEXT_COLUMNS) + 1
+        assert "ALTER TABLE events ADD outcome NVARCHAR(max) NULL" in script
         assert not re.search(r"\b(NTEXT|TEXT)\b", script)
         assert "position BIGINT NOT NULL IDENTITY" in script
-        assert "id BIGINT NOT NULL IDENTITY" in script
-        assert "CREATE INDEX ix_outbox_pending ON outbox (id) WHERE published_at IS NULL" in script
+        assert (
+            "CREATE UNIQUE INDEX uq_events_command ON events (command_consumer, command_id) "
+            "WHERE command_id IS NOT NULL"
+        ) in script
+        # The pending outbox rows' context comes from their CloudEvent source, with JSON_VALUE.
+        assert "SUBSTRING(JSON_VALUE(o.payload, '$.source'), 15, 100)" in script
+        assert "DROP TABLE outbox" in script
         for table in TABLES:
             assert f"CREATE TABLE {table.name} (" in script
 
@@ -113,8 +133,8 @@ class TestStatements:
         ("statement", "table"),
         [
             (sql.INSERT_SNAPSHOTS, "snapshots"),
-            (sql.INSERT_OUTBOX, "outbox"),
             (sql.INSERT_INBOX, "processed_messages"),
+            (sql.GUARD_INBOX, "processed_messages"),
         ],
     )
     def test_the_other_inserts_of_an_append_compile(self, statement: sa.Insert, table: str) -> None:
@@ -142,16 +162,27 @@ class TestStatements:
         assert read_all.startswith("SELECT TOP 250 events.event_id")
         assert "WHERE events.position > :after ORDER BY events.position" in read_all
         pending = compiled(sql.pending_outbox_statement(100))
-        assert pending.startswith("SELECT TOP 100 outbox.id")
-        assert "WHERE outbox.published_at IS NULL ORDER BY outbox.id" in pending
+        assert pending.startswith("SELECT TOP 100 events.event_id")
+        assert "events.position > coalesce((SELECT relay_positions.position" in pending
+        assert pending.endswith("AND events.context IS NOT NULL ORDER BY events.position")
 
-    def test_marking_published_rows_names_each_id(self) -> None:
+    def test_the_relay_position_only_moves_forwards(self) -> None:
         text = str(sql.MARK_PUBLISHED.compile(dialect=DIALECT))
 
-        # An "expanding" IN: one placeholder per id when executed, never "id <= :highest".
         assert text == (
-            "UPDATE outbox SET published_at=:now "
-            "WHERE outbox.id IN (__[POSTCOMPILE_ids]) AND outbox.published_at IS NULL"
+            "UPDATE relay_positions SET position=:through, updated_at=:now "
+            "WHERE relay_positions.name = :relay AND relay_positions.position < :through"
+        )
+
+    def test_the_inbox_guard_copies_a_stored_row_onto_itself(self) -> None:
+        text = compiled(sql.GUARD_INBOX)
+
+        assert text.startswith(
+            "INSERT INTO processed_messages (consumer, message_id, outcome, processed_at) SELECT "
+        )
+        assert text.endswith(
+            "WHERE processed_messages.consumer = :consumer "
+            "AND processed_messages.message_id = :message_id"
         )
 
     @pytest.mark.parametrize(

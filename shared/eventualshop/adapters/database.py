@@ -37,7 +37,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision. A test checks it against Alembic's script head; it lets a
 #: warm database be recognised without importing Alembic, which a cold start cannot afford.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 _MIGRATION_LOCK_KEY = zlib.crc32(b"eventualshop.kernel.migrations")  # the key of the first release
 

@@ -1,5 +1,12 @@
 """The SQL event store: the ``EventStore`` port on SQLAlchemy Core (SQLite, PostgreSQL, MSSQL).
 
+One row per event is all a command writes (plus a snapshot every few events): the command's
+message id and outcome ride on its first event (the inbox; a partial unique index refuses a
+redelivery), and the outbox is the relay's position over ``events`` (the CloudEvent is rendered
+from the event row when it is published). ``processed_messages`` only holds the outcomes of
+commands that wrote no event (rejections); an append checks it in the same transaction, and
+``record_outcome`` takes the append lock, so a message id is accepted once across both tables.
+
 Behaves exactly like :class:`~eventualshop.kernel.memory.InMemoryEventStore`; both pass the same
 contract suite. Statements are built once, at import, so SQLAlchemy compiles each one once per
 dialect and every later call only binds parameters.
@@ -19,20 +26,29 @@ following positions (a read-model rebuild catching up) would step over 7 for goo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Dialect, Engine, Row
+from sqlalchemy.engine import URL, Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 
 from eventualshop.adapters import database
 from eventualshop.adapters.database import SQLITE_BEGIN, create_engine, migrate, mssql_applock
-from eventualshop.adapters.schema import events, outbox, processed_messages, snapshots
+from eventualshop.adapters.schema import (
+    OUTBOX_RELAY,
+    events,
+    processed_messages,
+    relay_positions,
+    snapshots,
+)
 from eventualshop.adapters.sql_driver import AppendRows, AppendStatements, DriverPath, driver_path
+from eventualshop.kernel import cloudevents
+from eventualshop.kernel.declaration import event_source
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import (
     AppendBatch,
@@ -146,18 +162,48 @@ AGGREGATE_IDS = (
 
 INSERT_EVENTS = sa.insert(events).returning(events.c.position, events.c.event_id)
 INSERT_SNAPSHOTS = sa.insert(snapshots)
-INSERT_OUTBOX = sa.insert(outbox)
 INSERT_INBOX = sa.insert(processed_messages)
 
-OUTCOME = sa.select(processed_messages.c.outcome).where(
-    processed_messages.c.consumer == sa.bindparam("consumer"),
-    processed_messages.c.message_id == sa.bindparam("message_id"),
+#: An append's check that its message id has no stored rejection, in the same transaction: it
+#: copies the stored row onto itself, so it writes nothing when there is none and fails on
+#: pk_processed_messages when there is (one index probe, no extra round trip on PostgreSQL).
+GUARD_INBOX = sa.insert(processed_messages).from_select(
+    ["consumer", "message_id", "outcome", "processed_at"],
+    sa.select(
+        processed_messages.c.consumer,
+        processed_messages.c.message_id,
+        processed_messages.c.outcome,
+        processed_messages.c.processed_at,
+    ).where(
+        processed_messages.c.consumer == sa.bindparam("consumer"),
+        processed_messages.c.message_id == sa.bindparam("message_id"),
+    ),
 )
 
+#: A message's outcome: on the first event of its command, or, without events, in the inbox.
+OUTCOME = sa.union_all(
+    sa.select(events.c.outcome).where(
+        events.c.command_consumer == sa.bindparam("consumer"),
+        events.c.command_id == sa.bindparam("message_id"),
+    ),
+    sa.select(processed_messages.c.outcome).where(
+        processed_messages.c.consumer == sa.bindparam("consumer"),
+        processed_messages.c.message_id == sa.bindparam("message_id"),
+    ),
+)
+
+_relay_position = sa.func.coalesce(
+    sa.select(relay_positions.c.position)
+    .where(relay_positions.c.name == sa.bindparam("relay", OUTBOX_RELAY))
+    .scalar_subquery(),
+    0,
+)
+
+#: The published events after the relay's position: a range scan of the primary key.
 PENDING_OUTBOX = (
-    sa.select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.payload)
-    .where(outbox.c.published_at.is_(None))
-    .order_by(outbox.c.id)
+    sa.select(*_EVENT_COLUMNS, events.c.context)
+    .where(events.c.position > _relay_position, events.c.context.isnot(None))
+    .order_by(events.c.position)
 )
 
 
@@ -173,16 +219,19 @@ def pending_outbox_statement(limit: int) -> sa.Select[Any]:
     return PENDING_OUTBOX.limit(limit)
 
 
-#: Rows are marked one by one, by id: never "everything up to id N" (a high-water mark would skip a
-#: row that a slower transaction commits later with a lower id).
+#: A high-water mark, safe because positions commit in order (appends are serialised). Never moves
+#: backwards: two relays (instances) may confirm the same events in either order.
 MARK_PUBLISHED = (
-    sa.update(outbox)
-    .where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)), outbox.c.published_at.is_(None))
-    .values(published_at=sa.bindparam("now", type_=outbox.c.published_at.type))
+    sa.update(relay_positions)
+    .where(
+        relay_positions.c.name == sa.bindparam("relay", OUTBOX_RELAY),
+        relay_positions.c.position < sa.bindparam("through", type_=sa.BigInteger()),
+    )
+    .values(
+        position=sa.bindparam("through", type_=sa.BigInteger()),
+        updated_at=sa.bindparam("now", type_=relay_positions.c.updated_at.type),
+    )
 )
-
-# MSSQL allows 2,100 parameters per statement; stay well below on every dialect.
-_MARK_CHUNK = 500
 
 
 def append_lock(dialect: Dialect) -> sa.TextClause | None:
@@ -207,6 +256,8 @@ _VERSION_TAKEN = (
 _MESSAGE_PROCESSED = (
     "pk_processed_messages",
     "processed_messages.consumer, processed_messages.message_id",
+    "uq_events_command",
+    "events.command_consumer, events.command_id",
 )
 
 
@@ -362,24 +413,37 @@ class SqlEventStore:
             return []
         with self._reader.connect() as connection:
             rows = connection.execute(pending_outbox_statement(limit)).all()
-        return [
-            OutboxEntry(event_id=event_id, event_type=event_type, payload=payload, id=id_)
-            for id_, event_id, event_type, payload in rows
-        ]
+        entries: list[OutboxEntry] = []
+        for row in rows:
+            stored = _stored_event(row[:-1])
+            entries.append(
+                OutboxEntry(
+                    event_id=stored.event_id,
+                    event_type=stored.event_type,
+                    payload=cloudevents.structured(row[-1], stored),
+                    id=stored.position,
+                )
+            )
+        return entries
 
     # --- writes ----------------------------------------------------------------------------------
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
-        if not (batch.events or batch.snapshots or batch.outbox or batch.inbox):
+        if not (batch.events or batch.snapshots or batch.inbox):
             return []
         rows = _append_rows(batch, self._clock())
-        driver = self._driver_path()
+        # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.
+        driver = self._driver_path() if batch.events else None
         try:
             inserted = driver.append(rows) if driver is not None else self._append(rows)
         except IntegrityError as error:
-            # The inbox row goes in first, so a redelivered message is a duplicate whatever else
-            # it would hit; statements run in order and the first failure ends the transaction.
-            if batch.inbox is not None and _violates(error, _MESSAGE_PROCESSED):
+            # Which unique index fails first is up to the database (PostgreSQL checks them in
+            # creation order, so a redelivery whose version is taken too names the version): a
+            # message whose outcome is stored is a duplicate whatever else the batch hit.
+            if batch.inbox is not None and (
+                _violates(error, _MESSAGE_PROCESSED)
+                or self.outcome(batch.inbox.consumer, batch.inbox.message_id) is not None
+            ):
                 raise DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id) from error
             if batch.events and _violates(error, _VERSION_TAKEN):
                 first = batch.events[0]
@@ -395,21 +459,34 @@ class SqlEventStore:
             if self._append_lock is not None:
                 connection.execute(self._append_lock)
             if rows.inbox is not None:
-                connection.execute(INSERT_INBOX, rows.inbox)
+                key = _message_key(rows.inbox)
+                if rows.events:
+                    connection.execute(GUARD_INBOX, key)
+                else:
+                    # No event to carry the outcome: the inbox row, unless an accepted command
+                    # with this id exists (the append lock keeps that true until the commit).
+                    if connection.execute(OUTCOME, key).first() is not None:
+                        raise DuplicateMessage(key["consumer"], key["message_id"])
+                    connection.execute(INSERT_INBOX, rows.inbox)
             inserted: Sequence[Sequence[Any]] = []
             if rows.events:
                 events = rows.events[0] if len(rows.events) == 1 else list(rows.events)
                 inserted = connection.execute(INSERT_EVENTS, events).all()
             if rows.snapshots:
                 connection.execute(INSERT_SNAPSHOTS, list(rows.snapshots))
-            if rows.outbox:
-                connection.execute(INSERT_OUTBOX, list(rows.outbox))
         return inserted
 
     def record_outcome(self, record: InboxRecord) -> str:
+        row = _inbox_row(record, self._clock())
         try:
+            # Under the append lock: no append of the same message id commits in between.
             with self._writer.begin() as connection:
-                connection.execute(INSERT_INBOX, _inbox_row(record, self._clock()))
+                if self._append_lock is not None:
+                    connection.execute(self._append_lock)
+                kept = connection.execute(OUTCOME, _message_key(row)).scalar()
+                if kept is not None:
+                    return str(kept)
+                connection.execute(INSERT_INBOX, row)
         except IntegrityError as error:
             if not _violates(error, _MESSAGE_PROCESSED):
                 raise
@@ -419,19 +496,24 @@ class SqlEventStore:
             return kept
         return record.outcome
 
-    def mark_published(self, outbox_ids: Sequence[int]) -> None:
-        ids = list(dict.fromkeys(outbox_ids))
-        if not ids:
-            return
+    def mark_published_through(self, position: int) -> None:
         now = self._clock()
         with self._writer.begin() as connection:
-            for start in range(0, len(ids), _MARK_CHUNK):
-                connection.execute(
-                    MARK_PUBLISHED, {"ids": ids[start : start + _MARK_CHUNK], "now": now}
-                )
+            moved = connection.execute(MARK_PUBLISHED, {"through": position, "now": now}).rowcount
+        if moved:
+            return
+        # The migration creates the row; if someone emptied the table, create it again. Failing
+        # that, the row exists: at or past ``position`` already, or another relay just made it
+        # (then this mark is lost and the next pass publishes those events again: at least once).
+        row = {"name": OUTBOX_RELAY, "position": position, "updated_at": now}
+        try:
+            with self._writer.begin() as connection:
+                connection.execute(sa.insert(relay_positions), row)
+        except IntegrityError:
+            pass
 
 
-def _stored_event(row: Row[Any]) -> StoredEvent:
+def _stored_event(row: Sequence[Any]) -> StoredEvent:
     (
         event_id,
         aggregate_id,
@@ -479,9 +561,24 @@ def _event_row(event: StoredEvent) -> dict[str, Any]:
 
 
 def _append_rows(batch: AppendBatch, now: datetime) -> AppendRows:
+    inbox = _inbox_row(batch.inbox, now) if batch.inbox is not None else None
+    if batch.context is not None:
+        contexts: dict[UUID, str] = {e.event_id: batch.context for e in batch.events}
+    else:
+        contexts = {entry.event_id: _context_of(entry) for entry in batch.outbox}
+    rows: list[dict[str, Any]] = []
+    for event in batch.events:
+        row = _event_row(event)
+        row["context"] = contexts.get(event.event_id)
+        row["command_consumer"] = row["command_id"] = row["outcome"] = None
+        rows.append(row)
+    if inbox is not None and rows:
+        rows[0]["command_consumer"] = inbox["consumer"]
+        rows[0]["command_id"] = inbox["message_id"]
+        rows[0]["outcome"] = inbox["outcome"]
     return AppendRows(
-        inbox=_inbox_row(batch.inbox, now) if batch.inbox is not None else None,
-        events=[_event_row(event) for event in batch.events],
+        inbox=inbox,
+        events=rows,
         snapshots=[
             {
                 "aggregate_id": s.aggregate_id,
@@ -492,25 +589,33 @@ def _append_rows(batch: AppendBatch, now: datetime) -> AppendRows:
             }
             for s in batch.snapshots
         ],
-        outbox=[
-            {
-                "event_id": entry.event_id,
-                "event_type": entry.event_type,
-                "payload": entry.payload,
-                "created_at": now,
-            }
-            for entry in batch.outbox
-        ],
     )
+
+
+def _context_of(entry: OutboxEntry) -> str:
+    """The context an outbox entry's CloudEvent ``source`` names (the older batch form)."""
+    try:
+        source = json.loads(entry.payload)["source"]
+    except (ValueError, KeyError, TypeError):
+        source = None
+    prefix = event_source("")
+    if not isinstance(source, str) or not source.startswith(prefix) or source == prefix:
+        raise ValueError(
+            f"outbox entry of event {entry.event_id} is not a CloudEvent of an EventualShop "
+            "context; append with AppendBatch.context instead"
+        )
+    return source.removeprefix(prefix)
+
+
+def _message_key(inbox: Mapping[str, Any]) -> dict[str, Any]:
+    return {"consumer": inbox["consumer"], "message_id": inbox["message_id"]}
 
 
 def _append_statements(lock: sa.TextClause | None) -> AppendStatements:
     return AppendStatements(
-        insert_inbox=INSERT_INBOX,
+        guard_inbox=GUARD_INBOX,
         insert_events=INSERT_EVENTS,
         insert_snapshots=INSERT_SNAPSHOTS,
-        insert_outbox=INSERT_OUTBOX,
-        inbox_columns=("consumer", "message_id", "outcome", "processed_at"),
         event_columns=(
             "event_id",
             "aggregate_id",
@@ -523,9 +628,12 @@ def _append_statements(lock: sa.TextClause | None) -> AppendStatements:
             "correlation_id",
             "causation_id",
             "traceparent",
+            "context",
+            "command_consumer",
+            "command_id",
+            "outcome",
         ),
         snapshot_columns=("aggregate_id", "version", "aggregate_type", "state", "created_at"),
-        outbox_columns=("event_id", "event_type", "payload", "created_at"),
         lock=lock,
     )
 

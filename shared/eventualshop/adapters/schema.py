@@ -78,6 +78,15 @@ events = sa.Table(
     sa.Column("correlation_id", sa.String(255), nullable=False),
     sa.Column("causation_id", sa.String(255), nullable=True),
     sa.Column("traceparent", sa.String(255), nullable=True),
+    # The bounded context whose CloudEvent the relay renders from this row (``source``, ``type``);
+    # NULL for an event that is not published (an import, a test fixture).
+    sa.Column("context", sa.String(100), nullable=True),
+    # The inbox, folded into the first event of a command: the command's consumer and message id
+    # (unique, see uq_events_command) and the outcome a redelivery gets back. NULL on the other
+    # events of a multi-event command and on events appended without a command.
+    sa.Column("command_consumer", sa.String(150), nullable=True),
+    sa.Column("command_id", sa.String(200), nullable=True),
+    sa.Column("outcome", LongText, nullable=True),
     sa.PrimaryKeyConstraint("position", name="pk_events"),
     sa.UniqueConstraint("event_id", name="uq_events_event_id"),
     # The optimistic-concurrency check, and the index every load goes through.
@@ -97,30 +106,38 @@ snapshots = sa.Table(
     sa.PrimaryKeyConstraint("aggregate_id", "version", name="pk_snapshots"),
 )
 
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("id", Identity64, sa.Identity(), nullable=False),
-    sa.Column("event_id", Uuid, nullable=False),
-    sa.Column("event_type", sa.String(200), nullable=False),
-    sa.Column("payload", LongText, nullable=False),
-    sa.Column("created_at", UtcDateTime(), nullable=False),
-    sa.Column("published_at", UtcDateTime(), nullable=True),
-    sa.PrimaryKeyConstraint("id", name="pk_outbox"),
-    sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
-    sqlite_autoincrement=True,
-)
-
-# Only pending rows are indexed, so the relay's "oldest pending first" query stays a short index
-# scan however many rows were published before.
+# Only the first event of a command carries its id, so the index holds one entry per command, not
+# one per event (a plain unique index would index every NULL on PostgreSQL and MSSQL and, on
+# MSSQL, allow only one of them).
+_has_command = events.c.command_id.isnot(None)
 sa.Index(
-    "ix_outbox_pending",
-    outbox.c.id,
-    postgresql_where=outbox.c.published_at.is_(None),
-    sqlite_where=outbox.c.published_at.is_(None),
-    mssql_where=outbox.c.published_at.is_(None),
+    "uq_events_command",
+    events.c.command_consumer,
+    events.c.command_id,
+    unique=True,
+    postgresql_where=_has_command,
+    sqlite_where=_has_command,
+    mssql_where=_has_command,
 )
 
+#: The outbox is a position over ``events``: the relay publishes the events after its position,
+#: in position order, and moves the position past them once the publisher confirmed them. Safe as
+#: a high-water mark because appends are serialised per database, so positions commit in order
+#: (a reader that sees position n sees every lower one); see ``event_store_sql``.
+relay_positions = sa.Table(
+    "relay_positions",
+    metadata,
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("position", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("name", name="pk_relay_positions"),
+)
+
+#: The one relay position every store has (created by the migration).
+OUTBOX_RELAY = "outbox"
+
+# Outcomes of commands that wrote no event (rejections, no-op commands); an accepted command's
+# outcome lives on its first event.
 processed_messages = sa.Table(
     "processed_messages",
     metadata,
@@ -131,4 +148,4 @@ processed_messages = sa.Table(
     sa.PrimaryKeyConstraint("consumer", "message_id", name="pk_processed_messages"),
 )
 
-TABLES = (events, snapshots, outbox, processed_messages)
+TABLES = (events, snapshots, relay_positions, processed_messages)

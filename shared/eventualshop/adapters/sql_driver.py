@@ -14,8 +14,8 @@ same SQL runs on the driver's connection:
   ``engine.dispose()`` closes them; one that the driver reports broken is invalidated.
 - Appends are serialised exactly as on the SQLAlchemy path: ``BEGIN IMMEDIATE`` on SQLite,
   ``LOCK TABLE events IN EXCLUSIVE MODE`` on PostgreSQL, and run the same statements in the same
-  order (inbox first) in one transaction. On PostgreSQL that transaction is sent as one query, so
-  it costs one round trip instead of six (see :class:`PostgresDriverPath`).
+  order (the inbox guard first) in one transaction. On PostgreSQL that transaction is sent as one
+  query, so it costs one round trip (see :class:`PostgresDriverPath`).
 - Driver errors are wrapped in SQLAlchemy's exception classes, as the SQLAlchemy path raises them.
 
 MSSQL, and any other driver, keeps the SQLAlchemy path.
@@ -41,26 +41,26 @@ Converter = Callable[[Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class AppendRows:
-    """The rows one append inserts, as SQLAlchemy parameter dictionaries keyed by column."""
+    """The rows one append inserts, as SQLAlchemy parameter dictionaries keyed by column.
+
+    ``inbox`` is the command's inbox row: its consumer and message id are checked against the
+    stored rejections (the outcome itself rides on the first event row).
+    """
 
     inbox: Values | None
     events: Sequence[Values]
     snapshots: Sequence[Values] = ()
-    outbox: Sequence[Values] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class AppendStatements:
     """The SQLAlchemy statements an append runs, with the columns it gives values for."""
 
-    insert_inbox: sa.Insert
+    guard_inbox: sa.Insert
     insert_events: sa.Insert
     insert_snapshots: sa.Insert
-    insert_outbox: sa.Insert
-    inbox_columns: Sequence[str]
     event_columns: Sequence[str]
     snapshot_columns: Sequence[str]
-    outbox_columns: Sequence[str]
     lock: sa.TextClause | None = None
 
 
@@ -152,10 +152,9 @@ def driver_path(
 @dataclass
 class _Compiled:
     load: CompiledStatement
-    inbox: CompiledStatement
+    guard: CompiledStatement
     events: CompiledStatement
     snapshots: CompiledStatement
-    outbox: CompiledStatement
     lock: str | None = None
 
 
@@ -172,10 +171,9 @@ class _BaseDriverPath:
             dialect, s = self.engine.dialect, self.statements
             self._compiled = _Compiled(
                 load=CompiledStatement(self.load_statement, dialect),
-                inbox=CompiledStatement(s.insert_inbox, dialect, s.inbox_columns),
+                guard=CompiledStatement(s.guard_inbox, dialect),
                 events=CompiledStatement(s.insert_events, dialect, s.event_columns),
                 snapshots=CompiledStatement(s.insert_snapshots, dialect, s.snapshot_columns),
-                outbox=CompiledStatement(s.insert_outbox, dialect, s.outbox_columns),
                 lock=str(s.lock.compile(dialect=dialect)) if s.lock is not None else None,
             )
         return self._compiled
@@ -229,7 +227,7 @@ class SqliteDriverPath(_BaseDriverPath):
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 if rows.inbox is not None:
-                    cursor.execute(s.inbox.sql, s.inbox.parameters(rows.inbox))
+                    cursor.execute(s.guard.sql, s.guard.parameters(_message_key(rows.inbox)))
                 inserted = [
                     s.events.row(cursor.execute(s.events.sql, s.events.parameters(row)).fetchone())
                     for row in rows.events
@@ -237,10 +235,6 @@ class SqliteDriverPath(_BaseDriverPath):
                 if rows.snapshots:
                     cursor.executemany(
                         s.snapshots.sql, [s.snapshots.parameters(row) for row in rows.snapshots]
-                    )
-                if rows.outbox:
-                    cursor.executemany(
-                        s.outbox.sql, [s.outbox.parameters(row) for row in rows.outbox]
                     )
                 cursor.execute("COMMIT")
             except BaseException:
@@ -295,11 +289,10 @@ class PostgresDriverPath(_BaseDriverPath):
             bind = cursor.mogrify
             statements = ["BEGIN"] if s.lock is None else ["BEGIN", s.lock]
             if rows.inbox is not None:
-                statements.append(bind(s.inbox.sql, s.inbox.parameters(rows.inbox)))
+                statements.append(bind(s.guard.sql, s.guard.parameters(_message_key(rows.inbox))))
             first_event = len(statements)
             statements += [bind(s.events.sql, s.events.parameters(row)) for row in rows.events]
             statements += [bind(s.snapshots.sql, s.snapshots.parameters(r)) for r in rows.snapshots]
-            statements += [bind(s.outbox.sql, s.outbox.parameters(row)) for row in rows.outbox]
             statements.append("COMMIT")
             try:
                 cursor.execute(";\n".join(statements))
@@ -319,3 +312,7 @@ class PostgresDriverPath(_BaseDriverPath):
                     break
                 index += 1
         return inserted
+
+
+def _message_key(inbox: Values) -> dict[str, Any]:
+    return {"consumer": inbox["consumer"], "message_id": inbox["message_id"]}

@@ -43,7 +43,8 @@ class SnapshotRecord:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A CloudEvent (structured-mode JSON) waiting to be published; written with its event."""
+    """A CloudEvent (structured-mode JSON) to publish. ``id`` is its event's global position: the
+    relay moves its position past it once the publisher confirmed it."""
 
     event_id: UUID
     event_type: str
@@ -62,12 +63,22 @@ class InboxRecord:
 
 @dataclass(frozen=True, slots=True)
 class AppendBatch:
-    """Everything one command writes, committed in one transaction or not at all."""
+    """Everything one command writes, committed in one transaction or not at all.
+
+    ``context`` names the bounded context whose CloudEvents the events become: the relay then
+    publishes every event of the batch (rendered from the stored event, see
+    ``cloudevents.structured``); ``None`` publishes nothing. ``outbox`` is the older form, for
+    callers that render the CloudEvents themselves: the events of those entries are published,
+    and the SQL store keeps only the context their ``source`` names (it renders the same text
+    from the event row again when the entry was made by ``cloudevents.structured``).
+    ``inbox`` is stored with the first event (or on its own when there is none).
+    """
 
     events: Sequence[StoredEvent]
     snapshots: Sequence[SnapshotRecord] = ()
     outbox: Sequence[OutboxEntry] = ()
     inbox: InboxRecord | None = None
+    context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +135,14 @@ class EventStore(Protocol):
         ...
 
     def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:
-        """Unpublished outbox rows in outbox order."""
+        """The published events after the relay's position, oldest first (``id`` = position).
+
+        Never skips one: appends are serialised, so positions commit in order and an event that
+        is not visible yet gets a higher position than every visible one.
+        """
         ...
 
-    def mark_published(self, outbox_ids: Sequence[int]) -> None:
-        """Mark these rows published, each by its own id (never by a high-water mark)."""
+    def mark_published_through(self, position: int) -> None:
+        """Move the relay's position to ``position`` (never backwards): every entry up to it was
+        confirmed. Only ever pass the ``id`` of the last entry of a ``pending_outbox`` answer."""
         ...

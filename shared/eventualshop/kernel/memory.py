@@ -1,4 +1,8 @@
-"""In-memory event store: the fake behind unit tests, held to the same contract suite."""
+"""In-memory event store: the fake behind unit tests, held to the same contract suite.
+
+Entries of ``AppendBatch.outbox`` are kept as given (tests publish hand-made CloudEvents); events
+of a batch with a ``context`` are rendered as the SQL store renders them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from uuid import UUID
 
+from eventualshop.kernel import cloudevents
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import (
     AppendBatch,
@@ -25,8 +30,8 @@ class InMemoryEventStore:
         self._streams: dict[UUID, list[StoredEvent]] = {}
         self._event_ids: set[UUID] = set()
         self._snapshots: dict[UUID, list[SnapshotRecord]] = {}
-        self._outbox: list[OutboxEntry] = []
-        self._published: set[int] = set()
+        self._outbox: list[OutboxEntry] = []  # in position order
+        self._relay_position = 0
         self._inbox: dict[tuple[str, str], str] = {}
 
     def load(self, aggregate_id: UUID) -> Stream:
@@ -61,8 +66,14 @@ class InMemoryEventStore:
                 positions.append(len(self._events))
             for snapshot in batch.snapshots:
                 self._snapshots.setdefault(snapshot.aggregate_id, []).append(snapshot)
-            for entry in batch.outbox:
-                self._outbox.append(replace(entry, id=len(self._outbox) + 1))
+            given = {entry.event_id: entry for entry in batch.outbox}
+            for event, position in zip(batch.events, positions, strict=True):
+                entry = given.get(event.event_id)
+                if entry is None and batch.context is not None:
+                    payload = cloudevents.structured(batch.context, event)
+                    entry = OutboxEntry(event.event_id, event.event_type, payload)
+                if entry is not None:
+                    self._outbox.append(replace(entry, id=position))
             if batch.inbox:
                 self._inbox[(batch.inbox.consumer, batch.inbox.message_id)] = batch.inbox.outcome
             return positions
@@ -96,9 +107,9 @@ class InMemoryEventStore:
 
     def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:
         with self._lock:
-            pending = [e for e in self._outbox if e.id not in self._published]
-            return pending[:limit]
+            pending = [e for e in self._outbox if (e.id or 0) > self._relay_position]
+            return pending[: max(limit, 0)]
 
-    def mark_published(self, outbox_ids: Sequence[int]) -> None:
+    def mark_published_through(self, position: int) -> None:
         with self._lock:
-            self._published.update(outbox_ids)
+            self._relay_position = max(self._relay_position, position)

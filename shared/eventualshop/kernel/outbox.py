@@ -1,17 +1,21 @@
-"""The outbox relay: publishes pending outbox rows in order through a publisher port.
+"""The outbox relay: publishes the events after the store's relay position, in order.
 
-A row is marked published by its own id once the publisher confirmed it. Rows are never skipped
-by a high-water mark, so an event committed late by a slow transaction is still published. A crash
-between publish and mark republishes the row: delivery is at least once, consumers are idempotent.
+The position moves past an event only once the publisher confirmed it. It is a high-water mark,
+safe because appends are serialised per database: positions commit in order, so an event that a
+slow transaction commits later always lands after the position. A crash between publish and mark
+publishes the batch again: delivery is at least once, consumers are idempotent.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Protocol
 
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
+
+log = logging.getLogger(__name__)
 
 
 class PublishError(Exception):
@@ -40,29 +44,96 @@ class InMemoryPublisher:
 
 
 class OutboxRelay:
+    """Publishes the events after the store's relay position, in order, a batch per pass.
+
+    One pass at a time per relay (two would publish the same events twice). A caller of
+    :meth:`run_once` never waits for another caller's pass: right after a commit, when a pass is
+    already running in this process, it asks for one more pass and returns at once, and that
+    follow-up runs in a background thread after the running pass. So a command's latency never
+    includes other commands' publishing, and no event is left behind: the follow-up starts after
+    the caller's commit, so it sees the caller's events. :meth:`drain` (the sweep) waits its turn.
+    """
+
     def __init__(self, store: EventStore, publisher: Publisher, *, batch_size: int = 100) -> None:
         self.store = store
         self.publisher = publisher
         self.batch_size = batch_size
-        # One relay pass at a time per process: two passes would publish the same rows twice.
-        self._lock = threading.Lock()
+        self._pass = threading.Lock()
+        # Guards the two flags below; never held while publishing.
+        self._flags = threading.Lock()
+        self._requested = False
+        self._follow_up: threading.Thread | None = None
+        self._idle = threading.Condition(self._flags)
+
+    def _publish_batch(self) -> int:
+        """One batch; the caller holds ``_pass``."""
+        pending = self.store.pending_outbox(self.batch_size)
+        if not pending:
+            return 0
+        self.publisher.publish(pending)
+        last = pending[-1].id
+        assert last is not None, "pending entries carry their position"
+        self.store.mark_published_through(last)
+        return len(pending)
 
     def run_once(self) -> int:
-        """Publish one batch of pending rows; return how many were published."""
-        with self._lock:
-            pending = self.store.pending_outbox(self.batch_size)
-            if not pending:
-                return 0
-            self.publisher.publish(pending)
-            self.store.mark_published([e.id for e in pending if e.id is not None])
-            return len(pending)
+        """Publish one batch now, or, if a pass is running, have one more run after it in the
+        background; return how many events this call published (0 when it handed over)."""
+        if not self._pass.acquire(blocking=False):
+            with self._flags:
+                self._requested = True
+            self._start_follow_up()
+            return 0
+        try:
+            return self._publish_batch()
+        finally:
+            self._pass.release()
+            self._start_follow_up()
+
+    def _start_follow_up(self) -> None:
+        with self._flags:
+            if not self._requested or self._follow_up is not None:
+                return  # nothing asked for, or the running follow-up will see the request
+            self._follow_up = threading.Thread(
+                target=self._run_follow_ups, name="outbox-relay", daemon=True
+            )
+            self._follow_up.start()
+
+    def _run_follow_ups(self) -> None:
+        try:
+            while True:
+                with self._flags:
+                    if not self._requested:
+                        return
+                    self._requested = False
+                with self._pass:
+                    # Until nothing is pending: the requests it answers may span several batches.
+                    while self._publish_batch() == self.batch_size:
+                        pass
+        except Exception:
+            # The broker failed: the events stay after the position, for the next pass or sweep.
+            log.warning("outbox relay follow-up failed; the sweep will publish", exc_info=True)
+        finally:
+            with self._flags:
+                self._follow_up = None
+                self._idle.notify_all()
+            # A request that came in after the last check must not wait for the next commit.
+            self._start_follow_up()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no follow-up pass is running or asked for; whether that happened in time."""
+        with self._flags:
+            return self._idle.wait_for(
+                lambda: self._follow_up is None and not self._requested, timeout
+            )
 
     def drain(self) -> int:
         """Publish until nothing is pending; stop quietly at the first broker failure."""
         total = 0
         while True:
             try:
-                published = self.run_once()
+                with self._pass:
+                    published = self._publish_batch()
             except PublishError:
                 return total
             if published == 0:

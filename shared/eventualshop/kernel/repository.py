@@ -1,7 +1,10 @@
-"""Loads aggregates from the event store and turns decisions into an append batch."""
+"""Loads aggregates from the event store and turns decisions into an append batch; the optional
+in-process cache of aggregate states a warm function keeps between commands."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Generic
@@ -9,12 +12,10 @@ from uuid import UUID, uuid4
 
 from pydantic import ValidationError
 
-from eventualshop.kernel import cloudevents
 from eventualshop.kernel.aggregate import AggregateKind, S, Step, replay
 from eventualshop.kernel.eventstore import (
     AppendBatch,
     EventStore,
-    OutboxEntry,
     SnapshotRecord,
     StoredEvent,
 )
@@ -78,10 +79,10 @@ class Repository(Generic[S]):
         traceparent: str | None = None,
     ) -> AppendBatch:
         """The rows one command writes; the caller adds the inbox record, which needs the
-        outcome and so the event ids made here."""
+        outcome and so the event ids made here. The batch names the context, so the relay
+        publishes every event (it renders the CloudEvents from the stored events)."""
         now = self.clock()
         events: list[StoredEvent] = []
-        outbox: list[OutboxEntry] = []
         snapshots: list[SnapshotRecord] = []
         encode = self.kind.events.encode
         for step in steps:
@@ -99,13 +100,6 @@ class Repository(Generic[S]):
                 traceparent=traceparent,
             )
             events.append(stored)
-            outbox.append(
-                OutboxEntry(
-                    event_id=stored.event_id,
-                    event_type=stored.event_type,
-                    payload=cloudevents.structured(self.kind.context, stored),
-                )
-            )
             if step.version % self.snapshot_interval == 0:
                 # The state right after *this* event, so the label never lies about the content.
                 snapshots.append(
@@ -113,4 +107,47 @@ class Repository(Generic[S]):
                         aggregate_id, self.kind.name, step.version, step.state.model_dump_json()
                     )
                 )
-        return AppendBatch(events=events, snapshots=snapshots, outbox=outbox)
+        return AppendBatch(events=events, snapshots=snapshots, context=self.kind.context)
+
+
+class AggregateCache(Generic[S]):
+    """The latest known state of recently used aggregates, least recently used out first.
+
+    Nothing here is trusted blindly: a command decided on a cached state appends the next version,
+    and if another process wrote that version meanwhile the append fails on the unique
+    (aggregate id, version) check, exactly as after a load; the service then forgets the entry
+    and loads. A rejection decided on a cached state is decided again on a loaded one before it
+    is recorded. States are immutable, so sharing them between threads is safe.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("an aggregate cache holds at least one state")
+        self.size = size
+        self._states: OrderedDict[UUID, S] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, aggregate_id: UUID) -> S | None:
+        with self._lock:
+            state = self._states.get(aggregate_id)
+            if state is not None:
+                self._states.move_to_end(aggregate_id)
+            return state
+
+    def put(self, state: S) -> None:
+        with self._lock:
+            known = self._states.get(state.id)
+            if known is not None and known.version > state.version:
+                return  # another thread of this process stored a later version already
+            self._states[state.id] = state
+            self._states.move_to_end(state.id)
+            while len(self._states) > self.size:
+                self._states.popitem(last=False)
+
+    def forget(self, aggregate_id: UUID) -> None:
+        with self._lock:
+            self._states.pop(aggregate_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._states)

@@ -3,6 +3,10 @@
 Every command carries a message id (the HTTP ``Idempotency-Key`` or a generated one). The inbox
 row for it is written in the same transaction as the events, so a redelivered command produces no
 new events and gets the first outcome back, even when both copies race.
+
+With ``cache_size`` a warm instance keeps the states it wrote last and decides the next command
+on them without loading (see :class:`~eventualshop.kernel.repository.AggregateCache`: the append's
+version check is what makes that safe with other instances writing too).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import datetime
 from typing import Any, Generic
 from uuid import UUID, uuid4
 
-from eventualshop.kernel.aggregate import AggregateKind, S, execute
+from eventualshop.kernel.aggregate import AggregateKind, S, Step, execute
 from eventualshop.kernel.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
@@ -25,7 +29,7 @@ from eventualshop.kernel.errors import (
 )
 from eventualshop.kernel.eventstore import EventStore, InboxRecord
 from eventualshop.kernel.messages import Command, utc_now
-from eventualshop.kernel.repository import Repository
+from eventualshop.kernel.repository import AggregateCache, Repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,33 +107,56 @@ class ApplicationService(Generic[S]):
         snapshot_interval: int | None = None,
         max_attempts: int = 5,
         clock: Callable[[], datetime] = utc_now,
+        cache_size: int = 0,
     ) -> None:
         self.store = store
         self.kind = kind
         self.repository = Repository(store, kind, snapshot_interval=snapshot_interval, clock=clock)
         self.max_attempts = max_attempts
         self.consumer = f"{kind.context}.{kind.name}"
+        #: States of recently written aggregates (``cache_size`` of them), or ``None``.
+        self.cache: AggregateCache[S] | None = AggregateCache(cache_size) if cache_size else None
+
+    def _load(self, aggregate_id: UUID) -> S | None:
+        state = self.repository.load(aggregate_id)
+        if state is not None and self.cache is not None:
+            self.cache.put(state)
+        return state
+
+    def _decide(self, state: S | None, command: Command, aggregate_id: UUID) -> list[Step[S]]:
+        creating = type(command) in self.kind.creates
+        if state is None and not creating:
+            raise AggregateNotFound(self.kind.name, aggregate_id)
+        if state is not None and creating:
+            raise AggregateAlreadyExists(self.kind.name, aggregate_id)
+        return execute(self.kind, state, command)
 
     def handle(self, command: Command, context: CommandContext | None = None) -> Outcome:
         """Run one command. Raises ``AggregateNotFound`` or, after the retries,
         ``ConcurrencyConflict``; a domain rejection is an outcome, recorded like a success."""
         context = context or CommandContext()
-        # No inbox look-up first: the inbox row is the first insert of the append, so a repeat
-        # fails there (or is refused and kept by record_outcome) and gets the stored outcome.
+        # No inbox look-up first: the append refuses a message id stored before (with events or
+        # as a rejection), and record_outcome keeps the first outcome, so a repeat gets that.
         # Redelivery is rare; an extra round trip on every command would not be.
         aggregate_id = self.kind.target(command)
-        creating = type(command) in self.kind.creates
         conflict: ConcurrencyConflict | None = None
         for _ in range(self.max_attempts):
-            state = self.repository.load(aggregate_id)
+            state = self.cache.get(aggregate_id) if self.cache is not None else None
+            cached = state is not None
+            if not cached:
+                state = self._load(aggregate_id)
             try:
-                if state is None and not creating:
-                    raise AggregateNotFound(self.kind.name, aggregate_id)
-                if state is not None and creating:
-                    raise AggregateAlreadyExists(self.kind.name, aggregate_id)
-                steps = execute(self.kind, state, command)
+                steps = self._decide(state, command, aggregate_id)
             except DomainRejection as rejection:
-                return self._reject(context, aggregate_id, state, rejection)
+                if not cached:
+                    return self._reject(context, aggregate_id, state, rejection)
+                # The cached state may be behind another instance's writes: a rejection is
+                # stored for good, so it is only ever decided on what the store holds.
+                state = self._load(aggregate_id)
+                try:
+                    steps = self._decide(state, command, aggregate_id)
+                except DomainRejection as confirmed:
+                    return self._reject(context, aggregate_id, state, confirmed)
             batch = self.repository.batch(
                 aggregate_id,
                 steps,
@@ -150,9 +177,15 @@ class ApplicationService(Generic[S]):
                 self.store.append(replace(batch, inbox=inbox))
             except ConcurrencyConflict as error:
                 conflict = error
+                if self.cache is not None:
+                    self.cache.forget(aggregate_id)
                 continue
             except DuplicateMessage:
+                if self.cache is not None:
+                    self.cache.forget(aggregate_id)
                 return self._stored_outcome(context)
+            if steps and self.cache is not None:
+                self.cache.put(steps[-1].state)
             return outcome
         assert conflict is not None
         raise conflict

@@ -1,0 +1,132 @@
+"""Revision 0002 on a database the first release (0001) wrote to: the pending outbox rows' events
+are what the relay publishes afterwards, and every stored outcome is kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.engine import URL
+
+from eventualshop.adapters.database import alembic_config, create_engine, migrate
+from eventualshop.adapters.event_store_sql import SqlEventStore
+from eventualshop.adapters.schema import UtcDateTime, events, processed_messages
+from eventualshop.kernel import cloudevents
+from eventualshop.kernel.errors import DuplicateMessage
+from eventualshop.kernel.eventstore import AppendBatch, InboxRecord
+from tests.fixtures.events import event, history
+
+CONTEXT = "shopping-cart"
+NOW = datetime(2025, 1, 20, 12, 0, tzinfo=UTC)
+
+#: The outbox table of revision 0001, as far as these tests write it.
+OLD_OUTBOX = sa.Table(
+    "outbox",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("event_id", sa.Uuid(as_uuid=True)),
+    sa.Column("event_type", sa.String(200)),
+    sa.Column("payload", sa.UnicodeText()),
+    sa.Column("created_at", UtcDateTime()),
+    sa.Column("published_at", UtcDateTime(), nullable=True),
+)
+OLD_EVENT_COLUMNS = [
+    "event_id",
+    "aggregate_id",
+    "aggregate_type",
+    "version",
+    "event_type",
+    "schema_version",
+    "payload",
+    "occurred_at",
+    "correlation_id",
+    "causation_id",
+    "traceparent",
+]
+
+
+def test_the_pending_outbox_rows_are_what_the_relay_publishes_after_the_upgrade(
+    empty_database_url: URL,
+) -> None:
+    command.upgrade(alembic_config(empty_database_url), "0001")
+    cart = uuid4()
+    # Published, pending, published out of order, and one event that never had an outbox row.
+    written = [*history(cart, [1, 2, 3]), event(cart, 4)]
+    published = {written[0].event_id, written[2].event_id}
+    engine = create_engine(empty_database_url)
+    with engine.begin() as connection:
+        for stored in written:
+            connection.execute(
+                sa.insert(events),
+                {
+                    column: getattr(stored, "timestamp" if column == "occurred_at" else column)
+                    for column in OLD_EVENT_COLUMNS
+                },
+            )
+        for stored in written[:3]:
+            connection.execute(
+                sa.insert(OLD_OUTBOX),
+                {
+                    "event_id": stored.event_id,
+                    "event_type": stored.event_type,
+                    "payload": cloudevents.structured(CONTEXT, stored),
+                    "created_at": NOW,
+                    "published_at": NOW if stored.event_id in published else None,
+                },
+            )
+        connection.execute(
+            sa.insert(processed_messages),
+            {"consumer": "cart", "message_id": "m-1", "outcome": "accepted", "processed_at": NOW},
+        )
+
+    migrate(engine)
+    store = SqlEventStore(engine, owns_engine=True)
+
+    (pending,) = store.pending_outbox()
+    (stored_second,) = store.load_events(cart, after_version=1)[:1]
+    assert pending.event_id == written[1].event_id
+    assert pending.payload == cloudevents.structured(CONTEXT, stored_second)
+    store.mark_published_through(pending.id or 0)
+    later = [event(cart, 5)]
+    store.append(AppendBatch(later, context=CONTEXT))
+    assert [e.event_id for e in store.pending_outbox()] == [later[0].event_id]
+    # The inbox rows of the first release still refuse their redelivery.
+    assert store.outcome("cart", "m-1") == "accepted"
+    assert store.record_outcome(InboxRecord("cart", "m-1", "rejected")) == "accepted"
+    try:
+        store.append(AppendBatch([event(cart, 6)], inbox=InboxRecord("cart", "m-1", "again")))
+    except DuplicateMessage:
+        pass
+    else:  # pragma: no cover - the assertion's message
+        raise AssertionError("a message processed before 0002 was accepted again")
+    store.close()
+
+
+def test_an_empty_store_starts_its_relay_at_the_beginning(empty_database_url: URL) -> None:
+    store = SqlEventStore.from_url(empty_database_url, migrate=True)
+    written = history(uuid4(), [1, 2])
+
+    store.append(AppendBatch(written, context=CONTEXT))
+
+    assert [e.event_id for e in store.pending_outbox()] == [e.event_id for e in written]
+    store.close()
+
+
+def test_downgrading_gives_the_outcomes_back_to_the_inbox_table(empty_database_url: URL) -> None:
+    store = SqlEventStore.from_url(empty_database_url, migrate=True)
+    store.append(AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+    store.close()
+
+    command.downgrade(alembic_config(empty_database_url), "0001")
+
+    engine = create_engine(empty_database_url)
+    with engine.connect() as connection:
+        outcomes = connection.execute(
+            sa.select(processed_messages.c.message_id, processed_messages.c.outcome)
+        ).all()
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("events")}
+    engine.dispose()
+    assert [tuple(row) for row in outcomes] == [("m-1", "ok")]
+    assert "command_id" not in columns
