@@ -5,7 +5,17 @@ library, on the same database in the same run.
 
 The last line printed is ONE JSON object with a key per backend reached ("sqlite",
 "postgresql"). Durability is the same on every side: SQLite in WAL mode with synchronous=FULL
-(each commit is fsynced), PostgreSQL with its defaults (synchronous_commit=on).
+(each commit is fsynced), PostgreSQL with its defaults (synchronous_commit=on); snapshots every
+3 events on both sides.
+
+- ``command_per_s``: load -> decide -> append, one client; ``vs_eventsourcing`` compares it with
+  the library doing the same (``repository.get`` -> one event -> ``save``), no cache either side.
+- ``command_per_s_cached``: the same with the aggregate cache of a warm instance (no load when
+  nothing changed); compared with the library's own cache without fast-forward
+  (``AGGREGATE_CACHE_FASTFORWARD=n``: no read either), ``vs_eventsourcing_cached``.
+- ``p50_ms_1`` / ``p99_ms_1`` / ``p50_ms_8`` / ``p99_ms_8``: latency of one command as a function
+  serves it (command, then ``relay.run_once()``) with 1 and 8 concurrent clients in one process
+  (one store, one relay, a publisher confirming after ``PUBLISH_MS``).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,8 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.kernel.aggregate import execute
 from eventualshop.kernel.money import Money
+from eventualshop.kernel.outbox import InMemoryPublisher, OutboxRelay
 from eventualshop.kernel.repository import Repository
-from eventualshop.kernel.service import CommandContext
+from eventualshop.kernel.service import ApplicationService, CommandContext
 from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart import commands as cmd
 from eventualshop.shopping_cart.cart import CART
@@ -42,6 +54,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 BENCH_DB = "eventualshop_bench"
 CARTS = 20
+#: What a broker's publisher confirm takes in the latency figures (RabbitMQ on the same host).
+PUBLISH_MS = 1.0
+CLIENTS = (1, 8)
 
 PRODUCT = Product(
     description="A bench item",
@@ -77,9 +92,9 @@ def _create_carts(service: Any, count: int) -> list[tuple[uuid.UUID, uuid.UUID]]
     return carts
 
 
-def measure_commands(url: str, seconds: float) -> float:
+def measure_commands(url: str, seconds: float, cache_size: int = 0) -> float:
     store = SqlEventStore.from_url(url, migrate=True)
-    service = cart_service(store)
+    service = ApplicationService(store, CART, cache_size=cache_size)
     carts = _create_carts(service, CARTS)
     done = 0
     quantity = 2
@@ -97,6 +112,68 @@ def measure_commands(url: str, seconds: float) -> float:
     elapsed = time.perf_counter() - start
     store.engine.dispose()
     return done / elapsed
+
+
+class ConfirmingPublisher(InMemoryPublisher):
+    """Publishes in memory after the time a broker takes to confirm a batch."""
+
+    def publish(self, entries: Any) -> None:
+        time.sleep(PUBLISH_MS / 1000)
+        super().publish(entries)
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure_latency(url: str, seconds: float, clients: int) -> dict[str, float]:
+    """Commands as one function instance serves them: ``clients`` threads, each with its own
+    carts, each command followed by ``relay.run_once()`` (what the composition root does after a
+    commit); the time of both is the command's latency."""
+    store = SqlEventStore.from_url(url, migrate=True, pool_size=clients + 2)
+    service = cart_service(store)
+    relay = OutboxRelay(store, ConfirmingPublisher())
+    carts = [_create_carts(service, 4) for _ in range(clients)]
+    relay.drain()
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    barrier = threading.Barrier(clients)
+
+    def client(index: int) -> None:
+        quantity = 2
+        barrier.wait()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            for cart_id, item_id in carts[index]:
+                start = time.perf_counter()
+                outcome = service.handle(
+                    cmd.ChangeCartItemQuantity(
+                        cart_id=cart_id, item_id=item_id, new_quantity=quantity
+                    ),
+                    CommandContext(),
+                )
+                relay.run_once()
+                latencies[index].append((time.perf_counter() - start) * 1000)
+                assert outcome.accepted, outcome
+            quantity = 1 if quantity == 2 else 2
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait = getattr(relay, "wait", None)  # the relay hands late passes to a background thread
+    if wait is not None:
+        wait(30)
+    relay.drain()
+    assert not store.pending_outbox(), "events left unpublished"
+    store.engine.dispose()
+    every = [value for per_client in latencies for value in per_client]
+    return {
+        f"p50_ms_{clients}": round(_percentile(every, 0.5), 2),
+        f"p99_ms_{clients}": round(_percentile(every, 0.99), 2),
+        f"commands_per_s_{clients}": round(len(every) / seconds, 1),
+    }
 
 
 def _append_history(store: SqlEventStore, events: int) -> uuid.UUID:
@@ -233,8 +310,11 @@ def _library_types() -> tuple[type[Any], type[Any]]:
     return Cart, Shop
 
 
-def eventsourcing_per_s(env: dict[str, str], seconds: float) -> float:
+def eventsourcing_per_s(env: dict[str, str], seconds: float, *, cached: bool = False) -> float:
     Cart, Shop = _library_types()  # noqa: N806 - classes
+    if cached:
+        # Its cache, without fast-forward: like ours, no read at all when the aggregate is cached.
+        env = env | {"AGGREGATE_CACHE_MAXSIZE": "1000", "AGGREGATE_CACHE_FASTFORWARD": "n"}
     app = Shop(env=env)
     ids = []
     for _ in range(CARTS):
@@ -262,34 +342,54 @@ def eventsourcing_per_s(env: dict[str, str], seconds: float) -> float:
 
 
 def _figures(
-    command: float, bare: float, library: float, load10: float, load10k: float
+    command: float,
+    cached: float,
+    bare: float,
+    library: float,
+    library_cached: float,
+    load10: float,
+    load10k: float,
+    latency: dict[str, float],
 ) -> dict[str, float]:
     return {
         "command_per_s": round(command, 1),
+        "command_per_s_cached": round(cached, 1),
         "bare_insert_per_s": round(bare, 1),
         "eventsourcing_per_s": round(library, 1),
+        "eventsourcing_cached_per_s": round(library_cached, 1),
         "load_ms_10": round(load10, 3),
         "load_ms_10000": round(load10k, 3),
         "vs_bare": round(command / bare, 3),
+        "vs_bare_cached": round(cached / bare, 3),
         "vs_eventsourcing": round(command / library, 3),
+        "vs_eventsourcing_cached": round(cached / library_cached, 3),
+        **latency,
     }
+
+
+def _latency(url: str, seconds: float) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for clients in CLIENTS:
+        figures |= measure_latency(url, seconds / 2, clients)
+    return figures
 
 
 def bench_sqlite(seconds: float, repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="eventualshop-bench-") as folder:
         ours = f"sqlite:///{folder}/store.sqlite3"
         command = measure_commands(ours, seconds)
+        cached = measure_commands(ours, seconds, cache_size=1000)
         load10 = measure_load_ms(ours, 10, repeats)
         load10k = measure_load_ms(ours, 10_000, repeats)
+        latency = _latency(ours, seconds)
         bare = bare_sqlite(f"{folder}/bare.sqlite3", seconds)
-        library = eventsourcing_per_s(
-            {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": f"{folder}/eventsourcing.sqlite3",
-            },
-            seconds,
-        )
-    return _figures(command, bare, library, load10, load10k)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": f"{folder}/eventsourcing.sqlite3",
+        }
+        library = eventsourcing_per_s(env, seconds)
+        library_cached = eventsourcing_per_s(env, seconds, cached=True)
+    return _figures(command, cached, bare, library, library_cached, load10, load10k, latency)
 
 
 def _postgres_database() -> tuple[str, str] | None:
@@ -313,24 +413,25 @@ def bench_postgres(seconds: float, repeats: int) -> dict[str, float] | None:
         return None
     url, dsn = found
     command = measure_commands(url, seconds)
+    cached = measure_commands(url, seconds, cache_size=1000)
     load10 = measure_load_ms(url, 10, repeats)
     load10k = measure_load_ms(url, 10_000, repeats)
+    latency = _latency(url, seconds)
     bare = bare_postgres(dsn, seconds)
     from urllib.parse import urlsplit
 
     parts = urlsplit(dsn)
-    library = eventsourcing_per_s(
-        {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": parts.path.lstrip("/"),
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": parts.username or "postgres",
-            "POSTGRES_PASSWORD": parts.password or "",
-        },
-        seconds,
-    )
-    return _figures(command, bare, library, load10, load10k)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/"),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": parts.username or "postgres",
+        "POSTGRES_PASSWORD": parts.password or "",
+    }
+    library = eventsourcing_per_s(env, seconds)
+    library_cached = eventsourcing_per_s(env, seconds, cached=True)
+    return _figures(command, cached, bare, library, library_cached, load10, load10k, latency)
 
 
 def main() -> None:
