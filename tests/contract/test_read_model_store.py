@@ -24,7 +24,6 @@ from typing import Any
 import pymongo.monitoring
 import pytest
 import sqlalchemy as sa
-from eventualshop.runtime.root import open_read_model_store
 from sqlalchemy.engine import Engine
 
 from eventualshop.adapters.read_models_mongo import (
@@ -38,6 +37,7 @@ from eventualshop.kernel.projection import Projector
 from eventualshop.kernel.readmodels import Document, ReadModelStore, Sort
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.rebuild import rebuild
+from eventualshop.runtime.root import open_read_model_store
 from eventualshop.shopping_cart import DiscardCart
 from eventualshop.shopping_cart.read_models import DETAILS, PROJECTIONS
 from tests.unit.shopping_cart.history import (

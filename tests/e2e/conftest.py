@@ -32,7 +32,6 @@ from sqlalchemy.engine import URL, Engine
 from eventualshop.kernel.eventstore import EventStore, StoredEvent
 from eventualshop.runtime.broker import amqp
 from eventualshop.runtime.local import LocalShop
-from eventualshop.runtime.settings import settings
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 from functions.main import ROOT
 from tests.conftest import truncate
@@ -177,9 +176,8 @@ def shop(module_shop: ModuleShop, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     if module_shop.rabbitmq_url is not None:
         exchange = f"e2e-{uuid.uuid4().hex[:12]}"
         monkeypatch.setenv("EVENTUALSHOP_BROKER_EXCHANGE", exchange)
-        settings.cache_clear()
         _close(ROOT.publisher())
-        ROOT.use_publisher(None)  # the next relay builds one from the settings: this exchange
+        ROOT.reconfigure()  # the next relay builds a publisher from the settings: this exchange
         probe = BrokerProbe(module_shop.rabbitmq_url, exchange)
     store = ROOT.event_store(CART)
     client = module_shop.shop.app.test_client()

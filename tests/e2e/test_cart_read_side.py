@@ -721,19 +721,21 @@ class TestUnreliableDelivery:
         cart, customer = uuid.UUID(built.id), uuid.UUID(built.customer)
         everything = Paging(limit=100)
         reference: dict[str, Any] = {
-            "/details": queries.cart_details(memory, cart),
-            f"/customers/{customer}/cart-details": queries.customer_cart_details(memory, customer),
-            "/items/list-item": queries.cart_items(memory, cart, everything).to_json(),
-            "/payment-methods/list-items": queries.payment_methods(
+            "/details": queries.get_cart_details(memory, cart),
+            f"/customers/{customer}/cart-details": queries.get_customer_cart_details(
+                memory, customer
+            ),
+            "/items/list-item": queries.list_cart_items(memory, cart, everything).to_json(),
+            "/payment-methods/list-items": queries.list_payment_methods(
                 memory, cart, everything
             ).to_json(),
         }
         for item in [*built.items, *built.removed_items]:
-            reference[f"/items/{item}/details"] = queries.item_details(
+            reference[f"/items/{item}/details"] = queries.get_cart_item_details(
                 memory, cart, uuid.UUID(item)
             )
         for method in [*built.methods, *built.removed_methods]:
-            reference[f"/payment-methods/{method}/details"] = queries.payment_method_details(
+            reference[f"/payment-methods/{method}/details"] = queries.get_payment_method_details(
                 memory, cart, uuid.UUID(method)
             )
         assert reference["/details"] is not None

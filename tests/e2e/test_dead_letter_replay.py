@@ -55,7 +55,7 @@ def test_a_dead_lettered_event_is_listed_then_replayed_into_the_read_model(
 ) -> None:
     cart_id = uuid.uuid4()
     letter = DeadLetter.of(
-        "cart-details-cart-created",
+        "shopping-cart-details",
         cart_created(cart_id),
         reason="status 500: read model unavailable",
         attempts=9,
@@ -84,11 +84,11 @@ def test_an_event_a_projector_cannot_read_is_dead_lettered_under_its_trigger(
 
     headers, body = to_binary(broken)
     answer = shop.app.test_client().post(
-        "/functions/shopping-cart-cart-details", headers=headers, data=body
+        "/functions/shopping-cart-details", headers=headers, data=body
     )
 
     assert answer.status_code == 200  # acknowledged: retrying cannot make it readable
     (letter,) = shop.dead_letters.list()
-    assert letter.trigger == "cart-details-cart-created"  # a Trigger the broker can replay to
+    assert letter.trigger == "shopping-cart-details"  # a Trigger the broker can replay to
     assert letter.reason.startswith("malformed")
     assert shop.replay() == 1

@@ -25,6 +25,7 @@ from eventualshop.runtime.settings import Settings
 from eventualshop.shopping_cart.events import CartCreated, CartSubmitted
 from functions.main import ROOT as SHOP
 from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
+from tests.services import unavailable
 from tests.unit.deploy_validation import (
     ROOT,
     SCHEMAS,
@@ -275,7 +276,7 @@ def test_the_compose_file_validates_against_the_compose_specification() -> None:
 def test_docker_compose_accepts_the_compose_file() -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("docker-compose is not installed (optional: apt-get install docker-compose)")
+        unavailable("docker-compose is not installed (apt-get install docker-compose)")
     result = subprocess.run(
         [binary, "-f", "local/docker-compose.yaml", "config", "-q"],
         cwd=ROOT,
@@ -290,7 +291,7 @@ def test_docker_compose_accepts_the_compose_file() -> None:
 def test_kubectl_builds_the_kustomization_of_every_manifest() -> None:
     binary = shutil.which("kubectl")
     if binary is None:
-        pytest.skip("kubectl is not installed (optional: it only renders, needs no cluster)")
+        unavailable("kubectl is not installed (apt-get install kubernetes-client)")
     result = subprocess.run(
         [binary, "kustomize", "knative"],
         cwd=ROOT,

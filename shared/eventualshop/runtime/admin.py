@@ -12,10 +12,10 @@ from eventualshop.kernel.rebuild import rebuild as replay
 from eventualshop.kernel.repository import Repository
 
 if TYPE_CHECKING:
-    from eventualshop.runtime.root import Root
+    from eventualshop.runtime.parts import Parts
 
 
-def rebuild_names(root: Root, context: str) -> tuple[str, ...]:
+def rebuild_names(root: Parts, context: str) -> tuple[str, ...]:
     """Every name a rebuild request may give: ``all``, a projection, or its first collection
     (the original named read models by collection, as the original named them)."""
     projections = root.projections(context)
@@ -26,7 +26,7 @@ def rebuild_names(root: Root, context: str) -> tuple[str, ...]:
     )
 
 
-def rebuild(root: Root, context: str, names: Sequence[str] = ("all",)) -> list[RebuildReport]:
+def rebuild(root: Parts, context: str, names: Sequence[str] = ("all",)) -> list[RebuildReport]:
     """Replay the context's events into fresh read models and swap them in (all, or those named
     by projection or collection)."""
     projections = root.projections(context)
@@ -40,6 +40,6 @@ def rebuild(root: Root, context: str, names: Sequence[str] = ("all",)) -> list[R
     return replay(store, decode, root.read_model_store(), chosen)
 
 
-def lag(root: Root, context: str) -> list[Lag]:
+def lag(root: Parts, context: str) -> list[Lag]:
     store, read_models = root.event_store(context), root.read_model_store()
     return [projection_lag(read_models, p, store) for p in root.projections(context)]

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
+from pydantic import BaseModel
+
 from eventualshop.kernel.aggregate import AggregateKind, AggregateState
 from eventualshop.kernel.cloudevents import event_type_name
 from eventualshop.kernel.declaration import BoundedContext
@@ -82,6 +84,7 @@ def _aggregate(
             isinstance(value, type)
             and issubclass(value, DomainEvent)
             and value.__module__ == events.__name__
+            and not value.__subclasses__()  # a base such as the context's event class
             and value not in registered
         ):
             problems.append(
@@ -99,7 +102,7 @@ def _commands(
     for route in context.commands:
         where = f"{context.name}: command {route.command} ({route.method} {route.path or '/'})"
         command = getattr(commands, route.command, None)
-        if not isinstance(command, type):
+        if not (isinstance(command, type) and issubclass(command, BaseModel)):
             problems.append(f"{where}: no such command in {commands.__name__}")
             continue
         declared.add(command)

@@ -97,6 +97,12 @@ class Root:
                 self._settings = Settings()
             return self._settings
 
+    def reconfigure(self) -> None:
+        """Read the settings again and build a new publisher from them; the stores stay open."""
+        with self._lock:
+            self._settings = None
+        self.use_publisher(None)
+
     def context(self, name: str) -> BoundedContext:
         try:
             return self.contexts[name]

@@ -31,12 +31,12 @@ from eventualshop.runtime.http import (
 from eventualshop.runtime.registry import FunctionSpec
 
 if TYPE_CHECKING:
-    from eventualshop.runtime.root import Root
+    from eventualshop.runtime.parts import Parts
 
 Target = Callable[..., Any]
 
 
-def build(root: Root, spec: FunctionSpec) -> Target:
+def build(root: Parts, spec: FunctionSpec) -> Target:
     context = root.context(spec.context)
     how, _, what = (spec.derived or "").partition(":")
     if how == "command":
@@ -57,7 +57,7 @@ def _declared(routes: tuple[Any, ...], field: str, name: str) -> Any:
 
 
 def _command(
-    root: Root, spec: FunctionSpec, context: BoundedContext, route: CommandRoute
+    root: Parts, spec: FunctionSpec, context: BoundedContext, route: CommandRoute
 ) -> Target:
     commands = importlib.import_module(f"{context.package}.commands")
     assert spec.route is not None
@@ -72,7 +72,7 @@ def _command(
     )
 
 
-def _query(root: Root, spec: FunctionSpec, context: BoundedContext, route: QueryRoute) -> Target:
+def _query(root: Parts, spec: FunctionSpec, context: BoundedContext, route: QueryRoute) -> Target:
     handler = getattr(importlib.import_module(f"{context.package}.queries"), route.handler)
     pages = "paging" in inspect.signature(handler).parameters
 
@@ -87,14 +87,14 @@ def _query(root: Root, spec: FunctionSpec, context: BoundedContext, route: Query
     return query_function(spec.route, answer)
 
 
-def _projector(root: Root, spec: FunctionSpec, context: BoundedContext, name: str) -> Target:
+def _projector(root: Parts, spec: FunctionSpec, context: BoundedContext, name: str) -> Target:
     def handle(event: Any) -> None:
         root.projector(context.name, name).handle(event)
 
     return consumer(spec, root.aggregate(context.name).events, handle, root.dead_letter_store)
 
 
-def _rebuild(root: Root, context: BoundedContext) -> Target:
+def _rebuild(root: Parts, context: BoundedContext) -> Target:
     """POST …/admin/rebuild-projection?name=<projection>|all: replay the event store into fresh
     read models and swap them in when complete; queries keep answering meanwhile."""
     from eventualshop.runtime import admin
@@ -137,7 +137,7 @@ def _rebuild(root: Root, context: BoundedContext) -> Target:
     return rebuild
 
 
-def _lag(root: Root, context: BoundedContext) -> dict[str, object]:
+def _lag(root: Parts, context: BoundedContext) -> dict[str, object]:
     from eventualshop.runtime import admin
 
     return {

@@ -35,8 +35,8 @@ from .test_http import closed_port
 pytestmark = pytest.mark.rabbitmq
 
 FAST = Delivery(retry=2, backoff_policy="linear", backoff_delay="PT0.05S")
-CREATED = "eventualshop.shopping-cart.CartCreated.v1"
-ADDED = "eventualshop.shopping-cart.CartItemAdded.v1"
+CREATED = "eventualshop.shopping-cart.CartCreated"
+ADDED = "eventualshop.shopping-cart.CartItemAdded"
 
 
 def entries(
