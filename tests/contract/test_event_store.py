@@ -10,6 +10,7 @@ identity may leave gaps (a rolled-back insert still consumes its value).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any
@@ -423,9 +424,15 @@ class TestListingAggregates:
         assert list(event_store.aggregate_ids("Payment")) == []
 
 
-def rendered(events: Sequence[StoredEvent]) -> list[tuple[UUID, str, str]]:
-    """What the relay publishes for these events: their CloudEvents, rendered from the event."""
-    return [(e.event_id, e.event_type, cloudevents.structured(CONTEXT, e)) for e in events]
+def rendered(
+    events: Sequence[StoredEvent], positions: Sequence[int]
+) -> list[tuple[UUID, str, str]]:
+    """What the relay publishes for these events: their CloudEvents, rendered from the stored
+    event (its position included)."""
+    return [
+        (e.event_id, e.event_type, cloudevents.structured(CONTEXT, replace(e, position=p)))
+        for e, p in zip(events, positions, strict=True)
+    ]
 
 
 class TestOutbox:
@@ -442,7 +449,8 @@ class TestOutbox:
 
         pending = event_store.pending_outbox()
 
-        assert [(e.event_id, e.event_type, e.payload) for e in pending] == rendered(first + second)
+        expected = rendered(first + second, positions)
+        assert [(e.event_id, e.event_type, e.payload) for e in pending] == expected
         assert [e.id for e in pending] == positions
 
     def test_a_batch_without_a_context_publishes_nothing(self, event_store: EventStore) -> None:
@@ -461,11 +469,12 @@ class TestOutbox:
             OutboxEntry(e.event_id, e.event_type, cloudevents.structured(CONTEXT, e))
             for e in events
         ]
-        event_store.append(AppendBatch(events, outbox=entries[1:]))
+        positions = event_store.append(AppendBatch(events, outbox=entries[1:]))
 
         (pending,) = event_store.pending_outbox()
 
-        assert (pending.event_id, pending.event_type, pending.payload) == rendered(events[1:])[0]
+        expected = rendered(events[1:], positions[1:])[0]
+        assert (pending.event_id, pending.event_type, pending.payload) == expected
 
     def test_pending_outbox_returns_at_most_the_limit_oldest_first(
         self, event_store: EventStore

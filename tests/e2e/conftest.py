@@ -160,6 +160,7 @@ class Shop:
         row is left pending (the in-process broker took them all). Returns the headers read.
         """
         stored = self.events()
+        ROOT.settle()  # embedded: the relay publishes on its own thread, right after the commit
         assert not self.store.pending_outbox(), "events left in the outbox"
         if self.probe is None:
             return []

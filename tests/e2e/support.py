@@ -296,8 +296,7 @@ class ServedShop:
 
     def settle(self) -> None:
         """Wait for the in-process broker to be idle (a no-op on RabbitMQ: tests poll)."""
-        if self.shop.broker is not None:
-            self.shop.broker.join()
+        self.shop.settle()
 
 
 @contextlib.contextmanager

@@ -41,6 +41,8 @@ def attributes(context: str, event: StoredEvent) -> dict[str, Any]:
         "correlationid": event.correlation_id,
         "schemaversion": str(event.schema_version),
     }
+    if event.position is not None:  # where it stands in the store: cursors and lag keep it
+        attrs["position"] = str(event.position)
     if event.causation_id:
         attrs["causationid"] = event.causation_id
     if event.traceparent:
@@ -87,6 +89,7 @@ def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) 
         aggregate_id=UUID(str(attributes["subject"])),
         aggregate_type=str(attributes["aggregatetype"]),
         version=int(attributes["aggregateversion"]),
+        position=_position(attributes.get("position")),
         metadata=EventMetadata(
             event_id=UUID(str(attributes["id"])),
             timestamp=_timestamp(attributes.get("time")),
@@ -95,6 +98,11 @@ def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) 
             traceparent=attributes.get("traceparent"),
         ),
     )
+
+
+def _position(value: Any) -> int | None:
+    text = str(value) if value is not None else ""
+    return int(text) if text.isdigit() else None
 
 
 def _schema_version(attributes: Mapping[str, Any]) -> int:

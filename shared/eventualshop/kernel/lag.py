@@ -1,43 +1,51 @@
-"""How far each projection is behind the event store (pitfall 4: lag that nobody sees)."""
+"""How far each projection is behind the event store (pitfall 4: lag that nobody sees).
+
+Counted by position and by stream, never by time (clocks of several writers disagree): for every
+aggregate, the version its stream has reached against the version the projection's cursor has
+applied. So the lag reads 0 only when every event is applied, and stays above 0 while any event
+is pending, retried or dead-lettered.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from eventualshop.kernel.eventstore import EventStore
-from eventualshop.kernel.projection import NEWEST_FIRST, Projection, cursor_collection
+from eventualshop.kernel.projection import Projection, cursor_collection
 from eventualshop.kernel.readmodels import ReadModelStore
 
 
 @dataclass(frozen=True, slots=True)
 class Lag:
     projection: str
-    last_applied_event_id: str | None
-    last_applied_position: int | None
+    #: The highest global position among the events the projection applied (0: none).
+    last_applied_position: int
+    #: The last global position written to the event store.
     last_written_position: int
+    #: Aggregates whose cursor is behind their stream.
+    aggregates_behind: int
+    #: Events written and not yet applied, summed over those aggregates.
+    events_behind: int
 
     @property
-    def behind(self) -> int | None:
-        """Events written after the last one applied (``None`` if that one is unknown)."""
-        if self.last_applied_position is None:
-            return None if self.last_applied_event_id else self.last_written_position
-        return max(0, self.last_written_position - self.last_applied_position)
+    def behind(self) -> int:
+        return self.events_behind
 
 
 def lag(store: ReadModelStore, projection: Projection, event_store: EventStore) -> Lag:
-    """How far a projection is behind the event store (pitfall: lag that nobody sees).
-
-    The last event applied is the newest by time of those the cursors name (one per aggregate:
-    the last one applied to it); events written after it in the store are the lag. Of events
-    with one time, the cursor with the lowest aggregate id tells.
-    """
-    newest = store.find(cursor_collection(projection), sort=NEWEST_FIRST, limit=1)
-    # No cursor with a time (none yet, or only cursors written before they had one): unknown.
-    event_id = newest[0].get("eventId") if newest and "eventTime" in newest[0] else None
+    """One projection's lag: every stream head of its aggregate type against its cursors."""
+    last_written = event_store.last_position()
+    heads = event_store.stream_heads(projection.aggregate_type)
+    cursors = {c["id"]: c for c in store.find(cursor_collection(projection))}
+    behind = {
+        aggregate: head - int(cursors[key]["version"]) if key in cursors else head
+        for aggregate, head in heads.items()
+        if (key := str(aggregate)) not in cursors or int(cursors[key]["version"]) < head
+    }
     return Lag(
         projection=projection.name,
-        last_applied_event_id=event_id,
-        last_applied_position=event_store.position_of(UUID(event_id)) if event_id else 0,
-        last_written_position=event_store.last_position(),
+        last_applied_position=max((int(c.get("position", 0)) for c in cursors.values()), default=0),
+        last_written_position=last_written,
+        aggregates_behind=len(behind),
+        events_behind=sum(behind.values()),
     )

@@ -6,6 +6,7 @@ of a batch with a ``context`` are rendered as the SQL store renders them.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -66,14 +67,16 @@ class InMemoryEventStore:
                 positions.append(len(self._events))
             for snapshot in batch.snapshots:
                 self._snapshots.setdefault(snapshot.aggregate_id, []).append(snapshot)
-            given = {entry.event_id: entry for entry in batch.outbox}
+            given = {entry.event_id: _context_of(entry) for entry in batch.outbox}
             for event, position in zip(batch.events, positions, strict=True):
-                entry = given.get(event.event_id)
-                if entry is None and batch.context is not None:
-                    payload = cloudevents.structured(batch.context, event)
-                    entry = OutboxEntry(event.event_id, event.event_type, payload)
-                if entry is not None:
-                    self._outbox.append(replace(entry, id=position))
+                # Rendered from the stored event, as the SQL store does: its position included.
+                context = given.get(event.event_id, batch.context)
+                if context is not None:
+                    stored = replace(event, position=position)
+                    payload = cloudevents.structured(context, stored)
+                    self._outbox.append(
+                        OutboxEntry(event.event_id, event.event_type, payload, id=position)
+                    )
             if batch.inbox:
                 self._inbox[(batch.inbox.consumer, batch.inbox.message_id)] = batch.inbox.outcome
             return positions
@@ -105,6 +108,16 @@ class InMemoryEventStore:
             ]
         return iter(ids)
 
+    def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
+        with self._lock:
+            return {
+                i: s[-1].version
+                for i, s in self._streams.items()
+                if s
+                and s[0].aggregate_type == aggregate_type
+                and (s[-1].position or 0) > after_position
+            }
+
     def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:
         with self._lock:
             pending = [e for e in self._outbox if (e.id or 0) > self._relay_position]
@@ -113,3 +126,9 @@ class InMemoryEventStore:
     def mark_published_through(self, position: int) -> None:
         with self._lock:
             self._relay_position = max(self._relay_position, position)
+
+
+def _context_of(entry: OutboxEntry) -> str:
+    """The context a caller-rendered entry names in its CloudEvent ``source``."""
+    source = str(json.loads(entry.payload).get("source", ""))
+    return source.rsplit("/", 1)[-1]

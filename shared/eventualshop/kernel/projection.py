@@ -1,39 +1,41 @@
-"""Projections: how events become read-model documents, correct under duplicates and reordering.
+"""Projections: how events become read-model documents, correct whatever the broker does.
 
 Each projector keeps, per aggregate, a cursor: the version of the last event it applied. An event
-at or below the cursor is a duplicate and is ignored; an event beyond ``cursor + 1`` arrived
-before its predecessor, so :class:`OutOfOrder` is raised and the function answers non-2xx: the
-broker redelivers it later, after the missing one. Applying events strictly in version order per
-aggregate is what makes the final documents equal to those of in-order delivery, whatever the
-broker does. Every projector therefore receives *every* event of its aggregate type, ignoring
-those that do not concern its read model (they still move the cursor).
+at or below the cursor is a duplicate and is ignored. An event beyond ``cursor + 1`` arrived
+before its predecessors (shuffled, delayed, or lost and dead-lettered): the delivered event is a
+notification, the context's event store is the truth, so the projector reads the missing events
+of that aggregate from the store (``history``) and applies them in version order before it.
+Convergence therefore never waits on broker retries: whatever arrives, in whatever order, the
+documents end equal to those of in-order delivery. :meth:`Projector.catch_up` does the same for
+an aggregate whose last events never arrived at all (the sweep runs it). Without a history (a
+unit test's choice) an early event raises :class:`OutOfOrder` and the broker retries it.
+
+Every projector receives *every* event of its aggregate type (one Trigger on the stream),
+ignoring those that do not concern its read model (they still move the cursor).
 
 The cursor is written after the documents. If a process dies in between, the event is delivered
 again and applied again: every document write is guarded by the event's version (``put`` and
-``patch`` below), so that second application changes nothing. One event is handled in one
+``patch`` below), so that second application changes nothing. One delivery is handled in one
 ``store.pinned()`` block, so its cursor and its documents are read and written in collections of
 one generation even when a rebuild swaps them meanwhile (see ``rebuild``).
 
-The cursor also names the event that moved it last and that event's time
-(``{"id": aggregate, "version": v, "eventId": …, "eventTime": µs since the epoch}``: a number,
-so it sorts alike in every store). That is all the lag needs: the newest ``eventTime`` of a
-projection's cursors is the newest event it applied, found with one indexed ``find``; no
-document besides the cursor is written per event.
+The cursor also names the event that moved it last, that event's time and its global position:
+``{"id": aggregate, "version": v, "eventId": …, "eventTime": µs, "position": p}``; the lag
+(``eventualshop.kernel.lag``) compares cursors with the heads of the streams.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
+from uuid import UUID
 
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
-from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore, Sort
+from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore
 
 #: The cursor collection's index, for the lag's newest-first look-up. (Not with ``id`` in it:
 #: nx-27017 fails every write to a collection with a compound index on ``_id``.)
 CURSOR_INDEXES: tuple[tuple[str, ...], ...] = (("eventTime",),)
-#: Newest applied event first (ties: the lowest id, as every ``find`` breaks them).
-NEWEST_FIRST: Sort = (("eventTime", "desc"),)
 
 
 class OutOfOrder(Exception):
@@ -95,10 +97,18 @@ class Projection(Protocol):
     def apply(self, documents: Mapping[str, Documents], event: RecordedEvent) -> None: ...
 
 
+#: (aggregate id, after version, up to version) -> the events in between, oldest first: the
+#: context's event store, decoded.
+History = Callable[[UUID, int, int], Sequence[RecordedEvent]]
+
+
 class Projector:
-    def __init__(self, store: ReadModelStore, projection: Projection) -> None:
+    def __init__(
+        self, store: ReadModelStore, projection: Projection, history: History | None = None
+    ) -> None:
         self.store = store
         self.projection = projection
+        self.history = history
         self.cursors = cursor_collection(projection)
         self.documents = {name: Documents(store, name) for name in projection.collections}
 
@@ -112,15 +122,59 @@ class Projector:
             return "ignored"
         key = str(event.aggregate_id)
         with self.store.pinned():
-            cursor = self.store.get(self.cursors, key)
-            if not is_next(self.projection, cursor["version"] if cursor else 0, event, key):
+            applied = self._applied(key)
+            if event.version <= applied:
                 return "duplicate"
-            self.projection.apply(self.documents, event)
-            self.store.upsert_if_newer(
-                self.cursors,
-                cursor_document(key, event.version, str(event.metadata.event_id), moment_of(event)),
-            )
+            missing = self._missing(event.aggregate_id, applied, event.version - 1)
+            self._apply(key, [*missing, event])
         return "applied"
+
+    def catch_up(self, aggregate_id: UUID, head: int) -> int:
+        """Apply what the store holds of one aggregate up to version ``head`` and this
+        projector has not applied (events the broker never brought); how many were applied."""
+        if self.history is None:
+            return 0
+        key = str(aggregate_id)
+        with self.store.pinned():
+            applied = self._applied(key)
+            if head <= applied:
+                return 0
+            events = self._missing(aggregate_id, applied, head)
+            self._apply(key, events)
+        return len(events)
+
+    def _applied(self, key: str) -> int:
+        cursor = self.store.get(self.cursors, key)
+        return int(cursor["version"]) if cursor else 0
+
+    def _missing(self, aggregate_id: UUID, applied: int, through: int) -> Sequence[RecordedEvent]:
+        """The events after ``applied`` up to ``through``, from the store; all of them, or
+        :class:`OutOfOrder` (no history, or the store does not hold them yet)."""
+        if through <= applied:
+            return ()
+        where = f"{self.projection.name}: v{through + 1} of {aggregate_id}"
+        if self.history is None:
+            raise OutOfOrder(f"{where} arrived before v{applied + 1}")
+        events = self.history(aggregate_id, applied, through)
+        if [e.version for e in events] != list(range(applied + 1, through + 1)):
+            raise OutOfOrder(f"{where} arrived before v{applied + 1}, which the store lacks")
+        return events
+
+    def _apply(self, key: str, events: Sequence[RecordedEvent]) -> None:
+        for event in events:
+            self.projection.apply(self.documents, event)
+        last = events[-1]
+        # One cursor write for the lot: the documents are guarded by version, so a crash before
+        # this line only means the next delivery applies them again, changing nothing.
+        self.store.upsert_if_newer(self.cursors, cursor_of(key, last))
+
+
+def cursor_of(key: str, event: RecordedEvent) -> Document:
+    """The cursor of aggregate ``key`` once ``event`` is applied."""
+    document = cursor_document(key, event.version, str(event.metadata.event_id), moment_of(event))
+    if event.position is not None:
+        document["position"] = event.position
+    return document
 
 
 def is_next(projection: Projection, applied: int, event: RecordedEvent, key: str) -> bool:

@@ -19,7 +19,7 @@ from eventualshop.kernel.projection import (
     Projection,
     Projector,
     cursor_collection,
-    cursor_document,
+    cursor_of,
     is_next,
     moment_of,
 )
@@ -339,7 +339,4 @@ class _Replay:
         self.applied += 1
 
     def cursor_documents(self) -> list[Document]:
-        return [
-            cursor_document(key, version, str(event.metadata.event_id), moment)
-            for key, (version, event, moment) in self.cursors.items()
-        ]
+        return [cursor_of(key, event) for key, (version, event, moment) in self.cursors.items()]

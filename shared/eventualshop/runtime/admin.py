@@ -40,6 +40,23 @@ def rebuild(root: Parts, context: str, names: Sequence[str] = ("all",)) -> list[
     return replay(store, decode, root.read_model_store(), chosen)
 
 
+def catch_up(root: Parts, context: str, marks: dict[str, int]) -> int:
+    """Each projector of the context applies what its cursors lack of the streams that changed
+    after its mark; the mark moves on only when nothing was left behind (a failure is retried
+    at the next sweep). ``marks``: projection -> position, kept by the caller."""
+    store = root.event_store(context)
+    applied = 0
+    for projection in root.projections(context):
+        since = marks.get(projection.name, 0)
+        written = store.last_position()
+        heads = store.stream_heads(projection.aggregate_type, after_position=since)
+        projector = root.projector(context, projection.name)
+        for aggregate_id, head in heads.items():
+            applied += projector.catch_up(aggregate_id, head)
+        marks[projection.name] = written
+    return applied
+
+
 def lag(root: Parts, context: str) -> list[Lag]:
     store, read_models = root.event_store(context), root.read_model_store()
     return [projection_lag(read_models, p, store) for p in root.projections(context)]

@@ -155,10 +155,10 @@ def lag(_args: argparse.Namespace, root: Root) -> None:
 
     _settings(root)
     for item in (i for context in root.contexts for i in admin.lag(root, context)):
-        behind = "unknown" if item.behind is None else str(item.behind)
         print(
-            f"{item.projection:40} applied {item.last_applied_position or 0:>8}  "
-            f"written {item.last_written_position:>8}  behind {behind}"
+            f"{item.projection:40} applied {item.last_applied_position:>8}  "
+            f"written {item.last_written_position:>8}  "
+            f"behind {item.events_behind} events in {item.aggregates_behind} aggregates"
         )
 
 

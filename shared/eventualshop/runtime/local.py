@@ -149,7 +149,7 @@ class LocalShop:
                 pairs,
                 self.dead_letters,
             )
-            root.use_publisher(InProcessPublisher(self.broker))
+            self.reinstall_publisher()
         elif config.broker == "rabbitmq":
             # The functions live in this process: the dispatcher hands each event to them
             # directly, with the same answers HTTP would carry (``eventualshop dispatch`` is the
@@ -199,8 +199,22 @@ class LocalShop:
             self.dispatcher.start()
         self.ticker.start()
 
+    def reinstall_publisher(self) -> None:
+        """Publish through this shop's broker (again, after a test or a tool replaced it)."""
+        if self.broker is not None:
+            self.root.use_publisher(InProcessPublisher(self.broker), in_background=True)
+        else:
+            self.root.use_publisher(None)  # built from the settings on first use
+
+    def settle(self) -> None:
+        """Wait until what was committed so far went through the relay and the broker."""
+        self.root.settle()
+        if self.broker is not None:
+            self.broker.join()
+
     def stop(self) -> None:
         self.ticker.stop()
+        self.root.settle(timeout=15)  # a graceful stop publishes what was committed
         if self.broker is not None:
             self.broker.stop()
         if self.dispatcher is not None:

@@ -25,10 +25,14 @@ from eventualshop.runtime.registry import Delivery, FunctionSpec
 from eventualshop.runtime.settings import Settings
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from eventualshop.kernel.aggregate import AggregateKind, AggregateState
+    from eventualshop.kernel.messages import RecordedEvent
     from eventualshop.kernel.projection import Projection, Projector
     from eventualshop.kernel.readmodels import ReadModelStore
     from eventualshop.kernel.service import ApplicationService
+    from eventualshop.runtime.background import BackgroundRelay
     from eventualshop.runtime.broker.deadletters import SqlDeadLetterStore
 
 T = TypeVar("T")
@@ -88,6 +92,9 @@ class Root:
         self._settings: Settings | None = None
         # How to release what was opened (engines, connections): reset() calls them.
         self._opened: list[Callable[[], None]] = []
+        #: Per projection, the position up to which its catch-up found nothing left to do.
+        self._catch_up_marks: dict[str, int] = {}
+        self._background: BackgroundRelay | None = None
 
     # ---- configuration ------------------------------------------------------------------------
 
@@ -159,12 +166,28 @@ class Root:
 
     # ---- publishing -----------------------------------------------------------------------------
 
-    def use_publisher(self, publisher: Publisher | None) -> None:
-        """Install the process's publisher (the local server installs its in-process broker)."""
+    def use_publisher(self, publisher: Publisher | None, *, in_background: bool = False) -> None:
+        """Install the process's publisher (the local server installs its in-process broker).
+
+        ``in_background``: publishing delivers (in-process), so the relay after a commit runs on
+        a thread of its own instead of the request's (:class:`BackgroundRelay`).
+        """
+        from eventualshop.runtime.background import BackgroundRelay
+
         with self._lock:
             self._publisher = publisher
             for key in [k for k in self._parts if k[0] == "relay"]:
                 del self._parts[key]
+            previous, self._background = self._background, None
+            if in_background:
+                self._background = BackgroundRelay(self.relay)
+        if previous is not None:
+            previous.stop()
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until the background relay has published everything committed so far."""
+        background = self._background
+        return True if background is None else background.idle(timeout)
 
     def publisher(self) -> Publisher:
         with self._lock:
@@ -183,13 +206,20 @@ class Root:
         may publish the same row: delivery is at least once and every consumer is idempotent."""
 
         def run() -> None:
-            self.relay(context).run_once()
+            background = self._background
+            if background is not None:
+                background.wake(context)
+            else:
+                self.relay(context).run_once()
 
         return run
 
     def sweep(self) -> int:
-        """Drain every context's outbox; how many events were published."""
-        return sum(self.relay(name).drain() for name in self.contexts)
+        """Drain every context's outbox, then let every projector catch up with its store;
+        how many events were published."""
+        published = sum(self.relay(name).drain() for name in self.contexts)
+        self.catch_up()
+        return published
 
     # ---- the domain, through the declarations -------------------------------------------------
 
@@ -223,15 +253,36 @@ class Root:
         return self._part("projections", context, make)
 
     def projector(self, context: str, projection: str) -> Projector:
+        """A projector that fills gaps from the context's event store (DESIGN §5)."""
+
         def make() -> Projector:
             from eventualshop.kernel.projection import Projector
+            from eventualshop.kernel.repository import Repository
 
             chosen = next(p for p in self.projections(context) if p.name == projection)
-            found = Projector(self.read_model_store(), chosen)
+            store = self.event_store(context)
+            decode = Repository(store, self.aggregate(context)).decode
+
+            def history(aggregate_id: UUID, after: int, through: int) -> list[RecordedEvent]:
+                events = store.load_events(aggregate_id, after_version=after)
+                return [decode(e) for e in events if e.version <= through]
+
+            found = Projector(self.read_model_store(), chosen, history)
             found.ensure_indexes()
             return found
 
         return self._part("projector", projection, make)
+
+    def catch_up(self) -> int:
+        """Every projector applies what the store holds and it never received (lost, dead-lettered
+        or in flight at a crash); how many events were applied. The sweep runs it."""
+        from eventualshop.runtime.admin import catch_up
+
+        applied = 0
+        for context in self.contexts:
+            if self.contexts[context].projections:
+                applied += catch_up(self, context, self._catch_up_marks)
+        return applied
 
     # ---- function targets -----------------------------------------------------------------------
 
@@ -263,9 +314,13 @@ class Root:
         """Forget every part, releasing what it holds, and read the settings again next time."""
         with self._lock:
             dropped, self._publisher = self._publisher, None
+            background, self._background = self._background, None
             opened, self._opened = self._opened, []
             self._parts.clear()
             self._settings = None
+            self._catch_up_marks.clear()
+        if background is not None:
+            background.stop()
         close = getattr(dropped, "close", None)
         if callable(close):
             close()

@@ -144,10 +144,10 @@ def _lag(root: Parts, context: BoundedContext) -> dict[str, object]:
         "projections": [
             {
                 "projection": item.projection,
-                "lastAppliedEventId": item.last_applied_event_id,
                 "lastAppliedPosition": item.last_applied_position,
                 "lastWrittenPosition": item.last_written_position,
-                "behind": item.behind,
+                "aggregatesBehind": item.aggregates_behind,
+                "eventsBehind": item.events_behind,
             }
             for item in admin.lag(root, context.name)
         ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventualshop.kernel.eventstore import EventStore
-from eventualshop.kernel.lag import Lag, lag
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.rebuild import RebuildReport, rebuild
 from eventualshop.kernel.repository import Repository
@@ -41,35 +40,9 @@ def summary(cart: Cart) -> CartSummary:
     )
 
 
-# The original named read models by collection (ShoppingCartDetails): both names are accepted.
-_BY_COLLECTION = {next(iter(p.collections)): name for name, p in BY_NAME.items()}
-#: Every name a rebuild request may give.
-REBUILD_NAMES = ("all", *BY_NAME, *_BY_COLLECTION)
-
-
-class UnknownProjection(ValueError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"unknown projection {name!r}; choose from: {', '.join(REBUILD_NAMES)}")
-        self.name = name
-
-
-def projection_named(name: str) -> str | None:
-    """The projection a rebuild request names (``None`` for ``all``)."""
-    if name == "all":
-        return None
-    found = _BY_COLLECTION.get(name, name)
-    if found not in BY_NAME:
-        raise UnknownProjection(name)
-    return found
-
-
 def rebuild_read_models(
     event_store: EventStore, read_models: ReadModelStore, names: Sequence[str] | None = None
 ) -> list[RebuildReport]:
     """Replay every cart event into fresh read models and swap them in (all, or those named)."""
     chosen = [BY_NAME[name] for name in names] if names else list(PROJECTIONS)
     return rebuild(event_store, Repository(event_store, CART).decode, read_models, chosen)
-
-
-def projection_lag(event_store: EventStore, read_models: ReadModelStore) -> list[Lag]:
-    return [lag(read_models, projection, event_store) for projection in PROJECTIONS]

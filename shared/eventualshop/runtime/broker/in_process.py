@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from eventualshop.kernel.messages import utc_now
 from eventualshop.runtime.broker.binding import (
@@ -18,6 +20,7 @@ from eventualshop.runtime.broker.binding import (
 )
 from eventualshop.runtime.broker.deadletters import DeadLetter, DeadLetterStore, ReplayError
 from eventualshop.runtime.broker.delivery import (
+    DeliveryOutcome,
     DeliveryReport,
     Subscriber,
     Trigger,
@@ -30,9 +33,6 @@ from eventualshop.runtime.broker.delivery import (
 from eventualshop.runtime.broker.httpclient import HttpPoster
 from eventualshop.runtime.registry import Subscription
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +43,11 @@ class InProcessBroker:
     By default delivery is synchronous, in the publishing thread; an event published *while*
     delivering (a saga reacting) is queued and delivered after the current one, so delivery
     never recurses. ``start()`` moves delivery to one background thread instead (the local
-    server, so a slow retry never holds up a command); ``join()`` waits until it is idle.
+    server): there a failed attempt does not sleep its backoff in line, it waits in a retry
+    schedule while the thread goes on with other events and other retries, so one struggling
+    subscriber never holds up the rest. :meth:`hand_over` returns once every Trigger had its
+    first attempt (delivered, scheduled for a retry, or dead-lettered): the outbox relay marks
+    an event published only then. ``join()`` waits until nothing is queued or scheduled.
     """
 
     def __init__(
@@ -62,8 +66,12 @@ class InProcessBroker:
         self.poster = poster or HttpPoster()
         self.reports: collections.deque[DeliveryReport] = collections.deque(maxlen=1000)
         self._local = threading.local()
-        self._queue: queue.Queue[CloudEventMessage | None] | None = None
+        self._queue: queue.Queue[_Work | None] | None = None
         self._worker: threading.Thread | None = None
+        # Retries waiting for their time: (due on the monotonic clock, sequence, retry).
+        self._retries: list[tuple[float, int, _Retry]] = []
+        self._sequence = itertools.count()
+        self._retrying = False
 
     def routes(self, message: CloudEventMessage) -> list[str]:
         """Names of the Triggers this event goes to, in declaration order."""
@@ -72,7 +80,7 @@ class InProcessBroker:
 
     def publish(self, message: CloudEventMessage) -> None:
         if self._queue is not None:
-            self._queue.put(message)
+            self._queue.put(_Work(message))
             return
         pending: collections.deque[CloudEventMessage] | None = getattr(self._local, "pending", None)
         if pending is not None:  # called from inside a delivery on this thread
@@ -84,6 +92,19 @@ class InProcessBroker:
                 self._route(pending.popleft())
         finally:
             self._local.pending = None
+
+    def hand_over(self, messages: Iterable[CloudEventMessage]) -> None:
+        """Publish, and return once each Trigger had its first attempt at every message."""
+        if self._queue is None or threading.current_thread() is self._worker:
+            for message in messages:  # synchronous, or a subscriber publishing: never wait here
+                self.publish(message)
+            return
+        handed = [_Work(message, threading.Event()) for message in messages]
+        for work in handed:
+            self._queue.put(work)
+        for work in handed:
+            assert work.attempted is not None
+            work.attempted.wait()
 
     def deliver(self, trigger: str, message: CloudEventMessage) -> DeliveryReport:
         """Deliver to one Trigger with its retry policy; dead-letter when that fails."""
@@ -108,8 +129,12 @@ class InProcessBroker:
         self._worker.start()
 
     def join(self) -> None:
-        if self._queue is not None:
+        """Wait until nothing is queued and no retry is scheduled."""
+        while self._queue is not None:
             self._queue.join()
+            if not self._retries and not self._retrying:
+                return
+            time.sleep(0.005)
 
     def stop(self) -> None:
         worker, work = self._worker, self._queue
@@ -123,15 +148,57 @@ class InProcessBroker:
         assert self._queue is not None
         work = self._queue
         while True:
-            message = work.get()
             try:
-                if message is None:
+                item = work.get(timeout=self._next_retry_in())
+            except queue.Empty:
+                self._retry_due()
+                continue
+            try:
+                if item is None:
                     return
-                self._route(message)
+                self._first_attempts(item.message)
             except Exception:  # keep the worker alive whatever one event does
                 log.exception("in-process delivery failed")
             finally:
+                if item is not None and item.attempted is not None:
+                    item.attempted.set()
                 work.task_done()
+            self._retry_due()
+
+    def _next_retry_in(self) -> float | None:
+        if not self._retries:
+            return None
+        return max(0.0, self._retries[0][0] - time.monotonic())
+
+    def _first_attempts(self, message: CloudEventMessage) -> None:
+        for name in self.routes(message):
+            self._attempt(_Retry(self.triggers[name], message, 1))
+
+    def _attempt(self, retry: _Retry) -> None:
+        trigger, message, attempts = retry.trigger, retry.message, retry.attempts
+        outcome = call_subscriber(trigger.subscriber, message, self.poster)
+        result = verdict(outcome)
+        delivery = trigger.subscription.delivery
+        if result is Verdict.DELIVERED:
+            self.reports.append(DeliveryReport(trigger.name, message.id, True, attempts, outcome))
+        elif result is Verdict.RETRY and attempts <= delivery.retry:
+            due = time.monotonic() + delivery.delay_seconds(attempts)
+            heapq.heappush(
+                self._retries, (due, next(self._sequence), _Retry(trigger, message, attempts + 1))
+            )
+        else:
+            self.reports.append(self._give_up(trigger, message, attempts, outcome, result))
+
+    def _retry_due(self) -> None:
+        while self._retries and self._retries[0][0] <= time.monotonic():
+            self._retrying = True
+            _, _, retry = heapq.heappop(self._retries)
+            try:
+                self._attempt(retry)
+            except Exception:
+                log.exception("in-process retry failed")
+            finally:
+                self._retrying = False
 
     def _route(self, message: CloudEventMessage) -> None:
         for name in self.routes(message):
@@ -149,13 +216,37 @@ class InProcessBroker:
             if result is Verdict.RETRY and attempts <= delivery.retry:
                 self.sleep(delivery.delay_seconds(attempts))
                 continue
-            reason = failure_reason(outcome, result)
-            letter_id = None
-            if delivery.dead_letter_sink is None:
-                log.warning("dropped event %s for %s: %s", message.id, trigger.name, reason)
-            else:
-                letter = DeadLetter.of(
-                    trigger.name, message, reason=reason, attempts=attempts, dead_at=self.clock()
-                )
-                letter_id = self.dead_letters.add(letter)
-            return DeliveryReport(trigger.name, message.id, False, attempts, outcome, letter_id)
+            return self._give_up(trigger, message, attempts, outcome, result)
+
+    def _give_up(
+        self,
+        trigger: Trigger,
+        message: CloudEventMessage,
+        attempts: int,
+        outcome: DeliveryOutcome,
+        result: Verdict,
+    ) -> DeliveryReport:
+        reason = failure_reason(outcome, result)
+        letter_id = None
+        if trigger.subscription.delivery.dead_letter_sink is None:
+            log.warning("dropped event %s for %s: %s", message.id, trigger.name, reason)
+        else:
+            letter = DeadLetter.of(
+                trigger.name, message, reason=reason, attempts=attempts, dead_at=self.clock()
+            )
+            letter_id = self.dead_letters.add(letter)
+        return DeliveryReport(trigger.name, message.id, False, attempts, outcome, letter_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    message: CloudEventMessage
+    #: Set once every Trigger had its first attempt (for :meth:`InProcessBroker.hand_over`).
+    attempted: threading.Event | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    trigger: Trigger
+    message: CloudEventMessage
+    attempts: int  # the number this attempt will have

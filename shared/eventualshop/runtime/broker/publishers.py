@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from eventualshop.kernel.eventstore import OutboxEntry
@@ -168,15 +168,19 @@ class RabbitMqPublisher:
 class MessageSink(Protocol):
     """What the in-process publisher hands events to (the in-process broker)."""
 
-    def publish(self, message: CloudEventMessage) -> None: ...
+    def hand_over(self, messages: Iterable[CloudEventMessage]) -> None: ...
 
 
 class InProcessPublisher:
-    """Hands events to the in-process broker, which routes them like the real one."""
+    """Hands events to the in-process broker, which routes them like the real one.
+
+    It returns, so the relay marks the events published, only once every Trigger had its first
+    attempt at each (delivered, scheduled for a retry, or dead-lettered): an event in a queue of
+    this process is not handed over, and a crash there must leave it to the relay to send again.
+    """
 
     def __init__(self, broker: MessageSink) -> None:
         self.broker = broker
 
     def publish(self, entries: Sequence[OutboxEntry]) -> None:
-        for message in parse_entries(entries):
-            self.broker.publish(message)
+        self.broker.hand_over(parse_entries(entries))
