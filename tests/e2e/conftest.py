@@ -87,6 +87,7 @@ def module_shop(
             database: URL = request.getfixturevalue("postgres_url")
             env.setenv("EVENTUALSHOP_EVENT_STORE_URL", database.render_as_string(False))
             env.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+            env.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "e2e-card-token-key-" * 2)
             env.setenv("EVENTUALSHOP_RABBITMQ_URL", broker_url)
             env.setenv("EVENTUALSHOP_BROKER_EXCHANGE", f"e2e-{uuid.uuid4().hex[:12]}")
         else:

@@ -263,9 +263,11 @@ def main(argv: Sequence[str] | None, root: Root) -> int:
     args = parser().parse_args(argv)
     _apply_overrides(args)
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
+    from eventualshop.kernel.declaration import ConfigurationMissing
+
     try:
         handler(args, root)
-    except CliError as error:
+    except (CliError, ConfigurationMissing) as error:
         print(f"eventualshop: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

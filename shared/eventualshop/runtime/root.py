@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from eventualshop.kernel.declaration import BoundedContext
+from eventualshop.kernel.declaration import BoundedContext, Surroundings
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
 from eventualshop.runtime.registry import Delivery, FunctionSpec
@@ -102,6 +102,25 @@ class Root:
         with self._lock:
             self._settings = None
         self.use_publisher(None)
+
+    def configure_contexts(self) -> None:
+        """Run every context's ``configure`` hook, once per process (again after a reset).
+
+        Called before the first function target is built and when the local server starts, so
+        a missing setting (:class:`ConfigurationMissing`) stops the process at start-up rather
+        than failing its first request.
+        """
+        config = self.settings()
+        surroundings = Surroundings(embedded=config.embedded, data_dir=config.data_dir)
+        for declared in self.contexts.values():
+            if declared.configure:
+                hook: Callable[[Surroundings], None] = resolve(declared.configure)
+
+                def run(hook: Callable[[Surroundings], None] = hook) -> bool:
+                    hook(surroundings)
+                    return True
+
+                self._part("configured", declared.name, run)
 
     def context(self, name: str) -> BoundedContext:
         try:
@@ -200,9 +219,7 @@ class Root:
         def make() -> ApplicationService[AggregateState]:
             from eventualshop.kernel.service import ApplicationService
 
-            declared = self.context(context)
-            if declared.configure:
-                resolve(declared.configure)()
+            self.configure_contexts()
             return ApplicationService(
                 self.event_store(context),
                 self.aggregate(context),
@@ -240,6 +257,7 @@ class Root:
         spec = self.by_name.get(function) or self._by_target(function)
 
         def make() -> Callable[..., Any]:
+            self.configure_contexts()
             if spec.derived is None:
                 found: Callable[..., Any] = getattr(
                     importlib.import_module(spec.module), spec.target
