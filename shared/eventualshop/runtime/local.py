@@ -100,7 +100,7 @@ class Ticker:
         while not self._stop.wait(self.interval):
             try:
                 self.job()
-            except Exception:
+            except Exception:  # the JSON log keeps a dead server's error to one line
                 log.warning("scheduled job failed; it runs again next tick", exc_info=True)
 
 

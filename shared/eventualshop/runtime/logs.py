@@ -22,6 +22,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from eventualshop.runtime.unavailable import summary, unavailable_dependency
+
 #: The correlation id of what this thread is handling now (an HTTP request, a CloudEvent).
 correlation_id: ContextVar[str | None] = ContextVar("eventualshop_correlation_id", default=None)
 
@@ -51,9 +53,15 @@ class JsonFormatter(logging.Formatter):
         found = correlation_id.get()
         if found:
             entry["correlationId"] = found
-        if record.exc_info:
-            # A traceback stays one JSON value, so one failure is still one line.
-            entry["error"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            # A server that cannot be reached is not a bug: its summary says all, whereas a
+            # traceback per failed request would bury the log (pitfall 11). Other errors keep
+            # theirs, as one JSON value, so one failure is still one line.
+            if unavailable_dependency(error) is not None:
+                entry["error"] = summary(error)
+            else:
+                entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -71,4 +79,12 @@ def configure_logging(*, force: bool = False) -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(os.environ.get("EVENTUALSHOP_LOG_LEVEL", "INFO").upper())
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    quiet()
+
+
+def quiet() -> None:
+    """Libraries that log every connection attempt (pika: seven ERROR lines per refused
+    connection). What matters reaches us as their exceptions, which our callers log once."""
+    for name in ("werkzeug", "alembic.runtime.plugins"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from flask import Response
+if TYPE_CHECKING:
+    from flask import Response
 
 #: How long a client is asked to wait before retrying (seconds): about one reconnect attempt.
 RETRY_AFTER_SECONDS = 5
