@@ -116,8 +116,9 @@ class BrokerProbe:
     def read(self, expected: int, timeout: float = 5.0) -> list[tuple[pika.BasicProperties, bytes]]:
         """Everything received so far, waiting up to ``timeout`` for ``expected`` messages.
 
-        Publishing is confirmed before a command answers, so whatever a test's commands
-        published is in the queue by now, an unexpected extra message included."""
+        The relay after a commit is waited for before a command answers (briefly: it goes on in
+        the background on a slow machine), so whatever a test's commands published is in the
+        queue by now or shortly, an unexpected extra message included."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             method, properties, body = self._channel.basic_get(self.queue, auto_ack=True)
@@ -161,6 +162,11 @@ class Shop:
         row is left pending (the in-process broker took them all). Returns the headers read.
         """
         stored = self.events()
+        # The relay after a commit runs in the background (a request waits for it only a
+        # moment, so a dead broker never blocks a command): allow a loaded machine some time.
+        deadline = time.monotonic() + 10
+        while self.store.pending_outbox() and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert not self.store.pending_outbox(), "events left in the outbox"
         if self.probe is None:
             return []

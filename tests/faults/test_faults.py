@@ -34,7 +34,7 @@ THREADS = 8
 ANSWER_BOUND_S = 10.0
 CONVERGE_S = 10.0
 #: After an outage the backlog is delivered too: a little longer.
-CONVERGE_AFTER_OUTAGE_S = 15.0
+CONVERGE_AFTER_OUTAGE_S = 10.0
 NEEDS_GAP_FILLING = "needs projector gap filling (issue 8 items 1-2)"
 CARD_KEY = {"EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": "fault-test-card-token-key"}
 
@@ -223,7 +223,7 @@ def test_the_embedded_shop_killed_mid_load_and_restarted_converges_with_no_rebui
             served.kill()
             served.start()
 
-        load.run(8, cut(3, 0, restart, lambda: None))
+        load.run(7, cut(3, 0, restart, lambda: None))
     finally:
         served.close()
 

@@ -19,7 +19,7 @@ from eventualshop.runtime.unavailable import summary
 log = logging.getLogger("eventualshop.relay")
 
 #: How long a request waits for the relay pass that covers its commit.
-RELAY_WAIT_SECONDS = 0.5
+RELAY_WAIT_SECONDS = 1.0
 
 
 class RelayAfterCommit:
