@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from eventualshop.runtime.logs import configure_logging
 from eventualshop.runtime.root import Root
 from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
 
@@ -27,6 +28,8 @@ ROOT = Root(CONTEXTS, FUNCTIONS, default_delivery=DEFAULT_DELIVERY, demo=_demo)
 def __getattr__(name: str) -> Callable[..., Any]:
     if name.startswith("__"):
         raise AttributeError(name)
+    # functions-framework loads its target here: the one place every deployed function passes.
+    configure_logging()
     return ROOT.target(name)
 
 

@@ -87,6 +87,7 @@ def module_shop(
             database: URL = request.getfixturevalue("postgres_url")
             env.setenv("EVENTUALSHOP_EVENT_STORE_URL", database.render_as_string(False))
             env.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+            env.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "e2e-card-token-key-" * 2)
             env.setenv("EVENTUALSHOP_RABBITMQ_URL", broker_url)
             env.setenv("EVENTUALSHOP_BROKER_EXCHANGE", f"e2e-{uuid.uuid4().hex[:12]}")
         else:
@@ -115,8 +116,9 @@ class BrokerProbe:
     def read(self, expected: int, timeout: float = 5.0) -> list[tuple[pika.BasicProperties, bytes]]:
         """Everything received so far, waiting up to ``timeout`` for ``expected`` messages.
 
-        Publishing is confirmed before a command answers, so whatever a test's commands
-        published is in the queue by now, an unexpected extra message included."""
+        The relay after a commit is waited for before a command answers (briefly: it goes on in
+        the background on a slow machine), so whatever a test's commands published is in the
+        queue by now or shortly, an unexpected extra message included."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             method, properties, body = self._channel.basic_get(self.queue, auto_ack=True)
@@ -160,7 +162,12 @@ class Shop:
         row is left pending (the in-process broker took them all). Returns the headers read.
         """
         stored = self.events()
-        ROOT.settle()  # embedded: the relay publishes on its own thread, right after the commit
+        # The relay after a commit runs in the background (a request waits for it only a
+        # moment, so a dead broker never blocks a command): allow a loaded machine some time.
+        ROOT.settle(timeout=10)
+        deadline = time.monotonic() + 10
+        while self.store.pending_outbox() and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert not self.store.pending_outbox(), "events left in the outbox"
         if self.probe is None:
             return []

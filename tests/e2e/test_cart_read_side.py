@@ -117,6 +117,7 @@ def served(
         "EVENTUALSHOP_EVENT_STORE_URL": database.render_as_string(False),
         "EVENTUALSHOP_READ_MODEL_URL": read_models,
         "EVENTUALSHOP_BROKER": "rabbitmq",
+        "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": "e2e-card-token-key-" * 2,
         "EVENTUALSHOP_RABBITMQ_URL": broker,
         "EVENTUALSHOP_BROKER_EXCHANGE": f"e2e-read-side-{suffix}",
     }

@@ -92,3 +92,17 @@ def test_an_event_a_projector_cannot_read_is_dead_lettered_under_its_trigger(
     assert letter.trigger == "shopping-cart-details"  # a Trigger the broker can replay to
     assert letter.reason.startswith("malformed")
     assert shop.replay() == 1
+
+
+def test_a_structured_event_nested_100000_deep_is_refused_with_400_and_never_retried(
+    shop: LocalShop,
+) -> None:
+    answer = shop.app.test_client().post(
+        "/functions/shopping-cart-details",
+        headers={"Content-Type": "application/cloudevents+json"},
+        data="[" * 100_000,
+    )
+
+    assert answer.status_code == 400  # a 5xx would make the broker retry it
+    assert answer.mimetype == "application/problem+json"
+    assert "not valid JSON" in answer.get_json()["detail"]

@@ -34,6 +34,14 @@ SQLITE_BEGIN = "eventualshop_sqlite_begin"
 #: How long a SQLite connection waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# A server that is down must fail a request in bounded time (then answered 503), not hang it.
+#: PostgreSQL: seconds to establish a connection (libpq ``connect_timeout``; 2 is its minimum).
+POSTGRES_CONNECT_TIMEOUT_S = 3
+#: PostgreSQL: the longest a statement may run, lock waits included, before the server cancels it.
+POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
+#: Every server: seconds a request waits for a pooled connection when all are busy.
+POOL_TIMEOUT_S = 5
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision. A test checks it against Alembic's script head; it lets a
 #: warm database be recognised without importing Alembic, which a cold start cannot afford.
@@ -74,6 +82,8 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     PostgreSQL runs on psycopg 3, MSSQL on pyodbc (``NVARCHAR(max)`` text, see ``schema``).
     """
     parsed = normalize_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        options = _bounded_postgres(parsed, options)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed, **options)
     database = parsed.database or ""
@@ -83,6 +93,28 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _bounded_postgres(url: URL, options: dict[str, Any]) -> dict[str, Any]:
+    """Connect, statement and pool timeouts (see the constants), unless the URL or the caller
+    sets its own; TCP keepalives so a connection to a vanished host is noticed."""
+    connect_args = dict(options.get("connect_args", {}))
+    defaults = {
+        "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+    for name, value in defaults.items():
+        if name not in url.query:
+            connect_args.setdefault(name, value)
+    if "options" not in url.query and "options" not in connect_args:
+        connect_args["options"] = f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}"
+    bounded = {**options, "connect_args": connect_args}
+    if options.get("poolclass") is None:
+        bounded.setdefault("pool_timeout", POOL_TIMEOUT_S)
+    return bounded
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

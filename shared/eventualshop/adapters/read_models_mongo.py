@@ -133,6 +133,14 @@ def _document(raw: Mapping[str, Any]) -> Document:
     return {"id": fields.pop("_id"), **fields}
 
 
+#: pymongo client timeouts (milliseconds) this adapter sets unless told otherwise.
+MONGO_TIMEOUTS_MS = {
+    "serverSelectionTimeoutMS": 3_000,
+    "connectTimeoutMS": 3_000,
+    "socketTimeoutMS": 15_000,
+}
+
+
 class MongoReadModelStore:
     """``ReadModelStore`` on a pymongo database."""
 
@@ -163,7 +171,15 @@ class MongoReadModelStore:
         alias_ttl: float = ALIAS_TTL,
         **client_options: Any,
     ) -> MongoReadModelStore:
-        """A store on its own client; the database is ``database``, the URL's, or "eventualshop"."""
+        """A store on its own client; the database is ``database``, the URL's, or "eventualshop".
+
+        Timeouts are bounded unless the URL or the caller sets them (pymongo waits 30 s to find a
+        server and forever for a reply by default): an unreachable server fails a request in a
+        few seconds, answered 503 instead of hanging it.
+        """
+        for option, value in MONGO_TIMEOUTS_MS.items():
+            if option.lower() not in url.lower():
+                client_options.setdefault(option, value)
         client: MongoClient[_Raw] = MongoClient(url, **client_options)
         chosen = client[database] if database else client.get_default_database("eventualshop")
         return cls(chosen, client=client, alias_ttl=alias_ttl)

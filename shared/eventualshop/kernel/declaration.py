@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 Method = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
@@ -69,8 +70,10 @@ class BoundedContext:
     queries: tuple[QueryRoute, ...] = ()
     #: Names of the read models in ``<package>.read_models.PROJECTIONS``: one projector each.
     projections: tuple[str, ...] = ()
-    #: ``"module:function"`` run once before the context's first command in a process: reads the
-    #: context's own settings (``EVENTUALSHOP_<NAME>_…``) and hands them to its domain.
+    #: ``"module:function"`` run once per process before the context's first function is built,
+    #: with the :class:`Surroundings`: reads the context's own settings
+    #: (``EVENTUALSHOP_<NAME>_…``) and hands them to its domain, or raises
+    #: :class:`ConfigurationMissing` to stop the process from starting.
     configure: str | None = None
     #: Names of the context's settings that are secrets (``card_token_key``): deployments take
     #: them from a Secret, as ``EVENTUALSHOP_<NAME>_<SETTING>``.
@@ -92,3 +95,22 @@ class BoundedContext:
 def event_source(context: str) -> str:
     """The CloudEvent ``source`` of every event a context publishes."""
     return f"/eventualshop/{context}"
+
+
+@dataclass(frozen=True, slots=True)
+class Surroundings:
+    """What the platform tells a context's ``configure`` hook about where it runs.
+
+    A context decides from it what it may default: a secret may be generated and kept on disk
+    on a laptop (``embedded``), never where a store or a broker is shared with other processes.
+    """
+
+    #: The laptop default: SQLite files in ``data_dir`` and the in-process broker, nothing shared.
+    embedded: bool
+    #: Where the embedded files live (a context may keep a generated secret there).
+    data_dir: Path
+
+
+class ConfigurationMissing(Exception):
+    """A setting the operator must provide before the process may start; the message is one
+    line saying what to set."""

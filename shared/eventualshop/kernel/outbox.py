@@ -100,6 +100,7 @@ class OutboxRelay:
             self._follow_up.start()
 
     def _run_follow_ups(self) -> None:
+        failed = False
         try:
             while True:
                 with self._flags:
@@ -112,10 +113,13 @@ class OutboxRelay:
                         pass
         except Exception:
             # The broker failed: the events stay after the position, for the next pass or sweep.
+            failed = True
             log.warning("outbox relay follow-up failed; the sweep will publish", exc_info=True)
         finally:
             with self._flags:
                 self._follow_up = None
+                if failed:  # no tight loop against a dead broker: the next commit or sweep
+                    self._requested = False
                 self._idle.notify_all()
             # A request that came in after the last check must not wait for the next commit.
             self._start_follow_up()
@@ -127,15 +131,21 @@ class OutboxRelay:
                 lambda: self._follow_up is None and not self._requested, timeout
             )
 
-    def drain(self) -> int:
-        """Publish until nothing is pending; stop quietly at the first broker failure."""
+    def drain(self, *, wait: float = 2.0) -> int:
+        """Publish until nothing is pending; stop quietly at the first broker failure, or when
+        another pass holds the relay for longer than ``wait`` seconds (the next sweep tries
+        again: a scheduled job must never hang on a pass that hangs)."""
         total = 0
         while True:
+            if not self._pass.acquire(timeout=wait):
+                log.warning("outbox relay busy for %.0f s; the next sweep drains", wait)
+                return total
             try:
-                with self._pass:
-                    published = self._publish_batch()
+                published = self._publish_batch()
             except PublishError:
                 return total
+            finally:
+                self._pass.release()
             if published == 0:
                 return total
             total += published

@@ -51,27 +51,22 @@ def _settings(root: Root) -> Any:
 
 
 def serve(_args: argparse.Namespace, root: Root) -> None:
-    from werkzeug.serving import run_simple
+    from eventualshop.runtime.logs import configure_logging
+    from eventualshop.runtime.server import PortTaken, ShopServer, check_port
 
-    from eventualshop.runtime.local import LocalShop
-
+    configure_logging()
     config = _settings(root)
-    shop = LocalShop(root)
+    root.configure_contexts()  # a missing setting stops the shop before it listens
+    try:
+        check_port(config.host, config.port)
+    except PortTaken as error:
+        raise CliError(str(error)) from None
     print(
         f"EventualShop on http://{config.host}:{config.port}  "
         f"(broker: {config.broker}, data: {config.data_dir})",
         flush=True,
     )
-    shop.start()
-    try:
-        run_simple(config.host, config.port, shop.app, threaded=True, use_reloader=False)
-    except OSError as error:
-        raise CliError(
-            f"cannot listen on {config.host}:{config.port}: {error.strerror}; "
-            "choose another with --port"
-        ) from None
-    finally:
-        shop.stop()
+    ShopServer(root, config.host, config.port).run()
 
 
 def demo(args: argparse.Namespace, root: Root) -> None:
@@ -263,9 +258,11 @@ def main(argv: Sequence[str] | None, root: Root) -> int:
     args = parser().parse_args(argv)
     _apply_overrides(args)
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
+    from eventualshop.kernel.declaration import ConfigurationMissing
+
     try:
         handler(args, root)
-    except CliError as error:
+    except (CliError, ConfigurationMissing) as error:
         print(f"eventualshop: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

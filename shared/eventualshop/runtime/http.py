@@ -27,7 +27,10 @@ from eventualshop.kernel.errors import (
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.paging import Page, Paging, PagingError
 from eventualshop.kernel.service import CommandContext, Outcome
+from eventualshop.runtime.after_commit import RelayAfterCommit
+from eventualshop.runtime.logs import correlated, correlation_id
 from eventualshop.runtime.registry import Route
+from eventualshop.runtime.unavailable import service_unavailable, unavailable_dependency
 
 log = logging.getLogger("eventualshop.http")
 
@@ -185,15 +188,21 @@ def command_function(
     ``location`` is the read model to poll, with ``{aggregateId}`` filled in.
     """
     pattern = route_pattern(route)
+    relay = RelayAfterCommit(after_commit) if after_commit is not None else None
     query = dict(query or {})
     client_names = {field: name for name, field in query.items()}
 
     def target(request: Request) -> Response:
+        with correlated(None):  # set below, once the header is checked; reset when answered
+            return handle(request)
+
+    def handle(request: Request) -> Response:
         headers: dict[str, str] = {}
         try:
             if request.method != route.method:
                 raise ProblemError(405, "Method not allowed", f"use {route.method}")
             context = command_context(request)
+            correlation_id.set(context.correlation_id)
             headers = {"CorrelationId": context.correlation_id}
             if context.traceparent:
                 headers["traceparent"] = context.traceparent
@@ -245,7 +254,12 @@ def command_function(
             return problem(
                 409, "Conflict", f"{error}; retry the request", code="conflict", headers=headers
             )
-        except Exception:
+        except Exception as error:
+            # Nothing is half-written: the append is one transaction, rolled back on failure,
+            # and a retry with the same Idempotency-Key is answered once whatever happened.
+            dependency = unavailable_dependency(error)
+            if dependency is not None:
+                return service_unavailable(command_type.__name__, dependency, error, headers)
             log.exception("command %s failed", command_type.__name__)
             return problem(
                 500, "Internal error", "the command could not be processed", headers=headers
@@ -258,11 +272,8 @@ def command_function(
                 code=outcome.rejection_code,
                 headers=headers,
             )
-        if after_commit is not None and not outcome.duplicate:
-            try:
-                after_commit()
-            except Exception:  # the sweep publishes what the relay could not
-                log.warning("outbox relay after commit failed; the sweep will retry", exc_info=True)
+        if relay is not None and not outcome.duplicate:
+            relay()
         body = {
             "aggregateId": str(outcome.aggregate_id),
             "commandId": outcome.message_id,
@@ -310,6 +321,11 @@ def query_function(
     pattern = route_pattern(route)
 
     def target(request: Request) -> Response:
+        correlation = request.headers.get("CorrelationId")
+        with correlated(correlation if correlation and _CORRELATION.match(correlation) else None):
+            return handle(request)
+
+    def handle(request: Request) -> Response:
         try:
             if request.method not in ("GET", "HEAD"):
                 raise ProblemError(405, "Method not allowed", "use GET")
@@ -326,7 +342,10 @@ def query_function(
             found = answer(ids, paging)
         except ProblemError as error:
             return problem(error.status, error.title, error.detail, errors=error.errors)
-        except Exception:
+        except Exception as error:
+            dependency = unavailable_dependency(error)
+            if dependency is not None:
+                return service_unavailable(f"query {route.path}", dependency, error)
             log.exception("query %s failed", route.path)
             return problem(500, "Internal error", "the query could not be answered")
         if found is None:

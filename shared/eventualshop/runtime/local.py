@@ -21,8 +21,10 @@ from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.http import problem
+from eventualshop.runtime.logs import correlated
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
+from eventualshop.runtime.unavailable import service_unavailable, summary, unavailable_dependency
 
 log = logging.getLogger("eventualshop.local")
 
@@ -68,6 +70,9 @@ def build_app(root: Root) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
+        dependency = unavailable_dependency(error)
+        if dependency is not None:
+            return service_unavailable(f"{request.method} {request.path}", dependency, error)
         log.exception("unhandled error", exc_info=error)
         return problem(500, "Internal error", "the request could not be processed")
 
@@ -95,7 +100,7 @@ class Ticker:
         while not self._stop.wait(self.interval):
             try:
                 self.job()
-            except Exception:
+            except Exception:  # the JSON log keeps a dead server's error to one line
                 log.warning("scheduled job failed; it runs again next tick", exc_info=True)
 
 
@@ -114,11 +119,12 @@ class DirectSubscriber:
         self.target = _LazyTarget(root, spec)
 
     def __call__(self, message: CloudEventMessage) -> int:
-        try:
-            self.target(to_sdk(message))
-        except Exception as error:
-            log.info("%s answered 500: %s", self.target.spec.name, error)
-            return 500
+        with correlated(message.attributes.get("correlationid")):
+            try:
+                self.target(to_sdk(message))
+            except Exception as error:
+                log.info("%s answered 500: %s", self.target.spec.name, summary(error))
+                return 500
         return 200
 
 
@@ -135,6 +141,7 @@ class LocalShop:
     def __init__(self, root: Root, *, tick_seconds: float = 2.0) -> None:
         self.root = root
         self.config = config = root.settings()
+        root.configure_contexts()  # a missing setting stops the shop before it listens
         self.functions = root.functions
         self.app = build_app(root)
         self.dead_letters = root.dead_letter_store()

@@ -13,12 +13,13 @@ imports psycopg, pika or pymongo.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from eventualshop.kernel.declaration import BoundedContext
+from eventualshop.kernel.declaration import BoundedContext, Surroundings
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
 from eventualshop.runtime.registry import Delivery, FunctionSpec
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from eventualshop.runtime.broker.deadletters import SqlDeadLetterStore
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class NoBroker:
@@ -109,6 +111,25 @@ class Root:
         with self._lock:
             self._settings = None
         self.use_publisher(None)
+
+    def configure_contexts(self) -> None:
+        """Run every context's ``configure`` hook, once per process (again after a reset).
+
+        Called before the first function target is built and when the local server starts, so
+        a missing setting (:class:`ConfigurationMissing`) stops the process at start-up rather
+        than failing its first request.
+        """
+        config = self.settings()
+        surroundings = Surroundings(embedded=config.embedded, data_dir=config.data_dir)
+        for declared in self.contexts.values():
+            if declared.configure:
+                hook: Callable[[Surroundings], None] = resolve(declared.configure)
+
+                def run(hook: Callable[[Surroundings], None] = hook) -> bool:
+                    hook(surroundings)
+                    return True
+
+                self._part("configured", declared.name, run)
 
     def context(self, name: str) -> BoundedContext:
         try:
@@ -215,11 +236,11 @@ class Root:
         return run
 
     def sweep(self) -> int:
-        """Drain every context's outbox, then let every projector catch up with its store;
-        how many events were published."""
-        published = sum(self.relay(name).drain() for name in self.contexts)
+        """Let every projector catch up with its store, then drain every context's outbox;
+        how many events were published. The catch-up comes first and needs no broker, so an
+        outage of the broker never keeps the read side stale."""
         self.catch_up()
-        return published
+        return sum(self.relay(name).drain() for name in self.contexts)
 
     # ---- the domain, through the declarations -------------------------------------------------
 
@@ -230,9 +251,7 @@ class Root:
         def make() -> ApplicationService[AggregateState]:
             from eventualshop.kernel.service import ApplicationService
 
-            declared = self.context(context)
-            if declared.configure:
-                resolve(declared.configure)()
+            self.configure_contexts()
             return ApplicationService(
                 self.event_store(context),
                 self.aggregate(context),
@@ -282,6 +301,8 @@ class Root:
         for context in self.contexts:
             if self.contexts[context].projections:
                 applied += catch_up(self, context, self._catch_up_marks)
+        if applied:
+            log.info("caught up with %d events the broker had not brought", applied)
         return applied
 
     # ---- function targets -----------------------------------------------------------------------
@@ -291,6 +312,7 @@ class Root:
         spec = self.by_name.get(function) or self._by_target(function)
 
         def make() -> Callable[..., Any]:
+            self.configure_contexts()
             if spec.derived is None:
                 found: Callable[..., Any] = getattr(
                     importlib.import_module(spec.module), spec.target

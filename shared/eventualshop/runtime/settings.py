@@ -45,6 +45,15 @@ class Settings(BaseSettings):
         True, description="create or upgrade the tables on first use (else: eventualshop migrate)"
     )
 
+    @property
+    def embedded(self) -> bool:
+        """The laptop default: nothing shared with another process (no store URL, no broker)."""
+        return (
+            self.event_store_url is None
+            and self.read_model_url is None
+            and (self.broker == "inprocess")
+        )
+
     def resolved_event_store_url(self, context: str) -> str:
         """One database per context by default; a URL set here is shared by every context."""
         if self.event_store_url:

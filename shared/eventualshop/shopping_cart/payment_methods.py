@@ -8,9 +8,10 @@ for PayPal, the e-mail address.
 The token is a keyed one-way digest (HMAC-SHA256) of the card's digits: stable for the same card,
 so a payment provider adapter can correlate it, but not the number itself. It stands in for a
 payment vault. A real deployment replaces :func:`card_token` with the vault's tokenisation (or at
-least sets its own key with :func:`use_card_token_key` at the composition root); the built-in key
-is for development only. Keep the key as secret as a password: card numbers carry little
-entropy, so whoever holds the key could test candidate numbers against a token.
+least sets its own key with :func:`use_card_token_key` at the composition root, see the cart's
+``settings``); until then the key is random per process, never one written in the source. Keep
+the key as secret as a password: card numbers carry little entropy, so whoever holds the key
+could test candidate numbers against a token.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -34,8 +36,8 @@ from pydantic import (
 from eventualshop.kernel.money import Money
 from eventualshop.kernel.values import NonEmpty, ValueObject
 
-_DEVELOPMENT_KEY = b"eventualshop-development-card-token-key"
-_token_key = _DEVELOPMENT_KEY
+# Until a composition root sets one: unguessable, so no token is ever made with a known key.
+_token_key = secrets.token_bytes(32)
 
 
 def card_token(digits: str, key: bytes) -> str:

@@ -1,15 +1,29 @@
 """The Shopping Cart's own settings, read with the prefix ``EVENTUALSHOP_SHOPPING_CART_``.
 
 The platform's settings know no context; what only the cart needs lives here and reaches the
-domain through ``configure``, which the composition root calls once before the first command.
+domain through ``configure``, which the composition root calls once before the first function.
+
+The card-token key turns card numbers into tokens. A card number has little entropy, so with its
+stored last four digits whoever knows the key can recover the number from a token: the key is
+never one written in the source. Outside the embedded default the shop refuses to start without
+one; on a laptop a random key is generated once and kept in the data directory, so tokens stay
+stable across restarts.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
 from eventualshop.shopping_cart.payment_methods import use_card_token_key
+
+CARD_TOKEN_KEY_VARIABLE = "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY"
+KEPT_KEY_FILE = "shopping-cart-card-token.key"
 
 
 class CartSettings(BaseSettings):
@@ -17,12 +31,34 @@ class CartSettings(BaseSettings):
 
     card_token_key: SecretStr | None = Field(
         None,
-        description="HMAC key (16+ bytes) that turns card numbers into tokens; "
-        "unset: a development key, never for production",
+        description="HMAC key (16+ bytes) that turns card numbers into tokens; required outside "
+        "the embedded default (there: generated once and kept in the data directory)",
     )
 
 
-def configure() -> None:
+def configure(surroundings: Surroundings) -> None:
     key = CartSettings().card_token_key
     if key is not None:
         use_card_token_key(key.get_secret_value().encode())
+    elif surroundings.embedded:
+        use_card_token_key(kept_card_token_key(surroundings.data_dir))
+    else:
+        raise ConfigurationMissing(
+            f"set {CARD_TOKEN_KEY_VARIABLE} (16+ bytes, e.g. `openssl rand -hex 32`): card tokens "
+            "need a secret key of their own wherever a store or a broker is configured"
+        )
+
+
+def kept_card_token_key(data_dir: Path) -> bytes:
+    """The embedded default's key: generated on first use, then read back (mode 0600)."""
+    path = data_dir / KEPT_KEY_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: of two processes starting at once, one writes and the other reads its key.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(key)
+    return key

@@ -275,6 +275,21 @@ class TestMalformedInputIsRejected:
         with pytest.raises(BindingError, match="not a CloudEvent"):
             from_amqp({"ce-type": "t", "ce-id": "1"}, b"{}")
 
+    def test_nested_deeper_than_the_parser_can_go_is_malformed_not_a_recursion_error(
+        self,
+    ) -> None:
+        with pytest.raises(BindingError, match="not valid JSON"):
+            parse_structured("[" * 100_000)
+
+    def test_deeply_nested_data_of_a_binary_event_is_bytes_not_a_recursion_error(self) -> None:
+        headers = {f"ce-{k}": v for k, v in minimal().items()}
+        message = from_http({**headers, "content-type": "application/json"}, "[" * 100_000)
+
+        with pytest.raises(BindingError, match="not valid JSON"):
+            message.json()
+        assert to_sdk(message).data == b"[" * 100_000
+        assert parse_structured(structured_json(message)).data == message.data
+
     def test_the_reason_is_short_and_carries_no_input_dump(self) -> None:
         with pytest.raises(BindingError) as caught:
             parse_structured(json.dumps({**minimal(), "X" * 10_000: "y"}))

@@ -94,7 +94,7 @@ def test_a_card_is_kept_as_its_last_four_digits_and_a_token() -> None:
         "holderName": "Ada Lovelace",
         "expiration": "12/30",
         "lastFour": "6467",
-        "token": card_token(CREDIT_CARD_DIGITS, b"eventualshop-development-card-token-key"),
+        "token": card_token(CREDIT_CARD_DIGITS, current_card_token_key()),
     }
 
 

@@ -47,6 +47,10 @@ def parameters(url: str, *, connect_timeout: float = 5.0) -> pika.URLParameters:
         params.connection_attempts = 1
     if "socket_timeout" not in url:
         params.socket_timeout = connect_timeout
+    if "stack_timeout" not in url:
+        # The whole connection set-up (TCP, AMQP handshake), which socket_timeout alone leaves
+        # at pika's 15 s.
+        params.stack_timeout = connect_timeout
     if "blocked_connection_timeout" not in url:
         # A broker under a memory or disk alarm blocks publishers forever otherwise.
         params.blocked_connection_timeout = 30.0

@@ -121,7 +121,7 @@ class CloudEventMessage:
         if not self.data:
             return None
         try:
-            return json.loads(self.data)
+            return _loads(self.data)
         except ValueError:
             raise BindingError("event data is not valid JSON") from None
 
@@ -189,12 +189,24 @@ def _dump_json(value: Any) -> bytes:
 def parse_structured(text: str | bytes) -> CloudEventMessage:
     """A structured-mode CloudEvent (the JSON event format), e.g. an outbox row's payload."""
     try:
-        document = json.loads(text)
+        document = _loads(text)
     except ValueError:
         raise BindingError("structured CloudEvent is not valid JSON") from None
     if not isinstance(document, dict):
         raise BindingError("structured CloudEvent must be a JSON object")
-    return _from_json_object(document)
+    try:
+        return _from_json_object(document)
+    except RecursionError:  # data nested just under the parser's limit, too deep to re-serialise
+        raise BindingError("structured CloudEvent data is nested too deeply") from None
+
+
+def _loads(text: str | bytes) -> Any:
+    """``json.loads``, with input nested deeper than the parser's stack ("[[[[…") refused as
+    invalid JSON: the caller's ``ValueError`` path answers 400 instead of a 500 and retries."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def from_outbox(entry: OutboxEntry) -> CloudEventMessage:
@@ -251,7 +263,7 @@ def structured_json(message: CloudEventMessage) -> str:
     if is_json_content_type(content_type):
         try:
             text = message.data.decode()
-            json.loads(text)
+            _loads(text)
         except ValueError:
             pass  # declared JSON but is not: base64 keeps the bytes intact rather than failing
         else:
@@ -412,7 +424,7 @@ def to_sdk(message: CloudEventMessage) -> CloudEvent:
         data = message.data
         if is_json_content_type(content_type):
             with contextlib.suppress(ValueError):  # declared JSON but is not: hand over bytes
-                data = json.loads(message.data)
+                data = _loads(message.data)
         elif _is_text(content_type):
             with contextlib.suppress(UnicodeDecodeError):
                 data = message.data.decode()

@@ -1,0 +1,90 @@
+"""Structured logs: one JSON object per line on stderr, with the correlation id of the request
+or event being handled, configured once per process (every function and the local server).
+
+A log collector (Knative's fluent-bit, ``docker logs``) then needs no parsing rules, and a
+request can be followed across functions by its ``correlationId``. The standard library's
+``logging`` does the work; this module adds a formatter (a dozen lines, not worth a dependency
+that every function would import at cold start) and a context variable for the correlation id.
+
+``EVENTUALSHOP_LOG_LEVEL`` sets the level (default ``INFO``). Nothing here logs a request body:
+secrets stay out of the logs because no one passes them to a logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from eventualshop.runtime.unavailable import summary, unavailable_dependency
+
+#: The correlation id of what this thread is handling now (an HTTP request, a CloudEvent).
+correlation_id: ContextVar[str | None] = ContextVar("eventualshop_correlation_id", default=None)
+
+_HANDLER_NAME = "eventualshop-json"
+
+
+@contextmanager
+def correlated(value: str | None) -> Iterator[None]:
+    """Every log line inside carries ``value`` as its ``correlationId``."""
+    token = correlation_id.set(value)
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", "correlationId"?, "error"?}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        found = correlation_id.get()
+        if found:
+            entry["correlationId"] = found
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            # A server that cannot be reached is not a bug: its summary says all, whereas a
+            # traceback per failed request would bury the log (pitfall 11). Other errors keep
+            # theirs, as one JSON value, so one failure is still one line.
+            if unavailable_dependency(error) is not None:
+                entry["error"] = summary(error)
+            else:
+                entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(*, force: bool = False) -> None:
+    """Install the JSON handler on the root logger, once (``force``: again, e.g. after a server
+    replaced the handlers). werkzeug's access lines are turned off: the request's own log lines
+    say what matters, and a line per request floods the log under load."""
+    root = logging.getLogger()
+    if not force and any(h.get_name() == _HANDLER_NAME for h in root.handlers):
+        return
+    for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("EVENTUALSHOP_LOG_LEVEL", "INFO").upper())
+    quiet()
+
+
+def quiet() -> None:
+    """Libraries that log every connection attempt (pika: seven ERROR lines per refused
+    connection). What matters reaches us as their exceptions, which our callers log once."""
+    for name in ("werkzeug", "alembic.runtime.plugins"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)

@@ -1,0 +1,106 @@
+"""``eventualshop serve`` on gunicorn: a production WSGI server with graceful shutdown.
+
+Why gunicorn: it is already locked (functions-framework depends on it and serves deployed
+functions with it), so the local server and a Knative function run on the same server; it is
+maintained, and its SIGTERM handling is what a pod's shutdown needs: stop accepting, finish the
+requests in flight within ``graceful_timeout``, then run the ``worker_exit`` hook, where the
+shop drains its deliveries (the in-process broker's queue, the RabbitMQ dispatcher) and stops
+its timer. werkzeug's development server has none of this.
+
+One worker process with threads (``gthread``): the in-process broker, the outbox sweep timer
+and the dispatcher live in the process that serves the requests, so there must be exactly one.
+The shop is built in the worker (``load``), after gunicorn forks, since threads do not survive
+a fork.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Any
+
+from gunicorn.app.base import BaseApplication
+
+from eventualshop.runtime.logs import JsonFormatter
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.local import LocalShop
+    from eventualshop.runtime.root import Root
+
+#: Seconds SIGTERM waits for requests in flight before the worker exits.
+GRACEFUL_SECONDS = 25
+#: Requests served at once (threads of the one worker).
+THREADS = 16
+
+_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "INFO", "handlers": ["json"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+        "pika": {"level": "CRITICAL"},  # see logs.quiet
+    },
+    "handlers": {
+        "json": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "formatters": {"json": {"()": JsonFormatter}},
+}
+
+
+class PortTaken(Exception):
+    """The address cannot be listened on; the message says so in one line."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail in one line before gunicorn would retry the bind five times and log each."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortTaken(
+                f"cannot listen on {host}:{port}: {error.strerror}; choose another with --port"
+            ) from None
+
+
+class ShopServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    def __init__(self, root: Root, host: str, port: int, *, threads: int = THREADS) -> None:
+        self.root = root
+        self.bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.threads = threads
+        self.shop: LocalShop | None = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in {
+            "bind": [self.bind],
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": self.threads,
+            "graceful_timeout": GRACEFUL_SECONDS,
+            "timeout": 120,  # heartbeat of the worker, not a request time limit
+            "keepalive": 5,
+            "accesslog": None,
+            "logconfig_dict": _LOGGING,
+            "worker_exit": self._worker_exit,
+        }.items():
+            self.cfg.set(name, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25.1 opens a control socket in $HOME, shared by every server there.
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self) -> Any:
+        from eventualshop.runtime.local import LocalShop
+
+        self.shop = LocalShop(self.root)
+        self.shop.start()
+        return self.shop.app
+
+    def _worker_exit(self, _arbiter: object, _worker: object) -> None:
+        # Requests in flight are finished by now; what they published is delivered before exit.
+        if self.shop is not None:
+            self.shop.stop()

@@ -1,0 +1,80 @@
+"""Which failures mean "a store or the broker cannot be reached now", answered 503.
+
+A database, MongoDB or RabbitMQ that is down, restarting or overloaded is not a fault of the
+request nor of our code: the client should come back later (``Retry-After``), and the operator
+needs one line per failed request saying which dependency failed, not a traceback per request
+(pitfall 11). Everything else stays a 500 with its traceback.
+
+The drivers are recognised by their exception classes' qualified names, walked over the MRO and
+the ``__cause__`` chain, so that this module imports no driver: a function on SQLite never pays
+for importing pymongo or pika here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Response
+
+#: How long a client is asked to wait before retrying (seconds): about one reconnect attempt.
+RETRY_AFTER_SECONDS = 5
+
+# Qualified class name -> the dependency it tells about. Base classes cover their subclasses:
+# pymongo's ConnectionFailure covers ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout;
+# SQLAlchemy's OperationalError wraps the DB-API driver's (connection refused or lost, statement
+# timeout, SQLite's "database is locked"); its TimeoutError is a pool that gave no connection.
+_UNAVAILABLE: Mapping[str, str] = {
+    "sqlalchemy.exc.OperationalError": "database",
+    "sqlalchemy.exc.TimeoutError": "database",
+    "psycopg.OperationalError": "database",
+    "sqlite3.OperationalError": "database",
+    "pymongo.errors.ConnectionFailure": "read-model store",
+    "pymongo.errors.ExecutionTimeout": "read-model store",
+    "pymongo.errors.WTimeoutError": "read-model store",
+    "pika.exceptions.AMQPConnectionError": "broker",
+    "pika.exceptions.ChannelClosed": "broker",
+}
+
+log = logging.getLogger("eventualshop.unavailable")
+
+
+def unavailable_dependency(error: BaseException) -> str | None:
+    """The dependency ``error`` says is unreachable (``"database"``, ``"broker"``, …), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for kind in type(current).__mro__:
+            found = _UNAVAILABLE.get(f"{kind.__module__}.{kind.__qualname__}")
+            if found is not None:
+                return found
+        # SQLAlchemy flags a lost connection on any DBAPIError it wraps.
+        if getattr(current, "connection_invalidated", False):
+            return "database"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def summary(error: BaseException) -> str:
+    """The error in one line, short: a driver message can span lines and carry the SQL."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}"
+
+
+def service_unavailable(
+    what: str, dependency: str, error: BaseException, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The 503 answer, logged as one line (no traceback: the cause is outside this process)."""
+    from eventualshop.runtime.http import problem
+
+    log.warning("%s: %s unavailable: %s", what, dependency, summary(error))
+    return problem(
+        503,
+        "Service unavailable",
+        f"the {dependency} cannot be reached; retry in {RETRY_AFTER_SECONDS} s",
+        code=f"{dependency.replace(' ', '-')}-unavailable",
+        headers={**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

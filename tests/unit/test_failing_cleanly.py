@@ -1,0 +1,255 @@
+"""A store or a broker that cannot be reached: 503 problem+json with Retry-After, one log line
+and no traceback; a request never waits on a dead broker; the drivers' timeouts are bounded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pika.exceptions
+import pymongo.errors
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from eventualshop.adapters.database import (
+    POOL_TIMEOUT_S,
+    POSTGRES_CONNECT_TIMEOUT_S,
+    POSTGRES_STATEMENT_TIMEOUT_MS,
+    create_engine,
+)
+from eventualshop.adapters.read_models_mongo import MongoReadModelStore
+from eventualshop.kernel.outbox import PublishError
+from eventualshop.runtime.after_commit import RelayAfterCommit
+from eventualshop.runtime.http import command_function, query_function
+from eventualshop.runtime.logs import JsonFormatter, correlated
+from eventualshop.runtime.registry import Route
+from eventualshop.runtime.unavailable import RETRY_AFTER_SECONDS, unavailable_dependency
+from eventualshop.shopping_cart.commands import CreateCart
+
+CARTS = "/api/v1/shopping-carts"
+APP = Flask("test")
+
+
+def database_down() -> Exception:
+    try:
+        raise sqlite3.OperationalError("connection refused")
+    except sqlite3.OperationalError as error:
+        return sa.exc.OperationalError("SELECT 1", {}, error)
+
+
+class Failing:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def handle(self, *_: Any) -> Any:
+        raise self.error
+
+
+def create_cart(service: Callable[[], Any], **options: Any) -> Any:
+    target = command_function(CreateCart, Route("POST", CARTS), service, **options)
+    body = {"customerId": str(uuid.uuid4()), "currency": "USD"}
+    with APP.test_request_context(CARTS, method="POST", json=body) as context:
+        return target(context.request)
+
+
+@pytest.mark.parametrize(
+    ("error", "dependency"),
+    [
+        (database_down(), "database"),
+        (sa.exc.TimeoutError("QueuePool limit reached"), "database"),
+        (pymongo.errors.ServerSelectionTimeoutError("no servers"), "read-model store"),
+        (pymongo.errors.AutoReconnect("connection reset"), "read-model store"),
+        (pika.exceptions.AMQPConnectionError("refused"), "broker"),
+    ],
+)
+def test_an_unreachable_dependency_is_a_503_with_retry_after_naming_it(
+    error: Exception, dependency: str
+) -> None:
+    answer = create_cart(lambda: Failing(error))
+
+    assert answer.status_code == 503
+    assert answer.mimetype == "application/problem+json"
+    assert answer.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert dependency in answer.get_json()["detail"]
+    assert answer.headers["CorrelationId"]
+
+
+def test_an_unreachable_dependency_is_logged_in_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO):
+        create_cart(lambda: Failing(database_down()))
+
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert "CreateCart: database unavailable: OperationalError" in record.getMessage()
+    assert "\n" not in record.getMessage()
+
+
+def test_our_own_fault_is_still_a_500_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    answer = create_cart(lambda: Failing(KeyError("bug")))
+
+    assert answer.status_code == 500
+    assert "Retry-After" not in answer.headers
+    assert caplog.records[-1].exc_info is not None
+
+
+def test_a_query_on_an_unreachable_read_model_store_is_a_503() -> None:
+    def answer(*_: Any) -> Any:
+        raise pymongo.errors.ServerSelectionTimeoutError("no servers")
+
+    target = query_function(Route("GET", CARTS + "/{cartId}/details"), answer)
+    with APP.test_request_context(f"{CARTS}/{uuid.uuid4()}/details") as context:
+        found = target(context.request)
+
+    assert found.status_code == 503
+    assert found.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+
+
+def test_errors_of_our_own_or_of_the_client_are_not_unavailability() -> None:
+    assert unavailable_dependency(KeyError("x")) is None
+    assert unavailable_dependency(ValueError("x")) is None
+    assert unavailable_dependency(sa.exc.IntegrityError("INSERT", {}, Exception())) is None
+    wrapped = RuntimeError("while loading")
+    wrapped.__cause__ = pymongo.errors.NetworkTimeout("timed out")
+    assert unavailable_dependency(wrapped) == "read-model store"
+
+
+class TestTheRelayAfterCommit:
+    def test_a_request_waits_only_a_moment_for_a_broker_that_hangs(self) -> None:
+        release = threading.Event()
+        relay = RelayAfterCommit(lambda: release.wait(30), wait=0.05)
+
+        assert relay() is False  # answered while the relay still hangs
+        release.set()
+
+    def test_commands_are_accepted_while_the_broker_is_down(self) -> None:
+        def broker_down() -> None:
+            raise PublishError("RabbitMQ unreachable")
+
+        class Accepting:
+            def handle(self, command: Any, context: Any) -> Any:
+                from eventualshop.kernel.service import Outcome
+
+                return Outcome(
+                    aggregate_id=command.cart_id,
+                    message_id=context.message_id,
+                    version=1,
+                    event_types=("CartCreated",),
+                )
+
+        answer = create_cart(Accepting, after_commit=broker_down)
+
+        assert answer.status_code == 202
+
+    def test_passes_are_coalesced_while_one_hangs(self) -> None:
+        release, calls = threading.Event(), []
+
+        def hanging() -> None:
+            calls.append(1)
+            release.wait(30)
+
+        relay = RelayAfterCommit(hanging, wait=0.01)
+        for _ in range(20):
+            relay()
+        release.set()
+        relay.wait = 5
+        assert relay() is True
+        assert len(calls) <= 3  # the hanging pass, one covering the 19 others, the last
+
+    def test_a_pass_covers_only_commits_made_before_it_started(self) -> None:
+        seen: list[int] = []
+        counter = {"committed": 0}
+
+        def relay_pass() -> None:
+            seen.append(counter["committed"])
+
+        relay = RelayAfterCommit(relay_pass, wait=5)
+        for _ in range(3):
+            counter["committed"] += 1
+            assert relay() is True
+        assert seen[-1] == 3
+
+
+class TestBoundedTimeouts:
+    def test_a_request_waits_a_bounded_time_for_a_pooled_postgresql_connection(self) -> None:
+        engine = create_engine("postgresql://nobody@127.0.0.1:1/none")
+
+        assert engine.pool.timeout() == POOL_TIMEOUT_S  # type: ignore[attr-defined]
+
+    def test_a_refused_postgresql_connection_fails_fast_as_unavailable(self) -> None:
+        engine = create_engine("postgresql://nobody@127.0.0.1:1/none")
+        with pytest.raises(sa.exc.OperationalError) as caught:
+            engine.connect()
+        assert unavailable_dependency(caught.value) == "database"
+
+    def test_the_statement_and_connect_timeouts_reach_the_driver(self) -> None:
+        captured: dict[str, Any] = {}
+        engine = create_engine("postgresql://nobody@127.0.0.1:1/none")
+
+        @sa.event.listens_for(engine, "do_connect")
+        def capture(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+            captured.update(kwargs)
+            raise sa.exc.OperationalError("connect", {}, Exception("stop here"))
+
+        with pytest.raises(sa.exc.OperationalError):
+            engine.connect()
+        assert captured["connect_timeout"] == POSTGRES_CONNECT_TIMEOUT_S
+        assert captured["options"] == f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}"
+
+    def test_a_url_that_sets_its_own_timeout_keeps_it(self) -> None:
+        captured: dict[str, Any] = {}
+        engine = create_engine("postgresql://nobody@127.0.0.1:1/none?connect_timeout=9")
+
+        @sa.event.listens_for(engine, "do_connect")
+        def capture(_dialect: Any, _record: Any, cargs: Any, kwargs: dict[str, Any]) -> None:
+            captured.update(kwargs)
+            raise sa.exc.OperationalError("connect", {}, Exception("stop here"))
+
+        with pytest.raises(sa.exc.OperationalError):
+            engine.connect()
+        assert captured["connect_timeout"] in ("9", 9)
+
+    def test_mongodb_clients_give_up_on_an_unreachable_server_in_seconds(self) -> None:
+        store = MongoReadModelStore.from_url("mongodb://127.0.0.1:1/none")
+        try:
+            options = store._client.options  # type: ignore[union-attr]
+            assert options.server_selection_timeout == 3
+            assert options.pool_options.connect_timeout == 3
+            assert options.pool_options.socket_timeout == 15
+        finally:
+            store.close()
+
+
+def test_a_log_line_is_one_json_object_with_the_correlation_id() -> None:
+    formatter = JsonFormatter()
+    record = logging.LogRecord("eventualshop.test", logging.WARNING, "", 0, "hello", None, None)
+    with correlated("corr-1"):
+        line = formatter.format(record)
+
+    assert json.loads(line) | {"time": "t"} == {
+        "time": "t",
+        "level": "WARNING",
+        "logger": "eventualshop.test",
+        "message": "hello",
+        "correlationId": "corr-1",
+    }
+
+
+def test_a_dead_servers_error_is_logged_as_one_line_not_a_traceback() -> None:
+    error = database_down()
+    record = logging.LogRecord(
+        "x", logging.WARNING, "", 0, "failed", None, (type(error), error, error.__traceback__)
+    )
+
+    entry = json.loads(JsonFormatter().format(record))
+
+    assert "Traceback" not in entry["error"]
+    assert entry["error"].startswith("OperationalError: ")
