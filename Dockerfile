@@ -35,4 +35,4 @@ COPY shared/ shared/
 COPY functions/ functions/
 USER 10001
 EXPOSE 8080
-CMD ["/bin/sh", "-c", "exec functions-framework --source \"$FUNCTION_SOURCE\" --target \"$FUNCTION_TARGET\" --signature-type \"$FUNCTION_SIGNATURE_TYPE\" --port \"$PORT\""]
+CMD ["/bin/sh", "-c", "exec gunicorn --bind \"0.0.0.0:$PORT\" --workers 1 --threads 8 --timeout 0 'eventualshop.runtime.entry:create_app()'"]

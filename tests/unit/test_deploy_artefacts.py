@@ -7,9 +7,16 @@ with two Triggers, so that Trigger generation is checked even while no function 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -544,9 +551,56 @@ def test_the_dockerfile_installs_from_the_lock_and_serves_the_function_its_env_n
     keyword, cmd = instructions[-1]
     assert keyword == "CMD"
     command = " ".join(yaml.safe_load(cmd))  # exec form is a JSON array
-    for variable in ("FUNCTION_SOURCE", "FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "PORT"):
-        assert f'"${variable}"' in command
-    assert "functions-framework --source" in command
+    assert ':$PORT"' in command
+    assert "eventualshop.runtime.entry:create_app()" in command
+
+
+def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
+    tmp_path: Path,
+) -> None:
+    """The Dockerfile's CMD, run as the container runs it (``/bin/sh -c``), in this checkout:
+    FUNCTION_SOURCE/TARGET/SIGNATURE_TYPE pick the function, the probes answer beside it."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    cmd = yaml.safe_load(next(line for line in lines if line.startswith("CMD "))[4:])
+    spec = next(s for s in FUNCTIONS if s.derived == "command:CreateCart")
+    assert spec.route is not None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PORT": str(port),
+        "FUNCTION_SOURCE": spec.source,
+        "FUNCTION_TARGET": spec.target,
+        "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
+        "EVENTUALSHOP_DATA_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):  # bounded in attempts: the test asserts no time
+            try:
+                with urllib.request.urlopen(base + "/health/readiness", timeout=5) as answer:
+                    ready = json.load(answer)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                threading.Event().wait(0.1)
+        else:
+            pytest.fail("the function never answered its readiness probe")
+        assert ready == {"status": "ready", "function": spec.name}
+        body = json.dumps({"customerId": str(uuid.uuid4()), "currency": "USD"}).encode()
+        request = urllib.request.Request(
+            base + spec.route.path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 202
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> None:

@@ -16,6 +16,12 @@ PART_OF_FUNCTIONS = "functions"
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
 CONTAINER_PORT = 8080
 HEALTH_PATH = "/healthz"
+# What func and Knative probe (served by every function through runtime/entry.py).
+LIVENESS_PATH = "/health/liveness"
+READINESS_PATH = "/health/readiness"
+# OpenFaaS's own defaults, named in stack.yml anyway so a reader sees what is probed.
+OPENFAAS_LIVENESS_PATH = "/_/health"
+OPENFAAS_READINESS_PATH = "/_/ready"
 
 ENV_PREFIX: str = str(Settings.model_config.get("env_prefix", ""))
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from eventualshop.runtime.deploy.config import (
     CONTAINER_PORT,
-    HEALTH_PATH,
+    LIVENESS_PATH,
     PART_OF_FUNCTIONS,
     PART_OF_LABEL,
+    READINESS_PATH,
     VISIBILITY_LABEL,
     DeployConfig,
     is_public,
@@ -120,17 +121,20 @@ def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         metadata["annotations"] = {
             "eventualshop.dev/route": f"{spec.route.method} {spec.route.path}"
         }
-    # functions-framework serves no health path (every path is the function, or only POST is
-    # routed for CloudEvents), so the probes check that the port accepts connections.
-    probe: dict[str, Any] = {"tcpSocket": {}}
+    # The entry point (runtime/entry.py) serves the probes beside the function: liveness says the
+    # process answers, readiness that the function's configuration and stores are there.
     container = {
         "name": "function",
         "image": config.image,
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
         "env": [{"name": name, "value": value} for name, value in function_env(spec)],
         "envFrom": [{"secretRef": {"name": config.secret}}],
-        "readinessProbe": {**probe, "periodSeconds": 5},
-        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+        "readinessProbe": {"httpGet": {"path": READINESS_PATH}, "periodSeconds": 5},
+        "livenessProbe": {
+            "httpGet": {"path": LIVENESS_PATH},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
     }
     return {
         "apiVersion": SERVING,
@@ -247,6 +251,6 @@ def func_yaml(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
                 "resources": {"limits": {"concurrency": spec.concurrency}},
             },
             "labels": [{"key": key, "value": value} for key, value in labels(spec).items()],
-            "healthEndpoints": {"liveness": HEALTH_PATH, "readiness": HEALTH_PATH},
+            "healthEndpoints": {"liveness": LIVENESS_PATH, "readiness": READINESS_PATH},
         },
     }

@@ -19,9 +19,12 @@ PYTHON_IMAGE = "python:3.11-slim"
 DEFAULT_UV_VERSION = "0.13.9"
 LOCAL_IMAGE = "eventualshop/functions:local"
 # A shell, to expand the variables; ``exec`` so that the server gets the container's signals.
+# The entry point is functions-framework's app plus the health paths (FUNCTION_SOURCE,
+# FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE pick the function); gunicorn as
+# functions-framework itself runs it, one worker with threads (a warm instance keeps its stores).
 RUN_FUNCTION = (
-    'functions-framework --source "$FUNCTION_SOURCE" --target "$FUNCTION_TARGET"'
-    ' --signature-type "$FUNCTION_SIGNATURE_TYPE" --port "$PORT"'
+    'gunicorn --bind "0.0.0.0:$PORT" --workers 1 --threads 8 --timeout 0'
+    " 'eventualshop.runtime.entry:create_app()'"
 )
 
 POSTGRES_USER = "eventualshop"  # local only; production URLs come from a Secret

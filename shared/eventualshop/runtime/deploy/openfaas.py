@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventualshop.runtime.deploy.config import HEALTH_PATH, DeployConfig, setting
+from eventualshop.runtime.deploy.config import (
+    OPENFAAS_LIVENESS_PATH,
+    OPENFAAS_READINESS_PATH,
+    DeployConfig,
+    setting,
+)
 from eventualshop.runtime.deploy.knative import function_env, labels
 from eventualshop.runtime.registry import FunctionSpec
 
@@ -38,7 +43,10 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     }
     function_labels["com.openfaas.scale.min"] = "1"
     function_labels["com.openfaas.scale.max"] = str(spec.max_scale)
-    annotations = {"com.openfaas.health.http.path": HEALTH_PATH}
+    annotations = {
+        "com.openfaas.health.http.path": OPENFAAS_LIVENESS_PATH,
+        "com.openfaas.ready.http.path": OPENFAAS_READINESS_PATH,
+    }
     if spec.route is not None:
         annotations["eventualshop.dev/route"] = f"{spec.route.method} {spec.route.path}"
     if spec.subscriptions:
