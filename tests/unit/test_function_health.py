@@ -9,7 +9,6 @@ source, the target and the signature type of its deployment.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,13 +43,17 @@ def _own_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     ROOT.reset()
     yield
     ROOT.reset()
-    loaded = getattr(sys.modules.get("main"), "ROOT", None)
-    if loaded is not None:
-        loaded.reset()
+    while _LOADED:  # functions-framework loads functions/main.py afresh: a Root per app
+        _LOADED.pop().extensions["eventualshop"].reset()
+
+
+_LOADED: list[Flask] = []
 
 
 def _app(spec: FunctionSpec) -> Flask:
-    return create_app(spec.target, spec.source, spec.signature_type)
+    app = create_app(spec.target, spec.source, spec.signature_type)
+    _LOADED.append(app)
+    return app
 
 
 def _ids(spec: FunctionSpec) -> str:

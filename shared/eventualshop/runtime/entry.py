@@ -44,6 +44,7 @@ def create_app(
     root = _root_of(Path(source).stem)
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
+    app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
     missing = health.missing_configuration(
         root.settings(), health.needs(root, spec), dict(os.environ)
     )
