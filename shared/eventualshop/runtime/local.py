@@ -21,6 +21,7 @@ from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.http import problem
+from eventualshop.runtime.openapi import add_api_document
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
 
@@ -60,6 +61,8 @@ def build_app(root: Root) -> Flask:
     @app.get("/")
     def index() -> dict[str, Any]:
         return {"name": "EventualShop", "routes": routes}
+
+    add_api_document(app, root)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
