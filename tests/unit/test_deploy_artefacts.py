@@ -264,7 +264,11 @@ def test_the_crd_validation_rejects_misspelt_fields_wrong_types_and_bad_names(
 
 def test_every_func_yaml_validates_against_the_func_schema(artefacts: Any) -> None:
     functions, files = artefacts
-    func_files = {path: text for path, text in files.items() if path.startswith("knative/func/")}
+    func_files = {
+        path: text
+        for path, text in files.items()
+        if path.startswith("knative/func/") and path.endswith("/func.yaml")
+    }
     assert set(func_files) == {f"knative/func/{spec.name}/func.yaml" for spec in functions}
     for path, text in func_files.items():
         (func,) = documents(text)

@@ -41,7 +41,7 @@ def create_app(
     )
     # functions-framework loaded the source under its file's stem; its composition root is the
     # one the target was built from (a platform module imports the shared one).
-    root = _root_of(Path(source).stem)
+    root = _loaded_root(Path(source).stem)
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
@@ -53,7 +53,13 @@ def create_app(
     return app
 
 
-def _root_of(module: str) -> Root:
+def root_of(app: Flask) -> Root:
+    """The composition root an app of :func:`create_app` serves from."""
+    root: Root = app.extensions["eventualshop"]
+    return root
+
+
+def _loaded_root(module: str) -> Root:
     found = getattr(sys.modules.get(module), "ROOT", None)
     if found is None:
         raise EntryError(f"the function source {module!r} has no composition root named ROOT")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eventualshop.runtime.deploy import knative, local, openfaas
+from eventualshop.runtime.deploy import funcproject, knative, local, openfaas
 from eventualshop.runtime.deploy.config import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
@@ -65,9 +65,10 @@ def generate(
     files["knative/sinkbinding.yaml"] = yaml_document(knative.sink_binding(config))
     for spec in specs:
         files[f"knative/services/{spec.name}.yaml"] = yaml_document(knative.service(spec, config))
-        files[f"knative/func/{spec.name}/func.yaml"] = yaml_document(
-            knative.func_yaml(spec, config)
-        )
+        for name, content in funcproject.files(spec, config, knative.labels(spec)).items():
+            files[f"knative/func/{spec.name}/{name}"] = (
+                content if isinstance(content, str) else yaml_document(content)
+            )
         for subscription in sorted(spec.subscriptions, key=lambda s: s.name):
             files[f"knative/triggers/{subscription.name}.yaml"] = yaml_document(
                 knative.trigger(spec, subscription, config)

@@ -30,11 +30,6 @@ RABBITMQ_CONFIG = "eventing.knative.dev/v1alpha1"
 BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 BROKER_CLASS = "RabbitMQBroker"
 MAX_SCALE_ANNOTATION = "autoscaling.knative.dev/max-scale"
-# The func CLI's newest func.yaml layout that the schema in schemas/ describes (build.git, not
-# build.source); ``func`` migrates older files itself, so this must not run ahead of the schema.
-FUNC_SPEC_VERSION = "0.36.0"
-# func.yaml requires a creation stamp; a fixed one keeps regeneration byte-for-byte stable.
-FUNC_CREATED = "2026-01-01T00:00:00Z"
 
 
 def service_ref(name: str) -> dict[str, str]:
@@ -225,32 +220,4 @@ def kustomization(resources: Sequence[str], config: DeployConfig) -> dict[str, A
         "kind": "Kustomization",
         "namespace": config.namespace,
         "resources": list(resources),
-    }
-
-
-def func_yaml(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
-    """For ``func deploy --build=false``: the prebuilt shared image, told which function to run.
-
-    No ``deploy.subscriptions``: func would create Triggers of its own, without the delivery
-    policy; the Triggers in knative/triggers/ name the same Service and serve either way.
-    """
-    envs = [{"name": name, "value": value} for name, value in function_env(spec)]
-    envs.append({"value": "{{ secret:" + config.secret + " }}"})  # every key, as envFrom does
-    return {
-        "specVersion": FUNC_SPEC_VERSION,
-        "name": spec.name,
-        "runtime": "python",
-        "image": config.image,
-        "created": FUNC_CREATED,
-        "invoke": spec.signature_type,
-        "run": {"envs": envs},
-        "deploy": {
-            "namespace": config.namespace,
-            "options": {
-                "scale": {"min": 0, "max": spec.max_scale},
-                "resources": {"limits": {"concurrency": spec.concurrency}},
-            },
-            "labels": [{"key": key, "value": value} for key, value in labels(spec).items()],
-            "healthEndpoints": {"liveness": LIVENESS_PATH, "readiness": READINESS_PATH},
-        },
     }
