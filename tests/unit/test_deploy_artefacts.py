@@ -587,7 +587,7 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
                 with urllib.request.urlopen(base + "/health/readiness", timeout=5) as answer:
                     ready = json.load(answer)
                 break
-            except OSError:
+            except OSError:  # not listening yet, or not ready yet (503)
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 threading.Event().wait(0.1)
         else:

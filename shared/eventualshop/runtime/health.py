@@ -92,29 +92,49 @@ def unreachable(root: Root, need: Needs, *, seconds: float = CHECK_SECONDS) -> l
         checks.append(("read-model store", lambda: root.read_model_store().get("readiness", "_")))
     if need.dead_letters:
         checks.append(("dead-letter store", lambda: root.dead_letter_store().list(limit=1)))
-    return [name for name, check in checks if not _answers(check, seconds)]
+    return [name for name, check in checks if not _CHECKS.answers(root, name, check, seconds)]
 
 
 def _last_position(root: Root, context: str) -> Callable[[], object]:
     return lambda: root.event_store(context).last_position()
 
 
-def _answers(check: Callable[[], object], seconds: float) -> bool:
-    """Run ``check`` on a daemon thread: a connect that hangs must not hang the probe, nor
-    keep the process from exiting."""
-    done = threading.Event()
-    failed: list[BaseException] = []
+class _Checks:
+    """One check per store in flight at a time, on a daemon thread: a connect that hangs must
+    neither hang the probe nor keep the process from exiting, and probes every few seconds
+    must not pile up threads behind it. A check still running (a first open that migrates the
+    schema, say) is waited on again by the next probe instead of being started twice."""
 
-    def run() -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[tuple[int, str], _Check] = {}
+
+    def answers(self, root: Root, name: str, check: Callable[[], object], seconds: float) -> bool:
+        key = (id(root), name)
+        with self._lock:
+            found = self._running.get(key)
+            if found is None or found.done.is_set():
+                found = self._running[key] = _Check(check)
+        return found.done.wait(seconds) and found.failed is None
+
+
+class _Check:
+    def __init__(self, check: Callable[[], object]) -> None:
+        self.done = threading.Event()
+        self.failed: BaseException | None = None
+        self._check = check
+        threading.Thread(target=self._run, name="eventualshop-readiness", daemon=True).start()
+
+    def _run(self) -> None:
         try:
-            check()
+            self._check()
         except Exception as error:
-            failed.append(error)
+            self.failed = error
         finally:
-            done.set()
+            self.done.set()
 
-    threading.Thread(target=run, name="eventualshop-readiness", daemon=True).start()
-    return done.wait(seconds) and not failed
+
+_CHECKS = _Checks()
 
 
 def readiness(
