@@ -639,3 +639,57 @@ def test_every_schema_in_schemas_is_listed_with_its_upstream_and_licence() -> No
     for path in sorted(SCHEMAS.rglob("*")):
         if path.is_file() and path.name != "README.md":
             assert path.relative_to(SCHEMAS).as_posix() in readme, path
+
+
+# ---- scale, resources, overlays ---------------------------------------------------------------
+
+
+def test_clients_wait_on_no_cold_start_and_every_function_reserves_what_it_uses(
+    artefacts: Any,
+) -> None:
+    functions, files = artefacts
+    generated_services = services(files)
+    for spec in functions:
+        template = generated_services[spec.name]["spec"]["template"]
+        warm = template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"]
+        assert warm == ("1" if spec.kind in (FunctionKind.COMMAND, FunctionKind.QUERY) else "0")
+        needs = template["spec"]["containers"][0]["resources"]
+        assert set(needs["requests"]) == {"cpu", "memory"}
+        assert set(needs["limits"]) == {"memory"}  # no CPU limit: no throttling mid-request
+
+
+def _kustomize(folder: str) -> list[dict[str, Any]]:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        unavailable("kubectl is not installed (apt-get install kubernetes-client)")
+    result = subprocess.run(
+        [binary, "kustomize", folder],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in documents(result.stdout) if d["kind"] == "Service"]
+
+
+def test_the_dev_overlay_scales_every_function_to_zero_on_the_local_image() -> None:
+    built = _kustomize("overlays/dev")
+    assert len(built) == len(FUNCTIONS)
+    for service in built:
+        template = service["spec"]["template"]
+        assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"
+        assert template["spec"]["containers"][0]["image"] == "eventualshop/functions:local"
+
+
+def test_the_production_overlay_keeps_the_generated_scale_on_a_pinned_image() -> None:
+    built = {s["metadata"]["name"]: s for s in _kustomize("overlays/production")}
+    assert set(built) == {spec.name for spec in FUNCTIONS}
+    for spec in FUNCTIONS:
+        template = built[spec.name]["spec"]["template"]
+        image = template["spec"]["containers"][0]["image"]
+        assert image.startswith("ghcr.io/eventualshop/functions:")
+        assert not image.endswith(":latest")
+        warm = template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"]
+        assert warm == ("1" if spec.route is not None else "0")

@@ -41,7 +41,13 @@ __all__ = [
 ]
 
 # Directories whose every file is generated: a file there that is no longer generated is stale.
-GENERATED_DIRS = ("knative/services", "knative/triggers", "knative/pingsources", "knative/func")
+GENERATED_DIRS = (
+    "knative/services",
+    "knative/triggers",
+    "knative/pingsources",
+    "knative/func",
+    "overlays",
+)
 
 
 def generate(
@@ -93,6 +99,8 @@ def generate(
         if path.startswith(prefix) and path.endswith(".yaml")
     ]
     files["knative/kustomization.yaml"] = yaml_document(knative.kustomization(resources, config))
+    for overlay, kustomization in knative.overlays(config).items():
+        files[f"overlays/{overlay}/kustomization.yaml"] = yaml_document(kustomization)
     files["knative/README.md"] = _readme(config, secrets)
     files["stack.yml"] = yaml_document(openfaas.stack(specs, config))
     files["Dockerfile"] = local.dockerfile(root)

@@ -15,6 +15,8 @@ from eventualshop.runtime.deploy.config import (
     LIVENESS_PATH,
     READINESS_PATH,
     DeployConfig,
+    min_scale,
+    resources,
     setting,
 )
 from eventualshop.runtime.deploy.render import HEADER
@@ -58,8 +60,11 @@ def func_yaml(spec: FunctionSpec, config: DeployConfig, labels: dict[str, str]) 
         "run": {"envs": envs},
         "deploy": {
             "options": {
-                "scale": {"min": 0, "max": spec.max_scale},
-                "resources": {"limits": {"concurrency": spec.concurrency}},
+                "scale": {"min": min_scale(spec), "max": spec.max_scale},
+                "resources": {
+                    "requests": resources(spec)["requests"],
+                    "limits": {**resources(spec)["limits"], "concurrency": spec.concurrency},
+                },
             },
             "labels": [{"key": key, "value": value} for key, value in labels.items()],
             "healthEndpoints": {"liveness": LIVENESS_PATH, "readiness": READINESS_PATH},

@@ -19,6 +19,8 @@ from eventualshop.runtime.deploy.config import (
     VISIBILITY_LABEL,
     DeployConfig,
     is_public,
+    min_scale,
+    resources,
     setting,
 )
 from eventualshop.runtime.registry import Delivery, FunctionSpec, Subscription
@@ -30,6 +32,7 @@ RABBITMQ_CONFIG = "eventing.knative.dev/v1alpha1"
 BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 BROKER_CLASS = "RabbitMQBroker"
 MAX_SCALE_ANNOTATION = "autoscaling.knative.dev/max-scale"
+MIN_SCALE_ANNOTATION = "autoscaling.knative.dev/min-scale"
 
 
 def service_ref(name: str) -> dict[str, str]:
@@ -124,6 +127,7 @@ def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
         "env": [{"name": name, "value": value} for name, value in function_env(spec)],
         "envFrom": [{"secretRef": {"name": config.secret}}],
+        "resources": resources(spec),
         "readinessProbe": {"httpGet": {"path": READINESS_PATH}, "periodSeconds": 5},
         "livenessProbe": {
             "httpGet": {"path": LIVENESS_PATH},
@@ -139,7 +143,10 @@ def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": labels(spec),
-                    "annotations": {MAX_SCALE_ANNOTATION: str(spec.max_scale)},
+                    "annotations": {
+                        MIN_SCALE_ANNOTATION: str(min_scale(spec)),
+                        MAX_SCALE_ANNOTATION: str(spec.max_scale),
+                    },
                 },
                 "spec": {
                     "containerConcurrency": spec.concurrency,
@@ -220,4 +227,37 @@ def kustomization(resources: Sequence[str], config: DeployConfig) -> dict[str, A
         "kind": "Kustomization",
         "namespace": config.namespace,
         "resources": list(resources),
+    }
+
+
+#: The overlays: ``kubectl apply -k overlays/<name>`` (beside knative/, not in it: kustomize
+#: refuses a base that contains its overlay). Inline patches keep each overlay one file; they
+#: select every Knative Service, so a new function needs no edit here.
+_ALL_SERVICES = {"group": "serving.knative.dev", "version": "v1", "kind": "Service"}
+
+
+def overlays(config: DeployConfig) -> dict[str, dict[str, Any]]:
+    scale_to_zero = (
+        "- op: add\n"
+        "  path: /spec/template/metadata/annotations/autoscaling.knative.dev~1min-scale\n"
+        "  value: '0'\n"
+    )
+    image = config.image.rsplit(":", 1)[0]
+    return {
+        # A laptop cluster (kind, minikube): nothing stays warm, the image built locally.
+        "dev": {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["../../knative"],
+            "patches": [{"target": _ALL_SERVICES, "patch": scale_to_zero}],
+            "images": [{"name": image, "newName": "eventualshop/functions", "newTag": "local"}],
+        },
+        # Production: the generated scale and resources, a pinned image tag (set it on release:
+        # ``kustomize edit set image``), never ``latest``.
+        "production": {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["../../knative"],
+            "images": [{"name": image, "newTag": "0.1.0"}],
+        },
     }

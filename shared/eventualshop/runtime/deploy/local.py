@@ -103,6 +103,7 @@ def dockerignore() -> str:
             "tests",
             "knative",
             "local",
+            "overlays",
             "schemas",
             "",
         ]

@@ -15,6 +15,8 @@ from eventualshop.runtime.deploy.config import (
     OPENFAAS_LIVENESS_PATH,
     OPENFAAS_READINESS_PATH,
     DeployConfig,
+    min_scale,
+    resources,
     setting,
 )
 from eventualshop.runtime.deploy.knative import function_env, labels
@@ -41,7 +43,8 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     function_labels = {
         key: value for key, value in labels(spec).items() if not key.startswith("networking.")
     }
-    function_labels["com.openfaas.scale.min"] = "1"
+    # OpenFaaS CE scales from one at least; Pro honours zero.
+    function_labels["com.openfaas.scale.min"] = str(max(1, min_scale(spec)))
     function_labels["com.openfaas.scale.max"] = str(spec.max_scale)
     annotations = {
         "com.openfaas.health.http.path": OPENFAAS_LIVENESS_PATH,
@@ -62,4 +65,6 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         "environment": environment,
         "labels": function_labels,
         "annotations": annotations,
+        "requests": resources(spec)["requests"],
+        "limits": resources(spec)["limits"],
     }
