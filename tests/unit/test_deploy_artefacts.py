@@ -607,7 +607,7 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
         server.wait(timeout=30)
 
 
-def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> None:
+def test_the_compose_file_runs_the_shop_with_one_dispatcher_on_real_servers() -> None:
     compose = yaml.safe_load((ROOT / "local/docker-compose.yaml").read_text())
     services_ = compose["services"]
     assert services_["mssql"]["profiles"] == ["mssql"]
@@ -618,10 +618,10 @@ def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> 
     }
     for name in ("rabbitmq", "postgres", "mongodb", "mssql", "shop"):
         assert "healthcheck" in services_[name], name
-    shop, dispatcher = services_["shop"], services_["dispatcher"]
-    assert shop["command"] == ["eventualshop", "serve"]
-    assert dispatcher["command"] == ["eventualshop", "dispatch"]
-    for service in (shop, dispatcher):
+    shop = services_["shop"]
+    assert shop["command"] == ["eventualshop", "serve"]  # it runs the one dispatcher
+    assert not [s for s in services_.values() if "dispatch" in s.get("command", [])]
+    for service in (shop,):
         env = service["environment"]
         assert env["EVENTUALSHOP_BROKER"] == "rabbitmq"
         assert "postgresql://" in env["EVENTUALSHOP_EVENT_STORE_URL"]
@@ -631,6 +631,17 @@ def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> 
     for service in services_.values():
         for dependency in service.get("depends_on", {}):
             assert dependency in services_
+
+
+def test_compose_publishes_no_port_a_developers_own_servers_use() -> None:
+    compose = yaml.safe_load((ROOT / "local/docker-compose.yaml").read_text())
+    taken = {"5432", "5672", "27017", "1433"}
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            # Loopback only, and a variable the developer can move it with.
+            default = re.fullmatch(r"127\.0\.0\.1:\$\{SHOP_[A-Z_]+:-(\d+)\}:\d+", port)
+            assert default is not None, (name, port)
+            assert default.group(1) not in taken, (name, port)
 
 
 def test_every_schema_in_schemas_is_listed_with_its_upstream_and_licence() -> None:

@@ -124,6 +124,12 @@ def _healthy(*services: str) -> dict[str, dict[str, str]]:
     return {name: {"condition": "service_healthy"} for name in services}
 
 
+def _published(variable: str, default: int, port: int) -> str:
+    """A host port the developer can move; by default not the one a PostgreSQL, RabbitMQ or
+    MongoDB of their own (the tests' servers) already listens on."""
+    return f"127.0.0.1:${{{variable}:-{default}}}:{port}"
+
+
 def _app_service(command: list[str], environment: dict[str, str]) -> dict[str, Any]:
     return {
         "image": LOCAL_IMAGE,
@@ -152,7 +158,7 @@ def compose() -> dict[str, Any]:
         ["eventualshop", "serve"],
         {**environment, setting("host"): "0.0.0.0", setting("port"): str(CONTAINER_PORT)},
     )
-    shop["ports"] = [f"{CONTAINER_PORT}:{CONTAINER_PORT}"]
+    shop["ports"] = [_published("SHOP_HTTP_PORT", 8080, CONTAINER_PORT)]
     shop["depends_on"] = {
         **infrastructure,
         "migrate": {"condition": "service_completed_successfully"},
@@ -167,15 +173,18 @@ def compose() -> dict[str, Any]:
         ]
     )
     shop["restart"] = "unless-stopped"
-    dispatcher = _app_service(["eventualshop", "dispatch"], environment)
-    dispatcher["depends_on"] = {**infrastructure, **_healthy("shop")}
-    dispatcher["restart"] = "unless-stopped"
+    # One dispatcher only: ``serve`` on RabbitMQ runs it, with the Triggers' semantics. A second
+    # one (``eventualshop dispatch``) competed with it for the same queues and posted to its own
+    # loopback address.
     return {
         "services": {
             "rabbitmq": {
                 "image": "rabbitmq:3.13-management",
                 "environment": {"RABBITMQ_DEFAULT_USER": "guest", "RABBITMQ_DEFAULT_PASS": "guest"},
-                "ports": ["5672:5672", "15672:15672"],
+                "ports": [
+                    _published("SHOP_RABBITMQ_PORT", 15673, 5672),
+                    _published("SHOP_RABBITMQ_UI_PORT", 15672, 15672),
+                ],
                 "volumes": ["rabbitmq-data:/var/lib/rabbitmq"],
                 "healthcheck": _healthcheck(
                     ["CMD", "rabbitmq-diagnostics", "-q", "ping"], start_period="30s"
@@ -188,7 +197,7 @@ def compose() -> dict[str, Any]:
                     "POSTGRES_PASSWORD": POSTGRES_USER,
                     "POSTGRES_DB": "eventualshop",
                 },
-                "ports": ["5432:5432"],
+                "ports": [_published("SHOP_POSTGRES_PORT", 15432, 5432)],
                 "volumes": ["postgres-data:/var/lib/postgresql/data"],
                 "healthcheck": _healthcheck(
                     ["CMD-SHELL", f"pg_isready -U {POSTGRES_USER} -d eventualshop"]
@@ -196,7 +205,7 @@ def compose() -> dict[str, Any]:
             },
             "mongodb": {
                 "image": "mongo:7.0",
-                "ports": ["27017:27017"],
+                "ports": [_published("SHOP_MONGODB_PORT", 17017, 27017)],
                 "volumes": ["mongodb-data:/data/db"],
                 "healthcheck": _healthcheck(
                     ["CMD", "mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"]
@@ -209,7 +218,7 @@ def compose() -> dict[str, Any]:
                     "ACCEPT_EULA": "Y",
                     "MSSQL_SA_PASSWORD": "${MSSQL_SA_PASSWORD:-EventualShop-local-1}",
                 },
-                "ports": ["1433:1433"],
+                "ports": [_published("SHOP_MSSQL_PORT", 11433, 1433)],
                 "volumes": ["mssql-data:/var/opt/mssql"],
                 "healthcheck": _healthcheck(
                     [
@@ -222,7 +231,6 @@ def compose() -> dict[str, Any]:
             },
             "migrate": migrate,
             "shop": shop,
-            "dispatcher": dispatcher,
         },
         "volumes": {
             "rabbitmq-data": {},
