@@ -218,10 +218,19 @@ Broker's address: a RabbitMQBroker's ingress belongs to its controller, so no UR
 here. Run `eventualshop migrate` once against the event store before the first deployment (or
 leave `EVENTUALSHOP_AUTO_MIGRATE` at its default and let the first instance do it).
 
-`func/<name>/func.yaml` deploys the same Service with `func deploy --build=false --path
-knative/func/<name>`; the Broker, Triggers, PingSources and SinkBinding are applied with
-`kubectl` either way (Triggers refer to the Service by name). `func deploy` rewrites its
-func.yaml: do not commit that, regenerate instead.
+`func/<name>/` is a func Python project serving the same function (`function/func.py`'s
+`new()` under the func-python middleware): `func deploy --builder=host --registry <registry>`
+from that directory, with this project's wheel where pip finds it. The Broker, Triggers,
+PingSources and SinkBinding are applied with `kubectl` either way (Triggers refer to the Service
+by name). `func deploy` rewrites its func.yaml: do not commit that, regenerate instead.
+
+Overlays: `kubectl apply -k overlays/dev` (every function scales to zero, the local image) or
+`kubectl apply -k overlays/production` (a pinned image tag; commands and queries keep one warm
+instance).
+
+Every function answers `/health/liveness` and `/health/readiness` (the Services' probes); a
+function whose configuration lacks a store URL, `K_SINK` or a secret key stays unready and logs
+one line naming what to set.
 
 Dead letters go to the `dead-letters` function; each Trigger adds `?trigger=<name>` to the
 sink's address, so a dead letter can be replayed to its own Trigger only.
