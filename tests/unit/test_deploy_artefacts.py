@@ -26,7 +26,13 @@ import yaml
 
 from eventualshop.kernel.cloudevents import event_source, event_type_name
 from eventualshop.runtime.deploy import GENERATED_DIRS, check, generate, main, write
-from eventualshop.runtime.deploy.config import ENV_PREFIX, PART_OF_FUNCTIONS, PART_OF_LABEL
+from eventualshop.runtime.deploy.config import (
+    ENV_PREFIX,
+    PART_OF_FUNCTIONS,
+    PART_OF_LABEL,
+    is_admin,
+    is_public,
+)
 from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route, Subscription
 from eventualshop.runtime.settings import Settings
 from eventualshop.shopping_cart.events import CartCreated, CartSubmitted
@@ -663,7 +669,7 @@ def test_clients_wait_on_no_cold_start_and_every_function_reserves_what_it_uses(
     for spec in functions:
         template = generated_services[spec.name]["spec"]["template"]
         warm = template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"]
-        assert warm == ("1" if spec.kind in (FunctionKind.COMMAND, FunctionKind.QUERY) else "0")
+        assert warm == ("1" if is_public(spec) else "0")
         needs = template["spec"]["containers"][0]["resources"]
         assert set(needs["requests"]) == {"cpu", "memory"}
         assert set(needs["limits"]) == {"memory"}  # no CPU limit: no throttling mid-request
@@ -703,4 +709,72 @@ def test_the_production_overlay_keeps_the_generated_scale_on_a_pinned_image() ->
         assert image.startswith("ghcr.io/eventualshop/functions:")
         assert not image.endswith(":latest")
         warm = template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"]
-        assert warm == ("1" if spec.route is not None else "0")
+        assert warm == ("1" if is_public(spec) else "0")
+
+
+# ---- one API host -----------------------------------------------------------------------------
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[A-Za-z]+\}", lambda _: str(uuid.uuid4()), path)
+
+
+def _routes(files: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        doc
+        for path, text in files.items()
+        if path.startswith("knative/routes/")
+        for doc in documents(text)
+    ]
+
+
+def _served_by(routes: list[dict[str, Any]], method: str, path: str) -> list[str]:
+    """The backends whose rules match a request, as a Gateway matches RegularExpression paths
+    (the whole path)."""
+    return [
+        backend["name"]
+        for route in routes
+        for rule in route["spec"]["rules"]
+        for match in rule["matches"]
+        if match["method"] == method and re.fullmatch(match["path"]["value"], path)
+        for backend in rule["backendRefs"]
+    ]
+
+
+def test_every_client_route_reaches_its_function_and_only_it_on_the_one_host(
+    artefacts: Any,
+) -> None:
+    functions, files = artefacts
+    routes = _routes(files)
+    public = [spec for spec in functions if spec.route is not None and is_public(spec)]
+    assert len(routes) == len(public)
+    for spec in public:
+        assert spec.route is not None
+        served = _served_by(routes, spec.route.method, _concrete(spec.route.path))
+        assert served == [spec.name], (spec.name, served)
+    for route in routes:
+        rewrite = route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["hostname"]
+        assert rewrite == f"{route['metadata']['name']}.eventualshop.svc.cluster.local"
+
+
+def test_a_commands_location_resolves_on_the_api_host() -> None:
+    routes = _routes({p: t for p, t in _as_relative(generated(ROOT)).items()})
+    for context in CONTEXTS:
+        location = (context.routes + context.location).format(aggregateId=uuid.uuid4())
+        assert len(_served_by(routes, "GET", location)) == 1, location
+
+
+def test_admin_functions_have_no_public_route_and_stay_cluster_local(artefacts: Any) -> None:
+    functions, files = artefacts
+    routes, generated_services = _routes(files), services(files)
+    admin = [spec for spec in functions if is_admin(spec)]
+    assert admin
+    for spec in admin:
+        assert spec.route is not None
+        assert _served_by(routes, spec.route.method, _concrete(spec.route.path)) == []
+        labels = generated_services[spec.name]["metadata"]["labels"]
+        assert labels["networking.knative.dev/visibility"] == "cluster-local"
+
+
+def _as_relative(files: dict[Path, str]) -> dict[str, str]:
+    return {path.relative_to(ROOT).as_posix(): text for path, text in files.items()}

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eventualshop.runtime.deploy import funcproject, knative, local, openfaas
+from eventualshop.runtime.deploy import funcproject, gateway, knative, local, openfaas
 from eventualshop.runtime.deploy.config import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
@@ -45,6 +45,7 @@ GENERATED_DIRS = (
     "knative/services",
     "knative/triggers",
     "knative/pingsources",
+    "knative/routes",
     "knative/func",
     "overlays",
 )
@@ -83,6 +84,8 @@ def generate(
             files[f"knative/pingsources/{spec.name}.yaml"] = yaml_document(
                 knative.ping_source(spec)
             )
+    for spec in gateway.routed(specs):
+        files[f"knative/routes/{spec.name}.yaml"] = yaml_document(gateway.http_route(spec, config))
     # Apply order: what is referenced before what refers to it (Services before the
     # SinkBinding that selects them and the Triggers that deliver to them).
     order = (
@@ -91,6 +94,7 @@ def generate(
         "knative/sinkbinding.yaml",
         "knative/triggers/",
         "knative/pingsources/",
+        "knative/routes/",
     )
     resources = [
         path.removeprefix("knative/")
@@ -223,6 +227,10 @@ leave `EVENTUALSHOP_AUTO_MIGRATE` at its default and let the first instance do i
 from that directory, with this project's wheel where pip finds it. The Broker, Triggers,
 PingSources and SinkBinding are applied with `kubectl` either way (Triggers refer to the Service
 by name). `func deploy` rewrites its func.yaml: do not commit that, regenerate instead.
+
+`routes/` puts every client-facing function on one API host: a Gateway API HTTPRoute each,
+attached to the Gateway `{config.gateway}` in `{config.gateway_namespace}` (bring your own
+implementation); admin functions stay cluster-local.
 
 Overlays: `kubectl apply -k overlays/dev` (every function scales to zero, the local image) or
 `kubectl apply -k overlays/production` (a pinned image tag; commands and queries keep one warm

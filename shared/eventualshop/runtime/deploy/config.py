@@ -46,6 +46,9 @@ class DeployConfig:
     secret: str = "eventualshop-config"  # holds the store URLs and keys, never committed
     sink_binding: str = "eventualshop-functions"
     openfaas_gateway: str = "${OPENFAAS_URL:-http://127.0.0.1:8080}"
+    # The Gateway API Gateway that carries the one API host (the cluster's implementation).
+    gateway: str = "eventualshop"
+    gateway_namespace: str = "eventualshop"
 
 
 def min_scale(spec: FunctionSpec) -> int:
@@ -63,9 +66,19 @@ def resources(spec: FunctionSpec) -> dict[str, dict[str, str]]:
     return {"requests": {"cpu": "100m", "memory": "160Mi"}, "limits": {"memory": "384Mi"}}
 
 
+# Operators' functions (rebuild a read model, read the projection lag): routed, but only inside
+# the cluster, never on the public API host.
+ADMIN = ("rebuild", "lag")
+
+
+def is_admin(spec: FunctionSpec) -> bool:
+    return (spec.derived or "").partition(":")[0] in ADMIN
+
+
 def is_public(spec: FunctionSpec) -> bool:
-    """Only HTTP functions face clients; CloudEvent functions hear from the broker alone."""
-    return spec.kind in (FunctionKind.COMMAND, FunctionKind.QUERY)
+    """Only the clients' commands and queries face the outside; CloudEvent functions hear from
+    the broker alone, admin functions from the cluster."""
+    return spec.kind in (FunctionKind.COMMAND, FunctionKind.QUERY) and not is_admin(spec)
 
 
 def check_declarations(functions: tuple[FunctionSpec, ...]) -> None:
