@@ -2,7 +2,7 @@
 
 Knative gives every Service its own host name, where ``POST /`` is the function; clients of the
 original call ``/api/v1/...`` paths on one host, and a command's ``Location``
-(``/api/v1/shopping-carts/<id>/details``) must resolve there. Each rule matches its function's
+(``<routes>/<id>/details``) must resolve there. Each rule matches its function's
 method and path (path parameters as one segment) and sends the request to that Knative Service,
 rewriting the host to the Service's cluster-local name, which is how Knative's ingress finds the
 revision. One route per function, not one route of many rules: Gateway API allows 16 rules in a
