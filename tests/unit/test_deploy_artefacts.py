@@ -813,3 +813,25 @@ def test_the_image_carries_the_mssql_driver_and_pyodbc() -> None:
     assert "tdsodbc" in text
     assert "odbcinst -i -d -f /usr/share/tdsodbc/odbcinst.ini" in text
     assert text.count("--extra mssql") == 2
+
+
+# ---- OpenFaaS delivers events -----------------------------------------------------------------
+
+
+def test_the_openfaas_dispatcher_posts_each_trigger_to_the_gateways_function_path() -> None:
+    from eventualshop.runtime.cli import parser
+
+    (deployment,) = documents((ROOT / "openfaas/dispatcher.yaml").read_text())
+    assert deployment["kind"] == "Deployment"
+    assert deployment["metadata"]["namespace"] == "openfaas-fn"
+    assert deployment["spec"]["replicas"] == 1  # a second one would compete for the queues
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    program, *argv = container["command"]
+    assert program == "eventualshop"
+    args = parser().parse_args(argv)  # the real command line accepts it
+    assert args.handler.__name__ == "dispatch"
+    # The OpenFaaS gateway serves /function/<name> (not /functions/<name>, the local shop's).
+    assert args.subscriber_base == "http://gateway.openfaas:8080/function"
+    assert container["envFrom"] == [{"secretRef": {"name": "eventualshop-config"}}]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()

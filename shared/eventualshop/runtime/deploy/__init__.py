@@ -107,6 +107,7 @@ def generate(
         files[f"overlays/{overlay}/kustomization.yaml"] = yaml_document(kustomization)
     files["knative/README.md"] = _readme(config, secrets)
     files["stack.yml"] = yaml_document(openfaas.stack(specs, config))
+    files["openfaas/dispatcher.yaml"] = yaml_document(openfaas.dispatcher(config))
     files["Dockerfile"] = local.dockerfile(root)
     files[".dockerignore"] = local.dockerignore()
     files["local/docker-compose.yaml"] = yaml_document(local.compose())

@@ -46,6 +46,9 @@ class DeployConfig:
     secret: str = "eventualshop-config"  # holds the store URLs and keys, never committed
     sink_binding: str = "eventualshop-functions"
     openfaas_gateway: str = "${OPENFAAS_URL:-http://127.0.0.1:8080}"
+    # Where OpenFaaS runs functions, and the gateway's per-function path (``/function/<name>``).
+    openfaas_namespace: str = "openfaas-fn"
+    openfaas_function_base: str = "http://gateway.openfaas:8080/function"
     # The Gateway API Gateway that carries the one API host (the cluster's implementation).
     gateway: str = "eventualshop"
     gateway_namespace: str = "eventualshop"

@@ -113,6 +113,7 @@ def dockerignore() -> str:
             "tests",
             "knative",
             "local",
+            "openfaas",
             "overlays",
             "schemas",
             "",
