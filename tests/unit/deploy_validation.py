@@ -69,7 +69,9 @@ def strict(schema: Any) -> Any:
 def crds() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> openAPIV3Schema, for every served version of every CRD here."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted((SCHEMAS / "knative").glob("*.yaml")):
+    for path in sorted(
+        [*(SCHEMAS / "knative").glob("*.yaml"), *SCHEMAS.glob("gateway-api/*.yaml")]
+    ):
         for crd in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue

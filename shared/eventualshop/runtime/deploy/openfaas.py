@@ -1,9 +1,11 @@
-"""An OpenFaaS stack file: the same image and functions as on Knative, for ``faas-cli deploy``.
+"""An OpenFaaS stack file: the same image and functions as on Knative, for ``faas-cli deploy``,
+and the dispatcher Deployment that plays the Broker.
 
 OpenFaaS has no Broker: events reach CloudEvent functions from ``eventualshop dispatch`` (the
-RabbitMQ dispatcher, by the same Trigger declarations), and the cron-connector plays the
-PingSources. Secrets in OpenFaaS are files, not variables, so the store URLs are substituted
-from the deploying shell (``faas-cli`` expands ``${VAR}``) instead.
+RabbitMQ dispatcher, by the same Trigger declarations) posting to the gateway's
+``/function/<name>``, and the cron-connector plays the PingSources. Secrets in OpenFaaS are
+files, not variables, so the store URLs are substituted from the deploying shell (``faas-cli``
+expands ``${VAR}``) instead; the dispatcher, a plain Deployment, reads the Secret's variables.
 """
 
 from __future__ import annotations
@@ -11,11 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventualshop.runtime.deploy.config import HEALTH_PATH, DeployConfig, setting
+from eventualshop.runtime.deploy.config import (
+    OPENFAAS_LIVENESS_PATH,
+    OPENFAAS_READINESS_PATH,
+    DeployConfig,
+    min_scale,
+    resources,
+    setting,
+)
 from eventualshop.runtime.deploy.knative import function_env, labels
 from eventualshop.runtime.registry import FunctionSpec
 
 _FROM_SHELL = ("rabbitmq_url", "event_store_url", "read_model_url")
+DISPATCHER = "eventualshop-dispatcher"
 
 
 def stack(functions: Sequence[FunctionSpec], config: DeployConfig) -> dict[str, Any]:
@@ -36,9 +46,13 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     function_labels = {
         key: value for key, value in labels(spec).items() if not key.startswith("networking.")
     }
-    function_labels["com.openfaas.scale.min"] = "1"
+    # OpenFaaS CE scales from one at least; Pro honours zero.
+    function_labels["com.openfaas.scale.min"] = str(max(1, min_scale(spec)))
     function_labels["com.openfaas.scale.max"] = str(spec.max_scale)
-    annotations = {"com.openfaas.health.http.path": HEALTH_PATH}
+    annotations = {
+        "com.openfaas.health.http.path": OPENFAAS_LIVENESS_PATH,
+        "com.openfaas.ready.http.path": OPENFAAS_READINESS_PATH,
+    }
     if spec.route is not None:
         annotations["eventualshop.dev/route"] = f"{spec.route.method} {spec.route.path}"
     if spec.subscriptions:
@@ -54,4 +68,40 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         "environment": environment,
         "labels": function_labels,
         "annotations": annotations,
+        "requests": resources(spec)["requests"],
+        "limits": resources(spec)["limits"],
+    }
+
+
+def dispatcher(config: DeployConfig) -> dict[str, Any]:
+    """Delivers RabbitMQ events to the CloudEvent functions through the gateway, with the
+    Triggers' retries and dead letters. One replica: a second would only compete for the same
+    queues (each message is acked once delivered, parked for a retry or dead-lettered)."""
+    labels = {"app.kubernetes.io/name": DISPATCHER, "app.kubernetes.io/part-of": "eventualshop"}
+    container = {
+        "name": "dispatcher",
+        "image": config.image,
+        "command": [
+            "eventualshop",
+            "dispatch",
+            "--subscriber-base",
+            config.openfaas_function_base,
+        ],
+        "env": [{"name": setting("broker"), "value": "rabbitmq"}],
+        # The RabbitMQ URL and the event store URL (where dead letters are kept).
+        "envFrom": [{"secretRef": {"name": config.secret}}],
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "160Mi"},
+            "limits": {"memory": "384Mi"},
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": DISPATCHER, "namespace": config.openfaas_namespace, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": DISPATCHER}},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
     }

@@ -1,0 +1,77 @@
+"""One API host: a Gateway API ``HTTPRoute`` per public function, on one Gateway.
+
+Knative gives every Service its own host name, where ``POST /`` is the function; clients of the
+original call ``/api/v1/...`` paths on one host, and a command's ``Location``
+(``<routes>/<id>/details``) must resolve there. Each rule matches its function's
+method and path (path parameters as one segment) and sends the request to that Knative Service,
+rewriting the host to the Service's cluster-local name, which is how Knative's ingress finds the
+revision. One route per function, not one route of many rules: Gateway API allows 16 rules in a
+route, and a context alone has more functions than that.
+
+Admin functions (rebuild, lag) get no route here: they stay cluster-local.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from eventualshop.runtime.deploy.config import DeployConfig, is_public
+from eventualshop.runtime.registry import FunctionSpec
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+_PARAMETER = re.compile(r"\{[A-Za-z]+\}")
+# A path parameter is one segment; RE2 syntax (Envoy, Istio) and Python's agree on this subset.
+_SEGMENT = "[^/]+"
+
+
+def path_regex(path: str) -> str:
+    """``/carts/{cartId}/items`` -> ``/carts/[^/]+/items`` (the whole path; implementations
+    anchor RegularExpression matches at both ends)."""
+    parts = _PARAMETER.split(path)
+    return _SEGMENT.join(re.escape(part).replace("\\-", "-") for part in parts)
+
+
+def http_route(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
+    assert spec.route is not None
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": spec.name,
+            "labels": {
+                "app.kubernetes.io/part-of": "eventualshop",
+                "eventualshop.dev/function": spec.name,
+                "eventualshop.dev/context": spec.context,
+            },
+        },
+        "spec": {
+            "parentRefs": [{"name": config.gateway, "namespace": config.gateway_namespace}],
+            "rules": [
+                {
+                    "matches": [
+                        {
+                            "path": {
+                                "type": "RegularExpression",
+                                "value": path_regex(spec.route.path),
+                            },
+                            "method": spec.route.method,
+                        }
+                    ],
+                    "filters": [
+                        {
+                            "type": "URLRewrite",
+                            "urlRewrite": {
+                                "hostname": f"{spec.name}.{config.namespace}.svc.cluster.local"
+                            },
+                        }
+                    ],
+                    "backendRefs": [{"name": spec.name, "port": 80}],
+                }
+            ],
+        },
+    }
+
+
+def routed(functions: list[FunctionSpec]) -> list[FunctionSpec]:
+    return [spec for spec in functions if spec.route is not None and is_public(spec)]

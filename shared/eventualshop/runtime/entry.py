@@ -1,0 +1,76 @@
+"""The one entry point every deployed function starts from: functions-framework's app for the
+target, plus the health paths its platform probes.
+
+``gunicorn 'eventualshop.runtime.entry:create_app()'`` in the image (FUNCTION_SOURCE,
+FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE say which function), and ``function/func.py`` of a
+generated func project, both come here, so no target carries health code of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from eventualshop.runtime import health
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from eventualshop.runtime.registry import FunctionSpec
+    from eventualshop.runtime.root import Root
+
+log = logging.getLogger("eventualshop.entry")
+
+
+class EntryError(RuntimeError):
+    """The source module serves no registered function under that target."""
+
+
+def create_app(
+    target: str | None = None, source: str | None = None, signature_type: str | None = None
+) -> Flask:
+    import functions_framework
+
+    target = target or os.environ.get("FUNCTION_TARGET", "")
+    source = source or os.environ.get("FUNCTION_SOURCE", "functions/main.py")
+    app: Flask = functions_framework.create_app(  # type: ignore[no-untyped-call]
+        target, source, signature_type
+    )
+    # functions-framework loaded the source under its file's stem; its composition root is the
+    # one the target was built from (a platform module imports the shared one).
+    root = _loaded_root(Path(source).stem)
+    spec = spec_of(root, target, source)
+    health.install(app, root, spec, dict(os.environ))
+    app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
+    missing = health.missing_configuration(
+        root.settings(), health.needs(root, spec), dict(os.environ)
+    )
+    if missing:
+        log.error(health.configuration_line(spec, missing))
+    return app
+
+
+def root_of(app: Flask) -> Root:
+    """The composition root an app of :func:`create_app` serves from."""
+    root: Root = app.extensions["eventualshop"]
+    return root
+
+
+def _loaded_root(module: str) -> Root:
+    found = getattr(sys.modules.get(module), "ROOT", None)
+    if found is None:
+        raise EntryError(f"the function source {module!r} has no composition root named ROOT")
+    root: Root = found
+    return root
+
+
+def spec_of(root: Root, target: str, source: str) -> FunctionSpec:
+    """The registered function that ``source`` serves under ``target``."""
+    wanted = Path(source).as_posix()
+    for spec in root.functions:
+        if spec.target == target and wanted.endswith(spec.source):
+            return spec
+    raise EntryError(f"no registered function is served by {source} under the target {target!r}")

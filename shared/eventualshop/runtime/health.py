@@ -1,0 +1,178 @@
+"""Liveness and readiness of one deployed function, on the paths every platform probes.
+
+func and Knative probe ``/health/liveness`` and ``/health/readiness``, OpenFaaS ``/_/health``
+and ``/_/ready``, and older manifests ``/healthz``. Liveness says only that the process answers
+(restarting a pod cures no database outage). Readiness says that *this* function can do its work:
+its configuration names what it needs (outside the embedded default no store silently becomes an
+SQLite file in the pod) and the stores it depends on answer within a bounded time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response
+
+from eventualshop.runtime.registry import FunctionKind, FunctionSpec
+from eventualshop.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
+
+LIVENESS_PATHS = ("/health/liveness", "/_/health", "/healthz")
+READINESS_PATHS = ("/health/readiness", "/_/ready")
+#: A readiness probe must answer before the kubelet's (1 s default) or OpenFaaS's timeout gives
+#: up: a store that has not answered by then counts as unreachable.
+CHECK_SECONDS = 0.8
+ENV_PREFIX: str = str(Settings.model_config.get("env_prefix", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a function depends on, by the kind of work it does."""
+
+    event_stores: tuple[str, ...] = ()  # the contexts whose event store it reads or appends to
+    read_models: bool = False
+    publishes: bool = False
+    dead_letters: bool = False
+    secrets: tuple[str, ...] = ()  # environment variables of its context's secret settings
+
+
+def needs(root: Root, spec: FunctionSpec) -> Needs:
+    how = (spec.derived or "").partition(":")[0]
+    own = (spec.context,) if spec.context in root.contexts else ()
+    secrets = spec.secrets
+    if how == "command":
+        return Needs(event_stores=own, publishes=True, secrets=secrets)
+    if how == "query":
+        return Needs(read_models=True)
+    if how in ("projector", "rebuild", "lag"):
+        # A projector fills gaps from its own context's event store.
+        return Needs(event_stores=own, read_models=True)
+    if spec.kind is FunctionKind.SCHEDULED:  # the outbox sweep: every context's outbox
+        return Needs(event_stores=tuple(root.contexts), publishes=True)
+    if spec.kind is FunctionKind.SINK:
+        return Needs(dead_letters=True)
+    return Needs(event_stores=own, read_models=True, publishes=True, secrets=secrets)
+
+
+def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]) -> list[str]:
+    """The environment variables this function needs and lacks; none for the embedded default
+    (in-process broker: one process on a laptop, where SQLite files are the point)."""
+    if config.broker == "inprocess":
+        return []
+    missing: list[str] = []
+    if (need.event_stores or need.dead_letters) and not config.event_store_url:
+        missing.append(f"{ENV_PREFIX}EVENT_STORE_URL")
+    if need.read_models and not config.read_model_url:
+        missing.append(f"{ENV_PREFIX}READ_MODEL_URL")
+    if need.publishes and config.broker == "knative" and not config.knative_sink:
+        missing.append("K_SINK")
+    if (
+        need.publishes
+        and config.broker == "rabbitmq"
+        and "rabbitmq_url" not in config.model_fields_set
+    ):
+        missing.append(f"{ENV_PREFIX}RABBITMQ_URL")
+    missing.extend(name for name in need.secrets if not environ.get(name))
+    return missing
+
+
+def unreachable(root: Root, need: Needs, *, seconds: float = CHECK_SECONDS) -> list[str]:
+    """The stores this function depends on that did not answer one cheap read in time."""
+    checks: list[tuple[str, Callable[[], object]]] = [
+        (f"event store of {context}", _last_position(root, context))
+        for context in need.event_stores
+    ]
+    if need.read_models:
+        checks.append(("read-model store", lambda: root.read_model_store().get("readiness", "_")))
+    if need.dead_letters:
+        checks.append(("dead-letter store", lambda: root.dead_letter_store().list(limit=1)))
+    return [name for name, check in checks if not _CHECKS.answers(root, name, check, seconds)]
+
+
+def _last_position(root: Root, context: str) -> Callable[[], object]:
+    return lambda: root.event_store(context).last_position()
+
+
+class _Checks:
+    """One check per store in flight at a time, on a daemon thread: a connect that hangs must
+    neither hang the probe nor keep the process from exiting, and probes every few seconds
+    must not pile up threads behind it. A check still running (a first open that migrates the
+    schema, say) is waited on again by the next probe instead of being started twice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[tuple[int, str], _Check] = {}
+
+    def answers(self, root: Root, name: str, check: Callable[[], object], seconds: float) -> bool:
+        key = (id(root), name)
+        with self._lock:
+            found = self._running.get(key)
+            if found is None or found.done.is_set():
+                found = self._running[key] = _Check(check)
+        return found.done.wait(seconds) and found.failed is None
+
+
+class _Check:
+    def __init__(self, check: Callable[[], object]) -> None:
+        self.done = threading.Event()
+        self.failed: BaseException | None = None
+        self._check = check
+        threading.Thread(target=self._run, name="eventualshop-readiness", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._check()
+        except Exception as error:
+            self.failed = error
+        finally:
+            self.done.set()
+
+
+_CHECKS = _Checks()
+
+
+def readiness(
+    root: Root, spec: FunctionSpec, environ: dict[str, str]
+) -> tuple[int, dict[str, object]]:
+    need = needs(root, spec)
+    missing = missing_configuration(root.settings(), need, environ)
+    if missing:
+        # Configuration first: probing stores that are not configured would open SQLite files.
+        return 503, {"status": "misconfigured", "function": spec.name, "set": missing}
+    down = unreachable(root, need)
+    if down:
+        return 503, {"status": "unavailable", "function": spec.name, "unreachable": down}
+    return 200, {"status": "ready", "function": spec.name}
+
+
+def configuration_line(spec: FunctionSpec, missing: Sequence[str]) -> str:
+    """The one log line a misconfigured function writes at start."""
+    return f"function {spec.name} is not ready: set {', '.join(missing)}"
+
+
+def install(app: Flask, root: Root, spec: FunctionSpec, environ: dict[str, str]) -> None:
+    """Add the probe paths to a function's app (static rules win over the function's catch-all
+    ``/<path:path>``, so the function itself never sees them)."""
+
+    def live() -> Response:
+        return _json(200, {"status": "alive", "function": spec.name})
+
+    def ready() -> Response:
+        status, body = readiness(root, spec, environ)
+        return _json(status, body, retry=status == 503)
+
+    for path in LIVENESS_PATHS:
+        app.add_url_rule(path, endpoint=f"health:{path}", view_func=live, methods=["GET"])
+    for path in READINESS_PATHS:
+        app.add_url_rule(path, endpoint=f"health:{path}", view_func=ready, methods=["GET"])
+
+
+def _json(status: int, body: dict[str, object], *, retry: bool = False) -> Response:
+    headers = {"Retry-After": "5", "Cache-Control": "no-store"} if retry else {}
+    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)

@@ -1,0 +1,122 @@
+"""The OpenAPI 3.1 document: every declared route in it, valid against the OpenAPI 3.1 schema,
+served by the local shop with a documentation page that needs no network."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from flask.testing import FlaskClient
+
+from eventualshop.runtime.local import build_app
+from eventualshop.runtime.openapi import DOCS_PAGE, document
+from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Route
+from eventualshop.runtime.root import Root
+from functions.main import ROOT
+from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
+
+# What the local shop serves beside the functions: not API operations.
+NOT_OPERATIONS = re.compile(r"^/(|healthz|openapi\.json|docs|functions/.*|static/.*)$")
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskClient]:
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+    ROOT.reset()
+    yield build_app(ROOT).test_client()
+    ROOT.reset()
+
+
+def test_every_routed_function_is_one_operation_of_the_document() -> None:
+    paths = document(ROOT)["paths"]
+    routed = [spec for spec in FUNCTIONS if spec.route is not None]
+    assert routed
+    for spec in routed:
+        assert spec.route is not None
+        operation = paths[spec.route.path][spec.route.method.lower()]
+        assert operation["operationId"] == spec.name
+    assert sum(len(methods) for methods in paths.values()) == len(routed)
+
+
+def _served(client: FlaskClient) -> set[tuple[str, str]]:
+    return {
+        (re.sub(r"<(\w+)>", r"{\1}", rule.rule), method.lower())
+        for rule in client.application.url_map.iter_rules()
+        if not NOT_OPERATIONS.match(rule.rule)
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+
+def _documented(raw: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(path, method) for path, methods in raw["paths"].items() for method in methods}
+
+
+def test_every_route_the_local_shop_serves_is_in_the_document(client: FlaskClient) -> None:
+    raw = client.get("/openapi.json").get_json()
+    assert _served(client) == _documented(raw)
+
+
+def test_a_route_missing_from_the_document_is_caught(client: FlaskClient) -> None:
+    """The comparison above can fail: drop one operation and it names that route."""
+    raw = document(ROOT)
+    del raw["paths"]["/api/v1/shopping-carts/{cartId}/check-out"]
+    assert _served(client) - _documented(raw) == {
+        ("/api/v1/shopping-carts/{cartId}/check-out", "put")
+    }
+
+
+def test_a_function_no_context_declares_is_documented_as_its_own() -> None:
+    extra = FunctionSpec(
+        name="shopping-cart-extra",
+        kind=FunctionKind.QUERY,
+        context="nowhere",
+        module="functions.main",
+        target="shopping_cart_extra",
+        route=Route("GET", "/api/v1/extra/{cartId}"),
+    )
+    root = Root(CONTEXTS, (*FUNCTIONS, extra), default_delivery=DEFAULT_DELIVERY)
+    operation = document(root)["paths"]["/api/v1/extra/{cartId}"]["get"]
+    assert operation["operationId"] == "shopping-cart-extra"
+    assert operation["responses"] == {"default": {"description": "see the function"}}
+
+
+def test_the_document_is_valid_openapi_3_1(client: FlaskClient) -> None:
+    raw: dict[str, Any] = client.get("/openapi.json").get_json()
+    assert raw["openapi"] == "3.1.0"
+    schemathesis.openapi.from_dict(raw).validate()
+
+
+def test_an_invalid_document_is_refused_by_that_validation() -> None:
+    raw = document(ROOT)
+    raw["paths"]["/api/v1/shopping-carts"]["post"]["responses"] = "none"
+    with pytest.raises(Exception, match="responses"):
+        schemathesis.openapi.from_dict(raw).validate()
+
+
+def test_command_bodies_leave_out_what_the_path_and_query_carry() -> None:
+    paths = document(ROOT)["paths"]
+    change = paths["/api/v1/shopping-carts/{cartId}/items/{itemId}/change-quantity"]["put"]
+    assert "requestBody" not in change
+    assert [p["name"] for p in change["parameters"] if p["in"] == "query"] == ["quantity"]
+    add = paths["/api/v1/shopping-carts/{cartId}/items"]["post"]
+    body = add["requestBody"]["content"]["application/json"]["schema"]
+    assert "cartId" not in body["properties"]
+    assert set(body["required"]) == {"catalogId", "inventoryId", "product", "quantity", "unitPrice"}
+    address = paths["/api/v1/shopping-carts/{cartId}/add-shipping-address"]["put"]
+    assert address["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Address"
+    }
+
+
+def test_the_docs_page_is_served_and_loads_nothing_from_the_network(client: FlaskClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert page.get_data(as_text=True) == DOCS_PAGE
+    assert not re.search(r"(src|href)=\"(https?:)?//", DOCS_PAGE)
+    assert 'fetch("openapi.json")' in DOCS_PAGE
