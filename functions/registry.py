@@ -8,11 +8,13 @@ later, the sagas are written out here. Importing this module imports no domain m
 
 from __future__ import annotations
 
+from eventualshop.catalog.declaration import CATALOG
 from eventualshop.kernel.declaration import BoundedContext
 from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, context_functions
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
+from eventualshop.warehouse.declaration import WAREHOUSE
 
-CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART,)
+CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, CATALOG, WAREHOUSE)
 #: The functions-framework source that serves every derived function.
 SERVED_BY = "functions.main"
 
