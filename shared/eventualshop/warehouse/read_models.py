@@ -136,12 +136,19 @@ class InventoryItemList:
                     _set(docs, key, version, reserved=current["reserved"] + event.quantity)
 
 
-def _set(docs: Documents, key: str, version: int, **changes: int) -> None:
+def _set(
+    docs: Documents,
+    key: str,
+    version: int,
+    *,
+    quantity: int | None = None,
+    reserved: int | None = None,
+) -> None:
     current = docs.get(key)
     if current is None:
         return  # only possible after a version gap, which the cursor already refused
-    quantity: int = changes.get("quantity", current["quantity"])
-    reserved: int = changes.get("reserved", current["reserved"])
+    quantity = current["quantity"] if quantity is None else quantity
+    reserved = current["reserved"] if reserved is None else reserved
     docs.patch(
         key,
         {"quantity": quantity, "reserved": reserved, "available": quantity - reserved},
