@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
@@ -59,17 +60,41 @@ class DecreaseInventoryAdjust(InventoryCommand):
 
 
 class ReserveInventoryItem(InventoryCommand):
-    """Sent by the reaction to a cart's new item (reference §6.1 R10), not by a client."""
+    """Hold ``quantity`` of ``product`` for a cart: sent by the reaction to a cart's item being
+    added or changed (reference §6.1 R10), not by a client.
+
+    ``quantity`` is what the cart holds from now on (not a delta), and ``cart_version`` the
+    version of the cart event that asked: a request older than the last one applied for that
+    cart and product changes nothing, so redelivered and reordered requests end the same.
+    """
 
     catalog_id: Id
     cart_id: Id
     product: Product
     quantity: Quantity
+    cart_version: int = Field(default=0, ge=0)
     expiration: datetime = Field(default_factory=_expiry)
 
 
-#: The commands a client sends over HTTP. ``ReserveInventoryItem`` is a reaction's command, so it
-#: has no route; the aggregate handles it all the same (see ``inventory.decide``).
+class ReleaseReason(StrEnum):
+    ITEM_REMOVED = "item-removed"
+    CART_DISCARDED = "cart-discarded"
+    EXPIRED = "expired"
+
+
+class ReleaseInventoryReservation(InventoryCommand):
+    """Give back what a cart holds of ``product`` (its item removed, the cart discarded, the
+    reservation expired). Like a reservation it carries the cart event's version, so a release
+    that arrives before its reservation still wins over it."""
+
+    cart_id: Id
+    product: Product
+    cart_version: int = Field(ge=0)
+    reason: ReleaseReason
+
+
+#: The commands a client sends over HTTP. Reserving and releasing are a reaction's commands, so
+#: they have no route; the aggregate handles them all the same (see ``inventory.decide``).
 INVENTORY_COMMANDS: frozenset[type[InventoryCommand]] = frozenset(
     {CreateInventory, ReceiveInventoryItem, IncreaseInventoryAdjust, DecreaseInventoryAdjust}
 )

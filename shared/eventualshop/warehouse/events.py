@@ -13,9 +13,13 @@ from eventualshop.kernel.values import Product, ValueObject
 
 
 class Reserve(ValueObject):
+    """What one cart holds of one item. A released hold stays with quantity 0: its
+    ``cart_version`` still tells a late, older reservation that it comes too late."""
+
     cart_id: UUID
     quantity: int
-    expiration: datetime
+    cart_version: int = 0
+    expiration: datetime | None = None
 
 
 class InventoryItem(ValueObject):
@@ -35,6 +39,9 @@ class InventoryItem(ValueObject):
     @property
     def available(self) -> int:
         return self.quantity - self.reserved
+
+    def reserve_of(self, cart_id: UUID) -> Reserve | None:
+        return next((r for r in self.reserves if r.cart_id == cart_id), None)
 
 
 class InventoryEvent(DomainEvent):
@@ -89,12 +96,28 @@ class InventoryAdjustmentNotDecreased(InventoryEvent):
 
 
 class InventoryReserved(InventoryEvent):
+    """The cart now holds ``quantity`` of the item (replacing what it held before)."""
+
     item_id: UUID
     catalog_id: UUID
     cart_id: UUID
     product: Product
     quantity: int
     expiration: datetime
+    cart_version: int = 0
+    #: Everything reserved of the item afterwards, by every cart: what its read model shows.
+    item_reserved: int
+
+
+class InventoryReservationReleased(InventoryEvent):
+    """The cart holds nothing of the item any more; ``quantity`` is what it gave back."""
+
+    item_id: UUID
+    cart_id: UUID
+    quantity: int
+    cart_version: int
+    reason: str
+    item_reserved: int
 
 
 class InventoryNotReserved(InventoryEvent):
@@ -102,6 +125,7 @@ class InventoryNotReserved(InventoryEvent):
     cart_id: UUID
     quantity_desired: int
     quantity_available: int
+    cart_version: int = 0
 
 
 class StockDepleted(InventoryEvent):
@@ -110,6 +134,7 @@ class StockDepleted(InventoryEvent):
     item_id: UUID
     cart_id: UUID
     product: Product
+    cart_version: int = 0
 
 
 INVENTORY_EVENTS = EventRegistry(
@@ -122,6 +147,7 @@ INVENTORY_EVENTS = EventRegistry(
         InventoryAdjustmentDecreased,
         InventoryAdjustmentNotDecreased,
         InventoryReserved,
+        InventoryReservationReleased,
         InventoryNotReserved,
         StockDepleted,
     ]

@@ -23,6 +23,7 @@ from eventualshop.warehouse.commands import (
     IncreaseInventoryAdjust,
     InventoryCommand,
     ReceiveInventoryItem,
+    ReleaseInventoryReservation,
     ReserveInventoryItem,
 )
 from eventualshop.warehouse.events import (
@@ -36,6 +37,7 @@ from eventualshop.warehouse.events import (
     InventoryItemIncreased,
     InventoryItemReceived,
     InventoryNotReserved,
+    InventoryReservationReleased,
     InventoryReserved,
     Reserve,
     StockDepleted,
@@ -85,10 +87,12 @@ def decide(state: Inventory | None, command: Command) -> list[DomainEvent]:
         return [InventoryCreated(inventory_id=command.inventory_id, owner_id=command.owner_id)]
     if state is None:
         raise AggregateNotFound(NAME, target(command))
-    return [_decide(state, command)]
+    event = _decide(state, command)
+    return [event] if event is not None else []
 
 
-def _decide(inventory: Inventory, command: Command) -> DomainEvent:
+def _decide(inventory: Inventory, command: Command) -> DomainEvent | None:
+    """One event, or none for a cart's request older than one already applied."""
     id = inventory.id
     match command:
         case ReceiveInventoryItem():
@@ -122,6 +126,8 @@ def _decide(inventory: Inventory, command: Command) -> DomainEvent:
             )
         case ReserveInventoryItem():
             return _reserve(inventory, command)
+        case ReleaseInventoryReservation():
+            return _release(inventory, command)
     raise TypeError(f"{NAME} cannot handle {type(command).__name__}")
 
 
@@ -162,24 +168,41 @@ def _receive(inventory: Inventory, command: ReceiveInventoryItem) -> DomainEvent
     )
 
 
-def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent:
-    item = inventory.item_of(command.product)
+def _stocked(inventory: Inventory, product: Product) -> InventoryItem:
+    item = inventory.item_of(product)
     if item is None:
-        raise ProductNotStocked(f"inventory {inventory.id} holds no {command.product.name}")
-    if item.available < 1:
+        raise ProductNotStocked(f"inventory {inventory.id} holds no {product.name}")
+    return item
+
+
+def _outdated(item: InventoryItem, cart_id: UUID, cart_version: int) -> bool:
+    held = item.reserve_of(cart_id)
+    return held is not None and held.cart_version >= cart_version
+
+
+def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent | None:
+    item = _stocked(inventory, command.product)
+    if _outdated(item, command.cart_id, command.cart_version):
+        return None
+    held = item.reserve_of(command.cart_id)
+    # What the cart holds already is its own: only the rest of the stock is contested.
+    available = item.available + (held.quantity if held else 0)
+    if available < 1:
         return StockDepleted(
             inventory_id=inventory.id,
             item_id=item.id,
             cart_id=command.cart_id,
             product=item.product,
+            cart_version=command.cart_version,
         )
-    if item.available < command.quantity:
+    if available < command.quantity:
         return InventoryNotReserved(
             inventory_id=inventory.id,
             item_id=item.id,
             cart_id=command.cart_id,
             quantity_desired=command.quantity,
-            quantity_available=item.available,
+            quantity_available=available,
+            cart_version=command.cart_version,
         )
     return InventoryReserved(
         inventory_id=inventory.id,
@@ -189,6 +212,26 @@ def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent
         product=item.product,
         quantity=command.quantity,
         expiration=command.expiration,
+        cart_version=command.cart_version,
+        item_reserved=item.reserved - (held.quantity if held else 0) + command.quantity,
+    )
+
+
+def _release(inventory: Inventory, command: ReleaseInventoryReservation) -> DomainEvent | None:
+    item = _stocked(inventory, command.product)
+    if _outdated(item, command.cart_id, command.cart_version):
+        return None
+    held = item.reserve_of(command.cart_id)
+    # Recorded even when nothing is held yet: the release must win over a reservation that
+    # was asked for earlier but arrives later.
+    return InventoryReservationReleased(
+        inventory_id=inventory.id,
+        item_id=item.id,
+        cart_id=command.cart_id,
+        quantity=held.quantity if held else 0,
+        cart_version=command.cart_version,
+        reason=command.reason.value,
+        item_reserved=item.reserved - (held.quantity if held else 0),
     )
 
 
@@ -218,11 +261,16 @@ def evolve(state: Inventory | None, event: DomainEvent) -> Inventory:
             adjusted = item.adjustments - event.quantity
             return _change(state, item.id, quantity=event.new_quantity, adjustments=adjusted)
         case InventoryReserved():
-            item = _held(state, event.item_id)
             reserve = Reserve(
-                cart_id=event.cart_id, quantity=event.quantity, expiration=event.expiration
+                cart_id=event.cart_id,
+                quantity=event.quantity,
+                cart_version=event.cart_version,
+                expiration=event.expiration,
             )
-            return _change(state, item.id, reserves=(*item.reserves, reserve))
+            return _hold(state, event.item_id, reserve)
+        case InventoryReservationReleased():
+            released = Reserve(cart_id=event.cart_id, quantity=0, cart_version=event.cart_version)
+            return _hold(state, event.item_id, released)
         case InventoryAdjustmentNotDecreased() | InventoryNotReserved() | StockDepleted():
             return state  # recorded refusals: the stock is as it was
     raise TypeError(f"{NAME} cannot apply {event.event_type()}")
@@ -233,6 +281,13 @@ def _held(inventory: Inventory, item_id: UUID) -> InventoryItem:
     if item is None:
         raise ValueError(f"inventory {inventory.id} has no item {item_id}")
     return item
+
+
+def _hold(inventory: Inventory, item_id: UUID, reserve: Reserve) -> Inventory:
+    """The cart's one hold on the item, replacing what it held before."""
+    item = _held(inventory, item_id)
+    others = tuple(r for r in item.reserves if r.cart_id != reserve.cart_id)
+    return _change(inventory, item_id, reserves=(*others, reserve))
 
 
 def _change(inventory: Inventory, item_id: UUID, **changes: object) -> Inventory:
@@ -252,6 +307,10 @@ def invariants(inventory: Inventory) -> Iterator[str]:
             yield f"item {item.id} has quantity {item.quantity}"
         if item.available < 0:
             yield f"item {item.id} has {item.reserved} reserved of {item.quantity}"
+        if any(r.quantity < 0 for r in item.reserves):
+            yield f"item {item.id} has a negative reservation"
+        if len({r.cart_id for r in item.reserves}) != len(item.reserves):
+            yield f"item {item.id} has two holds of one cart"
     if len({i.id for i in inventory.items}) != len(inventory.items):
         yield "two items share an id"
 

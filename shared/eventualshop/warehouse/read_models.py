@@ -1,8 +1,9 @@
 """The warehouse's read models (reference §5.8 "Projections") with running quantities.
 
 The original set an item's quantity to each event's delta (and to minus the delta for a
-decrease); here every quantity event carries the item's new quantity, and ``reserved`` grows by
-each reservation, so a document always shows ``quantity``, ``reserved`` and ``available``. The
+decrease); here every quantity event carries the item's new quantity, and every reservation or
+release what the item has reserved in all, so a document always shows ``quantity``,
+``reserved`` and ``available`` without adding up deltas. The
 cursor of each projection makes every event count once, however often it is delivered.
 """
 
@@ -21,6 +22,7 @@ from eventualshop.warehouse.events import (
     InventoryItemIncreased,
     InventoryItemReceived,
     InventoryNotReserved,
+    InventoryReservationReleased,
     InventoryReserved,
     StockDepleted,
 )
@@ -41,6 +43,7 @@ _ALL: frozenset[type[DomainEvent]] = frozenset(
         InventoryAdjustmentDecreased,
         InventoryAdjustmentNotDecreased,
         InventoryReserved,
+        InventoryReservationReleased,
         InventoryNotReserved,
         StockDepleted,
     }
@@ -54,6 +57,7 @@ _ITEM_EVENTS: frozenset[type[DomainEvent]] = frozenset(
         InventoryAdjustmentIncreased,
         InventoryAdjustmentDecreased,
         InventoryReserved,
+        InventoryReservationReleased,
     }
 )
 
@@ -129,11 +133,9 @@ class InventoryItemList:
                 _set(
                     docs, member_id(inventory, event.item_id), version, quantity=event.new_quantity
                 )
-            case InventoryReserved():
+            case InventoryReserved() | InventoryReservationReleased():
                 key = member_id(inventory, event.item_id)
-                current = docs.get(key)
-                if current is not None:
-                    _set(docs, key, version, reserved=current["reserved"] + event.quantity)
+                _set(docs, key, version, reserved=event.item_reserved)
 
 
 def _set(

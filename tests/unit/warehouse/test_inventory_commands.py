@@ -7,6 +7,8 @@ does not crash the SKU rule.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from pydantic import ValidationError
 
@@ -16,6 +18,8 @@ from eventualshop.kernel.testing import Scenario
 from eventualshop.warehouse.commands import (
     DecreaseInventoryAdjust,
     IncreaseInventoryAdjust,
+    ReleaseInventoryReservation,
+    ReleaseReason,
     ReserveInventoryItem,
 )
 from eventualshop.warehouse.events import (
@@ -24,6 +28,7 @@ from eventualshop.warehouse.events import (
     InventoryAdjustmentNotDecreased,
     InventoryItemIncreased,
     InventoryNotReserved,
+    InventoryReservationReleased,
     InventoryReserved,
     StockDepleted,
 )
@@ -61,7 +66,7 @@ def adjust(kind: type[IncreaseInventoryAdjust] | type[DecreaseInventoryAdjust], 
 
 
 def reserve(
-    quantity: int, cart_id: object = CART_ID, product: object = PHONE
+    quantity: int, cart_id: object = CART_ID, product: object = PHONE, version: int = 0
 ) -> ReserveInventoryItem:
     return ReserveInventoryItem.model_validate(
         {
@@ -70,12 +75,15 @@ def reserve(
             "cartId": cart_id,
             "product": product,
             "quantity": quantity,
+            "cartVersion": version,
             "expiration": EXPIRATION,
         }
     )
 
 
-def reserved(quantity: int, cart_id: object = CART_ID) -> InventoryReserved:
+def reserved(
+    quantity: int, cart_id: object = CART_ID, version: int = 0, in_all: int | None = None
+) -> InventoryReserved:
     return InventoryReserved.model_validate(
         {
             "inventoryId": INVENTORY_ID,
@@ -85,7 +93,31 @@ def reserved(quantity: int, cart_id: object = CART_ID) -> InventoryReserved:
             "product": PHONE,
             "quantity": quantity,
             "expiration": EXPIRATION,
+            "cartVersion": version,
+            "itemReserved": quantity if in_all is None else in_all,
         }
+    )
+
+
+def release(version: int, cart_id: UUID = CART_ID) -> ReleaseInventoryReservation:
+    return ReleaseInventoryReservation(
+        inventory_id=INVENTORY_ID,
+        cart_id=cart_id,
+        product=PHONE,
+        cart_version=version,
+        reason=ReleaseReason.ITEM_REMOVED,
+    )
+
+
+def released(quantity: int, version: int, in_all: int = 0) -> InventoryReservationReleased:
+    return InventoryReservationReleased(
+        inventory_id=INVENTORY_ID,
+        item_id=ITEM_ID,
+        cart_id=CART_ID,
+        quantity=quantity,
+        cart_version=version,
+        reason="item-removed",
+        item_reserved=in_all,
     )
 
 
@@ -243,3 +275,36 @@ class TestReservations:
         given(created(), received()).when(reserve(1, product=CASE)).then_rejected(
             ProductNotStocked, code="product-not-stocked"
         )
+
+    def test_a_new_request_of_the_same_cart_replaces_what_it_holds(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5), reserved(4, version=2))
+            .when(reserve(5, version=3))
+            .then(reserved(5, version=3))
+        )
+        assert [(r.cart_id, r.quantity) for r in inventory.items[0].reserves] == [(CART_ID, 5)]
+
+    def test_what_other_carts_hold_is_not_available(self) -> None:
+        given(created(), received(quantity=5), reserved(3, cart_id=OTHER_CART_ID, version=2)).when(
+            reserve(2, version=2)
+        ).then(reserved(2, version=2, in_all=5))
+
+    def test_a_request_older_than_the_last_applied_changes_nothing(self) -> None:
+        given(created(), received(quantity=5), reserved(4, version=3)).when(
+            reserve(1, version=2)
+        ).then()
+
+    def test_a_release_gives_back_what_the_cart_holds(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5), reserved(4, version=2))
+            .when(release(version=3))
+            .then(released(4, version=3))
+        )
+        assert [(i.reserved, i.available) for i in inventory.items] == [(0, 5)]
+
+    def test_a_release_that_arrives_before_its_reservation_wins_over_it(self) -> None:
+        early = given(created(), received(quantity=5)).when(release(version=3))
+        inventory = early.then(released(0, version=3))
+        late = Scenario(INVENTORY).given(created(), received(quantity=5), released(0, version=3))
+        late.when(reserve(4, version=2)).then()
+        assert inventory.items[0].available == 5
