@@ -209,7 +209,7 @@ class TestCatalogRoutes:
         problem(http.request("PUT", f"{here}/title"), 400, field="title")
         problem(http.request("PUT", f"{here}/description", query={"description": " "}), 400)
         problem(http.request("POST", f"{here}/items", item_body(quantity=0)), 400, field="quantity")
-        problem(http.request("DELETE", f"{here}/items/{catalog}"), 400)
+        problem(http.request("DELETE", f"{here}/items/{catalog}"), 400, field="itemId")
         problem(http.request("DELETE", f"{CATALOGS}/not-a-uuid"), 400, field="catalogId")
         problem(http.get(CATALOGS, limit=0), 400, field="limit")
         problem(http.get(f"{CATALOGS}/items", offset=-1), 400, field="offset")

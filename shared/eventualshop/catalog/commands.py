@@ -6,9 +6,10 @@ fresh UUID in the command so ``decide`` stays pure and a retried command keeps i
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated
+from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command
@@ -61,13 +62,14 @@ class AddCatalogItem(CatalogCommand):
 class RemoveCatalogItem(CatalogCommand):
     item_id: Id
 
-    @model_validator(mode="after")
-    def _item_is_not_the_catalog(self) -> Self:
+    @field_validator("item_id")
+    @classmethod
+    def _item_is_not_the_catalog(cls, item_id: UUID, info: ValidationInfo) -> UUID:
         # The original's one HTTP rule for this command: a client that swapped the two ids
-        # in the path gets a 400, not a puzzling "item not found".
-        if self.item_id == self.catalog_id:
+        # in the path gets a 400 naming itemId, not a puzzling "item not found".
+        if item_id == info.data.get("catalog_id"):
             raise ValueError("itemId must differ from catalogId")
-        return self
+        return item_id
 
 
 CATALOG_COMMANDS: frozenset[type[CatalogCommand]] = frozenset(
