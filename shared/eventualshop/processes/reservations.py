@@ -3,36 +3,29 @@
 
 ``CartItemAdded`` and ``CartItemIncreased``/``Decreased`` ask the item's inventory to hold the
 item's quantity for the cart; ``CartItemRemoved`` and ``CartDiscarded`` give it back. Only
-``CartItemAdded`` names the inventory and the product, so the process keeps, per cart item, where
-its stock is held (``StockReservationCartItem``), and per cart whether it was discarded
-(``StockReservationCart``).
+``CartItemAdded`` names the inventory and the product, and a cart may reuse an item id for
+another product once the first is removed, so the process reads which product an event is about
+from the cart's own history up to that event's version: exact whatever the delivery order,
+and no state of the process's own to keep in step.
 
-Delivery is at least once and in any order, and the process stays correct under both:
-
-* every Warehouse command carries a message id made of the cart event's id (the Warehouse inbox
-  drops a repeat) and the cart event's version (the inventory ignores a request older than the
-  last it applied for that cart and product, so a late ``CartItemIncreased`` cannot undo a
-  ``CartItemRemoved``);
-* an event about an item whose ``CartItemAdded`` was not handled yet raises :class:`NotYet`, so
-  the broker brings it again later;
-* a discard records the cart as discarded *before* releasing its items, and an added item is
-  recorded *before* the discard is looked up: whichever of the two comes second sees the other,
-  so no item of a discarded cart stays reserved.
+Delivery is at least once and in any order, and the process stays correct under both: every
+Warehouse command carries a message id made of the cart event's id (the Warehouse inbox drops a
+repeat) and the cart event's version (an inventory ignores a request older than the last it
+applied for that cart and product, so a late ``CartItemIncreased`` cannot undo a
+``CartItemRemoved``, and a discard, the cart's last event, wins over everything before it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from eventualshop.kernel.errors import AggregateNotFound
 from eventualshop.kernel.messages import Command, RecordedEvent, utc_now
-from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.service import CommandContext, Outcome
-from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart.events import (
     CartDiscarded,
     CartItemAdded,
@@ -49,14 +42,14 @@ from eventualshop.warehouse.commands import (
 
 log = logging.getLogger("eventualshop.processes.reservations")
 
-ITEMS = "StockReservationCartItem"
-CARTS = "StockReservationCart"
-#: The cart events the process reacts to, by name (their Triggers filter on exact types).
+#: The cart events the process reacts to (their Triggers filter on exact types).
 REACTS_TO = (CartItemAdded, CartItemIncreased, CartItemDecreased, CartItemRemoved, CartDiscarded)
+#: A cart's events in version order, read from the cart's event store.
+CartHistory = Callable[[UUID], Sequence[RecordedEvent]]
 
 
 class NotYet(Exception):
-    """The item's ``CartItemAdded`` has not been handled yet: deliver this event again later."""
+    """The cart's history does not reach this event yet: deliver it again later."""
 
 
 class Warehouse(Protocol):
@@ -66,97 +59,77 @@ class Warehouse(Protocol):
 class StockReservations:
     def __init__(
         self,
-        documents: ReadModelStore,
+        cart_history: CartHistory,
         warehouse: Warehouse,
         *,
         after_commit: Callable[[], None] = lambda: None,
         hold_for: timedelta = RESERVATION_TIME,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.documents = documents
+        self.cart_history = cart_history
         self.warehouse = warehouse
         self.after_commit = after_commit
         self.hold_for = hold_for
         self.clock = clock
 
-    def ensure_indexes(self) -> None:
-        self.documents.ensure_indexes(ITEMS, (("cartId",),))
-        self.documents.ensure_indexes(CARTS, ())
-
     def handle(self, recorded: RecordedEvent) -> list[Outcome]:
-        event, cart, version = recorded.event, recorded.aggregate_id, recorded.version
+        event, version = recorded.event, recorded.version
+        if not isinstance(event, REACTS_TO):
+            return []
+        history = [e for e in self.cart_history(recorded.aggregate_id) if e.version <= version]
+        if not history or history[-1].version < version:
+            raise NotYet(f"the history of cart {recorded.aggregate_id} stops before v{version}")
+        adds = [e for e in history if isinstance(e.event, CartItemAdded)]
         match event:
             case CartItemAdded():
-                holding = {
-                    "id": _key(cart, event.item_id),
-                    "cartId": str(cart),
-                    "itemId": str(event.item_id),
-                    "inventoryId": str(event.inventory_id),
-                    "catalogId": str(event.catalog_id),
-                    "product": event.product.model_dump(mode="json", by_alias=True),
-                    "version": version,
-                }
-                self.documents.upsert_if_newer(ITEMS, holding)
-                return [self._hold(recorded, holding, event.quantity)]
+                return [self._reserve(recorded, recorded, event.quantity)]
             case CartItemIncreased() | CartItemDecreased():
-                holding = self._holding(cart, event.item_id)
-                return [self._hold(recorded, holding, event.new_quantity)]
+                return [self._reserve(recorded, _added(adds, event.item_id), event.new_quantity)]
             case CartItemRemoved():
-                holding = self._holding(cart, event.item_id)
-                return [self._release(recorded, holding, version, ReleaseReason.ITEM_REMOVED)]
+                added = _added(adds, event.item_id)
+                return [self._release(recorded, added, ReleaseReason.ITEM_REMOVED)]
             case CartDiscarded():
-                self.documents.upsert_if_newer(
-                    CARTS, {"id": str(cart), "discardedAt": version, "version": version}
-                )
+                # Everything the cart ever asked for, once per inventory and product: the
+                # release carries the cart's last version, so no late reservation outlives it.
+                firsts: dict[tuple[UUID, str], RecordedEvent] = {}
+                for added in adds:
+                    firsts.setdefault(_holding(added), added)
                 return [
-                    self._release(recorded, holding, version, ReleaseReason.CART_DISCARDED)
-                    for holding in self.documents.find(ITEMS, {"cartId": str(cart)})
+                    self._release(recorded, added, ReleaseReason.CART_DISCARDED)
+                    for added in firsts.values()
                 ]
         return []
 
-    def _holding(self, cart: UUID, item: UUID) -> dict[str, Any]:
-        found = self.documents.get(ITEMS, _key(cart, item))
-        if found is None:
-            raise NotYet(f"item {item} of cart {cart} was not added yet")
-        return found
-
-    def _hold(self, recorded: RecordedEvent, holding: dict[str, Any], quantity: int) -> Outcome:
-        discarded = self.documents.get(CARTS, holding["cartId"])
-        if discarded is not None:
-            return self._release(
-                recorded, holding, discarded["discardedAt"], ReleaseReason.CART_DISCARDED
-            )
+    def _reserve(self, recorded: RecordedEvent, added: RecordedEvent, quantity: int) -> Outcome:
+        item = _item(added)
         command = ReserveInventoryItem(
-            inventory_id=UUID(holding["inventoryId"]),
-            catalog_id=UUID(holding["catalogId"]),
+            inventory_id=item.inventory_id,
+            catalog_id=item.catalog_id,
             cart_id=recorded.aggregate_id,
-            product=Product.model_validate(holding["product"]),
+            product=item.product,
             quantity=quantity,
             cart_version=recorded.version,
             expiration=self.clock() + self.hold_for,
         )
-        return self._send(recorded, holding, command)
+        return self._send(recorded, added, command)
 
     def _release(
-        self,
-        recorded: RecordedEvent,
-        holding: dict[str, Any],
-        cart_version: int,
-        reason: ReleaseReason,
+        self, recorded: RecordedEvent, added: RecordedEvent, reason: ReleaseReason
     ) -> Outcome:
+        item = _item(added)
         command = ReleaseInventoryReservation(
-            inventory_id=UUID(holding["inventoryId"]),
-            cart_id=UUID(holding["cartId"]),
-            product=Product.model_validate(holding["product"]),
-            cart_version=cart_version,
+            inventory_id=item.inventory_id,
+            cart_id=recorded.aggregate_id,
+            product=item.product,
+            cart_version=recorded.version,
             reason=reason,
         )
-        return self._send(recorded, holding, command)
+        return self._send(recorded, added, command)
 
-    def _send(self, recorded: RecordedEvent, holding: dict[str, Any], command: Command) -> Outcome:
+    def _send(self, recorded: RecordedEvent, added: RecordedEvent, command: Command) -> Outcome:
         metadata = recorded.metadata
         context = CommandContext(
-            message_id=f"stock-reservations:{metadata.event_id}:{holding['itemId']}",
+            message_id=f"stock-reservations:{metadata.event_id}:{added.metadata.event_id}",
             correlation_id=metadata.correlation_id,
             causation_id=str(metadata.event_id),
             traceparent=metadata.traceparent,
@@ -178,5 +151,19 @@ class StockReservations:
         return outcome
 
 
-def _key(cart: UUID, item: UUID) -> str:
-    return f"{cart}:{item}"
+def _item(added: RecordedEvent) -> CartItemAdded:
+    assert isinstance(added.event, CartItemAdded)
+    return added.event
+
+
+def _added(adds: Sequence[RecordedEvent], item_id: UUID) -> RecordedEvent:
+    """The item's latest ``CartItemAdded`` before the event: an id may be reused after removal."""
+    found = [a for a in adds if _item(a).item_id == item_id]
+    if not found:
+        raise NotYet(f"item {item_id} was never added")  # cannot happen on a complete history
+    return found[-1]
+
+
+def _holding(added: RecordedEvent) -> tuple[UUID, str]:
+    item = _item(added)
+    return item.inventory_id, item.product.model_dump_json()
