@@ -451,8 +451,11 @@ def test_every_http_function_has_a_route_and_every_cloudevent_function_a_trigger
     subscribed = {
         t["spec"]["subscriber"]["ref"]["name"] for t in manifests(files, "knative/triggers/")
     }
+    # Parsed once: parsing every Service's YAML again per function grew with the square of
+    # the number of functions.
+    by_name = services(files)
     for spec in functions:
-        service = services(files)[spec.name]
+        service = by_name[spec.name]
         if spec.kind is FunctionKind.SINK:
             # Reached by the brokers' dead-letter delivery, not by a route or a Trigger.
             assert spec.name in sinks, f"{spec.name}: no Trigger dead-letters to it"
