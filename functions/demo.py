@@ -97,10 +97,6 @@ def _script(base: str, out: Printer) -> int:
         return answer
 
     out(f"EventualShop demo against {base}")
-    created = step(
-        "create a cart in USD", "POST", carts, {"customerId": customer, "currency": "USD"}
-    )
-    cart = f"{carts}/{created['aggregateId']}"
     product = {
         "description": "A mechanical keyboard",
         "name": "Keyboard",
@@ -109,9 +105,37 @@ def _script(base: str, out: Printer) -> int:
         "unit": "each",
         "sku": "KB-1",
     }
+    # The back office first: stock in a warehouse, then a catalog that offers it.
+    warehouses = "/api/v1/warehouses"
+    inventory = step("create an inventory", "POST", f"{warehouses}?ownerId={uuid.uuid4()}")[
+        "aggregateId"
+    ]
+    stock = f"{warehouses}/{inventory}/items"
+    step("receive 10 keyboards at cost 30", "POST", f"{stock}?cost=30&quantity=10", product)
+    catalogs = "/api/v1/catalogs"
+    catalog = str(uuid.uuid4())
+    step(
+        "create a catalog",
+        "POST",
+        catalogs,
+        {"catalogId": catalog, "title": "Keyboards", "description": "For typists"},
+    )
+    offer = {
+        "inventoryId": inventory,
+        "product": product,
+        "unitPrice": {"amount": "49.90", "currency": "USD"},
+        "sku": product["sku"],
+        "quantity": 10,
+    }
+    step("offer the keyboards at 49.90", "POST", f"{catalogs}/{catalog}/items", offer)
+    step("activate the catalog", "PUT", f"{catalogs}/{catalog}/activate")
+    created = step(
+        "create a cart in USD", "POST", carts, {"customerId": customer, "currency": "USD"}
+    )
+    cart = f"{carts}/{created['aggregateId']}"
     item = {
-        "catalogId": str(uuid.uuid4()),
-        "inventoryId": str(uuid.uuid4()),
+        "catalogId": catalog,
+        "inventoryId": inventory,
         "product": product,
         "quantity": 2,
         "unitPrice": {"amount": "49.90", "currency": "USD"},
@@ -158,5 +182,26 @@ def _script(base: str, out: Printer) -> int:
     steps += 1
     names = [(i.get("productName"), i.get("quantity")) for i in listed.get("items", [])]
     out(f"{steps:2}. {'list the items (query)':<44} {'GET':6} {names}")
+    storefront: dict[str, Any] = {}
+    stocked: dict[str, Any] = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _, storefront = _call(base, "GET", f"{catalogs}/items?limit=8")
+        _, stocked = _call(base, "GET", stock)
+        held = [i.get("reserved") for i in stocked.get("items", [])]
+        if storefront.get("items") and held == [3]:
+            break
+        time.sleep(0.05)
+    steps += 1
+    shown = [
+        (c.get("product", {}).get("name"), c.get("unitPrice")) for c in storefront.get("items", [])
+    ]
+    out(f"{steps:2}. {'the storefront listing (query)':<44} {'GET':6} {shown}")
+    steps += 1
+    counts = [
+        f"quantity {i.get('quantity')} reserved {i.get('reserved')} available {i.get('available')}"
+        for i in stocked.get("items", [])
+    ]
+    out(f"{steps:2}. {'the stock the cart holds (query)':<44} {'GET':6} {counts}")
     out("done: the card number and security code are in no event (only a token and last four).")
     return steps

@@ -8,11 +8,20 @@ later, the sagas are written out here. Importing this module imports no domain m
 
 from __future__ import annotations
 
+from eventualshop.catalog.declaration import CATALOG
 from eventualshop.kernel.declaration import BoundedContext
-from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, context_functions
+from eventualshop.runtime.registry import (
+    Delivery,
+    FunctionKind,
+    FunctionSpec,
+    Subscription,
+    context_functions,
+    kebab,
+)
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
+from eventualshop.warehouse.declaration import WAREHOUSE
 
-CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART,)
+CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, CATALOG, WAREHOUSE)
 #: The functions-framework source that serves every derived function.
 SERVED_BY = "functions.main"
 
@@ -38,8 +47,37 @@ PLATFORM: tuple[FunctionSpec, ...] = (
     ),
 )
 
-#: Cross-context reactions and saga steps (``functions/sagas/``): none yet.
-SAGAS: tuple[FunctionSpec, ...] = ()
+#: A reaction retries while the event it depends on is on its way (``NotYet``), so it backs off
+#: like a projector.
+REACTION_DELIVERY = Delivery(retry=8, backoff_policy="exponential", backoff_delay="PT0.2S")
+#: The cart events that change what a cart holds of the Warehouse's stock.
+_HOLDING_EVENTS = (
+    "CartItemAdded",
+    "CartItemIncreased",
+    "CartItemDecreased",
+    "CartItemRemoved",
+    "CartDiscarded",
+)
+
+#: Cross-context reactions and saga steps (``functions/sagas/``).
+SAGAS: tuple[FunctionSpec, ...] = (
+    # Reference §6.1 R10 and its inverse: cart items hold stock in the Warehouse.
+    FunctionSpec(
+        name="stock-reservations",
+        kind=FunctionKind.SAGA,
+        context=WAREHOUSE.name,
+        module="functions.sagas.reservations",
+        target="reserve_stock",
+        subscriptions=tuple(
+            Subscription(
+                f"stock-reservations-{kebab(event)}",
+                {"type": f"eventualshop.{SHOPPING_CART.name}.{event}"},
+                REACTION_DELIVERY,
+            )
+            for event in _HOLDING_EVENTS
+        ),
+    ),
+)
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),

@@ -31,13 +31,19 @@ def altered(name: str, **changes: Any) -> ModuleType:
     return module
 
 
+CART_FUNCTIONS = tuple(f for f in FUNCTIONS if f.context in (SHOPPING_CART.name, "platform"))
+
+
 def problems_with(
     *,
     events: EventRegistry | None = None,
     context: BoundedContext = SHOPPING_CART,
-    functions: tuple[FunctionSpec, ...] = FUNCTIONS,
+    functions: tuple[FunctionSpec, ...] | None = None,
     extra_event: type | None = None,
 ) -> list[str]:
+    # Only the cart is checked here: the other contexts' projectors would listen to streams
+    # this one-context check does not know.
+    functions = functions if functions is not None else CART_FUNCTIONS
     kind = CART if events is None else dataclasses.replace(CART, events=events)
 
     def resolve(reference: str) -> Any:
@@ -168,7 +174,7 @@ def test_a_subscription_to_events_nobody_publishes_is_named(
         subscriptions=(Subscription("reserve-on-item", filters),),
     )
 
-    problems = problems_with(functions=(*FUNCTIONS, saga))
+    problems = problems_with(functions=(*CART_FUNCTIONS, saga))
 
     assert len(problems) == 1
     assert problems[0].startswith("reserve-stock: trigger reserve-on-item")
@@ -186,4 +192,4 @@ def test_a_subscription_to_a_published_event_type_passes() -> None:
             Subscription("on-created", {"type": "eventualshop.shopping-cart.CartCreated"}),
         ),
     )
-    assert problems_with(functions=(*FUNCTIONS, saga)) == []
+    assert problems_with(functions=(*CART_FUNCTIONS, saga)) == []

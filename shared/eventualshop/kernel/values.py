@@ -31,7 +31,7 @@ class Address(ValueObject):
 
 
 class Product(ValueObject):
-    """How Catalog, Cart and Warehouse recognise the same goods: equality of all six fields."""
+    """How the contexts recognise the same goods: equality of all six fields."""
 
     description: NonEmpty
     name: NonEmpty

@@ -147,17 +147,21 @@ class Root:
     # ---- stores ---------------------------------------------------------------------------------
 
     def event_store(self, context: str) -> EventStore:
+        """The context's event store. Contexts configured with one URL share one store, so a
+        process serving several contexts opens one connection pool per database, not one per
+        context."""
+        config = self.settings()
+        url = config.resolved_event_store_url(self.context(context).name)
+
         def make() -> EventStore:
             from eventualshop.adapters.event_store_sql import SqlEventStore
 
-            config = self.settings()
-            url = config.resolved_event_store_url(self.context(context).name)
             _ensure_folder(url)
             store = SqlEventStore.from_url(url, migrate=config.auto_migrate)
             self._opened.append(store.close)
             return store
 
-        return self._part("event-store", context, make)
+        return self._part("event-store", url, make)
 
     def read_model_store(self) -> ReadModelStore:
         def make() -> ReadModelStore:

@@ -1,0 +1,45 @@
+"""The Catalog context as the platform sees it: the original's v1 routes (reference §7.4 rows
+7-18), the two the web app and the load test call (§8.3, §9.2: ``GET /catalogs`` and
+``GET /catalogs/items``) and one catalog's own document, where a command's ``Location`` points.
+Plain data: reading it imports no domain module."""
+
+from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
+
+CATALOG = BoundedContext(
+    name="catalog",
+    package="eventualshop.catalog",
+    aggregate="eventualshop.catalog.catalog:CATALOG",
+    aggregate_type="Catalog",
+    routes="/api/v1/catalogs",
+    location="/{aggregateId}",
+    commands=(
+        CommandRoute("CreateCatalog", "POST", ""),
+        CommandRoute("DeleteCatalog", "DELETE", "/{catalogId}"),
+        CommandRoute("ActivateCatalog", "PUT", "/{catalogId}/activate"),
+        CommandRoute("DeactivateCatalog", "PUT", "/{catalogId}/deactivate"),
+        CommandRoute(
+            "ChangeCatalogDescription",
+            "PUT",
+            "/{catalogId}/description",
+            query={"description": "description"},
+        ),
+        CommandRoute("ChangeCatalogTitle", "PUT", "/{catalogId}/title", query={"title": "title"}),
+        CommandRoute("AddCatalogItem", "POST", "/{catalogId}/items"),
+        CommandRoute("RemoveCatalogItem", "DELETE", "/{catalogId}/items/{itemId}"),
+    ),
+    queries=(
+        QueryRoute("list_catalogs", ""),
+        QueryRoute("list_catalog_grid_items", "/grid-items"),
+        QueryRoute("list_storefront_items", "/items"),
+        QueryRoute("get_catalog", "/{catalogId}"),
+        QueryRoute("list_catalog_items", "/{catalogId}/items/list-items"),
+        QueryRoute("list_catalog_item_cards", "/{catalogId}/items/cards"),
+        QueryRoute("get_catalog_item_details", "/{catalogId}/items/{itemId}/details"),
+    ),
+    projections=(
+        "catalog-grid",
+        "catalog-item-list",
+        "catalog-item-cards",
+        "catalog-item-details",
+    ),
+)

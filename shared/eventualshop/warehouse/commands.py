@@ -1,0 +1,100 @@
+"""Warehouse commands: the contract a client (or a reaction) sends (reference §5.8).
+
+``CreateInventory`` generates the inventory's id (the original ignored the one it was given and
+answered none): the id is a field with a fresh default, so the 202 names it and a retried
+command keeps it. A reservation's expiry is part of its command, so ``decide`` stays pure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from eventualshop.kernel.identifiers import Id, NewId
+from eventualshop.kernel.messages import Command, utc_now
+from eventualshop.kernel.values import NonEmpty, Product
+
+MAX_QUANTITY = 1_000_000
+#: How long a cart holds what it reserved unless it checks out (the original: 5 minutes, never
+#: enforced).
+RESERVATION_TIME = timedelta(minutes=15)
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+Cost = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=4)]
+
+
+def _expiry() -> datetime:
+    return utc_now() + RESERVATION_TIME
+
+
+class InventoryCommand(Command):
+    inventory_id: Id
+
+
+class CreateInventory(InventoryCommand):
+    inventory_id: NewId
+    owner_id: Id
+
+
+class ReceiveInventoryItem(InventoryCommand):
+    item_id: NewId  # the id the item gets if no equal item is in the inventory yet
+    product: Product
+    cost: Cost
+    quantity: Quantity
+
+
+class IncreaseInventoryAdjust(InventoryCommand):
+    item_id: Id
+    quantity: Quantity
+    reason: NonEmpty
+
+
+class DecreaseInventoryAdjust(InventoryCommand):
+    item_id: Id
+    quantity: Quantity
+    reason: NonEmpty
+
+
+class ReserveInventoryItem(InventoryCommand):
+    """Hold ``quantity`` of ``product`` for a cart: sent by the reaction to a cart's item being
+    added or changed (reference §6.1 R10), not by a client.
+
+    ``quantity`` is what the cart holds from now on (not a delta), and ``cart_version`` the
+    version of the cart event that asked: a request older than the last one applied for that
+    cart and product changes nothing, so redelivered and reordered requests end the same.
+    """
+
+    catalog_id: Id
+    cart_id: Id
+    product: Product
+    quantity: Quantity
+    cart_version: int = Field(default=0, ge=0)
+    expiration: datetime = Field(default_factory=_expiry)
+
+
+class ReleaseReason(StrEnum):
+    ITEM_REMOVED = "item-removed"
+    CART_DISCARDED = "cart-discarded"
+    EXPIRED = "expired"
+
+
+class ReleaseInventoryReservation(InventoryCommand):
+    """Give back what a cart holds of ``product`` (its item removed, the cart discarded, the
+    reservation expired). Like a reservation it carries the cart event's version, so a release
+    that arrives before its reservation still wins over it."""
+
+    cart_id: Id
+    product: Product
+    cart_version: int = Field(ge=0)
+    reason: ReleaseReason
+
+
+#: The commands a client sends over HTTP. Reserving and releasing are a reaction's commands, so
+#: they have no route; the aggregate handles them all the same (see ``inventory.decide``).
+INVENTORY_COMMANDS: frozenset[type[InventoryCommand]] = frozenset(
+    {CreateInventory, ReceiveInventoryItem, IncreaseInventoryAdjust, DecreaseInventoryAdjust}
+)

@@ -1,0 +1,43 @@
+"""The Warehouse context as the platform sees it: the original's v1 routes (reference §7.4 rows
+48-53), with the original's query-string parameters. Plain data: reading it imports no domain
+module."""
+
+from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
+
+_ADJUST = {"quantity": "quantity", "reason": "reason"}
+
+WAREHOUSE = BoundedContext(
+    name="warehouse",
+    package="eventualshop.warehouse",
+    aggregate="eventualshop.warehouse.inventory:INVENTORY",
+    aggregate_type="Inventory",
+    routes="/api/v1/warehouses",
+    location="/{aggregateId}/items",
+    commands=(
+        CommandRoute("CreateInventory", "POST", "", query={"ownerId": "ownerId"}),
+        CommandRoute(
+            "ReceiveInventoryItem",
+            "POST",
+            "/{inventoryId}/items",
+            query={"cost": "cost", "quantity": "quantity"},
+            body_field="product",
+        ),
+        CommandRoute(
+            "IncreaseInventoryAdjust",
+            "PUT",
+            "/{inventoryId}/items/{itemId}/increase-adjust",
+            query=_ADJUST,
+        ),
+        CommandRoute(
+            "DecreaseInventoryAdjust",
+            "PUT",
+            "/{inventoryId}/items/{itemId}/decrease-adjust",
+            query=_ADJUST,
+        ),
+    ),
+    queries=(
+        QueryRoute("list_inventories", ""),
+        QueryRoute("list_inventory_items", "/{inventoryId}/items"),
+    ),
+    projections=("warehouse-inventory-grid", "warehouse-inventory-item-list"),
+)

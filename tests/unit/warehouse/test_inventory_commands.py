@@ -1,0 +1,310 @@
+"""Use cases of the Inventory aggregate: given events, when a command, then events or a rejection.
+
+Each of the original's defects (reference §5.8 ⚠) has a case that holds the intended behaviour:
+adjustments change the quantity, refusals are recorded events that apply, a short product field
+does not crash the SKU rule.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+from pydantic import ValidationError
+
+from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
+from eventualshop.kernel.messages import DomainEvent
+from eventualshop.kernel.testing import Scenario
+from eventualshop.warehouse.commands import (
+    DecreaseInventoryAdjust,
+    IncreaseInventoryAdjust,
+    ReleaseInventoryReservation,
+    ReleaseReason,
+    ReserveInventoryItem,
+)
+from eventualshop.warehouse.events import (
+    InventoryAdjustmentDecreased,
+    InventoryAdjustmentIncreased,
+    InventoryAdjustmentNotDecreased,
+    InventoryItemIncreased,
+    InventoryNotReserved,
+    InventoryReservationReleased,
+    InventoryReserved,
+    StockDepleted,
+)
+from eventualshop.warehouse.inventory import INVENTORY, Inventory
+from eventualshop.warehouse.rejections import (
+    InventoryItemIdTaken,
+    InventoryItemNotFound,
+    ProductNotStocked,
+)
+
+from .examples import (
+    CART_ID,
+    CASE,
+    CATALOG_ID,
+    EXPIRATION,
+    INVENTORY_ID,
+    ITEM_ID,
+    OTHER_CART_ID,
+    OTHER_ITEM_ID,
+    OWNER_ID,
+    PHONE,
+    create,
+    created,
+    receive,
+    received,
+)
+
+
+def given(*events: DomainEvent) -> Scenario[Inventory]:
+    return Scenario(INVENTORY).given(*events)
+
+
+def adjust(kind: type[IncreaseInventoryAdjust] | type[DecreaseInventoryAdjust], quantity: int):  # type: ignore[no-untyped-def]
+    return kind(inventory_id=INVENTORY_ID, item_id=ITEM_ID, quantity=quantity, reason="count")
+
+
+def reserve(
+    quantity: int, cart_id: object = CART_ID, product: object = PHONE, version: int = 0
+) -> ReserveInventoryItem:
+    return ReserveInventoryItem.model_validate(
+        {
+            "inventoryId": INVENTORY_ID,
+            "catalogId": CATALOG_ID,
+            "cartId": cart_id,
+            "product": product,
+            "quantity": quantity,
+            "cartVersion": version,
+            "expiration": EXPIRATION,
+        }
+    )
+
+
+def reserved(
+    quantity: int, cart_id: object = CART_ID, version: int = 0, in_all: int | None = None
+) -> InventoryReserved:
+    return InventoryReserved.model_validate(
+        {
+            "inventoryId": INVENTORY_ID,
+            "itemId": ITEM_ID,
+            "catalogId": CATALOG_ID,
+            "cartId": cart_id,
+            "product": PHONE,
+            "quantity": quantity,
+            "expiration": EXPIRATION,
+            "cartVersion": version,
+            "itemReserved": quantity if in_all is None else in_all,
+        }
+    )
+
+
+def release(version: int, cart_id: UUID = CART_ID) -> ReleaseInventoryReservation:
+    return ReleaseInventoryReservation(
+        inventory_id=INVENTORY_ID,
+        cart_id=cart_id,
+        product=PHONE,
+        cart_version=version,
+        reason=ReleaseReason.ITEM_REMOVED,
+    )
+
+
+def released(quantity: int, version: int, in_all: int = 0) -> InventoryReservationReleased:
+    return InventoryReservationReleased(
+        inventory_id=INVENTORY_ID,
+        item_id=ITEM_ID,
+        cart_id=CART_ID,
+        quantity=quantity,
+        cart_version=version,
+        reason="item-removed",
+        item_reserved=in_all,
+    )
+
+
+class TestCreatingAnInventory:
+    def test_an_inventory_is_created_for_its_owner(self) -> None:
+        assert given().when(create()).then(created()).owner_id == OWNER_ID
+
+    def test_creating_an_existing_id_is_a_rejection(self) -> None:
+        given(created()).when(create()).then_rejected(AggregateAlreadyExists)
+
+    def test_the_inventory_id_is_generated_when_the_client_gives_none(self) -> None:
+        from eventualshop.warehouse.commands import CreateInventory
+
+        first, second = (CreateInventory(owner_id=OWNER_ID) for _ in range(2))
+        assert first.inventory_id != second.inventory_id
+
+
+class TestReceivingStock:
+    def test_a_new_product_is_received_with_its_sku(self) -> None:
+        # The original's example: Apple, Phones, Unit, first of its kind -> APPHUN1.
+        inventory = given(created()).when(receive()).then(received())
+        assert [(i.sku, i.quantity, i.available) for i in inventory.items] == [("APPHUN1", 5, 5)]
+
+    def test_the_sku_counts_the_items_of_the_same_brand_category_and_unit(self) -> None:
+        given(created(), received()).when(receive(CASE, item_id=OTHER_ITEM_ID)).then(
+            received(CASE, item_id=OTHER_ITEM_ID, sku="APPHUN2")
+        )
+
+    def test_a_field_shorter_than_two_letters_is_padded_not_a_crash(self) -> None:
+        short = PHONE.model_copy(update={"brand": "A", "unit": "u"})
+        given(created()).when(receive(short)).then(received(short, sku="AXPHUX1"))
+
+    def test_the_same_product_at_the_same_cost_increases_the_item(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5))
+            .when(receive(cost="100.00", quantity=2, item_id=OTHER_ITEM_ID))
+            .then(
+                InventoryItemIncreased(
+                    inventory_id=INVENTORY_ID, item_id=ITEM_ID, quantity=2, new_quantity=7
+                )
+            )
+        )
+        assert [i.quantity for i in inventory.items] == [7]
+
+    def test_a_new_item_cannot_take_the_id_of_another(self) -> None:
+        given(created(), received()).when(receive(CASE)).then_rejected(InventoryItemIdTaken)
+
+    @pytest.mark.parametrize("field", ["cost", "quantity"])
+    def test_a_cost_or_quantity_of_zero_is_refused_as_input(self, field: str) -> None:
+        values = {"cost": "100", "quantity": 5} | {field: 0}
+        with pytest.raises(ValidationError, match=field):
+            receive(cost=str(values["cost"]), quantity=int(values["quantity"]))
+
+    def test_receiving_into_an_unknown_inventory_is_not_found(self) -> None:
+        with pytest.raises(AggregateNotFound):
+            given().when(receive()).then()
+
+
+class TestAdjustments:
+    def test_an_increase_adjustment_raises_the_quantity(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5))
+            .when(adjust(IncreaseInventoryAdjust, 3))
+            .then(
+                InventoryAdjustmentIncreased(
+                    inventory_id=INVENTORY_ID,
+                    item_id=ITEM_ID,
+                    reason="count",
+                    quantity=3,
+                    new_quantity=8,
+                )
+            )
+        )
+        assert [(i.quantity, i.adjustments) for i in inventory.items] == [(8, 3)]
+
+    def test_a_decrease_adjustment_lowers_the_quantity(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5))
+            .when(adjust(DecreaseInventoryAdjust, 2))
+            .then(
+                InventoryAdjustmentDecreased(
+                    inventory_id=INVENTORY_ID,
+                    item_id=ITEM_ID,
+                    reason="count",
+                    quantity=2,
+                    new_quantity=3,
+                )
+            )
+        )
+        assert [(i.quantity, i.adjustments) for i in inventory.items] == [(3, -2)]
+
+    def test_a_decrease_beyond_what_is_available_is_recorded_and_changes_nothing(self) -> None:
+        # Two of the five are reserved by a cart: only three may go.
+        inventory = (
+            given(created(), received(quantity=5), reserved(2))
+            .when(adjust(DecreaseInventoryAdjust, 4))
+            .then(
+                InventoryAdjustmentNotDecreased(
+                    inventory_id=INVENTORY_ID,
+                    item_id=ITEM_ID,
+                    reason="count",
+                    quantity_desired=4,
+                    quantity_available=3,
+                )
+            )
+        )
+        assert [(i.quantity, i.reserved) for i in inventory.items] == [(5, 2)]
+
+    @pytest.mark.parametrize("kind", [IncreaseInventoryAdjust, DecreaseInventoryAdjust])
+    def test_adjusting_an_unknown_item_is_rejected(
+        self, kind: type[IncreaseInventoryAdjust] | type[DecreaseInventoryAdjust]
+    ) -> None:
+        given(created()).when(adjust(kind, 1)).then_rejected(
+            InventoryItemNotFound, code="item-not-found"
+        )
+
+    def test_an_adjustment_without_a_reason_is_refused_as_input(self) -> None:
+        with pytest.raises(ValidationError, match="reason"):
+            IncreaseInventoryAdjust(
+                inventory_id=INVENTORY_ID, item_id=ITEM_ID, quantity=1, reason=""
+            )
+
+
+class TestReservations:
+    def test_what_is_available_is_reserved_for_the_cart(self) -> None:
+        inventory = given(created(), received(quantity=5)).when(reserve(3)).then(reserved(3))
+        assert [(i.reserved, i.available) for i in inventory.items] == [(3, 2)]
+
+    def test_more_than_is_available_is_not_reserved(self) -> None:
+        given(created(), received(quantity=5), reserved(4)).when(
+            reserve(2, cart_id=OTHER_CART_ID)
+        ).then(
+            InventoryNotReserved(
+                inventory_id=INVENTORY_ID,
+                item_id=ITEM_ID,
+                cart_id=OTHER_CART_ID,
+                quantity_desired=2,
+                quantity_available=1,
+            )
+        )
+
+    def test_nothing_left_is_recorded_as_stock_depleted(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5), reserved(5))
+            .when(reserve(1, cart_id=OTHER_CART_ID))
+            .then(
+                StockDepleted(
+                    inventory_id=INVENTORY_ID, item_id=ITEM_ID, cart_id=OTHER_CART_ID, product=PHONE
+                )
+            )
+        )
+        assert [(i.reserved, i.available) for i in inventory.items] == [(5, 0)]
+
+    def test_a_product_the_inventory_does_not_hold_is_rejected(self) -> None:
+        given(created(), received()).when(reserve(1, product=CASE)).then_rejected(
+            ProductNotStocked, code="product-not-stocked"
+        )
+
+    def test_a_new_request_of_the_same_cart_replaces_what_it_holds(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5), reserved(4, version=2))
+            .when(reserve(5, version=3))
+            .then(reserved(5, version=3))
+        )
+        assert [(r.cart_id, r.quantity) for r in inventory.items[0].reserves] == [(CART_ID, 5)]
+
+    def test_what_other_carts_hold_is_not_available(self) -> None:
+        given(created(), received(quantity=5), reserved(3, cart_id=OTHER_CART_ID, version=2)).when(
+            reserve(2, version=2)
+        ).then(reserved(2, version=2, in_all=5))
+
+    def test_a_request_older_than_the_last_applied_changes_nothing(self) -> None:
+        given(created(), received(quantity=5), reserved(4, version=3)).when(
+            reserve(1, version=2)
+        ).then()
+
+    def test_a_release_gives_back_what_the_cart_holds(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5), reserved(4, version=2))
+            .when(release(version=3))
+            .then(released(4, version=3))
+        )
+        assert [(i.reserved, i.available) for i in inventory.items] == [(0, 5)]
+
+    def test_a_release_that_arrives_before_its_reservation_wins_over_it(self) -> None:
+        early = given(created(), received(quantity=5)).when(release(version=3))
+        inventory = early.then(released(0, version=3))
+        late = Scenario(INVENTORY).given(created(), received(quantity=5), released(0, version=3))
+        late.when(reserve(4, version=2)).then()
+        assert inventory.items[0].available == 5
