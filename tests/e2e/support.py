@@ -310,6 +310,8 @@ def served_shop(setup: str, env: Mapping[str, str], data_dir: str) -> Iterator[S
                 patch.delenv(name)
         patch.delenv("K_SINK", raising=False)
         patch.setenv("EVENTUALSHOP_DATA_DIR", data_dir)
+        # Outside the embedded default the shop refuses to start without its card-token key.
+        patch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "e2e-card-token-key-" * 2)
         for name, value in env.items():
             patch.setenv(name, value)
         # The port must be known before the shop is built (the dispatcher posts back to it), so

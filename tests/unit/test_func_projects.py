@@ -213,6 +213,7 @@ async def _every_project(data_dir: Path) -> None:
         assert status == 202, body
         cart = json.loads(body)["aggregateId"]
         assert headers["location"] == f"/api/v1/shopping-carts/{cart}/details"
+        discarded = False
         store = SqlEventStore.from_url(f"sqlite:///{data_dir / 'eventstore-shopping-cart.sqlite3'}")
         try:
             events = [entry.payload.encode() for entry in store.pending_outbox()]
@@ -248,6 +249,8 @@ async def _every_project(data_dir: Path) -> None:
                 for name in ("itemId", "methodId", "customerId"):
                     path = path.replace("{" + name + "}", ANY_ID)
                 status, headers, body = await app.request(spec.route.method, path)
+                if spec.derived == "command:DiscardCart" and status == 202:
+                    discarded = True
                 # The function itself answered: a problem or a result, never func's 404.
                 assert status in (200, 202, 400, 404, 409), (spec.name, status, body)
                 assert headers["content-type"].startswith(
@@ -259,8 +262,11 @@ async def _every_project(data_dir: Path) -> None:
         await details.lifespan("startup")
         started.append(details)
         status, _, body = await details.request("GET", f"/api/v1/shopping-carts/{cart}/details")
-        assert status == 200, body
-        assert json.loads(body)["cartId"] == cart
+        if discarded:  # the sweep's catch-up applied the discard the projectors were not sent
+            assert status == 404, body
+        else:
+            assert status == 200, body
+            assert json.loads(body)["cartId"] == cart
     finally:
         for app in started:
             await app.lifespan("shutdown")

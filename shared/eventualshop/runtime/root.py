@@ -115,21 +115,27 @@ class Root:
     def configure_contexts(self) -> None:
         """Run every context's ``configure`` hook, once per process (again after a reset).
 
-        Called before the first function target is built and when the local server starts, so
-        a missing setting (:class:`ConfigurationMissing`) stops the process at start-up rather
-        than failing its first request.
+        The local server calls it before it listens, so a missing setting
+        (:class:`ConfigurationMissing`) stops the process at start-up rather than failing its
+        first request; a deployed function's readiness names what is missing instead.
         """
+        for name in self.contexts:
+            self.configure_context(name)
+
+    def configure_context(self, name: str) -> None:
+        """Run one context's ``configure`` hook, once per process."""
+        declared = self.context(name)
+        if not declared.configure:
+            return
         config = self.settings()
         surroundings = Surroundings(embedded=config.embedded, data_dir=config.data_dir)
-        for declared in self.contexts.values():
-            if declared.configure:
-                hook: Callable[[Surroundings], None] = resolve(declared.configure)
+        hook: Callable[[Surroundings], None] = resolve(declared.configure)
 
-                def run(hook: Callable[[Surroundings], None] = hook) -> bool:
-                    hook(surroundings)
-                    return True
+        def run() -> bool:
+            hook(surroundings)
+            return True
 
-                self._part("configured", declared.name, run)
+        self._part("configured", declared.name, run)
 
     def context(self, name: str) -> BoundedContext:
         try:
@@ -255,7 +261,7 @@ class Root:
         def make() -> ApplicationService[AggregateState]:
             from eventualshop.kernel.service import ApplicationService
 
-            self.configure_contexts()
+            self.configure_context(context)
             return ApplicationService(
                 self.event_store(context),
                 self.aggregate(context),
@@ -316,7 +322,6 @@ class Root:
         spec = self.by_name.get(function) or self._by_target(function)
 
         def make() -> Callable[..., Any]:
-            self.configure_contexts()
             if spec.derived is None:
                 found: Callable[..., Any] = getattr(
                     importlib.import_module(spec.module), spec.target
