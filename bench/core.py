@@ -57,8 +57,7 @@ class Feeder:
                     events = self.store.read_all(self.applied, limit=500)
                     if not events:
                         break
-                    for stored in events:
-                        self.projector.handle(self.decode(stored))
+                    self.projector.handle_batch([self.decode(e) for e in events])
                     self.applied = events[-1].position
         except BaseException as error:
             self.error = error

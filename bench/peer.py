@@ -63,7 +63,7 @@ class PeerCart(Aggregate):
 
 
 class PeerShop(Application[uuid.UUID]):
-    snapshotting_intervals = {PeerCart: 3}  # noqa: RUF012 - the library's class attribute
+    snapshotting_intervals = {PeerCart: 3}
 
 
 class DocumentView(PostgresTrackingRecorder):
