@@ -792,6 +792,46 @@ def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mong
 
 
 class TestSqlDocuments:
+    def test_a_pinned_block_is_one_transaction_so_a_failure_writes_nothing(
+        self, sql_store: SqlReadModelStore
+    ) -> None:
+        sql_store.upsert_if_newer(CARTS, cart("c1", 1, total=1))
+
+        seen: list[Document | None] = []
+
+        def half_way() -> None:
+            with sql_store.pinned():
+                sql_store.upsert_if_newer(CARTS, cart("cursor", 2))
+                sql_store.update_if_older(CARTS, "c1", {"total": 2}, 2)
+                seen.append(sql_store.get(CARTS, "c1"))  # its own writes
+                raise RuntimeError("the projection failed half-way")
+
+        with pytest.raises(RuntimeError):
+            half_way()
+
+        assert seen == [cart("c1", 2, total=2)]
+
+        # A projector's cursor never moves without its documents, nor documents without it.
+        assert sql_store.get(CARTS, "cursor") is None
+        assert sql_store.get(CARTS, "c1") == cart("c1", 1, total=1)
+
+    def test_a_pinned_block_commits_its_writes_together_and_nested_blocks_join_it(
+        self, sql_store: SqlReadModelStore
+    ) -> None:
+        commits: list[object] = []
+        sa.event.listen(sql_store.engine, "commit", commits.append)
+
+        with sql_store.pinned():
+            sql_store.get(CARTS, "c1")  # a collection nobody wrote yet reads as empty
+            sql_store.upsert_if_newer(CARTS, cart("c1", 1))
+            with sql_store.pinned():
+                sql_store.bulk_upsert(CARTS, [cart("c2", 1), cart("c3", 1)])
+            sql_store.update_if_older(CARTS, "c1", {"total": 3}, 2)
+
+        assert len(commits) == 1
+        assert ids(sql_store.find(CARTS)) == ["c1", "c2", "c3"]
+        assert sql_store.get(CARTS, "c1") == cart("c1", 2, total=3)
+
     @pytest.mark.parametrize(
         ("filters", "sort"),
         [
