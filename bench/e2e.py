@@ -20,6 +20,20 @@ The last line printed is ONE JSON object:
   CPU time it took: lower than ``rebuild_s`` when other jobs share the machine); writing the
   events first is not timed.
 
+* ``cpu_ms_per_command``: CPU of every process over the throughput window, per command: the shop
+  (this process: clients, shop, dispatcher, poller), PostgreSQL (the server's own processes and
+  the bench database's backends, not other databases'), RabbitMQ (the machine's broker: other
+  users of it count too) and this run's nx-27017; each part as ``cpu_ms_per_command_<part>``;
+* ``pg_read_models``: the same figures with the read models on PostgreSQL (the event store's
+  database, ``SqlReadModelStore``) instead of the MongoDB wire server;
+* ``core_commands_per_s`` and ``eventsourcing_commands_per_s`` (``core.py``, ``peer.py``): our
+  application service called directly by the client threads with the five cart projectors fed
+  from the event store, against the ``eventsourcing`` library's Application with five
+  Projection + ProjectionRunner views, each in a fresh database of the same server, measured
+  first (before the shop ever ran in this process); ``core_vs_eventsourcing`` is their ratio,
+  ``*_cpu_ms_per_command`` their CPU (this process and PostgreSQL), ``*_vs_bare`` against the
+  bare commits.
+
 Context: per command, the events raised, the HTTP requests the shop served (the command and the
 projector deliveries), the SQL statements and the MongoDB commands it sent (counted in this
 process: a pymongo command listener, a SQLAlchemy event, Flask hooks), and the projector
@@ -1131,7 +1145,8 @@ def main() -> None:
     if figures is not None:
         result["e2e_backend"] = (
             "HTTP (werkzeug, threaded, one process) -> postgresql event store + outbox -> "
-            "rabbitmq (headers exchange, 65 triggers) -> 5 projector functions over HTTP -> "
+            "rabbitmq (headers exchange, 5 triggers) -> dispatcher -> 5 projector functions "
+            "in process -> "
             "mongodb wire protocol (nx-27017) read models"
         )
         if bare:
