@@ -245,6 +245,7 @@ class Counters:
     mongo: int = 0
     http_requests: int = 0
     refused_deliveries: int = 0  # a projector's non-2xx: the broker retries after a backoff
+    listening: bool = False  # the SQL and MongoDB listeners are installed
 
     def snapshot(self) -> tuple[int, int, int, int]:
         return self.sql, self.mongo, self.http_requests, self.refused_deliveries
@@ -254,9 +255,27 @@ COUNTERS = Counters()
 
 
 def install_counters(app: Any) -> None:
+    """The Flask hooks on this shop's app; the SQL and MongoDB listeners once per process (they
+    are global: installed again for a second shop, they counted every statement twice)."""
+    if not COUNTERS.listening:
+        _install_listeners()
+        COUNTERS.listening = True
+    from flask import request
+
+    @app.before_request
+    def count_request() -> None:
+        COUNTERS.http_requests += 1
+
+    @app.after_request
+    def count_refusal(response: Any) -> Any:
+        if response.status_code >= 300 and request.path.startswith("/functions/"):
+            COUNTERS.refused_deliveries += 1
+        return response
+
+
+def _install_listeners() -> None:
     import pymongo.monitoring
     import sqlalchemy as sa
-    from flask import request
     from sqlalchemy.engine import Engine
 
     def on_sql(*_args: Any) -> None:
@@ -276,16 +295,6 @@ def install_counters(app: Any) -> None:
             pass
 
     pymongo.monitoring.register(MongoCounter())
-
-    @app.before_request
-    def count_request() -> None:
-        COUNTERS.http_requests += 1
-
-    @app.after_request
-    def count_refusal(response: Any) -> Any:
-        if response.status_code >= 300 and request.path.startswith("/functions/"):
-            COUNTERS.refused_deliveries += 1
-        return response
 
 
 # --------------------------------------------------------------------------- HTTP client
