@@ -35,11 +35,13 @@ class Subject(Protocol):
 
 
 class Feeder:
-    """One projector fed from the event store by position, woken after each command."""
+    """The projectors fed from the event store by position, woken after each command: one
+    thread reads each run of events once, decodes it once and hands it to every projector
+    (one transaction each), as ``eventualshop project`` does."""
 
-    def __init__(self, store: Any, projector: Any, decode: Any) -> None:
+    def __init__(self, store: Any, projectors: list[Any], decode: Any) -> None:
         self.store = store
-        self.projector = projector
+        self.projectors = projectors
         self.decode = decode
         self.applied = store.last_position()  # a fresh database: nothing before is ours
         self.wake = threading.Event()
@@ -57,7 +59,9 @@ class Feeder:
                     events = self.store.read_all(self.applied, limit=500)
                     if not events:
                         break
-                    self.projector.handle_batch([self.decode(e) for e in events])
+                    decoded = [self.decode(e) for e in events]
+                    for projector in self.projectors:
+                        projector.handle_batch(decoded)
                     self.applied = events[-1].position
         except BaseException as error:
             self.error = error
@@ -150,10 +154,10 @@ def core_shop(sqlalchemy_url: str) -> Iterator[CoreShop]:
 
     feeders: list[Feeder] = []
     try:
-        for projection in PROJECTIONS:
-            projector = Projector(read_models, projection, history)
+        projectors = [Projector(read_models, projection, history) for projection in PROJECTIONS]
+        for projector in projectors:
             projector.ensure_indexes()
-            feeders.append(Feeder(store, projector, decode))
+        feeders.append(Feeder(store, projectors, decode))
         yield CoreShop(ApplicationService(store, CART), store, feeders)
     finally:
         for feeder in feeders:
