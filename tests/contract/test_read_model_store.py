@@ -791,6 +791,56 @@ def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mong
         yield store
 
 
+@pytest.mark.postgres
+def test_a_swap_that_deadlocks_with_a_projectors_transaction_runs_again_after_it(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The projector holds the cursors and then wants the documents; the swap holds the
+    documents and wants the cursors. PostgreSQL fails one of the two after deadlock_timeout."""
+    with open_backend("postgresql", request, tmp_path) as opened:
+        store = opened.open()
+        assert isinstance(store, SqlReadModelStore)
+        cursors = "ShoppingCartDetails_cursors"
+        for name in (CARTS, cursors, "fresh_docs", "fresh_cursors"):
+            store.upsert_if_newer(name, cart("c1", 1))
+        swap_waits = threading.Event()
+        outcome: list[object] = []
+
+        def projector() -> None:
+            with store.pinned():
+                store.get(cursors, "c1")
+                swap_waits.wait(30)
+                store.update_if_older(CARTS, "c1", {"total": 2}, 2)
+            outcome.append("projector committed")
+
+        def waiting_locks() -> int:
+            with store.engine.connect() as connection:
+                query = (
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+                return int(connection.exec_driver_sql(query).scalar_one())
+
+        thread = threading.Thread(target=projector)
+        thread.start()
+        try:
+            swapper = threading.Thread(
+                target=lambda: outcome.append(
+                    store.swap_many([("fresh_docs", CARTS), ("fresh_cursors", cursors)])
+                )
+            )
+            swapper.start()
+            while waiting_locks() == 0 and swapper.is_alive():
+                time.sleep(0.01)  # until the swap waits for the projector's lock
+        finally:
+            swap_waits.set()
+            thread.join(30)
+        swapper.join(30)
+
+        assert sorted(map(str, outcome)) == ["None", "projector committed"]
+        assert store.get(CARTS, "c1") == cart("c1", 1)  # the fresh generation, swapped in
+
+
 class TestSqlDocuments:
     def test_a_pinned_block_is_one_transaction_so_a_failure_writes_nothing(
         self, sql_store: SqlReadModelStore

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from eventualshop.kernel.messages import RecordedEvent
+from eventualshop.kernel.projection import Projector
 from eventualshop.runtime import projecting
 from eventualshop.runtime.root import Root
 from eventualshop.shopping_cart.commands import AddCartItem, ChangeCartItemQuantity, CreateCart
@@ -91,3 +93,36 @@ def test_the_worker_runs_until_told_to_stop(root: Root) -> None:
         worker.join(timeout=10)
     assert not worker.is_alive()
     assert get_cart_details(root.read_model_store(), cart_id) is not None
+
+
+def test_a_failed_run_is_logged_once_and_given_again(
+    root: Root, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cart_id, _ = a_cart(root)
+    original = Projector.handle_batch
+    failures = [RuntimeError("server closed the connection unexpectedly")]
+
+    def flaky(self: Projector, events: Sequence[RecordedEvent]) -> int:
+        if failures:
+            raise failures.pop()
+        return original(self, events)
+
+    monkeypatch.setattr(Projector, "handle_batch", flaky)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
+    )
+    worker.start()
+    try:
+        for _ in range(500):
+            if get_cart_details(root.read_model_store(), cart_id) is not None:
+                break
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+    assert get_cart_details(root.read_model_store(), cart_id) is not None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "eventualshop.project"]
+    assert len(warnings) == 1
+    assert "server closed the connection" in warnings[0]

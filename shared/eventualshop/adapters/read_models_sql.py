@@ -28,7 +28,9 @@ its pairs in that one transaction. The database resolves the names at every stat
 is no cache to settle after a swap (``swap_settle_seconds`` is 0). ``pinned`` opens one
 transaction for the calling thread's operations inside it: a projector's cursor read, document
 writes and cursor write for one delivery commit once, and a swap's DDL waits for that
-transaction's locks instead of landing between its statements.
+transaction's locks instead of landing between its statements. A projector holding the cursors
+and a swap holding the documents can each wait for the other: PostgreSQL then fails one of
+them; a failed swap runs again (it wrote nothing), a failed delivery is retried.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ _BATCH = 5_000
 #: SQLite page cache during ``bulk_upsert``, in KiB (negative: a size, not a page count).
 _BULK_CACHE_KIB = -65_536
 
+#: Tries of a swap that PostgreSQL failed to break a lock cycle with a projector's transaction.
+_SWAP_ATTEMPTS = 5
 _BODY = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -94,6 +98,10 @@ class _Collection:
 
 def _fields_tag(fields: Sequence[str]) -> str:
     return hashlib.sha1(",".join(fields).encode()).hexdigest()[:10]
+
+
+def _deadlock(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "40P01"
 
 
 def _missing_table(error: DBAPIError) -> bool:
@@ -311,6 +319,22 @@ class SqlReadModelStore:
         names = [t.table_name for pair in tables for t in pair]
         if len(set(names)) != len(names):  # names differing in case only: one table
             raise ValueError(f"cannot swap {list(pairs)!r}: two names of one table")
+        for attempt in range(_SWAP_ATTEMPTS):
+            try:
+                self._swap(tables)
+                break
+            except DBAPIError as error:
+                # A projector's transaction (``pinned``) may hold one of the tables and wait for
+                # another this swap holds: PostgreSQL breaks that cycle by failing one side. The
+                # swap wrote nothing then, and runs again once the projector has committed.
+                if not _deadlock(error) or attempt == _SWAP_ATTEMPTS - 1:
+                    raise
+        with self._lock:
+            for source, target in tables:
+                self._created.discard(source.table_name)
+                self._created.add(target.table_name)
+
+    def _swap(self, tables: Sequence[tuple[_Collection, _Collection]]) -> None:
         # One transaction: readers see every pair swapped or none.
         with self._ddl() as connection:
             for source, target in tables:
@@ -320,10 +344,6 @@ class SqlReadModelStore:
                     f"ALTER TABLE {self._quote(source.table_name)} "
                     f"RENAME TO {self._quote(target.table_name)}"
                 )
-        with self._lock:
-            for source, target in tables:
-                self._created.discard(source.table_name)
-                self._created.add(target.table_name)
 
     @property
     def swap_settle_seconds(self) -> float:

@@ -15,6 +15,7 @@ through the same cursor guards.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.kernel.projection import Projector
 from eventualshop.kernel.repository import Repository
 from eventualshop.runtime.root import Root
+
+log = logging.getLogger("eventualshop.project")
 
 #: Events per run read from the store (one transaction of the read-model store each).
 RUN = 500
@@ -63,8 +66,23 @@ def feeds(root: Root) -> list[StoreFeed]:
 
 
 def run(root: Root, stop: threading.Event, *, idle_seconds: float = 0.05) -> None:
-    """Feed every projector until ``stop`` is set, resting ``idle_seconds`` when caught up."""
+    """Feed every projector until ``stop`` is set, resting ``idle_seconds`` when caught up.
+
+    A run that fails (the database unreachable a moment, a lock cycle with a rebuild's swap)
+    wrote nothing and is given again on the next turn: one log line, and the worker goes on."""
     every = feeds(root)
     while not stop.is_set():
-        if sum(feed.run_once() for feed in every) == 0:
+        applied = 0
+        for feed in every:
+            try:
+                applied += feed.run_once()
+            except Exception as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                log.warning(
+                    "projector %s: %s %s; the run is given again",
+                    feed.projector.projection.name,
+                    type(error).__name__,
+                    reason,
+                )
+        if applied == 0:
             stop.wait(idle_seconds)
