@@ -263,3 +263,52 @@ class CpuWatch:
             f"{name} {seconds / self.elapsed:.2f} CPU"
             for name, seconds in sorted(self.used.items(), key=lambda item: -item[1])
         )
+
+
+def postgres_processes(database: str) -> dict[int, str]:
+    """The PostgreSQL server's own processes and the backends of ``database`` only: other
+    databases' backends (other test runs on a shared server) are not this run's cost."""
+    found: dict[int, str] = {}
+    for pid, command in _command_lines().items():
+        if "bin/postgres " in command:
+            found[pid] = "postgresql"
+        elif command.startswith("postgres: "):
+            # "postgres: 15/main: checkpointer" or "postgres: 15/main: user db host(port) …"
+            words = command.split()
+            is_backend = len(words) > 4 and "(" in words[4]
+            if not is_backend or words[3] == database:
+                found[pid] = "postgresql"
+    return found
+
+
+def _command_lines() -> dict[int, str]:
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    found[int(entry)] = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+    return found
+
+
+class ProcessCpu:
+    """CPU seconds per group of processes over a window; ``find()`` is asked again at the end,
+    so processes born during the window (a new backend) count with all their CPU."""
+
+    def __init__(self, find: Callable[[], dict[int, str]]) -> None:
+        self.find = find
+        self._before: dict[int, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._before = cpu_seconds(self.find())
+
+    def stop(self) -> None:
+        groups = self.find()
+        after = cpu_seconds(groups)
+        used: dict[str, float] = collections.defaultdict(float)
+        for pid, seconds in after.items():
+            used[groups[pid]] += seconds - self._before.get(pid, 0.0)
+        self.used = dict(used)

@@ -791,7 +791,97 @@ def mongo_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mong
         yield store
 
 
+@pytest.mark.postgres
+def test_a_swap_that_deadlocks_with_a_projectors_transaction_runs_again_after_it(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The projector holds the cursors and then wants the documents; the swap holds the
+    documents and wants the cursors. PostgreSQL fails one of the two after deadlock_timeout."""
+    with open_backend("postgresql", request, tmp_path) as opened:
+        store = opened.open()
+        assert isinstance(store, SqlReadModelStore)
+        cursors = "ShoppingCartDetails_cursors"
+        for name in (CARTS, cursors, "fresh_docs", "fresh_cursors"):
+            store.upsert_if_newer(name, cart("c1", 1))
+        swap_waits = threading.Event()
+        outcome: list[object] = []
+
+        def projector() -> None:
+            with store.pinned():
+                store.get(cursors, "c1")
+                swap_waits.wait(30)
+                store.update_if_older(CARTS, "c1", {"total": 2}, 2)
+            outcome.append("projector committed")
+
+        def waiting_locks() -> int:
+            with store.engine.connect() as connection:
+                query = (
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+                return int(connection.exec_driver_sql(query).scalar_one())
+
+        thread = threading.Thread(target=projector)
+        thread.start()
+        try:
+            swapper = threading.Thread(
+                target=lambda: outcome.append(
+                    store.swap_many([("fresh_docs", CARTS), ("fresh_cursors", cursors)])
+                )
+            )
+            swapper.start()
+            while waiting_locks() == 0 and swapper.is_alive():
+                time.sleep(0.01)  # until the swap waits for the projector's lock
+        finally:
+            swap_waits.set()
+            thread.join(30)
+        swapper.join(30)
+
+        assert sorted(map(str, outcome)) == ["None", "projector committed"]
+        assert store.get(CARTS, "c1") == cart("c1", 1)  # the fresh generation, swapped in
+
+
 class TestSqlDocuments:
+    def test_a_pinned_block_is_one_transaction_so_a_failure_writes_nothing(
+        self, sql_store: SqlReadModelStore
+    ) -> None:
+        sql_store.upsert_if_newer(CARTS, cart("c1", 1, total=1))
+
+        seen: list[Document | None] = []
+
+        def half_way() -> None:
+            with sql_store.pinned():
+                sql_store.upsert_if_newer(CARTS, cart("cursor", 2))
+                sql_store.update_if_older(CARTS, "c1", {"total": 2}, 2)
+                seen.append(sql_store.get(CARTS, "c1"))  # its own writes
+                raise RuntimeError("the projection failed half-way")
+
+        with pytest.raises(RuntimeError):
+            half_way()
+
+        assert seen == [cart("c1", 2, total=2)]
+
+        # A projector's cursor never moves without its documents, nor documents without it.
+        assert sql_store.get(CARTS, "cursor") is None
+        assert sql_store.get(CARTS, "c1") == cart("c1", 1, total=1)
+
+    def test_a_pinned_block_commits_its_writes_together_and_nested_blocks_join_it(
+        self, sql_store: SqlReadModelStore
+    ) -> None:
+        commits: list[object] = []
+        sa.event.listen(sql_store.engine, "commit", commits.append)
+
+        with sql_store.pinned():
+            sql_store.get(CARTS, "c1")  # a collection nobody wrote yet reads as empty
+            sql_store.upsert_if_newer(CARTS, cart("c1", 1))
+            with sql_store.pinned():
+                sql_store.bulk_upsert(CARTS, [cart("c2", 1), cart("c3", 1)])
+            sql_store.update_if_older(CARTS, "c1", {"total": 3}, 2)
+
+        assert len(commits) == 1
+        assert ids(sql_store.find(CARTS)) == ["c1", "c2", "c3"]
+        assert sql_store.get(CARTS, "c1") == cart("c1", 2, total=3)
+
     @pytest.mark.parametrize(
         ("filters", "sort"),
         [

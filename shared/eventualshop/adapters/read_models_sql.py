@@ -25,9 +25,12 @@ on PostgreSQL), so processes that start together do not race to create the same 
 live table see the old rows until the commit and the new ones after; a PostgreSQL reader waiting
 on the swap's lock looks the name up again once it gets the lock. ``swap_many`` renames all of
 its pairs in that one transaction. The database resolves the names at every statement, so there
-is no cache to settle after a swap (``swap_settle_seconds`` is 0) and ``pinned`` does nothing;
-a projector's statements for one event are separate transactions, though, so a delivery that
-straddles the commit of a swap may read its cursor before it and write after it.
+is no cache to settle after a swap (``swap_settle_seconds`` is 0). ``pinned`` opens one
+transaction for the calling thread's operations inside it: a projector's cursor read, document
+writes and cursor write for one delivery commit once, and a swap's DDL waits for that
+transaction's locks instead of landing between its statements. A projector holding the cursors
+and a swap holding the documents can each wait for the other: PostgreSQL then fails one of
+them; a failed swap runs again (it wrote nothing), a failed delivery is retried.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ _BATCH = 5_000
 #: SQLite page cache during ``bulk_upsert``, in KiB (negative: a size, not a page count).
 _BULK_CACHE_KIB = -65_536
 
+#: Tries of a swap that PostgreSQL failed to break a lock cycle with a projector's transaction.
+_SWAP_ATTEMPTS = 5
 _BODY = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -93,6 +98,10 @@ class _Collection:
 
 def _fields_tag(fields: Sequence[str]) -> str:
     return hashlib.sha1(",".join(fields).encode()).hexdigest()[:10]
+
+
+def _deadlock(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "40P01"
 
 
 def _missing_table(error: DBAPIError) -> bool:
@@ -125,6 +134,8 @@ class SqlReadModelStore:
         self._collections: dict[str, _Collection] = {}
         #: Tables this process created or found; a swap or drop elsewhere is noticed on use.
         self._created: set[str] = set()
+        #: The connection of the transaction a thread opened with ``pinned()``, if any.
+        self._pinned = threading.local()
 
     @classmethod
     def from_url(
@@ -141,7 +152,7 @@ class SqlReadModelStore:
 
     def get(self, collection: str, id: str) -> Document | None:
         target = self._collection(collection)
-        row = self._read(lambda c: c.execute(target.get, {"id": id}).first(), None)
+        row = self._read(lambda c: c.execute(target.get, {"id": id}).first(), None, target)
         if row is None:
             return None
         version, body = row
@@ -174,16 +185,17 @@ class SqlReadModelStore:
             statement = statement.limit(limit)
         if offset:
             statement = statement.offset(offset)
-        rows: Sequence[sa.Row[Any]] = self._read(lambda c: c.execute(statement).all(), ())
+        rows: Sequence[sa.Row[Any]] = self._read(lambda c: c.execute(statement).all(), (), target)
         return [{"id": id_, "version": version, **body} for id_, version, body in rows]
 
     def count(self, collection: str, filters: Filters | None = None) -> int:
         checked = check_filters(filters)
-        table = self._collection(collection).table
+        target = self._collection(collection)
+        table = target.table
         statement = (
             sa.select(sa.func.count()).select_from(table).where(*self._conditions(table, checked))
         )
-        return int(self._read(lambda c: c.execute(statement).scalar_one(), 0))
+        return int(self._read(lambda c: c.execute(statement).scalar_one(), 0, target))
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -307,6 +319,22 @@ class SqlReadModelStore:
         names = [t.table_name for pair in tables for t in pair]
         if len(set(names)) != len(names):  # names differing in case only: one table
             raise ValueError(f"cannot swap {list(pairs)!r}: two names of one table")
+        for attempt in range(_SWAP_ATTEMPTS):
+            try:
+                self._swap(tables)
+                break
+            except DBAPIError as error:
+                # A projector's transaction (``pinned``) may hold one of the tables and wait for
+                # another this swap holds: PostgreSQL breaks that cycle by failing one side. The
+                # swap wrote nothing then, and runs again once the projector has committed.
+                if not _deadlock(error) or attempt == _SWAP_ATTEMPTS - 1:
+                    raise
+        with self._lock:
+            for source, target in tables:
+                self._created.discard(source.table_name)
+                self._created.add(target.table_name)
+
+    def _swap(self, tables: Sequence[tuple[_Collection, _Collection]]) -> None:
         # One transaction: readers see every pair swapped or none.
         with self._ddl() as connection:
             for source, target in tables:
@@ -316,10 +344,6 @@ class SqlReadModelStore:
                     f"ALTER TABLE {self._quote(source.table_name)} "
                     f"RENAME TO {self._quote(target.table_name)}"
                 )
-        with self._lock:
-            for source, target in tables:
-                self._created.discard(source.table_name)
-                self._created.add(target.table_name)
 
     @property
     def swap_settle_seconds(self) -> float:
@@ -327,7 +351,22 @@ class SqlReadModelStore:
         return 0.0
 
     def pinned(self) -> AbstractContextManager[None]:
-        return nullcontext()
+        """One transaction for the thread's operations inside: a projector's cursor read, its
+        document writes and its cursor write for one delivery commit together (one commit
+        instead of one per write), and a swap waits for it instead of landing in between.
+        Nested blocks join the outer one."""
+        if getattr(self._pinned, "connection", None) is not None:
+            return nullcontext()
+        return self._transaction()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._writer.begin() as connection:
+            self._pinned.connection = connection
+            try:
+                yield
+            finally:
+                self._pinned.connection = None
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -364,7 +403,13 @@ class SqlReadModelStore:
         with self._lock:
             return self._collections.setdefault(name, built)
 
-    def _read(self, action: Callable[[Connection], _T], default: _T) -> _T:
+    def _read(self, action: Callable[[Connection], _T], default: _T, target: _Collection) -> _T:
+        pinned: Connection | None = getattr(self._pinned, "connection", None)
+        if pinned is not None:
+            # A failed statement spoils a PostgreSQL transaction, so the table is made sure of
+            # first instead of reading a missing one as empty.
+            self._ensure_table(target)
+            return self._in_pinned(pinned, target, action)
         try:
             with self._reader.connect() as connection:
                 return action(connection)
@@ -377,6 +422,9 @@ class SqlReadModelStore:
     def _write(self, collection: str, action: Callable[[Connection, _Collection], _T]) -> _T:
         target = self._collection(collection)
         self._ensure_table(target)
+        pinned: Connection | None = getattr(self._pinned, "connection", None)
+        if pinned is not None:
+            return self._in_pinned(pinned, target, lambda c: action(c, target))
         try:
             with self._writer.begin() as connection:
                 return action(connection, target)
@@ -390,6 +438,19 @@ class SqlReadModelStore:
         with self._writer.begin() as connection:
             return action(connection, target)
 
+    def _in_pinned(
+        self, connection: Connection, target: _Collection, action: Callable[[Connection], _T]
+    ) -> _T:
+        """Run in the pinned transaction. A table dropped or swapped away by another process
+        fails the whole transaction (nothing half-written); the next attempt creates it."""
+        try:
+            return action(connection)
+        except DBAPIError as error:
+            if _missing_table(error):
+                with self._lock:
+                    self._created.discard(target.table_name)
+            raise
+
     def _ensure_table(self, target: _Collection) -> None:
         if target.table_name in self._created:
             return
@@ -400,6 +461,15 @@ class SqlReadModelStore:
 
     @contextmanager
     def _ddl(self) -> Iterator[Connection]:
+        pinned: Connection | None = getattr(self._pinned, "connection", None)
+        if pinned is not None:
+            # Inside the pinned transaction: another connection would wait for its lock (SQLite).
+            if self._postgres:
+                pinned.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY}
+                )
+            yield pinned
+            return
         with self._writer.begin() as connection:
             if self._postgres:
                 connection.execute(

@@ -6,6 +6,7 @@ Every failure a user can cause ends in one line on stderr saying what to fix, ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -157,6 +158,21 @@ def lag(_args: argparse.Namespace, root: Root) -> None:
         )
 
 
+def project(_args: argparse.Namespace, root: Root) -> None:
+    """Every projector in this process, fed from the event stores (``runtime.projecting``),
+    until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from eventualshop.runtime import projecting
+
+    _settings(root)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        projecting.run(root, stop)
+
+
 def rebuild(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime import admin
 
@@ -228,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
         handler=check
     )
     commands.add_parser("lag", help="how far each projection is behind").set_defaults(handler=lag)
+    commands.add_parser(
+        "project", help="run the projectors in this process, fed from the event stores"
+    ).set_defaults(handler=project)
     again = commands.add_parser("rebuild", help="rebuild read models from the event store")
     again.add_argument("projections", nargs="*", help="projection names (default: all)")
     again.set_defaults(handler=rebuild)

@@ -115,3 +115,48 @@ def test_a_gap_the_store_cannot_fill_is_refused_and_nothing_is_written() -> None
     with pytest.raises(OutOfOrder, match=r"v2 of .* arrived before v1, which the store lacks"):
         Projector(store, PROJECTIONS[0], nothing).handle(history.events[1])
     assert not any(contents(store).values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(session=cart_sessions(), seed=seeds)
+def test_runs_of_events_applied_in_batches_converge_like_one_by_one(
+    session: list[object], seed: int
+) -> None:
+    history = run(session)  # type: ignore[arg-type]
+    in_order = contents(project(history.events))
+    store = InMemoryReadModelStore()
+    every = projectors_on(store, history.store)
+    rng = random.Random(seed)
+    deliveries = unreliable(history.events, rng, keep_last=True)
+
+    while deliveries:  # runs of random length, as a store-fed worker reads them
+        size = rng.randint(1, 6)
+        batch, deliveries = deliveries[:size], deliveries[size:]
+        for projector in every:
+            projector.handle_batch(batch)
+
+    assert contents(store) == in_order
+
+
+def test_a_batch_writes_each_aggregates_cursor_once_and_counts_what_it_applied() -> None:
+    history = CartHistory()
+    events = history.run(
+        CreateCart(cart_id=CART_ID, customer_id=CUSTOMER_ID, currency="USD"),
+        AddBillingAddress(cart_id=CART_ID, address=HOME),
+    )
+    store = InMemoryReadModelStore()
+    details = projectors_on(store, history.store)[0]
+    cursor_writes: list[object] = []
+    original = store.bulk_upsert
+
+    def counted(collection: str, documents: object) -> int:
+        cursor_writes.append(collection)
+        return original(collection, documents)  # type: ignore[arg-type]
+
+    store.bulk_upsert = counted  # type: ignore[method-assign]
+
+    assert details.handle_batch([events[1], events[0], events[1]]) == 2
+    assert details.handle_batch(events) == 0  # all duplicates now
+
+    assert cursor_writes == [details.cursors]
+    assert store.get(details.cursors, str(CART_ID))["version"] == 2  # type: ignore[index]

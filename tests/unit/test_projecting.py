@@ -1,0 +1,128 @@
+"""``eventualshop project``: projectors in a process of their own, fed from the event store."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from eventualshop.kernel.messages import RecordedEvent
+from eventualshop.kernel.projection import Projector
+from eventualshop.runtime import projecting
+from eventualshop.runtime.root import Root
+from eventualshop.shopping_cart.commands import AddCartItem, ChangeCartItemQuantity, CreateCart
+from eventualshop.shopping_cart.queries import get_cart_details
+from eventualshop.shopping_cart.read_models import PROJECTIONS
+from functions.registry import CONTEXTS, FUNCTIONS
+from tests.unit.shopping_cart.examples import KEYBOARD, price
+
+CONTEXT = "shopping-cart"
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Root]:
+    """Embedded stores in a folder of the test's own; commands go in without any broker."""
+    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+    made = Root(CONTEXTS, FUNCTIONS)
+    try:
+        yield made
+    finally:
+        made.reset()
+
+
+def a_cart(root: Root) -> tuple[uuid.UUID, uuid.UUID]:
+    service = root.service(CONTEXT)
+    cart_id = uuid.uuid4()
+    service.handle(CreateCart(cart_id=cart_id, customer_id=uuid.uuid4(), currency="USD"))
+    item_id = uuid.uuid4()
+    service.handle(
+        AddCartItem(
+            cart_id=cart_id,
+            item_id=item_id,
+            catalog_id=uuid.uuid4(),
+            inventory_id=uuid.uuid4(),
+            product=KEYBOARD,
+            quantity=1,
+            unit_price=price("10.00"),
+        )
+    )
+    return cart_id, item_id
+
+
+def test_every_projector_is_fed_from_the_store_and_a_restart_resumes_where_it_stopped(
+    root: Root,
+) -> None:
+    cart_id, item_id = a_cart(root)
+    feeds = projecting.feeds(root)
+    assert len(feeds) == len(PROJECTIONS)
+
+    assert sum(feed.run_once() for feed in feeds) == 2 * len(PROJECTIONS)
+    assert get_cart_details(root.read_model_store(), cart_id) is not None
+    assert all(feed.run_once() == 0 for feed in feeds)  # caught up
+
+    root.service(CONTEXT).handle(
+        ChangeCartItemQuantity(cart_id=cart_id, item_id=item_id, new_quantity=3)
+    )
+    restarted = projecting.feeds(root)  # a new worker: resumes after the cursors' positions
+    assert sum(feed.run_once() for feed in restarted) == len(PROJECTIONS)
+    details = get_cart_details(root.read_model_store(), cart_id)
+    assert details is not None
+    assert details["total"]["amount"] in ("30.00", "30"), details
+
+
+def test_the_worker_runs_until_told_to_stop(root: Root) -> None:
+    cart_id, _ = a_cart(root)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
+    )
+    worker.start()
+    try:
+        for _ in range(500):
+            if get_cart_details(root.read_model_store(), cart_id) is not None:
+                break
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert get_cart_details(root.read_model_store(), cart_id) is not None
+
+
+def test_a_failed_run_is_logged_once_and_given_again(
+    root: Root, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cart_id, _ = a_cart(root)
+    original = Projector.handle_batch
+    failures = [RuntimeError("server closed the connection unexpectedly")]
+
+    def flaky(self: Projector, events: Sequence[RecordedEvent]) -> int:
+        if failures:
+            raise failures.pop()
+        return original(self, events)
+
+    monkeypatch.setattr(Projector, "handle_batch", flaky)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
+    )
+    worker.start()
+    try:
+        for _ in range(500):
+            if get_cart_details(root.read_model_store(), cart_id) is not None:
+                break
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+
+    assert get_cart_details(root.read_model_store(), cart_id) is not None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "eventualshop.project"]
+    assert len(warnings) == 1
+    assert "server closed the connection" in warnings[0]
