@@ -6,14 +6,18 @@ domain through ``configure``, which the composition root calls once before the f
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
 
+from pydantic import Field, SecretStr
+
+from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 from eventualshop.shopping_cart.payment_methods import use_card_token_key
 
 
-class CartSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_SHOPPING_CART_", extra="ignore")
+class CartSettings(EnvironmentSettings):
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
+        env_prefix="EVENTUALSHOP_SHOPPING_CART_", extra="ignore"
+    )
 
     card_token_key: SecretStr | None = Field(
         None,
