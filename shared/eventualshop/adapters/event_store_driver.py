@@ -86,11 +86,14 @@ class DriverEventStore:
         """The ``SqlEventStore`` on the same database (imports SQLAlchemy when first asked)."""
         with self._opening:
             if self._full is None:
-                from eventualshop.adapters.event_store_sql import SqlEventStore
+                from eventualshop.adapters.event_store_sql import SqlEventStore, create_engine
 
-                self._full = SqlEventStore.from_url(self.url)
-                self._full._writing = self._writing
-                self._full._clock = self._clock
+                self._full = SqlEventStore(
+                    create_engine(self.url),
+                    owns_engine=True,
+                    clock=self._clock,
+                    writing=self._writing,
+                )
             return self._full
 
     @property
