@@ -1,7 +1,9 @@
 """The event store contract: every adapter (memory, SQLite, PostgreSQL) passes the same suite.
 
 The SQL store passes it on both of its paths: straight on the driver (sqlite3, psycopg; what runs
-by default) and through SQLAlchemy (what MSSQL and instrumented engines get).
+by default) and through SQLAlchemy (what MSSQL and instrumented engines get); and so does the
+store a cold function opens from a URL (``cold``: ``open_event_store``, whose command path imports
+no SQLAlchemy and runs the SQL compiled ahead of time).
 
 Positions are compared as "increasing" and "as returned by append", never as 1..N: a database
 identity may leave gaps (a rolled-back insert still consumes its value).
@@ -18,7 +20,9 @@ from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import event as sa_event
+from sqlalchemy.engine import URL
 
+from eventualshop.adapters.event_store_driver import DriverEventStore, open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.kernel import cloudevents
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
@@ -30,6 +34,7 @@ from eventualshop.kernel.eventstore import (
     StoredEvent,
 )
 from eventualshop.kernel.memory import InMemoryEventStore
+from tests.conftest import truncate
 from tests.fixtures.events import event, history, snapshot
 
 #: The bounded context the published test events belong to.
@@ -45,15 +50,23 @@ def _listen_to_nothing(*_: Any) -> None:
         "memory",
         "sqlite",
         "sqlite-sqlalchemy",
+        "sqlite-cold",
         pytest.param("postgresql", marks=pytest.mark.postgres),
         pytest.param("postgresql-sqlalchemy", marks=pytest.mark.postgres),
+        pytest.param("postgresql-cold", marks=pytest.mark.postgres),
     ]
 )
 def event_store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
-    """Every adapter of the ``EventStore`` port, migrated and empty; SQL on both paths."""
+    """Every adapter of the ``EventStore`` port, migrated and empty; SQL on every path."""
     backend, _, path = request.param.partition("-")
     if backend == "memory":
         yield InMemoryEventStore()
+        return
+    if path == "cold":
+        cold = open_event_store(_url_of(request, backend), migrate=True)
+        assert isinstance(cold, DriverEventStore)
+        yield cold
+        cold.close()
         return
     fixture = {"sqlite": "sqlite_store", "postgresql": "postgres_store"}[backend]
     store: SqlEventStore = request.getfixturevalue(fixture)
@@ -65,6 +78,16 @@ def event_store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
         yield store
     finally:
         sa_event.remove(store.engine, "before_cursor_execute", _listen_to_nothing)
+
+
+def _url_of(request: pytest.FixtureRequest, backend: str) -> str:
+    """A migrated, empty database of ``backend``, as the URL a function is configured with."""
+    if backend == "sqlite":
+        url: URL = request.getfixturevalue("sqlite_url")
+    else:
+        truncate(request.getfixturevalue("postgres_engine"))
+        url = request.getfixturevalue("postgres_url")
+    return url.render_as_string(hide_password=False)
 
 
 def increasing(values: Sequence[int | None]) -> bool:

@@ -148,18 +148,38 @@ def test_a_function_target_imports_no_broker_client_and_no_other_read_store(targ
     assert loaded.isdisjoint({"pika", "pymongo", "psycopg", "alembic"}), loaded
 
 
-def test_a_cart_command_on_the_embedded_store_never_loads_pymongo_pika_or_psycopg(
-    tmp_path: object,
-) -> None:
-    call = (
+def _cart_command(data_dir: Path) -> str:
+    return (
         "import os, uuid\n"
-        f"os.environ['EVENTUALSHOP_DATA_DIR'] = {str(tmp_path)!r}\n"
+        f"os.environ['EVENTUALSHOP_DATA_DIR'] = {str(data_dir)!r}\n"
         "from flask import Flask, request\n"
         "app = Flask('probe')\n"
         "body = {'customerId': str(uuid.uuid4()), 'currency': 'USD'}\n"
         "with app.test_request_context('/api/v1/shopping-carts', method='POST', json=body):\n"
         "    assert functions.main.shopping_cart_create_cart(request).status_code == 202\n"
     )
-    loaded = imported_by("functions.main", call=call)
-    assert "sqlalchemy" in loaded  # it did reach the event store
+
+
+def test_a_cart_command_on_the_embedded_store_never_loads_pymongo_pika_or_psycopg(
+    tmp_path: Path,
+) -> None:
+    loaded = imported_by("functions.main", call=_cart_command(tmp_path))
+    assert "sqlite3" in loaded  # it did reach the event store
     assert loaded.isdisjoint({"pika", "pymongo", "psycopg"}), loaded
+
+
+def test_a_cart_command_on_a_migrated_store_imports_no_sqlalchemy_and_no_settings_library(
+    tmp_path: Path,
+) -> None:
+    """Cold start: the command path (load, append, the relay pass after the commit) runs on the
+    driver with the SQL compiled ahead of time; SQLAlchemy is only for everything else."""
+    from eventualshop.adapters.database import migrate
+    from eventualshop.runtime.settings import Settings
+
+    for context in CONTEXTS:  # as `eventualshop migrate` leaves it before the first start
+        migrate(Settings(data_dir=tmp_path).resolved_event_store_url(context.name))
+
+    loaded = imported_by("functions.main", call=_cart_command(tmp_path))
+
+    assert "sqlite3" in loaded  # it did reach the event store
+    assert loaded.isdisjoint({"sqlalchemy", "alembic", "pydantic_settings"}), loaded

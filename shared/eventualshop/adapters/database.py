@@ -15,8 +15,6 @@ A new revision, after changing ``schema.py``::
 from __future__ import annotations
 
 import io
-import sqlite3
-import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -26,13 +24,16 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+# Defined beside the driver path, which must not import this module (it imports SQLAlchemy).
+from eventualshop.adapters.sql_driver import (
+    HEAD_REVISION,
+    configure_sqlite,
+)
+
 #: Execution option read by the SQLite "begin" hook: ``"IMMEDIATE"`` takes the write lock when the
 #: transaction starts, ``"DEFERRED"`` (the default) on the first write, ``None`` emits no BEGIN at
 #: all so a single SELECT runs in SQLite's own statement transaction (no lock held in between).
 SQLITE_BEGIN = "eventualshop_sqlite_begin"
-
-#: How long a SQLite connection waits for another writer's lock before "database is locked".
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # A server that is down must fail a request in bounded time (then answered 503), not hang it.
 #: PostgreSQL: seconds to establish a connection (libpq ``connect_timeout``; 2 is its minimum).
@@ -43,9 +44,6 @@ POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
 POOL_TIMEOUT_S = 5
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-#: The newest migration's revision. A test checks it against Alembic's script head; it lets a
-#: warm database be recognised without importing Alembic, which a cold start cannot afford.
-HEAD_REVISION = "0002"
 
 _MIGRATION_LOCK_KEY = zlib.crc32(b"eventualshop.kernel.migrations")  # the key of the first release
 
@@ -119,37 +117,9 @@ def _bounded_postgres(url: URL, options: dict[str, Any]) -> dict[str, Any]:
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # pysqlite would BEGIN (deferred) lazily before the first write and never before a read;
-    # with its handling off, the "begin" hook below decides how each transaction starts.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        _use_wal(cursor)
-        cursor.execute("PRAGMA synchronous = FULL")
-    finally:
-        cursor.close()
-
-
-def _use_wal(cursor: Any) -> None:
-    # WAL is a property of the file, set once. Switching needs a moment of exclusive access and
-    # SQLite answers "database is locked" at once, busy timeout or not, while another connection
-    # reads: processes that open a new file together retry until one of them has switched it.
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
-        if mode in ("wal", "memory"):
-            return
-        try:
-            (mode,) = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-        else:
-            if mode == "wal":
-                return
-        if time.monotonic() > deadline:
-            raise sqlite3.OperationalError(f"could not switch to WAL (journal_mode={mode})")
-        time.sleep(0.005)
+    # with its handling off, the "begin" hook below decides how each transaction starts. The
+    # same set-up as the driver path's own connections, so it lives there.
+    configure_sqlite(dbapi_connection)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:

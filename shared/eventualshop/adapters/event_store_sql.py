@@ -26,10 +26,9 @@ following positions (a read-model rebuild catching up) would step over 7 for goo
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -41,6 +40,17 @@ from sqlalchemy.exc import IntegrityError
 
 from eventualshop.adapters import database
 from eventualshop.adapters.database import SQLITE_BEGIN, create_engine, migrate, mssql_applock
+from eventualshop.adapters.event_rows import (
+    MESSAGE_PROCESSED,
+    VERSION_TAKEN,
+    append_rows,
+    inbox_row,
+    message_key,
+    outbox_entries,
+    stored_event,
+    stream_of,
+    violates,
+)
 from eventualshop.adapters.schema import (
     OUTBOX_RELAY,
     events,
@@ -48,15 +58,12 @@ from eventualshop.adapters.schema import (
     relay_positions,
     snapshots,
 )
-from eventualshop.adapters.sql_driver import AppendRows, AppendStatements, DriverPath, driver_path
-from eventualshop.kernel import cloudevents
-from eventualshop.kernel.declaration import event_source
+from eventualshop.adapters.sql_driver import AppendRows, DriverPath, driver_path
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import (
     AppendBatch,
     InboxRecord,
     OutboxEntry,
-    SnapshotRecord,
     StoredEvent,
     Stream,
 )
@@ -228,6 +235,34 @@ def pending_outbox_statement(limit: int) -> sa.Select[Any]:
     return PENDING_OUTBOX.limit(limit)
 
 
+#: ``PENDING_OUTBOX`` with the limit as a parameter: one statement for the driver path's every call.
+PENDING_OUTBOX_PAGE = PENDING_OUTBOX.limit(sa.bindparam("limit", type_=sa.Integer()))
+
+#: Which migration the database is at (``database.is_current``); absent before the first one.
+SCHEMA_REVISION = sa.text("SELECT version_num FROM alembic_version")
+
+#: The columns an append gives values for, per table (the driver path binds them all).
+APPEND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": (
+        "event_id",
+        "aggregate_id",
+        "aggregate_type",
+        "version",
+        "event_type",
+        "schema_version",
+        "payload",
+        "occurred_at",
+        "correlation_id",
+        "causation_id",
+        "traceparent",
+        "context",
+        "command_consumer",
+        "command_id",
+        "outcome",
+    ),
+    "snapshots": ("aggregate_id", "version", "aggregate_type", "state", "created_at"),
+}
+
 #: A high-water mark, safe because positions commit in order (appends are serialised). Never moves
 #: backwards: two relays (instances) may confirm the same events in either order.
 MARK_PUBLISHED = (
@@ -243,6 +278,63 @@ MARK_PUBLISHED = (
 )
 
 
+#: (dialect, driver) pairs that have a driver path (``sql_driver``; its SQL is ``sql_compiled``).
+_DRIVER_PATHS = {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
+
+
+class EngineConnections:
+    """The driver path's connections from the engine's pool, so its ``connect`` hook has set the
+    SQLite pragmas and ``engine.dispose()`` closes them; one the driver reports broken is
+    invalidated; driver errors come out as SQLAlchemy's."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        proxy = self.engine.raw_connection()
+        dialect = self.engine.dialect
+        postgres = dialect.name == "postgresql"
+        try:
+            connection = proxy.driver_connection
+            if postgres:
+                # Autocommit while checked out: a read is one round trip, BEGIN is the path's.
+                assert connection is not None
+                connection.autocommit = True
+            yield connection
+        except dialect.loaded_dbapi.Error as error:
+            invalidated = dialect.is_disconnect(error, proxy.dbapi_connection, None)
+            if invalidated:
+                proxy.invalidate(error)
+            raise sa.exc.DBAPIError.instance(
+                None,
+                None,
+                error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=invalidated,
+                dialect=dialect,
+            ) from error
+        finally:
+            if postgres:
+                self._leave_autocommit(proxy)
+            proxy.close()
+
+    @staticmethod
+    def _leave_autocommit(proxy: Any) -> None:
+        from psycopg.pq import TransactionStatus
+
+        connection = proxy.driver_connection
+        if proxy.is_valid and connection is not None and not connection.closed:
+            if connection.info.transaction_status == TransactionStatus.IDLE:
+                # The SQLAlchemy path expects the pool's connections out of autocommit mode.
+                connection.autocommit = False
+            else:  # pragma: no cover - a failed rollback; do not hand the connection out again
+                proxy.invalidate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def append_lock(dialect: Dialect) -> sa.TextClause | None:
     """The statement an append runs first to serialise appends (see the module docstring)."""
     if dialect.name == "postgresql":
@@ -252,27 +344,6 @@ def append_lock(dialect: Dialect) -> sa.TextClause | None:
         return mssql_applock("eventualshop.events")
     # SQLite: BEGIN IMMEDIATE has taken the database's single write lock already.
     return None
-
-
-# Which constraint an IntegrityError names: PostgreSQL and MSSQL quote the constraint's name,
-# SQLite lists the columns ("UNIQUE constraint failed: events.aggregate_id, events.version").
-_VERSION_TAKEN = (
-    "uq_events_aggregate_version",
-    "uq_events_event_id",
-    "events.aggregate_id, events.version",
-    "events.event_id",
-)
-_MESSAGE_PROCESSED = (
-    "pk_processed_messages",
-    "processed_messages.consumer, processed_messages.message_id",
-    "uq_events_command",
-    "events.command_consumer, events.command_id",
-)
-
-
-def _violates(error: IntegrityError, constraints: Sequence[str]) -> bool:
-    message = str(error.orig)
-    return any(name in message for name in constraints)
 
 
 # --- the adapter ---------------------------------------------------------------------------------
@@ -287,6 +358,7 @@ class SqlEventStore:
         *,
         owns_engine: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        writing: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.engine = engine
         self._owns_engine = owns_engine
@@ -302,11 +374,16 @@ class SqlEventStore:
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
             self._writer = engine
         self._append_lock = append_lock(engine.dialect)
-        self._driver = driver_path(engine, LOAD, _append_statements(self._append_lock))
+        self._driver = (
+            driver_path(engine.dialect.name, EngineConnections(engine))
+            if (engine.dialect.name, engine.dialect.driver) in _DRIVER_PATHS
+            else None
+        )
         # SQLite: threads of this process queue here for the database's one write lock instead
         # of in SQLite's busy handler, which polls with sleeps of up to 100 ms (the p99 of
-        # concurrent commands). Other processes still meet the busy handler.
-        self._writing: AbstractContextManager[Any] = (
+        # concurrent commands). Other processes still meet the busy handler. A store sharing
+        # the database with this one in the process (``DriverEventStore``) hands its lock in.
+        self._writing: AbstractContextManager[Any] = writing or (
             threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
         )
 
@@ -335,13 +412,15 @@ class SqlEventStore:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    def _driver_path(self) -> DriverPath | None:
-        """The driver path, unless someone listens to the engine's statements (tracing, tests):
-        those only see the statements that go through SQLAlchemy, so they get that path."""
+    def listened(self) -> bool:
+        """Whether someone listens to the engine's statements (tracing, tests): those only see
+        the statements that go through SQLAlchemy, so every statement then takes that path."""
         dispatch = self._writer.dispatch
-        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
-            return None
-        return self._driver
+        return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+    def _driver_path(self) -> DriverPath | None:
+        """The driver path, unless someone listens to the engine's statements."""
+        return None if self.listened() else self._driver
 
     def load(self, aggregate_id: UUID) -> Stream:
         driver = self._driver_path()
@@ -351,56 +430,21 @@ class SqlEventStore:
         else:
             with self._reader.connect() as connection:
                 rows = connection.execute(LOAD, {"aggregate_id": aggregate_id}).all()
-        snapshot: SnapshotRecord | None = None
-        loaded: list[StoredEvent] = []
-        for (
-            kind,
-            version,
-            payload,
-            aggregate_type,
-            event_id,
-            event_type,
-            schema_version,
-            occurred_at,
-            correlation_id,
-            causation_id,
-            traceparent,
-            position,
-        ) in rows:
-            if kind == 0:
-                snapshot = SnapshotRecord(aggregate_id, aggregate_type, version, payload)
-                continue
-            loaded.append(
-                StoredEvent(
-                    event_id=event_id,
-                    aggregate_id=aggregate_id,
-                    aggregate_type=aggregate_type,
-                    version=version,
-                    event_type=event_type,
-                    schema_version=schema_version,
-                    payload=payload,
-                    timestamp=occurred_at,
-                    correlation_id=correlation_id,
-                    causation_id=causation_id,
-                    traceparent=traceparent,
-                    position=position,
-                )
-            )
-        return Stream(snapshot, loaded)
+        return stream_of(aggregate_id, rows)
 
     def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
         with self._reader.connect() as connection:
             rows = connection.execute(
                 LOAD_EVENTS, {"aggregate_id": aggregate_id, "after": after_version}
             ).all()
-        return [_stored_event(row) for row in rows]
+        return [stored_event(row) for row in rows]
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
         if limit <= 0:
             return []
         with self._reader.connect() as connection:
             rows = connection.execute(read_all_statement(limit), {"after": after_position}).all()
-        return [_stored_event(row) for row in rows]
+        return [stored_event(row) for row in rows]
 
     def last_position(self) -> int:
         with self._reader.connect() as connection:
@@ -435,46 +479,42 @@ class SqlEventStore:
             return []
         with self._reader.connect() as connection:
             rows = connection.execute(pending_outbox_statement(limit)).all()
-        entries: list[OutboxEntry] = []
-        for row in rows:
-            stored = _stored_event(row[:-1])
-            entries.append(
-                OutboxEntry(
-                    event_id=stored.event_id,
-                    event_type=stored.event_type,
-                    payload=cloudevents.structured(row[-1], stored),
-                    id=stored.position,
-                )
-            )
-        return entries
+        return outbox_entries(rows)
 
     # --- writes ----------------------------------------------------------------------------------
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
         if not (batch.events or batch.snapshots or batch.inbox):
             return []
-        rows = _append_rows(batch, self._clock())
+        rows = append_rows(batch, self._clock())
         # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.
         driver = self._driver_path() if batch.events else None
         try:
             with self._writing:
                 inserted = driver.append(rows) if driver is not None else self._append(rows)
         except IntegrityError as error:
-            # Which unique index fails first is up to the database (PostgreSQL checks them in
-            # creation order, so a redelivery whose version is taken too names the version): a
-            # message whose outcome is stored is a duplicate whatever else the batch hit.
-            if batch.inbox is not None and (
-                _violates(error, _MESSAGE_PROCESSED)
-                or self.outcome(batch.inbox.consumer, batch.inbox.message_id) is not None
-            ):
-                raise DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id) from error
-            if batch.events and _violates(error, _VERSION_TAKEN):
-                first = batch.events[0]
-                raise ConcurrencyConflict(first.aggregate_id, first.version) from error
-            raise
+            failed = self.append_failed(batch, error)
+            if failed is error:
+                raise
+            raise failed from error
         # Matched by event id: a multi-row RETURNING promises no order.
         by_id = {event_id: position for position, event_id in inserted}
         return [by_id[event.event_id] for event in batch.events]
+
+    def append_failed(self, batch: AppendBatch, error: IntegrityError) -> Exception:
+        """What an append that broke a unique index raises: the domain's reading of it."""
+        # Which unique index fails first is up to the database (PostgreSQL checks them in
+        # creation order, so a redelivery whose version is taken too names the version): a
+        # message whose outcome is stored is a duplicate whatever else the batch hit.
+        if batch.inbox is not None and (
+            violates(error, MESSAGE_PROCESSED)
+            or self.outcome(batch.inbox.consumer, batch.inbox.message_id) is not None
+        ):
+            return DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id)
+        if batch.events and violates(error, VERSION_TAKEN):
+            first = batch.events[0]
+            return ConcurrencyConflict(first.aggregate_id, first.version)
+        return error
 
     def _append(self, rows: AppendRows) -> Sequence[Sequence[Any]]:
         """``append`` through SQLAlchemy: MSSQL, and engines whose statements are listened to."""
@@ -482,7 +522,7 @@ class SqlEventStore:
             if self._append_lock is not None:
                 connection.execute(self._append_lock)
             if rows.inbox is not None:
-                key = _message_key(rows.inbox)
+                key = message_key(rows.inbox)
                 if rows.events:
                     connection.execute(GUARD_INBOX, key)
                 else:
@@ -500,18 +540,18 @@ class SqlEventStore:
         return inserted
 
     def record_outcome(self, record: InboxRecord) -> str:
-        row = _inbox_row(record, self._clock())
+        row = inbox_row(record, self._clock())
         try:
             # Under the append lock: no append of the same message id commits in between.
             with self._writing, self._writer.begin() as connection:
                 if self._append_lock is not None:
                     connection.execute(self._append_lock)
-                kept = connection.execute(OUTCOME, _message_key(row)).scalar()
+                kept = connection.execute(OUTCOME, message_key(row)).scalar()
                 if kept is not None:
                     return str(kept)
                 connection.execute(INSERT_INBOX, row)
         except IntegrityError as error:
-            if not _violates(error, _MESSAGE_PROCESSED):
+            if not violates(error, MESSAGE_PROCESSED):
                 raise
             kept = self.outcome(record.consumer, record.message_id)
             if kept is None:  # pragma: no cover - inbox rows are never deleted
@@ -534,137 +574,3 @@ class SqlEventStore:
                 connection.execute(sa.insert(relay_positions), row)
         except IntegrityError:
             pass
-
-
-def _stored_event(row: Sequence[Any]) -> StoredEvent:
-    (
-        event_id,
-        aggregate_id,
-        aggregate_type,
-        version,
-        event_type,
-        schema_version,
-        payload,
-        occurred_at,
-        correlation_id,
-        causation_id,
-        traceparent,
-        position,
-    ) = row
-    return StoredEvent(
-        event_id=event_id,
-        aggregate_id=aggregate_id,
-        aggregate_type=aggregate_type,
-        version=version,
-        event_type=event_type,
-        schema_version=schema_version,
-        payload=payload,
-        timestamp=occurred_at,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        traceparent=traceparent,
-        position=position,
-    )
-
-
-def _event_row(event: StoredEvent) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "aggregate_id": event.aggregate_id,
-        "aggregate_type": event.aggregate_type,
-        "version": event.version,
-        "event_type": event.event_type,
-        "schema_version": event.schema_version,
-        "payload": event.payload,
-        "occurred_at": event.timestamp,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "traceparent": event.traceparent,
-    }
-
-
-def _append_rows(batch: AppendBatch, now: datetime) -> AppendRows:
-    inbox = _inbox_row(batch.inbox, now) if batch.inbox is not None else None
-    if batch.context is not None:
-        contexts: dict[UUID, str] = {e.event_id: batch.context for e in batch.events}
-    else:
-        contexts = {entry.event_id: _context_of(entry) for entry in batch.outbox}
-    rows: list[dict[str, Any]] = []
-    for event in batch.events:
-        row = _event_row(event)
-        row["context"] = contexts.get(event.event_id)
-        row["command_consumer"] = row["command_id"] = row["outcome"] = None
-        rows.append(row)
-    if inbox is not None and rows:
-        rows[0]["command_consumer"] = inbox["consumer"]
-        rows[0]["command_id"] = inbox["message_id"]
-        rows[0]["outcome"] = inbox["outcome"]
-    return AppendRows(
-        inbox=inbox,
-        events=rows,
-        snapshots=[
-            {
-                "aggregate_id": s.aggregate_id,
-                "version": s.version,
-                "aggregate_type": s.aggregate_type,
-                "state": s.state,
-                "created_at": now,
-            }
-            for s in batch.snapshots
-        ],
-    )
-
-
-def _context_of(entry: OutboxEntry) -> str:
-    """The context an outbox entry's CloudEvent ``source`` names (the older batch form)."""
-    try:
-        source = json.loads(entry.payload)["source"]
-    except (ValueError, KeyError, TypeError):
-        source = None
-    prefix = event_source("")
-    if not isinstance(source, str) or not source.startswith(prefix) or source == prefix:
-        raise ValueError(
-            f"outbox entry of event {entry.event_id} is not a CloudEvent of an EventualShop "
-            "context; append with AppendBatch.context instead"
-        )
-    return source.removeprefix(prefix)
-
-
-def _message_key(inbox: Mapping[str, Any]) -> dict[str, Any]:
-    return {"consumer": inbox["consumer"], "message_id": inbox["message_id"]}
-
-
-def _append_statements(lock: sa.TextClause | None) -> AppendStatements:
-    return AppendStatements(
-        guard_inbox=GUARD_INBOX,
-        insert_events=INSERT_EVENTS,
-        insert_snapshots=INSERT_SNAPSHOTS,
-        event_columns=(
-            "event_id",
-            "aggregate_id",
-            "aggregate_type",
-            "version",
-            "event_type",
-            "schema_version",
-            "payload",
-            "occurred_at",
-            "correlation_id",
-            "causation_id",
-            "traceparent",
-            "context",
-            "command_consumer",
-            "command_id",
-            "outcome",
-        ),
-        snapshot_columns=("aggregate_id", "version", "aggregate_type", "state", "created_at"),
-        lock=lock,
-    )
-
-
-def _inbox_row(record: InboxRecord, now: datetime) -> dict[str, Any]:
-    return {
-        "consumer": record.consumer,
-        "message_id": record.message_id,
-        "outcome": record.outcome,
-        "processed_at": now,
-    }

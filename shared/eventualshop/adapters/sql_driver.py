@@ -1,47 +1,60 @@
-"""The command path of the SQL event store straight on the DB-API driver (sqlite3, psycopg 3).
+"""The command path of the SQL event store straight on the DB-API driver (sqlite3, psycopg 3),
+without importing SQLAlchemy.
 
-Every command loads one aggregate and appends one batch. Through SQLAlchemy each statement costs
-around 100 µs of Python on top of the database's own work (connection wrapper, execution context,
-result object, event dispatch), several times what SQLite needs for the statement itself; here the
-same SQL runs on the driver's connection:
+Every command loads one aggregate and appends one batch, and its relay pass reads the pending
+events and moves the relay position. Through SQLAlchemy each statement costs around 100 µs of
+Python on top of the database's own work, and importing SQLAlchemy and building the tables cost a
+cold function most of its first request. Here:
 
-- The SQL is the text SQLAlchemy compiles from the statements of
-  :mod:`eventualshop.adapters.event_store_sql`,
-  once per engine, and values go through the type processors SQLAlchemy itself applies (on SQLite a
-  UUID is stored as 32 hex digits and a timestamp as UTC text), so either path reads what the
-  other one wrote.
-- Connections come from the engine's pool, so its ``connect`` hook has set the SQLite pragmas and
-  ``engine.dispose()`` closes them; one that the driver reports broken is invalidated.
+- The SQL is the text SQLAlchemy compiled from the statements of
+  :mod:`eventualshop.adapters.event_store_sql`, generated ahead of time into
+  :mod:`eventualshop.adapters.sql_compiled` (see :mod:`~eventualshop.adapters.compile_sql`; a test
+  compares the two). Values go through small converters that do what SQLAlchemy's type processors
+  do (on SQLite a UUID is stored as 32 hex digits and a timestamp as UTC text); a test holds them
+  to SQLAlchemy's on sample values, so either path reads what the other one wrote.
+- Connections come from a :class:`ConnectionSource`: the engine's pool when the store has an
+  engine, or :class:`DirectConnections` (the driver's own connections, set up as ``create_engine``
+  sets them up) for a store opened cold from a URL.
 - Appends are serialised exactly as on the SQLAlchemy path: ``BEGIN IMMEDIATE`` on SQLite,
   ``LOCK TABLE events IN EXCLUSIVE MODE`` on PostgreSQL, and run the same statements in the same
   order (the inbox guard first) in one transaction. On PostgreSQL that transaction is sent as one
   query, so it costs one round trip (see :class:`PostgresDriverPath`).
-- Driver errors are wrapped in SQLAlchemy's exception classes, as the SQLAlchemy path raises them.
+- Driver errors come out as SQLAlchemy's exception classes, as on the SQLAlchemy path (SQLAlchemy
+  is imported then, on the error path only).
 
 MSSQL, and any other driver, keeps the SQLAlchemy path.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.sql.selectable import ExecutableReturnsRows
+from eventualshop.adapters.sql_compiled import STATEMENTS
 
 Row = Sequence[Any]
 Values = Mapping[str, Any]
 Converter = Callable[[Any], Any]
 
+#: The newest migration's revision. A test checks it against Alembic's script head; it lets a
+#: warm database be recognised without importing Alembic or SQLAlchemy.
+HEAD_REVISION = "0002"
+
+#: How long a SQLite connection waits for another writer's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
 
 @dataclass(frozen=True, slots=True)
 class AppendRows:
-    """The rows one append inserts, as SQLAlchemy parameter dictionaries keyed by column.
+    """The rows one append inserts, as parameter dictionaries keyed by column.
 
     ``inbox`` is the command's inbox row: its consumer and message id are checked against the
     stored rejections (the outcome itself rides on the first event row).
@@ -52,53 +65,72 @@ class AppendRows:
     snapshots: Sequence[Values] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class AppendStatements:
-    """The SQLAlchemy statements an append runs, with the columns it gives values for."""
-
-    guard_inbox: sa.Insert
-    insert_events: sa.Insert
-    insert_snapshots: sa.Insert
-    event_columns: Sequence[str]
-    snapshot_columns: Sequence[str]
-    lock: sa.TextClause | None = None
+# --- values, converted as SQLAlchemy's type processors convert them -----------------------------
 
 
-class CompiledStatement:
-    """One SQLAlchemy statement as the driver receives it, compiled once for one dialect.
+def to_utc(value: datetime) -> datetime:
+    """``schema.UtcDateTime``'s rule: aware UTC; a naive value is taken to be UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME storage format, after UtcDateTime made the value UTC.
+    v = to_utc(value)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
+def _from_sqlite_datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _from_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if value.utcoffset():
+        return value.astimezone(UTC)
+    return value if value.tzinfo is UTC else value.replace(tzinfo=UTC)
+
+
+def _none_stays(convert: Converter) -> Converter:
+    def converted(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    return converted
+
+
+#: Per dialect, per kind (``compile_sql._kind``): (bind converter, result converter).
+CONVERTERS: dict[str, dict[str, tuple[Converter, Converter]]] = {
+    "sqlite": {
+        "uuid": (_none_stays(lambda u: u.hex), _none_stays(UUID)),
+        "utc_datetime": (_none_stays(_sqlite_datetime), _none_stays(_from_sqlite_datetime)),
+    },
+    "postgresql": {
+        "utc_datetime": (_none_stays(to_utc), _none_stays(_from_utc)),
+    },
+}
+
+
+class Statement:
+    """One compiled statement of ``sql_compiled`` for one dialect, ready for the driver.
 
     ``parameters`` turns values keyed by bind name into what the driver takes (a tuple for
-    positional paramstyles such as SQLite's ``?``, a dict for psycopg's ``%(name)s``), with the
-    constants the statement binds itself (``LIMIT 1``) and each value converted by its type's bind
-    processor; ``row`` converts a result row by the result processors of the selected columns.
+    SQLite's ``?``, a dict for psycopg's ``%(name)s``), with the constants the statement binds
+    itself and each value converted; ``row`` converts a result row.
     """
 
-    def __init__(
-        self,
-        statement: ExecutableReturnsRows,
-        dialect: Dialect,
-        column_keys: Sequence[str] | None = None,
-    ) -> None:
-        compiled = statement.compile(
-            dialect=dialect,
-            column_keys=list(column_keys) if column_keys is not None else None,
-            # As for a batch: no implicit RETURNING of the new key that nobody reads.
-            for_executemany=True,
+    def __init__(self, dialect: str, compiled: Mapping[str, Any]) -> None:
+        converters = CONVERTERS[dialect]
+        self.sql: str = compiled["sql"]
+        self._constants: dict[str, Any] = dict(compiled["constants"])
+        self._converters = tuple(
+            (name, converters[kind][0]) for name, kind in compiled["binds"].items()
         )
-        self.sql = compiled.string
-        self._constants = {
-            name: value for name, value in compiled.params.items() if value is not None
-        }
-        self._converters: tuple[tuple[str, Converter], ...] = tuple(
-            (name, convert)
-            for name in compiled.params
-            if (convert := _bind_converter(compiled.binds[name].type, dialect)) is not None
-        )
-        self._order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        self._results: tuple[tuple[int, Converter], ...] = tuple(
-            (index, convert)
-            for index, column in enumerate(statement.exported_columns)
-            if (convert := _result_converter(column.type, dialect)) is not None
+        self._order: tuple[str, ...] | None = compiled["order"]
+        self._results = tuple(
+            (index, converters[kind][1]) for index, kind in compiled["results"].items()
         )
 
     def parameters(self, values: Values) -> Any:
@@ -118,111 +150,247 @@ class CompiledStatement:
         return converted
 
 
-def _bind_converter(type_: sa.types.TypeEngine[Any], dialect: Dialect) -> Converter | None:
-    converter: Converter | None = type_.dialect_impl(dialect).bind_processor(dialect)
-    return converter
+class Statements:
+    """The command path's statements for one dialect (``sqlite`` or ``postgresql``)."""
+
+    def __init__(self, dialect: str) -> None:
+        compiled = STATEMENTS[dialect]
+        self.load = Statement(dialect, compiled["load"])
+        self.guard = Statement(dialect, compiled["guard_inbox"])
+        self.events = Statement(dialect, compiled["insert_events"])
+        self.snapshots = Statement(dialect, compiled["insert_snapshots"])
+        self.pending = Statement(dialect, compiled["pending_outbox"])
+        self.mark = Statement(dialect, compiled["mark_published"])
+        self.revision = Statement(dialect, compiled["schema_revision"])
+        lock = compiled.get("append_lock")
+        self.lock: str | None = lock["sql"] if lock is not None else None
 
 
-def _result_converter(type_: sa.types.TypeEngine[Any], dialect: Dialect) -> Converter | None:
-    converter: Converter | None = type_.dialect_impl(dialect).result_processor(dialect, None)
-    return converter
+# --- connections ---------------------------------------------------------------------------------
+
+
+class ConnectionSource(Protocol):
+    def connection(self) -> AbstractContextManager[Any]:
+        """A DB-API connection in autocommit mode, for one unit of work; a driver error comes
+        out as SQLAlchemy's exception class."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def configure_sqlite(connection: sqlite3.Connection) -> None:
+    """Every SQLite connection of the event store: WAL, ``synchronous=FULL``, a busy timeout, and
+    no transaction handling of pysqlite's own (BEGIN is ours; see ``database.create_engine``)."""
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA synchronous = FULL")
+    finally:
+        cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    # WAL is a property of the file, set once. Switching needs a moment of exclusive access and
+    # SQLite answers "database is locked" at once, busy timeout or not, while another connection
+    # reads: processes that open a new file together retry until one of them has switched it.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+        if mode in ("wal", "memory"):
+            return
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        else:
+            if mode == "wal":
+                return
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"could not switch to WAL (journal_mode={mode})")
+        time.sleep(0.005)
+
+
+def wrapped(error: Exception, base: type[Exception], *, invalidated: bool) -> Exception:
+    """A driver error as SQLAlchemy raises it (``IntegrityError``, ``OperationalError``)."""
+    from sqlalchemy.exc import DBAPIError
+
+    found: Exception = DBAPIError.instance(
+        None, None, error, base, connection_invalidated=invalidated
+    )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class DriverUrl:
+    """What :class:`DirectConnections` needs of a store URL: the dialect and how to connect."""
+
+    dialect: str
+    target: str  # a file path (SQLite) or a libpq connection URI (PostgreSQL)
+
+    @classmethod
+    def parse(cls, url: str) -> DriverUrl | None:
+        """``sqlite:///file`` and ``postgresql[+psycopg]://…``; ``None`` for any other URL (an
+        in-memory or URI-style SQLite database, another driver), which SQLAlchemy handles."""
+        scheme, separator, rest = url.partition("://")
+        if not separator:
+            return None
+        if scheme in ("sqlite", "sqlite+pysqlite"):
+            path = rest.removeprefix("/")
+            if not path or path == ":memory:" or path.startswith("file:") or "?" in path:
+                return None
+            return cls("sqlite", path)
+        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            return cls("postgresql", f"postgresql://{rest}")
+        return None
+
+
+class DirectConnections:
+    """The driver's own connections, kept for reuse (a warm function keeps its few); no
+    SQLAlchemy. A connection the driver reports broken is closed instead of kept."""
+
+    def __init__(self, url: DriverUrl, *, keep: int = 5) -> None:
+        self.url = url
+        self._keep = keep
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _open(self) -> Any:
+        if self.url.dialect == "sqlite":
+            Path(self.url.target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            sqlite_connection = sqlite3.connect(
+                self.url.target, check_same_thread=False, isolation_level=None
+            )
+            configure_sqlite(sqlite_connection)
+            return sqlite_connection
+        import psycopg
+
+        return psycopg.connect(self.url.target, autocommit=True)
+
+    def _driver_error(self) -> type[Exception]:
+        if self.url.dialect == "sqlite":
+            return sqlite3.Error
+        import psycopg
+
+        return psycopg.Error
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        with self._lock:
+            found = self._idle.pop() if self._idle else None
+        base = self._driver_error()
+        try:
+            if found is None:
+                found = self._open()
+        except base as error:
+            raise wrapped(error, base, invalidated=False) from error
+        keep = True
+        try:
+            yield found
+        except base as error:
+            keep = not _broken(found)
+            raise wrapped(error, base, invalidated=not keep) from error
+        except BaseException:
+            keep = False
+            raise
+        finally:
+            with self._lock:
+                if keep and not self._closed and len(self._idle) < self._keep:
+                    self._idle.append(found)
+                    found = None
+            if found is not None:
+                found.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle, self._closed = self._idle, [], True
+        for connection in idle:
+            connection.close()
+
+
+def _broken(connection: Any) -> bool:
+    if isinstance(connection, sqlite3.Connection):
+        return False
+    return bool(connection.closed or connection.broken)
+
+
+# --- the paths -----------------------------------------------------------------------------------
 
 
 class DriverPath(Protocol):
     def load(self, aggregate_id: UUID) -> list[Row]:
-        """The rows of ``sql.LOAD`` for one aggregate, converted as SQLAlchemy converts them."""
+        """The rows of ``LOAD`` for one aggregate, converted as SQLAlchemy converts them."""
         ...
 
     def append(self, rows: AppendRows) -> list[Row]:
         """Insert the rows in one serialised transaction; the (position, event id) of events."""
         ...
 
+    def pending(self, limit: int) -> list[Row]:
+        """The rows of ``PENDING_OUTBOX`` (event columns, then its context), at most ``limit``."""
+        ...
 
-def driver_path(
-    engine: Engine, load: ExecutableReturnsRows, statements: AppendStatements
-) -> DriverPath | None:
-    """The driver path for this engine, or ``None`` when its driver has none (MSSQL)."""
-    if engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite":
-        return SqliteDriverPath(engine, load, statements)
-    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
-        return PostgresDriverPath(engine, load, statements)
+    def mark_published(self, through: int, now: datetime) -> int:
+        """Move the relay position forward to ``through``; how many rows moved (0 or 1)."""
+        ...
+
+    def schema_revision(self) -> list[str] | None:
+        """The Alembic revisions the database is at (``None``: no ``alembic_version`` table)."""
+        ...
+
+
+def driver_path(dialect: str, source: ConnectionSource) -> DriverPath | None:
+    """The driver path for a dialect (``engine.dialect.name``), or ``None`` when it has none."""
+    if dialect == "sqlite":
+        return SqliteDriverPath(Statements("sqlite"), source)
+    if dialect == "postgresql":
+        return PostgresDriverPath(Statements("postgresql"), source)
     return None
 
 
-@dataclass
-class _Compiled:
-    load: CompiledStatement
-    guard: CompiledStatement
-    events: CompiledStatement
-    snapshots: CompiledStatement
-    lock: str | None = None
-
-
-@dataclass
 class _BaseDriverPath:
-    engine: Engine
-    load_statement: ExecutableReturnsRows
-    statements: AppendStatements
-    _compiled: _Compiled | None = field(default=None, init=False)
+    def __init__(self, statements: Statements, source: ConnectionSource) -> None:
+        self.s = statements
+        self.source = source
 
-    def _statements(self) -> _Compiled:
-        # Compiled on first use, once a connection has initialised the dialect (server version).
-        if self._compiled is None:
-            dialect, s = self.engine.dialect, self.statements
-            self._compiled = _Compiled(
-                load=CompiledStatement(self.load_statement, dialect),
-                guard=CompiledStatement(s.guard_inbox, dialect),
-                events=CompiledStatement(s.insert_events, dialect, s.event_columns),
-                snapshots=CompiledStatement(s.insert_snapshots, dialect, s.snapshot_columns),
-                lock=str(s.lock.compile(dialect=dialect)) if s.lock is not None else None,
+    def _query(self, statement: Statement, values: Values) -> list[Row]:
+        with self.source.connection() as connection:
+            rows = connection.execute(statement.sql, statement.parameters(values)).fetchall()
+            return [statement.row(row) for row in rows]
+
+    def load(self, aggregate_id: UUID) -> list[Row]:
+        return self._query(self.s.load, {"aggregate_id": aggregate_id})
+
+    def pending(self, limit: int) -> list[Row]:
+        return self._query(self.s.pending, {"limit": limit})
+
+    def mark_published(self, through: int, now: datetime) -> int:
+        with self.source.connection() as connection:
+            cursor = connection.execute(
+                self.s.mark.sql, self.s.mark.parameters({"through": through, "now": now})
             )
-        return self._compiled
+            return int(cursor.rowcount)
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        """A connection of the engine's pool; a driver error comes out as SQLAlchemy's."""
-        proxy = self.engine.raw_connection()
-        try:
-            yield self._checked_out(proxy)
-        except self.engine.dialect.loaded_dbapi.Error as error:
-            raise self._wrapped(proxy, error) from error
-        finally:
-            self._check_in(proxy)
-
-    def _checked_out(self, proxy: PoolProxiedConnection) -> Any:
-        return proxy.driver_connection
-
-    def _check_in(self, proxy: PoolProxiedConnection) -> None:
-        proxy.close()
-
-    def _wrapped(self, proxy: PoolProxiedConnection, error: Any) -> sa.exc.StatementError:
-        dialect = self.engine.dialect
-        invalidated = dialect.is_disconnect(error, proxy.dbapi_connection, None)
-        if invalidated:
-            proxy.invalidate(error)
-        wrapped: sa.exc.StatementError = sa.exc.DBAPIError.instance(
-            None,
-            None,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=invalidated,
-            dialect=dialect,
-        )
-        return wrapped
+    def schema_revision(self) -> list[str] | None:
+        with self.source.connection() as connection:
+            try:
+                rows = connection.execute(self.s.revision.sql).fetchall()
+            except Exception as error:
+                if "alembic_version" not in str(error):
+                    raise
+                return None  # no alembic_version table: the schema was never migrated
+            return [str(row[0]) for row in rows]
 
 
 class SqliteDriverPath(_BaseDriverPath):
-    """sqlite3, in autocommit mode as ``create_engine`` leaves it: a read takes no lock."""
-
-    def load(self, aggregate_id: UUID) -> list[Row]:
-        load = self._statements().load
-        with self._connection() as connection:
-            rows = connection.execute(load.sql, load.parameters({"aggregate_id": aggregate_id}))
-            return [load.row(row) for row in rows.fetchall()]
+    """sqlite3 in autocommit mode (``isolation_level=None``): a read takes no lock."""
 
     def append(self, rows: AppendRows) -> list[Row]:
-        s = self._statements()
-        with self._connection() as connection:
+        s = self.s
+        with self.source.connection() as connection:
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
@@ -246,8 +414,8 @@ class SqliteDriverPath(_BaseDriverPath):
 
 
 class PostgresDriverPath(_BaseDriverPath):
-    """psycopg 3, in autocommit mode while checked out, so a read is one round trip (and its
-    statement is prepared on the server by psycopg after a few runs, as on the SQLAlchemy path).
+    """psycopg 3 in autocommit mode, so a read is one round trip (and its statement is prepared
+    on the server by psycopg after a few runs, as on the SQLAlchemy path).
 
     An append is one query of several statements, ``BEGIN; LOCK TABLE ...; INSERT ...; COMMIT``,
     its values bound on the client (``ClientCursor.mogrify``: quoted by libpq's rules): one round
@@ -257,35 +425,11 @@ class PostgresDriverPath(_BaseDriverPath):
     error names the same constraint as it would statement by statement.
     """
 
-    def _checked_out(self, proxy: PoolProxiedConnection) -> Any:
-        connection = proxy.driver_connection
-        assert connection is not None
-        connection.autocommit = True
-        return connection
-
-    def _check_in(self, proxy: PoolProxiedConnection) -> None:
-        from psycopg.pq import TransactionStatus
-
-        connection = proxy.driver_connection
-        if proxy.is_valid and connection is not None and not connection.closed:
-            if connection.info.transaction_status == TransactionStatus.IDLE:
-                # The SQLAlchemy path expects the pool's connections out of autocommit mode.
-                connection.autocommit = False
-            else:  # pragma: no cover - a failed rollback; do not hand the connection out again
-                proxy.invalidate()
-        proxy.close()
-
-    def load(self, aggregate_id: UUID) -> list[Row]:
-        load = self._statements().load
-        with self._connection() as connection:
-            rows = connection.execute(load.sql, load.parameters({"aggregate_id": aggregate_id}))
-            return [load.row(row) for row in rows.fetchall()]
-
     def append(self, rows: AppendRows) -> list[Row]:
         from psycopg import ClientCursor
 
-        s = self._statements()
-        with self._connection() as connection, ClientCursor(connection) as cursor:
+        s = self.s
+        with self.source.connection() as connection, ClientCursor(connection) as cursor:
             bind = cursor.mogrify
             statements = ["BEGIN"] if s.lock is None else ["BEGIN", s.lock]
             if rows.inbox is not None:

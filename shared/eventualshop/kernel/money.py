@@ -106,7 +106,8 @@ CurrencyCode = Annotated[
 
 
 class Money(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, not at import (cold start; see kernel.messages).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     amount: Amount
     currency: CurrencyCode

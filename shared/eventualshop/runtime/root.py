@@ -160,10 +160,11 @@ class Root:
         url = config.resolved_event_store_url(self.context(context).name)
 
         def make() -> EventStore:
-            from eventualshop.adapters.event_store_sql import SqlEventStore
+            # A command's path on it imports no SQLAlchemy (see adapters.event_store_driver).
+            from eventualshop.adapters.event_store_driver import open_event_store
 
             _ensure_folder(url)
-            store = SqlEventStore.from_url(url, migrate=config.auto_migrate)
+            store = open_event_store(url, migrate=config.auto_migrate)
             self._opened.append(store.close)
             return store
 

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 
 DEFAULT_DATA_DIR = Path("var")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_", extra="ignore")
+class Settings(EnvironmentSettings):
+    """``Settings()`` reads the environment; each field is one variable (``EVENTUALSHOP_`` +
+    its name, ``K_SINK`` by its alias). Not pydantic-settings: see ``kernel.environment``."""
+
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
+        env_prefix="EVENTUALSHOP_", extra="ignore"
+    )
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="where the embedded SQLite files live")
     event_store_url: str | None = Field(

@@ -15,19 +15,22 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
+from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 from eventualshop.shopping_cart.payment_methods import use_card_token_key
 
 CARD_TOKEN_KEY_VARIABLE = "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY"
 KEPT_KEY_FILE = "shopping-cart-card-token.key"
 
 
-class CartSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_SHOPPING_CART_", extra="ignore")
+class CartSettings(EnvironmentSettings):
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
+        env_prefix="EVENTUALSHOP_SHOPPING_CART_", extra="ignore"
+    )
 
     card_token_key: SecretStr | None = Field(
         None,

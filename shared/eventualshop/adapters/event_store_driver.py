@@ -1,0 +1,195 @@
+"""The SQL event store as a cold function opens it: the command path without SQLAlchemy.
+
+A command function loads an aggregate, appends its events and runs one relay pass (read the
+pending events, publish, move the relay position). :class:`DriverEventStore` does exactly that on
+the driver's own connections with the SQL generated from SQLAlchemy's statements
+(:mod:`~eventualshop.adapters.sql_driver`), and checks the schema's migration with one query.
+Everything else (reads by position, stream heads, outcomes, rejected commands, migrating, the rare
+error paths) goes to a :class:`~eventualshop.adapters.event_store_sql.SqlEventStore` on the same
+database, built on first use: SQLAlchemy is imported then, and only then. Both share the lock
+that queues this process's SQLite writers, and behave as one store (the contract suite runs on
+both).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventualshop.adapters.event_rows import append_rows, outbox_entries, stream_of
+from eventualshop.adapters.sql_driver import (
+    HEAD_REVISION,
+    DirectConnections,
+    DriverPath,
+    DriverUrl,
+    driver_path,
+)
+from eventualshop.kernel.eventstore import (
+    AppendBatch,
+    InboxRecord,
+    OutboxEntry,
+    StoredEvent,
+    Stream,
+)
+from eventualshop.kernel.messages import utc_now
+
+if TYPE_CHECKING:
+    from eventualshop.adapters.event_store_sql import SqlEventStore
+
+
+def open_event_store(url: str, *, migrate: bool = False) -> DriverEventStore | SqlEventStore:
+    """The store for ``url``: a :class:`DriverEventStore` where a driver path exists (an SQLite
+    file, PostgreSQL on psycopg), else a ``SqlEventStore``; ``migrate`` upgrades the schema
+    first when it is not at the newest revision."""
+    parsed = DriverUrl.parse(url)
+    if parsed is None:
+        from eventualshop.adapters.event_store_sql import SqlEventStore
+
+        return SqlEventStore.from_url(url, migrate=migrate)
+    store = DriverEventStore(url, parsed)
+    if migrate:
+        try:
+            store.migrate_if_needed()
+        except BaseException:
+            store.close()
+            raise
+    return store
+
+
+class DriverEventStore:
+    """``EventStore`` whose command path runs on the driver; see the module docstring."""
+
+    def __init__(
+        self, url: str, parsed: DriverUrl, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.url = url
+        self._clock = clock
+        self._connections = DirectConnections(parsed)
+        path = driver_path(parsed.dialect, self._connections)
+        assert path is not None, "DriverUrl.parse names only dialects with a driver path"
+        self._driver: DriverPath = path
+        self._full: SqlEventStore | None = None
+        self._opening = threading.Lock()
+        # Shared with the SqlEventStore: this process's SQLite writers queue on one lock.
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if parsed.dialect == "sqlite" else nullcontext()
+        )
+
+    # --- the SQLAlchemy store, on first use ------------------------------------------------------
+
+    @property
+    def full(self) -> SqlEventStore:
+        """The ``SqlEventStore`` on the same database (imports SQLAlchemy when first asked)."""
+        with self._opening:
+            if self._full is None:
+                from eventualshop.adapters.event_store_sql import SqlEventStore, create_engine
+
+                self._full = SqlEventStore(
+                    create_engine(self.url),
+                    owns_engine=True,
+                    clock=self._clock,
+                    writing=self._writing,
+                )
+            return self._full
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy engine of :attr:`full` (tests listen to it to take that path)."""
+        return self.full.engine
+
+    def _driver_path(self) -> DriverPath | None:
+        """The driver path, unless someone listens to the engine's statements (see
+        ``SqlEventStore.listened``); nobody can before the engine exists."""
+        full = self._full
+        return self._driver if full is None or not full.listened() else None
+
+    def migrate_if_needed(self) -> None:
+        """Upgrade the schema unless it is at ``HEAD_REVISION`` (then without SQLAlchemy)."""
+        if self._driver.schema_revision() != [HEAD_REVISION]:
+            self.full.migrate()
+
+    def migrate(self) -> None:
+        self.full.migrate()
+
+    def close(self) -> None:
+        self._connections.close()
+        if self._full is not None:
+            self._full.close()
+
+    # --- the command path ------------------------------------------------------------------------
+
+    def load(self, aggregate_id: UUID) -> Stream:
+        driver = self._driver_path()
+        if driver is None:
+            return self.full.load(aggregate_id)
+        return stream_of(aggregate_id, driver.load(aggregate_id))
+
+    def append(self, batch: AppendBatch) -> Sequence[int]:
+        driver = self._driver_path()
+        if driver is None or not batch.events:
+            # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.
+            return self.full.append(batch)
+        rows = append_rows(batch, self._clock())
+        try:
+            with self._writing:
+                inserted = driver.append(rows)
+        except Exception as error:
+            from sqlalchemy.exc import IntegrityError  # the error path only
+
+            if not isinstance(error, IntegrityError):
+                raise
+            failed = self.full.append_failed(batch, error)
+            if failed is error:
+                raise
+            raise failed from error
+        # Matched by event id: a multi-row RETURNING promises no order.
+        by_id = {event_id: position for position, event_id in inserted}
+        return [by_id[event.event_id] for event in batch.events]
+
+    def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:
+        driver = self._driver_path()
+        if driver is None:
+            return self.full.pending_outbox(limit)
+        if limit <= 0:
+            return []
+        return outbox_entries(driver.pending(limit))
+
+    def mark_published_through(self, position: int) -> None:
+        driver = self._driver_path()
+        if driver is not None:
+            with self._writing:
+                moved = driver.mark_published(position, self._clock())
+            if moved:
+                return
+        # Listened to, or no row to move (see SqlEventStore.mark_published_through).
+        self.full.mark_published_through(position)
+
+    # --- everything else: the SQLAlchemy store ---------------------------------------------------
+
+    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
+        return self.full.load_events(aggregate_id, after_version)
+
+    def outcome(self, consumer: str, message_id: str) -> str | None:
+        return self.full.outcome(consumer, message_id)
+
+    def record_outcome(self, record: InboxRecord) -> str:
+        return self.full.record_outcome(record)
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:
+        return self.full.read_all(after_position, limit)
+
+    def last_position(self) -> int:
+        return self.full.last_position()
+
+    def position_of(self, event_id: UUID) -> int | None:
+        return self.full.position_of(event_id)
+
+    def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
+        return self.full.aggregate_ids(aggregate_type)
+
+    def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
+        return self.full.stream_heads(aggregate_type, after_position)
