@@ -36,7 +36,7 @@ THREADS = 8
 ANSWER_BOUND_S = 10.0
 CONVERGE_S = 10.0
 #: After an outage the backlog is delivered too: a little longer.
-CONVERGE_AFTER_OUTAGE_S = 30.0
+CONVERGE_AFTER_OUTAGE_S = 60.0
 CARD_KEY = {"EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": "fault-test-card-token-key"}
 
 
@@ -137,7 +137,8 @@ def assert_converges(
     )
     lines = eventualshop_lag(served)
     assert lines, "eventualshop lag printed nothing"
-    assert all(line.endswith(" behind 0 events in 0 aggregates") for line in lines), lines
+    behind = [line for line in lines if not line.endswith(" behind 0 events in 0 aggregates")]
+    assert behind == [], behind
 
 
 def eventualshop_lag(served: ShopProcess) -> list[str]:

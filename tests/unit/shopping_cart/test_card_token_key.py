@@ -36,14 +36,14 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("configured", NOT_EMBEDDED.values(), ids=NOT_EMBEDDED.keys())
-def test_outside_the_embedded_default_no_function_starts_without_a_key(
+def test_outside_the_embedded_default_no_command_runs_without_a_key(
     configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in configured.items():
         monkeypatch.setenv(name, value)
 
     with pytest.raises(ConfigurationMissing, match=CARD_TOKEN_KEY_VARIABLE):
-        ROOT.target("shopping_cart_add_credit_card")
+        ROOT.configure_context("shopping-cart")  # as the first command does
 
 
 def test_serve_says_in_one_line_what_to_set(
@@ -62,13 +62,13 @@ def test_a_configured_key_is_the_one_tokens_are_made_with(monkeypatch: pytest.Mo
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
     monkeypatch.setenv(CARD_TOKEN_KEY_VARIABLE, "a production key from a secret store")
 
-    ROOT.target("shopping_cart_add_credit_card")
+    ROOT.configure_context("shopping-cart")  # as the first command does
 
     assert current_card_token_key() == b"a production key from a secret store"
 
 
 def test_the_embedded_default_generates_a_random_key_once_and_keeps_it(tmp_path: Path) -> None:
-    ROOT.target("shopping_cart_add_credit_card")
+    ROOT.configure_context("shopping-cart")  # as the first command does
     first = current_card_token_key()
     kept = tmp_path / KEPT_KEY_FILE
 
@@ -79,7 +79,7 @@ def test_the_embedded_default_generates_a_random_key_once_and_keeps_it(tmp_path:
 
     use_card_token_key(b"something else entirely")
     ROOT.reset()  # as a restart would
-    ROOT.target("shopping_cart_add_credit_card")
+    ROOT.configure_context("shopping-cart")  # as the first command does
 
     assert current_card_token_key() == first
 
@@ -87,10 +87,10 @@ def test_the_embedded_default_generates_a_random_key_once_and_keeps_it(tmp_path:
 def test_two_data_directories_get_different_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ROOT.target("shopping_cart_add_credit_card")
+    ROOT.configure_context("shopping-cart")  # as the first command does
     first = current_card_token_key()
     monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path / "other"))
     ROOT.reset()
-    ROOT.target("shopping_cart_add_credit_card")
+    ROOT.configure_context("shopping-cart")  # as the first command does
 
     assert current_card_token_key() != first

@@ -22,7 +22,7 @@ from eventualshop.runtime.registry import FunctionSpec
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 _PARAMETER = re.compile(r"\{[A-Za-z]+\}")
 # A path parameter is a UUID (the functions refuse anything else), so a literal sibling such as
-# ``/catalogs/items`` never falls to ``/catalogs/{catalogId}``. RE2 syntax (Envoy, Istio) and
+# ``/things/items`` never falls to ``/things/{thingId}``. RE2 syntax (Envoy, Istio) and
 # Python's agree on this subset.
 _SEGMENT = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 
