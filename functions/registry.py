@@ -8,11 +8,18 @@ later, the sagas are written out here. Importing this module imports no domain m
 
 from __future__ import annotations
 
+from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.declaration import BoundedContext
-from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, context_functions
+from eventualshop.runtime.registry import (
+    Delivery,
+    FunctionKind,
+    FunctionSpec,
+    Route,
+    context_functions,
+)
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 
-CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART,)
+CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, IDENTITY)
 #: The functions-framework source that serves every derived function.
 SERVED_BY = "functions.main"
 
@@ -38,11 +45,37 @@ PLATFORM: tuple[FunctionSpec, ...] = (
     ),
 )
 
+
+def _credential_function(name: str, method: str, path: str, *, signs: bool = False) -> FunctionSpec:
+    """Identity's credential functions (``functions/identity/http.py``): only those that sign
+    tokens get the signing key from the Secret."""
+    return FunctionSpec(
+        name=f"identity-{name}",
+        kind=FunctionKind.QUERY if method == "GET" else FunctionKind.COMMAND,
+        context=IDENTITY.name,
+        module="functions.identity.http",
+        target=name.replace("-", "_"),
+        route=Route("GET" if method == "GET" else "POST" if method == "POST" else "PUT", path),
+        secrets=("EVENTUALSHOP_IDENTITY_SIGNING_KEY",) if signs else (),
+    )
+
+
+IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
+    _credential_function("sign-up", "POST", IDENTITY.routes + "/sign-up"),
+    _credential_function("sign-in", "POST", IDENTITY.routes + "/sign-in", signs=True),
+    _credential_function("refresh", "POST", IDENTITY.routes + "/refresh", signs=True),
+    _credential_function("sign-out", "POST", IDENTITY.routes + "/sign-out"),
+    _credential_function("change-password", "PUT", IDENTITY.routes + "/{userId}/change-password"),
+    # Public keys only; in production every function reads them from EVENTUALSHOP_AUTH_JWKS.
+    _credential_function("jwks-document", "GET", "/.well-known/jwks.json"),
+)
+
 #: Cross-context reactions and saga steps (``functions/sagas/``): none yet.
 SAGAS: tuple[FunctionSpec, ...] = ()
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),
+    *IDENTITY_CREDENTIALS,
     *SAGAS,
     *PLATFORM,
 )

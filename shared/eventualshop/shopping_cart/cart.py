@@ -385,3 +385,8 @@ CART: AggregateKind[Cart] = AggregateKind(
     snapshot_interval=3,
     commands=CART_COMMANDS,
 )
+
+
+def owner(cart: Cart) -> UUID:
+    """Whose cart it is: a customer may change and read only their own carts."""
+    return cart.customer_id
