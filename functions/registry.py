@@ -8,6 +8,7 @@ later, the sagas are written out here. Importing this module imports no domain m
 
 from __future__ import annotations
 
+from eventualshop.account.declaration import ACCOUNT
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.declaration import BoundedContext
 from eventualshop.runtime.registry import (
@@ -15,11 +16,12 @@ from eventualshop.runtime.registry import (
     FunctionKind,
     FunctionSpec,
     Route,
+    Subscription,
     context_functions,
 )
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 
-CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, IDENTITY)
+CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, IDENTITY, ACCOUNT)
 #: The functions-framework source that serves every derived function.
 SERVED_BY = "functions.main"
 
@@ -56,7 +58,7 @@ def _credential_function(name: str, method: str, path: str, *, signs: bool = Fal
         module="functions.identity.http",
         target=name.replace("-", "_"),
         route=Route("GET" if method == "GET" else "POST" if method == "POST" else "PUT", path),
-        secrets=("EVENTUALSHOP_IDENTITY_SIGNING_KEY",) if signs else (),
+        own_secrets=("EVENTUALSHOP_IDENTITY_SIGNING_KEY",) if signs else (),
     )
 
 
@@ -70,8 +72,32 @@ IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
     _credential_function("jwks-document", "GET", "/.well-known/jwks.json"),
 )
 
-#: Cross-context reactions and saga steps (``functions/sagas/``): none yet.
-SAGAS: tuple[FunctionSpec, ...] = ()
+
+def _reaction(name: str, context: str, source: BoundedContext, event: str) -> FunctionSpec:
+    """A reaction in ``functions/sagas/reactions.py``, subscribed to one event type."""
+    return FunctionSpec(
+        name=name,
+        kind=FunctionKind.SAGA,
+        context=context,
+        module="functions.sagas.reactions",
+        target=name.removeprefix(f"{context}-").replace("-", "_"),
+        subscriptions=(
+            Subscription(
+                name,
+                {"source": source.source, "type": f"eventualshop.{source.name}.{event}"},
+            ),
+        ),
+    )
+
+
+#: Cross-context reactions and saga steps (``functions/sagas/``).
+SAGAS: tuple[FunctionSpec, ...] = (
+    _reaction("account-create-account-when-user-registered", "account", IDENTITY, "UserRegistered"),
+    _reaction(
+        "account-activate-account-when-email-confirmed", "account", IDENTITY, "EmailConfirmed"
+    ),
+    _reaction("identity-delete-user-when-account-deleted", "identity", ACCOUNT, "AccountDeleted"),
+)
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),

@@ -57,6 +57,18 @@ def labels(spec: FunctionSpec) -> dict[str, str]:
     return result
 
 
+def own_secret(variable: str) -> str:
+    """The Secret of one restricted variable: ``EVENTUALSHOP_X_KEY`` in ``eventualshop-x-key``."""
+    return variable.lower().replace("_", "-")
+
+
+def own_secret_env(spec: FunctionSpec) -> list[dict[str, Any]]:
+    return [
+        {"name": v, "valueFrom": {"secretKeyRef": {"name": own_secret(v), "key": v}}}
+        for v in spec.own_secrets
+    ]
+
+
 def function_env(spec: FunctionSpec) -> list[tuple[str, str]]:
     """What selects the function inside the shared image, and how it publishes."""
     return [
@@ -127,7 +139,8 @@ def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         "name": "function",
         "image": config.image,
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
-        "env": [{"name": name, "value": value} for name, value in function_env(spec)],
+        "env": [{"name": name, "value": value} for name, value in function_env(spec)]
+        + own_secret_env(spec),
         "envFrom": [{"secretRef": {"name": config.secret}}],
         "readinessProbe": {**probe, "periodSeconds": 5},
         "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
@@ -232,6 +245,10 @@ def func_yaml(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     """
     envs = [{"name": name, "value": value} for name, value in function_env(spec)]
     envs.append({"value": "{{ secret:" + config.secret + " }}"})  # every key, as envFrom does
+    for variable in spec.own_secrets:
+        envs.append(
+            {"name": variable, "value": f"{{{{ secret:{own_secret(variable)}:{variable} }}}}"}
+        )
     return {
         "specVersion": FUNC_SPEC_VERSION,
         "name": spec.name,
