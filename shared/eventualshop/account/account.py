@@ -81,9 +81,11 @@ class _Book:
             raise AddressNotFound(f"account {account.id} has no address {address_id}")
         if found.is_deleted:
             return []
-        events: list[DomainEvent] = [self.deleted(account_id=account.id, address_id=address_id)]
+        events: list[DomainEvent] = []
+        # The primary first: the primary address is always a live one (an invariant).
         if getattr(account, self.primary) == address_id:
             events.append(self.primary_removed(account_id=account.id, address_id=address_id))
+        events.append(self.deleted(account_id=account.id, address_id=address_id))
         return events
 
     def prefer(self, account: Account, address_id: UUID) -> list[DomainEvent]:
