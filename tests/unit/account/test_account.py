@@ -99,8 +99,8 @@ def test_prefer_then_delete_the_primary_address_removes_it_as_primary() -> None:
         given(CREATED, added, preferred)
         .when(c.DeleteBillingAddress(account_id=ACCOUNT_ID, address_id=A1))
         .then(
-            e.BillingAddressDeleted(account_id=ACCOUNT_ID, address_id=A1),
             e.PrimaryBillingAddressRemoved(account_id=ACCOUNT_ID, address_id=A1),
+            e.BillingAddressDeleted(account_id=ACCOUNT_ID, address_id=A1),
         )
     )
     assert account.primary_billing is None
