@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from eventualshop.identity.commands import RegisterUser
 from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.identity.rules import Password
-from functions.identity import credentials
+from functions.identity import credentials, emails
 from functions.main import ROOT
 
 
@@ -46,7 +46,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"eventualshop users: invalid {fields}", file=sys.stderr)
         return 2
     store = ROOT.read_model_store()
-    if find_by_sign_in_email(store, command.email) is not None:
+    taken = find_by_sign_in_email(store, command.email) is not None
+    if taken or not emails.claim(store, command.email, command.user_id):
         print(f"eventualshop users: {command.email} is taken", file=sys.stderr)
         return 1
     credential = credentials.keep(store, command.user_id, secret)

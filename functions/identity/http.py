@@ -26,8 +26,9 @@ from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.identity.rules import Email, Name, Password
 from eventualshop.identity.user import User
 from eventualshop.kernel.errors import IdempotencyKeyReused
+from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.service import Outcome
-from eventualshop.runtime.auth import AuthSettings, jwks
+from eventualshop.runtime.auth import current_settings, jwks
 from eventualshop.runtime.http import (
     ProblemError,
     command_context,
@@ -36,12 +37,13 @@ from eventualshop.runtime.http import (
     validation_errors,
 )
 from eventualshop.runtime.targets import guard
-from functions.identity import credentials, throttle, tokens
+from functions.identity import credentials, emails, throttle, tokens
 from functions.main import ROOT
 
 log = logging.getLogger("eventualshop.identity")
 CONTEXT = IDENTITY.name
 M = TypeVar("M", bound=BaseModel)
+_SIGN_UP = uuid.UUID("0b6c7a52-4d0e-4c55-9d8e-5f2f3f1e2a10")  # names user ids made from keys
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="eventualshop"'}
 
 
@@ -170,11 +172,15 @@ def sign_up(request: Request) -> Response:
         )
     context = command_context(request)
     store = ROOT.read_model_store()
-    if find_by_sign_in_email(store, form.email) is not None:
+    # A retried sign-up (same Idempotency-Key) is the same user: its claim on the email holds.
+    key = request.headers.get("Idempotency-Key")
+    user_id = uuid.uuid5(_SIGN_UP, key) if key else uuid.uuid4()
+    if find_by_sign_in_email(store, form.email) is not None or not emails.claim(
+        store, form.email, user_id
+    ):
         return problem(
             409, "Email taken", "a user already signs in with this email", code="email-taken"
         )
-    user_id = uuid.uuid4()
     command = RegisterUser(
         user_id=user_id,
         first_name=form.first_name,
@@ -208,8 +214,7 @@ def sign_in(request: Request) -> Response:
             f"too many failed sign-ins for this email; try again in {wait} s",
             headers={"Retry-After": str(wait)},
         )
-    found = find_by_sign_in_email(store, form.email)
-    user = _user(uuid.UUID(found["userId"])) if found else None
+    user = _signing_in(store, form.email)
     live = user is not None and not user.is_deleted
     # The hash is checked whether or not the email is known (a decoy hash when it is not), so
     # both answers take as long.
@@ -220,6 +225,17 @@ def sign_in(request: Request) -> Response:
     throttle.succeeded(store, form.email)
     holder = _holder(user)
     return _json(tokens.token_answer(holder, tokens.start_family(store, user.id)))
+
+
+def _signing_in(store: ReadModelStore, email: str) -> User | None:
+    """The user who signs in with ``email`` now: claimed at sign-up, or primary since."""
+    claimed = emails.owner(store, email)
+    found = find_by_sign_in_email(store, email) if claimed is None else None
+    user_id = claimed or (uuid.UUID(str(found["userId"])) if found else None)
+    user = _user(user_id) if user_id is not None else None
+    if user is None or user.sign_in_email != email:
+        return None  # e.g. an email that was primary before another one was confirmed
+    return user
 
 
 def _holder(user: User) -> tokens.Holder:
@@ -292,4 +308,4 @@ def _path_user(request: Request) -> uuid.UUID:
 def jwks_document(request: Request) -> Response:
     if request.method not in ("GET", "HEAD"):
         raise ProblemError(405, "Method not allowed", "use GET", headers={"Allow": "GET"})
-    return _json(jwks(AuthSettings()), headers={"Cache-Control": "public, max-age=300"})
+    return _json(jwks(current_settings()), headers={"Cache-Control": "public, max-age=300"})

@@ -22,7 +22,7 @@ from typing import Any
 import jwt
 
 from eventualshop.kernel.readmodels import ReadModelStore
-from eventualshop.runtime.auth import ALGORITHM, AuthSettings, key_id, signing_key
+from eventualshop.runtime.auth import ALGORITHM, current_settings, key_id, signing_key
 from functions.identity.settings import IdentitySettings
 
 REFRESH_TOKENS = "IdentityRefreshTokens"
@@ -45,7 +45,7 @@ class RefreshRefused(Exception):
 
 
 def access_token(holder: Holder, *, now: float | None = None) -> tuple[str, int]:
-    auth, identity = AuthSettings(), IdentitySettings()
+    auth, identity = current_settings(), IdentitySettings()
     key = signing_key(auth)
     issued = int(now if now is not None else time.time())
     claims = {

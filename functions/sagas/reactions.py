@@ -23,7 +23,7 @@ from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
 from eventualshop.kernel.service import CommandContext
 from eventualshop.runtime.consumer import consumer
-from functions.identity import credentials, tokens
+from functions.identity import credentials, emails, tokens
 from functions.main import ROOT
 from functions.registry import FUNCTIONS
 
@@ -76,6 +76,7 @@ def _delete_user(recorded: RecordedEvent) -> None:
         store = ROOT.read_model_store()
         tokens.revoke_user(store, event.account_id)
         credentials.forget_user(store, event.account_id)
+        emails.release(store, event.account_id)
 
 
 def _target(name: str, registry: EventRegistry, handle: Callable[[RecordedEvent], None]) -> Any:

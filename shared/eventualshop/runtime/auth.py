@@ -64,6 +64,21 @@ class AuthSettings(BaseSettings):
         return self.auth == "on"
 
 
+_VARIABLES = tuple(f"EVENTUALSHOP_{name.upper()}" for name in AuthSettings.model_fields)
+
+
+def current_settings() -> AuthSettings:
+    """The settings as the environment says now; read once per distinct environment (building
+    pydantic settings takes a millisecond, too much for every request)."""
+    return _settings_for(tuple(os.environ.get(name) for name in _VARIABLES))
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple[str | None, ...]) -> AuthSettings:
+    del environment  # the cache key: AuthSettings reads the same variables itself
+    return AuthSettings()
+
+
 # ---- keys ---------------------------------------------------------------------------------------
 
 
@@ -205,15 +220,17 @@ class Guard:
     """The access rule of one route, checked by its HTTP function before anything else."""
 
     access: Access
-    settings: AuthSettings
+    #: Read per request, so a warm instance follows ``EVENTUALSHOP_AUTH`` as it is now.
+    settings: Callable[[], AuthSettings] = current_settings
     owner_field: str | None = None
     aggregate_parameter: str | None = None
     owner_of: OwnerOf | None = None
 
     def __call__(self, request: Request, data: Mapping[str, Any]) -> None:
-        if not self.settings.enabled or self.access == "anonymous":
+        settings = self.settings()
+        if not settings.enabled or self.access == "anonymous":
             return
-        principal = verify(bearer(request), self.settings)
+        principal = verify(bearer(request), settings)
         if principal.is_admin or self.access == CUSTOMER:
             return
         if self.access == ADMIN:

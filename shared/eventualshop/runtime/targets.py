@@ -19,7 +19,7 @@ from flask import Request, Response
 
 from eventualshop.kernel.declaration import Access, BoundedContext, CommandRoute, QueryRoute
 from eventualshop.kernel.paging import Paging
-from eventualshop.runtime.auth import AuthSettings, Guard
+from eventualshop.runtime.auth import Guard
 from eventualshop.runtime.consumer import consumer
 from eventualshop.runtime.http import (
     ProblemError,
@@ -183,7 +183,6 @@ def guard(root: Parts, context: BoundedContext, access: Access, path: str) -> Gu
 
     return Guard(
         access,
-        AuthSettings(),
         owner_field=context.owner_field,
         aggregate_parameter=parameters[0] if parameters else None,
         owner_of=owner_of,
