@@ -84,7 +84,8 @@ class _AddressList:
         if isinstance(event, e.AccountDeleted):
             docs.patch_all({"accountId": account}, {"isDeleted": True}, version)
             return
-        assert isinstance(event, e.AddressEvent)
+        if not isinstance(event, e.AddressEvent) or type(event) not in self.handles:
+            return  # the other book's events, and the account's own: only the cursor moves
         key = address_key(account, event.address_id)
         role = next(r for r, t in self.types.items() if isinstance(event, t))
         if role == "added":
