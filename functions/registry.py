@@ -58,7 +58,7 @@ def _credential_function(name: str, method: str, path: str, *, signs: bool = Fal
         module="functions.identity.http",
         target=name.replace("-", "_"),
         route=Route("GET" if method == "GET" else "POST" if method == "POST" else "PUT", path),
-        own_secrets=("EVENTUALSHOP_IDENTITY_SIGNING_KEY",) if signs else (),
+        own_secrets=("EVENTUALSHOP_AUTH_SIGNING_KEY",) if signs else (),
     )
 
 

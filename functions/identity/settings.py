@@ -1,5 +1,5 @@
 """Identity's own settings (``EVENTUALSHOP_IDENTITY_…``); the signing key is in
-``runtime.auth.AuthSettings`` (``EVENTUALSHOP_IDENTITY_SIGNING_KEY``, a Secret in deployments)."""
+``runtime.auth.AuthSettings`` (``EVENTUALSHOP_AUTH_SIGNING_KEY``, a Secret in deployments)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from eventualshop.runtime.deploy.config import DeployConfig
 from eventualshop.runtime.deploy.knative import service
 from functions.registry import FUNCTIONS
 
-KEY = "EVENTUALSHOP_IDENTITY_SIGNING_KEY"
+KEY = "EVENTUALSHOP_AUTH_SIGNING_KEY"
 
 
 def test_only_sign_in_and_refresh_mount_the_signing_key_and_from_its_own_secret() -> None:
@@ -18,6 +18,6 @@ def test_only_sign_in_and_refresh_mount_the_signing_key_and_from_its_own_secret(
             if variable["name"] == KEY:
                 assert "value" not in variable  # never a literal
                 reference = variable["valueFrom"]["secretKeyRef"]
-                assert reference == {"name": "eventualshop-identity-signing-key", "key": KEY}
+                assert reference == {"name": "eventualshop-auth-signing-key", "key": KEY}
                 mounting.append(spec.name)
     assert sorted(mounting) == ["identity-refresh", "identity-sign-in"]

@@ -38,7 +38,7 @@ from eventualshop.runtime.http import ProblemError
 ALGORITHM = "EdDSA"
 ADMIN = "admin"
 CUSTOMER = "customer"
-KEY_FILE = "identity-signing-key.pem"
+KEY_FILE = "signing-key.pem"
 
 
 class AuthSettings(BaseSettings):
@@ -52,7 +52,7 @@ class AuthSettings(BaseSettings):
         description="JWKS (JSON) of the public keys that verify access tokens; list the old and "
         "the new key while rotating. Unset: the public half of the signing key",
     )
-    identity_signing_key: SecretStr | None = Field(
+    auth_signing_key: SecretStr | None = Field(
         None,
         description="PEM Ed25519 private key Identity signs tokens with (from the Secret); "
         "unset: one generated in data_dir, for the embedded shop only",
@@ -94,7 +94,7 @@ def key_id(public: Ed25519PublicKey) -> str:
 
 
 def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
-    secret = settings.identity_signing_key
+    secret = settings.auth_signing_key
     if secret is not None:
         return _load_pem(secret.get_secret_value())
     return _local_key(str(settings.data_dir.resolve() / KEY_FILE))
@@ -104,7 +104,7 @@ def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
 def _load_pem(pem: str) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError("EVENTUALSHOP_IDENTITY_SIGNING_KEY must be an Ed25519 private key (PEM)")
+        raise ValueError("EVENTUALSHOP_AUTH_SIGNING_KEY must be an Ed25519 private key (PEM)")
     return key
 
 
