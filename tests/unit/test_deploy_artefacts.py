@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from eventualshop.kernel.cloudevents import event_source, event_type_name
+from eventualshop.runtime.auth import AuthSettings
 from eventualshop.runtime.deploy import GENERATED_DIRS, check, generate, main, write
 from eventualshop.runtime.deploy.config import ENV_PREFIX, PART_OF_FUNCTIONS, PART_OF_LABEL
 from eventualshop.runtime.registry import Delivery, FunctionKind, FunctionSpec, Route, Subscription
@@ -493,6 +494,8 @@ def test_every_service_runs_its_function_from_the_shared_image(artefacts: Any) -
 
 def test_every_eventualshop_variable_in_the_artefacts_is_a_setting() -> None:
     names = {f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields} | set(SECRETS)
+    # The authorization settings (runtime/auth.py), the signing key among them.
+    names |= {f"{ENV_PREFIX}{field.upper()}" for field in AuthSettings.model_fields}
     for path, text in generated(ROOT).items():
         for variable in set(re.findall(r"\bEVENTUALSHOP_[A-Z0-9_]+", text)):
             assert variable in names, f"{path.relative_to(ROOT)}: {variable} is not a setting"
