@@ -31,8 +31,10 @@ from functions.main import ROOT
 from .conftest import EMBEDDED, Shop
 from .support import ADDRESS, all_events, eventually
 
-# The embedded default only, for now: on PostgreSQL + RabbitMQ several of these tests still
-# fail (seen, not yet diagnosed; issue 12 asks for both set-ups).
+# The embedded default only, for now. On PostgreSQL + RabbitMQ the tests that need no read
+# model pass, those that wait for one time out. Not yet diagnosed; the likely cause is that the
+# ``shop`` fixture moves publishing to a per-test exchange for its probe, which the module's
+# dispatcher may not consume; the read-side tests use ``support.served_shop`` instead.
 pytestmark = pytest.mark.parametrize("module_shop", [EMBEDDED], indirect=True)
 
 IDENTITIES = "/api/v1/identities"
@@ -260,7 +262,7 @@ def test_tampered_tokens_are_refused_with_a_bearer_challenge(client: FlaskClient
         "unknown key": jwt.encode(claims, stranger, algorithm="EdDSA", headers={"kid": "other"}),
         "not a token": "not-a-token",
     }
-    assert _details(client, user, user.access).status_code == 200
+    until(lambda: _details(client, user, user.access).status_code == 200)  # once projected
     for case, token in cases.items():
         answer = _details(client, user, token)
         assert answer.status_code == 401, case
