@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 Printer = Callable[[str], object]
 
 
-def _call(base: str, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+def _call(
+    base: str, method: str, path: str, body: Any = None, token: str | None = None
+) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -85,18 +89,35 @@ def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
 
 def _script(base: str, out: Printer) -> int:
     carts = "/api/v1/shopping-carts"
-    customer = str(uuid.uuid4())
     steps = 0
+    token: str | None = None
 
     def step(title: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
         nonlocal steps
         steps += 1
-        status, answer = _call(base, method, path, body)
+        status, answer = _call(base, method, path, body, token)
         summary = answer.get("events") or answer.get("code") or answer.get("errors") or answer
+        if "accessToken" in answer:  # never print a token
+            summary = {"userId": answer["userId"], "expiresIn": answer["expiresIn"]}
         out(f"{steps:2}. {title:<44} {method:6} {status}  {json.dumps(summary)}")
         return answer
 
     out(f"EventualShop demo against {base}")
+    # The demo's own throw-away user: a password made here, printed nowhere.
+    email, password = f"demo-{uuid.uuid4().hex[:8]}@example.com", f"Demo-{uuid.uuid4().hex}!"
+    sign_up = {
+        "firstName": "Augusta",
+        "lastName": "Lovelace",
+        "email": email,
+        "password": password,
+        "passwordConfirmation": password,
+    }
+    step("sign up", "POST", "/api/v1/identities/sign-up", sign_up)
+    signed_in = step(
+        "sign in", "POST", "/api/v1/identities/sign-in", {"email": email, "password": password}
+    )
+    token = signed_in.get("accessToken")
+    customer = str(signed_in.get("userId") or uuid.uuid4())  # with EVENTUALSHOP_AUTH=off: anyone
     product = {
         "description": "A mechanical keyboard",
         "name": "Keyboard",
@@ -169,7 +190,7 @@ def _script(base: str, out: Printer) -> int:
     details: dict[str, Any] = {}
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        status, details = _call(base, "GET", f"{cart}/details")
+        status, details = _call(base, "GET", f"{cart}/details", token=token)
         if status == 200 and details.get("status") == "CheckedOut":
             break
         time.sleep(0.05)
@@ -178,7 +199,7 @@ def _script(base: str, out: Printer) -> int:
         f"{steps:2}. {'read the cart details (query)':<44} {'GET':6} "
         f"{details.get('status')}  total {details.get('total')}  due {details.get('amountDue')}"
     )
-    _, listed = _call(base, "GET", f"{cart}/items/list-item")
+    _, listed = _call(base, "GET", f"{cart}/items/list-item", token=token)
     steps += 1
     names = [(i.get("productName"), i.get("quantity")) for i in listed.get("items", [])]
     out(f"{steps:2}. {'list the items (query)':<44} {'GET':6} {names}")

@@ -34,6 +34,13 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
+    import sys
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["users"]:  # Identity's own command: the runtime names no context
+        from functions.identity.admin import main as users
+
+        return users(arguments[1:])
     from eventualshop.runtime.cli import main
 
-    return main(argv, ROOT)
+    return main(arguments, ROOT)

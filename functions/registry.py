@@ -8,12 +8,15 @@ later, the sagas are written out here. Importing this module imports no domain m
 
 from __future__ import annotations
 
+from eventualshop.account.declaration import ACCOUNT
 from eventualshop.catalog.declaration import CATALOG
+from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.declaration import BoundedContext
 from eventualshop.runtime.registry import (
     Delivery,
     FunctionKind,
     FunctionSpec,
+    Route,
     Subscription,
     context_functions,
     kebab,
@@ -21,7 +24,7 @@ from eventualshop.runtime.registry import (
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 from eventualshop.warehouse.declaration import WAREHOUSE
 
-CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, CATALOG, WAREHOUSE)
+CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, CATALOG, WAREHOUSE, IDENTITY, ACCOUNT)
 #: The functions-framework source that serves every derived function.
 SERVED_BY = "functions.main"
 
@@ -59,6 +62,49 @@ _HOLDING_EVENTS = (
     "CartDiscarded",
 )
 
+
+def _credential_function(name: str, method: str, path: str, *, signs: bool = False) -> FunctionSpec:
+    """Identity's credential functions (``functions/identity/http.py``): only those that sign
+    tokens get the signing key from the Secret."""
+    return FunctionSpec(
+        name=f"identity-{name}",
+        kind=FunctionKind.QUERY if method == "GET" else FunctionKind.COMMAND,
+        context=IDENTITY.name,
+        module="functions.identity.http",
+        target=name.replace("-", "_"),
+        route=Route("GET" if method == "GET" else "POST" if method == "POST" else "PUT", path),
+        own_secrets=("EVENTUALSHOP_AUTH_SIGNING_KEY",) if signs else (),
+    )
+
+
+IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
+    _credential_function("sign-up", "POST", IDENTITY.routes + "/sign-up"),
+    _credential_function("sign-in", "POST", IDENTITY.routes + "/sign-in", signs=True),
+    _credential_function("refresh", "POST", IDENTITY.routes + "/refresh", signs=True),
+    _credential_function("sign-out", "POST", IDENTITY.routes + "/sign-out"),
+    _credential_function("change-password", "PUT", IDENTITY.routes + "/{userId}/change-password"),
+    # Public keys only; in production every function reads them from EVENTUALSHOP_AUTH_JWKS.
+    _credential_function("jwks-document", "GET", "/.well-known/jwks.json"),
+)
+
+
+def _reaction(name: str, context: str, source: BoundedContext, event: str) -> FunctionSpec:
+    """A reaction in ``functions/sagas/reactions.py``, subscribed to one event type."""
+    return FunctionSpec(
+        name=name,
+        kind=FunctionKind.SAGA,
+        context=context,
+        module="functions.sagas.reactions",
+        target=name.removeprefix(f"{context}-").replace("-", "_"),
+        subscriptions=(
+            Subscription(
+                name,
+                {"source": source.source, "type": f"eventualshop.{source.name}.{event}"},
+            ),
+        ),
+    )
+
+
 #: Cross-context reactions and saga steps (``functions/sagas/``).
 SAGAS: tuple[FunctionSpec, ...] = (
     # Reference §6.1 R10 and its inverse: cart items hold stock in the Warehouse.
@@ -77,10 +123,16 @@ SAGAS: tuple[FunctionSpec, ...] = (
             for event in _HOLDING_EVENTS
         ),
     ),
+    _reaction("account-create-account-when-user-registered", "account", IDENTITY, "UserRegistered"),
+    _reaction(
+        "account-activate-account-when-email-confirmed", "account", IDENTITY, "EmailConfirmed"
+    ),
+    _reaction("identity-delete-user-when-account-deleted", "identity", ACCOUNT, "AccountDeleted"),
 )
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),
+    *IDENTITY_CREDENTIALS,
     *SAGAS,
     *PLATFORM,
 )

@@ -26,6 +26,10 @@ from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.memory import InMemoryEventStore
 from tests.services import unavailable
 
+# The suites written before authorization test the cart through the original's anonymous API;
+# the authorization tests switch it on themselves.
+os.environ.setdefault("EVENTUALSHOP_AUTH", "off")
+
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -312,6 +312,9 @@ def served_shop(setup: str, env: Mapping[str, str], data_dir: str) -> Iterator[S
         patch.setenv("EVENTUALSHOP_DATA_DIR", data_dir)
         # Outside the embedded default the shop refuses to start without its card-token key.
         patch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "e2e-card-token-key-" * 2)
+        # The cart's read side through the original's anonymous API (authorization has its
+        # own tests); ``env`` may switch it on.
+        patch.setenv("EVENTUALSHOP_AUTH", "off")
         for name, value in env.items():
             patch.setenv(name, value)
         # The port must be known before the shop is built (the dispatcher posts back to it), so

@@ -126,8 +126,9 @@ def accepted(
     assert response.headers.get("CorrelationId")
     stored = shop.events_since(before)
     assert event_types(stored) == events
-    assert {str(e.aggregate_id) for e in stored} == {answer["aggregateId"]}
-    assert stored[-1].version == answer["version"]
+    if events:  # an idempotent PUT of what is in place stores nothing
+        assert {str(e.aggregate_id) for e in stored} == {answer["aggregateId"]}
+        assert stored[-1].version == answer["version"]
     return answer
 
 
@@ -606,12 +607,12 @@ class TestSettingAnAddress:
         cart = create_cart(shop)
         invalid(shop, "PUT", f"{CARTS}/{cart}/{route[0]}", body, field=field)
 
-    def test_the_address_the_cart_already_has_is_rejected(
+    def test_the_address_the_cart_already_has_is_accepted_with_no_event(
         self, shop: Shop, route: tuple[str, str]
     ) -> None:
         cart = create_cart(shop)
         command(shop, "PUT", f"{CARTS}/{cart}/{route[0]}", ADDRESS)
-        rejected(shop, "PUT", f"{CARTS}/{cart}/{route[0]}", ADDRESS, code="address-unchanged")
+        accepted(shop, "PUT", f"{CARTS}/{cart}/{route[0]}", ADDRESS, events=[])
         shop.assert_published()
 
 

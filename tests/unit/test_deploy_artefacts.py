@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from eventualshop.kernel.cloudevents import event_source, event_type_name
+from eventualshop.runtime.auth import AuthSettings
 from eventualshop.runtime.deploy import GENERATED_DIRS, check, generate, main, write
 from eventualshop.runtime.deploy.config import (
     ENV_PREFIX,
@@ -111,7 +112,8 @@ def services(files: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:
     container = service["spec"]["template"]["spec"]["containers"][0]
-    return {item["name"]: item["value"] for item in container["env"]}
+    # Plain values only: a restricted Secret's variable comes as valueFrom (see test_auth_deploy).
+    return {item["name"]: item["value"] for item in container["env"] if "value" in item}
 
 
 # ---- up to date -------------------------------------------------------------------------------
@@ -512,6 +514,8 @@ def test_every_service_runs_its_function_from_the_shared_image(artefacts: Any) -
 
 def test_every_eventualshop_variable_in_the_artefacts_is_a_setting() -> None:
     names = {f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields} | set(SECRETS)
+    # The authorization settings (runtime/auth.py), the signing key among them.
+    names |= {f"{ENV_PREFIX}{field.upper()}" for field in AuthSettings.model_fields}
     for path, text in generated(ROOT).items():
         for variable in set(re.findall(r"\bEVENTUALSHOP_[A-Z0-9_]+", text)):
             assert variable in names, f"{path.relative_to(ROOT)}: {variable} is not a setting"

@@ -20,6 +20,9 @@ from eventualshop.shopping_cart.events import CartEvent, PaymentMethodRemoved
 from functions.registry import CONTEXTS, FUNCTIONS
 
 EVENTS = "eventualshop.shopping_cart.events"
+#: The functions of the one context these tests alter (other contexts' reactions would name
+#: events that the cart alone does not publish).
+CART_FUNCTIONS = tuple(f for f in FUNCTIONS if f.context in (SHOPPING_CART.name, "platform"))
 
 
 def altered(name: str, **changes: Any) -> ModuleType:
@@ -29,9 +32,6 @@ def altered(name: str, **changes: Any) -> ModuleType:
     vars(module).update(vars(original))
     vars(module).update(changes)
     return module
-
-
-CART_FUNCTIONS = tuple(f for f in FUNCTIONS if f.context in (SHOPPING_CART.name, "platform"))
 
 
 def problems_with(

@@ -28,13 +28,15 @@ CATALOG = BoundedContext(
         CommandRoute("RemoveCatalogItem", "DELETE", "/{catalogId}/items/{itemId}"),
     ),
     queries=(
-        QueryRoute("list_catalogs", ""),
-        QueryRoute("list_catalog_grid_items", "/grid-items"),
-        QueryRoute("list_storefront_items", "/items"),
-        QueryRoute("get_catalog", "/{catalogId}"),
-        QueryRoute("list_catalog_items", "/{catalogId}/items/list-items"),
-        QueryRoute("list_catalog_item_cards", "/{catalogId}/items/cards"),
-        QueryRoute("get_catalog_item_details", "/{catalogId}/items/{itemId}/details"),
+        QueryRoute("list_catalogs", "", access="anonymous"),
+        QueryRoute("list_catalog_grid_items", "/grid-items", access="anonymous"),
+        QueryRoute("list_storefront_items", "/items", access="anonymous"),
+        QueryRoute("get_catalog", "/{catalogId}", access="anonymous"),
+        QueryRoute("list_catalog_items", "/{catalogId}/items/list-items", access="anonymous"),
+        QueryRoute("list_catalog_item_cards", "/{catalogId}/items/cards", access="anonymous"),
+        QueryRoute(
+            "get_catalog_item_details", "/{catalogId}/items/{itemId}/details", access="anonymous"
+        ),
     ),
     projections=(
         "catalog-grid",

@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Literal
 
 Method = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
+#: Who may call a route when authorization is on (``EVENTUALSHOP_AUTH``, default on):
+#: ``anonymous`` anyone; ``customer`` anyone signed in; ``owner`` the user the resource belongs
+#: to (see ``BoundedContext.owner``); ``admin`` the admin role only. An admin may call every route.
+Access = Literal["anonymous", "customer", "owner", "admin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,7 @@ class CommandRoute:
     path: str
     query: Mapping[str, str] = field(default_factory=dict)
     body_field: str | None = None
+    access: Access = "owner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class QueryRoute:
 
     handler: str
     path: str
+    access: Access = "owner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,12 @@ class BoundedContext:
     #: Names of the context's settings that are secrets (``card_token_key``): deployments take
     #: them from a Secret, as ``EVENTUALSHOP_<NAME>_<SETTING>``.
     secrets: tuple[str, ...] = ()
+    #: Whose a resource is, for ``owner`` routes: ``owner_field`` is a request field that names
+    #: the owner's user id outright (``customerId``); otherwise the route's first path parameter
+    #: is the aggregate, and ``owner`` (``"module:function"``, state -> user id) reads its owner
+    #: from the stored state (``None``: the aggregate id is the owner's user id).
+    owner_field: str | None = None
+    owner: str | None = None
 
     @property
     def env_prefix(self) -> str:

@@ -49,11 +49,23 @@ class ProblemError(Exception):
     """A client error, answered as problem+json."""
 
     def __init__(
-        self, status: int, title: str, detail: str, errors: Mapping[str, list[str]] | None = None
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        errors: Mapping[str, list[str]] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.errors = dict(errors or {})
+        self.headers = dict(headers or {})  # e.g. WWW-Authenticate on a 401
+
+
+#: The route's access check (``runtime.auth.Guard``): the request and its path parameters and
+#: body fields; raises a 401 or 403 ``ProblemError``.
+Authorize = Callable[[Request, Mapping[str, Any]], None]
 
 
 def problem(
@@ -179,6 +191,7 @@ def command_function(
     body_field: str | None = None,
     location: str | None = None,
     after_commit: Callable[[], None] | None = None,
+    authorize: Authorize | None = None,
 ) -> Callable[[Request], Response]:
     """Build a functions-framework HTTP target for one command.
 
@@ -216,6 +229,8 @@ def command_function(
             for name, field in query.items():
                 if name in request.args:
                     data[field] = request.args[name]
+            if authorize is not None:
+                authorize(request, data)
             try:
                 command = command_type.model_validate(data)
             except ValidationError as error:
@@ -237,7 +252,7 @@ def command_function(
                 error.title,
                 error.detail,
                 errors=error.errors,
-                headers=headers | extra,
+                headers=headers | extra | error.headers,
             )
         except IdempotencyKeyReused as error:
             return problem(
@@ -311,7 +326,9 @@ QueryAnswer = Mapping[str, Any] | Page | None
 
 
 def query_function(
-    route: Route, answer: Callable[[Mapping[str, uuid.UUID], Paging], QueryAnswer]
+    route: Route,
+    answer: Callable[[Mapping[str, uuid.UUID], Paging], QueryAnswer],
+    authorize: Authorize | None = None,
 ) -> Callable[[Request], Response]:
     """Build a functions-framework HTTP target for one query.
 
@@ -333,6 +350,8 @@ def query_function(
             if match is None:
                 raise ProblemError(404, "Not found", f"no route {request.path}")
             ids = {name: uuid.UUID(_path_uuid(name, v)) for name, v in match.groupdict().items()}
+            if authorize is not None:
+                authorize(request, ids)
             try:
                 paging = Paging.parse(request.args.get("limit"), request.args.get("offset"))
             except PagingError as error:
@@ -341,7 +360,9 @@ def query_function(
                 ) from None
             found = answer(ids, paging)
         except ProblemError as error:
-            return problem(error.status, error.title, error.detail, errors=error.errors)
+            return problem(
+                error.status, error.title, error.detail, errors=error.errors, headers=error.headers
+            )
         except Exception as error:
             dependency = unavailable_dependency(error)
             if dependency is not None:

@@ -85,6 +85,9 @@ class FunctionSpec:
     derived: str | None = None
     #: Environment variables the function takes from the deployment's Secret.
     secrets: tuple[str, ...] = ()
+    #: Variables from a Secret of their own (named after the variable, kebab case) that only
+    #: the functions naming them mount: a private key no other function may read.
+    own_secrets: tuple[str, ...] = ()
 
     @property
     def signature_type(self) -> Literal["http", "cloudevent"]:

@@ -17,8 +17,9 @@ from uuid import UUID
 
 from flask import Request, Response
 
-from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
+from eventualshop.kernel.declaration import Access, BoundedContext, CommandRoute, QueryRoute
 from eventualshop.kernel.paging import Paging
+from eventualshop.runtime.auth import Guard
 from eventualshop.runtime.consumer import consumer
 from eventualshop.runtime.http import (
     ProblemError,
@@ -48,7 +49,9 @@ def build(root: Parts, spec: FunctionSpec) -> Target:
     if how == "rebuild":
         return _rebuild(root, context)
     if how == "lag" and spec.route is not None:
-        return query_function(spec.route, lambda _ids, _paging: _lag(root, context))
+        return query_function(
+            spec.route, lambda _ids, _paging: _lag(root, context), guard(root, context, "admin", "")
+        )
     raise ValueError(f"function {spec.name!r}: cannot build {spec.derived!r}")
 
 
@@ -69,6 +72,7 @@ def _command(
         body_field=route.body_field,
         location=context.routes + context.location,
         after_commit=root.relay_after_commit(context.name),
+        authorize=guard(root, context, route.access, route.path),
     )
 
 
@@ -84,7 +88,7 @@ def _query(root: Parts, spec: FunctionSpec, context: BoundedContext, route: Quer
         return found
 
     assert spec.route is not None
-    return query_function(spec.route, answer)
+    return query_function(spec.route, answer, guard(root, context, route.access, route.path))
 
 
 def _projector(root: Parts, spec: FunctionSpec, context: BoundedContext, name: str) -> Target:
@@ -99,13 +103,18 @@ def _rebuild(root: Parts, context: BoundedContext) -> Target:
     read models and swap them in when complete; queries keep answering meanwhile."""
     from eventualshop.runtime import admin
 
+    authorize = guard(root, context, "admin", "")
+
     def rebuild(request: Request) -> Response:
         if request.method != "POST":
             return problem(405, "Method not allowed", "use POST")
         try:
+            authorize(request, {})
             read_json_body(request)  # no body is needed, but an oversized one is still refused
         except ProblemError as error:
-            return problem(error.status, error.title, error.detail, errors=error.errors)
+            return problem(
+                error.status, error.title, error.detail, errors=error.errors, headers=error.headers
+            )
         name = request.args.get("name", "").strip()
         if not name:
             return problem(
@@ -157,3 +166,29 @@ def _lag(root: Parts, context: BoundedContext) -> dict[str, object]:
 def snake(name: str) -> str:
     """``cartId`` -> ``cart_id``."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def guard(root: Parts, context: BoundedContext, access: Access, path: str) -> Guard:
+    """The route's access rule (``runtime.auth``); an owner is read from the event store, so a
+    resource created a moment ago is already its owner's."""
+    parameters = re.findall(r"\{(\w+)\}", path)
+    owner = resolve(context.owner) if context.owner else None
+
+    def owner_of(aggregate_id: UUID) -> UUID | None:
+        state = root.service(context.name).repository.load(aggregate_id)
+        if state is None:
+            return None
+        found: UUID = owner(state) if owner is not None else state.id
+        return found
+
+    return Guard(
+        access,
+        owner_field=context.owner_field,
+        aggregate_parameter=parameters[0] if parameters else None,
+        owner_of=owner_of,
+    )
+
+
+def resolve(reference: str) -> Any:
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)

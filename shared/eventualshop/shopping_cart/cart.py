@@ -62,7 +62,6 @@ from eventualshop.shopping_cart.payment_methods import (
     pay_pal_option,
 )
 from eventualshop.shopping_cart.rejections import (
-    AddressUnchanged,
     AmountDueNotSettled,
     AmountExceedsDue,
     CartAlreadyDiscarded,
@@ -124,7 +123,22 @@ def decide(state: Cart | None, command: Command) -> list[DomainEvent]:
         return [CartCreated(cart_id=command.cart_id, customer_id=command.customer_id, total=total)]
     if state is None:
         raise AggregateNotFound(NAME, target(command))
+    if _in_place(state, command):
+        # A PUT of the address the cart already has changes nothing, and is no error: the
+        # original ignored it and its clients got 202 (issue 12 item 6).
+        return []
     return [_decide(state, command)]
+
+
+def _in_place(cart: Cart, command: Command) -> bool:
+    if cart.status is not CartStatus.ACTIVE:
+        return False  # a closed cart still says why it refuses
+    match command:
+        case AddShippingAddress():
+            return command.address == cart.shipping_address
+        case AddBillingAddress():
+            return command.address == cart.billing_address
+    return False
 
 
 def _decide(cart: Cart, command: Command) -> DomainEvent:
@@ -169,12 +183,8 @@ def _decide(cart: Cart, command: Command) -> DomainEvent:
                 raise PaymentMethodNotFound(f"cart {cart.id} has no method {command.method_id}")
             return PaymentMethodRemoved(cart_id=cart.id, method_id=method.id, amount=method.amount)
         case AddShippingAddress():
-            if command.address == cart.shipping_address:
-                raise AddressUnchanged("the shipping address is already this one")
             return ShippingAddressAdded(cart_id=cart.id, address=command.address)
         case AddBillingAddress():
-            if command.address == cart.billing_address:
-                raise AddressUnchanged("the billing address is already this one")
             return BillingAddressAdded(cart_id=cart.id, address=command.address)
         case CheckOutCart():
             if not cart.items:
@@ -385,3 +395,8 @@ CART: AggregateKind[Cart] = AggregateKind(
     snapshot_interval=3,
     commands=CART_COMMANDS,
 )
+
+
+def owner(cart: Cart) -> UUID:
+    """Whose cart it is: a customer may change and read only their own carts."""
+    return cart.customer_id

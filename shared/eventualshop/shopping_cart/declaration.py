@@ -51,4 +51,7 @@ SHOPPING_CART = BoundedContext(
     ),
     configure="eventualshop.shopping_cart.settings:configure",
     secrets=("card_token_key",),
+    # A cart is its customer's: CreateCart names them, every other route reads the stored cart.
+    owner_field="customerId",
+    owner="eventualshop.shopping_cart.cart:owner",
 )

@@ -68,6 +68,7 @@ class PaymentMethodIdTaken(DomainRejection):
 
 
 class AddressUnchanged(DomainRejection):
-    """The address equals the cart's current one: nothing would change."""
+    """No longer raised: an address already in place is accepted with no event (PUT is
+    idempotent). Kept so that stored outcomes and clients that know the code still read."""
 
     code = "address-unchanged"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from eventualshop.shopping_cart import (
     AddBillingAddress,
-    AddressUnchanged,
     AddShippingAddress,
     BillingAddressAdded,
+    CartCheckedOut,
+    CartNotActive,
     ShippingAddressAdded,
 )
 
@@ -62,14 +63,23 @@ def test_a_separate_shipping_address_stays_when_the_billing_address_changes() ->
     assert not cart.same_billing_shipping
 
 
-def test_the_same_billing_address_again_is_rejected() -> None:
+def test_the_same_billing_address_again_changes_nothing_and_is_no_error() -> None:
     given(created(), BillingAddressAdded(cart_id=CART_ID, address=HOME)).when(
         AddBillingAddress(cart_id=CART_ID, address=HOME)
-    ).then_rejected(AddressUnchanged, code="address-unchanged")
+    ).then()
 
 
-def test_the_same_shipping_address_again_is_rejected() -> None:
-    # The billing address also set the shipping address, so this changes nothing.
+def test_the_billing_address_then_the_same_as_shipping_address_is_accepted_with_no_event() -> None:
+    # Issue 12 item 6, as a new user tried it: the billing address also set the shipping
+    # address, so this changes nothing; it used to be 409 address-unchanged.
     given(created(), BillingAddressAdded(cart_id=CART_ID, address=HOME)).when(
         AddShippingAddress(cart_id=CART_ID, address=HOME)
-    ).then_rejected(AddressUnchanged, code="address-unchanged")
+    ).then()
+
+
+def test_an_address_in_place_on_a_checked_out_cart_is_still_refused() -> None:
+    given(
+        created(),
+        BillingAddressAdded(cart_id=CART_ID, address=HOME),
+        CartCheckedOut(cart_id=CART_ID),
+    ).when(AddShippingAddress(cart_id=CART_ID, address=HOME)).then_rejected(CartNotActive)

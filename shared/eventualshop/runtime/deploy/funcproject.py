@@ -19,6 +19,7 @@ from eventualshop.runtime.deploy.config import (
     resources,
     setting,
 )
+from eventualshop.runtime.deploy.knative import own_secret
 from eventualshop.runtime.deploy.render import HEADER
 from eventualshop.runtime.registry import FunctionSpec
 
@@ -48,6 +49,10 @@ def func_yaml(spec: FunctionSpec, config: DeployConfig, labels: dict[str, str]) 
     policy; the Triggers in knative/triggers/ name the same Service and serve either way."""
     envs: list[dict[str, str]] = [{"name": setting("broker"), "value": "knative"}]
     envs.append({"value": "{{ secret:" + config.secret + " }}"})  # every key, as envFrom does
+    for variable in spec.own_secrets:  # a key only some functions may read (the signing key)
+        envs.append(
+            {"name": variable, "value": f"{{{{ secret:{own_secret(variable)}:{variable} }}}}"}
+        )
     return {
         "specVersion": FUNC_SPEC_VERSION,
         "name": spec.name,

@@ -56,6 +56,18 @@ def labels(spec: FunctionSpec) -> dict[str, str]:
     return result
 
 
+def own_secret(variable: str) -> str:
+    """The Secret of one restricted variable: ``EVENTUALSHOP_X_KEY`` in ``eventualshop-x-key``."""
+    return variable.lower().replace("_", "-")
+
+
+def own_secret_env(spec: FunctionSpec) -> list[dict[str, Any]]:
+    return [
+        {"name": v, "valueFrom": {"secretKeyRef": {"name": own_secret(v), "key": v}}}
+        for v in spec.own_secrets
+    ]
+
+
 def function_env(spec: FunctionSpec) -> list[tuple[str, str]]:
     """What selects the function inside the shared image, and how it publishes."""
     return [
@@ -125,7 +137,8 @@ def service(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         "name": "function",
         "image": config.image,
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT}],
-        "env": [{"name": name, "value": value} for name, value in function_env(spec)],
+        "env": [{"name": name, "value": value} for name, value in function_env(spec)]
+        + own_secret_env(spec),
         "envFrom": [{"secretRef": {"name": config.secret}}],
         "resources": resources(spec),
         "readinessProbe": {"httpGet": {"path": READINESS_PATH}, "periodSeconds": 5},

@@ -1,0 +1,61 @@
+"""``eventualshop users create-admin``: the first admin, who can then do what admins do.
+
+The password comes from ``EVENTUALSHOP_ADMIN_PASSWORD`` or a prompt, never from the command line
+(where ``ps`` and the shell's history would show it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+
+from pydantic import TypeAdapter, ValidationError
+
+from eventualshop.identity.commands import RegisterUser
+from eventualshop.identity.queries import find_by_sign_in_email
+from eventualshop.identity.rules import Password
+from functions.identity import credentials, emails
+from functions.main import ROOT
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="eventualshop users")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-admin", help="register a user with the admin role")
+    create.add_argument("--email", required=True)
+    create.add_argument("--first-name", default="Shop")
+    create.add_argument("--last-name", default="Admin")
+    args = parser.parse_args(argv)
+    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD") or getpass.getpass("password: ")
+    try:
+        secret = TypeAdapter(Password).validate_python(password)
+        command = RegisterUser(
+            user_id=uuid.uuid4(),
+            first_name=args.first_name,
+            last_name=args.last_name,
+            email=args.email,
+            credential_id=uuid.uuid4(),  # replaced below, once the email is known to be free
+            roles=("admin",),
+        )
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) or "password" for e in error.errors())
+        print(f"eventualshop users: invalid {fields}", file=sys.stderr)
+        return 2
+    store = ROOT.read_model_store()
+    taken = find_by_sign_in_email(store, command.email) is not None
+    if taken or not emails.claim(store, command.email, command.user_id):
+        print(f"eventualshop users: {command.email} is taken", file=sys.stderr)
+        return 1
+    credential = credentials.keep(store, command.user_id, secret)
+    outcome = ROOT.service("identity").handle(
+        command.model_copy(update={"credential_id": credential})
+    )
+    # Project at once from the event store, so the admin can sign in before any broker
+    # delivered the event (a running shop's relay publishes it later; projectors skip repeats).
+    ROOT.catch_up()
+    print(f"admin {command.email} created: user {outcome.aggregate_id}")
+    return 0

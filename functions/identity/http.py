@@ -1,0 +1,311 @@
+"""Identity's credential functions at their routes (reference §7.4 rows 20-24, §6.4).
+
+Secrets travel in JSON bodies only: the original's ``GET sign-in?email=&password=`` and
+``PUT change-password?password=`` put them in URLs, which servers, proxies and browsers log.
+The idempotency fingerprint of a sign-up leaves the password out, so no fast hash of it is
+stored either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, TypeVar, cast
+
+from flask import Request, Response
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic.alias_generators import to_camel
+
+from eventualshop.identity.commands import ChangePassword, RegisterUser
+from eventualshop.identity.declaration import IDENTITY
+from eventualshop.identity.queries import find_by_sign_in_email
+from eventualshop.identity.rules import Email, Name, Password
+from eventualshop.identity.user import User
+from eventualshop.kernel.errors import IdempotencyKeyReused
+from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.service import Outcome
+from eventualshop.runtime.auth import current_settings, jwks
+from eventualshop.runtime.http import (
+    ProblemError,
+    command_context,
+    problem,
+    read_json_body,
+    validation_errors,
+)
+from eventualshop.runtime.targets import guard
+from functions.identity import credentials, emails, throttle, tokens
+from functions.main import ROOT
+
+log = logging.getLogger("eventualshop.identity")
+CONTEXT = IDENTITY.name
+M = TypeVar("M", bound=BaseModel)
+_SIGN_UP = uuid.UUID("0b6c7a52-4d0e-4c55-9d8e-5f2f3f1e2a10")  # names user ids made from keys
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="eventualshop"'}
+
+
+class _Body(BaseModel):
+    # Validation errors never echo what was sent: it may be a password.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", hide_input_in_errors=True
+    )
+
+
+class SignUp(_Body):
+    first_name: Name
+    last_name: Name
+    email: Email
+    password: Password
+    password_confirmation: SecretStr
+
+
+class SignIn(_Body):
+    email: Email
+    password: SecretStr = Field(min_length=1, max_length=1024)
+
+
+class NewPassword(_Body):
+    password: Password
+    password_confirmation: SecretStr
+
+
+class RefreshToken(_Body):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+def _parse(model: type[M], request: Request, method: str) -> M:
+    if request.method != method:
+        raise ProblemError(405, "Method not allowed", f"use {method}", headers={"Allow": method})
+    try:
+        return model.model_validate(read_json_body(request))
+    except ValidationError as error:
+        raise ProblemError(
+            400, "Invalid request", "one or more fields are invalid", validation_errors(error)
+        ) from None
+
+
+def _confirmed(password: SecretStr, confirmation: SecretStr) -> None:
+    if password.get_secret_value() != confirmation.get_secret_value():
+        raise ProblemError(
+            400,
+            "Invalid request",
+            "the password confirmation must match the password",
+            {"passwordConfirmation": ["must match the password"]},
+        )
+
+
+def _answering(work: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """Every answer a client can provoke is a problem+json 4xx; ours is a 500 without details."""
+
+    def target(request: Request) -> Response:
+        try:
+            return work(request)
+        except ProblemError as error:
+            return problem(
+                error.status, error.title, error.detail, errors=error.errors, headers=error.headers
+            )
+        except IdempotencyKeyReused as error:
+            return problem(422, "Idempotency-Key reused", str(error), code="idempotency-key-reused")
+        except Exception as error:
+            # The type only: a message could quote a request, and requests here hold secrets.
+            log.error("identity function %s failed: %s", work.__name__, type(error).__name__)
+            return problem(500, "Internal error", "the request could not be processed")
+
+    target.__name__ = work.__name__
+    return target
+
+
+def _json(
+    body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body), status=status, mimetype="application/json", headers=dict(headers or {})
+    )
+
+
+def _accepted(outcome: Outcome, headers: dict[str, str]) -> Response:
+    if not outcome.accepted:
+        return problem(
+            409,
+            "Command rejected",
+            outcome.rejection_detail or "rejected",
+            code=outcome.rejection_code,
+            headers=headers,
+        )
+    if not outcome.duplicate and outcome.event_types:
+        try:
+            ROOT.relay_after_commit(CONTEXT)()
+        except Exception:  # the sweep publishes what the relay could not
+            log.warning("outbox relay after commit failed; the sweep will retry")
+    user = str(outcome.aggregate_id)
+    body = {
+        "userId": user,
+        "aggregateId": user,
+        "commandId": outcome.message_id,
+        "version": outcome.version,
+        "events": list(outcome.event_types),
+        "duplicate": outcome.duplicate,
+    }
+    headers["Location"] = IDENTITY.routes + IDENTITY.location.format(aggregateId=user)
+    return _json(body, 202, headers)
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
+
+
+def _user(user_id: uuid.UUID) -> User | None:
+    found = ROOT.service(CONTEXT).repository.load(user_id)
+    return cast(User | None, found)
+
+
+@_answering
+def sign_up(request: Request) -> Response:
+    form = _parse(SignUp, request, "POST")
+    _confirmed(form.password, form.password_confirmation)
+    if form.first_name == form.last_name:
+        raise ProblemError(
+            400, "Invalid request", "names differ", {"lastName": ["must differ from firstName"]}
+        )
+    context = command_context(request)
+    store = ROOT.read_model_store()
+    # A retried sign-up (same Idempotency-Key) is the same user: its claim on the email holds.
+    key = request.headers.get("Idempotency-Key")
+    user_id = uuid.uuid5(_SIGN_UP, key) if key else uuid.uuid4()
+    if find_by_sign_in_email(store, form.email) is not None or not emails.claim(
+        store, form.email, user_id
+    ):
+        return problem(
+            409, "Email taken", "a user already signs in with this email", code="email-taken"
+        )
+    command = RegisterUser(
+        user_id=user_id,
+        first_name=form.first_name,
+        last_name=form.last_name,
+        email=form.email,
+        credential_id=credentials.keep(store, user_id, form.password),
+    )
+    fingerprint = _fingerprint("sign-up", form.first_name, form.last_name, form.email)
+    outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
+    return _accepted(outcome, {"CorrelationId": context.correlation_id})
+
+
+def _refused() -> ProblemError:
+    return ProblemError(
+        401,
+        "Unauthorized",
+        "wrong email or password",
+        headers=CHALLENGE,
+    )
+
+
+@_answering
+def sign_in(request: Request) -> Response:
+    form = _parse(SignIn, request, "POST")
+    store = ROOT.read_model_store()
+    wait = throttle.retry_after(store, form.email)
+    if wait:
+        return problem(
+            429,
+            "Too many attempts",
+            f"too many failed sign-ins for this email; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    user = _signing_in(store, form.email)
+    live = user is not None and not user.is_deleted
+    # The hash is checked whether or not the email is known (a decoy hash when it is not), so
+    # both answers take as long.
+    credential = user.credential_id if user is not None and live else None
+    if not credentials.matches(store, credential, form.password) or user is None:
+        throttle.failed(store, form.email)
+        raise _refused()
+    throttle.succeeded(store, form.email)
+    holder = _holder(user)
+    return _json(tokens.token_answer(holder, tokens.start_family(store, user.id)))
+
+
+def _signing_in(store: ReadModelStore, email: str) -> User | None:
+    """The user who signs in with ``email`` now: claimed at sign-up, or primary since."""
+    claimed = emails.owner(store, email)
+    found = find_by_sign_in_email(store, email) if claimed is None else None
+    user_id = claimed or (uuid.UUID(str(found["userId"])) if found else None)
+    user = _user(user_id) if user_id is not None else None
+    if user is None or user.sign_in_email != email:
+        return None  # e.g. an email that was primary before another one was confirmed
+    return user
+
+
+def _holder(user: User) -> tokens.Holder:
+    return tokens.Holder(user.id, user.first_name, user.last_name, user.sign_in_email, user.roles)
+
+
+@_answering
+def refresh(request: Request) -> Response:
+    form = _parse(RefreshToken, request, "POST")
+    store = ROOT.read_model_store()
+    try:
+        user_id, family = tokens.spend(store, form.refresh_token)
+    except tokens.RefreshRefused as refused:
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            str(refused),
+            headers=CHALLENGE,
+        ) from None
+    user = _user(user_id)
+    if user is None or user.is_deleted:
+        tokens.revoke_family(store, family)
+        raise ProblemError(401, "Unauthorized", "the user no longer exists", headers=CHALLENGE)
+    return _json(tokens.token_answer(_holder(user), tokens.rotate(store, user_id, family)))
+
+
+@_answering
+def sign_out(request: Request) -> Response:
+    form = _parse(RefreshToken, request, "POST")
+    tokens.revoke(ROOT.read_model_store(), form.refresh_token)
+    return Response(status=204)
+
+
+@_answering
+def change_password(request: Request) -> Response:
+    user_id = _path_user(request)
+    # The same check as every derived route: the user themself, or an admin.
+    guard(ROOT, IDENTITY, "owner", "/{userId}/change-password")(request, {"userId": str(user_id)})
+    form = _parse(NewPassword, request, "PUT")
+    _confirmed(form.password, form.password_confirmation)
+    context = command_context(request)
+    headers = {"CorrelationId": context.correlation_id}
+    user = _user(user_id)
+    if user is None:
+        raise ProblemError(404, "Not found", f"no user {user_id}")
+    store = ROOT.read_model_store()
+    credential = user.credential_id
+    if user.is_deleted or not credentials.matches(store, credential, form.password):
+        credential = credentials.keep(store, user_id, form.password)
+    # The same password again names the current credential: no event, and 202 all the same.
+    command = ChangePassword(user_id=user_id, credential_id=credential)
+    fingerprint = _fingerprint("change-password", user_id, credential)
+    outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
+    if outcome.accepted and outcome.event_types and not outcome.duplicate:
+        tokens.revoke_user(store, user_id)  # a new password signs out every other session
+    return _accepted(outcome, headers)
+
+
+def _path_user(request: Request) -> uuid.UUID:
+    parts = request.path.rstrip("/").split("/")
+    try:
+        return uuid.UUID(parts[-2])
+    except (ValueError, IndexError):
+        raise ProblemError(
+            400, "Invalid path parameter", "userId must be a UUID", {"userId": ["must be a UUID"]}
+        ) from None
+
+
+@_answering
+def jwks_document(request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        raise ProblemError(405, "Method not allowed", "use GET", headers={"Allow": "GET"})
+    return _json(jwks(current_settings()), headers={"Cache-Control": "public, max-age=300"})

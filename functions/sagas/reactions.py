@@ -1,0 +1,95 @@
+"""Reactions between Identity and Account (reference §6.1 R1, R7, and the activation the
+original left out). Each is idempotent: the command's id is derived from the event's id, so a
+redelivered event finds the first outcome in the inbox and writes nothing.
+
+* R1 ``identity.UserRegistered`` -> Account ``CreateAccount`` with ``AccountId = UserId``;
+* ``identity.EmailConfirmed`` -> Account ``ActivateAccount`` (Pending -> Active);
+* R7 ``account.AccountDeleted`` -> Identity ``DeleteUser``, after which the user's refresh
+  tokens are revoked and their password hashes dropped, so signing in fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from eventualshop.account.commands import ActivateAccount, CreateAccount
+from eventualshop.account.events import ACCOUNT_EVENTS, AccountDeleted
+from eventualshop.identity.commands import DeleteUser
+from eventualshop.identity.events import USER_EVENTS, EmailConfirmed, UserRegistered
+from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
+from eventualshop.kernel.messages import Command, RecordedEvent
+from eventualshop.kernel.registry import EventRegistry
+from eventualshop.kernel.service import CommandContext
+from eventualshop.runtime.consumer import consumer
+from functions.identity import credentials, emails, tokens
+from functions.main import ROOT
+from functions.registry import FUNCTIONS
+
+log = logging.getLogger("eventualshop.sagas")
+
+
+def _send(step: str, context: str, command: Command, cause: RecordedEvent) -> None:
+    caused = CommandContext(
+        message_id=f"{step}:{cause.metadata.event_id}",
+        correlation_id=cause.metadata.correlation_id or str(cause.metadata.event_id),
+        causation_id=str(cause.metadata.event_id),
+        traceparent=cause.metadata.traceparent,
+    )
+    try:
+        outcome = ROOT.service(context).handle(command, caused)
+    except AggregateAlreadyExists:
+        return  # created by an earlier delivery under another message id: done already
+    except AggregateNotFound:
+        log.warning("%s: nothing to act on for event %s", step, cause.metadata.event_id)
+        return
+    if not outcome.accepted:
+        log.info("%s refused (%s) for event %s", step, outcome.rejection_code, cause.event_type)
+        return
+    if outcome.event_types and not outcome.duplicate:
+        ROOT.relay_after_commit(context)()
+
+
+def _create_account(recorded: RecordedEvent) -> None:
+    event = recorded.event
+    if isinstance(event, UserRegistered):
+        command = CreateAccount(
+            account_id=event.user_id,
+            first_name=event.first_name,
+            last_name=event.last_name,
+            email=event.email,
+        )
+        _send("create-account", "account", command, recorded)
+
+
+def _activate_account(recorded: RecordedEvent) -> None:
+    event = recorded.event
+    if isinstance(event, EmailConfirmed):
+        _send("activate-account", "account", ActivateAccount(account_id=event.user_id), recorded)
+
+
+def _delete_user(recorded: RecordedEvent) -> None:
+    event = recorded.event
+    if isinstance(event, AccountDeleted):
+        _send("delete-user", "identity", DeleteUser(user_id=event.account_id), recorded)
+        store = ROOT.read_model_store()
+        tokens.revoke_user(store, event.account_id)
+        credentials.forget_user(store, event.account_id)
+        emails.release(store, event.account_id)
+
+
+def _target(name: str, registry: EventRegistry, handle: Callable[[RecordedEvent], None]) -> Any:
+    spec = next(f for f in FUNCTIONS if f.name == name)
+    return consumer(spec, registry, handle, ROOT.dead_letter_store)
+
+
+create_account_when_user_registered = _target(
+    "account-create-account-when-user-registered", USER_EVENTS, _create_account
+)
+activate_account_when_email_confirmed = _target(
+    "account-activate-account-when-email-confirmed", USER_EVENTS, _activate_account
+)
+delete_user_when_account_deleted = _target(
+    "identity-delete-user-when-account-deleted", ACCOUNT_EVENTS, _delete_user
+)

@@ -1,0 +1,49 @@
+"""The original's validation rules (reference §5.4 "HTTP validation"), as pydantic types.
+
+Passwords: 8 or more characters (the original allowed at most 16; a pass phrase of 64 or more
+is allowed here, up to 128, which still bounds the work of hashing it), with an upper-case and a
+lower-case letter, a digit and a character that is neither.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, SecretStr, StringConstraints
+
+MIN_PASSWORD, MAX_PASSWORD = 8, 128
+# One @, no spaces, a dot in the domain: what the original's EmailAddressAttribute-like rule took.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("must be a valid email address")
+    return value.lower()  # one mailbox, one spelling: sign-in and uniqueness compare lower case
+
+
+def _password(value: SecretStr) -> SecretStr:
+    text = value.get_secret_value()
+    if not MIN_PASSWORD <= len(text) <= MAX_PASSWORD:
+        raise ValueError(f"must be {MIN_PASSWORD}-{MAX_PASSWORD} characters")
+    missing = [
+        what
+        for what, test in (
+            ("an upper-case letter", str.isupper),
+            ("a lower-case letter", str.islower),
+            ("a digit", str.isdigit),
+            ("a character that is neither a letter nor a digit", lambda c: not c.isalnum()),
+        )
+        if not any(test(c) for c in text)
+    ]
+    if missing:
+        raise ValueError("must contain " + ", ".join(missing))
+    return value
+
+
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=30)]
+Password = Annotated[SecretStr, AfterValidator(_password)]

@@ -1,0 +1,257 @@
+"""Who may do what: the one authorization check every HTTP function runs.
+
+A request carries ``Authorization: Bearer <access token>``, a short-lived JWT that only Identity
+signs (EdDSA, Ed25519), with its key's id in ``kid``. Every other function holds public keys
+only, so it can check a token but never mint one. Each route declares its ``access``
+(``kernel.declaration.Access``); :class:`Guard` enforces it before the request is parsed into
+a command or a query:
+
+* no token, or a bad one (expired, wrong signature, ``alg: none``, wrong issuer or audience):
+  401 with ``WWW-Authenticate: Bearer``;
+* a token whose user may not call the route, or a resource of someone else: 403;
+* the ``admin`` role may call every route.
+
+``EVENTUALSHOP_AUTH=off`` turns every check off: the original's anonymous API for old clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import Request
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eventualshop.kernel.declaration import Access
+from eventualshop.runtime.http import ProblemError
+
+ALGORITHM = "EdDSA"
+ADMIN = "admin"
+CUSTOMER = "customer"
+KEY_FILE = "signing-key.pem"
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_", extra="ignore")
+
+    auth: Literal["on", "off"] = Field("on", description="off: the original's anonymous API")
+    auth_issuer: str = "eventual-shop"
+    auth_audience: str = "eventual-shop"
+    auth_jwks: str | None = Field(
+        None,
+        description="JWKS (JSON) of the public keys that verify access tokens; list the old and "
+        "the new key while rotating. Unset: the public half of the signing key",
+    )
+    auth_signing_key: SecretStr | None = Field(
+        None,
+        description="PEM Ed25519 private key Identity signs tokens with (from the Secret); "
+        "unset: one generated in data_dir, for the embedded shop only",
+    )
+    data_dir: Path = Path("var")
+
+    @property
+    def enabled(self) -> bool:
+        return self.auth == "on"
+
+
+_VARIABLES = tuple(f"EVENTUALSHOP_{name.upper()}" for name in AuthSettings.model_fields)
+
+
+def current_settings() -> AuthSettings:
+    """The settings as the environment says now; read once per distinct environment (building
+    pydantic settings takes a millisecond, too much for every request)."""
+    return _settings_for(tuple(os.environ.get(name) for name in _VARIABLES))
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple[str | None, ...]) -> AuthSettings:
+    del environment  # the cache key: AuthSettings reads the same variables itself
+    return AuthSettings()
+
+
+# ---- keys ---------------------------------------------------------------------------------------
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """RFC 7638 thumbprint of the key: stable, so a verifier finds the key a token names."""
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
+    canonical = json.dumps(
+        {"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}, separators=(",", ":")
+    )
+    from hashlib import sha256
+
+    return jwt.utils.base64url_encode(sha256(canonical.encode()).digest()).decode()
+
+
+def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
+    secret = settings.auth_signing_key
+    if secret is not None:
+        return _load_pem(secret.get_secret_value())
+    return _local_key(str(settings.data_dir.resolve() / KEY_FILE))
+
+
+@lru_cache(maxsize=8)
+def _load_pem(pem: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("EVENTUALSHOP_AUTH_SIGNING_KEY must be an Ed25519 private key (PEM)")
+    return key
+
+
+@lru_cache(maxsize=8)
+def _local_key(path: str) -> Ed25519PrivateKey:
+    """The embedded shop's key: made once, readable by its owner only; never for production."""
+    file = Path(path)
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:  # O_EXCL: two processes starting at once keep the first key
+            descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "wb") as out:
+                out.write(pem)
+    return _load_pem(file.read_text())
+
+
+def public_keys(settings: AuthSettings) -> dict[str, Any]:
+    """kid -> public key of every key that may have signed a live token."""
+    if settings.auth_jwks:
+        return _jwks_keys(settings.auth_jwks)
+    public = signing_key(settings).public_key()
+    return {key_id(public): public}
+
+
+@lru_cache(maxsize=8)
+def _jwks_keys(document: str) -> dict[str, Any]:
+    keys = jwt.PyJWKSet.from_json(document).keys
+    return {key.key_id: key.key for key in keys if key.key_id}
+
+
+def jwks(settings: AuthSettings) -> dict[str, Any]:
+    """The JWKS document: ``GET /.well-known/jwks.json``."""
+    if settings.auth_jwks:
+        published: dict[str, Any] = json.loads(settings.auth_jwks)
+        return published
+    public = signing_key(settings).public_key()
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
+    return {"keys": [jwk | {"kid": key_id(public), "use": "sig", "alg": ALGORITHM}]}
+
+
+# ---- verification -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: uuid.UUID
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+
+def unauthenticated(detail: str) -> ProblemError:
+    challenge = f'Bearer realm="eventualshop", error="invalid_token", error_description="{detail}"'
+    return ProblemError(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def forbidden(detail: str) -> ProblemError:
+    return ProblemError(403, "Forbidden", detail)
+
+
+def verify(token: str, settings: AuthSettings) -> Principal:
+    """The token's user and roles; a 401 :class:`ProblemError` for anything but a good token."""
+    try:
+        header = jwt.get_unverified_header(token)
+        key = public_keys(settings).get(str(header.get("kid")))
+        if key is None:
+            raise unauthenticated("the token names no key of ours")
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],  # never "none", never a symmetric algorithm
+            audience=settings.auth_audience,
+            issuer=settings.auth_issuer,
+            options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+        )
+        roles = claims.get("roles", [])
+        return Principal(uuid.UUID(str(claims["sub"])), frozenset(str(r) for r in roles))
+    except jwt.ExpiredSignatureError:
+        raise unauthenticated("the token has expired") from None
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise unauthenticated("the token is not valid") from None
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "send an access token: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": 'Bearer realm="eventualshop"'},
+        )
+    return token.strip()
+
+
+#: aggregate id -> the user id it belongs to (``None``: no such aggregate).
+OwnerOf = Callable[[uuid.UUID], uuid.UUID | None]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The access rule of one route, checked by its HTTP function before anything else."""
+
+    access: Access
+    #: Read per request, so a warm instance follows ``EVENTUALSHOP_AUTH`` as it is now.
+    settings: Callable[[], AuthSettings] = current_settings
+    owner_field: str | None = None
+    aggregate_parameter: str | None = None
+    owner_of: OwnerOf | None = None
+
+    def __call__(self, request: Request, data: Mapping[str, Any]) -> None:
+        settings = self.settings()
+        if not settings.enabled or self.access == "anonymous":
+            return
+        principal = verify(bearer(request), settings)
+        if principal.is_admin or self.access == CUSTOMER:
+            return
+        if self.access == ADMIN:
+            raise forbidden("only an admin may do this")
+        self._owner(principal, data)
+
+    def _owner(self, principal: Principal, data: Mapping[str, Any]) -> None:
+        if self.owner_field and self.owner_field in data:
+            named = _uuid(data[self.owner_field])
+            if named is not None and named != principal.subject:
+                raise forbidden(f"{self.owner_field} must be your own user id")
+            return  # a malformed id is the validation's 400
+        if self.aggregate_parameter and self.aggregate_parameter in data and self.owner_of:
+            aggregate = _uuid(data[self.aggregate_parameter])
+            owner = self.owner_of(aggregate) if aggregate is not None else None
+            if owner is not None and owner != principal.subject:
+                raise forbidden("this belongs to another user")
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -1,0 +1,123 @@
+"""The Account aggregate, Given events / When command / Then events, per command (reference
+§5.1, with the intended behaviour: AccountId = UserId, addresses restored, deleted, preferred)."""
+
+from __future__ import annotations
+
+import uuid
+
+from eventualshop.account import commands as c
+from eventualshop.account import events as e
+from eventualshop.account.account import ACCOUNT
+from eventualshop.account.events import AccountStatus
+from eventualshop.account.rejections import AccountClosed, AddressNotFound
+from eventualshop.kernel.testing import Scenario
+from eventualshop.kernel.values import Address
+
+ACCOUNT_ID = uuid.UUID("7a1c2b1e-0000-4000-8000-000000000001")
+HOME = Address(
+    street="Main Street", number=42, city="Springfield", state="IL", zip_code="62701", country="USA"
+)
+OFFICE = HOME.model_copy(update={"street": "Elm Street", "number": 7})
+A1, A2 = uuid.UUID(int=0xA1), uuid.UUID(int=0xA2)
+CREATED = e.AccountCreated(
+    account_id=ACCOUNT_ID, first_name="Alice", last_name="Smith", email="a@b.co"
+)
+
+
+def given(*events: e.AccountEvent) -> Scenario:  # type: ignore[type-arg]
+    return Scenario(ACCOUNT).given(*events)
+
+
+def test_create_account_is_pending_under_the_users_id() -> None:
+    command = c.CreateAccount(
+        account_id=ACCOUNT_ID, first_name="Alice", last_name="Smith", email="a@b.co"
+    )
+    account = Scenario(ACCOUNT).when(command).then(CREATED)
+    assert account.id == ACCOUNT_ID
+    assert account.status is AccountStatus.PENDING
+
+
+def test_activate_account_once() -> None:
+    activated = e.AccountActivated(account_id=ACCOUNT_ID)
+    account = given(CREATED).when(c.ActivateAccount(account_id=ACCOUNT_ID)).then(activated)
+    assert account.status is AccountStatus.ACTIVE
+    given(CREATED, activated).when(c.ActivateAccount(account_id=ACCOUNT_ID)).then()
+
+
+def test_delete_account_closes_it_once_and_then_refuses_changes() -> None:
+    deleted = e.AccountDeleted(account_id=ACCOUNT_ID)
+    account = given(CREATED).when(c.DeleteAccount(account_id=ACCOUNT_ID)).then(deleted)
+    assert account.is_deleted
+    assert account.status is AccountStatus.CLOSED
+    given(CREATED, deleted).when(c.DeleteAccount(account_id=ACCOUNT_ID)).then()
+    given(CREATED, deleted).when(
+        c.AddBillingAddress(account_id=ACCOUNT_ID, address=HOME)
+    ).then_rejected(AccountClosed, code="account-closed")
+
+
+def test_add_billing_address_then_the_same_again_changes_nothing() -> None:
+    added = e.BillingAddressAdded(account_id=ACCOUNT_ID, address_id=A1, address=HOME)
+    given(CREATED).when(
+        c.AddBillingAddress(account_id=ACCOUNT_ID, address_id=A1, address=HOME)
+    ).then(added)
+    given(CREATED, added).when(
+        c.AddBillingAddress(account_id=ACCOUNT_ID, address_id=A2, address=HOME)
+    ).then()
+
+
+def test_adding_a_deleted_address_again_restores_it() -> None:
+    added = e.ShippingAddressAdded(account_id=ACCOUNT_ID, address_id=A1, address=HOME)
+    deleted = e.ShippingAddressDeleted(account_id=ACCOUNT_ID, address_id=A1)
+    account = (
+        given(CREATED, added, deleted)
+        .when(c.AddShippingAddress(account_id=ACCOUNT_ID, address_id=A2, address=HOME))
+        .then(e.ShippingAddressRestored(account_id=ACCOUNT_ID, address_id=A1))
+    )
+    assert [a.is_deleted for a in account.shipping] == [False]
+
+
+def test_billing_and_shipping_are_separate_books() -> None:
+    billing = e.BillingAddressAdded(account_id=ACCOUNT_ID, address_id=A1, address=HOME)
+    given(CREATED, billing).when(
+        c.AddShippingAddress(account_id=ACCOUNT_ID, address_id=A2, address=HOME)
+    ).then(e.ShippingAddressAdded(account_id=ACCOUNT_ID, address_id=A2, address=HOME))
+
+
+def test_prefer_then_delete_the_primary_address_removes_it_as_primary() -> None:
+    added = e.BillingAddressAdded(account_id=ACCOUNT_ID, address_id=A1, address=HOME)
+    preferred = e.BillingAddressPreferred(account_id=ACCOUNT_ID, address_id=A1)
+    account = (
+        given(CREATED, added)
+        .when(c.PreferBillingAddress(account_id=ACCOUNT_ID, address_id=A1))
+        .then(preferred)
+    )
+    assert account.primary_billing == A1
+    given(CREATED, added, preferred).when(
+        c.PreferBillingAddress(account_id=ACCOUNT_ID, address_id=A1)
+    ).then()
+    account = (
+        given(CREATED, added, preferred)
+        .when(c.DeleteBillingAddress(account_id=ACCOUNT_ID, address_id=A1))
+        .then(
+            e.PrimaryBillingAddressRemoved(account_id=ACCOUNT_ID, address_id=A1),
+            e.BillingAddressDeleted(account_id=ACCOUNT_ID, address_id=A1),
+        )
+    )
+    assert account.primary_billing is None
+
+
+def test_prefer_or_delete_an_unknown_or_deleted_address_is_refused() -> None:
+    given(CREATED).when(
+        c.PreferShippingAddress(account_id=ACCOUNT_ID, address_id=A1)
+    ).then_rejected(AddressNotFound, code="address-not-found")
+    given(CREATED).when(
+        c.DeleteShippingAddress(account_id=ACCOUNT_ID, address_id=A1)
+    ).then_rejected(AddressNotFound)
+    added = e.ShippingAddressAdded(account_id=ACCOUNT_ID, address_id=A1, address=OFFICE)
+    deleted = e.ShippingAddressDeleted(account_id=ACCOUNT_ID, address_id=A1)
+    given(CREATED, added, deleted).when(
+        c.PreferShippingAddress(account_id=ACCOUNT_ID, address_id=A1)
+    ).then_rejected(AddressNotFound)
+    given(CREATED, added, deleted).when(
+        c.DeleteShippingAddress(account_id=ACCOUNT_ID, address_id=A1)
+    ).then()
