@@ -13,19 +13,28 @@ CATALOG = BoundedContext(
     routes="/api/v1/catalogs",
     location="/{aggregateId}",
     commands=(
-        CommandRoute("CreateCatalog", "POST", ""),
-        CommandRoute("DeleteCatalog", "DELETE", "/{catalogId}"),
-        CommandRoute("ActivateCatalog", "PUT", "/{catalogId}/activate"),
-        CommandRoute("DeactivateCatalog", "PUT", "/{catalogId}/deactivate"),
+        CommandRoute("CreateCatalog", "POST", "", access="customer"),
+        CommandRoute("DeleteCatalog", "DELETE", "/{catalogId}", access="customer"),
+        CommandRoute("ActivateCatalog", "PUT", "/{catalogId}/activate", access="customer"),
+        CommandRoute("DeactivateCatalog", "PUT", "/{catalogId}/deactivate", access="customer"),
         CommandRoute(
             "ChangeCatalogDescription",
             "PUT",
             "/{catalogId}/description",
             query={"description": "description"},
+            access="customer",
         ),
-        CommandRoute("ChangeCatalogTitle", "PUT", "/{catalogId}/title", query={"title": "title"}),
-        CommandRoute("AddCatalogItem", "POST", "/{catalogId}/items"),
-        CommandRoute("RemoveCatalogItem", "DELETE", "/{catalogId}/items/{itemId}"),
+        CommandRoute(
+            "ChangeCatalogTitle",
+            "PUT",
+            "/{catalogId}/title",
+            query={"title": "title"},
+            access="customer",
+        ),
+        CommandRoute("AddCatalogItem", "POST", "/{catalogId}/items", access="customer"),
+        CommandRoute(
+            "RemoveCatalogItem", "DELETE", "/{catalogId}/items/{itemId}", access="customer"
+        ),
     ),
     queries=(
         QueryRoute("list_catalogs", "", access="anonymous"),

@@ -142,6 +142,7 @@ def document(root: Root, *, title: str = "EventualShop", version: str = "1") -> 
         assert spec.route is not None
         operation = _operation(root, spec, models, schemas)
         paths.setdefault(spec.route.path, {})[spec.route.method.lower()] = operation
+    schemas = {k: v for k, v in schemas.items() if not k.startswith("@")}
     schemas |= {"Problem": PROBLEM, "CommandAccepted": ACCEPTED, "Page": PAGE}
     return {
         "openapi": OPENAPI_VERSION,
@@ -168,12 +169,20 @@ def _command_models(root: Root, specs: Sequence[FunctionSpec]) -> dict[str, type
 
 
 def _schemas(models: Any) -> dict[str, Any]:
+    """The schemas of the command models, also under each model's class name: two contexts may
+    name a command alike (an address command), and pydantic then keys them by module."""
     unique = list(dict.fromkeys(models))
-    _, top = models_json_schema(
+    refs, top = models_json_schema(
         [(model, "validation") for model in unique], ref_template=REF, by_alias=True
     )
     schemas: dict[str, Any] = top.get("$defs", {})
-    return schemas
+    named = {
+        f"{model.__module__}.{model.__qualname__}": schemas[
+            refs[(model, "validation")]["$ref"].rsplit("/", 1)[-1]
+        ]
+        for model in unique
+    }
+    return {**schemas, **{f"@{name}": schema for name, schema in named.items()}}
 
 
 def _operation(
@@ -193,7 +202,9 @@ def _operation(
     how, _, what = (spec.derived or "").partition(":")
     if how == "command" and context is not None:
         route = next(r for r in context.commands if r.command == what)
-        _command(operation, route, schemas[models[spec.name].__name__], path_names, context)
+        model = models[spec.name]
+        schema = schemas[f"@{model.__module__}.{model.__qualname__}"]
+        _command(operation, route, schema, path_names, context)
     elif how == "query" and context is not None:
         _query(operation, context, what)
     elif how == "rebuild":

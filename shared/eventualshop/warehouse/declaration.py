@@ -14,25 +14,30 @@ WAREHOUSE = BoundedContext(
     routes="/api/v1/warehouses",
     location="/{aggregateId}/items",
     commands=(
-        CommandRoute("CreateInventory", "POST", "", query={"ownerId": "ownerId"}),
+        CommandRoute(
+            "CreateInventory", "POST", "", query={"ownerId": "ownerId"}, access="customer"
+        ),
         CommandRoute(
             "ReceiveInventoryItem",
             "POST",
             "/{inventoryId}/items",
             query={"cost": "cost", "quantity": "quantity"},
             body_field="product",
+            access="customer",
         ),
         CommandRoute(
             "IncreaseInventoryAdjust",
             "PUT",
             "/{inventoryId}/items/{itemId}/increase-adjust",
             query=_ADJUST,
+            access="customer",
         ),
         CommandRoute(
             "DecreaseInventoryAdjust",
             "PUT",
             "/{inventoryId}/items/{itemId}/decrease-adjust",
             query=_ADJUST,
+            access="customer",
         ),
     ),
     queries=(
