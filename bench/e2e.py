@@ -507,6 +507,7 @@ def running_shop(event_store_url: str, read_model_url: str, data_dir: str) -> It
         "EVENTUALSHOP_EVENT_STORE_URL": event_store_url,
         "EVENTUALSHOP_READ_MODEL_URL": read_model_url,
         "EVENTUALSHOP_BROKER": "rabbitmq",
+        "EVENTUALSHOP_AUTH": "off",  # the cart itself, as the original anonymous API
         "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": "bench-card-token-key-" * 2,
         "EVENTUALSHOP_RABBITMQ_URL": RABBITMQ_URL,
         "EVENTUALSHOP_BROKER_EXCHANGE": exchange,

@@ -66,6 +66,7 @@ def serving(env: dict[str, str]) -> Iterator[str]:
         "EVENTUALSHOP_DATA_DIR": folder,
         "EVENTUALSHOP_PORT": str(port),
         "EVENTUALSHOP_BROKER": "inprocess",
+        "EVENTUALSHOP_AUTH": "off",  # the storefront is anonymous; the no-op too
     } | env
     command = [str(Path(sys.executable).with_name("eventualshop")), "serve"]
     with open(f"{folder}/serve.log", "wb") as log:

@@ -22,7 +22,7 @@ def test_the_demo_creates_an_inventory_and_a_catalog_and_uses_them(
     finally:
         ROOT.reset()
     text = "\n".join(lines)
-    assert steps == 18, text
+    assert steps == 20, text  # with sign-up and sign-in
     assert '["InventoryCreated"]' in text
     assert '["CatalogActivated"]' in text
     assert "('Keyboard', {'amount': '49.90', 'currency': 'USD'})" in text

@@ -63,6 +63,8 @@ class ShopProcess:
         self.log = data_dir / "shop.log"
         base = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")}
         self.env = base | {
+            # The cart's faults, through the original's anonymous API (auth has its own tests).
+            "EVENTUALSHOP_AUTH": "off",
             "EVENTUALSHOP_DATA_DIR": str(data_dir),
             "EVENTUALSHOP_HOST": "127.0.0.1",
             "EVENTUALSHOP_PORT": str(self.port),

@@ -592,6 +592,7 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
         "FUNCTION_TARGET": spec.target,
         "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
         "EVENTUALSHOP_DATA_DIR": str(tmp_path),
+        "EVENTUALSHOP_AUTH": "off",  # the probe sends no token
     }
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

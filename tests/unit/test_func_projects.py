@@ -65,6 +65,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         env.delenv("K_SINK", raising=False)
         folder = tmp_path_factory.mktemp("func")
         env.setenv("EVENTUALSHOP_DATA_DIR", str(folder))
+        env.setenv("EVENTUALSHOP_AUTH", "off")  # the projects are driven without tokens
         ROOT.reset()
         yield folder
         ROOT.reset()
@@ -305,6 +306,7 @@ def test_a_project_started_by_the_func_scaffolding_answers_over_http(
         **{k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")},
         "LISTEN_ADDRESS": f"127.0.0.1:{port}",
         "EVENTUALSHOP_DATA_DIR": str(tmp_path / "var"),
+        "EVENTUALSHOP_AUTH": "off",
         # The function package from the project, the scaffolding from its build folder.
         "PYTHONPATH": os.pathsep.join([str(PROJECTS / spec.name), str(tmp_path), str(HERE)]),
     }

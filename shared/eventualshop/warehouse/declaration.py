@@ -41,8 +41,8 @@ WAREHOUSE = BoundedContext(
         ),
     ),
     queries=(
-        QueryRoute("list_inventories", ""),
-        QueryRoute("list_inventory_items", "/{inventoryId}/items"),
+        QueryRoute("list_inventories", "", access="customer"),
+        QueryRoute("list_inventory_items", "/{inventoryId}/items", access="customer"),
     ),
     projections=("warehouse-inventory-grid", "warehouse-inventory-item-list"),
 )
