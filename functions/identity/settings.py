@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 
 
-class IdentitySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_IDENTITY_", extra="ignore")
+class IdentitySettings(EnvironmentSettings):
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
+        env_prefix="EVENTUALSHOP_IDENTITY_", extra="ignore"
+    )
 
     password_hash: Literal["rfc9106-low-memory", "cheapest"] = Field(
         "rfc9106-low-memory",

@@ -51,7 +51,9 @@ from tests.unit.shopping_cart.history import (
 
 CARTS = "ShoppingCartDetails"
 ITEMS = "CartItemListItem"
-MONGO_ALIAS_TTL = 0.1
+#: Short, so the swap tests wait little; long enough that a loaded machine finishes a pinned
+#: block within the settle time (2 x the TTL) of the MongoDB wire server.
+MONGO_ALIAS_TTL = 0.25
 
 
 @dataclass

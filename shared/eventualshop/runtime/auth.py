@@ -23,16 +23,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import Request
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eventualshop.kernel.declaration import Access
+from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 from eventualshop.runtime.http import ProblemError
 
 ALGORITHM = "EdDSA"
@@ -41,8 +41,10 @@ CUSTOMER = "customer"
 KEY_FILE = "signing-key.pem"
 
 
-class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENTUALSHOP_", extra="ignore")
+class AuthSettings(EnvironmentSettings):
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
+        env_prefix="EVENTUALSHOP_", extra="ignore"
+    )
 
     auth: Literal["on", "off"] = Field("on", description="off: the original's anonymous API")
     auth_issuer: str = "eventual-shop"
