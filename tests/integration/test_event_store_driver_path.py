@@ -1,4 +1,4 @@
-"""The SQL event store's driver path (``kernel.sql_driver``: load and append straight on sqlite3
+"""The SQL event store's driver path (``adapters.sql_driver``: load and append straight on sqlite3
 or psycopg) against its SQLAlchemy path: the same rows either way, the same locks, the same errors.
 
 A store takes the SQLAlchemy path while something listens to its engine's statements; the

@@ -5,7 +5,6 @@ broker. Point the URLs at PostgreSQL, MongoDB or RabbitMQ to use real servers in
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -68,8 +67,3 @@ class Settings(EnvironmentSettings):
 
     def resolved_read_model_url(self) -> str:
         return self.read_model_url or f"sqlite:///{self.data_dir / 'readmodels.sqlite3'}"
-
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    return Settings()
