@@ -40,6 +40,17 @@ PLATFORM: tuple[FunctionSpec, ...] = (
         concurrency=1,
         max_scale=1,
     ),
+    # Sends the commands durable timers scheduled, once due (reservation and email expiry).
+    FunctionSpec(
+        name="timer-sweep",
+        kind=FunctionKind.SCHEDULED,
+        context="platform",
+        module="functions.platform.timers",
+        target="fire",
+        schedule="* * * * *",
+        concurrency=1,
+        max_scale=1,
+    ),
     # Keeps what exhausted its retries, so it can be looked at and replayed.
     FunctionSpec(
         name="dead-letters",
@@ -53,13 +64,14 @@ PLATFORM: tuple[FunctionSpec, ...] = (
 #: A reaction retries while the event it depends on is on its way (``NotYet``), so it backs off
 #: like a projector.
 REACTION_DELIVERY = Delivery(retry=8, backoff_policy="exponential", backoff_delay="PT0.2S")
-#: The cart events that change what a cart holds of the Warehouse's stock.
+#: The cart events that change what a cart holds of the Warehouse's stock (a checkout keeps it).
 _HOLDING_EVENTS = (
     "CartItemAdded",
     "CartItemIncreased",
     "CartItemDecreased",
     "CartItemRemoved",
     "CartDiscarded",
+    "CartCheckedOut",
 )
 
 

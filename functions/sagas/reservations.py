@@ -15,6 +15,7 @@ from eventualshop.shopping_cart.cart import CART
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 from eventualshop.shopping_cart.events import CART_EVENTS
 from eventualshop.warehouse.declaration import WAREHOUSE
+from eventualshop.warehouse.settings import WarehouseSettings
 from functions.main import ROOT
 
 NAME = "stock-reservations"
@@ -31,6 +32,7 @@ def _handle(event: Any) -> None:
         _cart_history,
         ROOT.service(WAREHOUSE.name),
         after_commit=ROOT.relay_after_commit(WAREHOUSE.name),
+        hold_for=WarehouseSettings().reservation_time,
     )
     process.handle(event)
 

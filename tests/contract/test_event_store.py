@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 from typing import Any
 from uuid import UUID, uuid4
@@ -34,6 +34,7 @@ from eventualshop.kernel.eventstore import (
     StoredEvent,
 )
 from eventualshop.kernel.memory import InMemoryEventStore
+from eventualshop.kernel.timers import ScheduledMessage
 from tests.conftest import truncate
 from tests.fixtures.events import event, history, snapshot
 
@@ -592,3 +593,76 @@ class TestCommandsOfSeveralEvents:
             event_store.append(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
 
         assert event_store.outcome("cart", "m-1") == "accepted"
+
+
+def _scheduled(name: str, due: datetime) -> ScheduledMessage:
+    return ScheduledMessage(
+        message_id=f"timer:{name}",
+        due_at=due,
+        command_type="ExpireSomething",
+        payload='{"what":"Zoë"}',
+        correlation_id="correlation-1",
+        causation_id=name,
+        traceparent=None,
+    )
+
+
+class TestDurableTimers:
+    """The scheduled messages of ``kernel.timers``: stored with the events that ask for them."""
+
+    NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def test_due_messages_come_back_earliest_first_with_every_field_and_only_when_due(
+        self, event_store: EventStore
+    ) -> None:
+        later = _scheduled("later", self.NOW + timedelta(minutes=1))
+        due = _scheduled("due", self.NOW - timedelta(seconds=1))
+        exactly = _scheduled("exactly", self.NOW.astimezone(timezone(timedelta(hours=2))))
+        event_store.append(AppendBatch([event(uuid4(), 1)], scheduled=[later, due, exactly]))
+
+        found = event_store.due_messages(self.NOW)
+
+        assert [m.message_id for m in found] == ["timer:due", "timer:exactly"]
+        assert found[0] == due
+        assert found[1].due_at == self.NOW
+        assert found[1].due_at.utcoffset() == timedelta(0)
+        assert [m.message_id for m in event_store.due_messages(self.NOW, limit=1)] == ["timer:due"]
+        assert len(event_store.due_messages(self.NOW + timedelta(hours=1))) == 3
+
+    def test_a_forgotten_message_is_not_due_again_and_forgetting_twice_is_no_error(
+        self, event_store: EventStore
+    ) -> None:
+        message = _scheduled("once", self.NOW)
+        event_store.append(AppendBatch([event(uuid4(), 1)], scheduled=[message]))
+
+        event_store.forget_message(message.message_id)
+        event_store.forget_message(message.message_id)
+
+        assert event_store.due_messages(self.NOW) == []
+
+    def test_a_message_may_be_scheduled_again_on_its_own(self, event_store: EventStore) -> None:
+        # What re-scheduling after a crash, or a tool, does: no event needed.
+        message = _scheduled("alone", self.NOW)
+        event_store.append(AppendBatch([], scheduled=[message]))
+
+        assert event_store.due_messages(self.NOW) == [message]
+
+    def test_a_refused_append_schedules_nothing(self, event_store: EventStore) -> None:
+        cart = uuid4()
+        event_store.append(AppendBatch([event(cart, 1)]))
+
+        with pytest.raises(ConcurrencyConflict):
+            event_store.append(
+                AppendBatch([event(cart, 1)], scheduled=[_scheduled("lost", self.NOW)])
+            )
+        inbox = InboxRecord("consumer", "message-1", "{}")
+        event_store.append(AppendBatch([event(cart, 2)], inbox=inbox))
+        with pytest.raises(DuplicateMessage):
+            event_store.append(
+                AppendBatch(
+                    [event(cart, 3)], inbox=inbox, scheduled=[_scheduled("again", self.NOW)]
+                )
+            )
+
+        assert event_store.due_messages(self.NOW) == []
+        assert [e.version for e in event_store.load(cart).events] == [1, 2]

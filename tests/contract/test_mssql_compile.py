@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -16,7 +17,13 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from eventualshop.adapters import event_store_sql as sql
 from eventualshop.adapters.database import migration_script
-from eventualshop.adapters.schema import TABLES, events, processed_messages, snapshots
+from eventualshop.adapters.schema import (
+    TABLES,
+    events,
+    processed_messages,
+    scheduled_messages,
+    snapshots,
+)
 
 DIALECT: Dialect = mssql.pyodbc.dialect()  # type: ignore[no-untyped-call]
 
@@ -24,6 +31,7 @@ LONG_TEXT_COLUMNS = [
     (events, "payload"),
     (snapshots, "state"),
     (processed_messages, "outcome"),
+    (scheduled_messages, "payload"),
 ]
 
 
@@ -106,7 +114,8 @@ class TestTheMigration:
     def test_the_offline_migration_script_creates_the_same_mssql_tables(self) -> None:
         script = migration_script("mssql://")
 
-        # 0001's three and the old outbox's payload; 0002 adds the nullable outcome.
+        # 0001's three and the old outbox's payload; 0002 adds the nullable outcome; 0003 the
+        # scheduled messages' payload.
         assert script.count("NVARCHAR(max) NOT NULL") == len(LONG_TEXT_COLUMNS) + 1
         assert "ALTER TABLE events ADD outcome NVARCHAR(max) NULL" in script
         assert not re.search(r"\b(NTEXT|TEXT)\b", script)
@@ -135,6 +144,7 @@ class TestStatements:
             (sql.INSERT_SNAPSHOTS, "snapshots"),
             (sql.INSERT_INBOX, "processed_messages"),
             (sql.GUARD_INBOX, "processed_messages"),
+            (sql.INSERT_SCHEDULED, "scheduled_messages"),
         ],
     )
     def test_the_other_inserts_of_an_append_compile(self, statement: sa.Insert, table: str) -> None:
@@ -165,6 +175,18 @@ class TestStatements:
         assert pending.startswith("SELECT TOP 100 events.event_id")
         assert "events.position > coalesce((SELECT relay_positions.position" in pending
         assert pending.endswith("AND events.context IS NOT NULL ORDER BY events.position")
+
+    def test_the_timer_sweep_reads_what_is_due_earliest_first_with_top(self) -> None:
+        text = compiled(sql.due_messages_statement(100).params(now=datetime.now(UTC)))
+
+        assert text.startswith("SELECT TOP 100 scheduled_messages.message_id")
+        assert text.endswith(
+            "WHERE scheduled_messages.due_at <= :now "
+            "ORDER BY scheduled_messages.due_at, scheduled_messages.message_id"
+        )
+        assert compiled(sql.FORGET_MESSAGE) == (
+            "DELETE FROM scheduled_messages WHERE scheduled_messages.message_id = :message_id"
+        )
 
     def test_the_relay_position_only_moves_forwards(self) -> None:
         text = str(sql.MARK_PUBLISHED.compile(dialect=DIALECT))

@@ -174,6 +174,19 @@ def append_rows(batch: AppendBatch, now: datetime) -> AppendRows:
             }
             for s in batch.snapshots
         ],
+        scheduled=[
+            {
+                "message_id": m.message_id,
+                "due_at": m.due_at,
+                "command_type": m.command_type,
+                "payload": m.payload,
+                "correlation_id": m.correlation_id,
+                "causation_id": m.causation_id,
+                "traceparent": m.traceparent,
+                "created_at": now,
+            }
+            for m in batch.scheduled
+        ],
     )
 
 

@@ -36,6 +36,7 @@ from eventualshop.kernel.eventstore import (
     Stream,
 )
 from eventualshop.kernel.messages import utc_now
+from eventualshop.kernel.timers import ScheduledMessage
 
 if TYPE_CHECKING:
     from eventualshop.adapters.event_store_sql import SqlEventStore
@@ -130,8 +131,9 @@ class DriverEventStore:
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
         driver = self._driver_path()
-        if driver is None or not batch.events:
-            # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.
+        if driver is None or not batch.events or batch.scheduled:
+            # A batch without events (a command that decided nothing) is rare, and one with
+            # timers is a reaction's, not a client command's: SQLAlchemy's path.
             return self.full.append(batch)
         rows = append_rows(batch, self._clock())
         try:
@@ -193,3 +195,9 @@ class DriverEventStore:
 
     def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
         return self.full.stream_heads(aggregate_type, after_position)
+
+    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
+        return self.full.due_messages(now, limit)
+
+    def forget_message(self, message_id: str) -> None:
+        self.full.forget_message(message_id)

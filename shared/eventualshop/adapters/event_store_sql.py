@@ -53,9 +53,11 @@ from eventualshop.adapters.event_rows import (
 )
 from eventualshop.adapters.schema import (
     OUTBOX_RELAY,
+    UtcDateTime,
     events,
     processed_messages,
     relay_positions,
+    scheduled_messages,
     snapshots,
 )
 from eventualshop.adapters.sql_driver import AppendRows, DriverPath, driver_path
@@ -68,6 +70,7 @@ from eventualshop.kernel.eventstore import (
     Stream,
 )
 from eventualshop.kernel.messages import utc_now
+from eventualshop.kernel.timers import ScheduledMessage
 
 __all__ = [
     "SqlEventStore",
@@ -237,6 +240,31 @@ def pending_outbox_statement(limit: int) -> sa.Select[Any]:
 
 #: ``PENDING_OUTBOX`` with the limit as a parameter: one statement for the driver path's every call.
 PENDING_OUTBOX_PAGE = PENDING_OUTBOX.limit(sa.bindparam("limit", type_=sa.Integer()))
+
+INSERT_SCHEDULED = sa.insert(scheduled_messages)
+#: The timer sweep's query: what is due, earliest first (ix_scheduled_messages_due_at).
+DUE_MESSAGES = (
+    sa.select(
+        scheduled_messages.c.message_id,
+        scheduled_messages.c.due_at,
+        scheduled_messages.c.command_type,
+        scheduled_messages.c.payload,
+        scheduled_messages.c.correlation_id,
+        scheduled_messages.c.causation_id,
+        scheduled_messages.c.traceparent,
+    )
+    .where(scheduled_messages.c.due_at <= sa.bindparam("now", type_=UtcDateTime()))
+    .order_by(scheduled_messages.c.due_at, scheduled_messages.c.message_id)
+)
+FORGET_MESSAGE = sa.delete(scheduled_messages).where(
+    scheduled_messages.c.message_id == sa.bindparam("message_id")
+)
+
+
+@lru_cache(maxsize=16)
+def due_messages_statement(limit: int) -> sa.Select[Any]:
+    return DUE_MESSAGES.limit(limit)
+
 
 #: Which migration the database is at (``database.is_current``); absent before the first one.
 SCHEMA_REVISION = sa.text("SELECT version_num FROM alembic_version")
@@ -484,11 +512,12 @@ class SqlEventStore:
     # --- writes ----------------------------------------------------------------------------------
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
-        if not (batch.events or batch.snapshots or batch.inbox):
+        if not (batch.events or batch.snapshots or batch.inbox or batch.scheduled):
             return []
         rows = append_rows(batch, self._clock())
-        # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.
-        driver = self._driver_path() if batch.events else None
+        # A batch without events (a command that decided nothing) is rare, and one with timers is
+        # a reaction's, never a client command's hot path: both take SQLAlchemy's path.
+        driver = self._driver_path() if batch.events and not batch.scheduled else None
         try:
             with self._writing:
                 inserted = driver.append(rows) if driver is not None else self._append(rows)
@@ -537,6 +566,8 @@ class SqlEventStore:
                 inserted = connection.execute(INSERT_EVENTS, events).all()
             if rows.snapshots:
                 connection.execute(INSERT_SNAPSHOTS, list(rows.snapshots))
+            if rows.scheduled:
+                connection.execute(INSERT_SCHEDULED, list(rows.scheduled))
         return inserted
 
     def record_outcome(self, record: InboxRecord) -> str:
@@ -574,3 +605,16 @@ class SqlEventStore:
                 connection.execute(sa.insert(relay_positions), row)
         except IntegrityError:
             pass
+
+    # --- durable timers --------------------------------------------------------------------------
+
+    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
+        if limit <= 0:
+            return []
+        with self._reader.connect() as connection:
+            rows = connection.execute(due_messages_statement(limit), {"now": now}).all()
+        return [ScheduledMessage(*row) for row in rows]
+
+    def forget_message(self, message_id: str) -> None:
+        with self._writing, self._writer.begin() as connection:
+            connection.execute(FORGET_MESSAGE, {"message_id": message_id})

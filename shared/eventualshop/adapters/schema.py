@@ -148,4 +148,22 @@ processed_messages = sa.Table(
     sa.PrimaryKeyConstraint("consumer", "message_id", name="pk_processed_messages"),
 )
 
-TABLES = (events, snapshots, relay_positions, processed_messages)
+#: Durable timers (``kernel.timers``): commands to send when due, inserted in the transaction of
+#: the events that asked for them and deleted once their command's outcome is stored.
+scheduled_messages = sa.Table(
+    "scheduled_messages",
+    metadata,
+    sa.Column("message_id", sa.String(200), nullable=False),
+    sa.Column("due_at", UtcDateTime(), nullable=False),
+    sa.Column("command_type", sa.String(200), nullable=False),
+    sa.Column("payload", LongText, nullable=False),
+    sa.Column("correlation_id", sa.String(255), nullable=False),
+    sa.Column("causation_id", sa.String(255), nullable=True),
+    sa.Column("traceparent", sa.String(255), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("message_id", name="pk_scheduled_messages"),
+    # The sweep's one query: what is due, earliest first.
+    sa.Index("ix_scheduled_messages_due_at", "due_at"),
+)
+
+TABLES = (events, snapshots, relay_positions, processed_messages, scheduled_messages)

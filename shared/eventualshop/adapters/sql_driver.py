@@ -46,7 +46,7 @@ Converter = Callable[[Any], Any]
 
 #: The newest migration's revision. A test checks it against Alembic's script head; it lets a
 #: warm database be recognised without importing Alembic or SQLAlchemy.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 #: How long a SQLite connection waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -63,6 +63,8 @@ class AppendRows:
     inbox: Values | None
     events: Sequence[Values]
     snapshots: Sequence[Values] = ()
+    #: Durable timers; a batch with any takes SQLAlchemy's path (never a command's hot path).
+    scheduled: Sequence[Values] = ()
 
 
 # --- values, converted as SQLAlchemy's type processors convert them -----------------------------

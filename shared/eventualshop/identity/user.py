@@ -7,7 +7,8 @@ an error: the reactions and timers that send them are delivered at least once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventualshop.identity import rejections
@@ -36,8 +37,11 @@ from eventualshop.identity.events import (
 from eventualshop.kernel.aggregate import AggregateKind, AggregateState
 from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
 from eventualshop.kernel.messages import Command, DomainEvent
+from eventualshop.kernel.timers import Timer
 
 NAME = "User"
+#: How long a new email waits for its confirmation before it expires (reference §5.4).
+EMAIL_CONFIRMATION_TIME = timedelta(minutes=15)
 
 
 class User(AggregateState):
@@ -177,6 +181,15 @@ def invariants(user: User) -> Iterator[str]:
         yield "the primary email is one of the user's emails"
 
 
+def timers(event: DomainEvent, recorded_at: datetime) -> Sequence[Timer]:
+    """An email registered or added expires unless confirmed in time: ``ExpiryEmail`` is then a
+    no-op (see ``_decide``), so the timer is never cancelled."""
+    if isinstance(event, UserRegistered | EmailChanged):
+        expire = ExpiryEmail(user_id=event.user_id, email=event.email)
+        return [Timer(recorded_at + EMAIL_CONFIRMATION_TIME, expire)]
+    return ()
+
+
 def target(command: Command) -> UUID:
     if not isinstance(command, UserCommand):
         raise TypeError(f"{type(command).__name__} is not an identity command")
@@ -196,4 +209,6 @@ USER: AggregateKind[User] = AggregateKind(
     # The routed commands. RegisterUser and ChangePassword come from Identity's credential
     # functions (they hash the password first); ExpiryEmail and DeleteUser from reactions.
     commands=frozenset({ChangeEmail, ConfirmEmail, DefinePrimaryEmail}),
+    timers=timers,
+    scheduled=frozenset({ExpiryEmail}),
 )

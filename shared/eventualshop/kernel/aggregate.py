@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from eventualshop.kernel.errors import InvariantViolation
 from eventualshop.kernel.messages import Command, DomainEvent
 from eventualshop.kernel.registry import EventRegistry
+from eventualshop.kernel.timers import Timers, no_timers
 
 
 class AggregateState(BaseModel):
@@ -57,6 +58,10 @@ class AggregateKind(Generic[S]):
     snapshot_interval: int = 5
     # Commands that are not aggregate commands at all (handled elsewhere) are not listed here.
     commands: frozenset[type[Command]] = field(default_factory=frozenset)
+    #: Durable timers (``kernel.timers``): what the aggregate sends itself later for an event,
+    #: and every command type such a timer may carry (to read it back when it fires).
+    timers: Timers = no_timers
+    scheduled: frozenset[type[Command]] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)

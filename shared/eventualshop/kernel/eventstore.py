@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from eventualshop.kernel.timers import ScheduledMessage
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
@@ -71,7 +73,8 @@ class AppendBatch:
     callers that render the CloudEvents themselves: the events of those entries are published,
     and the SQL store keeps only the context their ``source`` names (it renders the same text
     from the event row again when the entry was made by ``cloudevents.structured``).
-    ``inbox`` is stored with the first event (or on its own when there is none).
+    ``inbox`` is stored with the first event (or on its own when there is none). ``scheduled``
+    are the durable timers the events asked for (``kernel.timers``).
     """
 
     events: Sequence[StoredEvent]
@@ -79,6 +82,7 @@ class AppendBatch:
     outbox: Sequence[OutboxEntry] = ()
     inbox: InboxRecord | None = None
     context: str | None = None
+    scheduled: Sequence[ScheduledMessage] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,4 +154,12 @@ class EventStore(Protocol):
     def mark_published_through(self, position: int) -> None:
         """Move the relay's position to ``position`` (never backwards): every entry up to it was
         confirmed. Only ever pass the ``id`` of the last entry of a ``pending_outbox`` answer."""
+        ...
+
+    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
+        """Scheduled messages due at ``now``, earliest first (``kernel.timers``)."""
+        ...
+
+    def forget_message(self, message_id: str) -> None:
+        """Delete a fired scheduled message; one already gone is no error."""
         ...

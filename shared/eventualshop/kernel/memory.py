@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from uuid import UUID
 
 from eventualshop.kernel import cloudevents
@@ -22,6 +23,7 @@ from eventualshop.kernel.eventstore import (
     StoredEvent,
     Stream,
 )
+from eventualshop.kernel.timers import ScheduledMessage
 
 
 class InMemoryEventStore:
@@ -34,6 +36,7 @@ class InMemoryEventStore:
         self._outbox: list[OutboxEntry] = []  # in position order
         self._relay_position = 0
         self._inbox: dict[tuple[str, str], str] = {}
+        self._scheduled: dict[str, ScheduledMessage] = {}
 
     def load(self, aggregate_id: UUID) -> Stream:
         with self._lock:
@@ -79,6 +82,11 @@ class InMemoryEventStore:
                     )
             if batch.inbox:
                 self._inbox[(batch.inbox.consumer, batch.inbox.message_id)] = batch.inbox.outcome
+            for message in batch.scheduled:
+                # In UTC, as the SQL store keeps it (a naive time is taken to be UTC there too).
+                due = message.due_at
+                due = due.replace(tzinfo=UTC) if due.tzinfo is None else due.astimezone(UTC)
+                self._scheduled[message.message_id] = replace(message, due_at=due)
             return positions
 
     def outcome(self, consumer: str, message_id: str) -> str | None:
@@ -126,6 +134,18 @@ class InMemoryEventStore:
     def mark_published_through(self, position: int) -> None:
         with self._lock:
             self._relay_position = max(self._relay_position, position)
+
+    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
+        with self._lock:
+            due = sorted(
+                (m for m in self._scheduled.values() if m.due_at <= now),
+                key=lambda m: (m.due_at, m.message_id),
+            )
+        return due[:limit]
+
+    def forget_message(self, message_id: str) -> None:
+        with self._lock:
+            self._scheduled.pop(message_id, None)
 
 
 def _context_of(entry: OutboxEntry) -> str:

@@ -20,6 +20,7 @@ from eventualshop.kernel.eventstore import (
     StoredEvent,
 )
 from eventualshop.kernel.messages import EventMetadata, RecordedEvent, utc_now
+from eventualshop.kernel.timers import ScheduledMessage, scheduled_messages
 
 
 class Repository(Generic[S]):
@@ -84,6 +85,7 @@ class Repository(Generic[S]):
         now = self.clock()
         events: list[StoredEvent] = []
         snapshots: list[SnapshotRecord] = []
+        scheduled: list[ScheduledMessage] = []
         encode = self.kind.events.encode
         for step in steps:
             stored = StoredEvent(
@@ -100,6 +102,14 @@ class Repository(Generic[S]):
                 traceparent=traceparent,
             )
             events.append(stored)
+            timers = self.kind.timers(step.event, now)
+            if timers:
+                scheduled += scheduled_messages(
+                    str(stored.event_id),
+                    timers,
+                    correlation_id=correlation_id,
+                    traceparent=traceparent,
+                )
             if step.version % self.snapshot_interval == 0:
                 # The state right after *this* event, so the label never lies about the content.
                 snapshots.append(
@@ -107,7 +117,9 @@ class Repository(Generic[S]):
                         aggregate_id, self.kind.name, step.version, step.state.model_dump_json()
                     )
                 )
-        return AppendBatch(events=events, snapshots=snapshots, context=self.kind.context)
+        return AppendBatch(
+            events=events, snapshots=snapshots, context=self.kind.context, scheduled=scheduled
+        )
 
 
 class AggregateCache(Generic[S]):

@@ -2,7 +2,10 @@
 §6.1 R10, and what R10 left out).
 
 ``CartItemAdded`` and ``CartItemIncreased``/``Decreased`` ask the item's inventory to hold the
-item's quantity for the cart; ``CartItemRemoved`` and ``CartDiscarded`` give it back. Only
+item's quantity for the cart until an expiration (``hold_for`` from now, 15 minutes by default:
+a durable timer of the Warehouse releases it then); ``CartItemRemoved`` and ``CartDiscarded``
+give it back; ``CartCheckedOut`` holds every item the cart still has without expiration, for the
+order the checkout starts (an expired hold is asked for again). Only
 ``CartItemAdded`` names the inventory and the product, and a cart may reuse an item id for
 another product once the first is removed, so the process reads which product an event is about
 from the cart's own history up to that event's version: exact whatever the delivery order,
@@ -27,6 +30,7 @@ from eventualshop.kernel.errors import AggregateNotFound
 from eventualshop.kernel.messages import Command, RecordedEvent, utc_now
 from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.shopping_cart.events import (
+    CartCheckedOut,
     CartDiscarded,
     CartItemAdded,
     CartItemDecreased,
@@ -43,7 +47,14 @@ from eventualshop.warehouse.commands import (
 log = logging.getLogger("eventualshop.processes.reservations")
 
 #: The cart events the process reacts to (their Triggers filter on exact types).
-REACTS_TO = (CartItemAdded, CartItemIncreased, CartItemDecreased, CartItemRemoved, CartDiscarded)
+REACTS_TO = (
+    CartItemAdded,
+    CartItemIncreased,
+    CartItemDecreased,
+    CartItemRemoved,
+    CartDiscarded,
+    CartCheckedOut,
+)
 #: A cart's events in version order, read from the cart's event store.
 CartHistory = Callable[[UUID], Sequence[RecordedEvent]]
 
@@ -88,6 +99,11 @@ class StockReservations:
             case CartItemRemoved():
                 added = _added(adds, event.item_id)
                 return [self._release(recorded, added, ReleaseReason.ITEM_REMOVED)]
+            case CartCheckedOut():
+                return [
+                    self._reserve(recorded, added, quantity, expires=False)
+                    for added, quantity in _holdings(history).values()
+                ]
             case CartDiscarded():
                 # Everything the cart ever asked for, once per inventory and product: the
                 # release carries the cart's last version, so no late reservation outlives it.
@@ -100,7 +116,9 @@ class StockReservations:
                 ]
         return []
 
-    def _reserve(self, recorded: RecordedEvent, added: RecordedEvent, quantity: int) -> Outcome:
+    def _reserve(
+        self, recorded: RecordedEvent, added: RecordedEvent, quantity: int, *, expires: bool = True
+    ) -> Outcome:
         item = _item(added)
         command = ReserveInventoryItem(
             inventory_id=item.inventory_id,
@@ -109,7 +127,7 @@ class StockReservations:
             product=item.product,
             quantity=quantity,
             cart_version=recorded.version,
-            expiration=self.clock() + self.hold_for,
+            expiration=self.clock() + self.hold_for if expires else None,
         )
         return self._send(recorded, added, command)
 
@@ -162,6 +180,23 @@ def _added(adds: Sequence[RecordedEvent], item_id: UUID) -> RecordedEvent:
     if not found:
         raise NotYet(f"item {item_id} was never added")  # cannot happen on a complete history
     return found[-1]
+
+
+def _holdings(history: Sequence[RecordedEvent]) -> dict[UUID, tuple[RecordedEvent, int]]:
+    """The items the cart has after ``history``: each one's ``CartItemAdded`` and quantity."""
+    held: dict[UUID, tuple[RecordedEvent, int]] = {}
+    for recorded in history:
+        match recorded.event:
+            case CartItemAdded(item_id=item_id, quantity=quantity):
+                held[item_id] = (recorded, quantity)
+            case (
+                CartItemIncreased(item_id=item_id, new_quantity=quantity)
+                | CartItemDecreased(item_id=item_id, new_quantity=quantity)
+            ) if item_id in held:
+                held[item_id] = (held[item_id][0], quantity)
+            case CartItemRemoved(item_id=item_id):
+                held.pop(item_id, None)
+    return held
 
 
 def _holding(added: RecordedEvent) -> tuple[UUID, str]:

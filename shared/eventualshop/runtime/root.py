@@ -26,6 +26,7 @@ from eventualshop.runtime.registry import Delivery, FunctionSpec
 from eventualshop.runtime.settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from uuid import UUID
 
     from eventualshop.kernel.aggregate import AggregateKind, AggregateState
@@ -252,6 +253,25 @@ class Root:
         outage of the broker never keeps the read side stale."""
         self.catch_up()
         return sum(self.relay(name).drain() for name in self.contexts)
+
+    def fire_timers(self, now: datetime | None = None) -> int:
+        """Send every due durable timer of every context whose aggregate has any, then publish
+        what they wrote; how many fired. The timer sweep runs it (a PingSource, locally the
+        server's timer). Idempotent: two sweeps at once send each command once."""
+        from eventualshop.kernel.messages import utc_now
+        from eventualshop.kernel.timer_sweep import fire_due
+
+        fired = 0
+        for name in self.contexts:
+            if not self.aggregate(name).scheduled:
+                continue
+            result = fire_due(self.event_store(name), self.service(name), now or utc_now())
+            if result.fired:
+                self.relay_after_commit(name)()
+            fired += result.fired
+        if fired:
+            log.info("fired %d durable timers", fired)
+        return fired
 
     # ---- the domain, through the declarations -------------------------------------------------
 

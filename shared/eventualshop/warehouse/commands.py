@@ -66,6 +66,8 @@ class ReserveInventoryItem(InventoryCommand):
     ``quantity`` is what the cart holds from now on (not a delta), and ``cart_version`` the
     version of the cart event that asked: a request older than the last one applied for that
     cart and product changes nothing, so redelivered and reordered requests end the same.
+    ``expiration`` is when the hold ends unless renewed (a durable timer then releases it);
+    ``None`` holds it for the order of a checked-out cart.
     """
 
     catalog_id: Id
@@ -73,7 +75,7 @@ class ReserveInventoryItem(InventoryCommand):
     product: Product
     quantity: Quantity
     cart_version: int = Field(default=0, ge=0)
-    expiration: datetime = Field(default_factory=_expiry)
+    expiration: datetime | None = Field(default_factory=_expiry)
 
 
 class ReleaseReason(StrEnum):
@@ -91,6 +93,17 @@ class ReleaseInventoryReservation(InventoryCommand):
     product: Product
     cart_version: int = Field(ge=0)
     reason: ReleaseReason
+
+
+class ExpireInventoryReservation(InventoryCommand):
+    """Sent by the durable timer of an ``InventoryReserved`` when its ``expiration`` is due: the
+    cart gives back what it holds, unless the hold changed since (renewed by a later cart event,
+    released, kept for checkout), which ``cart_version`` and ``expiration`` tell."""
+
+    cart_id: Id
+    product: Product
+    cart_version: int = Field(ge=0)
+    expiration: datetime
 
 
 #: The commands a client sends over HTTP. Reserving and releasing are a reaction's commands, so

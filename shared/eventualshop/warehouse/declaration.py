@@ -45,4 +45,5 @@ WAREHOUSE = BoundedContext(
         QueryRoute("list_inventory_items", "/{inventoryId}/items", access="customer"),
     ),
     projections=("warehouse-inventory-grid", "warehouse-inventory-item-list"),
+    configure="eventualshop.warehouse.settings:configure",
 )

@@ -96,14 +96,15 @@ class InventoryAdjustmentNotDecreased(InventoryEvent):
 
 
 class InventoryReserved(InventoryEvent):
-    """The cart now holds ``quantity`` of the item (replacing what it held before)."""
+    """The cart now holds ``quantity`` of the item (replacing what it held before), until
+    ``expiration``; ``None`` holds it for the order of a checked-out cart."""
 
     item_id: UUID
     catalog_id: UUID
     cart_id: UUID
     product: Product
     quantity: int
-    expiration: datetime
+    expiration: datetime | None
     cart_version: int = 0
     #: Everything reserved of the item afterwards, by every cart: what its read model shows.
     item_reserved: int

@@ -8,22 +8,26 @@ below zero, which the invariants check after every event.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from uuid import UUID
 
 from eventualshop.kernel.aggregate import AggregateKind, AggregateState
 from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
 from eventualshop.kernel.messages import Command, DomainEvent
+from eventualshop.kernel.timers import Timer
 from eventualshop.kernel.values import Product
 from eventualshop.warehouse.commands import (
     INVENTORY_COMMANDS,
     MAX_QUANTITY,
     CreateInventory,
     DecreaseInventoryAdjust,
+    ExpireInventoryReservation,
     IncreaseInventoryAdjust,
     InventoryCommand,
     ReceiveInventoryItem,
     ReleaseInventoryReservation,
+    ReleaseReason,
     ReserveInventoryItem,
 )
 from eventualshop.warehouse.events import (
@@ -128,6 +132,8 @@ def _decide(inventory: Inventory, command: Command) -> DomainEvent | None:
             return _reserve(inventory, command)
         case ReleaseInventoryReservation():
             return _release(inventory, command)
+        case ExpireInventoryReservation():
+            return _expire(inventory, command)
     raise TypeError(f"{NAME} cannot handle {type(command).__name__}")
 
 
@@ -235,6 +241,41 @@ def _release(inventory: Inventory, command: ReleaseInventoryReservation) -> Doma
     )
 
 
+def _expire(inventory: Inventory, command: ExpireInventoryReservation) -> DomainEvent | None:
+    item = _stocked(inventory, command.product)
+    held = item.reserve_of(command.cart_id)
+    if (
+        held is None
+        or held.quantity == 0
+        or held.cart_version != command.cart_version
+        or held.expiration != command.expiration
+    ):
+        return None  # renewed, released or kept for checkout since the timer was set
+    return InventoryReservationReleased(
+        inventory_id=inventory.id,
+        item_id=item.id,
+        cart_id=command.cart_id,
+        quantity=held.quantity,
+        cart_version=held.cart_version,
+        reason=ReleaseReason.EXPIRED.value,
+        item_reserved=item.reserved - held.quantity,
+    )
+
+
+def timers(event: DomainEvent, _recorded_at: datetime) -> Sequence[Timer]:
+    """A reservation with an expiration is released then, unless something changed it since."""
+    if isinstance(event, InventoryReserved) and event.expiration is not None:
+        expire = ExpireInventoryReservation(
+            inventory_id=event.inventory_id,
+            cart_id=event.cart_id,
+            product=event.product,
+            cart_version=event.cart_version,
+            expiration=event.expiration,
+        )
+        return [Timer(event.expiration, expire)]
+    return ()
+
+
 def evolve(state: Inventory | None, event: DomainEvent) -> Inventory:
     if isinstance(event, InventoryCreated):
         return Inventory(id=event.inventory_id, owner_id=event.owner_id)
@@ -333,4 +374,6 @@ INVENTORY: AggregateKind[Inventory] = AggregateKind(
     invariants=invariants,
     snapshot_interval=5,
     commands=INVENTORY_COMMANDS,
+    timers=timers,
+    scheduled=frozenset({ExpireInventoryReservation}),
 )

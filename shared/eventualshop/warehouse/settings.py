@@ -1,0 +1,37 @@
+"""The Warehouse's own settings, read with the prefix ``EVENTUALSHOP_WAREHOUSE_``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+from pydantic import Field, ValidationError
+
+from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
+from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
+from eventualshop.warehouse.commands import RESERVATION_TIME
+
+
+class WarehouseSettings(EnvironmentSettings):
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
+        env_prefix="EVENTUALSHOP_WAREHOUSE_", extra="ignore"
+    )
+
+    reservation_time: timedelta = Field(
+        RESERVATION_TIME,
+        gt=timedelta(0),
+        description="how long a cart holds the stock it reserved unless it checks out (an ISO "
+        "8601 duration such as PT15M, or HH:MM:SS); a durable timer releases it then",
+    )
+
+
+def configure(surroundings: Surroundings) -> None:
+    """Refuses to start with a setting that cannot be read (the reservation reaction reads the
+    settings for every event, which would otherwise fail event after event)."""
+    del surroundings
+    try:
+        WarehouseSettings()
+    except ValidationError as error:
+        variable = WarehouseSettings.variable("reservation_time")
+        reason = error.errors()[0]["msg"]
+        raise ConfigurationMissing(f"{variable}: {reason} (e.g. PT15M)") from None

@@ -1,0 +1,116 @@
+"""A reservation's expiry: the durable timer its ``InventoryReserved`` asks for, and what the
+timer's ``ExpireInventoryReservation`` does when it fires (given events, when, then)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
+from eventualshop.warehouse.commands import ExpireInventoryReservation
+from eventualshop.warehouse.events import InventoryReservationReleased
+from eventualshop.warehouse.inventory import timers
+from eventualshop.warehouse.settings import WarehouseSettings, configure
+
+from .examples import CART_ID, EXPIRATION, INVENTORY_ID, ITEM_ID, PHONE, created, received
+from .test_inventory_commands import given, released, reserved
+
+
+def expire(version: int, expiration: object = EXPIRATION) -> ExpireInventoryReservation:
+    return ExpireInventoryReservation.model_validate(
+        {
+            "inventoryId": INVENTORY_ID,
+            "cartId": CART_ID,
+            "product": PHONE,
+            "cartVersion": version,
+            "expiration": expiration,
+        }
+    )
+
+
+def expired(quantity: int, version: int, in_all: int = 0) -> InventoryReservationReleased:
+    return InventoryReservationReleased(
+        inventory_id=INVENTORY_ID,
+        item_id=ITEM_ID,
+        cart_id=CART_ID,
+        quantity=quantity,
+        cart_version=version,
+        reason="expired",
+        item_reserved=in_all,
+    )
+
+
+class TestTheTimerOfAReservation:
+    def test_a_reservation_asks_to_be_expired_at_its_expiration(self) -> None:
+        asked = timers(reserved(2, version=3), EXPIRATION - timedelta(minutes=15))
+
+        assert [(t.due, t.command) for t in asked] == [(EXPIRATION, expire(version=3))]
+
+    def test_a_reservation_kept_for_checkout_has_no_timer(self) -> None:
+        kept = reserved(2, version=4).model_copy(update={"expiration": None})
+
+        assert timers(kept, EXPIRATION) == ()
+
+    def test_other_events_have_no_timer(self) -> None:
+        assert timers(released(2, version=4), EXPIRATION) == ()
+
+
+class TestExpiringAReservation:
+    def test_an_unchanged_reservation_is_released_as_expired(self) -> None:
+        inventory = (
+            given(created(), received(quantity=5), reserved(3, version=2))
+            .when(expire(version=2))
+            .then(expired(3, version=2))
+        )
+
+        assert [(i.reserved, i.available) for i in inventory.items] == [(0, 5)]
+
+    def test_a_reservation_renewed_by_a_later_cart_event_is_not_expired_by_the_old_timer(
+        self,
+    ) -> None:
+        given(created(), received(quantity=5), reserved(3, version=2), reserved(4, version=3)).when(
+            expire(version=2)
+        ).then()
+
+    def test_a_released_reservation_is_not_expired_again(self) -> None:
+        given(created(), received(quantity=5), reserved(3, version=2), released(3, version=3)).when(
+            expire(version=2)
+        ).then()
+
+    def test_a_reservation_kept_for_checkout_does_not_expire(self) -> None:
+        kept = reserved(3, version=5).model_copy(update={"expiration": None})
+
+        given(created(), received(quantity=5), kept).when(expire(version=5)).then()
+
+    def test_a_timer_of_another_expiration_changes_nothing(self) -> None:
+        given(created(), received(quantity=5), reserved(3, version=2)).when(
+            expire(version=2, expiration=EXPIRATION + timedelta(minutes=1))
+        ).then()
+
+    def test_firing_twice_releases_once(self) -> None:
+        given(created(), received(quantity=5), reserved(3, version=2), expired(3, version=2)).when(
+            expire(version=2)
+        ).then()
+
+
+class TestTheHoldTimeSetting:
+    def test_the_default_is_fifteen_minutes_and_an_iso_duration_is_read(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", raising=False)
+        assert WarehouseSettings().reservation_time == timedelta(minutes=15)
+        monkeypatch.setenv("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", "PT2M")
+        assert WarehouseSettings().reservation_time == timedelta(minutes=2)
+
+    @pytest.mark.parametrize("value", ["soon", "PT0S", "-PT5M"])
+    def test_a_setting_that_cannot_be_read_stops_the_start_with_one_line(
+        self, monkeypatch: pytest.MonkeyPatch, value: str
+    ) -> None:
+        monkeypatch.setenv("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", value)
+
+        with pytest.raises(ConfigurationMissing) as stopped:
+            configure(Surroundings(embedded=True, data_dir="."))
+
+        assert str(stopped.value).startswith("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME: ")
+        assert "\n" not in str(stopped.value)
