@@ -1,0 +1,79 @@
+"""An email not confirmed within 15 minutes expires, through the durable timer its
+``UserRegistered`` scheduled, on both set-ups (the embedded shop; PostgreSQL + RabbitMQ + the
+MongoDB wire-protocol server). The shop's own sweep runs on real time; the tests fire the
+timers as the sweep would 16 minutes later (``Root.fire_timers(now=…)``), in both orders with
+the confirmation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from eventualshop.kernel.messages import utc_now
+from functions.main import ROOT
+
+from .support import ServedShop
+from .test_catalog_warehouse_http import served  # noqa: F401
+
+IDENTITIES = "/api/v1/identities"
+PASSWORD = "Corr3ct-Horse!"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTUALSHOP_IDENTITY_PASSWORD_HASH", "cheapest")
+
+
+def sign_up(served: ServedShop) -> tuple[str, str]:  # noqa: F811
+    email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
+    body = {
+        "firstName": "Augusta",
+        "lastName": "Lovelace",
+        "email": email,
+        "password": PASSWORD,
+        "passwordConfirmation": PASSWORD,
+    }
+    return served.http.command("POST", f"{IDENTITIES}/sign-up", body)["userId"], email
+
+
+def confirm(served: ServedShop, user: str, email: str) -> tuple[int, dict[str, object]]:  # noqa: F811
+    answer = served.http.request(
+        "POST", f"{IDENTITIES}/{user}/confirm-email", query={"email": email}
+    )
+    return answer.status, answer.json
+
+
+def user_events(user: str) -> list[str]:
+    return [e.event_type for e in ROOT.event_store("identity").load_events(uuid.UUID(user))]
+
+
+def fire_timers_in(minutes: int) -> None:
+    ROOT.fire_timers(now=utc_now() + timedelta(minutes=minutes))
+
+
+def test_an_email_not_confirmed_in_time_expires_and_cannot_be_confirmed_afterwards(
+    served: ServedShop,  # noqa: F811
+) -> None:
+    user, email = sign_up(served)
+    fire_timers_in(14)
+    assert user_events(user) == ["UserRegistered"]
+
+    fire_timers_in(16)
+
+    assert user_events(user) == ["UserRegistered", "EmailExpired"]
+    status, problem = confirm(served, user, email)
+    assert (status, problem["code"]) == (409, "email-expired")
+
+
+def test_an_email_confirmed_first_makes_the_timer_a_no_op(
+    served: ServedShop,  # noqa: F811
+) -> None:
+    user, email = sign_up(served)
+    assert confirm(served, user, email)[0] == 202
+
+    fire_timers_in(16)
+    fire_timers_in(17)  # a second sweep finds nothing left (the first deleted the timer)
+
+    assert user_events(user) == ["UserRegistered", "EmailConfirmed", "PrimaryEmailDefined"]
