@@ -5,6 +5,7 @@ broker. Point the URLs at PostgreSQL, MongoDB or RabbitMQ to use real servers in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -60,7 +61,16 @@ class Settings(EnvironmentSettings):
         )
 
     def resolved_event_store_url(self, context: str) -> str:
-        """One database per context by default; a URL set here is shared by every context."""
+        """One database per context by default; a URL set here is shared by every context, but
+        ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` gives one context a database of its own.
+
+        Contexts whose aggregates share ids must not share an event store: a stream is keyed by
+        the aggregate id alone, so Account (``AccountId = UserId``) would find Identity's events
+        in its stream. Until streams are keyed by aggregate type too, give Account its own
+        database (``EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL``) wherever the URL is shared."""
+        own = os.environ.get(f"EVENTUALSHOP_{context.replace('-', '_').upper()}_EVENT_STORE_URL")
+        if own:
+            return own
         if self.event_store_url:
             return self.event_store_url
         return f"sqlite:///{self.data_dir / f'eventstore-{context}.sqlite3'}"
