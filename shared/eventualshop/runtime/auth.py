@@ -59,6 +59,11 @@ class AuthSettings(EnvironmentSettings):
         description="PEM Ed25519 private key Identity signs tokens with (from the Secret); "
         "unset: one generated in data_dir, for the embedded shop only",
     )
+    auth_signing_key_file: Path | None = Field(
+        None,
+        description="a file holding that key, where secrets are files, not variables (OpenFaaS: "
+        "/var/openfaas/secrets/eventualshop-auth-signing-key)",
+    )
     data_dir: Path = Path("var")
 
     @property
@@ -99,6 +104,9 @@ def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
     secret = settings.auth_signing_key
     if secret is not None:
         return _load_pem(secret.get_secret_value())
+    if settings.auth_signing_key_file is not None:
+        # Read at every signing: a rotated secret file is picked up without a restart.
+        return _load_pem(settings.auth_signing_key_file.read_text())
     return _local_key(str(settings.data_dir.resolve() / KEY_FILE))
 
 
