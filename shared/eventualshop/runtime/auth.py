@@ -7,7 +7,8 @@ only, so it can check a token but never mint one. Each route declares its ``acce
 a command or a query:
 
 * no token, or a bad one (expired, wrong signature, ``alg: none``, wrong issuer or audience),
-  or the token of a user deleted since it was signed: 401 with ``WWW-Authenticate: Bearer``;
+  or the token of a user revoked since it was signed (:func:`revoke_subject`, a deleted user):
+  401 with ``WWW-Authenticate: Bearer``;
 * a token whose user may not call the route, or a resource of someone else: 403;
 * the ``admin`` role may call every route.
 
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -34,6 +35,9 @@ from pydantic import Field, SecretStr
 from eventualshop.kernel.declaration import Access
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 from eventualshop.runtime.http import ProblemError
+
+if TYPE_CHECKING:
+    from eventualshop.kernel.readmodels import ReadModelStore
 
 ALGORITHM = "EdDSA"
 ADMIN = "admin"
@@ -223,8 +227,22 @@ def bearer(request: Request) -> str:
 
 #: aggregate id -> the user id it belongs to (``None``: no such aggregate).
 OwnerOf = Callable[[uuid.UUID], uuid.UUID | None]
-#: user id -> whether the user was deleted (a token outlives its user by up to its lifetime).
-Deleted = Callable[[uuid.UUID], bool]
+#: user id -> whether every token of theirs is refused (:func:`revoked_subject`).
+Revoked = Callable[[uuid.UUID], bool]
+
+#: Token subjects whose every token is refused from now on: someone deleted, whose access token
+#: would otherwise still be good for up to its lifetime. Whoever deletes them writes here (the
+#: reaction to a deletion); one read-model lookup per request with a token reads it.
+REVOKED_SUBJECTS = "AuthRevokedSubjects"
+
+
+def revoke_subject(store: ReadModelStore, subject: uuid.UUID) -> None:
+    """Refuse every token of ``subject`` from now on (idempotent: a redelivery writes nothing)."""
+    store.upsert_if_newer(REVOKED_SUBJECTS, {"id": str(subject), "version": 1})
+
+
+def revoked_subject(store: ReadModelStore, subject: uuid.UUID) -> bool:
+    return store.get(REVOKED_SUBJECTS, str(subject)) is not None
 
 
 @dataclass(frozen=True)
@@ -237,7 +255,7 @@ class Guard:
     owner_field: str | None = None
     aggregate_parameter: str | None = None
     owner_of: OwnerOf | None = None
-    deleted: Deleted | None = None
+    revoked: Revoked | None = None
 
     def __call__(self, request: Request, data: Mapping[str, Any]) -> None:
         settings = self.settings()
@@ -245,8 +263,8 @@ class Guard:
             return
         principal = verify(bearer(request), settings)
         # A deleted user's refresh tokens are revoked; an access token still in its lifetime is
-        # refused here, so deleting an account takes effect at once, not 10 minutes later.
-        if self.deleted is not None and self.deleted(principal.subject):
+        # refused here, so the deletion takes effect at once, not when the token expires.
+        if self.revoked is not None and self.revoked(principal.subject):
             raise unauthenticated("the token's user no longer exists")
         if principal.is_admin or self.access == CUSTOMER:
             return

@@ -64,10 +64,9 @@ class Settings(EnvironmentSettings):
         """One database per context by default; a URL set here is shared by every context, but
         ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` gives one context a database of its own.
 
-        Contexts whose aggregates share ids must not share an event store: a stream is keyed by
-        the aggregate id alone, so Account (``AccountId = UserId``) would find Identity's events
-        in its stream. Until streams are keyed by aggregate type too, give Account its own
-        database (``EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL``) wherever the URL is shared."""
+        Two contexts whose aggregates share ids must not share an event store while a stream is
+        keyed by the aggregate id alone: one would find the other's events in its stream (the
+        README's "Using PostgreSQL" names the pair)."""
         own = os.environ.get(f"EVENTUALSHOP_{context.replace('-', '_').upper()}_EVENT_STORE_URL")
         if own:
             return own

@@ -19,7 +19,7 @@ from flask import Request, Response
 
 from eventualshop.kernel.declaration import Access, BoundedContext, CommandRoute, QueryRoute
 from eventualshop.kernel.paging import Paging
-from eventualshop.runtime.auth import Guard
+from eventualshop.runtime.auth import Guard, revoked_subject
 from eventualshop.runtime.consumer import consumer
 from eventualshop.runtime.http import (
     ProblemError,
@@ -187,23 +187,8 @@ def guard(root: Parts, context: BoundedContext, access: Access, path: str) -> Gu
         owner_field=context.owner_field,
         aggregate_parameter=parameters[0] if parameters else None,
         owner_of=owner_of,
-        deleted=lambda user: deleted_user(root, user),
+        revoked=lambda user: revoked_subject(root.read_model_store(), user),
     )
-
-
-def deleted_user(root: Parts, user_id: UUID) -> bool:
-    """Identity's user details say the user was deleted (a tombstone: it stays ``isDeleted``).
-
-    One read-model lookup per request with a token; a user not projected yet (or a shop without
-    Identity) is not a deleted one."""
-    try:
-        root.context("identity")
-    except KeyError:
-        return False
-    from eventualshop.identity.read_models import USER_DETAILS
-
-    found = root.read_model_store().get(USER_DETAILS, str(user_id))
-    return bool(found and found.get("isDeleted"))
 
 
 def resolve(reference: str) -> Any:
