@@ -2,6 +2,13 @@
 
 Without ``--url`` it starts an embedded shop on a free port with its data in a temporary folder,
 so the demo never touches the data of a shop you are running.
+
+Authorization is on by default, so the demo plays two people: a customer who signs up and signs
+in for the cart, and an admin for the back office (the inventory and the catalog). The admin is
+``EVENTUALSHOP_ADMIN_EMAIL`` with ``EVENTUALSHOP_ADMIN_PASSWORD`` when both are set (a shop of
+yours with an admin of its own); otherwise a throw-away admin made in this process the way
+``eventualshop users create-admin`` makes one, so against ``--url`` that needs the shop's own
+store configuration (``make run``'s default folder works as it is).
 """
 
 from __future__ import annotations
@@ -80,22 +87,54 @@ def embedded_shop(root: Root) -> Iterator[str]:
             shop.stop()
 
 
+#: (email, password) of an admin the demo may sign in as.
+Admin = Callable[[], tuple[str, str]]
+
+
+def throwaway_admin() -> tuple[str, str]:
+    """An admin made in this process (``users create-admin``'s path), with a password made here
+    and printed nowhere."""
+    from functions.identity.admin import create_admin
+
+    email, password = f"demo-admin-{uuid.uuid4().hex[:8]}@example.com", _password()
+    create_admin(email, password, first_name="Demo", last_name="Backoffice")
+    return email, password
+
+
+def configured_admin() -> tuple[str, str]:
+    """The shop's own admin when the environment names one, else a throw-away one."""
+    import os
+
+    email = os.environ.get("EVENTUALSHOP_ADMIN_EMAIL")
+    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD")
+    if email and password:
+        return email, password
+    return throwaway_admin()
+
+
+def _password() -> str:
+    return f"Demo-{uuid.uuid4().hex}!"
+
+
 def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
     if url is None:
         with embedded_shop(root) as base:
-            return _script(base, out)
-    return _script(url.rstrip("/"), out)
+            return _script(base, out, throwaway_admin)
+    return _script(url.rstrip("/"), out, configured_admin)
 
 
-def _script(base: str, out: Printer) -> int:
+def _script(base: str, out: Printer, admin: Admin) -> int:
     carts = "/api/v1/shopping-carts"
     steps = 0
     token: str | None = None
+    admin_token: str | None = None
 
-    def step(title: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    def step(
+        title: str, method: str, path: str, body: Any = None, *, back_office: bool = False
+    ) -> dict[str, Any]:
         nonlocal steps
         steps += 1
-        status, answer = _call(base, method, path, body, token)
+        status, answer = _call(base, method, path, body, admin_token if back_office else token)
         summary = answer.get("events") or answer.get("code") or answer.get("errors") or answer
         if "accessToken" in answer:  # never print a token
             summary = {"userId": answer["userId"], "expiresIn": answer["expiresIn"]}
@@ -104,7 +143,7 @@ def _script(base: str, out: Printer) -> int:
 
     out(f"EventualShop demo against {base}")
     # The demo's own throw-away user: a password made here, printed nowhere.
-    email, password = f"demo-{uuid.uuid4().hex[:8]}@example.com", f"Demo-{uuid.uuid4().hex}!"
+    email, password = f"demo-{uuid.uuid4().hex[:8]}@example.com", _password()
     sign_up = {
         "firstName": "Augusta",
         "lastName": "Lovelace",
@@ -118,6 +157,11 @@ def _script(base: str, out: Printer) -> int:
     )
     token = signed_in.get("accessToken")
     customer = str(signed_in.get("userId") or uuid.uuid4())  # with EVENTUALSHOP_AUTH=off: anyone
+    admin_email, admin_password = admin()
+    as_admin = {"email": admin_email, "password": admin_password}
+    admin_token = step("sign in as the admin", "POST", "/api/v1/identities/sign-in", as_admin).get(
+        "accessToken"
+    )
     product = {
         "description": "A mechanical keyboard",
         "name": "Keyboard",
@@ -128,18 +172,28 @@ def _script(base: str, out: Printer) -> int:
     }
     # The back office first: stock in a warehouse, then a catalog that offers it.
     warehouses = "/api/v1/warehouses"
-    inventory = step("create an inventory", "POST", f"{warehouses}?ownerId={uuid.uuid4()}")[
-        "aggregateId"
-    ]
+    inventory = step(
+        "create an inventory (admin)",
+        "POST",
+        f"{warehouses}?ownerId={uuid.uuid4()}",
+        back_office=True,
+    )["aggregateId"]
     stock = f"{warehouses}/{inventory}/items"
-    step("receive 10 keyboards at cost 30", "POST", f"{stock}?cost=30&quantity=10", product)
+    step(
+        "receive 10 keyboards at cost 30 (admin)",
+        "POST",
+        f"{stock}?cost=30&quantity=10",
+        product,
+        back_office=True,
+    )
     catalogs = "/api/v1/catalogs"
     catalog = str(uuid.uuid4())
     step(
-        "create a catalog",
+        "create a catalog (admin)",
         "POST",
         catalogs,
         {"catalogId": catalog, "title": "Keyboards", "description": "For typists"},
+        back_office=True,
     )
     offer = {
         "inventoryId": inventory,
@@ -148,8 +202,14 @@ def _script(base: str, out: Printer) -> int:
         "sku": product["sku"],
         "quantity": 10,
     }
-    step("offer the keyboards at 49.90", "POST", f"{catalogs}/{catalog}/items", offer)
-    step("activate the catalog", "PUT", f"{catalogs}/{catalog}/activate")
+    step(
+        "offer the keyboards at 49.90 (admin)",
+        "POST",
+        f"{catalogs}/{catalog}/items",
+        offer,
+        back_office=True,
+    )
+    step("activate the catalog (admin)", "PUT", f"{catalogs}/{catalog}/activate", back_office=True)
     created = step(
         "create a cart in USD", "POST", carts, {"customerId": customer, "currency": "USD"}
     )
@@ -208,7 +268,7 @@ def _script(base: str, out: Printer) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         _, storefront = _call(base, "GET", f"{catalogs}/items?limit=8")
-        _, stocked = _call(base, "GET", stock)
+        _, stocked = _call(base, "GET", stock, token=admin_token)  # the back office's view
         held = [i.get("reserved") for i in stocked.get("items", [])]
         if storefront.get("items") and held == [3]:
             break

@@ -11,7 +11,7 @@ from __future__ import annotations
 from eventualshop.account.declaration import ACCOUNT
 from eventualshop.catalog.declaration import CATALOG
 from eventualshop.identity.declaration import IDENTITY
-from eventualshop.kernel.declaration import BoundedContext
+from eventualshop.kernel.declaration import Access, BoundedContext
 from eventualshop.runtime.registry import (
     Delivery,
     FunctionKind,
@@ -75,9 +75,12 @@ _HOLDING_EVENTS = (
 )
 
 
-def _credential_function(name: str, method: str, path: str, *, signs: bool = False) -> FunctionSpec:
+def _credential_function(
+    name: str, method: str, path: str, *, signs: bool = False, access: Access = "anonymous"
+) -> FunctionSpec:
     """Identity's credential functions (``functions/identity/http.py``): only those that sign
-    tokens get the signing key from the Secret."""
+    tokens get the signing key from the Secret. ``access`` is what the function itself checks
+    (it is hand-written: the declaration says it for the OpenAPI document and the tests)."""
     return FunctionSpec(
         name=f"identity-{name}",
         kind=FunctionKind.QUERY if method == "GET" else FunctionKind.COMMAND,
@@ -86,6 +89,7 @@ def _credential_function(name: str, method: str, path: str, *, signs: bool = Fal
         target=name.replace("-", "_"),
         route=Route("GET" if method == "GET" else "POST" if method == "POST" else "PUT", path),
         own_secrets=("EVENTUALSHOP_AUTH_SIGNING_KEY",) if signs else (),
+        access=access,
     )
 
 
@@ -94,7 +98,9 @@ IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
     _credential_function("sign-in", "POST", IDENTITY.routes + "/sign-in", signs=True),
     _credential_function("refresh", "POST", IDENTITY.routes + "/refresh", signs=True),
     _credential_function("sign-out", "POST", IDENTITY.routes + "/sign-out"),
-    _credential_function("change-password", "PUT", IDENTITY.routes + "/{userId}/change-password"),
+    _credential_function(
+        "change-password", "PUT", IDENTITY.routes + "/{userId}/change-password", access="owner"
+    ),
     # Public keys only; in production every function reads them from EVENTUALSHOP_AUTH_JWKS.
     _credential_function("jwks-document", "GET", "/.well-known/jwks.json"),
 )

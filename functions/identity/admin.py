@@ -22,6 +22,48 @@ from functions.identity import credentials, emails
 from functions.main import ROOT
 
 
+class AdminRefused(Exception):
+    """Why no admin was created, for the command line (``status`` is its exit code)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_admin(
+    email: str, password: str, *, first_name: str = "Shop", last_name: str = "Admin"
+) -> uuid.UUID:
+    """Register a user with the admin role through Identity's own path (the password hashed into
+    the credential lookup, the email claimed), and project it at once so they can sign in.
+
+    ``eventualshop users create-admin`` and ``eventualshop demo`` both come here."""
+    try:
+        secret = TypeAdapter(Password).validate_python(password)
+        command = RegisterUser(
+            user_id=uuid.uuid4(),
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            credential_id=uuid.uuid4(),  # replaced below, once the email is known to be free
+            roles=("admin",),
+        )
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) or "password" for e in error.errors())
+        raise AdminRefused(f"invalid {fields}", 2) from None
+    store = ROOT.read_model_store()
+    taken = find_by_sign_in_email(store, command.email) is not None
+    if taken or not emails.claim(store, command.email, command.user_id):
+        raise AdminRefused(f"{command.email} is taken", 1)
+    credential = credentials.keep(store, command.user_id, secret)
+    outcome = ROOT.service("identity").handle(
+        command.model_copy(update={"credential_id": credential})
+    )
+    # Project at once from the event store, so the admin can sign in before any broker
+    # delivered the event (a running shop's relay publishes it later; projectors skip repeats).
+    ROOT.catch_up()
+    return outcome.aggregate_id
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="eventualshop users")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -32,30 +74,11 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD") or getpass.getpass("password: ")
     try:
-        secret = TypeAdapter(Password).validate_python(password)
-        command = RegisterUser(
-            user_id=uuid.uuid4(),
-            first_name=args.first_name,
-            last_name=args.last_name,
-            email=args.email,
-            credential_id=uuid.uuid4(),  # replaced below, once the email is known to be free
-            roles=("admin",),
+        user = create_admin(
+            args.email, password, first_name=args.first_name, last_name=args.last_name
         )
-    except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) or "password" for e in error.errors())
-        print(f"eventualshop users: invalid {fields}", file=sys.stderr)
-        return 2
-    store = ROOT.read_model_store()
-    taken = find_by_sign_in_email(store, command.email) is not None
-    if taken or not emails.claim(store, command.email, command.user_id):
-        print(f"eventualshop users: {command.email} is taken", file=sys.stderr)
-        return 1
-    credential = credentials.keep(store, command.user_id, secret)
-    outcome = ROOT.service("identity").handle(
-        command.model_copy(update={"credential_id": credential})
-    )
-    # Project at once from the event store, so the admin can sign in before any broker
-    # delivered the event (a running shop's relay publishes it later; projectors skip repeats).
-    ROOT.catch_up()
-    print(f"admin {command.email} created: user {outcome.aggregate_id}")
+    except AdminRefused as refused:
+        print(f"eventualshop users: {refused}", file=sys.stderr)
+        return refused.status
+    print(f"admin {args.email} created: user {user}")
     return 0

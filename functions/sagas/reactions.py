@@ -22,6 +22,7 @@ from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
 from eventualshop.kernel.service import CommandContext
+from eventualshop.runtime.auth import revoke_subject
 from eventualshop.runtime.consumer import consumer
 from functions.identity import credentials, emails, tokens
 from functions.main import ROOT
@@ -74,6 +75,7 @@ def _delete_user(recorded: RecordedEvent) -> None:
     if isinstance(event, AccountDeleted):
         _send("delete-user", "identity", DeleteUser(user_id=event.account_id), recorded)
         store = ROOT.read_model_store()
+        revoke_subject(store, event.account_id)  # its access tokens too, at once
         tokens.revoke_user(store, event.account_id)
         credentials.forget_user(store, event.account_id)
         emails.release(store, event.account_id)

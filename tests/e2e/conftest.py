@@ -78,7 +78,7 @@ def module_shop(
         data_dir: Path = tmp_path_factory.mktemp("shop")
         env.setenv("EVENTUALSHOP_DATA_DIR", str(data_dir))
         # These modules test the cart itself, through the original's anonymous API; who may
-        # call what is tested in tests/e2e/test_authorization.py.
+        # call what is tested in tests/e2e/test_identity_access.py.
         env.setenv("EVENTUALSHOP_AUTH", "off")
         broker_url: str | None = None
         if request.param == POSTGRES_RABBITMQ:

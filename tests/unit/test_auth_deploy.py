@@ -1,11 +1,23 @@
 """The signing key reaches only the functions that sign, from a Secret of its own, never as a
-literal; every other function can verify but not mint a token."""
+literal (on Knative a variable from the Secret, on OpenFaaS a secret file); every other function
+can verify but not mint a token."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from eventualshop.runtime.auth import current_settings, key_id, signing_key
+from eventualshop.runtime.deploy import openfaas
 from eventualshop.runtime.deploy.config import DeployConfig
 from eventualshop.runtime.deploy.knative import service
 from functions.registry import FUNCTIONS
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 KEY = "EVENTUALSHOP_AUTH_SIGNING_KEY"
 
@@ -21,3 +33,44 @@ def test_only_sign_in_and_refresh_mount_the_signing_key_and_from_its_own_secret(
                 assert reference == {"name": "eventualshop-auth-signing-key", "key": KEY}
                 mounting.append(spec.name)
     assert sorted(mounting) == ["identity-refresh", "identity-sign-in"]
+
+
+def test_on_openfaas_only_sign_in_and_refresh_get_the_signing_key_as_a_secret_file() -> None:
+    stack = yaml.safe_load((REPOSITORY / "stack.yml").read_text())
+    assert stack == openfaas.stack(FUNCTIONS, DeployConfig())  # the file is what is generated
+    holding = []
+    for name, function in stack["functions"].items():
+        environment = function["environment"]
+        assert KEY not in environment  # never the key itself, not even from the shell
+        if "secrets" in function:
+            assert function["secrets"] == ["eventualshop-auth-signing-key"]
+            path = "/var/openfaas/secrets/eventualshop-auth-signing-key"
+            assert environment[f"{KEY}_FILE"] == path
+            holding.append(name)
+        else:
+            assert f"{KEY}_FILE" not in environment
+    assert sorted(holding) == ["identity-refresh", "identity-sign-in"]
+    routed = {spec.name for spec in FUNCTIONS if spec.route is not None}
+    verifying = {
+        name
+        for name, function in stack["functions"].items()
+        if function["environment"].get("EVENTUALSHOP_AUTH_JWKS") == "${EVENTUALSHOP_AUTH_JWKS}"
+    }
+    assert verifying == routed
+
+
+def test_the_signing_key_may_come_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    secret = tmp_path / "eventualshop-auth-signing-key"
+    secret.write_bytes(pem)
+    monkeypatch.delenv(KEY, raising=False)
+    monkeypatch.setenv(f"{KEY}_FILE", str(secret))
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path / "data"))
+    settings = current_settings()
+    assert key_id(signing_key(settings).public_key()) == key_id(key.public_key())
+    assert not (tmp_path / "data").exists()  # no key of its own was made

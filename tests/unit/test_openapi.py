@@ -120,3 +120,25 @@ def test_the_docs_page_is_served_and_loads_nothing_from_the_network(client: Flas
     assert page.get_data(as_text=True) == DOCS_PAGE
     assert not re.search(r"(src|href)=\"(https?:)?//", DOCS_PAGE)
     assert 'fetch("openapi.json")' in DOCS_PAGE
+
+
+def test_each_operation_asks_for_a_bearer_token_as_its_route_declares() -> None:
+    raw = document(ROOT)
+    scheme = raw["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    routed = [spec for spec in FUNCTIONS if spec.route is not None]
+    for spec in routed:
+        assert spec.route is not None
+        operation = raw["paths"][spec.route.path][spec.route.method.lower()]
+        if spec.access == "anonymous":
+            assert "security" not in operation, spec.name
+            assert "401" not in operation["responses"], spec.name
+            continue
+        assert operation["security"] == [{"bearer": []}], spec.name
+        assert operation["x-access"] == spec.access
+        assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], spec.name
+        assert ("403" in operation["responses"]) == (spec.access in ("owner", "admin")), spec.name
+    storefront = raw["paths"]["/api/v1/catalogs/items"]["get"]
+    assert "security" not in storefront
+    back_office = raw["paths"]["/api/v1/catalogs"]["post"]
+    assert back_office["x-access"] == "admin"

@@ -1,7 +1,9 @@
 """The Catalog context as the platform sees it: the original's v1 routes (reference §7.4 rows
 7-18), the two the web app and the load test call (§8.3, §9.2: ``GET /catalogs`` and
 ``GET /catalogs/items``) and one catalog's own document, where a command's ``Location`` points.
-Plain data: reading it imports no domain module."""
+Plain data: reading it imports no domain module.
+
+Who may: the reads are the storefront's (anonymous), every write is the back office's (admin)."""
 
 from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
 
@@ -13,28 +15,26 @@ CATALOG = BoundedContext(
     routes="/api/v1/catalogs",
     location="/{aggregateId}",
     commands=(
-        CommandRoute("CreateCatalog", "POST", "", access="customer"),
-        CommandRoute("DeleteCatalog", "DELETE", "/{catalogId}", access="customer"),
-        CommandRoute("ActivateCatalog", "PUT", "/{catalogId}/activate", access="customer"),
-        CommandRoute("DeactivateCatalog", "PUT", "/{catalogId}/deactivate", access="customer"),
+        CommandRoute("CreateCatalog", "POST", "", access="admin"),
+        CommandRoute("DeleteCatalog", "DELETE", "/{catalogId}", access="admin"),
+        CommandRoute("ActivateCatalog", "PUT", "/{catalogId}/activate", access="admin"),
+        CommandRoute("DeactivateCatalog", "PUT", "/{catalogId}/deactivate", access="admin"),
         CommandRoute(
             "ChangeCatalogDescription",
             "PUT",
             "/{catalogId}/description",
             query={"description": "description"},
-            access="customer",
+            access="admin",
         ),
         CommandRoute(
             "ChangeCatalogTitle",
             "PUT",
             "/{catalogId}/title",
             query={"title": "title"},
-            access="customer",
+            access="admin",
         ),
-        CommandRoute("AddCatalogItem", "POST", "/{catalogId}/items", access="customer"),
-        CommandRoute(
-            "RemoveCatalogItem", "DELETE", "/{catalogId}/items/{itemId}", access="customer"
-        ),
+        CommandRoute("AddCatalogItem", "POST", "/{catalogId}/items", access="admin"),
+        CommandRoute("RemoveCatalogItem", "DELETE", "/{catalogId}/items/{itemId}", access="admin"),
     ),
     queries=(
         QueryRoute("list_catalogs", "", access="anonymous"),

@@ -6,7 +6,8 @@ only, so it can check a token but never mint one. Each route declares its ``acce
 (``kernel.declaration.Access``); :class:`Guard` enforces it before the request is parsed into
 a command or a query:
 
-* no token, or a bad one (expired, wrong signature, ``alg: none``, wrong issuer or audience):
+* no token, or a bad one (expired, wrong signature, ``alg: none``, wrong issuer or audience),
+  or the token of a user revoked since it was signed (:func:`revoke_subject`, a deleted user):
   401 with ``WWW-Authenticate: Bearer``;
 * a token whose user may not call the route, or a resource of someone else: 403;
 * the ``admin`` role may call every route.
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -34,6 +35,9 @@ from pydantic import Field, SecretStr
 from eventualshop.kernel.declaration import Access
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 from eventualshop.runtime.http import ProblemError
+
+if TYPE_CHECKING:
+    from eventualshop.kernel.readmodels import ReadModelStore
 
 ALGORITHM = "EdDSA"
 ADMIN = "admin"
@@ -58,6 +62,11 @@ class AuthSettings(EnvironmentSettings):
         None,
         description="PEM Ed25519 private key Identity signs tokens with (from the Secret); "
         "unset: one generated in data_dir, for the embedded shop only",
+    )
+    auth_signing_key_file: Path | None = Field(
+        None,
+        description="a file holding that key, where secrets are files, not variables (OpenFaaS: "
+        "/var/openfaas/secrets/eventualshop-auth-signing-key)",
     )
     data_dir: Path = Path("var")
 
@@ -99,6 +108,9 @@ def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
     secret = settings.auth_signing_key
     if secret is not None:
         return _load_pem(secret.get_secret_value())
+    if settings.auth_signing_key_file is not None:
+        # Read at every signing: a rotated secret file is picked up without a restart.
+        return _load_pem(settings.auth_signing_key_file.read_text())
     return _local_key(str(settings.data_dir.resolve() / KEY_FILE))
 
 
@@ -215,6 +227,22 @@ def bearer(request: Request) -> str:
 
 #: aggregate id -> the user id it belongs to (``None``: no such aggregate).
 OwnerOf = Callable[[uuid.UUID], uuid.UUID | None]
+#: user id -> whether every token of theirs is refused (:func:`revoked_subject`).
+Revoked = Callable[[uuid.UUID], bool]
+
+#: Token subjects whose every token is refused from now on: someone deleted, whose access token
+#: would otherwise still be good for up to its lifetime. Whoever deletes them writes here (the
+#: reaction to a deletion); one read-model lookup per request with a token reads it.
+REVOKED_SUBJECTS = "AuthRevokedSubjects"
+
+
+def revoke_subject(store: ReadModelStore, subject: uuid.UUID) -> None:
+    """Refuse every token of ``subject`` from now on (idempotent: a redelivery writes nothing)."""
+    store.upsert_if_newer(REVOKED_SUBJECTS, {"id": str(subject), "version": 1})
+
+
+def revoked_subject(store: ReadModelStore, subject: uuid.UUID) -> bool:
+    return store.get(REVOKED_SUBJECTS, str(subject)) is not None
 
 
 @dataclass(frozen=True)
@@ -227,12 +255,17 @@ class Guard:
     owner_field: str | None = None
     aggregate_parameter: str | None = None
     owner_of: OwnerOf | None = None
+    revoked: Revoked | None = None
 
     def __call__(self, request: Request, data: Mapping[str, Any]) -> None:
         settings = self.settings()
         if not settings.enabled or self.access == "anonymous":
             return
         principal = verify(bearer(request), settings)
+        # A deleted user's refresh tokens are revoked; an access token still in its lifetime is
+        # refused here, so the deletion takes effect at once, not when the token expires.
+        if self.revoked is not None and self.revoked(principal.subject):
+            raise unauthenticated("the token's user no longer exists")
         if principal.is_admin or self.access == CUSTOMER:
             return
         if self.access == ADMIN:

@@ -82,9 +82,22 @@ def configure_logging(*, force: bool = False) -> None:
     quiet()
 
 
+#: Libraries held to a level whatever EVENTUALSHOP_LOG_LEVEL says: werkzeug and alembic repeat
+#: what our own lines say; pika logs every connection attempt (seven ERROR lines per refused
+#: connection). pymongo's DEBUG command log and SQLAlchemy's INFO statement log print the
+#: documents and rows they write, a credential hash or a token digest among them.
+QUIET_LEVELS = {
+    "werkzeug": logging.WARNING,
+    "alembic.runtime.plugins": logging.WARNING,
+    "pika": logging.CRITICAL,
+    "pymongo": logging.WARNING,
+    "sqlalchemy.engine": logging.WARNING,
+    "sqlalchemy.pool": logging.WARNING,
+}
+
+
 def quiet() -> None:
-    """Libraries that log every connection attempt (pika: seven ERROR lines per refused
-    connection). What matters reaches us as their exceptions, which our callers log once."""
-    for name in ("werkzeug", "alembic.runtime.plugins"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    """Hold the libraries of ``QUIET_LEVELS`` to their level. What matters reaches us as their
+    exceptions, which our callers log once."""
+    for name, level in QUIET_LEVELS.items():
+        logging.getLogger(name).setLevel(level)

@@ -125,6 +125,26 @@ COMMAND_PROBLEMS = {
     "422": "the Idempotency-Key was first used with another request",
     "503": "a store the function needs does not answer; retry after ``Retry-After``",
 }
+#: The one security scheme: Identity's access token (``runtime/auth.py``).
+BEARER = "bearer"
+SECURITY_SCHEMES: dict[str, Any] = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "the accessToken of POST /api/v1/identities/sign-in (EdDSA, verified "
+        "with GET /.well-known/jwks.json). Not needed with EVENTUALSHOP_AUTH=off",
+    }
+}
+#: What a route that needs a token may answer besides its own (``runtime.auth.Guard``).
+UNAUTHENTICATED = (
+    "no token, or a bad one (expired, forged, another issuer or audience), or the token of a "
+    "deleted user; ``WWW-Authenticate: Bearer``"
+)
+FORBIDDEN = {
+    "owner": "the resource is another user's (an admin may)",
+    "admin": "only an admin may",
+}
 QUERY_PROBLEMS = {
     "400": "a path parameter or the paging is invalid",
     "404": "nothing there",
@@ -153,7 +173,10 @@ def document(root: Root, *, title: str = "EventualShop", version: str = "1") -> 
             "models, which follow the commands asynchronously.",
         },
         "paths": paths,
-        "components": {"schemas": dict(sorted(schemas.items()))},
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
 
 
@@ -237,7 +260,29 @@ def _operation(
                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
             }
         )
+    _secure(operation, spec)
     return operation
+
+
+def _secure(operation: dict[str, Any], spec: FunctionSpec) -> None:
+    """The declared access (``FunctionSpec.access``) as the operation's ``security`` and its
+    401 and 403 answers; an anonymous route (or one without a declared access) names none."""
+    if spec.access in (None, "anonymous"):
+        return
+    operation["security"] = [{BEARER: []}]
+    operation["x-access"] = spec.access
+    responses: dict[str, Any] = operation["responses"]
+    problem = {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}}
+    responses.setdefault(
+        "401",
+        {
+            "description": UNAUTHENTICATED,
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
+            "content": problem,
+        },
+    )
+    if spec.access in FORBIDDEN:
+        responses.setdefault("403", {"description": FORBIDDEN[spec.access], "content": problem})
 
 
 def _path_parameter(name: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from eventualshop.kernel.declaration import BoundedContext, Method
+from eventualshop.kernel.declaration import Access, BoundedContext, Method
 
 
 class FunctionKind(StrEnum):
@@ -88,6 +88,9 @@ class FunctionSpec:
     #: Variables from a Secret of their own (named after the variable, kebab case) that only
     #: the functions naming them mount: a private key no other function may read.
     own_secrets: tuple[str, ...] = ()
+    #: Who may call the route (``runtime.auth.Guard`` enforces it; the OpenAPI document and the
+    #: authorization tests read it here); ``None`` for a function without a public route.
+    access: Access | None = None
 
     @property
     def signature_type(self) -> Literal["http", "cloudevent"]:
@@ -145,6 +148,7 @@ def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpe
         route: Route | None = None,
         subscriptions: tuple[Subscription, ...] = (),
         secrets: tuple[str, ...] = (),
+        access: Access | None = None,
     ) -> FunctionSpec:
         return FunctionSpec(
             name=name,
@@ -156,6 +160,7 @@ def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpe
             subscriptions=subscriptions,
             derived=how,
             secrets=secrets,
+            access=access,
         )
 
     commands = [
@@ -165,6 +170,7 @@ def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpe
             f"command:{c.command}",
             route=Route(c.method, context.routes + c.path),
             secrets=context.secret_variables,
+            access=c.access,
         )
         for c in context.commands
     ]
@@ -174,6 +180,7 @@ def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpe
             FunctionKind.QUERY,
             f"query:{q.handler}",
             route=Route("GET", context.routes + q.path),
+            access=q.access,
         )
         for q in context.queries
     ]
@@ -192,12 +199,14 @@ def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpe
             FunctionKind.COMMAND,
             "rebuild",
             route=Route("POST", context.routes + "/admin/rebuild-projection"),
+            access="admin",
         ),
         derived(
             f"{context.name}-projection-lag",
             FunctionKind.QUERY,
             "lag",
             route=Route("GET", context.routes + "/admin/projections"),
+            access="admin",
         ),
     ]
     return (*commands, *queries, *projectors, *(admin if context.projections else ()))

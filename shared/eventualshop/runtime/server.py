@@ -15,12 +15,13 @@ a fork.
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
-from eventualshop.runtime.logs import JsonFormatter
+from eventualshop.runtime.logs import QUIET_LEVELS, JsonFormatter
 
 if TYPE_CHECKING:
     from eventualshop.runtime.local import LocalShop
@@ -38,7 +39,8 @@ _LOGGING: dict[str, Any] = {
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
-        "pika": {"level": "CRITICAL"},  # see logs.quiet
+        # logs.quiet's levels: pika's retries, and no library printing the data it carries.
+        **{name: {"level": logging.getLevelName(level)} for name, level in QUIET_LEVELS.items()},
     },
     "handlers": {
         "json": {

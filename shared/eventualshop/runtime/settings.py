@@ -5,6 +5,7 @@ broker. Point the URLs at PostgreSQL, MongoDB or RabbitMQ to use real servers in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -60,7 +61,15 @@ class Settings(EnvironmentSettings):
         )
 
     def resolved_event_store_url(self, context: str) -> str:
-        """One database per context by default; a URL set here is shared by every context."""
+        """One database per context by default; a URL set here is shared by every context, but
+        ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` gives one context a database of its own.
+
+        Two contexts whose aggregates share ids must not share an event store while a stream is
+        keyed by the aggregate id alone: one would find the other's events in its stream (the
+        README's "Using PostgreSQL" names the pair)."""
+        own = os.environ.get(f"EVENTUALSHOP_{context.replace('-', '_').upper()}_EVENT_STORE_URL")
+        if own:
+            return own
         if self.event_store_url:
             return self.event_store_url
         return f"sqlite:///{self.data_dir / f'eventstore-{context}.sqlite3'}"

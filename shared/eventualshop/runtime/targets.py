@@ -19,7 +19,7 @@ from flask import Request, Response
 
 from eventualshop.kernel.declaration import Access, BoundedContext, CommandRoute, QueryRoute
 from eventualshop.kernel.paging import Paging
-from eventualshop.runtime.auth import Guard
+from eventualshop.runtime.auth import Guard, revoked_subject
 from eventualshop.runtime.consumer import consumer
 from eventualshop.runtime.http import (
     ProblemError,
@@ -47,10 +47,11 @@ def build(root: Parts, spec: FunctionSpec) -> Target:
     if how == "projector":
         return _projector(root, spec, context, what)
     if how == "rebuild":
-        return _rebuild(root, context)
+        return _rebuild(root, context, spec.access or "admin")
     if how == "lag" and spec.route is not None:
+        access = spec.access or "admin"
         return query_function(
-            spec.route, lambda _ids, _paging: _lag(root, context), guard(root, context, "admin", "")
+            spec.route, lambda _ids, _paging: _lag(root, context), guard(root, context, access, "")
         )
     raise ValueError(f"function {spec.name!r}: cannot build {spec.derived!r}")
 
@@ -98,12 +99,12 @@ def _projector(root: Parts, spec: FunctionSpec, context: BoundedContext, name: s
     return consumer(spec, root.aggregate(context.name).events, handle, root.dead_letter_store)
 
 
-def _rebuild(root: Parts, context: BoundedContext) -> Target:
+def _rebuild(root: Parts, context: BoundedContext, access: Access) -> Target:
     """POST …/admin/rebuild-projection?name=<projection>|all: replay the event store into fresh
     read models and swap them in when complete; queries keep answering meanwhile."""
     from eventualshop.runtime import admin
 
-    authorize = guard(root, context, "admin", "")
+    authorize = guard(root, context, access, "")
 
     def rebuild(request: Request) -> Response:
         if request.method != "POST":
@@ -186,6 +187,7 @@ def guard(root: Parts, context: BoundedContext, access: Access, path: str) -> Gu
         owner_field=context.owner_field,
         aggregate_parameter=parameters[0] if parameters else None,
         owner_of=owner_of,
+        revoked=lambda user: revoked_subject(root.read_model_store(), user),
     )
 
 

@@ -1,6 +1,11 @@
 """The Warehouse context as the platform sees it: the original's v1 routes (reference §7.4 rows
 48-53), with the original's query-string parameters. Plain data: reading it imports no domain
-module."""
+module.
+
+The Warehouse is the back office: every route, reads included, is the admin's. Its read models
+show costs, stock counts and what carts hold, which are the shop's business, not a customer's;
+the storefront learns what it may sell from the Catalog (anonymous reads) and the cart's own
+availability projection, never from these routes."""
 
 from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
 
@@ -14,35 +19,33 @@ WAREHOUSE = BoundedContext(
     routes="/api/v1/warehouses",
     location="/{aggregateId}/items",
     commands=(
-        CommandRoute(
-            "CreateInventory", "POST", "", query={"ownerId": "ownerId"}, access="customer"
-        ),
+        CommandRoute("CreateInventory", "POST", "", query={"ownerId": "ownerId"}, access="admin"),
         CommandRoute(
             "ReceiveInventoryItem",
             "POST",
             "/{inventoryId}/items",
             query={"cost": "cost", "quantity": "quantity"},
             body_field="product",
-            access="customer",
+            access="admin",
         ),
         CommandRoute(
             "IncreaseInventoryAdjust",
             "PUT",
             "/{inventoryId}/items/{itemId}/increase-adjust",
             query=_ADJUST,
-            access="customer",
+            access="admin",
         ),
         CommandRoute(
             "DecreaseInventoryAdjust",
             "PUT",
             "/{inventoryId}/items/{itemId}/decrease-adjust",
             query=_ADJUST,
-            access="customer",
+            access="admin",
         ),
     ),
     queries=(
-        QueryRoute("list_inventories", "", access="customer"),
-        QueryRoute("list_inventory_items", "/{inventoryId}/items", access="customer"),
+        QueryRoute("list_inventories", "", access="admin"),
+        QueryRoute("list_inventory_items", "/{inventoryId}/items", access="admin"),
     ),
     projections=("warehouse-inventory-grid", "warehouse-inventory-item-list"),
     configure="eventualshop.warehouse.settings:configure",

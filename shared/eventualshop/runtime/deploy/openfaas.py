@@ -6,6 +6,8 @@ RabbitMQ dispatcher, by the same Trigger declarations) posting to the gateway's
 ``/function/<name>``, and the cron-connector plays the PingSources. Secrets in OpenFaaS are
 files, not variables, so the store URLs are substituted from the deploying shell (``faas-cli``
 expands ``${VAR}``) instead; the dispatcher, a plain Deployment, reads the Secret's variables.
+A function's own secret (the signing key of the functions that sign tokens) is an OpenFaaS
+secret of the same name as on Knative, mounted as a file that ``<VARIABLE>_FILE`` names.
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ from eventualshop.runtime.deploy.config import (
     resources,
     setting,
 )
-from eventualshop.runtime.deploy.knative import function_env, labels
+from eventualshop.runtime.deploy.knative import function_env, labels, own_secret
 from eventualshop.runtime.registry import FunctionSpec
 
 _FROM_SHELL = ("rabbitmq_url", "event_store_url", "read_model_url")
+#: The public keys every function verifies tokens with (``runtime.auth``): public, so a plain
+#: variable from the deploying shell like the URLs; without it a function would verify with a
+#: key of its own making and refuse every token.
+JWKS = "EVENTUALSHOP_AUTH_JWKS"
 DISPATCHER = "eventualshop-dispatcher"
+#: Where OpenFaaS mounts a function's secrets, one file per secret.
+SECRETS_DIR = "/var/openfaas/secrets"
 
 
 def stack(functions: Sequence[FunctionSpec], config: DeployConfig) -> dict[str, Any]:
@@ -43,6 +51,10 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     for name in _FROM_SHELL:
         variable = setting(name)
         environment[variable] = "${" + variable + "}"
+    if spec.route is not None:  # what checks a token, and the JWKS document that publishes it
+        environment[JWKS] = "${" + JWKS + "}"
+    for variable in spec.own_secrets:  # the file's path, never its content
+        environment[f"{variable}_FILE"] = f"{SECRETS_DIR}/{own_secret(variable)}"
     function_labels = {
         key: value for key, value in labels(spec).items() if not key.startswith("networking.")
     }
@@ -60,7 +72,7 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     if spec.schedule:
         annotations["topic"] = "cron-function"  # the cron-connector's convention
         annotations["schedule"] = spec.schedule
-    return {
+    function: dict[str, Any] = {
         "lang": "dockerfile",
         "handler": ".",
         "image": config.image,
@@ -71,6 +83,9 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         "requests": resources(spec)["requests"],
         "limits": resources(spec)["limits"],
     }
+    if spec.own_secrets:
+        function["secrets"] = [own_secret(variable) for variable in spec.own_secrets]
+    return function
 
 
 def dispatcher(config: DeployConfig) -> dict[str, Any]:
