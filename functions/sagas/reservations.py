@@ -24,7 +24,9 @@ NAME = "stock-reservations"
 def _cart_history(cart: UUID) -> Sequence[RecordedEvent]:
     store = ROOT.event_store(SHOPPING_CART.name)
     repository = Repository(store, CART)
-    return [repository.decode(stored) for stored in store.load_events(cart)]
+    return [
+        repository.decode(stored) for stored in store.load_events(cart, aggregate_type=CART.name)
+    ]
 
 
 def _handle(event: Any) -> None:

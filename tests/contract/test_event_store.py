@@ -666,3 +666,36 @@ class TestDurableTimers:
 
         assert event_store.due_messages(self.NOW) == []
         assert [e.version for e in event_store.load(cart).events] == [1, 2]
+
+
+class TestStreamsOfTwoTypesWithOneId:
+    """Contexts sharing a store may give aggregates of two types one id (AccountId = UserId)."""
+
+    def test_each_type_has_its_own_stream_versions_and_snapshots(
+        self, event_store: EventStore
+    ) -> None:
+        same = uuid4()
+        users = history(same, [1, 2], aggregate_type="User")
+        accounts = history(same, [1], aggregate_type="Account")
+        event_store.append(AppendBatch(users))
+        event_store.append(
+            AppendBatch(
+                accounts,
+                snapshots=[replace(snapshot(same, 1), aggregate_type="Account")],
+            )
+        )
+
+        user_stream = event_store.load(same, "User")
+        account_stream = event_store.load(same, "Account")
+
+        assert without_position(user_stream.events) == users
+        assert user_stream.snapshot is None
+        assert account_stream.snapshot is not None
+        assert account_stream.snapshot.aggregate_type == "Account"
+        assert list(account_stream.events) == []
+        assert without_position(event_store.load_events(same, aggregate_type="Account")) == accounts
+        assert len(event_store.load_events(same)) == 3  # untyped: every stream with the id
+        with pytest.raises(ConcurrencyConflict):
+            event_store.append(AppendBatch(history(same, [2], aggregate_type="User")))
+        assert set(event_store.stream_heads("User")) == {same}
+        assert list(event_store.aggregate_ids("Account")) == [same]

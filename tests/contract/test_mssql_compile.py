@@ -78,11 +78,14 @@ class TestTableDefinitions:
         assert "occurred_at DATETIMEOFFSET NOT NULL" in text
 
     def test_the_concurrency_check_and_the_inbox_key_are_named_constraints(self) -> None:
-        assert "CONSTRAINT uq_events_aggregate_version UNIQUE (aggregate_id, version)" in ddl(
-            events
+        assert (
+            "CONSTRAINT uq_events_stream_version UNIQUE (aggregate_id, aggregate_type, version)"
+            in ddl(events)
         )
         assert "CONSTRAINT uq_events_event_id UNIQUE (event_id)" in ddl(events)
-        assert "CONSTRAINT pk_snapshots PRIMARY KEY (aggregate_id, version)" in ddl(snapshots)
+        assert "CONSTRAINT pk_snapshots PRIMARY KEY (aggregate_id, aggregate_type, version)" in ddl(
+            snapshots
+        )
         assert "CONSTRAINT pk_processed_messages PRIMARY KEY (consumer, message_id)" in ddl(
             processed_messages
         )
@@ -159,7 +162,7 @@ class TestStatements:
         assert "@LockOwner = 'Transaction'" in text
 
     def test_loading_reads_the_latest_snapshot_and_later_events_in_one_query(self) -> None:
-        text = compiled(sql.LOAD.params(aggregate_id=uuid4()))
+        text = compiled(sql.LOAD.params(aggregate_id=uuid4(), aggregate_type="Cart"))
 
         assert text.count("SELECT TOP 1 snapshots.version") == 2
         assert "UNION ALL" in text

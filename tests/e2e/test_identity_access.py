@@ -44,7 +44,7 @@ from functions.identity import credentials
 from functions.identity.credentials import CREDENTIALS
 from functions.identity.tokens import Holder, access_token
 from functions.main import ROOT
-from tests.conftest import new_postgres_database, truncate
+from tests.conftest import truncate
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
 from .support import ADDRESS, ServedShop, all_events, eventually, served_shop
@@ -73,25 +73,24 @@ def served(
     mongodb: str = request.getfixturevalue("mongodb_url")
     engine: Engine = request.getfixturevalue("postgres_engine")
     database: URL = request.getfixturevalue("postgres_url")
-    admin_url: URL = request.getfixturevalue("postgres_admin_url")
     # Other modules share the session database: none of their rows may be left in the outbox
     # (the first relay would publish them here) or be scanned for secrets.
     truncate(engine)
     suffix = uuid.uuid4().hex[:12]
     name = f"e2e_identity_{suffix}"
     read_models = urllib.parse.urlunsplit(urllib.parse.urlsplit(mongodb)._replace(path=f"/{name}"))
+    # Every context on the one database, as the generated manifests configure it (Account's
+    # streams share their ids with Identity's).
+    env = {
+        "EVENTUALSHOP_EVENT_STORE_URL": database.render_as_string(False),
+        "EVENTUALSHOP_READ_MODEL_URL": read_models,
+        "EVENTUALSHOP_BROKER": "rabbitmq",
+        "EVENTUALSHOP_RABBITMQ_URL": broker,
+        "EVENTUALSHOP_BROKER_EXCHANGE": f"e2e-identity-{suffix}",
+    }
     try:
-        with new_postgres_database(admin_url) as accounts:
-            env = {
-                "EVENTUALSHOP_EVENT_STORE_URL": database.render_as_string(False),
-                "EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL": accounts.render_as_string(False),
-                "EVENTUALSHOP_READ_MODEL_URL": read_models,
-                "EVENTUALSHOP_BROKER": "rabbitmq",
-                "EVENTUALSHOP_RABBITMQ_URL": broker,
-                "EVENTUALSHOP_BROKER_EXCHANGE": f"e2e-identity-{suffix}",
-            }
-            with served_shop(POSTGRES_RABBITMQ_MONGODB, env, str(data_dir)) as shop:
-                yield shop
+        with served_shop(POSTGRES_RABBITMQ_MONGODB, env, str(data_dir)) as shop:
+            yield shop
     finally:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(read_models)
         try:
@@ -543,7 +542,11 @@ def test_deleting_the_account_deletes_the_user_and_sign_in_fails_afterwards(
 
     eventually(refused)  # R7: AccountDeleted -> DeleteUser, through the broker
     identity = ROOT.event_store("identity")
-    kinds = [e.event_type for e in all_events(identity) if str(e.aggregate_id) == user.id]
+    kinds = [
+        e.event_type
+        for e in all_events(identity)
+        if str(e.aggregate_id) == user.id and e.aggregate_type == "User"
+    ]
     assert kinds == ["UserRegistered", "UserDeleted"]
     assert (
         client.post(f"{IDENTITIES}/refresh", json={"refreshToken": user.refresh}).status_code == 401

@@ -3,6 +3,7 @@ are what the relay publishes afterwards, and every stored outcome is kept."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -16,7 +17,7 @@ from eventualshop.adapters.schema import UtcDateTime, events, processed_messages
 from eventualshop.kernel import cloudevents
 from eventualshop.kernel.errors import DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, InboxRecord
-from tests.fixtures.events import event, history
+from tests.fixtures.events import event, history, snapshot
 
 CONTEXT = "shopping-cart"
 NOW = datetime(2025, 1, 20, 12, 0, tzinfo=UTC)
@@ -130,3 +131,45 @@ def test_downgrading_gives_the_outcomes_back_to_the_inbox_table(empty_database_u
     engine.dispose()
     assert [tuple(row) for row in outcomes] == [("m-1", "ok")]
     assert "command_id" not in columns
+
+
+def test_0004_keys_streams_by_type_and_keeps_positions_snapshots_and_the_inbox(
+    empty_database_url: URL,
+) -> None:
+    """Written at 0003, where (aggregate id, version) was unique; upgraded, an id may have a
+    stream of another type, and nothing written before changed."""
+    command.upgrade(alembic_config(empty_database_url), "0003")
+    engine = create_engine(empty_database_url)
+    old = SqlEventStore(engine)
+    user = uuid4()
+    before = list(history(user, [1, 2, 3], aggregate_type="User"))
+    positions = old.append(
+        AppendBatch(
+            before,
+            snapshots=[replace(snapshot(user, 2), aggregate_type="User")],
+            inbox=InboxRecord("identity.User", "m-1", "ok"),
+        )
+    )
+    engine.dispose()
+
+    migrate(create_engine(empty_database_url))
+    store = SqlEventStore.from_url(empty_database_url)
+
+    loaded = store.load(user, "User")
+    assert loaded.snapshot is not None
+    assert loaded.snapshot.version == 2
+    assert [(e.version, e.position) for e in loaded.events] == [(3, positions[2])]
+    # Account's stream shares the user's id (AccountId = UserId) and no longer meets it.
+    account = store.append(AppendBatch(history(user, [1], aggregate_type="Account")))
+    assert account[0] > positions[-1]
+    assert [e.aggregate_type for e in store.load(user, "Account").events] == ["Account"]
+    assert [e.version for e in store.load_events(user, aggregate_type="User")] == [1, 2, 3]
+    try:
+        store.append(
+            AppendBatch(history(user, [4]), inbox=InboxRecord("identity.User", "m-1", "again"))
+        )
+    except DuplicateMessage:
+        pass
+    else:  # pragma: no cover - the assertion's message
+        raise AssertionError("a command stored before 0004 was accepted again")
+    store.close()

@@ -78,18 +78,12 @@ def _account_made_for_a_new_user(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         user = answer.json["userId"]  # type: ignore[index]
         shop.settle()
         store = ROOT.event_store("account")
-        return [e.event_type for e in store.load_events(uuid.UUID(user))]
+        return [e.event_type for e in store.load_events(uuid.UUID(user), aggregate_type="Account")]
     finally:
         shop.stop()
 
 
 @pytest.mark.usefixtures("clean_root")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stream is keyed by the aggregate id alone (uq_events_aggregate_version): on one "
-    "shared store Account's stream is Identity's (AccountId = UserId), so R1 cannot create the "
-    "account; needs streams keyed by aggregate type (kernel/adapters), see settings.py",
-)
 def test_on_one_shared_store_the_account_of_a_new_user_is_created(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -179,11 +179,13 @@ class TestIndexedReads:
     @pytest.mark.parametrize(
         ("name", "statement", "parameters"),
         [
-            pytest.param("load", sql.LOAD, {"aggregate_id": uuid4()}, id="load"),
+            pytest.param(
+                "load", sql.LOAD, {"aggregate_id": uuid4(), "aggregate_type": "Cart"}, id="load"
+            ),
             pytest.param(
                 "load_events",
                 sql.LOAD_EVENTS,
-                {"aggregate_id": uuid4(), "after": 3},
+                {"aggregate_id": uuid4(), "after": 3, "aggregate_type": "Cart"},
                 id="load_events",
             ),
             pytest.param("read_all", sql.read_all_statement(100), {"after": 10}, id="read_all"),
@@ -207,7 +209,7 @@ class TestIndexedReads:
             assert "Seq Scan" not in plan, plan
         if name == "load":
             # The snapshot bounds the range of events read: a long history costs nothing extra.
-            assert "uq_events_aggregate_version" in plan or "events_2" in plan, plan
+            assert "uq_events_stream_version" in plan or "events_2" in plan, plan
             assert "pk_snapshots" in plan or "snapshots_1" in plan, plan
 
 

@@ -22,8 +22,11 @@ from eventualshop.kernel.eventstore import (
 )
 
 # Which constraint an IntegrityError names: PostgreSQL and MSSQL quote the constraint's name,
-# SQLite lists the columns ("UNIQUE constraint failed: events.aggregate_id, events.version").
+# SQLite lists the columns ("UNIQUE constraint failed: events.aggregate_id, events.aggregate_type,
+# events.version"); the names before migration 0004 are kept for databases not yet upgraded.
 VERSION_TAKEN = (
+    "uq_events_stream_version",
+    "events.aggregate_id, events.aggregate_type, events.version",
     "uq_events_aggregate_version",
     "uq_events_event_id",
     "events.aggregate_id, events.version",

@@ -123,11 +123,11 @@ class DriverEventStore:
 
     # --- the command path ------------------------------------------------------------------------
 
-    def load(self, aggregate_id: UUID) -> Stream:
+    def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
         driver = self._driver_path()
-        if driver is None:
-            return self.full.load(aggregate_id)
-        return stream_of(aggregate_id, driver.load(aggregate_id))
+        if driver is None or aggregate_type is None:
+            return self.full.load(aggregate_id, aggregate_type)
+        return stream_of(aggregate_id, driver.load(aggregate_id, aggregate_type))
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
         driver = self._driver_path()
@@ -172,8 +172,10 @@ class DriverEventStore:
 
     # --- everything else: the SQLAlchemy store ---------------------------------------------------
 
-    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
-        return self.full.load_events(aggregate_id, after_version)
+    def load_events(
+        self, aggregate_id: UUID, after_version: int = 0, aggregate_type: str | None = None
+    ) -> Sequence[StoredEvent]:
+        return self.full.load_events(aggregate_id, after_version, aggregate_type)
 
     def outcome(self, consumer: str, message_id: str) -> str | None:
         return self.full.outcome(consumer, message_id)

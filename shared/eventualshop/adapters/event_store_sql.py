@@ -82,6 +82,7 @@ __all__ = [
 # --- statements, built once ----------------------------------------------------------------------
 
 _aggregate_id = sa.bindparam("aggregate_id", type_=events.c.aggregate_id.type)
+_aggregate_type = sa.bindparam("aggregate_type", type_=events.c.aggregate_type.type)
 
 _EVENT_COLUMNS = (
     events.c.event_id,
@@ -98,59 +99,69 @@ _EVENT_COLUMNS = (
     events.c.position,
 )
 
-_latest_snapshot_version = (
-    sa.select(snapshots.c.version)
-    .where(snapshots.c.aggregate_id == _aggregate_id)
-    .order_by(snapshots.c.version.desc())
-    .limit(1)
-    .scalar_subquery()
-)
 
-#: One round trip: the events after the latest snapshot (kind 1) and that snapshot (kind 0). Both
-#: halves are index seeks (uq_events_aggregate_version, pk_snapshots), so the cost depends on the
-#: events since the snapshot, not on the length of the history.
-LOAD = sa.union_all(
-    sa.select(
-        sa.literal_column("1", sa.Integer).label("kind"),
-        events.c.version,
-        events.c.payload,
-        events.c.aggregate_type,
-        events.c.event_id,
-        events.c.event_type,
-        events.c.schema_version,
-        events.c.occurred_at,
-        events.c.correlation_id,
-        events.c.causation_id,
-        events.c.traceparent,
-        events.c.position,
-    ).where(
-        events.c.aggregate_id == _aggregate_id,
-        events.c.version > sa.func.coalesce(_latest_snapshot_version, 0),
-    ),
-    sa.select(
-        sa.literal_column("0", sa.Integer).label("kind"),
-        snapshots.c.version,
-        snapshots.c.state,
-        snapshots.c.aggregate_type,
-        sa.cast(sa.null(), events.c.event_id.type),
-        sa.cast(sa.null(), events.c.event_type.type),
-        sa.cast(sa.null(), events.c.schema_version.type),
-        sa.cast(sa.null(), events.c.occurred_at.type),
-        sa.cast(sa.null(), events.c.correlation_id.type),
-        sa.cast(sa.null(), events.c.causation_id.type),
-        sa.cast(sa.null(), events.c.traceparent.type),
-        sa.cast(sa.null(), events.c.position.type),
-    ).where(
-        snapshots.c.aggregate_id == _aggregate_id,
-        snapshots.c.version == _latest_snapshot_version,
-    ),
-).order_by(sa.literal_column("kind"), sa.literal_column("version"))
+def _load(typed: bool) -> sa.CompoundSelect[Any]:
+    """One round trip: the events after the latest snapshot (kind 1) and that snapshot (kind 0).
+    Both halves are index seeks (uq_events_stream_version, pk_snapshots), so the cost depends on
+    the events since the snapshot, not on the length of the history. ``typed``: of one aggregate
+    type's stream (what a repository loads); untyped, every stream with the id (tools, tests)."""
+    of_events = [events.c.aggregate_id == _aggregate_id]
+    of_snapshots = [snapshots.c.aggregate_id == _aggregate_id]
+    if typed:
+        of_events.append(events.c.aggregate_type == _aggregate_type)
+        of_snapshots.append(snapshots.c.aggregate_type == _aggregate_type)
+    latest_snapshot_version = (
+        sa.select(snapshots.c.version)
+        .where(*of_snapshots)
+        .order_by(snapshots.c.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.union_all(
+        sa.select(
+            sa.literal_column("1", sa.Integer).label("kind"),
+            events.c.version,
+            events.c.payload,
+            events.c.aggregate_type,
+            events.c.event_id,
+            events.c.event_type,
+            events.c.schema_version,
+            events.c.occurred_at,
+            events.c.correlation_id,
+            events.c.causation_id,
+            events.c.traceparent,
+            events.c.position,
+        ).where(*of_events, events.c.version > sa.func.coalesce(latest_snapshot_version, 0)),
+        sa.select(
+            sa.literal_column("0", sa.Integer).label("kind"),
+            snapshots.c.version,
+            snapshots.c.state,
+            snapshots.c.aggregate_type,
+            sa.cast(sa.null(), events.c.event_id.type),
+            sa.cast(sa.null(), events.c.event_type.type),
+            sa.cast(sa.null(), events.c.schema_version.type),
+            sa.cast(sa.null(), events.c.occurred_at.type),
+            sa.cast(sa.null(), events.c.correlation_id.type),
+            sa.cast(sa.null(), events.c.causation_id.type),
+            sa.cast(sa.null(), events.c.traceparent.type),
+            sa.cast(sa.null(), events.c.position.type),
+        ).where(*of_snapshots, snapshots.c.version == latest_snapshot_version),
+    ).order_by(sa.literal_column("kind"), sa.literal_column("version"))
 
-LOAD_EVENTS = (
-    sa.select(*_EVENT_COLUMNS)
-    .where(events.c.aggregate_id == _aggregate_id, events.c.version > sa.bindparam("after"))
-    .order_by(events.c.version)
-)
+
+LOAD = _load(typed=True)
+LOAD_ANY_TYPE = _load(typed=False)
+
+
+def _load_events(typed: bool) -> sa.Select[Any]:
+    of = [events.c.aggregate_id == _aggregate_id, events.c.version > sa.bindparam("after")]
+    if typed:
+        of.append(events.c.aggregate_type == _aggregate_type)
+    return sa.select(*_EVENT_COLUMNS).where(*of).order_by(events.c.version)
+
+
+LOAD_EVENTS = _load_events(typed=True)
+LOAD_EVENTS_ANY_TYPE = _load_events(typed=False)
 
 READ_ALL = (
     sa.select(*_EVENT_COLUMNS)
@@ -450,21 +461,29 @@ class SqlEventStore:
         """The driver path, unless someone listens to the engine's statements."""
         return None if self.listened() else self._driver
 
-    def load(self, aggregate_id: UUID) -> Stream:
-        driver = self._driver_path()
+    def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
+        driver = self._driver_path() if aggregate_type is not None else None
         rows: Sequence[Sequence[Any]]
-        if driver is not None:
-            rows = driver.load(aggregate_id)
+        if driver is not None and aggregate_type is not None:
+            rows = driver.load(aggregate_id, aggregate_type)
         else:
+            statement = LOAD if aggregate_type is not None else LOAD_ANY_TYPE
+            values: dict[str, Any] = {"aggregate_id": aggregate_id}
+            if aggregate_type is not None:
+                values["aggregate_type"] = aggregate_type
             with self._reader.connect() as connection:
-                rows = connection.execute(LOAD, {"aggregate_id": aggregate_id}).all()
+                rows = connection.execute(statement, values).all()
         return stream_of(aggregate_id, rows)
 
-    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
+    def load_events(
+        self, aggregate_id: UUID, after_version: int = 0, aggregate_type: str | None = None
+    ) -> Sequence[StoredEvent]:
+        statement = LOAD_EVENTS if aggregate_type is not None else LOAD_EVENTS_ANY_TYPE
+        values: dict[str, Any] = {"aggregate_id": aggregate_id, "after": after_version}
+        if aggregate_type is not None:
+            values["aggregate_type"] = aggregate_type
         with self._reader.connect() as connection:
-            rows = connection.execute(
-                LOAD_EVENTS, {"aggregate_id": aggregate_id, "after": after_version}
-            ).all()
+            rows = connection.execute(statement, values).all()
         return [stored_event(row) for row in rows]
 
     def read_all(self, after_position: int = 0, limit: int = 1000) -> Sequence[StoredEvent]:

@@ -89,8 +89,12 @@ events = sa.Table(
     sa.Column("outcome", LongText, nullable=True),
     sa.PrimaryKeyConstraint("position", name="pk_events"),
     sa.UniqueConstraint("event_id", name="uq_events_event_id"),
-    # The optimistic-concurrency check, and the index every load goes through.
-    sa.UniqueConstraint("aggregate_id", "version", name="uq_events_aggregate_version"),
+    # The optimistic-concurrency check, and the index every load goes through. A stream is an
+    # aggregate type's and id's: two contexts sharing a database may use the same id (Account's
+    # id is its user's id) without their streams meeting.
+    sa.UniqueConstraint(
+        "aggregate_id", "aggregate_type", "version", name="uq_events_stream_version"
+    ),
     # AUTOINCREMENT: a rowid is never reused, so a position is never handed out twice.
     sqlite_autoincrement=True,
 )
@@ -103,7 +107,7 @@ snapshots = sa.Table(
     sa.Column("aggregate_type", sa.String(100), nullable=False),
     sa.Column("state", LongText, nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint("aggregate_id", "version", name="pk_snapshots"),
+    sa.PrimaryKeyConstraint("aggregate_id", "aggregate_type", "version", name="pk_snapshots"),
 )
 
 # Only the first event of a command carries its id, so the index holds one entry per command, not

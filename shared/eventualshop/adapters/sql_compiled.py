@@ -73,9 +73,11 @@ STATEMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "events.traceparent, events.position \n"
             "FROM events \n"
             "WHERE events.aggregate_id = %(aggregate_id)s::UUID AND "
+            "events.aggregate_type = %(aggregate_type)s::VARCHAR AND "
             "events.version > coalesce((SELECT snapshots.version \n"
             "FROM snapshots \n"
-            "WHERE snapshots.aggregate_id = %(aggregate_id)s::UUID ORDER "
+            "WHERE snapshots.aggregate_id = %(aggregate_id)s::UUID AND "
+            "snapshots.aggregate_type = %(aggregate_type)s::VARCHAR ORDER "
             "BY snapshots.version DESC \n"
             " LIMIT %(param_1)s::INTEGER), %(coalesce_1)s::INTEGER) UNION "
             "ALL SELECT 0 AS kind, snapshots.version, snapshots.state, "
@@ -87,9 +89,11 @@ STATEMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "anon__6, CAST(NULL AS BIGINT) AS anon__7 \n"
             "FROM snapshots \n"
             "WHERE snapshots.aggregate_id = %(aggregate_id)s::UUID AND "
+            "snapshots.aggregate_type = %(aggregate_type)s::VARCHAR AND "
             "snapshots.version = (SELECT snapshots.version \n"
             "FROM snapshots \n"
-            "WHERE snapshots.aggregate_id = %(aggregate_id)s::UUID ORDER "
+            "WHERE snapshots.aggregate_id = %(aggregate_id)s::UUID AND "
+            "snapshots.aggregate_type = %(aggregate_type)s::VARCHAR ORDER "
             "BY snapshots.version DESC \n"
             " LIMIT %(param_1)s::INTEGER) ORDER BY kind, version",
         },
@@ -189,12 +193,16 @@ STATEMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "constants": {"coalesce_1": 0, "param_1": 1, "param_2": 0, "param_3": 0},
             "order": (
                 "aggregate_id",
+                "aggregate_type",
                 "aggregate_id",
+                "aggregate_type",
                 "param_1",
                 "param_2",
                 "coalesce_1",
                 "aggregate_id",
+                "aggregate_type",
                 "aggregate_id",
+                "aggregate_type",
                 "param_1",
                 "param_3",
             ),
@@ -204,10 +212,11 @@ STATEMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "events.schema_version, events.occurred_at, events.correlation_id, "
             "events.causation_id, events.traceparent, events.position \n"
             "FROM events \n"
-            "WHERE events.aggregate_id = ? AND events.version > "
-            "coalesce((SELECT snapshots.version \n"
+            "WHERE events.aggregate_id = ? AND events.aggregate_type = ? AND "
+            "events.version > coalesce((SELECT snapshots.version \n"
             "FROM snapshots \n"
-            "WHERE snapshots.aggregate_id = ? ORDER BY snapshots.version DESC\n"
+            "WHERE snapshots.aggregate_id = ? AND snapshots.aggregate_type = ? "
+            "ORDER BY snapshots.version DESC\n"
             " LIMIT ? OFFSET ?), ?) UNION ALL SELECT 0 AS kind, "
             "snapshots.version, snapshots.state, snapshots.aggregate_type, "
             "CAST(NULL AS CHAR(32)) AS anon_1, CAST(NULL AS VARCHAR(200)) AS "
@@ -216,10 +225,11 @@ STATEMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "VARCHAR(255)) AS anon__5, CAST(NULL AS VARCHAR(255)) AS anon__6, "
             "CAST(NULL AS INTEGER) AS anon__7 \n"
             "FROM snapshots \n"
-            "WHERE snapshots.aggregate_id = ? AND snapshots.version = (SELECT "
-            "snapshots.version \n"
+            "WHERE snapshots.aggregate_id = ? AND snapshots.aggregate_type = ? "
+            "AND snapshots.version = (SELECT snapshots.version \n"
             "FROM snapshots \n"
-            "WHERE snapshots.aggregate_id = ? ORDER BY snapshots.version DESC\n"
+            "WHERE snapshots.aggregate_id = ? AND snapshots.aggregate_type = ? "
+            "ORDER BY snapshots.version DESC\n"
             " LIMIT ? OFFSET ?) ORDER BY kind, version",
         },
         "mark_published": {

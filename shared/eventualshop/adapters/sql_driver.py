@@ -46,7 +46,7 @@ Converter = Callable[[Any], Any]
 
 #: The newest migration's revision. A test checks it against Alembic's script head; it lets a
 #: warm database be recognised without importing Alembic or SQLAlchemy.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 #: How long a SQLite connection waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -323,7 +323,7 @@ def _broken(connection: Any) -> bool:
 
 
 class DriverPath(Protocol):
-    def load(self, aggregate_id: UUID) -> list[Row]:
+    def load(self, aggregate_id: UUID, aggregate_type: str) -> list[Row]:
         """The rows of ``LOAD`` for one aggregate, converted as SQLAlchemy converts them."""
         ...
 
@@ -363,8 +363,9 @@ class _BaseDriverPath:
             rows = connection.execute(statement.sql, statement.parameters(values)).fetchall()
             return [statement.row(row) for row in rows]
 
-    def load(self, aggregate_id: UUID) -> list[Row]:
-        return self._query(self.s.load, {"aggregate_id": aggregate_id})
+    def load(self, aggregate_id: UUID, aggregate_type: str) -> list[Row]:
+        values = {"aggregate_id": aggregate_id, "aggregate_type": aggregate_type}
+        return self._query(self.s.load, values)
 
     def pending(self, limit: int) -> list[Row]:
         return self._query(self.s.pending, {"limit": limit})

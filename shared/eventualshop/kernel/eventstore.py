@@ -98,19 +98,26 @@ class Stream:
 
 
 class EventStore(Protocol):
-    def load(self, aggregate_id: UUID) -> Stream:
-        """Latest snapshot plus every later event, ordered by version."""
+    def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
+        """Latest snapshot plus every later event, ordered by version.
+
+        A stream is an aggregate type's and id's: contexts sharing a store may use one id for
+        aggregates of different types (Account's id is its user's). ``None`` reads whatever has
+        the id, for tools and tests that know there is one type."""
         ...
 
-    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
-        """Events of one aggregate after ``after_version``, ordered by version (no snapshot)."""
+    def load_events(
+        self, aggregate_id: UUID, after_version: int = 0, aggregate_type: str | None = None
+    ) -> Sequence[StoredEvent]:
+        """Events of one stream after ``after_version``, ordered by version (no snapshot)."""
         ...
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
         """Commit the batch atomically and return the events' global positions.
 
-        Raises ``ConcurrencyConflict`` when (aggregate id, version) is taken, ``DuplicateMessage``
-        when the inbox record exists already. Either way nothing of the batch is written.
+        Raises ``ConcurrencyConflict`` when (aggregate id, type, version) is taken,
+        ``DuplicateMessage`` when the inbox record exists already. Either way nothing of the
+        batch is written.
         """
         ...
 

@@ -30,34 +30,48 @@ class InMemoryEventStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: list[StoredEvent] = []
-        self._streams: dict[UUID, list[StoredEvent]] = {}
+        # A stream is an aggregate type's and id's (see ``EventStore.load``).
+        self._streams: dict[tuple[UUID, str], list[StoredEvent]] = {}
         self._event_ids: set[UUID] = set()
-        self._snapshots: dict[UUID, list[SnapshotRecord]] = {}
+        self._snapshots: dict[tuple[UUID, str], list[SnapshotRecord]] = {}
         self._outbox: list[OutboxEntry] = []  # in position order
         self._relay_position = 0
         self._inbox: dict[tuple[str, str], str] = {}
         self._scheduled: dict[str, ScheduledMessage] = {}
 
-    def load(self, aggregate_id: UUID) -> Stream:
+    def _keys(self, aggregate_id: UUID, aggregate_type: str | None) -> list[tuple[UUID, str]]:
+        if aggregate_type is not None:
+            return [(aggregate_id, aggregate_type)]
+        return [key for key in self._streams if key[0] == aggregate_id]
+
+    def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
         with self._lock:
-            snapshots = self._snapshots.get(aggregate_id)
+            keys = self._keys(aggregate_id, aggregate_type)
+            snapshots = [s for key in keys for s in self._snapshots.get(key, ())]
             snapshot = max(snapshots, key=lambda s: s.version) if snapshots else None
             after = snapshot.version if snapshot else 0
-            events = [e for e in self._streams.get(aggregate_id, ()) if e.version > after]
-        return Stream(snapshot, events)
+            events = [e for key in keys for e in self._streams.get(key, ()) if e.version > after]
+        return Stream(snapshot, sorted(events, key=lambda e: (e.version, e.position or 0)))
 
-    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
+    def load_events(
+        self, aggregate_id: UUID, after_version: int = 0, aggregate_type: str | None = None
+    ) -> Sequence[StoredEvent]:
         with self._lock:
-            return [e for e in self._streams.get(aggregate_id, ()) if e.version > after_version]
+            keys = self._keys(aggregate_id, aggregate_type)
+            found = [
+                e for key in keys for e in self._streams.get(key, ()) if e.version > after_version
+            ]
+        return sorted(found, key=lambda e: (e.version, e.position or 0))
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
         with self._lock:
             if batch.inbox and (batch.inbox.consumer, batch.inbox.message_id) in self._inbox:
                 raise DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id)
-            seen: set[tuple[UUID, int]] = set()
+            seen: set[tuple[UUID, str, int]] = set()
             for event in batch.events:
-                versions = {e.version for e in self._streams.get(event.aggregate_id, ())}
-                key = (event.aggregate_id, event.version)
+                stream = (event.aggregate_id, event.aggregate_type)
+                versions = {e.version for e in self._streams.get(stream, ())}
+                key = (event.aggregate_id, event.aggregate_type, event.version)
                 if event.version in versions or key in seen or event.event_id in self._event_ids:
                     raise ConcurrencyConflict(event.aggregate_id, event.version)
                 seen.add(key)
@@ -65,11 +79,14 @@ class InMemoryEventStore:
             for event in batch.events:
                 stored = replace(event, position=len(self._events) + 1)
                 self._events.append(stored)
-                self._streams.setdefault(event.aggregate_id, []).append(stored)
+                self._streams.setdefault((event.aggregate_id, event.aggregate_type), []).append(
+                    stored
+                )
                 self._event_ids.add(event.event_id)
                 positions.append(len(self._events))
             for snapshot in batch.snapshots:
-                self._snapshots.setdefault(snapshot.aggregate_id, []).append(snapshot)
+                key_of = (snapshot.aggregate_id, snapshot.aggregate_type)
+                self._snapshots.setdefault(key_of, []).append(snapshot)
             given = {entry.event_id: _context_of(entry) for entry in batch.outbox}
             for event, position in zip(batch.events, positions, strict=True):
                 # Rendered from the stored event, as the SQL store does: its position included.
@@ -111,19 +128,15 @@ class InMemoryEventStore:
 
     def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
         with self._lock:
-            ids = [
-                i for i, s in self._streams.items() if s and s[0].aggregate_type == aggregate_type
-            ]
+            ids = [i for (i, t), s in self._streams.items() if s and t == aggregate_type]
         return iter(ids)
 
     def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
         with self._lock:
             return {
                 i: s[-1].version
-                for i, s in self._streams.items()
-                if s
-                and s[0].aggregate_type == aggregate_type
-                and (s[-1].position or 0) > after_position
+                for (i, t), s in self._streams.items()
+                if s and t == aggregate_type and (s[-1].position or 0) > after_position
             }
 
     def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:

@@ -38,7 +38,7 @@ class Repository(Generic[S]):
         self.clock = clock
 
     def load(self, aggregate_id: UUID) -> S | None:
-        stream = self.store.load(aggregate_id)
+        stream = self.store.load(aggregate_id, self.kind.name)
         state: S | None = None
         events = stream.events
         if stream.snapshot is not None:
@@ -46,7 +46,7 @@ class Repository(Generic[S]):
                 state = self.kind.state_type.model_validate_json(stream.snapshot.state)
             except ValidationError:
                 # A snapshot written by an older state model: history is the truth, replay it all.
-                events = self.store.load_events(aggregate_id)
+                events = self.store.load_events(aggregate_id, aggregate_type=self.kind.name)
         decode = self.kind.events.decode
         return replay(
             self.kind,

@@ -311,10 +311,11 @@ class Root:
 
             chosen = next(p for p in self.projections(context) if p.name == projection)
             store = self.event_store(context)
-            decode = Repository(store, self.aggregate(context)).decode
+            kind = self.aggregate(context)
+            decode = Repository(store, kind).decode
 
             def history(aggregate_id: UUID, after: int, through: int) -> list[RecordedEvent]:
-                events = store.load_events(aggregate_id, after_version=after)
+                events = store.load_events(aggregate_id, after, kind.name)
                 return [decode(e) for e in events if e.version <= through]
 
             found = Projector(self.read_model_store(), chosen, history)
