@@ -46,7 +46,8 @@ def confirm(served: ServedShop, user: str, email: str) -> tuple[int, dict[str, o
 
 
 def user_events(user: str) -> list[str]:
-    return [e.event_type for e in ROOT.event_store("identity").load_events(uuid.UUID(user))]
+    store = ROOT.event_store("identity")
+    return [e.event_type for e in store.load_events(uuid.UUID(user), aggregate_type="User")]
 
 
 def fire_timers_in(minutes: int) -> None:
