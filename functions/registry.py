@@ -13,6 +13,7 @@ from eventualshop.catalog.declaration import CATALOG
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.declaration import BoundedContext
 from eventualshop.runtime.registry import (
+    PROJECTION_DELIVERY,
     Delivery,
     FunctionKind,
     FunctionSpec,
@@ -130,9 +131,41 @@ SAGAS: tuple[FunctionSpec, ...] = (
     _reaction("identity-delete-user-when-account-deleted", "identity", ACCOUNT, "AccountDeleted"),
 )
 
+#: The Warehouse's answers to the stock reservations (see ``processes/availability.py``).
+_ANSWERS = (
+    "InventoryReserved",
+    "InventoryNotReserved",
+    "StockDepleted",
+    "InventoryReservationReleased",
+)
+ITEM_AVAILABILITY = "shopping-cart-item-availability"
+
+#: Read models of one context fed by another context's events, written by hand: a declared
+#: projection reads its own context's stream (its gap filling, rebuild and lag go by that
+#: stream). This one needs none of them: each answer carries the cart version it answers,
+#: which guards its document, so it subscribes by exact type to the answers only.
+PROJECTORS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        name=ITEM_AVAILABILITY,
+        kind=FunctionKind.PROJECTOR,
+        context=SHOPPING_CART.name,
+        module="functions.projectors.availability",
+        target="project_item_availability",
+        subscriptions=tuple(
+            Subscription(
+                f"{ITEM_AVAILABILITY}-{kebab(event)}",
+                {"source": WAREHOUSE.source, "type": f"eventualshop.{WAREHOUSE.name}.{event}"},
+                PROJECTION_DELIVERY,
+            )
+            for event in _ANSWERS
+        ),
+    ),
+)
+
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),
     *IDENTITY_CREDENTIALS,
+    *PROJECTORS,
     *SAGAS,
     *PLATFORM,
 )
