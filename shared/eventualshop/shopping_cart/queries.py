@@ -26,9 +26,7 @@ from eventualshop.shopping_cart.read_models import (
     member_id,
 )
 
-_INTERNAL = frozenset(
-    {"id", "isDeleted", "sameBillingShipping", "addedAt", "createdAt", "holding"}
-)
+_INTERNAL = frozenset({"id", "isDeleted", "sameBillingShipping", "addedAt", "createdAt", "holding"})
 #: What an item shows until the Warehouse's answer about its current quantity is projected.
 PENDING = "pending"
 

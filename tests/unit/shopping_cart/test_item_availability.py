@@ -40,7 +40,8 @@ def shown(store: ReadModelStore, cart: UUID = CART_ID) -> dict[str, str]:
     listed = list_cart_items(store, cart, PAGE).to_json()["items"]
     for item in listed:
         details = get_cart_item_details(store, cart, UUID(item["itemId"]))
-        assert details is not None and details["availability"] == item["availability"]
+        assert details is not None
+        assert details["availability"] == item["availability"]
     return {item["productName"]: item["availability"] for item in listed}
 
 
@@ -187,7 +188,9 @@ def busy_shop(seed: int) -> Shop:
         command = rng.choice(
             [
                 add_item(product, rng.randint(1, 3), item_id=item),
-                ChangeCartItemQuantity(cart_id=CART_ID, item_id=item, new_quantity=rng.randint(1, 3)),
+                ChangeCartItemQuantity(
+                    cart_id=CART_ID, item_id=item, new_quantity=rng.randint(1, 3)
+                ),
                 RemoveCartItem(cart_id=CART_ID, item_id=item),
             ]
         )
