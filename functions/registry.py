@@ -9,6 +9,7 @@ later, the sagas are written out here. Importing this module imports no domain m
 from __future__ import annotations
 
 from eventualshop.account.declaration import ACCOUNT
+from eventualshop.catalog.declaration import API_V2 as CATALOG_API_V2
 from eventualshop.catalog.declaration import CATALOG
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.declaration import BoundedContext
@@ -21,8 +22,10 @@ from eventualshop.runtime.registry import (
     Subscription,
     context_functions,
     kebab,
+    versioned_queries,
 )
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
+from eventualshop.warehouse.declaration import API_V2 as WAREHOUSE_API_V2
 from eventualshop.warehouse.declaration import WAREHOUSE
 
 CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, CATALOG, WAREHOUSE, IDENTITY, ACCOUNT)
@@ -162,8 +165,15 @@ PROJECTORS: tuple[FunctionSpec, ...] = (
     ),
 )
 
+#: The original's v2 rows (reference §7.4): v1 query routes served again under ``/api/v2``.
+API_V2: tuple[FunctionSpec, ...] = (
+    *versioned_queries(CATALOG, SERVED_BY, "v2", CATALOG_API_V2),
+    *versioned_queries(WAREHOUSE, SERVED_BY, "v2", WAREHOUSE_API_V2),
+)
+
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),
+    *API_V2,
     *IDENTITY_CREDENTIALS,
     *PROJECTORS,
     *SAGAS,

@@ -1,6 +1,6 @@
 """The Warehouse context as the platform sees it: the original's v1 routes (reference §7.4 rows
-48-53), with the original's query-string parameters. Plain data: reading it imports no domain
-module."""
+48-53), with the original's query-string parameters, and ``API_V2``, the v2 row of 48. Plain
+data: reading it imports no domain module."""
 
 from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
 
@@ -46,3 +46,6 @@ WAREHOUSE = BoundedContext(
     ),
     projections=("warehouse-inventory-grid", "warehouse-inventory-item-list"),
 )
+
+#: The query routes the original also served under ``/api/v2`` with the same behaviour (row 48).
+API_V2 = ("list_inventories",)
