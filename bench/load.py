@@ -5,9 +5,9 @@ the same server (``GET /healthz``) in the same run.
 
     python bench/load.py --json [--quick]
 
-The shop runs as ``eventualshop serve`` in a process of its own (werkzeug, a thread per
-connection), once per set-up: the embedded default (SQLite read models) and, where PostgreSQL
-is reachable, PostgreSQL + the MongoDB wire-protocol server (nx-27017, started here). Before the
+The shop runs as ``eventualshop serve`` in a process of its own (gunicorn, threads), once per
+set-up: the embedded default (SQLite read models) and, where PostgreSQL is reachable,
+PostgreSQL + the MongoDB wire-protocol server (nx-27017, started here). Before the
 load, one inventory stocked with 24 products and one active catalog of those 24 items are
 created over HTTP and the listing is polled until it shows them. Then, per scenario, 450 users
 (100 with ``--quick``) are spawned at once and each sends its next request as soon as the last

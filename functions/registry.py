@@ -2,8 +2,9 @@
 
 The local server, the in-process broker, the RabbitMQ dispatcher, the command line and the
 generated Knative and OpenFaaS manifests all read this list. A context's functions (commands,
-queries, projectors, rebuild, lag) are derived from its declaration; only the platform jobs and,
-later, the sagas are written out here. Importing this module imports no domain module.
+queries, projectors, rebuild, lag) are derived from its declaration, and so are the v2 rows of a
+few query routes; only the platform jobs, the sagas and the projectors of another context's
+events are written out here. Importing this module imports no domain module.
 """
 
 from __future__ import annotations
