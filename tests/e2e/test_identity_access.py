@@ -23,13 +23,12 @@ from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.kernel.declaration import CommandRoute
 from eventualshop.kernel.projection import cursor_collection
 from eventualshop.runtime.auth import current_settings, key_id, signing_key
-from eventualshop.runtime.registry import kebab
 from functions.identity import admin as users
 from functions.identity import credentials
 from functions.identity.credentials import CREDENTIALS
 from functions.identity.tokens import Holder, access_token
 from functions.main import ROOT
-from functions.registry import CONTEXTS
+from functions.registry import CONTEXTS, FUNCTIONS
 
 from .conftest import EMBEDDED, Shop
 from .support import ADDRESS, all_events, eventually
@@ -186,13 +185,18 @@ def _named(route: object) -> str:
 
 
 def _declared(access: str) -> set[str]:
-    """Functions whose route declares ``access`` (the storefront reads, the back office)."""
-    return {
-        f"{context.name}-{kebab(_named(route))}"
-        for context in CONTEXTS
-        for route in (*context.commands, *context.queries)
-        if route.access == access
-    }
+    """Functions whose route declares ``access`` (the storefront reads, the back office),
+    the v2 rows of a query route included (they are derived from the v1 row)."""
+    found = set()
+    for spec in FUNCTIONS:
+        how, _, what = (spec.derived or "").partition(":")
+        context = next((c for c in CONTEXTS if c.name == spec.context), None)
+        if how not in ("command", "query") or context is None:
+            continue
+        routes = context.commands if how == "command" else context.queries
+        if next(r for r in routes if _named(r) == what).access == access:
+            found.add(spec.name)
+    return found
 
 
 ANONYMOUS |= _declared("anonymous")
