@@ -1,21 +1,30 @@
 """The original's load test (reference §8.3: k6, 450 virtual users, no sleeps) with locust used
 as a library, against the storefront listing the web app calls (``GET /api/v1/catalogs/items``),
-beside a no-op route of the same server (``GET /healthz``) in the same run.
+and a second mix (browse the listing, fill a cart, check it out), each beside a no-op route of
+the same server (``GET /healthz``) in the same run.
 
     python bench/load.py --json [--quick]
 
-The shop runs as ``eventualshop serve`` in a process of its own (werkzeug, a thread per
-connection), once per set-up: the embedded default (SQLite read models) and, where PostgreSQL
-is reachable, PostgreSQL + the MongoDB wire-protocol server (nx-27017, started here). Before the
-load, one inventory and one active catalog of 24 items are created over HTTP and the listing is
-polled until it shows them. Then, per route, 450 users (100 with ``--quick``) are spawned at once
-and each sends its next request as soon as the last one is answered; the statistics are reset
-once all users run, so the figures cover the steady phase only.
+The shop runs as ``eventualshop serve`` in a process of its own (gunicorn, threads), once per
+set-up: the embedded default (SQLite read models) and, where PostgreSQL is reachable,
+PostgreSQL + the MongoDB wire-protocol server (nx-27017, started here). Before the
+load, one inventory stocked with 24 products and one active catalog of those 24 items are
+created over HTTP and the listing is polled until it shows them. Then, per scenario, 450 users
+(100 with ``--quick``) are spawned at once and each sends its next request as soon as the last
+one is answered; the statistics are reset once all users run, so the figures cover the steady
+phase only. The scenarios, one after the other: the no-op route, the listing, and the mix.
+
+The mix (the issue's second scenario): each user in turn opens a cart, browses a page of the
+listing and adds one of its items, one to three times, pays the total with PayPal and checks
+the cart out (``CheckOutCart``, ``PUT …/{cartId}/check-out``); every add also makes the
+Warehouse reserve stock (the stock reservations run in the shop's process) and the cart's
+availability projector record the answer.
 
 The last line printed is ONE JSON object, per set-up: ``listing_rps``, ``listing_p50_ms``,
-``listing_p99_ms``, ``listing_failures``, the same for ``noop``, and ``ratio`` =
-``listing_rps / noop_rps`` (target >= 0.5 with 0 failures). The load generator and the shop
-share the machine's CPUs.
+``listing_p99_ms``, ``listing_failures``, the same for ``noop`` and for ``mix`` (all of the
+mix's requests together) with ``mix_checkouts_per_s``, ``ratio`` = ``listing_rps / noop_rps``
+(target >= 0.5 with 0 failures) and ``mix_ratio`` = ``mix_rps / noop_rps``. The load generator
+and the shop share the machine's CPUs.
 """
 
 # locust patches the standard library for gevent: it must be imported before anything else.
@@ -38,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import random
+from decimal import Decimal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e import _free_port, drop_postgres_database, mongodb_server, note, postgres_database
@@ -45,6 +56,10 @@ from e2e import _free_port, drop_postgres_database, mongodb_server, note, postgr
 LISTING = "/api/v1/catalogs/items?limit=8"
 NOOP = "/healthz"
 ITEMS = 24
+CARTS = "/api/v1/shopping-carts"
+#: Enough of each product that no cart of the run is refused stock (a checked-out cart keeps
+#: what it reserved: nothing releases it before the reservation expiry exists).
+STOCK = 1_000_000
 
 
 def call(base: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -85,11 +100,18 @@ def serving(env: dict[str, str]) -> Iterator[str]:
         yield base
     finally:
         shop.terminate()
-        shop.wait(timeout=20)
+        try:
+            # A graceful stop lets the in-process broker deliver what the load left behind.
+            shop.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            note("the shop did not stop within 60 s; killed")
+            shop.kill()
+            shop.wait(timeout=20)
 
 
-def seed(base: str) -> None:
-    """One inventory, one active catalog of ``ITEMS`` items, visible in the listing."""
+def seed(base: str) -> str:
+    """One inventory holding ``STOCK`` of each of ``ITEMS`` products and one active catalog of
+    them, visible in the listing; the inventory's id."""
     inventory = call(base, "POST", f"/api/v1/warehouses?ownerId={uuid.uuid4()}")["aggregateId"]
     catalog = str(uuid.uuid4())
     call(base, "POST", "/api/v1/catalogs", {"catalogId": catalog, "title": "T", "description": "D"})
@@ -110,16 +132,21 @@ def seed(base: str) -> None:
             "quantity": 10,
         }
         call(base, "POST", f"/api/v1/catalogs/{catalog}/items", body)
+        received = f"/api/v1/warehouses/{inventory}/items?cost=1&quantity={STOCK}"
+        call(base, "POST", received, product)
     call(base, "PUT", f"/api/v1/catalogs/{catalog}/activate")
     deadline = time.monotonic() + 30
     while len(call(base, "GET", "/api/v1/catalogs/items?limit=100")["items"]) < ITEMS:
         if time.monotonic() > deadline:
             raise RuntimeError("the listing never showed the seeded items")
         time.sleep(0.1)
+    return inventory
 
 
-def load(base: str, path: str, users: int, seconds: float) -> dict[str, Any]:
-    class Shopper(FastHttpUser):
+def reader(base: str, path: str) -> type[FastHttpUser]:
+    """A user who asks for ``path`` again and again."""
+
+    class Reader(FastHttpUser):
         host = base
         wait_time = constant(0)  # the original's k6 script had no sleeps
 
@@ -127,7 +154,58 @@ def load(base: str, path: str, users: int, seconds: float) -> dict[str, Any]:
         def get(self) -> None:
             self.client.get(path, name=path)
 
-    environment = Environment(user_classes=[Shopper], events=locust.events)
+    return Reader
+
+
+def cart_shopper(base: str, inventory: str) -> type[FastHttpUser]:
+    """A user who browses, fills a cart and checks it out, again and again (the mix)."""
+
+    class CartShopper(FastHttpUser):
+        host = base
+        wait_time = constant(0)
+
+        @task
+        def shop(self) -> None:
+            client = self.client
+            opened = client.post(
+                CARTS, json={"customerId": str(uuid.uuid4()), "currency": "USD"}, name="create cart"
+            )
+            if opened.status_code != 202:
+                return  # counted as a failure by locust; the next session starts over
+            cart = opened.json()["aggregateId"]
+            total = Decimal(0)
+            for _ in range(random.randint(1, 3)):
+                offset = random.randrange(0, ITEMS, 8)
+                page = client.get(f"{LISTING}&offset={offset}", name="browse listing")
+                cards = page.json()["items"] if page.status_code == 200 else []
+                if not cards:
+                    continue
+                card = random.choice(cards)
+                body = {
+                    "itemId": str(uuid.uuid4()),
+                    "catalogId": card["catalogId"],
+                    "inventoryId": inventory,
+                    "product": card["product"],
+                    "quantity": 1,
+                    "unitPrice": card["unitPrice"],
+                }
+                added = client.post(f"{CARTS}/{cart}/items", json=body, name="add item")
+                if added.status_code == 202:
+                    total += Decimal(card["unitPrice"]["amount"])
+            if not total:
+                return
+            payment = {
+                "amount": {"amount": str(total), "currency": "USD"},
+                "payPal": {"email": "load@example.com", "password": "not-a-secret"},
+            }
+            client.post(f"{CARTS}/{cart}/payment-methods/pay-pal", json=payment, name="pay")
+            client.put(f"{CARTS}/{cart}/check-out", name="check out")
+
+    return CartShopper
+
+
+def load(user: type[FastHttpUser], users: int, seconds: float) -> dict[str, Any]:
+    environment = Environment(user_classes=[user], events=locust.events)
     runner = environment.create_local_runner()
     runner.start(users, spawn_rate=users)
     while runner.user_count < users:
@@ -143,29 +221,37 @@ def load(base: str, path: str, users: int, seconds: float) -> dict[str, Any]:
         "requests": total.num_requests,
         "failures": total.num_failures,
     }
+    checkouts = environment.stats.entries.get(("check out", "PUT"))
+    if checkouts is not None:
+        succeeded = checkouts.num_requests - checkouts.num_failures
+        figures["checkouts_per_s"] = round(succeeded / seconds, 1)
     runner.quit()
     return figures
 
 
 def measure(base: str, users: int, seconds: float) -> dict[str, Any]:
-    seed(base)
-    noop = load(base, NOOP, users, seconds)
-    listing = load(base, LISTING, users, seconds)
+    inventory = seed(base)
+    noop = load(reader(base, NOOP), users, seconds)
+    listing = load(reader(base, LISTING), users, seconds)
+    mix = load(cart_shopper(base, inventory), users, seconds)
     result = {f"listing_{k}": v for k, v in listing.items()}
     result |= {f"noop_{k}": v for k, v in noop.items()}
+    result |= {f"mix_{k}": v for k, v in mix.items()}
     result["ratio"] = round(listing["rps"] / noop["rps"], 3) if noop["rps"] else None
+    result["mix_ratio"] = round(mix["rps"] / noop["rps"], 3) if noop["rps"] else None
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
-    parser.add_argument("--quick", action="store_true", help="100 users, 5 s per route")
+    parser.add_argument("--quick", action="store_true", help="100 users, 5 s per scenario")
     args = parser.parse_args()
     users, seconds = (100, 5.0) if args.quick else (450, 20.0)
     figures: dict[str, Any] = {"users": users, "seconds_per_route": seconds}
     with serving({}) as base:
         figures["embedded"] = measure(base, users, seconds)
+    note(f"embedded: {json.dumps(figures['embedded'])}")
     database = postgres_database()
     if database is not None:
         try:
@@ -174,6 +260,8 @@ def main() -> None:
                     env = {
                         "EVENTUALSHOP_EVENT_STORE_URL": database,
                         "EVENTUALSHOP_READ_MODEL_URL": mongodb,
+                        # Shared stores: the cart takes its card-token key from the operator.
+                        "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": os.urandom(32).hex(),
                     }
                     with serving(env) as base:
                         figures["postgres_mongodb"] = measure(base, users, seconds)

@@ -2,17 +2,20 @@
 
 The local server, the in-process broker, the RabbitMQ dispatcher, the command line and the
 generated Knative and OpenFaaS manifests all read this list. A context's functions (commands,
-queries, projectors, rebuild, lag) are derived from its declaration; only the platform jobs and,
-later, the sagas are written out here. Importing this module imports no domain module.
+queries, projectors, rebuild, lag) are derived from its declaration, and so are the v2 rows of a
+few query routes; only the platform jobs, the sagas and the projectors of another context's
+events are written out here. Importing this module imports no domain module.
 """
 
 from __future__ import annotations
 
 from eventualshop.account.declaration import ACCOUNT
+from eventualshop.catalog.declaration import API_V2 as CATALOG_API_V2
 from eventualshop.catalog.declaration import CATALOG
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.declaration import Access, BoundedContext
 from eventualshop.runtime.registry import (
+    PROJECTION_DELIVERY,
     Delivery,
     FunctionKind,
     FunctionSpec,
@@ -20,8 +23,10 @@ from eventualshop.runtime.registry import (
     Subscription,
     context_functions,
     kebab,
+    versioned_queries,
 )
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
+from eventualshop.warehouse.declaration import API_V2 as WAREHOUSE_API_V2
 from eventualshop.warehouse.declaration import WAREHOUSE
 
 CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, CATALOG, WAREHOUSE, IDENTITY, ACCOUNT)
@@ -148,9 +153,48 @@ SAGAS: tuple[FunctionSpec, ...] = (
     _reaction("identity-delete-user-when-account-deleted", "identity", ACCOUNT, "AccountDeleted"),
 )
 
+#: The Warehouse's answers to the stock reservations (see ``processes/availability.py``).
+_ANSWERS = (
+    "InventoryReserved",
+    "InventoryNotReserved",
+    "StockDepleted",
+    "InventoryReservationReleased",
+)
+ITEM_AVAILABILITY = "shopping-cart-item-availability"
+
+#: Read models of one context fed by another context's events, written by hand: a declared
+#: projection reads its own context's stream (its gap filling, rebuild and lag go by that
+#: stream). This one needs none of them: each answer carries the cart version it answers,
+#: which guards its document, so it subscribes by exact type to the answers only.
+PROJECTORS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        name=ITEM_AVAILABILITY,
+        kind=FunctionKind.PROJECTOR,
+        context=SHOPPING_CART.name,
+        module="functions.projectors.availability",
+        target="project_item_availability",
+        subscriptions=tuple(
+            Subscription(
+                f"{ITEM_AVAILABILITY}-{kebab(event)}",
+                {"source": WAREHOUSE.source, "type": f"eventualshop.{WAREHOUSE.name}.{event}"},
+                PROJECTION_DELIVERY,
+            )
+            for event in _ANSWERS
+        ),
+    ),
+)
+
+#: The original's v2 rows (reference §7.4): v1 query routes served again under ``/api/v2``.
+API_V2: tuple[FunctionSpec, ...] = (
+    *versioned_queries(CATALOG, SERVED_BY, "v2", CATALOG_API_V2),
+    *versioned_queries(WAREHOUSE, SERVED_BY, "v2", WAREHOUSE_API_V2),
+)
+
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     *(spec for context in CONTEXTS for spec in context_functions(context, SERVED_BY)),
+    *API_V2,
     *IDENTITY_CREDENTIALS,
+    *PROJECTORS,
     *SAGAS,
     *PLATFORM,
 )

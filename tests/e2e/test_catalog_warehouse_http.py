@@ -313,3 +313,32 @@ class TestWarehouseRoutes:
         )
         assert problem(missing, 409)["code"] == "item-not-found"
         problem(http.get(f"{WAREHOUSES}/not-a-uuid/items"), 400, field="inventoryId")
+
+
+class TestApiV2Rows:
+    """Rows 8 and 48 of the original also answer under ``/api/v2``, as their v1 rows do."""
+
+    def test_the_v2_catalog_grid_answers_as_the_v1_grid(self, served: ServedShop) -> None:
+        catalog = new_catalog(served, title="Versioned")
+
+        def both() -> None:
+            v1 = listed(served, f"{CATALOGS}/grid-items", limit=100, offset=0)
+            v2 = listed(served, "/api/v2/catalogs/grid-items", limit=100, offset=0)
+            assert catalog in [g["catalogId"] for g in v2]
+            assert v2 == v1
+
+        eventually(both)
+        problem(served.http.get("/api/v2/catalogs/grid-items", limit=0), 400, field="limit")
+
+    def test_the_v2_inventory_grid_answers_as_the_v1_grid(self, served: ServedShop) -> None:
+        owner = str(uuid.uuid4())
+        inventory = served.http.command("POST", WAREHOUSES, ownerId=owner)["aggregateId"]
+
+        def both() -> None:
+            v1 = listed(served, WAREHOUSES, limit=100)
+            v2 = listed(served, "/api/v2/warehouses", limit=100)
+            assert inventory in [g["inventoryId"] for g in v2]
+            assert v2 == v1
+
+        eventually(both)
+        problem(served.http.get("/api/v2/warehouses", offset=-1), 400, field="offset")

@@ -363,7 +363,12 @@ def test_every_projector_has_one_trigger_on_its_whole_stream() -> None:
             "knative/triggers/",
         )
     }
-    projectors = [spec for spec in FUNCTIONS if spec.kind is FunctionKind.PROJECTOR]
+    # The hand-written projectors of another context's events subscribe by exact type instead.
+    projectors = [
+        spec
+        for spec in FUNCTIONS
+        if spec.kind is FunctionKind.PROJECTOR and spec.derived is not None
+    ]
     # One Trigger per read model (the cart's 5, not 65), whatever the number of event types.
     assert len(projectors) == sum(len(context.projections) for context in CONTEXTS)
     for spec in projectors:

@@ -210,3 +210,41 @@ def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpe
         ),
     ]
     return (*commands, *queries, *projectors, *(admin if context.projections else ()))
+
+
+#: Where every context's routes start: ``/api/v1/<things>``; a later version of the API swaps
+#: the version segment only.
+API_VERSION_PREFIX = re.compile(r"^/api/v1(?=/|$)")
+
+
+def versioned_queries(
+    context: BoundedContext, module: str, version: str, handlers: tuple[str, ...]
+) -> tuple[FunctionSpec, ...]:
+    """The context's query routes of ``handlers`` served again under API ``version`` (``v2``):
+    the original kept a few read routes in both versions with the same behaviour (reference
+    §7.4), so each is the derived query function of the v1 row at ``/api/<version>/…``, with
+    the v1 row's handler and access rule."""
+    if not re.fullmatch(r"v([2-9]|[1-9][0-9]+)", version):
+        raise ValueError(f"{context.name}: API version {version!r} is not v2 or later")
+    if not API_VERSION_PREFIX.match(context.routes):
+        raise ValueError(f"{context.name}: routes {context.routes!r} do not start with /api/v1")
+    base = API_VERSION_PREFIX.sub(f"/api/{version}", context.routes)
+    specs = []
+    for handler in handlers:
+        route = next((q for q in context.queries if q.handler == handler), None)
+        if route is None:
+            raise ValueError(f"{context.name}: no query route has the handler {handler!r}")
+        name = f"{context.name}-{kebab(handler)}-{version}"
+        specs.append(
+            FunctionSpec(
+                name=name,
+                kind=FunctionKind.QUERY,
+                context=context.name,
+                module=module,
+                target=target_name(name),
+                route=Route("GET", base + route.path),
+                derived=f"query:{handler}",
+                access=route.access,
+            )
+        )
+    return tuple(specs)

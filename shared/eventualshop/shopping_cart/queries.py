@@ -1,7 +1,10 @@
 """The cart's queries (reference §5.7 "Queries") over the read-model store port.
 
 Each answer is shaped like the original's gRPC messages (``cartId``, ``itemId``, ``methodId``);
-tombstones (discarded carts, removed items and payment methods) are not found.
+tombstones (discarded carts, removed items and payment methods) are not found. An item also
+shows its ``availability``: the Warehouse's answer to what the cart asked it to hold for the
+item's current quantity (``reserved``, ``not-reserved``, ``out-of-stock``, ``released``), or
+``pending`` while that answer has not been projected yet.
 """
 
 from __future__ import annotations
@@ -11,17 +14,21 @@ from typing import Any
 from uuid import UUID
 
 from eventualshop.kernel.paging import Page, Paging, page
-from eventualshop.kernel.readmodels import Filters, ReadModelStore, Sort
+from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore, Sort
 from eventualshop.shopping_cart.read_models import (
+    AVAILABILITY,
     DETAILS,
     ITEM_DETAILS,
     ITEM_LIST,
     METHOD_DETAILS,
     METHOD_LIST,
+    availability_id,
     member_id,
 )
 
-_INTERNAL = frozenset({"id", "isDeleted", "sameBillingShipping", "addedAt", "createdAt"})
+_INTERNAL = frozenset({"id", "isDeleted", "sameBillingShipping", "addedAt", "createdAt", "holding"})
+#: What an item shows until the Warehouse's answer about its current quantity is projected.
+PENDING = "pending"
 
 
 def _shape(document: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -62,10 +69,37 @@ def _in_cart(
     return _shape(document, key)
 
 
+def availability(item: Mapping[str, Any], answer: Mapping[str, Any] | None) -> str:
+    """The item's availability from the Warehouse's latest answer about its holding.
+
+    Both carry cart versions: the item the version of the last cart event that changed it, the
+    answer the version of the cart event it answers. An answer older than the item's last change
+    (a quantity changed, or the item added again after a removal) says nothing about the item
+    as it is now, so the item is ``pending`` until the newer answer arrives.
+    """
+    if answer is None or int(answer["version"]) < int(item["version"]):
+        return PENDING
+    return str(answer["availability"])
+
+
+def _answers(store: ReadModelStore, cart_id: UUID) -> dict[str, Document]:
+    """The Warehouse's answers about the cart, by holding (a cart holds a handful)."""
+    return {a["holding"]: a for a in store.find(AVAILABILITY, {"cartId": str(cart_id)})}
+
+
+def _item(document: Mapping[str, Any], answer: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**_shape(document, "itemId"), "availability": availability(document, answer)}
+
+
 def get_cart_item_details(
     store: ReadModelStore, cart_id: UUID, item_id: UUID
 ) -> dict[str, Any] | None:
-    return _in_cart(store, ITEM_DETAILS, cart_id, item_id, "itemId")
+    document = _live(store, ITEM_DETAILS, member_id(cart_id, item_id))
+    if document is None or document["cartId"] != str(cart_id):
+        return None
+    held = document.get("holding")
+    answer = store.get(AVAILABILITY, availability_id(cart_id, held)) if held else None
+    return _item(document, answer)
 
 
 def get_payment_method_details(
@@ -86,7 +120,15 @@ def _list(store: ReadModelStore, collection: str, cart_id: UUID, paging: Paging,
 
 
 def list_cart_items(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:
-    return _list(store, ITEM_LIST, cart_id, paging, "itemId")
+    answers = _answers(store, cart_id)
+    filters: Filters = {"cartId": str(cart_id), "isDeleted": False}
+    return page(
+        lambda limit, offset: store.find(
+            ITEM_LIST, filters, sort=[("addedAt", "asc")], limit=limit, offset=offset
+        ),
+        paging,
+        lambda document: _item(document, answers.get(document.get("holding", ""))),
+    )
 
 
 def list_payment_methods(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:

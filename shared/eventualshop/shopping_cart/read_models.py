@@ -10,6 +10,7 @@ Payment details keep no secret: the events never had one.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.money import Money
 from eventualshop.kernel.projection import Documents, Projection
+from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart.events import (
     BillingAddressAdded,
     CartCheckedOut,
@@ -40,6 +42,9 @@ ITEM_LIST = "ShoppingCartItemListItem"
 ITEM_DETAILS = "ShoppingCartItemDetails"
 METHOD_LIST = "PaymentMethodListItem"
 METHOD_DETAILS = "PaymentMethodDetails"
+#: The Warehouse's latest answer per (cart, inventory, product): written by the cart's projector
+#: of the Warehouse's events (``eventualshop.processes.availability``), read by the item queries.
+AVAILABILITY = "ShoppingCartItemAvailability"
 
 Docs = Mapping[str, Documents]
 PaymentAdded = CreditCardAdded | DebitCardAdded | PayPalAdded
@@ -56,6 +61,22 @@ def member_id(cart_id: object, id: object) -> str:
     keyed by that id alone, the two carts' documents would overwrite each other.
     """
     return f"{cart_id}:{id}"
+
+
+def holding(inventory_id: object, product: Product) -> str:
+    """What a cart holds in the Warehouse: one inventory's one product.
+
+    The Warehouse keeps one hold per cart, inventory and product, and its answers name no cart
+    item, so this is how an answer finds the items it is about. The product is compared by value
+    (all its fields, as the contexts compare it), through a digest that keeps the key short.
+    """
+    digest = hashlib.sha256(product.model_dump_json(by_alias=True).encode()).hexdigest()[:32]
+    return f"{inventory_id}:{digest}"
+
+
+def availability_id(cart_id: object, held: str) -> str:
+    """The document id of the Warehouse's answer about one holding of one cart."""
+    return f"{cart_id}:{held}"
 
 
 def _amount(document: Mapping[str, Any], field: str) -> Decimal:
@@ -219,6 +240,7 @@ def _apply_item(docs: Documents, recorded: RecordedEvent, *, details: bool) -> N
                 "unitPrice": money(event.unit_price),
                 "addedAt": recorded.metadata.timestamp.isoformat(),
                 "isDeleted": False,
+                "holding": holding(event.inventory_id, event.product),
             }
             if details:
                 document |= {

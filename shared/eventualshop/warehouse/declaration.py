@@ -1,6 +1,6 @@
 """The Warehouse context as the platform sees it: the original's v1 routes (reference §7.4 rows
-48-53), with the original's query-string parameters. Plain data: reading it imports no domain
-module.
+48-53), with the original's query-string parameters, and ``API_V2``, the v2 row of 48. Plain
+data: reading it imports no domain module.
 
 The Warehouse is the back office: every route, reads included, is the admin's. Its read models
 show costs, stock counts and what carts hold, which are the shop's business, not a customer's;
@@ -50,3 +50,6 @@ WAREHOUSE = BoundedContext(
     projections=("warehouse-inventory-grid", "warehouse-inventory-item-list"),
     configure="eventualshop.warehouse.settings:configure",
 )
+
+#: The query routes the original also served under ``/api/v2`` with the same behaviour (row 48).
+API_V2 = ("list_inventories",)

@@ -34,6 +34,7 @@ from eventualshop.shopping_cart.read_models import (
     METHOD_DETAILS,
     METHOD_LIST,
     PROJECTIONS,
+    holding,
     member_id,
 )
 
@@ -408,6 +409,7 @@ class TestItems:
             "unitPrice": usd("10.00"),
             "addedAt": at(history, 2),
             "isDeleted": False,
+            "holding": holding(INVENTORY_ID, KEYBOARD),
         }
         if collection == ITEM_DETAILS:
             expected |= {

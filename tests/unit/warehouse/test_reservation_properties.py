@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from hypothesis import HealthCheck, given, settings
@@ -189,3 +189,46 @@ def test_a_removal_delivered_after_its_item_id_was_reused_releases_the_first_pro
     for event in (added, added_again, removed):
         process.handle(event)
     assert holds(warehouse) == {(CARTS[1], MOUSE.sku): 1}
+
+
+def deliver_in_order(carts: Carts, warehouse: ApplicationService[Inventory]) -> None:
+    process = StockReservations(carts.of, warehouse)
+    for event in carts.reacted:
+        process.handle(event)
+
+
+def nothing_held_by_discarded_carts(carts: Carts, warehouse: ApplicationService[Inventory]) -> None:
+    discarded = {cart.id for cart in carts.states.values() if cart.is_deleted}
+    assert not [key for key in holds(warehouse) if key[0] in discarded]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=st.lists(steps, max_size=14), seed=st.integers(0, 2**32 - 1))
+def test_a_lone_cart_ends_with_the_in_order_reservations_even_when_stock_is_scarce(
+    plan: list[Step], seed: int
+) -> None:
+    # One cart competes with nobody, so however scarce the stock, the order of its events must
+    # not change what it ends up holding (with several carts it decides who gets the units).
+    carts = cart_events([replace(step, cart=0) for step in plan])
+    expected, delivered = stocked(units=3), stocked(units=3)
+    deliver_in_order(carts, expected)
+
+    deliver(carts, delivered, random.Random(seed))
+
+    assert holds(delivered) == holds(expected)
+    nothing_held_by_discarded_carts(carts, delivered)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=st.lists(steps, max_size=14), seed=st.integers(0, 2**32 - 1))
+def test_with_enough_stock_competing_carts_end_with_the_in_order_reservations(
+    plan: list[Step], seed: int
+) -> None:
+    carts = cart_events(plan)
+    expected, delivered = stocked(units=1000), stocked(units=1000)
+    deliver_in_order(carts, expected)
+
+    deliver(carts, delivered, random.Random(seed))
+
+    assert holds(delivered) == holds(expected)
+    nothing_held_by_discarded_carts(carts, delivered)

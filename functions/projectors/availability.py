@@ -1,0 +1,45 @@
+"""The cart items' availability (``eventualshop.processes.availability``): a CloudEvent function
+subscribed by exact type to the Warehouse's answers to the stock reservations."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.repository import Repository
+from eventualshop.kernel.values import Product
+from eventualshop.processes.availability import NAME, ItemAvailability
+from eventualshop.runtime.consumer import consumer
+from eventualshop.warehouse.declaration import WAREHOUSE
+from eventualshop.warehouse.events import INVENTORY_EVENTS
+from eventualshop.warehouse.inventory import INVENTORY
+from functions.main import ROOT
+
+#: The projector of the read-model store the root has open now (its indexes made once per
+#: store: a reset of the root opens another store, and the projector follows it).
+_current: list[tuple[ReadModelStore, ItemAvailability]] = []
+
+
+def _product_of(inventory_id: UUID, item_id: UUID) -> Product | None:
+    inventory = Repository(ROOT.event_store(WAREHOUSE.name), INVENTORY).load(inventory_id)
+    item = inventory.item(item_id) if inventory is not None else None
+    return item.product if item is not None else None
+
+
+def _projector() -> ItemAvailability:
+    store = ROOT.read_model_store()
+    if not _current or _current[0][0] is not store:
+        projector = ItemAvailability(store, _product_of)
+        projector.ensure_indexes()
+        _current[:] = [(store, projector)]
+    return _current[0][1]
+
+
+def _handle(event: Any) -> None:
+    _projector().handle(event)
+
+
+def project_item_availability(event: Any) -> None:
+    target = consumer(ROOT.by_name[NAME], INVENTORY_EVENTS, _handle, ROOT.dead_letter_store)
+    target(event)

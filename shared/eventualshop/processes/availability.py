@@ -1,0 +1,114 @@
+"""The cart's projector of the Warehouse's answers: each cart item's availability.
+
+The stock reservations (``processes.reservations``) ask an inventory to hold what a cart holds;
+the inventory answers with ``InventoryReserved``, ``InventoryNotReserved``, ``StockDepleted`` or,
+once the cart gave the stock back, ``InventoryReservationReleased``. This projector keeps the
+newest answer per cart and holding (an inventory's one product, ``read_models.holding``) in the
+cart's read model ``ShoppingCartItemAvailability``; the cart's item queries show it on each item.
+
+Every answer carries the version of the cart event it answers (``cart_version``), which is the
+document's version: the answer to the newest cart version wins whatever the delivery order, and a
+duplicate (same version) or a late, older answer writes nothing. So unlike the cart's own
+projectors it needs no cursor and no gap filling, and it subscribes only to the four answers.
+
+Two answers name the inventory item but not the product (``InventoryNotReserved``,
+``InventoryReservationReleased``); the product is looked up by item (``ProductOf``: an item's
+product never changes once received, so any later state of the inventory tells it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from eventualshop.kernel.messages import DomainEvent, RecordedEvent
+from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.values import Product
+from eventualshop.shopping_cart.read_models import AVAILABILITY, availability_id, holding
+from eventualshop.warehouse.events import (
+    InventoryNotReserved,
+    InventoryReservationReleased,
+    InventoryReserved,
+    StockDepleted,
+)
+
+#: (inventory id, inventory item id) -> the item's product, or ``None`` if it is not known yet.
+ProductOf = Callable[[UUID, UUID], Product | None]
+#: The Warehouse events the projector consumes (its Triggers filter on exactly these types).
+ANSWERS: tuple[type[DomainEvent], ...] = (
+    InventoryReserved,
+    InventoryNotReserved,
+    StockDepleted,
+    InventoryReservationReleased,
+)
+NAME = "shopping-cart-item-availability"
+INDEXES: tuple[tuple[str, ...], ...] = (("cartId",),)
+
+
+class Availability(StrEnum):
+    RESERVED = "reserved"  # the inventory holds the item's quantity for the cart
+    NOT_RESERVED = "not-reserved"  # fewer units are available than the quantity asked for
+    OUT_OF_STOCK = "out-of-stock"  # nothing of the product is left to hold
+    RELEASED = "released"  # the cart gave it back (item removed, cart discarded)
+
+
+class ProductUnknown(Exception):
+    """The answer's item is not found in its inventory's history yet: deliver it again later."""
+
+
+class ItemAvailability:
+    """Writes the Warehouse's answers into the cart's availability documents."""
+
+    name = NAME
+    collection = AVAILABILITY
+
+    def __init__(self, store: ReadModelStore, product_of: ProductOf) -> None:
+        self.store = store
+        self.product_of = product_of
+
+    def ensure_indexes(self) -> None:
+        self.store.ensure_indexes(AVAILABILITY, INDEXES)
+
+    def handle(self, recorded: RecordedEvent) -> Literal["applied", "stale", "ignored"]:
+        """``stale``: a duplicate, or an answer older than the one the document holds."""
+        event = recorded.event
+        # What the inventory holds for the cart after the answer (``None``: a refused change
+        # leaves the earlier hold, which the answer does not tell), and what else it says.
+        shown: dict[str, Any]
+        match event:
+            case InventoryReserved():
+                product, state = event.product, Availability.RESERVED
+                shown = {"reservedQuantity": event.quantity}
+            case StockDepleted():
+                product, state = event.product, Availability.OUT_OF_STOCK
+                shown = {"reservedQuantity": 0}
+            case InventoryNotReserved():
+                product = self._product(event.inventory_id, event.item_id)
+                state = Availability.NOT_RESERVED
+                shown = {"reservedQuantity": None, "quantityAvailable": event.quantity_available}
+            case InventoryReservationReleased():
+                product = self._product(event.inventory_id, event.item_id)
+                state = Availability.RELEASED
+                shown = {"reservedQuantity": 0, "releaseReason": event.reason}
+            case _:
+                return "ignored"
+        held = holding(event.inventory_id, product)
+        document = shown | {
+            "id": availability_id(event.cart_id, held),
+            "cartId": str(event.cart_id),
+            "holding": held,
+            "inventoryId": str(event.inventory_id),
+            "inventoryItemId": str(event.item_id),
+            "availability": state.value,
+            "answeredAt": recorded.metadata.timestamp.isoformat(),
+            "version": event.cart_version,
+        }
+        return "applied" if self.store.upsert_if_newer(AVAILABILITY, document) else "stale"
+
+    def _product(self, inventory_id: UUID, item_id: UUID) -> Product:
+        product = self.product_of(inventory_id, item_id)
+        if product is None:
+            raise ProductUnknown(f"inventory {inventory_id} has no item {item_id} (yet)")
+        return product

@@ -1,0 +1,34 @@
+"""Random command sessions and broker-like delivery for the delivery property tests of any
+aggregate's projectors (the cart's own test, ``shopping_cart/test_projection_delivery_properties``,
+is the model: its ``deliver_like_a_broker`` is reused as it is)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from eventualshop.kernel.errors import AggregateNotFound, DomainRejection
+from eventualshop.kernel.messages import Command, RecordedEvent
+from eventualshop.kernel.projection import Projection
+from eventualshop.kernel.readmodels import Document
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
+from tests.unit.recorded import History, project
+from tests.unit.shopping_cart.history import contents
+
+__all__ = ["attempt_all", "in_order_contents"]
+
+
+def attempt_all(history: History, commands: Iterable[Command]) -> None:
+    """Run each command; a rejected one raises no event and changes nothing."""
+    for command in commands:
+        # AggregateAlreadyExists is a rejection too.
+        with contextlib.suppress(DomainRejection, AggregateNotFound):
+            history.run(command)
+
+
+def in_order_contents(
+    events: list[RecordedEvent], projections: Iterable[Projection]
+) -> dict[str, dict[str, Document]]:
+    """Every collection the projections write after each event is delivered once, in order."""
+    chosen = list(projections)
+    return contents(project(InMemoryReadModelStore(), chosen, events), chosen)
