@@ -19,7 +19,7 @@ from functions.main import ROOT
 from .support import ServedShop, eventually, usd
 from .test_cart_commands_http import card
 from .test_catalog_warehouse_http import served  # noqa: F401
-from .test_stock_reservations import CARTS, cart_with, held, stocked
+from .test_stock_reservations import CARTS, cart_with, held, stock_of, stocked
 
 HOLD_SECONDS = 2
 
@@ -65,3 +65,27 @@ def test_a_checked_out_cart_keeps_what_it_holds_past_the_hold_time(
     eventually(every_timer_fired)
     served.settle()
     held(served, inventory, 2)
+
+
+def test_two_carts_compete_and_every_unit_comes_back_when_their_holds_expire(
+    served: ServedShop,  # noqa: F811
+) -> None:
+    inventory = stocked(served, 3)
+    carts = [cart_with(served, inventory, 2), cart_with(served, inventory, 2)]
+
+    def one_holds_two_and_never_more_than_there_is() -> None:
+        item = stock_of(served, inventory)
+        assert item["reserved"] <= item["quantity"], item
+        assert item["reserved"] == 2, item
+
+    eventually(one_holds_two_and_never_more_than_there_is)
+    held(served, inventory, 0)  # nobody let go: the timer of the one that held did
+
+    def the_holder_shows_released_the_other_not_reserved() -> None:
+        shown = [
+            served.http.get(f"{CARTS}/{cart}/items/{item}/details").json["availability"]
+            for cart, item in carts
+        ]
+        assert sorted(shown) == ["not-reserved", "released"], shown
+
+    eventually(the_holder_shows_released_the_other_not_reserved)

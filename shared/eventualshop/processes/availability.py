@@ -6,9 +6,12 @@ once the cart gave the stock back, ``InventoryReservationReleased``. This projec
 newest answer per cart and holding (an inventory's one product, ``read_models.holding``) in the
 cart's read model ``ShoppingCartItemAvailability``; the cart's item queries show it on each item.
 
-Every answer carries the version of the cart event it answers (``cart_version``), which is the
-document's version: the answer to the newest cart version wins whatever the delivery order, and a
-duplicate (same version) or a late, older answer writes nothing. So unlike the cart's own
+Every answer carries the version of the cart event it answers (``cart_version``), which orders
+the document: the answer to the newest cart version wins whatever the delivery order, and a
+duplicate (same version) or a late, older answer writes nothing. One answer shares its cart
+version with an earlier one: a hold's expiry (the durable timer's release names the cart version
+of the hold it ends), so within one cart version the expiry comes after the reservation: the
+document's version is ``2 * cart_version``, plus one for an expiry. So unlike the cart's own
 projectors it needs no cursor and no gap filling, and it subscribes only to the four answers.
 
 Two answers name the inventory item but not the product (``InventoryNotReserved``,
@@ -51,7 +54,7 @@ class Availability(StrEnum):
     RESERVED = "reserved"  # the inventory holds the item's quantity for the cart
     NOT_RESERVED = "not-reserved"  # fewer units are available than the quantity asked for
     OUT_OF_STOCK = "out-of-stock"  # nothing of the product is left to hold
-    RELEASED = "released"  # the cart gave it back (item removed, cart discarded)
+    RELEASED = "released"  # given back (item removed, cart discarded, the hold expired)
 
 
 class ProductUnknown(Exception):
@@ -103,7 +106,8 @@ class ItemAvailability:
             "inventoryItemId": str(event.item_id),
             "availability": state.value,
             "answeredAt": recorded.metadata.timestamp.isoformat(),
-            "version": event.cart_version,
+            "cartVersion": event.cart_version,
+            "version": 2 * event.cart_version + (1 if _expiry(event) else 0),
         }
         return "applied" if self.store.upsert_if_newer(AVAILABILITY, document) else "stale"
 
@@ -112,3 +116,7 @@ class ItemAvailability:
         if product is None:
             raise ProductUnknown(f"inventory {inventory_id} has no item {item_id} (yet)")
         return product
+
+
+def _expiry(event: DomainEvent) -> bool:
+    return isinstance(event, InventoryReservationReleased) and event.reason == "expired"

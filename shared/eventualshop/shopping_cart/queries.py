@@ -77,7 +77,11 @@ def availability(item: Mapping[str, Any], answer: Mapping[str, Any] | None) -> s
     (a quantity changed, or the item added again after a removal) says nothing about the item
     as it is now, so the item is ``pending`` until the newer answer arrives.
     """
-    if answer is None or int(answer["version"]) < int(item["version"]):
+    if answer is None:
+        return PENDING
+    # ``version`` orders the answers (see ``processes.availability``); ``cartVersion`` is the cart
+    # version answered (documents written before it existed have only ``version``).
+    if int(answer.get("cartVersion", answer["version"])) < int(item["version"]):
         return PENDING
     return str(answer["availability"])
 

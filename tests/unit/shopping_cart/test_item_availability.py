@@ -8,6 +8,7 @@ the end delivers them shuffled and duplicated.
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from eventualshop.kernel.paging import Paging
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
+from eventualshop.kernel.timer_sweep import fire_due
 from eventualshop.processes.availability import ANSWERS, ProductUnknown
 from eventualshop.shopping_cart import ChangeCartItemQuantity, DiscardCart, RemoveCartItem
 from eventualshop.shopping_cart.queries import get_cart_item_details, list_cart_items
@@ -49,7 +51,27 @@ def in_cart(cart: UUID, command: object) -> object:
     return command.model_copy(update={"cart_id": cart})  # type: ignore[attr-defined]
 
 
+def expire_every_hold(shop: Shop) -> None:
+    """What the timer sweep does once every hold's expiration has passed."""
+    warehouse = shop.warehouse
+    fire_due(warehouse.store, warehouse, datetime.now(UTC) + timedelta(days=1))
+
+
 class TestItemAvailability:
+    def test_an_expired_hold_shows_released_in_either_order_of_delivery(self) -> None:
+        # The expiry's release answers the same cart version as the reservation it ends.
+        shop = Shop({KEYBOARD: 5})
+        shop.cart(add_item(KEYBOARD, 2))
+        expire_every_hold(shop)
+        reserved, expired = shop.answers()
+        assert isinstance(expired.event, InventoryReservationReleased)
+        assert expired.event.cart_version == reserved.event.cart_version  # type: ignore[attr-defined]
+
+        in_order = shop.read_models(InMemoryReadModelStore(), answers=[reserved, expired])
+        reversed_ = shop.read_models(InMemoryReadModelStore(), answers=[expired, reserved])
+
+        assert shown(in_order) == shown(reversed_) == {"Keyboard": "released"}
+
     def test_an_item_is_pending_until_the_warehouse_answers(self) -> None:
         shop = Shop({KEYBOARD: 5})
         shop.cart(add_item(KEYBOARD, 2))
