@@ -34,6 +34,7 @@ from eventualshop.kernel.eventstore import (
 from eventualshop.kernel.outbox import InMemoryPublisher, OutboxRelay
 from eventualshop.kernel.repository import Repository
 from eventualshop.kernel.service import ApplicationService, CommandContext, Outcome
+from eventualshop.kernel.timers import ScheduledMessage
 from tests.fixtures.counter import COUNTER, Counter, CounterCreated, CreateCounter, Increment
 
 TIMEOUT = 60
@@ -52,8 +53,8 @@ class RacingStore:
         self.barrier: threading.Barrier | None = barrier
         self.conflicts = 0
 
-    def load(self, aggregate_id: UUID) -> Stream:
-        stream = self.store.load(aggregate_id)
+    def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
+        stream = self.store.load(aggregate_id, aggregate_type)
         if self.barrier is not None:
             barrier, self.barrier = self.barrier, None
             barrier.wait(TIMEOUT)
@@ -66,8 +67,10 @@ class RacingStore:
             self.conflicts += 1
             raise
 
-    def load_events(self, aggregate_id: UUID, after_version: int = 0) -> Sequence[StoredEvent]:
-        return self.store.load_events(aggregate_id, after_version)
+    def load_events(
+        self, aggregate_id: UUID, after_version: int = 0, aggregate_type: str | None = None
+    ) -> Sequence[StoredEvent]:
+        return self.store.load_events(aggregate_id, after_version, aggregate_type)
 
     def outcome(self, consumer: str, message_id: str) -> str | None:
         return self.store.outcome(consumer, message_id)
@@ -89,6 +92,12 @@ class RacingStore:
 
     def mark_published_through(self, position: int) -> None:
         self.store.mark_published_through(position)
+
+    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
+        return self.store.due_messages(now, limit)
+
+    def forget_message(self, message_id: str) -> None:
+        self.store.forget_message(message_id)
 
 
 @pytest.fixture

@@ -102,8 +102,8 @@ class EventStore(Protocol):
         """Latest snapshot plus every later event, ordered by version.
 
         A stream is an aggregate type's and id's: contexts sharing a store may use one id for
-        aggregates of different types (Account's id is its user's). ``None`` reads whatever has
-        the id, for tools and tests that know there is one type."""
+        aggregates of different types (one context's aggregate named after another's).
+        ``None`` reads whatever has the id, for tools and tests that know there is one type."""
         ...
 
     def load_events(

@@ -21,9 +21,9 @@ class CountingStore(InMemoryEventStore):
         super().__init__()
         self.loads = 0
 
-    def load(self, aggregate_id: UUID) -> Stream:
+    def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
         self.loads += 1
-        return super().load(aggregate_id)
+        return super().load(aggregate_id, aggregate_type)
 
 
 def created(service: ApplicationService[Counter], limit: int = 100) -> UUID:
