@@ -165,7 +165,8 @@ ITEM_AVAILABILITY = "shopping-cart-item-availability"
 #: Read models of one context fed by another context's events, written by hand: a declared
 #: projection reads its own context's stream (its gap filling, rebuild and lag go by that
 #: stream). This one needs none of them: each answer carries the cart version it answers,
-#: which guards its document, so it subscribes by exact type to the answers only.
+#: which guards its document, so it subscribes by exact type to the answers only; the sweep
+#: runs its catch-up, which follows the Warehouse's store by position.
 PROJECTORS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name=ITEM_AVAILABILITY,
@@ -173,6 +174,7 @@ PROJECTORS: tuple[FunctionSpec, ...] = (
         context=SHOPPING_CART.name,
         module="functions.projectors.availability",
         target="project_item_availability",
+        catch_up="functions.projectors.availability:catch_up",
         subscriptions=tuple(
             Subscription(
                 f"{ITEM_AVAILABILITY}-{kebab(event)}",

@@ -1,5 +1,8 @@
 """The cart items' availability (``eventualshop.processes.availability``): a CloudEvent function
-subscribed by exact type to the Warehouse's answers to the stock reservations."""
+subscribed by exact type to the Warehouse's answers to the stock reservations, and its catch-up,
+which the sweep runs: the answers in the Warehouse's store after the last position it reached,
+so an answer the broker lost or dead-lettered still reaches the cart (the projector is
+idempotent and order-tolerant, so an answer applied twice changes nothing)."""
 
 from __future__ import annotations
 
@@ -38,6 +41,31 @@ def _projector() -> ItemAvailability:
 
 def _handle(event: Any) -> None:
     _projector().handle(event)
+
+
+#: Where the catch-up's position over the Warehouse's store is kept, in the read-model store.
+POSITIONS = "ShoppingCartItemAvailabilityPositions"
+_BATCH = 500
+
+
+def catch_up() -> int:
+    """Apply the Warehouse's answers after the stored position; how many were applied."""
+    store = ROOT.event_store(WAREHOUSE.name)
+    decode = Repository(store, INVENTORY).decode
+    read_models = ROOT.read_model_store()
+    kept = read_models.get(POSITIONS, WAREHOUSE.name)
+    position = int(kept["version"]) if kept is not None else 0
+    projector, applied = _projector(), 0
+    while events := store.read_all(position, _BATCH):
+        for stored in events:
+            if stored.aggregate_type == INVENTORY.name and projector.handle(decode(stored)) == (
+                "applied"
+            ):
+                applied += 1
+        # Positions commit in order (appends are serialised), so none is ever stepped over.
+        position = max(e.position or position for e in events)
+        read_models.upsert_if_newer(POSITIONS, {"id": WAREHOUSE.name, "version": position})
+    return applied
 
 
 def project_item_availability(event: Any) -> None:

@@ -91,6 +91,10 @@ class FunctionSpec:
     #: Who may call the route (``runtime.auth.Guard`` enforces it; the OpenAPI document and the
     #: authorization tests read it here); ``None`` for a function without a public route.
     access: Access | None = None
+    #: A hand-written projector's catch-up (``"module:function"``, returning how many events it
+    #: applied): the sweep runs it, as it catches up every declared projection, so what the
+    #: broker lost or dead-lettered still reaches the read model.
+    catch_up: str | None = None
 
     @property
     def signature_type(self) -> Literal["http", "cloudevent"]:

@@ -333,6 +333,12 @@ class Root:
         for context in self.contexts:
             if self.contexts[context].projections:
                 applied += catch_up(self, context, self._catch_up_marks)
+        for spec in self.functions:
+            if spec.catch_up is not None:
+                try:
+                    applied += int(resolve(spec.catch_up)())
+                except Exception:  # one projector's failure must not keep the sweep from draining
+                    log.warning("catch-up of %s failed; next sweep", spec.name, exc_info=True)
         if applied:
             log.info("caught up with %d events the broker had not brought", applied)
         return applied

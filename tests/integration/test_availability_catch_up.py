@@ -1,0 +1,66 @@
+"""The cart items' availability catches up with the Warehouse's store: an answer the broker
+never brought (lost, dead-lettered) reaches the cart's read model at the next sweep, once."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from eventualshop.kernel.values import Product
+from eventualshop.shopping_cart.read_models import AVAILABILITY
+from eventualshop.warehouse.commands import (
+    CreateInventory,
+    ReceiveInventoryItem,
+    ReserveInventoryItem,
+)
+from functions.main import ROOT
+
+PHONE = Product(
+    description="A phone", name="Phone", brand="Apple", category="Phones", unit="Unit", sku="IP-1"
+)
+
+
+@pytest.fixture
+def clean_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("EVENTUALSHOP_AUTH", "off")
+    ROOT.reset()
+    try:
+        yield
+    finally:
+        ROOT.reset()
+
+
+@pytest.mark.usefixtures("clean_root")
+def test_an_answer_no_broker_delivered_reaches_the_cart_at_the_sweep_and_only_once() -> None:
+    warehouse = ROOT.service("warehouse")
+    inventory, cart = uuid.uuid4(), uuid.uuid4()
+    warehouse.handle(CreateInventory(inventory_id=inventory, owner_id=uuid.uuid4()))
+    receive = ReceiveInventoryItem(
+        inventory_id=inventory, product=PHONE, cost=Decimal("10"), quantity=5
+    )
+    warehouse.handle(receive)
+    reserve = ReserveInventoryItem(
+        inventory_id=inventory,
+        catalog_id=uuid.uuid4(),
+        cart_id=cart,
+        product=PHONE,
+        quantity=2,
+        cart_version=2,
+    )
+    assert warehouse.handle(reserve).event_types == ("InventoryReserved",)
+    read_models = ROOT.read_model_store()
+    assert read_models.find(AVAILABILITY, {"cartId": str(cart)}) == []  # nothing delivered it
+
+    ROOT.catch_up()
+
+    [answer] = read_models.find(AVAILABILITY, {"cartId": str(cart)})
+    assert (answer["availability"], answer["reservedQuantity"]) == ("reserved", 2)
+    assert ROOT.catch_up() == 0  # the position moved past it: nothing is applied twice
