@@ -8,8 +8,10 @@ The last line printed is ONE JSON object with a key per backend reached ("sqlite
 (each commit is fsynced), PostgreSQL with its defaults (synchronous_commit=on); snapshots every
 3 events on both sides.
 
-- ``command_per_s``: load -> decide -> append, one client; ``vs_eventsourcing`` compares it with
-  the library doing the same (``repository.get`` -> one event -> ``save``), no cache either side.
+- ``command_per_s``: load -> decide -> append, one client, on the store a function opens
+  (``open_event_store``: the driver path on the driver's own connections); ``vs_eventsourcing``
+  compares it with the library doing the same (``repository.get`` -> one event -> ``save``), no
+  cache either side.
 - ``command_per_s_cached``: the same with the aggregate cache of a warm instance (no load when
   nothing changed); compared with the library's own cache without fast-forward
   (``AGGREGATE_CACHE_FASTFORWARD=n``: no read either), ``vs_eventsourcing_cached``.
@@ -38,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 
+from eventualshop.adapters.event_store_driver import open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.kernel.aggregate import execute
 from eventualshop.kernel.money import Money
@@ -93,7 +96,9 @@ def _create_carts(service: Any, count: int) -> list[tuple[uuid.UUID, uuid.UUID]]
 
 
 def measure_commands(url: str, seconds: float, cache_size: int = 0) -> float:
-    store = SqlEventStore.from_url(url, migrate=True)
+    # The store a function's composition root opens (runtime/root.py): the driver's own
+    # connections, as a cold function has them.
+    store = open_event_store(url, migrate=True)
     service = ApplicationService(store, CART, cache_size=cache_size)
     carts = _create_carts(service, CARTS)
     done = 0
@@ -110,7 +115,7 @@ def measure_commands(url: str, seconds: float, cache_size: int = 0) -> float:
             done += 1
         quantity = 1 if quantity == 2 else 2
     elapsed = time.perf_counter() - start
-    store.engine.dispose()
+    store.close()
     return done / elapsed
 
 
@@ -131,6 +136,8 @@ def measure_latency(url: str, seconds: float, clients: int) -> dict[str, float]:
     """Commands as one function instance serves them: ``clients`` threads, each with its own
     carts, each command followed by ``relay.run_once()`` (what the composition root does after a
     commit); the time of both is the command's latency."""
+    # A pool as large as the clients: the driver store keeps 5 idle connections, and 8 threads
+    # would open and configure the rest again and again, which is not what is measured here.
     store = SqlEventStore.from_url(url, migrate=True, pool_size=clients + 2)
     service = cart_service(store)
     relay = OutboxRelay(store, ConfirmingPublisher())
@@ -176,7 +183,7 @@ def measure_latency(url: str, seconds: float, clients: int) -> dict[str, float]:
     }
 
 
-def _append_history(store: SqlEventStore, events: int) -> uuid.UUID:
+def _append_history(store: Any, events: int) -> uuid.UUID:
     """A cart with exactly ``events`` events, written in large batches (not the measured path)."""
     repository = Repository(store, CART)
     cart_id, item_id = uuid.uuid4(), uuid.uuid4()
@@ -211,7 +218,7 @@ def _append_history(store: SqlEventStore, events: int) -> uuid.UUID:
 
 
 def measure_load_ms(url: str, events: int, repeats: int) -> float:
-    store = SqlEventStore.from_url(url, migrate=True)
+    store = open_event_store(url, migrate=True)
     cart_id = _append_history(store, events)
     repository = Repository(store, CART)
     timings = []
@@ -221,7 +228,7 @@ def measure_load_ms(url: str, events: int, repeats: int) -> float:
         timings.append((time.perf_counter() - start) * 1000)
         assert cart is not None
         assert cart.version == events
-    store.engine.dispose()
+    store.close()
     return statistics.median(timings)
 
 
