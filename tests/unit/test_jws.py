@@ -224,3 +224,10 @@ def test_checking_a_token_imports_no_pyjwt() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out) == []
+
+
+@pytest.mark.parametrize("document", ["[]", '{"keys": {}}', '{"keys": [1, {"kty": "OKP"}]}', "{"])
+def test_a_jwks_without_a_usable_key_refuses_every_token_with_401(document: str) -> None:
+    with pytest.raises(ProblemError) as refused:
+        verify(_signed(_claims()), AuthSettings(auth_jwks=document))
+    assert refused.value.status == 401

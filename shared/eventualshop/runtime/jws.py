@@ -74,7 +74,8 @@ def public_key(jwk: Mapping[str, Any]) -> Ed25519PublicKey | None:
 def jwks_keys(document: str) -> dict[str, Any]:
     """kid -> Ed25519 public key of a JWKS document; keys of other kinds can never verify an
     EdDSA token and are left out."""
-    keys = json.loads(document).get("keys", [])
+    parsed = json.loads(document)  # not JSON: ValueError, as from a bad token
+    keys = parsed.get("keys", []) if isinstance(parsed, dict) else []
     found: dict[str, Any] = {}
     for jwk in keys if isinstance(keys, list) else []:
         if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
