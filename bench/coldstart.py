@@ -3,6 +3,11 @@ functions-framework function measured the same way in the same run.
 
     python bench/coldstart.py --json [--quick]
 
+The default configuration is measured: authorization on, the request carrying a customer's
+access token (signed as Identity signs, checked against ``EVENTUALSHOP_AUTH_JWKS`` as a deployed
+function holds the public keys). The same run measures the anonymous API
+(``EVENTUALSHOP_AUTH=off``) too, under the key ``"auth_off"``, with the same figures.
+
 The last line is ONE JSON object: cart_command_ms, noop_ms (medians), ratio; the same in CPU time
 of the servers' processes (cart_cpu_ms, noop_cpu_ms, cpu_ratio: what a busy machine does not
 inflate, start to shutdown); and the break-down of a cart start, measured in a fresh interpreter
@@ -14,7 +19,7 @@ without a server (medians, CPU ms):
 ``first_request_cpu_ms`` (the first command, in process: opening the store, the models it uses
 built on first use, load, append, the relay pass after the commit);
 ``loaded`` lists the heavy libraries that the cart start imported (SQLAlchemy, Alembic,
-pydantic-settings: none is expected on a migrated store).
+pydantic-settings, PyJWT, cryptography's X.509: none is expected on a migrated store).
 """
 
 from __future__ import annotations
@@ -48,11 +53,11 @@ def _free_port() -> int:
         return port
 
 
-def _first_2xx(port: int, path: str, body: bytes, deadline: float) -> None:
+def _first_2xx(port: int, path: str, body: bytes, deadline: float, headers: dict[str, str]) -> None:
     while time.perf_counter() < deadline:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            connection.request("POST", path, body, {"Content-Type": "application/json"})
+            connection.request("POST", path, body, {"Content-Type": "application/json"} | headers)
             status = connection.getresponse().status
             if 200 <= status < 300:
                 return
@@ -65,7 +70,12 @@ def _first_2xx(port: int, path: str, body: bytes, deadline: float) -> None:
 
 
 def cold_start_ms(
-    source: Path, target: str, path: str, body: bytes, env: dict[str, str]
+    source: Path,
+    target: str,
+    path: str,
+    body: bytes,
+    env: dict[str, str],
+    headers: dict[str, str] | None = None,
 ) -> tuple[float, float]:
     """Wall-clock ms from process start to the first 2xx, and the CPU ms the server used in all
     (its processes, start to shutdown: the load of other work on the machine does not count)."""
@@ -86,7 +96,7 @@ def cold_start_ms(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        _first_2xx(port, path, body, start + 30)
+        _first_2xx(port, path, body, start + 30, headers or {})
         wall = (time.perf_counter() - start) * 1000
     finally:
         process.terminate()
@@ -99,6 +109,7 @@ def cold_start_ms(
 #: One cart start without a server, phase by phase; prints a JSON object.
 BREAKDOWN = f"""
 import json, sys, time, uuid
+HEAVY = ("sqlalchemy", "alembic", "pydantic_settings", "jwt", "cryptography.x509")
 clock = time.process_time  # one thread: CPU time, which other work on the machine inflates less
 t0 = clock()
 import functions_framework, flask
@@ -106,9 +117,13 @@ t1 = clock()
 # The request as the server hands it over (flask's test client would import click's test tools);
 # the harness's own time is not counted.
 from werkzeug.test import EnvironBuilder
-body = json.dumps({{"customerId": str(uuid.uuid4()), "currency": "USD"}})
+body = json.dumps({{"customerId": sys.argv[2], "currency": "USD"}})
 environ = EnvironBuilder(
-    "/api/v1/shopping-carts", method="POST", data=body, content_type="application/json"
+    "/api/v1/shopping-carts",
+    method="POST",
+    data=body,
+    content_type="application/json",
+    headers=json.loads(sys.argv[1]),
 ).get_environ()
 t2 = clock()
 import pydantic
@@ -125,14 +140,14 @@ print(json.dumps({{
     "pydantic_import_cpu_ms": (t3 - t2) * 1000,
     "function_import_cpu_ms": (t4 - t3) * 1000,
     "first_request_cpu_ms": (t5 - t4) * 1000,
-    "loaded": [m for m in ("sqlalchemy", "alembic", "pydantic_settings") if m in sys.modules],
+    "loaded": [m for m in HEAVY if m in sys.modules],
 }}))
 """
 
 
-def breakdown(env: dict[str, str]) -> dict[str, Any]:
+def breakdown(env: dict[str, str], headers: dict[str, str], customer: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", BREAKDOWN],
+        [sys.executable, "-c", BREAKDOWN, json.dumps(headers), customer],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -143,37 +158,47 @@ def breakdown(env: dict[str, str]) -> dict[str, Any]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    repeats = 5 if args.quick else 15
-    with tempfile.TemporaryDirectory(prefix="eventualshop-coldstart-") as folder:
-        env = os.environ | {
-            "EVENTUALSHOP_DATA_DIR": folder,
-            "PYTHONDONTWRITEBYTECODE": "0",
-            # The figures in the README predate authorization: measured on the anonymous API.
-            "EVENTUALSHOP_AUTH": "off",
-        }
-        # The schema exists before the first start, as it does after `eventualshop migrate`.
-        subprocess.run(
-            [str(BIN / "eventualshop"), "migrate"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
+def _customer_token() -> tuple[dict[str, str], str, str]:
+    """(the Authorization header, its customer id, the JWKS document): a customer's access token
+    signed with a key made here, as Identity signs; the function holds the public key only."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from eventualshop.runtime.auth import ALGORITHM, key_id
+
+    key = Ed25519PrivateKey.generate()
+    kid = key_id(key.public_key())
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [jwk | {"kid": kid, "use": "sig", "alg": ALGORITHM}]})
+    customer = str(uuid.uuid4())
+    now = int(time.time())
+    claims = {
+        "iss": "eventual-shop",
+        "aud": "eventual-shop",
+        "sub": customer,
+        "roles": ["customer"],
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 3600,
+    }
+    token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
+    return {"Authorization": f"Bearer {token}"}, customer, jwks
+
+
+def measure(
+    env: dict[str, str], headers: dict[str, str], customer: str, repeats: int
+) -> dict[str, Any]:
+    """Cold starts of the cart and of the no-op, interleaved, and the cart's break-down."""
+    body = json.dumps({"customerId": customer, "currency": "USD"}).encode()
+    cart: list[tuple[float, float]] = []
+    noop: list[tuple[float, float]] = []
+    phases: list[dict[str, Any]] = []
+    for _ in range(repeats):  # interleaved, so drift affects both sides alike
+        cart.append(
+            cold_start_ms(CART_SOURCE, CART_TARGET, "/api/v1/shopping-carts", body, env, headers)
         )
-        body = json.dumps({"customerId": str(uuid.uuid4()), "currency": "USD"}).encode()
-        cart: list[tuple[float, float]] = []
-        noop: list[tuple[float, float]] = []
-        phases: list[dict[str, Any]] = []
-        for _ in range(repeats):  # interleaved, so drift affects both sides alike
-            cart.append(
-                cold_start_ms(CART_SOURCE, CART_TARGET, "/api/v1/shopping-carts", body, env)
-            )
-            noop.append(cold_start_ms(NOOP_SOURCE, "noop", "/", b"{}", env))
-            phases.append(breakdown(env))
+        noop.append(cold_start_ms(NOOP_SOURCE, "noop", "/", b"{}", env))
+        phases.append(breakdown(env, headers, customer))
     cart_ms, cart_cpu = (statistics.median(c) for c in zip(*cart, strict=True))
     noop_ms, noop_cpu = (statistics.median(c) for c in zip(*noop, strict=True))
     result: dict[str, Any] = {
@@ -194,6 +219,35 @@ def main() -> None:
         result[phase] = round(statistics.median(p[phase] for p in phases), 1)
     result["loaded"] = sorted({name for p in phases for name in p["loaded"]})
     result["repeats"] = repeats
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 5 if args.quick else 15
+    with tempfile.TemporaryDirectory(prefix="eventualshop-coldstart-") as folder:
+        headers, customer, jwks = _customer_token()
+        env = os.environ | {
+            "EVENTUALSHOP_DATA_DIR": folder,
+            "PYTHONDONTWRITEBYTECODE": "0",
+            # The default: authorization on, the public keys given as a deployment gives them.
+            "EVENTUALSHOP_AUTH": "on",
+            "EVENTUALSHOP_AUTH_JWKS": jwks,
+        }
+        # The schema exists before the first start, as it does after `eventualshop migrate`.
+        subprocess.run(
+            [str(BIN / "eventualshop"), "migrate"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        result = measure(env, headers, customer, repeats)
+        anonymous = env | {"EVENTUALSHOP_AUTH": "off"}
+        result["auth_off"] = measure(anonymous, {}, str(uuid.uuid4()), repeats)
     if not args.json:
         for key, value in result.items():
             print(f"{key:16} {value}")

@@ -3,16 +3,27 @@ library, on the same database in the same run.
 
     python bench/eventstore.py --json [--quick]
 
+The throughput figures (ours, ours cached, the bare insert, the library, the library cached) are
+measured in turns of a quarter second, taken in rotating order until each side has had its
+seconds (``interleaved``): the disk's fsync time on a shared machine changes threefold from one
+window to the next, and measured one after the other the sides' ratios said more about the disk
+than about the code.
+
 The last line printed is ONE JSON object with a key per backend reached ("sqlite",
 "postgresql"). Durability is the same on every side: SQLite in WAL mode with synchronous=FULL
-(each commit is fsynced), PostgreSQL with its defaults (synchronous_commit=on); snapshots every
-3 events on both sides.
+(each commit is fsynced; the library sets WAL only and gets FULL as SQLite's built-in default,
+which ``bench_sqlite`` checks), PostgreSQL with its defaults (synchronous_commit=on); snapshots
+every 3 events on both sides.
 
-- ``command_per_s``: load -> decide -> append, one client; ``vs_eventsourcing`` compares it with
-  the library doing the same (``repository.get`` -> one event -> ``save``), no cache either side.
+- ``command_per_s``: load -> decide -> append, one client, on the store a function opens
+  (``open_event_store``: the driver path on the driver's own connections); ``vs_eventsourcing``
+  compares it with the library doing the same (``repository.get`` -> one event -> ``save``), no
+  cache either side.
 - ``command_per_s_cached``: the same with the aggregate cache of a warm instance (no load when
   nothing changed); compared with the library's own cache without fast-forward
   (``AGGREGATE_CACHE_FASTFORWARD=n``: no read either), ``vs_eventsourcing_cached``.
+- ``cpu_us_command`` / ``cpu_us_bare_insert`` / ``cpu_us_eventsourcing``: CPU µs one unit took in
+  this process (Python and the driver's own work), which the disk's fsync time does not inflate.
 - ``p50_ms_1`` / ``p99_ms_1`` / ``p50_ms_8`` / ``p99_ms_8``: latency of one command as a function
   serves it (command, then ``relay.run_once()``) with 1 and 8 concurrent clients in one process
   (one store, one relay, a publisher confirming after ``PUBLISH_MS``).
@@ -22,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import os
 import sqlite3
@@ -32,12 +44,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 
+from eventualshop.adapters.event_store_driver import open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.kernel.aggregate import execute
 from eventualshop.kernel.money import Money
@@ -57,6 +71,8 @@ CARTS = 20
 #: What a broker's publisher confirm takes in the latency figures (RabbitMQ on the same host).
 PUBLISH_MS = 1.0
 CLIENTS = (1, 8)
+#: The throughput sides take turns of this long (see ``interleaved``).
+SLICE_S = 0.25
 
 PRODUCT = Product(
     description="A bench item",
@@ -92,26 +108,60 @@ def _create_carts(service: Any, count: int) -> list[tuple[uuid.UUID, uuid.UUID]]
     return carts
 
 
-def measure_commands(url: str, seconds: float, cache_size: int = 0) -> float:
-    store = SqlEventStore.from_url(url, migrate=True)
+@dataclass
+class Side:
+    """One side of the throughput comparison: ``step`` does one unit of its work (a command, an
+    insert), ``close`` releases what it opened."""
+
+    step: Callable[[], None]
+    close: Callable[[], None]
+
+
+def our_side(url: str, cache_size: int = 0) -> Side:
+    """load -> decide -> append on the store a function's composition root opens
+    (``open_event_store``: the driver path on the driver's own connections)."""
+    store = open_event_store(url, migrate=True)
     service = ApplicationService(store, CART, cache_size=cache_size)
     carts = _create_carts(service, CARTS)
-    done = 0
-    quantity = 2
-    deadline = time.perf_counter() + seconds
-    start = time.perf_counter()
-    while time.perf_counter() < deadline:
-        for cart_id, item_id in carts:
-            outcome = service.handle(
-                cmd.ChangeCartItemQuantity(cart_id=cart_id, item_id=item_id, new_quantity=quantity),
-                CommandContext(),
-            )
-            assert outcome.accepted, outcome
-            done += 1
-        quantity = 1 if quantity == 2 else 2
-    elapsed = time.perf_counter() - start
-    store.engine.dispose()
-    return done / elapsed
+    done = itertools.count()
+
+    def step() -> None:
+        i = next(done)
+        cart_id, item_id = carts[i % CARTS]
+        quantity = 2 if (i // CARTS) % 2 == 0 else 1  # every command changes its cart
+        outcome = service.handle(
+            cmd.ChangeCartItemQuantity(cart_id=cart_id, item_id=item_id, new_quantity=quantity),
+            CommandContext(),
+        )
+        assert outcome.accepted, outcome
+
+    return Side(step, store.close)
+
+
+def interleaved(sides: dict[str, Side], seconds: float) -> dict[str, tuple[float, float]]:
+    """Units per second of each side, measured in turns of ``SLICE_S`` (the order rotating each
+    round) for ``seconds`` each in all: on a machine whose fsync time and CPU share change from
+    one second to the next, every side sees the same conditions, so the ratios mean something.
+    With each rate, the CPU µs one unit took in this process (the sides run one at a time)."""
+    names = list(sides)
+    done = dict.fromkeys(names, 0)
+    spent = dict.fromkeys(names, 0.0)
+    cpu = dict.fromkeys(names, 0.0)
+    for turn in range(max(1, round(seconds / SLICE_S))):
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            step = sides[name].step
+            cpu_start = time.process_time()
+            start = time.perf_counter()
+            deadline = start + SLICE_S
+            count = 0
+            while time.perf_counter() < deadline:
+                step()
+                count += 1
+            spent[name] += time.perf_counter() - start
+            cpu[name] += time.process_time() - cpu_start
+            done[name] += count
+    return {name: (done[name] / spent[name], cpu[name] / done[name] * 1e6) for name in names}
 
 
 class ConfirmingPublisher(InMemoryPublisher):
@@ -131,6 +181,8 @@ def measure_latency(url: str, seconds: float, clients: int) -> dict[str, float]:
     """Commands as one function instance serves them: ``clients`` threads, each with its own
     carts, each command followed by ``relay.run_once()`` (what the composition root does after a
     commit); the time of both is the command's latency."""
+    # A pool as large as the clients: the driver store keeps 5 idle connections, and 8 threads
+    # would open and configure the rest again and again, which is not what is measured here.
     store = SqlEventStore.from_url(url, migrate=True, pool_size=clients + 2)
     service = cart_service(store)
     relay = OutboxRelay(store, ConfirmingPublisher())
@@ -176,7 +228,7 @@ def measure_latency(url: str, seconds: float, clients: int) -> dict[str, float]:
     }
 
 
-def _append_history(store: SqlEventStore, events: int) -> uuid.UUID:
+def _append_history(store: Any, events: int) -> uuid.UUID:
     """A cart with exactly ``events`` events, written in large batches (not the measured path)."""
     repository = Repository(store, CART)
     cart_id, item_id = uuid.uuid4(), uuid.uuid4()
@@ -210,60 +262,53 @@ def _append_history(store: SqlEventStore, events: int) -> uuid.UUID:
     return cart_id
 
 
-def measure_load_ms(url: str, events: int, repeats: int) -> float:
-    store = SqlEventStore.from_url(url, migrate=True)
-    cart_id = _append_history(store, events)
+def measure_load_ms(url: str, lengths: tuple[int, ...], repeats: int) -> dict[int, float]:
+    """Median ms to load a cart of each history length; the lengths take turns, so a change in
+    the machine's load shifts them alike."""
+    store = open_event_store(url, migrate=True)
+    carts = {events: _append_history(store, events) for events in lengths}
     repository = Repository(store, CART)
-    timings = []
+    timings: dict[int, list[float]] = {events: [] for events in lengths}
     for _ in range(repeats):
-        start = time.perf_counter()
-        cart = repository.load(cart_id)
-        timings.append((time.perf_counter() - start) * 1000)
-        assert cart is not None
-        assert cart.version == events
-    store.engine.dispose()
-    return statistics.median(timings)
+        for events, cart_id in carts.items():
+            start = time.perf_counter()
+            cart = repository.load(cart_id)
+            timings[events].append((time.perf_counter() - start) * 1000)
+            assert cart is not None
+            assert cart.version == events
+    store.close()
+    return {events: statistics.median(found) for events, found in timings.items()}
 
 
 # --------------------------------------------------------------------------- bare insert loop
 
 
-def bare_sqlite(path: str, seconds: float) -> float:
+def bare_sqlite(path: str) -> Side:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE IF NOT EXISTS bare (id INTEGER PRIMARY KEY, payload TEXT)")
-    return _loop(seconds, lambda: _sqlite_insert(conn))
+
+    def insert() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO bare (payload) VALUES (?)", ('{"bench": true}',))
+        conn.execute("COMMIT")
+
+    return Side(insert, conn.close)
 
 
-def _sqlite_insert(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO bare (payload) VALUES (?)", ('{"bench": true}',))
-    conn.execute("COMMIT")
-
-
-def bare_postgres(dsn: str, seconds: float) -> float:
+def bare_postgres(dsn: str) -> Side:
     import psycopg
 
-    with psycopg.connect(dsn) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bare (id BIGSERIAL PRIMARY KEY, payload TEXT)")
+    conn = psycopg.connect(dsn)
+    conn.execute("CREATE TABLE IF NOT EXISTS bare (id BIGSERIAL PRIMARY KEY, payload TEXT)")
+    conn.commit()
+
+    def insert() -> None:
+        conn.execute("INSERT INTO bare (payload) VALUES (%s)", ('{"bench": true}',))
         conn.commit()
 
-        def insert() -> None:
-            conn.execute("INSERT INTO bare (payload) VALUES (%s)", ('{"bench": true}',))
-            conn.commit()
-
-        return _loop(seconds, insert)
-
-
-def _loop(seconds: float, step: Callable[[], None]) -> float:
-    done = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while time.perf_counter() < deadline:
-        step()
-        done += 1
-    return done / (time.perf_counter() - start)
+    return Side(insert, conn.close)
 
 
 # --------------------------------------------------------------------------- eventsourcing library
@@ -310,7 +355,7 @@ def _library_types() -> tuple[type[Any], type[Any]]:
     return Cart, Shop
 
 
-def eventsourcing_per_s(env: dict[str, str], seconds: float, *, cached: bool = False) -> float:
+def eventsourcing_side(env: dict[str, str], *, cached: bool = False) -> Side:
     Cart, Shop = _library_types()  # noqa: N806 - classes
     if cached:
         # Its cache, without fast-forward: like ours, no read at all when the aggregate is cached.
@@ -322,35 +367,30 @@ def eventsourcing_per_s(env: dict[str, str], seconds: float, *, cached: bool = F
         cart.add_item(str(uuid.uuid4()), PRODUCT.model_dump(), 1, "9.99")
         app.save(cart)
         ids.append((cart.id, next(iter(cart.items))))
-    done = 0
-    quantity = 2
-    start = time.perf_counter()
-    deadline = start + seconds
-    while time.perf_counter() < deadline:
-        for cart_id, item_id in ids:
-            cart = app.repository.get(cart_id)
-            cart.change_quantity(item_id, quantity)
-            app.save(cart)
-            done += 1
-        quantity = 1 if quantity == 2 else 2
-    elapsed = time.perf_counter() - start
-    app.close()
-    return done / elapsed
+    done = itertools.count()
+
+    def step() -> None:
+        i = next(done)
+        cart_id, item_id = ids[i % CARTS]
+        cart = app.repository.get(cart_id)
+        cart.change_quantity(item_id, 2 if (i // CARTS) % 2 == 0 else 1)
+        app.save(cart)
+
+    return Side(step, app.close)
 
 
 # --------------------------------------------------------------------------- backends
 
 
 def _figures(
-    command: float,
-    cached: float,
-    bare: float,
-    library: float,
-    library_cached: float,
+    measured: dict[str, tuple[float, float]],
     load10: float,
     load10k: float,
     latency: dict[str, float],
 ) -> dict[str, float]:
+    rates = {name: rate for name, (rate, _) in measured.items()}
+    command, cached, bare = rates["command"], rates["cached"], rates["bare"]
+    library, library_cached = rates["library"], rates["library_cached"]
     return {
         "command_per_s": round(command, 1),
         "command_per_s_cached": round(cached, 1),
@@ -363,6 +403,11 @@ def _figures(
         "vs_bare_cached": round(cached / bare, 3),
         "vs_eventsourcing": round(command / library, 3),
         "vs_eventsourcing_cached": round(cached / library_cached, 3),
+        # CPU time of one unit in this process: the Python (and the driver's own work) of each
+        # side, which the disk's fsync time does not inflate.
+        "cpu_us_command": round(measured["command"][1]),
+        "cpu_us_bare_insert": round(measured["bare"][1]),
+        "cpu_us_eventsourcing": round(measured["library"][1]),
         **latency,
     }
 
@@ -374,22 +419,42 @@ def _latency(url: str, seconds: float) -> dict[str, float]:
     return figures
 
 
+def _throughput(sides: dict[str, Side], seconds: float) -> dict[str, tuple[float, float]]:
+    try:
+        return interleaved(sides, seconds)
+    finally:
+        for side in sides.values():
+            side.close()
+
+
 def bench_sqlite(seconds: float, repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="eventualshop-bench-") as folder:
         ours = f"sqlite:///{folder}/store.sqlite3"
-        command = measure_commands(ours, seconds)
-        cached = measure_commands(ours, seconds, cache_size=1000)
-        load10 = measure_load_ms(ours, 10, repeats)
-        load10k = measure_load_ms(ours, 10_000, repeats)
-        latency = _latency(ours, seconds)
-        bare = bare_sqlite(f"{folder}/bare.sqlite3", seconds)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": f"{folder}/eventsourcing.sqlite3",
         }
-        library = eventsourcing_per_s(env, seconds)
-        library_cached = eventsourcing_per_s(env, seconds, cached=True)
-    return _figures(command, cached, bare, library, library_cached, load10, load10k, latency)
+        library_side = eventsourcing_side(env)
+        # The library leaves synchronous alone: its connections get the built-in default.
+        probe = sqlite3.connect(env["SQLITE_DBNAME"])
+        try:
+            (synchronous,) = probe.execute("PRAGMA synchronous").fetchone()
+        finally:
+            probe.close()
+        assert synchronous == 2, f"eventsourcing's SQLite would run synchronous={synchronous}"
+        rates = _throughput(
+            {
+                "command": our_side(ours),
+                "cached": our_side(ours, cache_size=1000),
+                "bare": bare_sqlite(f"{folder}/bare.sqlite3"),
+                "library": library_side,
+                "library_cached": eventsourcing_side(env, cached=True),
+            },
+            seconds,
+        )
+        loads = measure_load_ms(ours, (10, 10_000), repeats)
+        latency = _latency(ours, seconds)
+    return _figures(rates, loads[10], loads[10_000], latency)
 
 
 def _postgres_database() -> tuple[str, str] | None:
@@ -412,12 +477,6 @@ def bench_postgres(seconds: float, repeats: int) -> dict[str, float] | None:
     if found is None:
         return None
     url, dsn = found
-    command = measure_commands(url, seconds)
-    cached = measure_commands(url, seconds, cache_size=1000)
-    load10 = measure_load_ms(url, 10, repeats)
-    load10k = measure_load_ms(url, 10_000, repeats)
-    latency = _latency(url, seconds)
-    bare = bare_postgres(dsn, seconds)
     from urllib.parse import urlsplit
 
     parts = urlsplit(dsn)
@@ -429,9 +488,19 @@ def bench_postgres(seconds: float, repeats: int) -> dict[str, float] | None:
         "POSTGRES_USER": parts.username or "postgres",
         "POSTGRES_PASSWORD": parts.password or "",
     }
-    library = eventsourcing_per_s(env, seconds)
-    library_cached = eventsourcing_per_s(env, seconds, cached=True)
-    return _figures(command, cached, bare, library, library_cached, load10, load10k, latency)
+    rates = _throughput(
+        {
+            "command": our_side(url),
+            "cached": our_side(url, cache_size=1000),
+            "bare": bare_postgres(dsn),
+            "library": eventsourcing_side(env),
+            "library_cached": eventsourcing_side(env, cached=True),
+        },
+        seconds,
+    )
+    loads = measure_load_ms(url, (10, 10_000), repeats)
+    latency = _latency(url, seconds)
+    return _figures(rates, loads[10], loads[10_000], latency)
 
 
 def main() -> None:

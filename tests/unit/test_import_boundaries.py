@@ -183,3 +183,5 @@ def test_a_cart_command_on_a_migrated_store_imports_no_sqlalchemy_and_no_setting
 
     assert "sqlite3" in loaded  # it did reach the event store
     assert loaded.isdisjoint({"sqlalchemy", "alembic", "pydantic_settings"}), loaded
+    # Nor PyJWT (150-200 ms): only Identity's signing needs it (see tests/unit/test_jws.py).
+    assert "jwt" not in loaded, loaded

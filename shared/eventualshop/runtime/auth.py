@@ -13,10 +13,15 @@ a command or a query:
 * the ``admin`` role may call every route.
 
 ``EVENTUALSHOP_AUTH=off`` turns every check off: the original's anonymous API for old clients.
+
+A token is checked by :mod:`eventualshop.runtime.jws` (cryptography's Ed25519 alone); PyJWT and
+the rest of cryptography are imported on first use, by Identity's signing and the JWKS
+document only: a command function's cold start pays for neither (``bench/coldstart.py``).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -26,17 +31,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import Request
 from pydantic import Field, SecretStr
 
 from eventualshop.kernel.declaration import Access
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
+from eventualshop.runtime import jws
 from eventualshop.runtime.http import ProblemError
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
     from eventualshop.kernel.readmodels import ReadModelStore
 
 ALGORITHM = "EdDSA"
@@ -95,13 +103,20 @@ def _settings_for(environment: tuple[str | None, ...]) -> AuthSettings:
 
 def key_id(public: Ed25519PublicKey) -> str:
     """RFC 7638 thumbprint of the key: stable, so a verifier finds the key a token names."""
-    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
-    canonical = json.dumps(
-        {"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}, separators=(",", ":")
-    )
     from hashlib import sha256
 
-    return jwt.utils.base64url_encode(sha256(canonical.encode()).digest()).decode()
+    from cryptography.hazmat.primitives import serialization
+
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    # The JWK's members in lexicographic order, as RFC 7638 requires; "x" as PyJWT's to_jwk.
+    canonical = json.dumps(
+        {"crv": "Ed25519", "kty": "OKP", "x": _base64url(raw)}, separators=(",", ":")
+    )
+    return _base64url(sha256(canonical.encode()).digest())
+
+
+def _base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
@@ -116,6 +131,9 @@ def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
 
 @lru_cache(maxsize=8)
 def _load_pem(pem: str) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError("EVENTUALSHOP_AUTH_SIGNING_KEY must be an Ed25519 private key (PEM)")
@@ -125,6 +143,9 @@ def _load_pem(pem: str) -> Ed25519PrivateKey:
 @lru_cache(maxsize=8)
 def _local_key(path: str) -> Ed25519PrivateKey:
     """The embedded shop's key: made once, readable by its owner only; never for production."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     file = Path(path)
     if not file.exists():
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -153,8 +174,7 @@ def public_keys(settings: AuthSettings) -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def _jwks_keys(document: str) -> dict[str, Any]:
-    keys = jwt.PyJWKSet.from_json(document).keys
-    return {key.key_id: key.key for key in keys if key.key_id}
+    return jws.jwks_keys(document)
 
 
 def jwks(settings: AuthSettings) -> dict[str, Any]:
@@ -162,6 +182,8 @@ def jwks(settings: AuthSettings) -> dict[str, Any]:
     if settings.auth_jwks:
         published: dict[str, Any] = json.loads(settings.auth_jwks)
         return published
+    import jwt
+
     public = signing_key(settings).public_key()
     jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
     return {"keys": [jwk | {"kid": key_id(public), "use": "sig", "alg": ALGORITHM}]}
@@ -192,23 +214,22 @@ def forbidden(detail: str) -> ProblemError:
 def verify(token: str, settings: AuthSettings) -> Principal:
     """The token's user and roles; a 401 :class:`ProblemError` for anything but a good token."""
     try:
-        header = jwt.get_unverified_header(token)
-        key = public_keys(settings).get(str(header.get("kid")))
-        if key is None:
-            raise unauthenticated("the token names no key of ours")
-        claims = jwt.decode(
+        claims = jws.verify(  # EdDSA only: never "none", never a symmetric algorithm
             token,
-            key,
-            algorithms=[ALGORITHM],  # never "none", never a symmetric algorithm
-            audience=settings.auth_audience,
+            public_keys(settings),
             issuer=settings.auth_issuer,
-            options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+            audience=settings.auth_audience,
+            require=("exp", "iat", "sub", "jti", "iss", "aud"),
         )
         roles = claims.get("roles", [])
         return Principal(uuid.UUID(str(claims["sub"])), frozenset(str(r) for r in roles))
-    except jwt.ExpiredSignatureError:
-        raise unauthenticated("the token has expired") from None
-    except (jwt.PyJWTError, ValueError, TypeError):
+    except jws.UnknownKey:
+        raise unauthenticated("the token names no key of ours") from None
+    except jws.TokenRefused as refused:
+        if refused.expired:
+            raise unauthenticated("the token has expired") from None
+        raise unauthenticated("the token is not valid") from None
+    except (ValueError, TypeError):
         raise unauthenticated("the token is not valid") from None
 
 

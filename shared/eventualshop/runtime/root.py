@@ -287,6 +287,7 @@ class Root:
                 self.event_store(context),
                 self.aggregate(context),
                 snapshot_interval=self.settings().snapshot_interval,
+                cache_size=self.settings().aggregate_cache,
             )
 
         return self._part("service", context, make)

@@ -44,6 +44,14 @@ class Settings(EnvironmentSettings):
     snapshot_interval: int | None = Field(
         None, ge=1, le=100, description="override every aggregate type's snapshot interval"
     )
+    aggregate_cache: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="how many aggregate states a warm instance keeps per context to decide the "
+        "next command without loading (0: off); worth it when one instance gets an aggregate's "
+        "consecutive commands (the embedded shop, sticky routing)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
 
