@@ -172,3 +172,32 @@ def test_a_configured_function_whose_store_does_not_answer_is_not_ready(
     assert ready.status_code == 503
     assert ready.get_json()["unreachable"] == ["event store of shopping-cart"]
     assert client.get("/_/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("given", "needed"),
+    [
+        ({}, ["EVENTUALSHOP_AUTH_JWKS"]),
+        ({"EVENTUALSHOP_AUTH_JWKS": '{"keys": []}'}, []),
+        ({"EVENTUALSHOP_AUTH": "off"}, []),
+    ],
+    ids=["no-public-keys", "public-keys", "auth-off"],
+)
+def test_a_route_that_checks_tokens_needs_the_public_keys_outside_the_embedded_shop(
+    given: dict[str, str], needed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without them it would verify with a key of its own making and refuse Identity's tokens.
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv("EVENTUALSHOP_READ_MODEL_URL", "memory:")
+    monkeypatch.setenv("EVENTUALSHOP_AUTH", "on")
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    owner_only = next(s for s in FUNCTIONS if s.derived == "query:get_cart_details")
+    storefront = next(s for s in FUNCTIONS if s.access == "anonymous" and s.derived)
+
+    assert (
+        _app(owner_only).test_client().get("/health/readiness").get_json().get("set", []) == needed
+    )
+    assert "EVENTUALSHOP_AUTH_JWKS" not in (
+        _app(storefront).test_client().get("/health/readiness").get_json().get("set", [])
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response
@@ -40,9 +40,18 @@ class Needs:
     publishes: bool = False
     dead_letters: bool = False
     secrets: tuple[str, ...] = ()  # environment variables of its context's secret settings
+    #: A route only some callers may use: it checks their tokens against the public keys.
+    verifies_tokens: bool = False
 
 
 def needs(root: Root, spec: FunctionSpec) -> Needs:
+    need = _needs(root, spec)
+    if spec.route is not None and spec.access not in (None, "anonymous"):
+        return replace(need, verifies_tokens=True)
+    return need
+
+
+def _needs(root: Root, spec: FunctionSpec) -> Needs:
     how = (spec.derived or "").partition(":")[0]
     own = (spec.context,) if spec.context in root.contexts else ()
     secrets = spec.secrets
@@ -79,7 +88,20 @@ def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]
     ):
         missing.append(f"{ENV_PREFIX}RABBITMQ_URL")
     missing.extend(name for name in need.secrets if not environ.get(name))
+    if need.verifies_tokens and _needs_public_keys(environ):
+        # Without them the function would verify with a key of its own making and refuse every
+        # token Identity signs.
+        missing.append(f"{ENV_PREFIX}AUTH_JWKS")
     return missing
+
+
+def _needs_public_keys(environ: dict[str, str]) -> bool:
+    from eventualshop.runtime.auth import AuthSettings
+
+    values = AuthSettings.from_environment_values(environ)
+    auth = str(values.get("auth", "on")).lower()
+    keys = ("auth_jwks", "auth_signing_key", "auth_signing_key_file")
+    return auth != "off" and not any(values.get(key) for key in keys)
 
 
 def unreachable(root: Root, need: Needs, *, seconds: float = CHECK_SECONDS) -> list[str]:
