@@ -1,13 +1,16 @@
-"""``eventualshop users create-admin``: the first admin, who can then do what admins do.
+"""``eventualshop users create-admin``: the first admin, who can then do what admins do;
+``eventualshop users jwks``: the public keys a deployment gives every function to verify tokens.
 
 The password comes from ``EVENTUALSHOP_ADMIN_PASSWORD`` or a prompt, never from the command line
-(where ``ps`` and the shell's history would show it).
+(where ``ps`` and the shell's history would show it); the signing key likewise from the
+environment (``EVENTUALSHOP_AUTH_SIGNING_KEY`` or ``…_FILE``).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 import uuid
@@ -18,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from eventualshop.identity.commands import RegisterUser
 from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.identity.rules import Password
+from eventualshop.runtime.auth import AuthSettings, jwks
 from functions.identity import credentials, emails
 from functions.main import ROOT
 
@@ -71,7 +75,14 @@ def main(argv: Sequence[str]) -> int:
     create.add_argument("--email", required=True)
     create.add_argument("--first-name", default="Shop")
     create.add_argument("--last-name", default="Admin")
+    commands.add_parser(
+        "jwks",
+        help="print the JWKS document of the signing key in EVENTUALSHOP_AUTH_SIGNING_KEY(_FILE), "
+        "for EVENTUALSHOP_AUTH_JWKS",
+    )
     args = parser.parse_args(argv)
+    if args.command == "jwks":
+        return _print_jwks()
     password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD") or getpass.getpass("password: ")
     try:
         user = create_admin(
@@ -81,4 +92,22 @@ def main(argv: Sequence[str]) -> int:
         print(f"eventualshop users: {refused}", file=sys.stderr)
         return refused.status
     print(f"admin {args.email} created: user {user}")
+    return 0
+
+
+def _print_jwks() -> int:
+    settings = AuthSettings().model_copy(update={"auth_jwks": None})
+    if settings.auth_signing_key is None and settings.auth_signing_key_file is None:
+        print(
+            "eventualshop users: set EVENTUALSHOP_AUTH_SIGNING_KEY_FILE to the signing key's PEM "
+            "file (openssl genpkey -algorithm ed25519)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        document = jwks(settings)
+    except (OSError, ValueError) as error:
+        print(f"eventualshop users: cannot read the signing key: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(document))
     return 0

@@ -4,6 +4,7 @@ can verify but not mint a token."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,12 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from eventualshop.runtime import auth
 from eventualshop.runtime.auth import current_settings, key_id, signing_key
 from eventualshop.runtime.deploy import openfaas
 from eventualshop.runtime.deploy.config import DeployConfig
 from eventualshop.runtime.deploy.knative import service
+from functions.identity import admin as users
 from functions.registry import FUNCTIONS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -74,3 +77,42 @@ def test_the_signing_key_may_come_from_a_file(
     settings = current_settings()
     assert key_id(signing_key(settings).public_key()) == key_id(key.public_key())
     assert not (tmp_path / "data").exists()  # no key of its own was made
+
+
+def test_users_jwks_prints_the_public_keys_a_deployment_gives_every_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    pem = tmp_path / "signing-key.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    monkeypatch.delenv("EVENTUALSHOP_AUTH_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", str(pem))
+    monkeypatch.setenv("EVENTUALSHOP_AUTH_JWKS", '{"keys": []}')  # an old document is not reused
+
+    assert users.main(["jwks"]) == 0
+
+    document = json.loads(capsys.readouterr().out)
+    assert [k["kid"] for k in document["keys"]] == [key_id(key.public_key())]
+    assert "d" not in document["keys"][0]  # the public half only
+    assert set(auth.public_keys(auth.AuthSettings(auth_jwks=json.dumps(document)))) == {
+        key_id(key.public_key())
+    }
+
+
+def test_users_jwks_without_a_signing_key_says_what_to_set_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("EVENTUALSHOP_AUTH_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", raising=False)
+
+    assert users.main(["jwks"]) == 2
+
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "EVENTUALSHOP_AUTH_SIGNING_KEY_FILE" in error

@@ -210,9 +210,17 @@ Prerequisites in the cluster: Knative Serving and Eventing, eventing-rabbitmq (b
 kubectl create namespace {config.namespace}
 kubectl -n {config.namespace} create secret generic {config.secret} \\
   --from-literal=EVENTUALSHOP_EVENT_STORE_URL='postgresql://…' \\
-  --from-literal=EVENTUALSHOP_READ_MODEL_URL='mongodb://…'{keys}
+  --from-literal=EVENTUALSHOP_READ_MODEL_URL='mongodb://…'{keys} \\
+  --from-literal=EVENTUALSHOP_AUTH_JWKS="$(EVENTUALSHOP_AUTH_SIGNING_KEY_FILE=signing-key.pem \\
+      eventualshop users jwks)"
 kubectl apply -k knative/
 ```
+
+Tokens: Identity signs with an Ed25519 key (`openssl genpkey -algorithm ed25519 -out
+signing-key.pem`) that only the functions that sign mount, from a Secret of its own named after
+the variable (`kubectl -n {config.namespace} create secret generic eventualshop-auth-signing-key
+--from-file=EVENTUALSHOP_AUTH_SIGNING_KEY=signing-key.pem`); every other function verifies with
+the public keys in `EVENTUALSHOP_AUTH_JWKS` and is not ready without them.
 
 To run another image or tag, regenerate with `--image` (the committed files use the default),
 or apply an overlay whose kustomization names this directory and sets `images:`.
