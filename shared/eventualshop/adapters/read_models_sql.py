@@ -132,6 +132,8 @@ class SqlReadModelStore:
             self._writer = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
         self._lock = threading.Lock()
         self._collections: dict[str, _Collection] = {}
+        #: Compiled finds by shape (see ``_compiled_find``).
+        self._finds: dict[tuple[Any, ...], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
         #: Tables this process created or found; a swap or drop elsewhere is noticed on use.
         self._created: set[str] = set()
         #: The connection of the transaction a thread opened with ``pinned()``, if any.
@@ -173,20 +175,105 @@ class SqlReadModelStore:
         if limit == 0:
             return []
         target = self._collection(collection)
-        table = target.table
+        if getattr(self._pinned, "connection", None) is not None:
+            statement = self._find_statement(target.table, checked, order, limit, offset)
+            rows: Sequence[Any] = self._read(lambda c: list(c.execute(statement).all()), [], target)
+            return [{"id": row[0], "version": row[1], **row[2]} for row in rows]
+        # The busiest reads (the storefront listing) run SQL compiled once per shape of query,
+        # straight on the driver: building and compiling the statement and processing its
+        # results through SQLAlchemy cost several times what the database does.
+        sql, names, constants = self._compiled_find(
+            target, tuple(checked.items()), order, limit, offset
+        )
+        values = constants | self._find_values(checked, limit, offset)
+        parameters: Any = values if names is None else tuple(values[n] for n in names)
+        found: list[Any] = self._read(
+            lambda c: list(c.exec_driver_sql(sql, parameters).all()), [], target
+        )
+        return [
+            {
+                "id": row[0],
+                "version": row[1],
+                **(json.loads(row[2]) if isinstance(row[2], str) else row[2]),
+            }
+            for row in found
+        ]
+
+    def _find_statement(
+        self,
+        table: sa.Table,
+        filters: Mapping[str, Scalar],
+        order: Sequence[tuple[str, str]],
+        limit: int | None,
+        offset: int,
+        *,
+        named: bool = False,
+    ) -> sa.Select[Any]:
         statement = sa.select(table.c.id, table.c.version, table.c.body).where(
-            *self._conditions(table, checked)
+            *self._conditions(table, filters, named=named)
         )
         for field, direction in order:
             statement = statement.order_by(self._ordering(table, field, direction))
         if ("id", "asc") not in order and ("id", "desc") not in order:
             statement = statement.order_by(table.c.id)
         if limit is not None:
-            statement = statement.limit(limit)
+            statement = statement.limit(sa.bindparam("limit", type_=sa.Integer) if named else limit)
         if offset:
-            statement = statement.offset(offset)
-        rows: Sequence[sa.Row[Any]] = self._read(lambda c: c.execute(statement).all(), (), target)
-        return [{"id": id_, "version": version, **body} for id_, version, body in rows]
+            statement = statement.offset(
+                sa.bindparam("offset", type_=sa.Integer) if named else offset
+            )
+        return statement
+
+    def _compiled_find(
+        self,
+        target: _Collection,
+        filters: tuple[tuple[str, Scalar], ...],
+        order: Sequence[tuple[str, str]],
+        limit: int | None,
+        offset: int,
+    ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """The SQL of a find of this shape (fields filtered and their values' types, the order,
+        whether it has a limit and an offset), for a positional driver its parameters' order, and
+        the values the statement binds itself (SQLite's ``OFFSET`` after a ``LIMIT``); the
+        other values are bound at each call."""
+        shape = (
+            target.table_name,
+            # A value's type picks its bind's type (and PostgreSQL's cast of it).
+            tuple((field, type(value).__name__) for field, value in filters),
+            tuple(order),
+            limit is not None,
+            bool(offset),
+        )
+        found = self._finds.get(shape)
+        if found is None:
+            # The values are bound parameters, never part of the compiled text.
+            statement = self._find_statement(
+                target.table, dict(filters), order, limit, offset, named=True
+            )
+            compiled = statement.compile(dialect=self.engine.dialect)
+            positions = compiled.positiontup
+            names = tuple(positions) if compiled.positional and positions is not None else None
+            ours = re.compile(r"filter_\d+|limit|offset")
+            constants = {k: v for k, v in compiled.params.items() if not ours.fullmatch(k)}
+            found = (compiled.string, names, constants)
+            with self._lock:
+                self._finds[shape] = found
+        return found
+
+    def _find_values(
+        self, filters: Mapping[str, Scalar], limit: int | None, offset: int
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for index, (field, value) in enumerate(filters.items()):
+            if value is None:
+                continue
+            jsonb = self._postgres and field not in ("id", "version")
+            values[f"filter_{index}"] = json.dumps(value) if jsonb else value
+        if limit is not None:
+            values["limit"] = limit
+        if offset:
+            values["offset"] = offset
+        return values
 
     def count(self, collection: str, filters: Filters | None = None) -> int:
         checked = check_filters(filters)
@@ -531,10 +618,12 @@ class SqlReadModelStore:
         return sa.func.json_extract(table.c.body, sa.literal_column(f"'$.{field}'"))
 
     def _conditions(
-        self, table: sa.Table, filters: Mapping[str, Scalar]
+        self, table: sa.Table, filters: Mapping[str, Scalar], *, named: bool = False
     ) -> list[sa.ColumnElement[bool]]:
+        """``named``: bound parameters ``filter_<n>`` without values, for a compiled find."""
         conditions: list[sa.ColumnElement[bool]] = []
-        for field, value in filters.items():
+        for index, (field, value) in enumerate(filters.items()):
+            key = f"filter_{index}" if named else None
             expression = self._field(table, field)
             if value is None:
                 # Missing and null alike, as in MongoDB (SQLite's json_extract gives NULL for both).
@@ -543,9 +632,9 @@ class SqlReadModelStore:
                     condition = sa.or_(condition, expression == sa.literal_column("'null'::jsonb"))
                 conditions.append(condition)
             elif self._postgres and field not in ("id", "version"):
-                conditions.append(expression == sa.bindparam(None, value, type_=JSONB))
+                conditions.append(expression == sa.bindparam(key, value, type_=JSONB))
             else:
-                conditions.append(expression == sa.bindparam(None, value))
+                conditions.append(expression == sa.bindparam(key, value))
         return conditions
 
     def _ordering(self, table: sa.Table, field: str, direction: str) -> sa.ColumnElement[Any]:
