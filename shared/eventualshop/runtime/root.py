@@ -145,6 +145,12 @@ class Root:
             raise KeyError(f"no bounded context named {name!r} is declared") from None
 
     def _part(self, kind: str, key: str, make: Callable[[], T]) -> T:
+        # A warm request reads a built part without the lock (a dict read is atomic; ``reset``
+        # clears the dict, and then parts are built again under the lock): a part being built,
+        # a store being opened, must not hold up every request of every thread.
+        found: T | None = self._parts.get((kind, key))
+        if found is not None:
+            return found
         with self._lock:
             found = self._parts.get((kind, key))
             if found is None:
