@@ -351,3 +351,58 @@ def served_shop(setup: str, env: Mapping[str, str], data_dir: str) -> Iterator[S
                 with contextlib.suppress(Exception):  # best effort: never hide a failure
                     shop.dispatcher.delete(exchange=True)
             forget()
+
+
+#: The two set-ups an end-to-end module runs on (``served_setup``).
+EMBEDDED = "embedded"
+POSTGRES_RABBITMQ_MONGODB = "postgres-rabbitmq-mongodb"
+SETUPS = [
+    EMBEDDED,
+    pytest.param(
+        POSTGRES_RABBITMQ_MONGODB,
+        marks=[pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.mongodb],
+    ),
+]
+
+
+@contextlib.contextmanager
+def served_setup(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, module: str
+) -> Iterator[ServedShop]:
+    """A module's shop on ``request.param`` of ``SETUPS``: the embedded default, or every
+    context on the one PostgreSQL database (as the generated manifests configure it), RabbitMQ
+    with an exchange of the module's own and a MongoDB database of its own, dropped after."""
+    from tests.conftest import truncate
+
+    data_dir = str(tmp_path_factory.mktemp(module))
+    if request.param == EMBEDDED:
+        with served_shop(EMBEDDED, {"EVENTUALSHOP_BROKER": "inprocess"}, data_dir) as shop:
+            yield shop
+        return
+    broker: str = request.getfixturevalue("rabbitmq_url")
+    mongodb: str = request.getfixturevalue("mongodb_url")
+    database = request.getfixturevalue("postgres_url")
+    # Other modules share the session database: none of their rows may be left in the outbox
+    # (the first relay would publish them here), count in this module's lag or be scanned.
+    truncate(request.getfixturevalue("postgres_engine"))
+    suffix = uuid.uuid4().hex[:12]
+    name = f"e2e_{module.replace('-', '_')}_{suffix}"
+    read_models = urllib.parse.urlunsplit(urllib.parse.urlsplit(mongodb)._replace(path=f"/{name}"))
+    env = {
+        "EVENTUALSHOP_EVENT_STORE_URL": database.render_as_string(False),
+        "EVENTUALSHOP_READ_MODEL_URL": read_models,
+        "EVENTUALSHOP_BROKER": "rabbitmq",
+        "EVENTUALSHOP_RABBITMQ_URL": broker,
+        "EVENTUALSHOP_BROKER_EXCHANGE": f"e2e-{module}-{suffix}",
+    }
+    try:
+        with served_shop(POSTGRES_RABBITMQ_MONGODB, env, data_dir) as shop:
+            yield shop
+    finally:
+        import pymongo
+
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(read_models)
+        try:
+            client.drop_database(name)
+        finally:
+            client.close()

@@ -20,17 +20,13 @@ import json
 import random
 import threading
 import time
-import urllib.parse
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pymongo
 import pytest
-from sqlalchemy.engine import URL, Engine
 
 from eventualshop.kernel.cloudevents import structured
 from eventualshop.kernel.lag import lag
@@ -46,17 +42,18 @@ from eventualshop.shopping_cart.cart import CART as CART_AGGREGATE
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 from eventualshop.shopping_cart.read_models import PROJECTIONS
 from functions.main import ROOT
-from tests.conftest import truncate
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
 from .support import (
     ADDRESS,
     CARTS,
+    EMBEDDED,
     KEYBOARD,
     MOUSE,
     OTHER_ADDRESS,
     PAYPAL_PASSWORD,
     PROBLEM,
+    SETUPS,
     Answer,
     ServedShop,
     all_events,
@@ -71,65 +68,21 @@ from .support import (
     product,
     secret_leaks,
     secret_texts,
-    served_shop,
+    served_setup,
     usd,
 )
 
 CART = SHOPPING_CART.name
-EMBEDDED = "embedded"
-POSTGRES_RABBITMQ_MONGODB = "postgres-rabbitmq-mongodb"
-SETUPS = [
-    EMBEDDED,
-    pytest.param(
-        POSTGRES_RABBITMQ_MONGODB,
-        marks=[pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.mongodb],
-    ),
-]
 PROJECTORS = [spec.name for spec in ROOT.functions if spec.kind is FunctionKind.PROJECTOR]
 LAG = f"{CARTS}/admin/projections"
-
-
-def _mongodb_database(url: str, name: str) -> str:
-    """``url`` with ``name`` as its database (the path), its options kept."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="module", params=SETUPS)
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedShop]:
-    data_dir: Path = tmp_path_factory.mktemp("read-side")
-    if request.param == EMBEDDED:
-        with served_shop(EMBEDDED, {"EVENTUALSHOP_BROKER": "inprocess"}, str(data_dir)) as shop:
-            yield shop
-        return
-    broker: str = request.getfixturevalue("rabbitmq_url")
-    mongodb: str = request.getfixturevalue("mongodb_url")
-    engine: Engine = request.getfixturevalue("postgres_engine")
-    database: URL = request.getfixturevalue("postgres_url")
-    # Other modules share the session database: none of their rows may be left in the outbox
-    # (the first relay would publish them here) or count in this module's lag.
-    truncate(engine)
-    suffix = uuid.uuid4().hex[:12]
-    read_models = _mongodb_database(mongodb, f"e2e_read_side_{suffix}")
-    env = {
-        "EVENTUALSHOP_EVENT_STORE_URL": database.render_as_string(False),
-        "EVENTUALSHOP_READ_MODEL_URL": read_models,
-        "EVENTUALSHOP_BROKER": "rabbitmq",
-        "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": "e2e-card-token-key-" * 2,
-        "EVENTUALSHOP_RABBITMQ_URL": broker,
-        "EVENTUALSHOP_BROKER_EXCHANGE": f"e2e-read-side-{suffix}",
-    }
-    try:
-        with served_shop(POSTGRES_RABBITMQ_MONGODB, env, str(data_dir)) as shop:
-            yield shop
-    finally:
-        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(read_models)
-        try:
-            client.drop_database(f"e2e_read_side_{suffix}")
-        finally:
-            client.close()
+    with served_setup(request, tmp_path_factory, "read-side") as shop:
+        yield shop
 
 
 # ---- building carts ----------------------------------------------------------------------------

@@ -11,32 +11,25 @@ consistent), never waited for with a fixed sleep.
 
 from __future__ import annotations
 
-import urllib.parse
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pymongo
 import pytest
-from sqlalchemy.engine import URL, Engine
 
-from tests.conftest import truncate
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
-from .support import ServedShop, eventually, problem, served_shop, usd
+from .support import (
+    SETUPS,
+    ServedShop,
+    eventually,
+    problem,
+    served_setup,
+    usd,
+)
 
 CATALOGS = "/api/v1/catalogs"
 WAREHOUSES = "/api/v1/warehouses"
-EMBEDDED = "embedded"
-POSTGRES_RABBITMQ_MONGODB = "postgres-rabbitmq-mongodb"
-SETUPS = [
-    EMBEDDED,
-    pytest.param(
-        POSTGRES_RABBITMQ_MONGODB,
-        marks=[pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.mongodb],
-    ),
-]
 PHONE = {
     "description": "A phone",
     "name": "Phone",
@@ -51,36 +44,8 @@ PHONE = {
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedShop]:
-    data_dir: Path = tmp_path_factory.mktemp("catalog-warehouse")
-    if request.param == EMBEDDED:
-        with served_shop(EMBEDDED, {"EVENTUALSHOP_BROKER": "inprocess"}, str(data_dir)) as shop:
-            yield shop
-        return
-    broker: str = request.getfixturevalue("rabbitmq_url")
-    mongodb: str = request.getfixturevalue("mongodb_url")
-    engine: Engine = request.getfixturevalue("postgres_engine")
-    database: URL = request.getfixturevalue("postgres_url")
-    truncate(engine)  # no other module's rows may be left in the shared outbox
-    suffix = uuid.uuid4().hex[:12]
-    name = f"e2e_catalog_{suffix}"
-    parts = urllib.parse.urlsplit(mongodb)
-    read_models = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    env = {
-        "EVENTUALSHOP_EVENT_STORE_URL": database.render_as_string(False),
-        "EVENTUALSHOP_READ_MODEL_URL": read_models,
-        "EVENTUALSHOP_BROKER": "rabbitmq",
-        "EVENTUALSHOP_RABBITMQ_URL": broker,
-        "EVENTUALSHOP_BROKER_EXCHANGE": f"e2e-catalog-{suffix}",
-    }
-    try:
-        with served_shop(POSTGRES_RABBITMQ_MONGODB, env, str(data_dir)) as shop:
-            yield shop
-    finally:
-        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(read_models)
-        try:
-            client.drop_database(name)
-        finally:
-            client.close()
+    with served_setup(request, tmp_path_factory, "catalog") as shop:
+        yield shop
 
 
 def new_catalog(served: ServedShop, title: str = "Summer") -> str:

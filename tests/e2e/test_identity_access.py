@@ -20,19 +20,15 @@ import json
 import logging
 import re
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
-import pymongo
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask.testing import FlaskClient
-from sqlalchemy.engine import URL, Engine
 from werkzeug.test import TestResponse
 
 from eventualshop.identity.queries import find_by_sign_in_email
@@ -44,59 +40,24 @@ from functions.identity import credentials
 from functions.identity.credentials import CREDENTIALS
 from functions.identity.tokens import Holder, access_token
 from functions.main import ROOT
-from tests.conftest import truncate
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
-from .support import ADDRESS, ServedShop, all_events, eventually, served_shop
-
-EMBEDDED = "embedded"
-POSTGRES_RABBITMQ_MONGODB = "postgres-rabbitmq-mongodb"
-SETUPS = [
-    EMBEDDED,
-    pytest.param(
-        POSTGRES_RABBITMQ_MONGODB,
-        marks=[pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.mongodb],
-    ),
-]
+from .support import (
+    ADDRESS,
+    SETUPS,
+    ServedShop,
+    all_events,
+    eventually,
+    served_setup,
+)
 
 
 @pytest.fixture(scope="module", params=SETUPS)
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedShop]:
-    data_dir: Path = tmp_path_factory.mktemp("identity-access")
-    if request.param == EMBEDDED:
-        with served_shop(EMBEDDED, {"EVENTUALSHOP_BROKER": "inprocess"}, str(data_dir)) as shop:
-            yield shop
-        return
-    broker: str = request.getfixturevalue("rabbitmq_url")
-    mongodb: str = request.getfixturevalue("mongodb_url")
-    engine: Engine = request.getfixturevalue("postgres_engine")
-    database: URL = request.getfixturevalue("postgres_url")
-    # Other modules share the session database: none of their rows may be left in the outbox
-    # (the first relay would publish them here) or be scanned for secrets.
-    truncate(engine)
-    suffix = uuid.uuid4().hex[:12]
-    name = f"e2e_identity_{suffix}"
-    read_models = urllib.parse.urlunsplit(urllib.parse.urlsplit(mongodb)._replace(path=f"/{name}"))
-    # Every context on the one database, as the generated manifests configure it (Account's
-    # streams share their ids with Identity's).
-    env = {
-        "EVENTUALSHOP_EVENT_STORE_URL": database.render_as_string(False),
-        "EVENTUALSHOP_READ_MODEL_URL": read_models,
-        "EVENTUALSHOP_BROKER": "rabbitmq",
-        "EVENTUALSHOP_RABBITMQ_URL": broker,
-        "EVENTUALSHOP_BROKER_EXCHANGE": f"e2e-identity-{suffix}",
-    }
-    try:
-        with served_shop(POSTGRES_RABBITMQ_MONGODB, env, str(data_dir)) as shop:
-            yield shop
-    finally:
-        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(read_models)
-        try:
-            client.drop_database(name)
-        finally:
-            client.close()
+    with served_setup(request, tmp_path_factory, "identity") as shop:
+        yield shop
 
 
 IDENTITIES = "/api/v1/identities"

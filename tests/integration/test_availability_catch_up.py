@@ -3,11 +3,8 @@ never brought (lost, dead-lettered) reaches the cart's read model at the next sw
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -23,19 +20,6 @@ from functions.main import ROOT
 PHONE = Product(
     description="A phone", name="Phone", brand="Apple", category="Phones", unit="Unit", sku="IP-1"
 )
-
-
-@pytest.fixture
-def clean_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("EVENTUALSHOP_AUTH", "off")
-    ROOT.reset()
-    try:
-        yield
-    finally:
-        ROOT.reset()
 
 
 @pytest.mark.usefixtures("clean_root")

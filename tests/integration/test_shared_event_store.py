@@ -3,27 +3,13 @@ database), and contexts on their own databases (the embedded default) keep their
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from functions.main import ROOT
 from functions.registry import CONTEXTS
-
-
-@pytest.fixture
-def clean_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
-    ROOT.reset()
-    try:
-        yield
-    finally:
-        ROOT.reset()
 
 
 @pytest.mark.usefixtures("clean_root")
