@@ -12,7 +12,7 @@ from uuid import UUID
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.repository import Repository
 from eventualshop.kernel.values import Product
-from eventualshop.processes.availability import NAME, ItemAvailability
+from eventualshop.processes.availability import ANSWERS, NAME, ItemAvailability
 from eventualshop.runtime.consumer import consumer
 from eventualshop.warehouse.declaration import WAREHOUSE
 from eventualshop.warehouse.events import INVENTORY_EVENTS
@@ -43,6 +43,7 @@ def _handle(event: Any) -> None:
     _projector().handle(event)
 
 
+_ANSWER_TYPES = frozenset(answer.event_type() for answer in ANSWERS)
 #: Where the catch-up's position over the Warehouse's store is kept, in the read-model store.
 POSITIONS = "ShoppingCartItemAvailabilityPositions"
 _BATCH = 500
@@ -58,10 +59,9 @@ def catch_up() -> int:
     projector, applied = _projector(), 0
     while events := store.read_all(position, _BATCH):
         for stored in events:
-            if stored.aggregate_type == INVENTORY.name and projector.handle(decode(stored)) == (
-                "applied"
-            ):
-                applied += 1
+            # Only the answers are decoded: the store may hold every context's events.
+            if stored.aggregate_type == INVENTORY.name and stored.event_type in _ANSWER_TYPES:
+                applied += projector.handle(decode(stored)) == "applied"
         # Positions commit in order (appends are serialised), so none is ever stepped over.
         position = max(e.position or position for e in events)
         read_models.upsert_if_newer(POSITIONS, {"id": WAREHOUSE.name, "version": position})

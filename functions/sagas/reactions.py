@@ -32,12 +32,7 @@ log = logging.getLogger("eventualshop.sagas")
 
 
 def _send(step: str, context: str, command: Command, cause: RecordedEvent) -> None:
-    caused = CommandContext(
-        message_id=f"{step}:{cause.metadata.event_id}",
-        correlation_id=cause.metadata.correlation_id or str(cause.metadata.event_id),
-        causation_id=str(cause.metadata.event_id),
-        traceparent=cause.metadata.traceparent,
-    )
+    caused = CommandContext.caused_by(cause.metadata, f"{step}:{cause.metadata.event_id}")
     try:
         outcome = ROOT.service(context).handle(command, caused)
     except AggregateAlreadyExists:

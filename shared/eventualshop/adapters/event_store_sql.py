@@ -462,7 +462,8 @@ class SqlEventStore:
         return None if self.listened() else self._driver
 
     def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
-        driver = self._driver_path() if aggregate_type is not None else None
+        # The driver path runs the typed load only (the untyped one serves tools and tests).
+        driver = self._driver_path()
         rows: Sequence[Sequence[Any]]
         if driver is not None and aggregate_type is not None:
             rows = driver.load(aggregate_id, aggregate_type)

@@ -28,7 +28,7 @@ from eventualshop.kernel.errors import (
     IdempotencyKeyReused,
 )
 from eventualshop.kernel.eventstore import EventStore, InboxRecord
-from eventualshop.kernel.messages import Command, utc_now
+from eventualshop.kernel.messages import Command, EventMetadata, utc_now
 from eventualshop.kernel.repository import AggregateCache, Repository
 
 #: One encoder for every outcome: ``json.dumps`` with separators builds a new encoder on every
@@ -47,6 +47,17 @@ class CommandContext:
     #: What the message id was first sent with (e.g. a hash of the HTTP request); a repeat of the
     #: id with another fingerprint is refused instead of getting the first outcome.
     fingerprint: str | None = None
+
+    @classmethod
+    def caused_by(cls, cause: EventMetadata, message_id: str) -> CommandContext:
+        """The context of a command a reaction sends for an event: in the event's trace, caused
+        by it, under a message id derived from it (so a redelivered event sends it once)."""
+        return cls(
+            message_id=message_id,
+            correlation_id=cause.correlation_id or str(cause.event_id),
+            causation_id=str(cause.event_id),
+            traceparent=cause.traceparent,
+        )
 
 
 @dataclass(frozen=True, slots=True)

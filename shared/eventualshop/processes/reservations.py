@@ -146,11 +146,8 @@ class StockReservations:
 
     def _send(self, recorded: RecordedEvent, added: RecordedEvent, command: Command) -> Outcome:
         metadata = recorded.metadata
-        context = CommandContext(
-            message_id=f"stock-reservations:{metadata.event_id}:{added.metadata.event_id}",
-            correlation_id=metadata.correlation_id,
-            causation_id=str(metadata.event_id),
-            traceparent=metadata.traceparent,
+        context = CommandContext.caused_by(
+            metadata, f"stock-reservations:{metadata.event_id}:{added.metadata.event_id}"
         )
         try:
             outcome = self.warehouse.handle(command, context)

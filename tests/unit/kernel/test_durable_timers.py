@@ -20,7 +20,6 @@ from eventualshop.kernel.eventstore import AppendBatch
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.service import ApplicationService
 from eventualshop.kernel.timer_sweep import Fired, fire_due
-from eventualshop.kernel.timers import ScheduledMessage
 
 USER_ID = UUID("7a1e0000-0000-4000-8000-000000000001")
 EMAIL = "alice@example.com"
@@ -128,4 +127,3 @@ def test_a_timer_of_an_unknown_command_stays_and_a_gone_aggregate_is_forgotten(
 
     assert result == Fired(fired=2, left=1)
     assert [m.message_id for m in store.due_messages(DUE)] == ["timer:unknown"]
-    assert isinstance(store.due_messages(DUE)[0], ScheduledMessage)
