@@ -8,11 +8,13 @@ is pending, retried or dead-lettered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from uuid import UUID
 
 from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.projection import Projection, cursor_collection
-from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.readmodels import Document, ReadModelStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +39,7 @@ def lag(store: ReadModelStore, projection: Projection, event_store: EventStore) 
     last_written = event_store.last_position()
     heads = event_store.stream_heads(projection.aggregate_type)
     cursors = {c["id"]: c for c in store.find(cursor_collection(projection))}
-    behind = {
-        aggregate: head - int(cursors[key]["version"]) if key in cursors else head
-        for aggregate, head in heads.items()
-        if (key := str(aggregate)) not in cursors or int(cursors[key]["version"]) < head
-    }
+    behind = streams_behind(heads, cursors)
     return Lag(
         projection=projection.name,
         last_applied_position=max((int(c.get("position", 0)) for c in cursors.values()), default=0),
@@ -49,3 +47,13 @@ def lag(store: ReadModelStore, projection: Projection, event_store: EventStore) 
         aggregates_behind=len(behind),
         events_behind=sum(behind.values()),
     )
+
+
+def streams_behind(heads: Mapping[UUID, int], cursors: Mapping[str, Document]) -> dict[UUID, int]:
+    """aggregate -> events not applied yet, for every stream whose head its cursor (by
+    aggregate id, as a string) has not reached."""
+    return {
+        aggregate: head - int(cursors[key]["version"]) if key in cursors else head
+        for aggregate, head in heads.items()
+        if (key := str(aggregate)) not in cursors or int(cursors[key]["version"]) < head
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -64,6 +65,8 @@ class OutboxRelay:
         self._requested = False
         self._follow_up: threading.Thread | None = None
         self._idle = threading.Condition(self._flags)
+        #: The position of the last event this relay published (``drain``'s bound).
+        self._through = 0
 
     def _publish_batch(self) -> int:
         """One batch; the caller holds ``_pass``."""
@@ -74,6 +77,7 @@ class OutboxRelay:
         last = pending[-1].id
         assert last is not None, "pending entries carry their position"
         self.store.mark_published_through(last)
+        self._through = last
         return len(pending)
 
     def run_once(self) -> int:
@@ -131,14 +135,23 @@ class OutboxRelay:
                 lambda: self._follow_up is None and not self._requested, timeout
             )
 
-    def drain(self, *, wait: float = 2.0) -> int:
-        """Publish until nothing is pending; stop quietly at the first broker failure, or when
-        another pass holds the relay for longer than ``wait`` seconds (the next sweep tries
-        again: a scheduled job must never hang on a pass that hangs)."""
+    def drain(self, *, wait: float = 2.0, budget: float | None = None) -> int:
+        """Publish what was written when the drain began; stop quietly at the first broker
+        failure, when another pass holds the relay for longer than ``wait`` seconds (0: a pass
+        of this process is publishing already, and it goes on until nothing is pending), or
+        after the batch that used up ``budget`` seconds. A scheduled job must never hang on a
+        pass that hangs, nor spend its turn on one long backlog: the next sweep goes on.
+
+        Bounded by the position written at the start: under steady load something is always
+        pending, and a drain chasing it would never return. The commits' own passes publish
+        what comes later."""
+        until = self.store.last_position()
+        deadline = None if budget is None else time.monotonic() + budget
         total = 0
         while True:
             if not self._pass.acquire(timeout=wait):
-                log.warning("outbox relay busy for %.0f s; the next sweep drains", wait)
+                if wait > 0:
+                    log.warning("outbox relay busy for %.0f s; the next sweep drains", wait)
                 return total
             try:
                 published = self._publish_batch()
@@ -146,6 +159,9 @@ class OutboxRelay:
                 return total
             finally:
                 self._pass.release()
-            if published == 0:
-                return total
             total += published
+            if published == 0 or self._through >= until:
+                return total
+            if deadline is not None and time.monotonic() >= deadline:
+                log.info("outbox drain stopped after %d events; the next sweep goes on", total)
+                return total

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+#: Seconds a sweep spends publishing each context's backlog before it yields to the next sweep.
+SWEEP_DRAIN_SECONDS = 5.0
+
 
 class NoBroker:
     """Where no broker is reachable from this process: rows stay pending for the sweep."""
@@ -235,9 +238,21 @@ class Root:
             return self._publisher
 
     def relay(self, context: str) -> OutboxRelay:
+        """The relay of the context's event store: one per store, like the store itself. Two
+        relays over one outbox would each hold a pass lock of their own, publishing the same
+        events at once, and a sweep would drain the same backlog once per context."""
+        url = self.settings().resolved_event_store_url(self.context(context).name)
         return self._part(
-            "relay", context, lambda: OutboxRelay(self.event_store(context), self.publisher())
+            "relay", url, lambda: OutboxRelay(self.event_store(context), self.publisher())
         )
+
+    def relays(self) -> list[OutboxRelay]:
+        """Every event store's relay, once each."""
+        found: dict[int, OutboxRelay] = {}
+        for name in self.contexts:
+            relay = self.relay(name)
+            found.setdefault(id(relay), relay)
+        return list(found.values())
 
     def relay_after_commit(self, context: str) -> Callable[[], None]:
         """Publish right after a commit: one batch at most, so a request never works off a
@@ -256,9 +271,12 @@ class Root:
     def sweep(self) -> int:
         """Let every projector catch up with its store, then drain every context's outbox;
         how many events were published. The catch-up comes first and needs no broker, so an
-        outage of the broker never keeps the read side stale."""
+        outage of the broker never keeps the read side stale. A drain leaves a relay that is
+        publishing in this process to that pass, and stops after a time budget: a relay
+        backlog (a broker slower than the load) must not keep the next catch-up from running;
+        the commits' own passes and the next sweep publish the rest."""
         self.catch_up()
-        return sum(self.relay(name).drain() for name in self.contexts)
+        return sum(r.drain(wait=0.0, budget=SWEEP_DRAIN_SECONDS) for r in self.relays())
 
     def fire_timers(self, now: datetime | None = None) -> int:
         """Send every due durable timer of every context whose aggregate has any, then publish
