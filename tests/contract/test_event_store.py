@@ -629,6 +629,21 @@ class TestDurableTimers:
         assert [m.message_id for m in event_store.due_messages(self.NOW, limit=1)] == ["timer:due"]
         assert len(event_store.due_messages(self.NOW + timedelta(hours=1))) == 3
 
+    def test_a_sweep_reads_only_the_command_types_it_names(self, event_store: EventStore) -> None:
+        # Contexts sharing a database share the table; each context's sweep reads its own.
+        mine = _scheduled("mine", self.NOW)
+        theirs = replace(_scheduled("theirs", self.NOW), command_type="ExpiryEmail")
+        event_store.append(AppendBatch([event(uuid4(), 1)], scheduled=[theirs, mine]))
+
+        found = event_store.due_messages(self.NOW, 10, {"ExpireSomething", "NoSuchCommand"})
+
+        assert [m.message_id for m in found] == ["timer:mine"]
+        assert [m.message_id for m in event_store.due_messages(self.NOW, 10, ["ExpiryEmail"])] == [
+            "timer:theirs"
+        ]
+        assert event_store.due_messages(self.NOW, 10, ()) == []
+        assert len(event_store.due_messages(self.NOW, 10)) == 2
+
     def test_a_forgotten_message_is_not_due_again_and_forgetting_twice_is_no_error(
         self, event_store: EventStore
     ) -> None:

@@ -187,6 +187,12 @@ class TestStatements:
             "WHERE scheduled_messages.due_at <= :now "
             "ORDER BY scheduled_messages.due_at, scheduled_messages.message_id"
         )
+        of_types = sql.due_messages_of_types_statement(100).params(
+            now=datetime.now(UTC), command_types=["ExpiryEmail", "ExpireInventoryReservation"]
+        )
+        text = compiled(of_types)
+        assert text.startswith("SELECT TOP 100 scheduled_messages.message_id")
+        assert "AND scheduled_messages.command_type IN (" in text
         assert compiled(sql.FORGET_MESSAGE) == (
             "DELETE FROM scheduled_messages WHERE scheduled_messages.message_id = :message_id"
         )

@@ -14,7 +14,7 @@ both).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -198,8 +198,10 @@ class DriverEventStore:
     def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
         return self.full.stream_heads(aggregate_type, after_position)
 
-    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
-        return self.full.due_messages(now, limit)
+    def due_messages(
+        self, now: datetime, limit: int = 100, command_types: Collection[str] | None = None
+    ) -> Sequence[ScheduledMessage]:
+        return self.full.due_messages(now, limit, command_types)
 
     def forget_message(self, message_id: str) -> None:
         self.full.forget_message(message_id)

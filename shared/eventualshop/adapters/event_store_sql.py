@@ -27,7 +27,7 @@ following positions (a read-model rebuild catching up) would step over 7 for goo
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from functools import lru_cache
@@ -275,6 +275,14 @@ FORGET_MESSAGE = sa.delete(scheduled_messages).where(
 @lru_cache(maxsize=16)
 def due_messages_statement(limit: int) -> sa.Select[Any]:
     return DUE_MESSAGES.limit(limit)
+
+
+@lru_cache(maxsize=16)
+def due_messages_of_types_statement(limit: int) -> sa.Select[Any]:
+    """``DUE_MESSAGES`` of the named command types (an expanding ``command_types`` list)."""
+    return DUE_MESSAGES.where(
+        scheduled_messages.c.command_type.in_(sa.bindparam("command_types", expanding=True))
+    ).limit(limit)
 
 
 #: Which migration the database is at (``database.is_current``); absent before the first one.
@@ -628,11 +636,18 @@ class SqlEventStore:
 
     # --- durable timers --------------------------------------------------------------------------
 
-    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
+    def due_messages(
+        self, now: datetime, limit: int = 100, command_types: Collection[str] | None = None
+    ) -> Sequence[ScheduledMessage]:
         if limit <= 0:
             return []
         with self._reader.connect() as connection:
-            rows = connection.execute(due_messages_statement(limit), {"now": now}).all()
+            if command_types is None:
+                rows = connection.execute(due_messages_statement(limit), {"now": now}).all()
+            else:
+                statement = due_messages_of_types_statement(limit)
+                parameters = {"now": now, "command_types": sorted(command_types)}
+                rows = connection.execute(statement, parameters).all()
         return [ScheduledMessage(*row) for row in rows]
 
     def forget_message(self, message_id: str) -> None:

@@ -6,7 +6,7 @@ in :mod:`eventualshop.kernel.repository`, so every adapter passes the same contr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -163,8 +163,11 @@ class EventStore(Protocol):
         confirmed. Only ever pass the ``id`` of the last entry of a ``pending_outbox`` answer."""
         ...
 
-    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
-        """Scheduled messages due at ``now``, earliest first (``kernel.timers``)."""
+    def due_messages(
+        self, now: datetime, limit: int = 100, command_types: Collection[str] | None = None
+    ) -> Sequence[ScheduledMessage]:
+        """Scheduled messages due at ``now``, earliest first, of ``command_types`` only when
+        given (``kernel.timers``)."""
         ...
 
     def forget_message(self, message_id: str) -> None:

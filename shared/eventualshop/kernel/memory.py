@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
@@ -148,10 +148,17 @@ class InMemoryEventStore:
         with self._lock:
             self._relay_position = max(self._relay_position, position)
 
-    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
+    def due_messages(
+        self, now: datetime, limit: int = 100, command_types: Collection[str] | None = None
+    ) -> Sequence[ScheduledMessage]:
         with self._lock:
             due = sorted(
-                (m for m in self._scheduled.values() if m.due_at <= now),
+                (
+                    m
+                    for m in self._scheduled.values()
+                    if m.due_at <= now
+                    and (command_types is None or m.command_type in command_types)
+                ),
                 key=lambda m: (m.due_at, m.message_id),
             )
         return due[:limit]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,12 +36,13 @@ def fire_due(
     The command runs with the message's id as its message id, so firing twice is harmless; its
     type is one of the aggregate's ``scheduled`` commands. A command whose aggregate is gone is
     forgotten (nothing left to act on); a concurrency conflict that outlived the service's
-    retries leaves the message for the next sweep; so does a command type this deployment does
-    not know (a newer one wrote it): logged, never dropped.
+    retries leaves the message for the next sweep. Only the aggregate's own command types are
+    read: contexts sharing a database share the table, and each sweeps its own (a type no
+    deployed context knows, written by a newer version, stays in the table, never dropped).
     """
     commands = {command.__name__: command for command in service.kind.scheduled}
     fired = left = 0
-    for message in store.due_messages(now, limit):
+    for message in store.due_messages(now, limit, commands.keys()):
         command_type = commands.get(message.command_type)
         if command_type is None:
             log.error("timer %s names unknown command %s", message.message_id, message.command_type)
@@ -63,6 +66,31 @@ def fire_due(
         store.forget_message(message.message_id)
         fired += 1
     return Fired(fired, left)
+
+
+def fire_all_due(
+    store: TimerStore,
+    service: ApplicationService[Any],
+    now: datetime,
+    *,
+    batch: int = 100,
+    budget_seconds: float = 20.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Fired:
+    """:func:`fire_due` a batch at a time until a batch comes back short, or one fires nothing
+    (what is left at the head is waiting on the next sweep), or ``budget_seconds`` are spent.
+
+    A thousand reservations of a busy hour expiring together must not wait ten sweeps (ten
+    minutes on the PingSource) for batches of a hundred; the budget keeps one sweep within its
+    schedule's interval."""
+    deadline = clock() + budget_seconds
+    fired = left = 0
+    while True:
+        result = fire_due(store, service, now, limit=batch)
+        fired += result.fired
+        left = result.left
+        if result.fired == 0 or result.fired + result.left < batch or clock() >= deadline:
+            return Fired(fired, left)
 
 
 def _context(message: ScheduledMessage) -> CommandContext:

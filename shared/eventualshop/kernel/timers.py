@@ -16,7 +16,7 @@ Nothing is ever cancelled, which keeps the store one insert and one delete per t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -72,8 +72,11 @@ def scheduled_messages(
 
 
 class TimerStore(Protocol):
-    def due_messages(self, now: datetime, limit: int = 100) -> Sequence[ScheduledMessage]:
-        """Messages due at ``now``, earliest first."""
+    def due_messages(
+        self, now: datetime, limit: int = 100, command_types: Collection[str] | None = None
+    ) -> Sequence[ScheduledMessage]:
+        """Messages due at ``now``, earliest first; of ``command_types`` only, when given (the
+        contexts sharing a database share the table: each sweeps its own commands)."""
         ...
 
     def forget_message(self, message_id: str) -> None:

@@ -283,13 +283,13 @@ class Root:
         what they wrote; how many fired. The timer sweep runs it (a PingSource, locally the
         server's timer). Idempotent: two sweeps at once send each command once."""
         from eventualshop.kernel.messages import utc_now
-        from eventualshop.kernel.timer_sweep import fire_due
+        from eventualshop.kernel.timer_sweep import fire_all_due
 
         fired = 0
         for name in self.contexts:
             if not self.aggregate(name).scheduled:
                 continue
-            result = fire_due(self.event_store(name), self.service(name), now or utc_now())
+            result = fire_all_due(self.event_store(name), self.service(name), now or utc_now())
             if result.fired:
                 self.relay_after_commit(name)()
             fired += result.fired
