@@ -1212,3 +1212,29 @@ def index_count(store: ReadModelStore, collection: str) -> int | None:
             return 0
         return len(store.database[physical].index_information()) - 1  # without _id
     return None
+
+
+def test_the_driver_lookup_finds_what_the_store_holds_and_nothing_in_a_collection_never_written(
+    sql_store: SqlReadModelStore,
+) -> None:
+    """``adapters.read_models_driver``: the revocation check of every request with a token."""
+    from eventualshop.adapters.read_models_driver import DriverDocumentLookup
+    from eventualshop.adapters.sql_driver import DriverUrl
+
+    url = DriverUrl.parse(sql_store.engine.url.render_as_string(hide_password=False))
+    assert url is not None
+    lookup = DriverDocumentLookup(url, prefix=sql_store.prefix)
+    try:
+        assert lookup.exists("NeverWritten", "c1") is False
+        assert lookup.exists("NeverWritten", "c1") is False  # the connection is still good
+        sql_store.upsert_if_newer(CARTS, cart("c1", 1))
+
+        assert lookup.exists(CARTS, "c1") is True
+        assert lookup.exists(CARTS, "c2") is False
+        assert lookup.exists(CARTS, "c1'; DROP TABLE x; --") is False  # bound, not spliced
+        with pytest.raises(ValueError, match="invalid collection name"):
+            lookup.exists('x" OR 1=1 --', "c1")
+        sql_store.delete(CARTS, "c1")
+        assert lookup.exists(CARTS, "c1") is False
+    finally:
+        lookup.close()

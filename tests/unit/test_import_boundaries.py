@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -114,13 +115,18 @@ def test_no_test_reaches_into_sys_modules_to_reset_a_cache() -> None:
     assert reaching == []
 
 
-def imported_by(module: str, *, call: str = "") -> set[str]:
+def imported_by(module: str, *, call: str = "", env: dict[str, str] | None = None) -> set[str]:
     code = (
         f"import sys, json, {module}\n{call}\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="."
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=".",
+        env=None if env is None else {**os.environ, **env},
     )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -148,16 +154,48 @@ def test_a_function_target_imports_no_broker_client_and_no_other_read_store(targ
     assert loaded.isdisjoint({"pika", "pymongo", "psycopg", "alembic"}), loaded
 
 
-def _cart_command(data_dir: Path) -> str:
+def _cart_command(data_dir: Path, customer: str | None = None, token: str = "") -> str:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     return (
         "import os, uuid\n"
         f"os.environ['EVENTUALSHOP_DATA_DIR'] = {str(data_dir)!r}\n"
         "from flask import Flask, request\n"
         "app = Flask('probe')\n"
-        "body = {'customerId': str(uuid.uuid4()), 'currency': 'USD'}\n"
-        "with app.test_request_context('/api/v1/shopping-carts', method='POST', json=body):\n"
-        "    assert functions.main.shopping_cart_create_cart(request).status_code == 202\n"
+        f"body = {{'customerId': {customer!r} or str(uuid.uuid4()), 'currency': 'USD'}}\n"
+        "with app.test_request_context(\n"
+        f"    '/api/v1/shopping-carts', method='POST', json=body, headers={headers!r}\n"
+        "):\n"
+        "    answer = functions.main.shopping_cart_create_cart(request)\n"
+        "    assert answer.status_code == 202, answer.get_data(as_text=True)\n"
     )
+
+
+def _customer_token() -> tuple[str, str, str]:
+    """(customer id, access token, JWKS document): signed as Identity signs, with a key made
+    here; the function holds the public key only."""
+    import time
+    import uuid
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from eventualshop.runtime.auth import ALGORITHM, key_id
+
+    key = Ed25519PrivateKey.generate()
+    kid = key_id(key.public_key())
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [jwk | {"kid": kid, "use": "sig", "alg": ALGORITHM}]})
+    customer, now = str(uuid.uuid4()), int(time.time())
+    claims = {
+        "iss": "eventual-shop",
+        "aud": "eventual-shop",
+        "sub": customer,
+        "roles": ["customer"],
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 600,
+    }
+    return customer, jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid}), jwks
 
 
 def test_a_cart_command_on_the_embedded_store_never_loads_pymongo_pika_or_psycopg(
@@ -185,3 +223,25 @@ def test_a_cart_command_on_a_migrated_store_imports_no_sqlalchemy_and_no_setting
     assert loaded.isdisjoint({"sqlalchemy", "alembic", "pydantic_settings"}), loaded
     # Nor PyJWT (150-200 ms): only Identity's signing needs it (see tests/unit/test_jws.py).
     assert "jwt" not in loaded, loaded
+
+
+def test_a_cart_command_with_a_token_imports_no_sqlalchemy_for_the_revocation_check(
+    tmp_path: Path,
+) -> None:
+    """The default configuration: authorization on. The token's user is looked up among the
+    revoked ones on every request; that read runs on the driver too."""
+    from eventualshop.adapters.database import migrate
+    from eventualshop.runtime.settings import Settings
+
+    for context in CONTEXTS:
+        migrate(Settings(data_dir=tmp_path).resolved_event_store_url(context.name))
+    customer, token, jwks = _customer_token()
+
+    loaded = imported_by(
+        "functions.main",
+        call=_cart_command(tmp_path, customer, token),
+        env={"EVENTUALSHOP_AUTH": "on", "EVENTUALSHOP_AUTH_JWKS": jwks},
+    )
+
+    assert "sqlite3" in loaded
+    assert loaded.isdisjoint({"sqlalchemy", "alembic", "jwt"}), loaded

@@ -53,6 +53,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from eventualshop.adapters.database import SQLITE_BEGIN, create_engine
+from eventualshop.adapters.read_models_driver import TABLE_PREFIX
 from eventualshop.kernel.readmodel_checks import (
     check_changes,
     check_collection,
@@ -112,13 +113,16 @@ def _missing_table(error: DBAPIError) -> bool:
 class SqlReadModelStore:
     """``ReadModelStore`` on a SQLAlchemy engine (create it with ``database.create_engine``)."""
 
-    def __init__(self, engine: Engine, *, prefix: str = "rm_", owns_engine: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, prefix: str = TABLE_PREFIX, owns_engine: bool = False
+    ) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"read models live on SQLite or PostgreSQL, not {engine.dialect.name}")
         if not _PREFIX.fullmatch(prefix):
             raise ValueError(f"invalid table prefix {prefix!r}")
         self.engine = engine
-        self._prefix = prefix
+        #: Of every collection's table name (``adapters.read_models_driver`` reads the same).
+        self.prefix = prefix
         self._owns_engine = owns_engine
         self._postgres = engine.dialect.name == "postgresql"
         self._quote = engine.dialect.identifier_preparer.quote
@@ -141,7 +145,7 @@ class SqlReadModelStore:
 
     @classmethod
     def from_url(
-        cls, url: str | URL, *, prefix: str = "rm_", **engine_options: Any
+        cls, url: str | URL, *, prefix: str = TABLE_PREFIX, **engine_options: Any
     ) -> SqlReadModelStore:
         """A store on its own engine (SQLite in WAL mode, PostgreSQL on psycopg 3)."""
         return cls(create_engine(url, **engine_options), prefix=prefix, owns_engine=True)
@@ -461,7 +465,7 @@ class SqlReadModelStore:
         found = self._collections.get(name)
         if found is not None:
             return found
-        table_name = self._prefix + check_collection(name).lower()
+        table_name = self.prefix + check_collection(name).lower()
         table = sa.Table(
             table_name,
             sa.MetaData(),

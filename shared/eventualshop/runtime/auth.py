@@ -262,8 +262,10 @@ def revoke_subject(store: ReadModelStore, subject: uuid.UUID) -> None:
     store.upsert_if_newer(REVOKED_SUBJECTS, {"id": str(subject), "version": 1})
 
 
-def revoked_subject(store: ReadModelStore, subject: uuid.UUID) -> bool:
-    return store.get(REVOKED_SUBJECTS, str(subject)) is not None
+def revoked_subject(exists: Callable[[str, str], bool], subject: uuid.UUID) -> bool:
+    """``exists``: (collection, id) -> whether the read-model store holds that document (a
+    function's ``Root.document_exists``, which asks on the driver where it can)."""
+    return exists(REVOKED_SUBJECTS, str(subject))
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,22 @@ class Root:
 
         return self._part("read-models", "", make)
 
+    def document_exists(self, collection: str, id: str) -> bool:
+        """Whether the read-model store holds the document: on the driver where the read models
+        are SQL (``adapters.read_models_driver``), so the per-request revocation check of a
+        command function imports no SQLAlchemy; elsewhere through the store."""
+
+        def make() -> Callable[[str, str], bool]:
+            from eventualshop.adapters.read_models_driver import open_document_lookup
+
+            lookup = open_document_lookup(self.settings().resolved_read_model_url())
+            if lookup is None:
+                return lambda c, i: self.read_model_store().get(c, i) is not None
+            self._opened.append(lookup.close)
+            return lookup.exists
+
+        return self._part("document-lookup", "", make)(collection, id)
+
     def dead_letter_store(self) -> SqlDeadLetterStore:
         """Dead letters beside the embedded stores, or in the configured event store database."""
 

@@ -187,7 +187,7 @@ def guard(root: Parts, context: BoundedContext, access: Access, path: str) -> Gu
         owner_field=context.owner_field,
         aggregate_parameter=parameters[0] if parameters else None,
         owner_of=owner_of,
-        revoked=lambda user: revoked_subject(root.read_model_store(), user),
+        revoked=lambda user: revoked_subject(root.document_exists, user),
     )
 
 

@@ -1,0 +1,56 @@
+"""Whether a document exists in the SQL read-model store, asked straight on the DB-API driver
+(sqlite3, psycopg 3), without importing SQLAlchemy.
+
+Every HTTP function that receives a token asks it once per request (is the token's user among
+the revoked ones?), command functions included. Through :class:`SqlReadModelStore` that first
+question imported SQLAlchemy: some 130 ms of a cold command function's first request, which the
+event store's driver path (:mod:`eventualshop.adapters.sql_driver`) exists to avoid. The table
+layout is :mod:`eventualshop.adapters.read_models_sql`'s: ``<prefix><collection>`` lower-cased,
+keyed by ``id``; a collection nobody has written yet has no table, so nothing exists in it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
+from eventualshop.kernel.readmodel_checks import check_collection
+
+#: The read-model tables' prefix (``SqlReadModelStore``'s default).
+TABLE_PREFIX = "rm_"
+#: SQLSTATE ``undefined_table``: on PostgreSQL, a collection that was never written.
+_UNDEFINED_TABLE = "42P01"
+
+
+class DriverDocumentLookup:
+    def __init__(self, url: DriverUrl, *, prefix: str = TABLE_PREFIX, keep: int = 2) -> None:
+        self._dialect = url.dialect
+        self._prefix = prefix
+        self._connections = DirectConnections(url, keep=keep)
+
+    def exists(self, collection: str, id: str) -> bool:
+        table = self._prefix + check_collection(collection).lower()
+        marker = "?" if self._dialect == "sqlite" else "%s"
+        # The name is a checked identifier (letters, digits, underscores), so it may be spliced.
+        statement = f'SELECT 1 FROM "{table}" WHERE id = {marker}'
+        with self._connections.connection() as connection:
+            try:
+                return connection.execute(statement, (id,)).fetchone() is not None
+            except sqlite3.OperationalError as error:
+                if "no such table" in str(error):
+                    return False
+                raise
+            except Exception as error:
+                if getattr(error, "sqlstate", None) == _UNDEFINED_TABLE:
+                    return False
+                raise
+
+    def close(self) -> None:
+        self._connections.close()
+
+
+def open_document_lookup(url: str) -> DriverDocumentLookup | None:
+    """A lookup on the driver for a SQLite file or PostgreSQL URL; ``None`` for anything else
+    (MongoDB, an in-memory database), where the read-model store itself answers."""
+    parsed = DriverUrl.parse(url)
+    return None if parsed is None else DriverDocumentLookup(parsed)
