@@ -211,6 +211,28 @@ def test_verify_answers_401_for_a_bad_token_and_the_principal_for_a_good_one() -
     assert "expired" in refused.value.detail
 
 
+@pytest.mark.parametrize("where", ["header", "payload"])
+def test_a_token_nested_deeper_than_the_parser_goes_is_refused_with_401(where: str) -> None:
+    """A client's crafted token: ``json.loads`` raises RecursionError, not ValueError, on a few
+    thousand nested brackets (a header's worth), which reached the user as a 500."""
+    public = KEY.public_key()
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public)) | {"kid": KID}
+    settings = AuthSettings(auth_jwks=json.dumps({"keys": [jwk]}))
+    deep = _segment_raw(b"[" * 3000 + b"]" * 3000)
+    good = _signed(_claims()).split(".")
+    parts = [deep, good[1], good[2]] if where == "header" else [good[0], deep, good[2]]
+
+    with pytest.raises(jws.TokenRefused):
+        jws.verify(".".join(parts), KEYS, issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(ProblemError) as refused:
+        verify(".".join(parts), settings)
+    assert refused.value.status == 401
+
+
+def _segment_raw(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def test_checking_a_token_imports_no_pyjwt() -> None:
     jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(KEY.public_key())) | {"kid": KID}
     code = (

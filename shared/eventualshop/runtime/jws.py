@@ -52,7 +52,7 @@ def _decoded(segment: str) -> bytes:
 def _object(segment: str, what: str) -> dict[str, Any]:
     try:
         found = json.loads(_decoded(segment))
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: a crafted token
         raise TokenRefused(f"the {what} is not JSON") from None
     if not isinstance(found, dict):
         raise TokenRefused(f"the {what} is not a JSON object")
