@@ -170,32 +170,18 @@ def _cart_command(data_dir: Path, customer: str | None = None, token: str = "") 
     )
 
 
-def _customer_token() -> tuple[str, str, str]:
-    """(customer id, access token, JWKS document): signed as Identity signs, with a key made
-    here; the function holds the public key only."""
-    import time
+def _customer_token(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+    """(customer id, access token, JWKS document): issued as Identity issues them, with the
+    embedded shop's key in ``data_dir``; the function is given the public keys only."""
     import uuid
 
-    import jwt
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from eventualshop.runtime.auth import current_settings, jwks
+    from functions.identity.tokens import Holder, access_token
 
-    from eventualshop.runtime.auth import ALGORITHM, key_id
-
-    key = Ed25519PrivateKey.generate()
-    kid = key_id(key.public_key())
-    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
-    jwks = json.dumps({"keys": [jwk | {"kid": kid, "use": "sig", "alg": ALGORITHM}]})
-    customer, now = str(uuid.uuid4()), int(time.time())
-    claims = {
-        "iss": "eventual-shop",
-        "aud": "eventual-shop",
-        "sub": customer,
-        "roles": ["customer"],
-        "jti": str(uuid.uuid4()),
-        "iat": now,
-        "exp": now + 600,
-    }
-    return customer, jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid}), jwks
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(data_dir))
+    customer = uuid.uuid4()
+    token, _ = access_token(Holder(customer, "Alice", "Smith", "a@example.com", ("customer",)))
+    return str(customer), token, json.dumps(jwks(current_settings()))
 
 
 def test_a_cart_command_on_the_embedded_store_never_loads_pymongo_pika_or_psycopg(
@@ -226,7 +212,7 @@ def test_a_cart_command_on_a_migrated_store_imports_no_sqlalchemy_and_no_setting
 
 
 def test_a_cart_command_with_a_token_imports_no_sqlalchemy_for_the_revocation_check(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The default configuration: authorization on. The token's user is looked up among the
     revoked ones on every request; that read runs on the driver too."""
@@ -235,7 +221,7 @@ def test_a_cart_command_with_a_token_imports_no_sqlalchemy_for_the_revocation_ch
 
     for context in CONTEXTS:
         migrate(Settings(data_dir=tmp_path).resolved_event_store_url(context.name))
-    customer, token, jwks = _customer_token()
+    customer, token, jwks = _customer_token(tmp_path / "identity", monkeypatch)
 
     loaded = imported_by(
         "functions.main",

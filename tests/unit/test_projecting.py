@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
@@ -17,23 +15,14 @@ from eventualshop.runtime.root import Root
 from eventualshop.shopping_cart.commands import AddCartItem, ChangeCartItemQuantity, CreateCart
 from eventualshop.shopping_cart.queries import get_cart_details
 from eventualshop.shopping_cart.read_models import PROJECTIONS
-from functions.registry import CONTEXTS, FUNCTIONS
 from tests.unit.shopping_cart.examples import KEYBOARD, price
 
 CONTEXT = "shopping-cart"
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Root]:
-    """Embedded stores in a folder of the test's own; commands go in without any broker."""
-    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
-    made = Root(CONTEXTS, FUNCTIONS)
-    try:
-        yield made
-    finally:
-        made.reset()
+def root(embedded_root: Root) -> Root:
+    return embedded_root
 
 
 def a_cart(root: Root) -> tuple[uuid.UUID, uuid.UUID]:

@@ -5,7 +5,6 @@ replay whichever way it was applied."""
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,16 +25,8 @@ CONTEXT = "shopping-cart"
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Root]:
-    """Embedded stores in a folder of the test's own; no broker, so only the catch-up projects."""
-    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
-    made = Root(CONTEXTS, FUNCTIONS)
-    try:
-        yield made
-    finally:
-        made.reset()
+def root(embedded_root: Root) -> Root:
+    return embedded_root
 
 
 def carts(root: Root, count: int, items: int = 2) -> None:
@@ -149,14 +140,12 @@ def test_a_first_look_with_many_carts_behind_reads_the_store_by_position_once(
 
 
 def test_contexts_sharing_one_event_store_share_one_relay_and_the_sweep_drains_it_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    root: Root, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two relays over one outbox would publish the same backlog at once under two locks, and
-    the sweep would drain it once per context."""
-    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    the sweep would drain it once per context. (``root``: an environment of the test's own.)"""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", url)
     shared = Root(CONTEXTS, FUNCTIONS)
     try:
         relays = {id(shared.relay(name)) for name in shared.contexts}
