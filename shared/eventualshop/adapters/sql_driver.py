@@ -249,13 +249,19 @@ class DriverUrl:
         return None
 
 
+#: Idle connections kept per dialect. A SQLite connection is a file handle: keep one per thread
+#: of a busy server (``serve`` runs 16), since each new one costs its set-up (WAL, pragmas) on
+#: the request that opens it. A PostgreSQL connection is a server process: keep a few.
+KEEP_IDLE = {"sqlite": 32, "postgresql": 5}
+
+
 class DirectConnections:
     """The driver's own connections, kept for reuse (a warm function keeps its few); no
     SQLAlchemy. A connection the driver reports broken is closed instead of kept."""
 
-    def __init__(self, url: DriverUrl, *, keep: int = 5) -> None:
+    def __init__(self, url: DriverUrl, *, keep: int | None = None) -> None:
         self.url = url
-        self._keep = keep
+        self._keep = KEEP_IDLE[url.dialect] if keep is None else keep
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
