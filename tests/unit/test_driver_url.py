@@ -4,11 +4,14 @@ connection would see another database), not another driver."""
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import pytest
 
 from eventualshop.adapters.event_store_driver import DriverEventStore, open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
-from eventualshop.adapters.sql_driver import DriverUrl
+from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
 
 
 @pytest.mark.parametrize(
@@ -56,3 +59,15 @@ def test_open_event_store_picks_the_store_by_url(tmp_path: object) -> None:
     finally:
         memory.close()
         cold.close()
+
+
+def test_sqlite_connections_are_kept_for_every_thread_of_a_busy_server(tmp_path: Path) -> None:
+    """A SQLite connection is a file handle; each new one sets up WAL and pragmas: ``serve``'s
+    16 threads keep theirs."""
+    connections = DirectConnections(DriverUrl("sqlite", str(tmp_path / "es.sqlite3")))
+    with contextlib.ExitStack() as held:
+        first = [held.enter_context(connections.connection()) for _ in range(16)]
+    with contextlib.ExitStack() as held:
+        second = [held.enter_context(connections.connection()) for _ in range(16)]
+    assert {id(c) for c in second} == {id(c) for c in first}
+    connections.close()
