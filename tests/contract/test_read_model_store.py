@@ -1241,30 +1241,34 @@ def test_the_driver_lookup_finds_what_the_store_holds_and_nothing_in_a_collectio
 
 
 def test_the_sqlite_store_keeps_a_connection_per_thread_of_a_busy_server(tmp_path: Path) -> None:
-    """16 threads reading at once, twice: the second round opens no connection (each new one
-    sets up WAL and pragmas on the request that opens it)."""
+    """16 threads each holding a connection at once, twice: the second round opens none (each
+    new one sets up WAL and pragmas on the request that opens it)."""
     store = SqlReadModelStore.from_url(f"sqlite:///{tmp_path / 'rm.sqlite3'}")
     opened: list[object] = []
     sa.event.listen(store.engine, "connect", lambda connection, _record: opened.append(connection))
-    store.upsert_if_newer(CARTS, cart("c1", 1))
 
     def round_of_readers() -> int:
-        start = threading.Barrier(16)
+        together = threading.Barrier(16, timeout=10)
+        failures: list[BaseException] = []
 
         def read() -> None:
-            start.wait()
-            for _ in range(20):
-                assert store.get(CARTS, "c1") is not None
+            try:
+                with store.engine.connect() as held:  # as 16 server threads' reads at once
+                    assert held.exec_driver_sql("SELECT 1").scalar() == 1
+                    together.wait()
+            except BaseException as error:  # reported below, not lost in the thread
+                failures.append(error)
 
         threads = [threading.Thread(target=read) for _ in range(16)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        assert failures == []
         return len(opened)
 
     try:
-        first = round_of_readers()
-        assert round_of_readers() == first, "connections were opened again"
+        assert round_of_readers() == 16
+        assert round_of_readers() == 16, "connections were opened again"
     finally:
         store.close()
