@@ -21,7 +21,7 @@ log = logging.getLogger("eventualshop.timers")
 @dataclass(frozen=True, slots=True)
 class Fired:
     fired: int = 0
-    left: int = 0  # due but not fired this time (a conflict, an unknown command): next sweep
+    left: int = 0  # due but not fired this time (a conflict, an invalid payload): next sweep
 
 
 def fire_due(
@@ -43,11 +43,7 @@ def fire_due(
     commands = {command.__name__: command for command in service.kind.scheduled}
     fired = left = 0
     for message in store.due_messages(now, limit, commands.keys()):
-        command_type = commands.get(message.command_type)
-        if command_type is None:
-            log.error("timer %s names unknown command %s", message.message_id, message.command_type)
-            left += 1
-            continue
+        command_type = commands[message.command_type]  # the store read these types only
         try:
             command = command_type.model_validate_json(message.payload)
         except ValidationError:
