@@ -58,7 +58,7 @@ NOOP = "/healthz"
 ITEMS = 24
 CARTS = "/api/v1/shopping-carts"
 #: Enough of each product that no cart of the run is refused stock (a checked-out cart keeps
-#: what it reserved: nothing releases it before the reservation expiry exists).
+#: what it reserved, with no expiry, and a run checks out thousands of carts).
 STOCK = 1_000_000
 
 

@@ -33,29 +33,26 @@ CONTEXTS: tuple[BoundedContext, ...] = (SHOPPING_CART, CATALOG, WAREHOUSE, IDENT
 #: The functions-framework source that serves every derived function.
 SERVED_BY = "functions.main"
 
+
+def _every_minute(name: str, module: str, target: str) -> FunctionSpec:
+    """A platform job a PingSource starts every minute, one instance at a time."""
+    return FunctionSpec(
+        name=name,
+        kind=FunctionKind.SCHEDULED,
+        context="platform",
+        module=module,
+        target=target,
+        schedule="* * * * *",
+        concurrency=1,
+        max_scale=1,
+    )
+
+
 PLATFORM: tuple[FunctionSpec, ...] = (
     # Publishes what the relay after each commit could not (broker down, crash after commit).
-    FunctionSpec(
-        name="outbox-sweep",
-        kind=FunctionKind.SCHEDULED,
-        context="platform",
-        module="functions.platform.outbox",
-        target="sweep",
-        schedule="* * * * *",
-        concurrency=1,
-        max_scale=1,
-    ),
+    _every_minute("outbox-sweep", "functions.platform.outbox", "sweep"),
     # Sends the commands durable timers scheduled, once due (reservation and email expiry).
-    FunctionSpec(
-        name="timer-sweep",
-        kind=FunctionKind.SCHEDULED,
-        context="platform",
-        module="functions.platform.timers",
-        target="fire",
-        schedule="* * * * *",
-        concurrency=1,
-        max_scale=1,
-    ),
+    _every_minute("timer-sweep", "functions.platform.timers", "fire"),
     # Keeps what exhausted its retries, so it can be looked at and replayed.
     FunctionSpec(
         name="dead-letters",

@@ -5,17 +5,19 @@ is the model: its ``deliver_like_a_broker`` is reused as it is)."""
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterable
 
 from eventualshop.kernel.errors import AggregateNotFound, DomainRejection
 from eventualshop.kernel.messages import Command, RecordedEvent
-from eventualshop.kernel.projection import Projection
+from eventualshop.kernel.projection import Projection, Projector
 from eventualshop.kernel.readmodels import Document
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from tests.unit.recorded import History, project
 from tests.unit.shopping_cart.history import contents
+from tests.unit.shopping_cart.test_projection_delivery_properties import deliver_like_a_broker
 
-__all__ = ["attempt_all", "in_order_contents"]
+__all__ = ["attempt_all", "delivered_contents", "in_order_contents"]
 
 
 def attempt_all(history: History, commands: Iterable[Command]) -> None:
@@ -32,3 +34,15 @@ def in_order_contents(
     """Every collection the projections write after each event is delivered once, in order."""
     chosen = list(projections)
     return contents(project(InMemoryReadModelStore(), chosen, events), chosen)
+
+
+def delivered_contents(
+    events: list[RecordedEvent], projections: Iterable[Projection], seed: int
+) -> dict[str, dict[str, Document]]:
+    """Every collection the projections write when a broker delivers ``events`` shuffled and
+    duplicated (``seed`` picks the order), each projector on the same store."""
+    chosen = list(projections)
+    store = InMemoryReadModelStore()
+    every = [Projector(store, projection) for projection in chosen]
+    deliver_like_a_broker(events, every, random.Random(seed))
+    return contents(store, chosen)

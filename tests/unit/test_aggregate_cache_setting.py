@@ -3,35 +3,25 @@ service an aggregate cache of that size; unset, none (see the README's Configura
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from eventualshop.runtime.root import Root
 from eventualshop.shopping_cart.commands import CreateCart
-from functions.registry import CONTEXTS, FUNCTIONS
 
 CONTEXT = "shopping-cart"
 
 
 @pytest.fixture
-def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+def environment(embedded_root: Root, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The test's own environment (``embedded_root`` cleared it); settings are read lazily."""
     return monkeypatch
 
 
 @pytest.fixture
-def root() -> Iterator[Root]:
-    made = Root(CONTEXTS, FUNCTIONS)
-    try:
-        yield made
-    finally:
-        made.reset()
+def root(embedded_root: Root) -> Root:
+    return embedded_root
 
 
 def test_without_the_variable_a_service_keeps_no_states(

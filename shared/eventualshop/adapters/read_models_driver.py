@@ -11,8 +11,6 @@ keyed by ``id``; a collection nobody has written yet has no table, so nothing ex
 
 from __future__ import annotations
 
-import sqlite3
-
 from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
 from eventualshop.kernel.readmodel_checks import check_collection
 
@@ -22,6 +20,17 @@ TABLE_PREFIX = "rm_"
 _UNDEFINED_TABLE = "42P01"
 
 
+def missing_table(error: BaseException) -> bool:
+    """Whether a driver error says the table does not exist (a collection never written):
+    PostgreSQL's ``undefined_table``; SQLite says so in words."""
+    return getattr(error, "sqlstate", None) == _UNDEFINED_TABLE or "no such table" in str(error)
+
+
+def table_name(prefix: str, collection: str) -> str:
+    """The table of a collection: the prefix and the checked collection name, lower-cased."""
+    return prefix + check_collection(collection).lower()
+
+
 class DriverDocumentLookup:
     def __init__(self, url: DriverUrl, *, prefix: str = TABLE_PREFIX, keep: int = 2) -> None:
         self._dialect = url.dialect
@@ -29,19 +38,15 @@ class DriverDocumentLookup:
         self._connections = DirectConnections(url, keep=keep)
 
     def exists(self, collection: str, id: str) -> bool:
-        table = self._prefix + check_collection(collection).lower()
+        table = table_name(self._prefix, collection)
         marker = "?" if self._dialect == "sqlite" else "%s"
         # The name is a checked identifier (letters, digits, underscores), so it may be spliced.
         statement = f'SELECT 1 FROM "{table}" WHERE id = {marker}'
         with self._connections.connection() as connection:
             try:
                 return connection.execute(statement, (id,)).fetchone() is not None
-            except sqlite3.OperationalError as error:
-                if "no such table" in str(error):
-                    return False
-                raise
             except Exception as error:
-                if getattr(error, "sqlstate", None) == _UNDEFINED_TABLE:
+                if missing_table(error):
                     return False
                 raise
 

@@ -53,10 +53,11 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from eventualshop.adapters.database import SQLITE_BEGIN, create_engine
-from eventualshop.adapters.read_models_driver import TABLE_PREFIX
+from eventualshop.adapters.read_models_driver import TABLE_PREFIX, missing_table
+from eventualshop.adapters.read_models_driver import table_name as collection_table
+from eventualshop.adapters.sql_driver import KEEP_IDLE
 from eventualshop.kernel.readmodel_checks import (
     check_changes,
-    check_collection,
     check_filters,
     check_indexes,
     check_page,
@@ -106,8 +107,7 @@ def _deadlock(error: DBAPIError) -> bool:
 
 
 def _missing_table(error: DBAPIError) -> bool:
-    # PostgreSQL: undefined_table; SQLite says so in words.
-    return getattr(error.orig, "sqlstate", None) == "42P01" or "no such table" in str(error.orig)
+    return error.orig is not None and missing_table(error.orig)
 
 
 class SqlReadModelStore:
@@ -156,7 +156,8 @@ class SqlReadModelStore:
         in_a_file = parsed.database not in (None, "", ":memory:")
         pooled = "poolclass" not in engine_options
         if parsed.get_backend_name() == "sqlite" and in_a_file and pooled:
-            engine_options = {"pool_size": 32, "max_overflow": 32, **engine_options}
+            keep = KEEP_IDLE["sqlite"]
+            engine_options = {"pool_size": keep, "max_overflow": keep, **engine_options}
         return cls(create_engine(url, **engine_options), prefix=prefix, owns_engine=True)
 
     def close(self) -> None:
@@ -474,7 +475,7 @@ class SqlReadModelStore:
         found = self._collections.get(name)
         if found is not None:
             return found
-        table_name = self.prefix + check_collection(name).lower()
+        table_name = collection_table(self.prefix, name)
         table = sa.Table(
             table_name,
             sa.MetaData(),

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventualshop.adapters.sql_compiled import STATEMENTS
+from eventualshop.kernel.messages import to_utc
 
 Row = Sequence[Any]
 Values = Mapping[str, Any]
@@ -68,11 +69,6 @@ class AppendRows:
 
 
 # --- values, converted as SQLAlchemy's type processors convert them -----------------------------
-
-
-def to_utc(value: datetime) -> datetime:
-    """``schema.UtcDateTime``'s rule: aware UTC; a naive value is taken to be UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _sqlite_datetime(value: datetime) -> str:

@@ -6,13 +6,13 @@ in :mod:`eventualshop.kernel.repository`, so every adapter passes the same contr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from eventualshop.kernel.timers import ScheduledMessage
+from eventualshop.kernel.timers import ScheduledMessage, TimerStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class Stream:
         return self.snapshot is not None or bool(self.events)
 
 
-class EventStore(Protocol):
+class EventStore(TimerStore, Protocol):
     def load(self, aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
         """Latest snapshot plus every later event, ordered by version.
 
@@ -161,15 +161,4 @@ class EventStore(Protocol):
     def mark_published_through(self, position: int) -> None:
         """Move the relay's position to ``position`` (never backwards): every entry up to it was
         confirmed. Only ever pass the ``id`` of the last entry of a ``pending_outbox`` answer."""
-        ...
-
-    def due_messages(
-        self, now: datetime, limit: int = 100, command_types: Collection[str] | None = None
-    ) -> Sequence[ScheduledMessage]:
-        """Scheduled messages due at ``now``, earliest first, of ``command_types`` only when
-        given (``kernel.timers``)."""
-        ...
-
-    def forget_message(self, message_id: str) -> None:
-        """Delete a fired scheduled message; one already gone is no error."""
         ...

@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from eventualshop.kernel import cloudevents
@@ -23,6 +23,7 @@ from eventualshop.kernel.eventstore import (
     StoredEvent,
     Stream,
 )
+from eventualshop.kernel.messages import to_utc
 from eventualshop.kernel.timers import ScheduledMessage
 
 
@@ -101,9 +102,9 @@ class InMemoryEventStore:
                 self._inbox[(batch.inbox.consumer, batch.inbox.message_id)] = batch.inbox.outcome
             for message in batch.scheduled:
                 # In UTC, as the SQL store keeps it (a naive time is taken to be UTC there too).
-                due = message.due_at
-                due = due.replace(tzinfo=UTC) if due.tzinfo is None else due.astimezone(UTC)
-                self._scheduled[message.message_id] = replace(message, due_at=due)
+                self._scheduled[message.message_id] = replace(
+                    message, due_at=to_utc(message.due_at)
+                )
             return positions
 
     def outcome(self, consumer: str, message_id: str) -> str | None:

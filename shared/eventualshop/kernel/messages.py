@@ -21,6 +21,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def to_utc(value: datetime) -> datetime:
+    """Aware and in UTC; a naive value is taken to be UTC (``schema.UtcDateTime``'s rule)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Message(BaseModel):
     model_config = ConfigDict(
         frozen=True,

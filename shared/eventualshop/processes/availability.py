@@ -30,6 +30,7 @@ from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart.read_models import AVAILABILITY, availability_id, holding
+from eventualshop.warehouse.commands import ReleaseReason
 from eventualshop.warehouse.events import (
     InventoryNotReserved,
     InventoryReservationReleased,
@@ -119,4 +120,4 @@ class ItemAvailability:
 
 
 def _expiry(event: DomainEvent) -> bool:
-    return isinstance(event, InventoryReservationReleased) and event.reason == "expired"
+    return isinstance(event, InventoryReservationReleased) and event.reason == ReleaseReason.EXPIRED

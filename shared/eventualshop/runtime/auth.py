@@ -101,17 +101,20 @@ def _settings_for(environment: tuple[str | None, ...]) -> AuthSettings:
 # ---- keys ---------------------------------------------------------------------------------------
 
 
+def public_jwk(public: Ed25519PublicKey) -> dict[str, str]:
+    """The key's JWK members, as PyJWT's ``OKPAlgorithm.to_jwk`` writes them."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"crv": "Ed25519", "kty": "OKP", "x": _base64url(raw)}
+
+
 def key_id(public: Ed25519PublicKey) -> str:
     """RFC 7638 thumbprint of the key: stable, so a verifier finds the key a token names."""
     from hashlib import sha256
 
-    from cryptography.hazmat.primitives import serialization
-
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    # The JWK's members in lexicographic order, as RFC 7638 requires; "x" as PyJWT's to_jwk.
-    canonical = json.dumps(
-        {"crv": "Ed25519", "kty": "OKP", "x": _base64url(raw)}, separators=(",", ":")
-    )
+    # The JWK's members in lexicographic order, as RFC 7638 requires.
+    canonical = json.dumps(public_jwk(public), sort_keys=True, separators=(",", ":"))
     return _base64url(sha256(canonical.encode()).digest())
 
 
@@ -182,11 +185,8 @@ def jwks(settings: AuthSettings) -> dict[str, Any]:
     if settings.auth_jwks:
         published: dict[str, Any] = json.loads(settings.auth_jwks)
         return published
-    import jwt
-
     public = signing_key(settings).public_key()
-    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
-    return {"keys": [jwk | {"kid": key_id(public), "use": "sig", "alg": ALGORITHM}]}
+    return {"keys": [public_jwk(public) | {"kid": key_id(public), "use": "sig", "alg": ALGORITHM}]}
 
 
 # ---- verification -------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ small pools, so items are increased, removed and added again; rejected commands 
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -28,12 +27,8 @@ from eventualshop.catalog.commands import (
 )
 from eventualshop.catalog.read_models import GRID, PROJECTIONS
 from eventualshop.kernel.messages import Command
-from eventualshop.kernel.projection import Projector
-from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
-from tests.unit.delivery import attempt_all, in_order_contents
+from tests.unit.delivery import attempt_all, delivered_contents, in_order_contents
 from tests.unit.recorded import History
-from tests.unit.shopping_cart.history import contents
-from tests.unit.shopping_cart.test_projection_delivery_properties import deliver_like_a_broker
 
 from .examples import KEYBOARD, MOUSE, add_item
 
@@ -119,8 +114,4 @@ def test_any_delivery_order_with_duplicates_gives_the_in_order_documents(
     in_order = in_order_contents(history.events, PROJECTIONS)
     assert_the_grid_agrees_with_the_catalogs(in_order[GRID], history.states)
 
-    store = InMemoryReadModelStore()
-    every = [Projector(store, projection) for projection in PROJECTIONS]
-    deliver_like_a_broker(history.events, every, random.Random(seed))
-
-    assert contents(store, PROJECTIONS) == in_order
+    assert delivered_contents(history.events, PROJECTIONS, seed) == in_order

@@ -132,10 +132,10 @@ def test_a_timer_of_a_command_this_context_does_not_know_stays_and_a_gone_aggreg
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
-def test_one_sweep_fires_every_due_timer_a_batch_at_a_time(store: InMemoryEventStore) -> None:
-    """Many timers due at once (a busy hour's reservations) are not left for later sweeps."""
+def registered_users(store: InMemoryEventStore, count: int) -> ApplicationService[User]:
+    """``count`` users registered at once (each with an expiry timer), and their service."""
     users = ApplicationService(store, USER, clock=lambda: REGISTERED_AT)
-    for n in range(2, 27):
+    for n in range(2, 2 + count):
         register = RegisterUser(
             user_id=UUID(int=n),
             first_name="Alice",
@@ -144,6 +144,12 @@ def test_one_sweep_fires_every_due_timer_a_batch_at_a_time(store: InMemoryEventS
             credential_id=UUID(int=1000 + n),
         )
         assert users.handle(register).accepted
+    return users
+
+
+def test_one_sweep_fires_every_due_timer_a_batch_at_a_time(store: InMemoryEventStore) -> None:
+    """Many timers due at once (a busy hour's reservations) are not left for later sweeps."""
+    users = registered_users(store, 25)
 
     assert fire_all_due(store, users, DUE, batch=10) == Fired(25, 0)
     assert store.due_messages(DUE) == []
@@ -152,17 +158,7 @@ def test_one_sweep_fires_every_due_timer_a_batch_at_a_time(store: InMemoryEventS
 def test_a_sweep_stops_at_its_budget_and_at_a_batch_that_fires_nothing(
     store: InMemoryEventStore,
 ) -> None:
-    users = ApplicationService(store, USER, clock=lambda: REGISTERED_AT)
-    for n in range(2, 27):
-        users.handle(
-            RegisterUser(
-                user_id=UUID(int=n),
-                first_name="Alice",
-                last_name="Smith",
-                email=f"user{n}@example.com",
-                credential_id=UUID(int=1000 + n),
-            )
-        )
+    users = registered_users(store, 25)
     ticks = iter(range(100))
 
     # The clock passes the budget after the first batch: the rest waits for the next sweep.
@@ -171,3 +167,23 @@ def test_a_sweep_stops_at_its_budget_and_at_a_batch_that_fires_nothing(
     assert first == Fired(10, 0)
     assert len(store.due_messages(DUE)) == 15
     assert fire_all_due(store, users, DUE - timedelta(seconds=1), batch=10) == Fired(0, 0)
+
+
+def test_a_full_batch_that_fires_nothing_ends_the_sweep_instead_of_spinning_to_its_budget(
+    store: InMemoryEventStore, service: ApplicationService[User]
+) -> None:
+    """Ten due timers whose payloads no longer validate stay (kept as evidence): the sweep
+    stops after the one batch instead of reading them again until its budget is spent."""
+    [message] = store.due_messages(DUE)
+    invalid = [replace(message, message_id=f"timer:invalid-{n}", payload="{}") for n in range(10)]
+    store.append(AppendBatch([], scheduled=invalid))
+    store.forget_message(message.message_id)
+
+    reads: list[float] = []
+
+    def clock() -> float:  # a second per read: a sweep that spun would read it 20 times
+        reads.append(float(len(reads)))
+        return reads[-1]
+
+    assert fire_all_due(store, service, DUE, batch=10, clock=clock) == Fired(0, 10)
+    assert len(reads) <= 2

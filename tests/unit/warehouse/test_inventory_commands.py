@@ -109,14 +109,16 @@ def release(version: int, cart_id: UUID = CART_ID) -> ReleaseInventoryReservatio
     )
 
 
-def released(quantity: int, version: int, in_all: int = 0) -> InventoryReservationReleased:
+def released(
+    quantity: int, version: int, in_all: int = 0, reason: str = "item-removed"
+) -> InventoryReservationReleased:
     return InventoryReservationReleased(
         inventory_id=INVENTORY_ID,
         item_id=ITEM_ID,
         cart_id=CART_ID,
         quantity=quantity,
         cart_version=version,
-        reason="item-removed",
+        reason=reason,
         item_reserved=in_all,
     )
 

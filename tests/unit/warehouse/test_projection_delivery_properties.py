@@ -9,7 +9,6 @@ refused and recorded), reservations and releases by three carts; rejected comman
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,9 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventualshop.kernel.messages import Command
-from eventualshop.kernel.projection import Projector
 from eventualshop.kernel.readmodels import Document
-from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.warehouse.commands import (
     CreateInventory,
     DecreaseInventoryAdjust,
@@ -33,10 +30,8 @@ from eventualshop.warehouse.commands import (
 )
 from eventualshop.warehouse.inventory import INVENTORY, Inventory
 from eventualshop.warehouse.read_models import ITEM_LIST, PROJECTIONS, member_id
-from tests.unit.delivery import attempt_all, in_order_contents
+from tests.unit.delivery import attempt_all, delivered_contents, in_order_contents
 from tests.unit.recorded import History
-from tests.unit.shopping_cart.history import contents
-from tests.unit.shopping_cart.test_projection_delivery_properties import deliver_like_a_broker
 
 from .examples import CASE, CATALOG_ID, OWNER_ID, PHONE
 
@@ -136,8 +131,4 @@ def test_any_delivery_order_with_duplicates_gives_the_in_order_documents(
     in_order = in_order_contents(history.events, PROJECTIONS)
     assert_the_items_agree_with_the_inventories(in_order[ITEM_LIST], history.states)
 
-    store = InMemoryReadModelStore()
-    every = [Projector(store, projection) for projection in PROJECTIONS]
-    deliver_like_a_broker(history.events, every, random.Random(seed))
-
-    assert contents(store, PROJECTIONS) == in_order
+    assert delivered_contents(history.events, PROJECTIONS, seed) == in_order

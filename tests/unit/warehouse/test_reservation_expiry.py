@@ -13,7 +13,7 @@ from eventualshop.warehouse.events import InventoryReservationReleased
 from eventualshop.warehouse.inventory import timers
 from eventualshop.warehouse.settings import WarehouseSettings, configure
 
-from .examples import CART_ID, EXPIRATION, INVENTORY_ID, ITEM_ID, PHONE, created, received
+from .examples import CART_ID, EXPIRATION, INVENTORY_ID, PHONE, created, received
 from .test_inventory_commands import given, released, reserved
 
 
@@ -30,15 +30,7 @@ def expire(version: int, expiration: object = EXPIRATION) -> ExpireInventoryRese
 
 
 def expired(quantity: int, version: int, in_all: int = 0) -> InventoryReservationReleased:
-    return InventoryReservationReleased(
-        inventory_id=INVENTORY_ID,
-        item_id=ITEM_ID,
-        cart_id=CART_ID,
-        quantity=quantity,
-        cart_version=version,
-        reason="expired",
-        item_reserved=in_all,
-    )
+    return released(quantity, version, in_all, reason="expired")
 
 
 class TestTheTimerOfAReservation:

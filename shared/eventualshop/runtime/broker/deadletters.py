@@ -21,14 +21,14 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from eventualshop.adapters.schema import Identity64, LongText, UtcDateTime
-from eventualshop.kernel.messages import utc_now
+from eventualshop.kernel.messages import to_utc, utc_now
 from eventualshop.runtime.broker.binding import CloudEventMessage
 
 KNATIVE_ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordata", "knativeerrordest")
@@ -123,8 +123,8 @@ class InMemoryDeadLetterStore:
             self._letters[new_id] = replace(
                 letter,
                 id=new_id,
-                dead_at=_utc(letter.dead_at),
-                replayed_at=letter.replayed_at and _utc(letter.replayed_at),
+                dead_at=to_utc(letter.dead_at),
+                replayed_at=letter.replayed_at and to_utc(letter.replayed_at),
             )
             return new_id
 
@@ -155,7 +155,7 @@ class InMemoryDeadLetterStore:
             letter = self._letters.get(dead_letter_id)
             if letter is None or letter.replayed_at is not None:
                 return False
-            self._letters[dead_letter_id] = replace(letter, replayed_at=_utc(at))
+            self._letters[dead_letter_id] = replace(letter, replayed_at=to_utc(at))
             return True
 
     def clear_replayed(self, dead_letter_id: int) -> None:
@@ -163,10 +163,6 @@ class InMemoryDeadLetterStore:
             letter = self._letters.get(dead_letter_id)
             if letter is not None:
                 self._letters[dead_letter_id] = replace(letter, replayed_at=None)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # ------------------------------------------------------------------------------------ SQL store
