@@ -1272,3 +1272,27 @@ def test_the_sqlite_store_keeps_a_connection_per_thread_of_a_busy_server(tmp_pat
         assert round_of_readers() == 16, "connections were opened again"
     finally:
         store.close()
+
+
+def test_the_driver_lookup_on_a_sqlite_file_nobody_wrote_answers_without_creating_it(
+    tmp_path: Path,
+) -> None:
+    """A command function's first request with a token asks whether its user was revoked
+    before any read model exists: the answer is no, and the question leaves no database behind
+    (creating it cost the first request a WAL switch and its fsyncs)."""
+    from eventualshop.adapters.read_models_driver import open_document_lookup
+
+    file = tmp_path / "readmodels.sqlite3"
+    lookup = open_document_lookup(f"sqlite:///{file}")
+    assert lookup is not None
+    try:
+        assert lookup.exists("RevokedUsers", "u1") is False
+        assert not file.exists()
+        store = SqlReadModelStore.from_url(f"sqlite:///{file}")
+        try:
+            store.upsert_if_newer(CARTS, cart("c1", 1))
+            assert lookup.exists(CARTS, "c1") is True  # once written, the file is read
+        finally:
+            store.close()
+    finally:
+        lookup.close()

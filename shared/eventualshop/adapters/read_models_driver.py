@@ -11,6 +11,8 @@ keyed by ``id``; a collection nobody has written yet has no table, so nothing ex
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
 from eventualshop.kernel.readmodel_checks import check_collection
 
@@ -34,11 +36,16 @@ def table_name(prefix: str, collection: str) -> str:
 class DriverDocumentLookup:
     def __init__(self, url: DriverUrl, *, prefix: str = TABLE_PREFIX, keep: int = 2) -> None:
         self._dialect = url.dialect
+        self._file = Path(url.target).expanduser() if url.dialect == "sqlite" else None
         self._prefix = prefix
         self._connections = DirectConnections(url, keep=keep)
 
     def exists(self, collection: str, id: str) -> bool:
         table = table_name(self._prefix, collection)
+        if self._file is not None and not self._file.exists():
+            # No read model was ever written. Opening the file would create it (and switch it
+            # to WAL, four fsyncs on a cold function's first request) only to find no table.
+            return False
         marker = "?" if self._dialect == "sqlite" else "%s"
         # The name is a checked identifier (letters, digits, underscores), so it may be spliced.
         statement = f'SELECT 1 FROM "{table}" WHERE id = {marker}'
