@@ -25,9 +25,11 @@ from sqlalchemy.engine import URL, Engine
 from eventualshop.adapters.database import create_engine, migrate
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.adapters.schema import processed_messages
+from eventualshop.adapters.sql_driver import AppendRows
 from eventualshop.kernel import cloudevents
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, InboxRecord, StoredEvent
+from eventualshop.kernel.timers import ScheduledMessage
 from tests.fixtures.events import event as stored_event
 from tests.fixtures.events import history, snapshot
 
@@ -54,7 +56,8 @@ def store(database_url: URL) -> Iterator[SqlEventStore]:
 
 def a_full_batch() -> AppendBatch:
     """Two events, the second with every optional field, an odd offset and odd text (it is what
-    ``load`` returns: the snapshot covers the first), a snapshot, a context and the inbox."""
+    ``load`` returns: the snapshot covers the first), a snapshot, a durable timer, a context and
+    the inbox."""
     cart = uuid4()
     events = [
         stored_event(cart, 1),
@@ -77,6 +80,17 @@ def a_full_batch() -> AppendBatch:
         snapshots=[snapshot(cart, 1)],
         context="shopping-cart",
         inbox=InboxRecord("cart", "message-1", '{"outcome":"ok"}'),
+        scheduled=[
+            ScheduledMessage(
+                message_id=f"{events[1].event_id}:0",
+                due_at=datetime(2024, 7, 1, 12, 15, 0, 7, tzinfo=timezone(timedelta(hours=-5))),
+                command_type="ExpireSomething",
+                payload='{"note":"Zoë \'%(x)s\' ;--"}',
+                correlation_id="correlation ' with a quote",
+                causation_id=None,
+                traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
+            )
+        ],
     )
 
 
@@ -90,6 +104,28 @@ def without_position(events: list[StoredEvent]) -> list[StoredEvent]:
 class TestChoosingThePath:
     def test_sqlite_and_psycopg_engines_take_the_driver_path(self, store: SqlEventStore) -> None:
         assert store._driver_path() is not None
+
+    def test_an_append_with_durable_timers_takes_the_driver_path(
+        self, store: SqlEventStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A reaction that schedules (a reservation's expiry, an email's) is as hot as a command.
+        driver = store._driver_path()
+        assert driver is not None
+        appended: list[AppendRows] = []
+
+        class Spy:
+            def append(self, rows: AppendRows) -> list[Any]:
+                appended.append(rows)
+                assert driver is not None
+                return driver.append(rows)
+
+        monkeypatch.setattr(store, "_driver_path", Spy)
+        batch = a_full_batch()
+
+        store.append(batch)
+
+        assert [len(rows.scheduled) for rows in appended] == [1]
+        assert list(store.due_messages(datetime(2025, 1, 1, tzinfo=UTC))) == list(batch.scheduled)
 
     def test_an_engine_whose_statements_are_listened_to_takes_the_sqlalchemy_path(
         self, store: SqlEventStore
@@ -135,6 +171,7 @@ class TestBothPathsShareTheirRows:
             for e in loaded
         ]
         assert outcome == '{"outcome":"ok"}'
+        assert list(store.due_messages(datetime(2025, 1, 1, tzinfo=UTC))) == list(batch.scheduled)
         assert without_position(list(by_driver.events)) == list(batch.events[1:])
         assert by_driver.events[0].timestamp.tzinfo is UTC
 
@@ -189,6 +226,8 @@ STORED_COLUMNS = {
     "command_consumer, command_id, outcome",
     "snapshots": "aggregate_id, version, aggregate_type, state, created_at",
     "processed_messages": "consumer, message_id, outcome, processed_at",
+    "scheduled_messages": "message_id, due_at, command_type, payload, correlation_id, "
+    "causation_id, traceparent, created_at",
 }
 
 

@@ -99,6 +99,9 @@ def compiled_statements() -> dict[str, dict[str, dict[str, Any]]]:
             "insert_snapshots": compile_statement(
                 statements.INSERT_SNAPSHOTS, dialect, columns["snapshots"]
             ),
+            "insert_scheduled": compile_statement(
+                statements.INSERT_SCHEDULED, dialect, columns["scheduled"]
+            ),
             "pending_outbox": compile_statement(statements.PENDING_OUTBOX_PAGE, dialect),
             "mark_published": compile_statement(statements.MARK_PUBLISHED, dialect),
             "schema_revision": compile_statement(statements.SCHEMA_REVISION, dialect),

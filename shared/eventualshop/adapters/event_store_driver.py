@@ -131,9 +131,8 @@ class DriverEventStore:
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
         driver = self._driver_path()
-        if driver is None or not batch.events or batch.scheduled:
-            # A batch without events (a command that decided nothing) is rare, and one with
-            # timers is a reaction's, not a client command's: SQLAlchemy's path.
+        if driver is None or not batch.events:
+            # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.
             return self.full.append(batch)
         rows = append_rows(batch, self._clock())
         try:

@@ -308,6 +308,16 @@ APPEND_COLUMNS: dict[str, tuple[str, ...]] = {
         "outcome",
     ),
     "snapshots": ("aggregate_id", "version", "aggregate_type", "state", "created_at"),
+    "scheduled": (
+        "message_id",
+        "due_at",
+        "command_type",
+        "payload",
+        "correlation_id",
+        "causation_id",
+        "traceparent",
+        "created_at",
+    ),
 }
 
 #: A high-water mark, safe because positions commit in order (appends are serialised). Never moves
@@ -543,9 +553,8 @@ class SqlEventStore:
         if not (batch.events or batch.snapshots or batch.inbox or batch.scheduled):
             return []
         rows = append_rows(batch, self._clock())
-        # A batch without events (a command that decided nothing) is rare, and one with timers is
-        # a reaction's, never a client command's hot path: both take SQLAlchemy's path.
-        driver = self._driver_path() if batch.events and not batch.scheduled else None
+        # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.
+        driver = self._driver_path() if batch.events else None
         try:
             with self._writing:
                 inserted = driver.append(rows) if driver is not None else self._append(rows)

@@ -50,6 +50,22 @@ STATEMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "%(command_id)s::VARCHAR, %(outcome)s::VARCHAR) "
             "RETURNING events.position, events.event_id",
         },
+        "insert_scheduled": {
+            "binds": {"created_at": "utc_datetime", "due_at": "utc_datetime"},
+            "constants": {},
+            "order": None,
+            "results": {},
+            "sql": "INSERT INTO scheduled_messages (message_id, "
+            "due_at, command_type, payload, correlation_id, "
+            "causation_id, traceparent, created_at) VALUES "
+            "(%(message_id)s::VARCHAR, %(due_at)s::TIMESTAMP "
+            "WITH TIME ZONE, %(command_type)s::VARCHAR, "
+            "%(payload)s::VARCHAR, "
+            "%(correlation_id)s::VARCHAR, "
+            "%(causation_id)s::VARCHAR, "
+            "%(traceparent)s::VARCHAR, "
+            "%(created_at)s::TIMESTAMP WITH TIME ZONE)",
+        },
         "insert_snapshots": {
             "binds": {"created_at": "utc_datetime"},
             "constants": {},
@@ -178,6 +194,25 @@ STATEMENTS: dict[str, dict[str, dict[str, Any]]] = {
             "traceparent, context, command_consumer, command_id, "
             "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?) RETURNING position, event_id",
+        },
+        "insert_scheduled": {
+            "binds": {"created_at": "utc_datetime", "due_at": "utc_datetime"},
+            "constants": {},
+            "order": (
+                "message_id",
+                "due_at",
+                "command_type",
+                "payload",
+                "correlation_id",
+                "causation_id",
+                "traceparent",
+                "created_at",
+            ),
+            "results": {},
+            "sql": "INSERT INTO scheduled_messages (message_id, due_at, "
+            "command_type, payload, correlation_id, causation_id, "
+            "traceparent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "?)",
         },
         "insert_snapshots": {
             "binds": {"aggregate_id": "uuid", "created_at": "utc_datetime"},

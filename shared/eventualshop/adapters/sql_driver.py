@@ -64,7 +64,7 @@ class AppendRows:
     inbox: Values | None
     events: Sequence[Values]
     snapshots: Sequence[Values] = ()
-    #: Durable timers; a batch with any takes SQLAlchemy's path (never a command's hot path).
+    #: Durable timers (``kernel.timers``), inserted in the same transaction as the events.
     scheduled: Sequence[Values] = ()
 
 
@@ -157,6 +157,7 @@ class Statements:
         self.guard = Statement(dialect, compiled["guard_inbox"])
         self.events = Statement(dialect, compiled["insert_events"])
         self.snapshots = Statement(dialect, compiled["insert_snapshots"])
+        self.scheduled = Statement(dialect, compiled["insert_scheduled"])
         self.pending = Statement(dialect, compiled["pending_outbox"])
         self.mark = Statement(dialect, compiled["mark_published"])
         self.revision = Statement(dialect, compiled["schema_revision"])
@@ -405,10 +406,12 @@ class SqliteDriverPath(_BaseDriverPath):
                     s.events.row(cursor.execute(s.events.sql, s.events.parameters(row)).fetchone())
                     for row in rows.events
                 ]
-                if rows.snapshots:
-                    cursor.executemany(
-                        s.snapshots.sql, [s.snapshots.parameters(row) for row in rows.snapshots]
-                    )
+                for statement, values in (
+                    (s.snapshots, rows.snapshots),
+                    (s.scheduled, rows.scheduled),
+                ):
+                    if values:
+                        cursor.executemany(statement.sql, [statement.parameters(r) for r in values])
                 cursor.execute("COMMIT")
             except BaseException:
                 connection.rollback()
@@ -442,6 +445,7 @@ class PostgresDriverPath(_BaseDriverPath):
             first_event = len(statements)
             statements += [bind(s.events.sql, s.events.parameters(row)) for row in rows.events]
             statements += [bind(s.snapshots.sql, s.snapshots.parameters(r)) for r in rows.snapshots]
+            statements += [bind(s.scheduled.sql, s.scheduled.parameters(r)) for r in rows.scheduled]
             statements.append("COMMIT")
             try:
                 cursor.execute(";\n".join(statements))
