@@ -47,7 +47,9 @@ class Needs:
 def needs(root: Root, spec: FunctionSpec) -> Needs:
     need = _needs(root, spec)
     if spec.route is not None and spec.access not in (None, "anonymous"):
-        return replace(need, verifies_tokens=True)
+        # A token is refused at once when its user was deleted: every request reads the
+        # revocations in the read-model store, so without it the check would pass everyone.
+        return replace(need, verifies_tokens=True, read_models=True)
     return need
 
 
