@@ -62,6 +62,10 @@ class ProductUnknown(Exception):
     """The answer's item is not found in its inventory's history yet: deliver it again later."""
 
 
+#: How many (inventory, item) products a projector remembers before it starts afresh.
+PRODUCTS_KEPT = 10_000
+
+
 class ItemAvailability:
     """Writes the Warehouse's answers into the cart's availability documents."""
 
@@ -71,6 +75,9 @@ class ItemAvailability:
     def __init__(self, store: ReadModelStore, product_of: ProductOf) -> None:
         self.store = store
         self.product_of = product_of
+        # No event changes an inventory item's product, so each is looked up once: a lookup
+        # loads the whole inventory, and a busy one answers for many carts.
+        self._products: dict[tuple[UUID, UUID], Product] = {}
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes(AVAILABILITY, INDEXES)
@@ -113,9 +120,15 @@ class ItemAvailability:
         return "applied" if self.store.upsert_if_newer(AVAILABILITY, document) else "stale"
 
     def _product(self, inventory_id: UUID, item_id: UUID) -> Product:
-        product = self.product_of(inventory_id, item_id)
+        key = (inventory_id, item_id)
+        product = self._products.get(key)
         if product is None:
-            raise ProductUnknown(f"inventory {inventory_id} has no item {item_id} (yet)")
+            product = self.product_of(inventory_id, item_id)
+            if product is None:
+                raise ProductUnknown(f"inventory {inventory_id} has no item {item_id} (yet)")
+            if len(self._products) >= PRODUCTS_KEPT:
+                self._products.clear()
+            self._products[key] = product
         return product
 
 

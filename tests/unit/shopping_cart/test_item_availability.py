@@ -183,6 +183,31 @@ class TestItemAvailability:
             projector.handle(released)
         assert availability_documents(store) == {}
 
+    def test_the_product_of_an_inventory_item_is_looked_up_once(self) -> None:
+        # A lookup loads the whole inventory; no event changes an item's product.
+        shop = Shop({KEYBOARD: 5})
+        shop.cart(
+            add_item(KEYBOARD, 9),  # more than there is: not reserved
+            ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_ID, new_quantity=8),
+            RemoveCartItem(cart_id=CART_ID, item_id=ITEM_ID),
+        )
+        answers = shop.answers()
+        asked: list[tuple[UUID, UUID]] = []
+        projector = shop.projector(InMemoryReadModelStore())
+        lookup = projector.product_of
+        projector.product_of = lambda inventory, item: (
+            asked.append((inventory, item)) or lookup(inventory, item)
+        )
+
+        for answer in answers:
+            projector.handle(answer)
+
+        assert len([a for a in answers if not isinstance(a.event, InventoryReserved)]) >= 2
+        assert len(asked) == 1
+        assert availability_documents(projector.store) == availability_documents(
+            shop.read_models(InMemoryReadModelStore())
+        )
+
 
 def test_the_projector_subscribes_to_exactly_the_answers_it_handles() -> None:
     (spec,) = [s for s in PROJECTORS if s.name == ITEM_AVAILABILITY]
