@@ -32,11 +32,12 @@ from eventualshop.kernel.eventstore import (
     InboxRecord,
     OutboxEntry,
     StoredEvent,
+    command_event_id,
 )
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.timers import ScheduledMessage
 from tests.conftest import truncate
-from tests.fixtures.events import event, history, snapshot
+from tests.fixtures.events import event, for_command, history, snapshot
 
 #: The bounded context the published test events belong to.
 CONTEXT = "shopping-cart"
@@ -240,21 +241,24 @@ class TestOptimisticConcurrency:
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        first = history(cart, [1])
-        event_store.append(
-            AppendBatch(first, context=CONTEXT, inbox=InboxRecord("cart", "m-1", "ok"))
+        batch = for_command(
+            AppendBatch(history(cart, [1]), context=CONTEXT, inbox=InboxRecord("cart", "m-1", "ok"))
         )
+        event_store.append(batch)
+        first = list(batch.events)
         last_position = event_store.last_position()
         # v2 is new but v1 is taken: the whole batch must fail, v2 included.
         late = [event(cart, 2), event(cart, 1)]
 
         with pytest.raises(ConcurrencyConflict) as raised:
             event_store.append(
-                AppendBatch(
-                    late,
-                    snapshots=[snapshot(cart, 2)],
-                    context=CONTEXT,
-                    inbox=InboxRecord("cart", "m-2", "ok"),
+                for_command(
+                    AppendBatch(
+                        late,
+                        snapshots=[snapshot(cart, 2)],
+                        context=CONTEXT,
+                        inbox=InboxRecord("cart", "m-2", "ok"),
+                    )
                 )
             )
 
@@ -303,19 +307,24 @@ class TestIdempotentMessages:
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        first = history(cart, [1])
-        event_store.append(
-            AppendBatch(first, context=CONTEXT, inbox=InboxRecord("cart", "m-1", "first"))
+        batch = for_command(
+            AppendBatch(
+                history(cart, [1]), context=CONTEXT, inbox=InboxRecord("cart", "m-1", "first")
+            )
         )
+        event_store.append(batch)
+        first = list(batch.events)
         again = history(cart, [2])
 
         with pytest.raises(DuplicateMessage) as raised:
             event_store.append(
-                AppendBatch(
-                    again,
-                    snapshots=[snapshot(cart, 2)],
-                    context=CONTEXT,
-                    inbox=InboxRecord("cart", "m-1", "second"),
+                for_command(
+                    AppendBatch(
+                        again,
+                        snapshots=[snapshot(cart, 2)],
+                        context=CONTEXT,
+                        inbox=InboxRecord("cart", "m-1", "second"),
+                    )
                 )
             )
 
@@ -324,15 +333,37 @@ class TestIdempotentMessages:
         assert pending_event_ids(event_store) == [first[0].event_id]
         assert event_store.outcome("cart", "m-1") == "first"
 
+    def test_a_command_is_recognised_by_its_first_event_id_which_must_be_derived(
+        self, event_store: EventStore
+    ) -> None:
+        """No index of its own keeps a command from being accepted twice: its first event's id
+        is derived from the message, and event ids are unique. A batch that would bypass that
+        is refused before anything is written."""
+        cart = uuid4()
+        random_id = AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok"))
+        assert random_id.events[0].event_id != command_event_id("cart", "m-1")
+
+        with pytest.raises(ValueError, match="command_event_id"):
+            event_store.append(random_id)
+
+        assert not event_store.load(cart).exists
+        assert event_store.outcome("cart", "m-1") is None
+        batch = for_command(random_id)
+        event_store.append(batch)
+        assert batch.events[0].event_id == command_event_id("cart", "m-1")
+        assert event_store.outcome("cart", "m-1") == "ok"
+
     def test_a_duplicate_message_is_reported_even_when_its_version_is_taken_too(
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        event_store.append(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+        event_store.append(
+            for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+        )
 
         with pytest.raises(DuplicateMessage):
             event_store.append(
-                AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok"))
+                for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
             )
 
     def test_a_new_message_has_no_outcome_and_an_appended_one_keeps_its_outcome(
@@ -341,7 +372,9 @@ class TestIdempotentMessages:
         assert event_store.outcome("cart", "m-1") is None
 
         event_store.append(
-            AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", '{"v":1}'))
+            for_command(
+                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", '{"v":1}'))
+            )
         )
 
         assert event_store.outcome("cart", "m-1") == '{"v":1}'
@@ -357,7 +390,9 @@ class TestIdempotentMessages:
         self, event_store: EventStore
     ) -> None:
         event_store.append(
-            AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
+            for_command(
+                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
+            )
         )
 
         assert event_store.record_outcome(InboxRecord("cart", "m-1", "rejected")) == "accepted"
@@ -370,7 +405,7 @@ class TestIdempotentMessages:
 
         with pytest.raises(DuplicateMessage):
             event_store.append(
-                AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok"))
+                for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
             )
 
         assert not event_store.load(cart).exists
@@ -554,14 +589,19 @@ class TestCommandsOfSeveralEvents:
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        events = history(cart, [1, 2, 3])
-        event_store.append(
-            AppendBatch(events, context=CONTEXT, inbox=InboxRecord("cart", "m-1", "three"))
+        batch = for_command(
+            AppendBatch(
+                history(cart, [1, 2, 3]), context=CONTEXT, inbox=InboxRecord("cart", "m-1", "three")
+            )
         )
+        event_store.append(batch)
+        events = list(batch.events)
 
         with pytest.raises(DuplicateMessage):
             event_store.append(
-                AppendBatch(history(cart, [4, 5]), inbox=InboxRecord("cart", "m-1", "again"))
+                for_command(
+                    AppendBatch(history(cart, [4, 5]), inbox=InboxRecord("cart", "m-1", "again"))
+                )
             )
 
         assert event_store.outcome("cart", "m-1") == "three"
@@ -571,13 +611,19 @@ class TestCommandsOfSeveralEvents:
     def test_a_command_that_wrote_no_event_keeps_its_outcome_and_refuses_its_redelivery(
         self, event_store: EventStore
     ) -> None:
-        event_store.append(AppendBatch([], inbox=InboxRecord("cart", "m-1", "nothing to do")))
+        event_store.append(
+            for_command(AppendBatch([], inbox=InboxRecord("cart", "m-1", "nothing to do")))
+        )
 
         with pytest.raises(DuplicateMessage):
-            event_store.append(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
+            event_store.append(
+                for_command(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
+            )
         with pytest.raises(DuplicateMessage):
             event_store.append(
-                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "again"))
+                for_command(
+                    AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "again"))
+                )
             )
 
         assert event_store.outcome("cart", "m-1") == "nothing to do"
@@ -586,11 +632,15 @@ class TestCommandsOfSeveralEvents:
         self, event_store: EventStore
     ) -> None:
         event_store.append(
-            AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
+            for_command(
+                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
+            )
         )
 
         with pytest.raises(DuplicateMessage):
-            event_store.append(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
+            event_store.append(
+                for_command(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
+            )
 
         assert event_store.outcome("cart", "m-1") == "accepted"
 
@@ -671,11 +721,13 @@ class TestDurableTimers:
                 AppendBatch([event(cart, 1)], scheduled=[_scheduled("lost", self.NOW)])
             )
         inbox = InboxRecord("consumer", "message-1", "{}")
-        event_store.append(AppendBatch([event(cart, 2)], inbox=inbox))
+        event_store.append(for_command(AppendBatch([event(cart, 2)], inbox=inbox)))
         with pytest.raises(DuplicateMessage):
             event_store.append(
-                AppendBatch(
-                    [event(cart, 3)], inbox=inbox, scheduled=[_scheduled("again", self.NOW)]
+                for_command(
+                    AppendBatch(
+                        [event(cart, 3)], inbox=inbox, scheduled=[_scheduled("again", self.NOW)]
+                    )
                 )
             )
 

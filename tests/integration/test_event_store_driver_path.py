@@ -31,7 +31,7 @@ from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, InboxRecord, StoredEvent
 from eventualshop.kernel.timers import ScheduledMessage
 from tests.fixtures.events import event as stored_event
-from tests.fixtures.events import history, snapshot
+from tests.fixtures.events import for_command, history, snapshot
 
 
 def _listen_to_nothing(*_: Any) -> None:
@@ -75,22 +75,24 @@ def a_full_batch() -> AppendBatch:
             traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
         ),
     ]
-    return AppendBatch(
-        events,
-        snapshots=[snapshot(cart, 1)],
-        context="shopping-cart",
-        inbox=InboxRecord("cart", "message-1", '{"outcome":"ok"}'),
-        scheduled=[
-            ScheduledMessage(
-                message_id=f"{events[1].event_id}:0",
-                due_at=datetime(2024, 7, 1, 12, 15, 0, 7, tzinfo=timezone(timedelta(hours=-5))),
-                command_type="ExpireSomething",
-                payload='{"note":"Zoë \'%(x)s\' ;--"}',
-                correlation_id="correlation ' with a quote",
-                causation_id=None,
-                traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
-            )
-        ],
+    return for_command(
+        AppendBatch(
+            events,
+            snapshots=[snapshot(cart, 1)],
+            context="shopping-cart",
+            inbox=InboxRecord("cart", "message-1", '{"outcome":"ok"}'),
+            scheduled=[
+                ScheduledMessage(
+                    message_id=f"{events[1].event_id}:0",
+                    due_at=datetime(2024, 7, 1, 12, 15, 0, 7, tzinfo=timezone(timedelta(hours=-5))),
+                    command_type="ExpireSomething",
+                    payload='{"note":"Zoë \'%(x)s\' ;--"}',
+                    correlation_id="correlation ' with a quote",
+                    causation_id=None,
+                    traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
+                )
+            ],
+        )
     )
 
 
@@ -320,11 +322,15 @@ class TestDriverPathTransactions:
         engine = create_engine(database_url, pool_size=1, max_overflow=0)
         store = SqlEventStore(engine, owns_engine=True)
         cart = uuid4()
-        store.append(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+        store.append(
+            for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+        )
         with pytest.raises(ConcurrencyConflict):
             store.append(AppendBatch(history(cart, [1])))
         with pytest.raises(DuplicateMessage):
-            store.append(AppendBatch(history(cart, [2]), inbox=InboxRecord("cart", "m-1", "no")))
+            store.append(
+                for_command(AppendBatch(history(cart, [2]), inbox=InboxRecord("cart", "m-1", "no")))
+            )
         store.load(cart)
 
         with engine.connect() as connection:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import URL
@@ -17,7 +18,7 @@ from eventualshop.adapters.schema import UtcDateTime, events, processed_messages
 from eventualshop.kernel import cloudevents
 from eventualshop.kernel.errors import DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, InboxRecord
-from tests.fixtures.events import event, history, snapshot
+from tests.fixtures.events import event, for_command, history, snapshot
 
 CONTEXT = "shopping-cart"
 NOW = datetime(2025, 1, 20, 12, 0, tzinfo=UTC)
@@ -97,7 +98,9 @@ def test_the_pending_outbox_rows_are_what_the_relay_publishes_after_the_upgrade(
     assert store.outcome("cart", "m-1") == "accepted"
     assert store.record_outcome(InboxRecord("cart", "m-1", "rejected")) == "accepted"
     try:
-        store.append(AppendBatch([event(cart, 6)], inbox=InboxRecord("cart", "m-1", "again")))
+        store.append(
+            for_command(AppendBatch([event(cart, 6)], inbox=InboxRecord("cart", "m-1", "again")))
+        )
     except DuplicateMessage:
         pass
     else:  # pragma: no cover - the assertion's message
@@ -117,7 +120,9 @@ def test_an_empty_store_starts_its_relay_at_the_beginning(empty_database_url: UR
 
 def test_downgrading_gives_the_outcomes_back_to_the_inbox_table(empty_database_url: URL) -> None:
     store = SqlEventStore.from_url(empty_database_url, migrate=True)
-    store.append(AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+    store.append(
+        for_command(AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "ok")))
+    )
     store.close()
 
     command.downgrade(alembic_config(empty_database_url), "0001")
@@ -144,10 +149,12 @@ def test_0004_keys_streams_by_type_and_keeps_positions_snapshots_and_the_inbox(
     user = uuid4()
     before = list(history(user, [1, 2, 3], aggregate_type="User"))
     positions = old.append(
-        AppendBatch(
-            before,
-            snapshots=[replace(snapshot(user, 2), aggregate_type="User")],
-            inbox=InboxRecord("identity.User", "m-1", "ok"),
+        for_command(
+            AppendBatch(
+                before,
+                snapshots=[replace(snapshot(user, 2), aggregate_type="User")],
+                inbox=InboxRecord("identity.User", "m-1", "ok"),
+            )
         )
     )
     engine.dispose()
@@ -166,10 +173,68 @@ def test_0004_keys_streams_by_type_and_keeps_positions_snapshots_and_the_inbox(
     assert [e.version for e in store.load_events(user, aggregate_type="User")] == [1, 2, 3]
     try:
         store.append(
-            AppendBatch(history(user, [4]), inbox=InboxRecord("identity.User", "m-1", "again"))
+            for_command(
+                AppendBatch(history(user, [4]), inbox=InboxRecord("identity.User", "m-1", "again"))
+            )
         )
     except DuplicateMessage:
         pass
     else:  # pragma: no cover - the assertion's message
         raise AssertionError("a command stored before 0004 was accepted again")
     store.close()
+
+
+def test_0005_a_command_stored_before_is_still_a_duplicate_without_the_command_index(
+    empty_database_url: URL,
+) -> None:
+    """At 0004 a command's first event had a random id and ``uq_events_command`` refused its
+    repeat; from 0005 the id is derived from the message. A command stored before the upgrade
+    is found in the inbox afterwards, so its redelivery is a duplicate with its first outcome."""
+    command.upgrade(alembic_config(empty_database_url), "0004")
+    cart = uuid4()
+    first = event(cart, 1)  # a random id, as the code before 0005 gave it
+    engine = create_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(events),
+            {
+                "event_id": first.event_id,
+                "aggregate_id": cart,
+                "aggregate_type": first.aggregate_type,
+                "version": 1,
+                "event_type": first.event_type,
+                "schema_version": first.schema_version,
+                "payload": first.payload,
+                "occurred_at": first.timestamp,
+                "correlation_id": first.correlation_id,
+                "context": CONTEXT,
+                "command_consumer": "cart",
+                "command_id": "m-1",
+                "outcome": "ok",
+            },
+        )
+    engine.dispose()
+
+    migrate(create_engine(empty_database_url))
+    store = SqlEventStore.from_url(empty_database_url)
+    try:
+        again = for_command(AppendBatch(history(cart, [2]), inbox=InboxRecord("cart", "m-1", "no")))
+        try:
+            store.append(again)
+        except DuplicateMessage:
+            pass
+        else:  # pragma: no cover - the assertion's message
+            raise AssertionError("a command stored before 0005 was accepted again")
+        assert store.outcome("cart", "m-1") == "ok"
+        assert [e.version for e in store.load(cart).events] == [1]
+        # A new command is refused on its second delivery by the event id alone.
+        new = for_command(AppendBatch(history(cart, [2]), inbox=InboxRecord("cart", "m-2", "ok")))
+        store.append(new)
+        with pytest.raises(DuplicateMessage):
+            store.append(
+                for_command(AppendBatch(history(cart, [3]), inbox=InboxRecord("cart", "m-2", "x")))
+            )
+        indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("events")}
+        assert "uq_events_command" not in indexes
+    finally:
+        store.close()

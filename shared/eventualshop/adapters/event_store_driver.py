@@ -34,6 +34,7 @@ from eventualshop.kernel.eventstore import (
     OutboxEntry,
     StoredEvent,
     Stream,
+    check_command_ids,
 )
 from eventualshop.kernel.messages import utc_now
 from eventualshop.kernel.timers import ScheduledMessage
@@ -130,6 +131,7 @@ class DriverEventStore:
         return stream_of(aggregate_id, driver.load(aggregate_id, aggregate_type))
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
+        check_command_ids(batch)
         driver = self._driver_path()
         if driver is None or not batch.events:
             # A batch without events (a command that decided nothing) is rare: SQLAlchemy's path.

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from eventualshop.kernel.timers import ScheduledMessage, TimerStore
 
@@ -73,8 +73,9 @@ class AppendBatch:
     callers that render the CloudEvents themselves: the events of those entries are published,
     and the SQL store keeps only the context their ``source`` names (it renders the same text
     from the event row again when the entry was made by ``cloudevents.structured``).
-    ``inbox`` is stored with the first event (or on its own when there is none). ``scheduled``
-    are the durable timers the events asked for (``kernel.timers``).
+    ``inbox`` is stored with the first event (or on its own when there is none), whose id is
+    then ``command_event_id`` of the inbox's consumer and message id (``check_command_ids``).
+    ``scheduled`` are the durable timers the events asked for (``kernel.timers``).
     """
 
     events: Sequence[StoredEvent]
@@ -83,6 +84,31 @@ class AppendBatch:
     inbox: InboxRecord | None = None
     context: str | None = None
     scheduled: Sequence[ScheduledMessage] = ()
+
+
+#: The namespace of ``command_event_id`` (fixed: stored ids are derived from it).
+_COMMAND_EVENTS = UUID("5b0c6f8e-3a51-4f4e-9a1c-6d2f1e0b7c42")
+
+
+def command_event_id(consumer: str, message_id: str) -> UUID:
+    """The id of the first event a command raises, derived from the message it came in (a UUID
+    v5; consumer names hold no newline). A store's unique event id is then also the command's
+    at-most-once, with no index of its own to write on every append, and a command retried after
+    a conflict raises its first event under the same id."""
+    return uuid5(_COMMAND_EVENTS, f"{consumer}\n{message_id}")
+
+
+def check_command_ids(batch: AppendBatch) -> None:
+    """Refuse a batch whose inbox comes with a first event of another id: stores recognise a
+    repeated command by that id, so any other would let the repeat in."""
+    if batch.inbox is None or not batch.events:
+        return
+    expected = command_event_id(batch.inbox.consumer, batch.inbox.message_id)
+    if batch.events[0].event_id != expected:
+        raise ValueError(
+            f"the first event of message {batch.inbox.message_id!r} must have the id "
+            f"{expected} (command_event_id), not {batch.events[0].event_id}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from eventualshop.kernel.eventstore import (
     SnapshotRecord,
     StoredEvent,
     Stream,
+    check_command_ids,
 )
 from eventualshop.kernel.messages import to_utc
 from eventualshop.kernel.timers import ScheduledMessage
@@ -65,6 +66,7 @@ class InMemoryEventStore:
         return sorted(found, key=lambda e: (e.version, e.position or 0))
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
+        check_command_ids(batch)
         with self._lock:
             if batch.inbox and (batch.inbox.consumer, batch.inbox.message_id) in self._inbox:
                 raise DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id)

@@ -78,18 +78,20 @@ class Repository(Generic[S]):
         correlation_id: str,
         causation_id: str | None = None,
         traceparent: str | None = None,
+        first_event_id: UUID | None = None,
     ) -> AppendBatch:
         """The rows one command writes; the caller adds the inbox record, which needs the
-        outcome and so the event ids made here. The batch names the context, so the relay
+        outcome and so the event ids made here (the first one ``first_event_id`` when given:
+        a command's, see ``command_event_id``). The batch names the context, so the relay
         publishes every event (it renders the CloudEvents from the stored events)."""
         now = self.clock()
         events: list[StoredEvent] = []
         snapshots: list[SnapshotRecord] = []
         scheduled: list[ScheduledMessage] = []
         encode = self.kind.events.encode
-        for step in steps:
+        for index, step in enumerate(steps):
             stored = StoredEvent(
-                event_id=uuid4(),
+                event_id=first_event_id if index == 0 and first_event_id else uuid4(),
                 aggregate_id=aggregate_id,
                 aggregate_type=self.kind.name,
                 version=step.version,

@@ -27,7 +27,7 @@ from eventualshop.kernel.errors import (
     DuplicateMessage,
     IdempotencyKeyReused,
 )
-from eventualshop.kernel.eventstore import EventStore, InboxRecord
+from eventualshop.kernel.eventstore import EventStore, InboxRecord, command_event_id
 from eventualshop.kernel.messages import Command, EventMetadata, utc_now
 from eventualshop.kernel.repository import AggregateCache, Repository
 
@@ -178,6 +178,7 @@ class ApplicationService(Generic[S]):
                 correlation_id=context.correlation_id,
                 causation_id=context.causation_id or context.message_id,
                 traceparent=context.traceparent,
+                first_event_id=command_event_id(self.consumer, context.message_id),
             )
             outcome = Outcome(
                 message_id=context.message_id,

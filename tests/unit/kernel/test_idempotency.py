@@ -335,3 +335,30 @@ class TestFingerprint:
         # The method, the path and the data are kept apart, not concatenated.
         assert _fingerprint("PUT", "/a", {}) != _fingerprint("PU", "T/a", {})
         assert _fingerprint("PUT", "/a", {"b": 1}) != _fingerprint("PUT", "/a/b", {})
+
+
+def test_a_commands_first_event_has_the_id_its_message_derives_and_the_rest_their_own(
+    store: InMemoryEventStore, service: ApplicationService[Cart]
+) -> None:
+    """Stores recognise a repeated command by its first event's id (no index of its own), so
+    the service gives that event ``command_event_id(consumer, message id)``; in a batch of
+    several events the others get fresh ids."""
+    from eventualshop.kernel.aggregate import execute
+    from eventualshop.kernel.eventstore import command_event_id
+
+    created = service.handle(create_cart(), context(None, "m-create"))
+    added = service.handle(add_item(KEYBOARD, 1), context(None, "m-add"))
+
+    assert created.event_ids == (command_event_id(service.consumer, "m-create"),)
+    assert added.event_ids == (command_event_id(service.consumer, "m-add"),)
+    assert [e.event_id for e in store.load_events(CART_ID)] == [
+        *created.event_ids,
+        *added.event_ids,
+    ]
+    cart = service.repository.load(CART_ID)
+    steps = execute(CART, cart, add_item(MOUSE, 2, item_id=OTHER_ITEM_ID))
+    steps += execute(CART, steps[-1].state, RemoveCartItem(cart_id=CART_ID, item_id=ITEM_ID))
+    first = command_event_id(service.consumer, "m-two")
+    batch = service.repository.batch(CART_ID, steps, correlation_id="c", first_event_id=first)
+    assert batch.events[0].event_id == first
+    assert batch.events[1].event_id not in (first, *created.event_ids, *added.event_ids)
