@@ -9,7 +9,7 @@ item's current quantity (``reserved``, ``not-reserved``, ``out-of-stock``, ``rel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -60,13 +60,14 @@ def get_customer_cart_details(store: ReadModelStore, customer_id: UUID) -> dict[
     return _shape(chosen[0], "cartId") if chosen else None
 
 
-def _in_cart(
-    store: ReadModelStore, collection: str, cart_id: UUID, id: UUID, key: str
+def _member(
+    store: ReadModelStore, collection: str, cart_id: UUID, id: UUID
 ) -> dict[str, Any] | None:
+    """An item or payment method of this cart (an id of another cart's member is not found)."""
     document = _live(store, collection, member_id(cart_id, id))
     if document is None or document["cartId"] != str(cart_id):
         return None
-    return _shape(document, key)
+    return document
 
 
 def availability(item: Mapping[str, Any], answer: Mapping[str, Any] | None) -> str:
@@ -98,8 +99,8 @@ def _item(document: Mapping[str, Any], answer: Mapping[str, Any] | None) -> dict
 def get_cart_item_details(
     store: ReadModelStore, cart_id: UUID, item_id: UUID
 ) -> dict[str, Any] | None:
-    document = _live(store, ITEM_DETAILS, member_id(cart_id, item_id))
-    if document is None or document["cartId"] != str(cart_id):
+    document = _member(store, ITEM_DETAILS, cart_id, item_id)
+    if document is None:
         return None
     held = document.get("holding")
     answer = store.get(AVAILABILITY, availability_id(cart_id, held)) if held else None
@@ -109,31 +110,38 @@ def get_cart_item_details(
 def get_payment_method_details(
     store: ReadModelStore, cart_id: UUID, method_id: UUID
 ) -> dict[str, Any] | None:
-    return _in_cart(store, METHOD_DETAILS, cart_id, method_id, "methodId")
+    document = _member(store, METHOD_DETAILS, cart_id, method_id)
+    return _shape(document, "methodId") if document else None
 
 
-def _list(store: ReadModelStore, collection: str, cart_id: UUID, paging: Paging, key: str) -> Page:
+def _list(
+    store: ReadModelStore,
+    collection: str,
+    cart_id: UUID,
+    paging: Paging,
+    shape: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+) -> Page:
+    """The cart's live members in the order they were added, a page at a time."""
     filters: Filters = {"cartId": str(cart_id), "isDeleted": False}
     return page(
         lambda limit, offset: store.find(
             collection, filters, sort=[("addedAt", "asc")], limit=limit, offset=offset
         ),
         paging,
-        lambda document: _shape(document, key),
+        shape,
     )
 
 
 def list_cart_items(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:
     answers = _answers(store, cart_id)
-    filters: Filters = {"cartId": str(cart_id), "isDeleted": False}
-    return page(
-        lambda limit, offset: store.find(
-            ITEM_LIST, filters, sort=[("addedAt", "asc")], limit=limit, offset=offset
-        ),
+    return _list(
+        store,
+        ITEM_LIST,
+        cart_id,
         paging,
         lambda document: _item(document, answers.get(document.get("holding", ""))),
     )
 
 
 def list_payment_methods(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Page:
-    return _list(store, METHOD_LIST, cart_id, paging, "methodId")
+    return _list(store, METHOD_LIST, cart_id, paging, lambda document: _shape(document, "methodId"))
