@@ -336,9 +336,9 @@ class TestIdempotentMessages:
     def test_a_command_is_recognised_by_its_first_event_id_which_must_be_derived(
         self, event_store: EventStore
     ) -> None:
-        """No index of its own keeps a command from being accepted twice: its first event's id
-        is derived from the message, and event ids are unique. A batch that would bypass that
-        is refused before anything is written."""
+        """A command's first event's id is derived from its message, and event ids are unique,
+        so that id alone keeps a command from being accepted twice (the index on the command's
+        id can then go). A batch that would bypass it is refused before anything is written."""
         cart = uuid4()
         random_id = AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok"))
         assert random_id.events[0].event_id != command_event_id("cart", "m-1")

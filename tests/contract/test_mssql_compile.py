@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from eventualshop.adapters import event_store_sql as sql
 from eventualshop.adapters.database import migration_script
@@ -90,10 +90,21 @@ class TestTableDefinitions:
             processed_messages
         )
 
-    def test_events_have_no_index_beyond_their_keys(self) -> None:
-        # A command is found by its first event's id (command_event_id) through
-        # uq_events_event_id: the filtered index on its (consumer, id) went in migration 0005.
-        assert events.indexes == set()
+    def test_the_command_index_is_a_filtered_unique_index(self) -> None:
+        # Filtered: a plain UNIQUE index on MSSQL would allow a single NULL, one event in all.
+        (index,) = events.indexes
+        assert str(CreateIndex(index).compile(dialect=DIALECT)) == (
+            "CREATE UNIQUE INDEX uq_events_command ON events (command_consumer, command_id) "
+            "WHERE command_id IS NOT NULL"
+        )
+
+    def test_the_command_key_fits_the_1700_byte_limit_of_an_mssql_nonclustered_index(
+        self,
+    ) -> None:
+        (index,) = events.indexes
+        lengths = [c.type.length or 0 for c in index.columns if isinstance(c.type, sa.String)]
+        assert len(lengths) == 2
+        assert sum(lengths) <= 1700
 
     def test_the_inbox_key_fits_the_900_byte_limit_of_an_mssql_clustered_index(self) -> None:
         types = [column.type for column in processed_messages.primary_key.columns]

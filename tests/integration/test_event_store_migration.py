@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import URL
@@ -182,59 +181,3 @@ def test_0004_keys_streams_by_type_and_keeps_positions_snapshots_and_the_inbox(
     else:  # pragma: no cover - the assertion's message
         raise AssertionError("a command stored before 0004 was accepted again")
     store.close()
-
-
-def test_0005_a_command_stored_before_is_still_a_duplicate_without_the_command_index(
-    empty_database_url: URL,
-) -> None:
-    """At 0004 a command's first event had a random id and ``uq_events_command`` refused its
-    repeat; from 0005 the id is derived from the message. A command stored before the upgrade
-    is found in the inbox afterwards, so its redelivery is a duplicate with its first outcome."""
-    command.upgrade(alembic_config(empty_database_url), "0004")
-    cart = uuid4()
-    first = event(cart, 1)  # a random id, as the code before 0005 gave it
-    engine = create_engine(empty_database_url)
-    with engine.begin() as connection:
-        connection.execute(
-            sa.insert(events),
-            {
-                "event_id": first.event_id,
-                "aggregate_id": cart,
-                "aggregate_type": first.aggregate_type,
-                "version": 1,
-                "event_type": first.event_type,
-                "schema_version": first.schema_version,
-                "payload": first.payload,
-                "occurred_at": first.timestamp,
-                "correlation_id": first.correlation_id,
-                "context": CONTEXT,
-                "command_consumer": "cart",
-                "command_id": "m-1",
-                "outcome": "ok",
-            },
-        )
-    engine.dispose()
-
-    migrate(create_engine(empty_database_url))
-    store = SqlEventStore.from_url(empty_database_url)
-    try:
-        again = for_command(AppendBatch(history(cart, [2]), inbox=InboxRecord("cart", "m-1", "no")))
-        try:
-            store.append(again)
-        except DuplicateMessage:
-            pass
-        else:  # pragma: no cover - the assertion's message
-            raise AssertionError("a command stored before 0005 was accepted again")
-        assert store.outcome("cart", "m-1") == "ok"
-        assert [e.version for e in store.load(cart).events] == [1]
-        # A new command is refused on its second delivery by the event id alone.
-        new = for_command(AppendBatch(history(cart, [2]), inbox=InboxRecord("cart", "m-2", "ok")))
-        store.append(new)
-        with pytest.raises(DuplicateMessage):
-            store.append(
-                for_command(AppendBatch(history(cart, [3]), inbox=InboxRecord("cart", "m-2", "x")))
-            )
-        indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("events")}
-        assert "uq_events_command" not in indexes
-    finally:
-        store.close()

@@ -21,7 +21,6 @@ from eventualshop.adapters.database import (
     normalize_url,
     schema_differences,
 )
-from eventualshop.adapters.event_rows import outcome_key
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.adapters.schema import TABLES
 from eventualshop.kernel.eventstore import AppendBatch
@@ -191,7 +190,9 @@ class TestIndexedReads:
             ),
             pytest.param("read_all", sql.read_all_statement(100), {"after": 10}, id="read_all"),
             pytest.param("pending", sql.pending_outbox_statement(100), {}, id="pending_outbox"),
-            pytest.param("outcome", sql.OUTCOME, outcome_key("cart", "m-1"), id="outcome"),
+            pytest.param(
+                "outcome", sql.OUTCOME, {"consumer": "cart", "message_id": "m-1"}, id="outcome"
+            ),
         ],
     )
     def test_every_lookup_of_the_store_is_an_index_seek_not_a_table_scan(
@@ -227,7 +228,7 @@ class TestMigrations:
         engine = create_engine(empty_database_url)
         migrate(engine)
         with engine.begin() as connection:
-            connection.exec_driver_sql("DROP INDEX ix_scheduled_messages_due_at")
+            connection.exec_driver_sql("DROP INDEX uq_events_command")
 
         differences = schema_differences(engine)
         engine.dispose()

@@ -19,7 +19,6 @@ from eventualshop.kernel.eventstore import (
     SnapshotRecord,
     StoredEvent,
     Stream,
-    command_event_id,
 )
 
 # Which constraint an IntegrityError names: PostgreSQL and MSSQL quote the constraint's name,
@@ -211,15 +210,6 @@ def _context_of(entry: OutboxEntry) -> str:
 
 def message_key(inbox: Mapping[str, Any]) -> dict[str, Any]:
     return {"consumer": inbox["consumer"], "message_id": inbox["message_id"]}
-
-
-def outcome_key(consumer: str, message_id: str) -> dict[str, Any]:
-    """The parameters of ``OUTCOME``: the message, and the id its command's first event has."""
-    return {
-        "consumer": consumer,
-        "message_id": message_id,
-        "event_id": command_event_id(consumer, message_id),
-    }
 
 
 def inbox_row(record: InboxRecord, now: datetime) -> dict[str, Any]:

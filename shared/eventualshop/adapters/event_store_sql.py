@@ -47,7 +47,6 @@ from eventualshop.adapters.event_rows import (
     inbox_row,
     message_key,
     outbox_entries,
-    outcome_key,
     stored_event,
     stream_of,
     violates,
@@ -212,11 +211,9 @@ GUARD_INBOX = sa.insert(processed_messages).from_select(
     ),
 )
 
-#: A message's outcome: on the first event of its command (found by the id derived from the
-#: message, ``command_event_id``), or, without events, in the inbox.
+#: A message's outcome: on the first event of its command, or, without events, in the inbox.
 OUTCOME = sa.union_all(
     sa.select(events.c.outcome).where(
-        events.c.event_id == sa.bindparam("event_id", type_=events.c.event_id.type),
         events.c.command_consumer == sa.bindparam("consumer"),
         events.c.command_id == sa.bindparam("message_id"),
     ),
@@ -540,7 +537,7 @@ class SqlEventStore:
     def outcome(self, consumer: str, message_id: str) -> str | None:
         with self._reader.connect() as connection:
             outcome: str | None = connection.execute(
-                OUTCOME, outcome_key(consumer, message_id)
+                OUTCOME, {"consumer": consumer, "message_id": message_id}
             ).scalar_one_or_none()
             return outcome
 
@@ -599,8 +596,7 @@ class SqlEventStore:
                 else:
                     # No event to carry the outcome: the inbox row, unless an accepted command
                     # with this id exists (the append lock keeps that true until the commit).
-                    found = connection.execute(OUTCOME, outcome_key(**key)).first()
-                    if found is not None:
+                    if connection.execute(OUTCOME, key).first() is not None:
                         raise DuplicateMessage(key["consumer"], key["message_id"])
                     connection.execute(INSERT_INBOX, rows.inbox)
             inserted: Sequence[Sequence[Any]] = []
@@ -620,7 +616,7 @@ class SqlEventStore:
             with self._writing, self._writer.begin() as connection:
                 if self._append_lock is not None:
                     connection.execute(self._append_lock)
-                kept = connection.execute(OUTCOME, outcome_key(**message_key(row))).scalar()
+                kept = connection.execute(OUTCOME, message_key(row)).scalar()
                 if kept is not None:
                     return str(kept)
                 connection.execute(INSERT_INBOX, row)

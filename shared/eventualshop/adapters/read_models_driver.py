@@ -36,7 +36,8 @@ def table_name(prefix: str, collection: str) -> str:
 class DriverDocumentLookup:
     def __init__(self, url: DriverUrl, *, prefix: str = TABLE_PREFIX, keep: int = 2) -> None:
         self._dialect = url.dialect
-        self._file = Path(url.target).expanduser() if url.dialect == "sqlite" else None
+        # The path as the writers open it (SQLAlchemy and sqlite3 take it literally).
+        self._file = Path(url.target) if url.dialect == "sqlite" else None
         self._prefix = prefix
         self._connections = DirectConnections(url, keep=keep)
 

@@ -82,10 +82,8 @@ events = sa.Table(
     # NULL for an event that is not published (an import, a test fixture).
     sa.Column("context", sa.String(100), nullable=True),
     # The inbox, folded into the first event of a command: the command's consumer and message id
-    # and the outcome a redelivery gets back. NULL on the other events of a multi-event command
-    # and on events appended without a command. A command is accepted once because its first
-    # event's id is derived from them (``kernel.eventstore.command_event_id``) and event ids are
-    # unique: no index of its own (it cost a B-tree page on every append).
+    # (unique, see uq_events_command) and the outcome a redelivery gets back. NULL on the other
+    # events of a multi-event command and on events appended without a command.
     sa.Column("command_consumer", sa.String(150), nullable=True),
     sa.Column("command_id", sa.String(200), nullable=True),
     sa.Column("outcome", LongText, nullable=True),
@@ -110,6 +108,20 @@ snapshots = sa.Table(
     sa.Column("state", LongText, nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.PrimaryKeyConstraint("aggregate_id", "aggregate_type", "version", name="pk_snapshots"),
+)
+
+# Only the first event of a command carries its id, so the index holds one entry per command, not
+# one per event (a plain unique index would index every NULL on PostgreSQL and MSSQL and, on
+# MSSQL, allow only one of them).
+_has_command = events.c.command_id.isnot(None)
+sa.Index(
+    "uq_events_command",
+    events.c.command_consumer,
+    events.c.command_id,
+    unique=True,
+    postgresql_where=_has_command,
+    sqlite_where=_has_command,
+    mssql_where=_has_command,
 )
 
 #: The outbox is a position over ``events``: the relay publishes the events after its position,

@@ -47,7 +47,7 @@ Converter = Callable[[Any], Any]
 
 #: The newest migration's revision. A test checks it against Alembic's script head; it lets a
 #: warm database be recognised without importing Alembic or SQLAlchemy.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0004"
 
 #: How long a SQLite connection waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -46,7 +46,7 @@ def create_app(
     health.install(app, root, spec, dict(os.environ))
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
     missing = health.missing_configuration(
-        root.settings(), health.needs(root, spec), dict(os.environ)
+        root.settings(), health.needs(root, spec, os.environ), dict(os.environ)
     )
     if missing:
         log.error(health.configuration_line(spec, missing))

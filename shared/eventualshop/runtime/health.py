@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -44,12 +44,15 @@ class Needs:
     verifies_tokens: bool = False
 
 
-def needs(root: Root, spec: FunctionSpec) -> Needs:
+def needs(root: Root, spec: FunctionSpec, environ: Mapping[str, str]) -> Needs:
     need = _needs(root, spec)
     if spec.route is not None and spec.access not in (None, "anonymous"):
-        # A token is refused at once when its user was deleted: every request reads the
-        # revocations in the read-model store, so without it the check would pass everyone.
-        return replace(need, verifies_tokens=True, read_models=True)
+        # With authorization on, a token is refused at once when its user was deleted: every
+        # request reads the revocations in the read-model store, so without it the check would
+        # pass everyone.
+        return replace(
+            need, verifies_tokens=True, read_models=need.read_models or _auth_on(environ)
+        )
     return need
 
 
@@ -97,13 +100,19 @@ def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]
     return missing
 
 
+def _auth_on(environ: Mapping[str, str]) -> bool:
+    from eventualshop.runtime.auth import AuthSettings
+
+    values = AuthSettings.from_environment_values(environ)
+    return str(values.get("auth", "on")).lower() != "off"
+
+
 def _needs_public_keys(environ: dict[str, str]) -> bool:
     from eventualshop.runtime.auth import AuthSettings
 
     values = AuthSettings.from_environment_values(environ)
-    auth = str(values.get("auth", "on")).lower()
     keys = ("auth_jwks", "auth_signing_key", "auth_signing_key_file")
-    return auth != "off" and not any(values.get(key) for key in keys)
+    return _auth_on(environ) and not any(values.get(key) for key in keys)
 
 
 def unreachable(root: Root, need: Needs, *, seconds: float = CHECK_SECONDS) -> list[str]:
@@ -164,7 +173,7 @@ _CHECKS = _Checks()
 def readiness(
     root: Root, spec: FunctionSpec, environ: dict[str, str]
 ) -> tuple[int, dict[str, object]]:
-    need = needs(root, spec)
+    need = needs(root, spec, environ)
     missing = missing_configuration(root.settings(), need, environ)
     if missing:
         # Configuration first: probing stores that are not configured would open SQLite files.
