@@ -170,7 +170,7 @@ class Root:
         process serving several contexts opens one connection pool per database, not one per
         context."""
         config = self.settings()
-        url = config.resolved_event_store_url(self.context(context).name)
+        url = self._event_store_url(context)
 
         def make() -> EventStore:
             # A command's path on it imports no SQLAlchemy (see adapters.event_store_driver).
@@ -182,6 +182,10 @@ class Root:
             return store
 
         return self._part("event-store", url, make)
+
+    def _event_store_url(self, context: str) -> str:
+        """What keys a context's event store and its relay: contexts sharing a URL share both."""
+        return self.settings().resolved_event_store_url(self.context(context).name)
 
     def read_model_store(self) -> ReadModelStore:
         def make() -> ReadModelStore:
@@ -260,9 +264,10 @@ class Root:
         """The relay of the context's event store: one per store, like the store itself. Two
         relays over one outbox would each hold a pass lock of their own, publishing the same
         events at once, and a sweep would drain the same backlog once per context."""
-        url = self.settings().resolved_event_store_url(self.context(context).name)
         return self._part(
-            "relay", url, lambda: OutboxRelay(self.event_store(context), self.publisher())
+            "relay",
+            self._event_store_url(context),
+            lambda: OutboxRelay(self.event_store(context), self.publisher()),
         )
 
     def relays(self) -> list[OutboxRelay]:
