@@ -220,7 +220,10 @@ def test_a_token_nested_deeper_than_the_parser_goes_is_refused_with_401(where: s
     settings = AuthSettings(auth_jwks=json.dumps({"keys": [jwk]}))
     deep = _segment_raw(b"[" * 3000 + b"]" * 3000)
     good = _signed(_claims()).split(".")
-    parts = [deep, good[1], good[2]] if where == "header" else [good[0], deep, good[2]]
+    if where == "header":
+        parts = [deep, good[1], good[2]]
+    else:  # signed, so the payload is parsed (a bad signature would be refused before)
+        parts = [good[0], deep, _segment_raw(KEY.sign(f"{good[0]}.{deep}".encode()))]
 
     with pytest.raises(jws.TokenRefused):
         jws.verify(".".join(parts), KEYS, issuer=ISSUER, audience=AUDIENCE)
