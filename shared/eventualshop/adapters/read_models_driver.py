@@ -34,7 +34,9 @@ def table_name(prefix: str, collection: str) -> str:
 
 
 class DriverDocumentLookup:
-    def __init__(self, url: DriverUrl, *, prefix: str = TABLE_PREFIX, keep: int = 2) -> None:
+    def __init__(
+        self, url: DriverUrl, *, prefix: str = TABLE_PREFIX, keep: int | None = None
+    ) -> None:
         self._dialect = url.dialect
         # The path as the writers open it (SQLAlchemy and sqlite3 take it literally).
         self._file = Path(url.target) if url.dialect == "sqlite" else None
@@ -43,10 +45,12 @@ class DriverDocumentLookup:
 
     def exists(self, collection: str, id: str) -> bool:
         table = table_name(self._prefix, collection)
-        if self._file is not None and not self._file.exists():
-            # No read model was ever written. Opening the file would create it (and switch it
-            # to WAL, four fsyncs on a cold function's first request) only to find no table.
-            return False
+        if self._file is not None:
+            if not self._file.exists():
+                # No read model was ever written. Opening the file would create it (and switch
+                # it to WAL, four fsyncs on a cold function's first request) to find no table.
+                return False
+            self._file = None  # there now: no need to look again on every request
         marker = "?" if self._dialect == "sqlite" else "%s"
         # The name is a checked identifier (letters, digits, underscores), so it may be spliced.
         statement = f'SELECT 1 FROM "{table}" WHERE id = {marker}'

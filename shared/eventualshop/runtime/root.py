@@ -264,10 +264,15 @@ class Root:
         """The relay of the context's event store: one per store, like the store itself. Two
         relays over one outbox would each hold a pass lock of their own, publishing the same
         events at once, and a sweep would drain the same backlog once per context."""
+        # Found by context on every commit; the URL is worked out once, when it is made.
         return self._part(
             "relay",
-            self._event_store_url(context),
-            lambda: OutboxRelay(self.event_store(context), self.publisher()),
+            context,
+            lambda: self._part(
+                "store-relay",
+                self._event_store_url(context),
+                lambda: OutboxRelay(self.event_store(context), self.publisher()),
+            ),
         )
 
     def relays(self) -> list[OutboxRelay]:
@@ -293,7 +298,7 @@ class Root:
         return run
 
     def sweep(self) -> int:
-        """Let every projector catch up with its store, then drain every context's outbox;
+        """Let every projector catch up with its store, then drain every store's outbox once;
         how many events were published. The catch-up comes first and needs no broker, so an
         outage of the broker never keeps the read side stale. A drain leaves a relay that is
         publishing in this process to that pass, and stops after a time budget: a relay
