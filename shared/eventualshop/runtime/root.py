@@ -264,15 +264,10 @@ class Root:
         """The relay of the context's event store: one per store, like the store itself. Two
         relays over one outbox would each hold a pass lock of their own, publishing the same
         events at once, and a sweep would drain the same backlog once per context."""
-        # Found by context on every commit; the URL is worked out once, when it is made.
         return self._part(
             "relay",
-            context,
-            lambda: self._part(
-                "store-relay",
-                self._event_store_url(context),
-                lambda: OutboxRelay(self.event_store(context), self.publisher()),
-            ),
+            self._event_store_url(context),
+            lambda: OutboxRelay(self.event_store(context), self.publisher()),
         )
 
     def relays(self) -> list[OutboxRelay]:
