@@ -14,22 +14,25 @@ import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from eventualshop.adapters.database import create_engine, migrate
+from eventualshop.adapters.database import alembic_config, create_engine, migrate
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.adapters.schema import processed_messages
-from eventualshop.adapters.sql_driver import AppendRows
+from eventualshop.adapters.sql_driver import AppendRows, PostgresDriverPath
 from eventualshop.kernel import cloudevents
 from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, InboxRecord, StoredEvent
 from eventualshop.kernel.timers import ScheduledMessage
+from tests.conftest import new_postgres_database, truncate
 from tests.fixtures.events import event as stored_event
 from tests.fixtures.events import for_command, history, snapshot
 
@@ -349,3 +352,125 @@ class TestDriverPathTransactions:
         assert store.outcome("cart", "m-1") == "ok"
         assert [e.version for e in store.load_events(cart)] == [1]
         store.close()
+
+
+# --- PostgreSQL: the append function (migration 0005) ---------------------------------------------
+
+
+@contextmanager
+def traced_postgres_store(url: URL, trace: Path) -> Iterator[SqlEventStore]:
+    """A store whose connections write libpq's trace of every protocol message to ``trace``:
+    what the client sends, whichever way psycopg sends it."""
+    import psycopg
+
+    engine = create_engine(url)
+    with trace.open("w") as out:
+
+        def start_trace(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.pgconn.trace(out.fileno())
+            dbapi_connection.pgconn.set_trace_flags(
+                psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
+            )
+
+        event.listen(engine, "connect", start_trace)
+        store = SqlEventStore(engine, owns_engine=True)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def sent_sql(trace: Path) -> list[str]:
+    """The SQL text of every Query and Parse message the client sent (a message's text may span
+    lines: a message starts with its direction, F or B)."""
+    messages: list[str] = []
+    for line in trace.read_text().splitlines():
+        if line.startswith(("F\t", "B\t")):
+            messages.append(line)
+        elif messages:
+            messages[-1] += "\n" + line
+    return [
+        message.split("\t", 3)[3].strip()
+        for message in messages
+        if message.startswith("F\t") and message.split("\t")[2] in ("Query", "Parse")
+    ]
+
+
+class TestPostgresAppendFunction:
+    @pytest.mark.postgres
+    def test_an_append_is_one_call_of_the_append_function(
+        self, postgres_engine: Engine, postgres_url: URL, tmp_path: Path
+    ) -> None:
+        truncate(postgres_engine)
+        trace = tmp_path / "libpq.trace"
+        batch = a_full_batch()
+        with traced_postgres_store(postgres_url, trace) as store:
+            store.append(batch)
+            sent = sent_sql(trace)
+            stored = store.load_events(batch.events[0].aggregate_id)
+
+        # One statement, naming the function; the lock and the inserts run on the server.
+        assert len(sent) == 1, sent
+        assert "eventualshop_append(" in sent[0]
+        assert [e.event_id for e in stored] == [e.event_id for e in batch.events]
+
+    @pytest.mark.postgres
+    def test_without_the_function_the_statements_are_sent_and_the_function_is_asked_again(
+        self, postgres_admin_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A database at 0004 (not migrated yet while a rolling upgrade runs, or downgraded).
+        with new_postgres_database(postgres_admin_url) as url:
+            command.upgrade(alembic_config(url), "0004")
+            trace = tmp_path / "libpq.trace"
+            cart = uuid4()
+            with traced_postgres_store(url, trace) as store:
+                store.append(AppendBatch(history(cart, [1])))
+                store.append(AppendBatch(history(cart, [2])))
+                without = sent_sql(trace)
+
+                command.upgrade(alembic_config(url), "head")
+                monkeypatch.setattr(PostgresDriverPath, "RECHECK_FUNCTION_S", 0.0)
+                store.append(AppendBatch(history(cart, [3])))
+                with_function = sent_sql(trace)[len(without) :]
+                versions = [e.version for e in store.load_events(cart)]
+
+        assert versions == [1, 2, 3]
+        # The first append asked for the function once, then both sent the statements.
+        assert ["eventualshop_append(" in sql for sql in without] == [True, False, False]
+        assert sum("LOCK TABLE events IN EXCLUSIVE MODE" in sql for sql in without) == 2
+        assert len(with_function) == 1
+        assert "eventualshop_append(" in with_function[0]
+
+    @pytest.mark.postgres
+    def test_the_function_reports_duplicates_and_conflicts_as_the_statements_do(
+        self, postgres_engine: Engine, postgres_url: URL
+    ) -> None:
+        truncate(postgres_engine)
+        store = SqlEventStore.from_url(postgres_url)
+        cart = uuid4()
+        accepted = for_command(
+            AppendBatch(history(cart, [1, 2]), inbox=InboxRecord("cart", "m-1", "ok"))
+        )
+        positions = store.append(accepted)
+        rejected_id = "m-2"
+        store.record_outcome(InboxRecord("cart", rejected_id, "rejected"))
+
+        with pytest.raises(ConcurrencyConflict):
+            store.append(AppendBatch(history(cart, [2])))
+        with pytest.raises(DuplicateMessage):
+            store.append(
+                for_command(AppendBatch(history(cart, [3]), inbox=InboxRecord("cart", "m-1", "x")))
+            )
+        with pytest.raises(DuplicateMessage):
+            store.append(
+                for_command(
+                    AppendBatch(history(cart, [3]), inbox=InboxRecord("cart", rejected_id, "x"))
+                )
+            )
+        stored = store.load_events(cart)
+        store.close()
+
+        # Positions in the batch's order, and nothing of the refused batches written.
+        assert positions == sorted(positions)
+        assert [e.position for e in stored] == positions
+        assert [e.version for e in stored] == [1, 2]
