@@ -28,6 +28,7 @@ MSSQL, and any other driver, keeps the SQLAlchemy path.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -422,51 +423,21 @@ class SqliteDriverPath(_BaseDriverPath):
         return inserted
 
 
-#: The columns of ``eventualshop_append``'s arrays, in its parameters' order (migration 0005).
-_FUNCTION_EVENT_COLUMNS = (
-    "event_id",
-    "aggregate_id",
-    "aggregate_type",
-    "version",
-    "event_type",
-    "schema_version",
-    "payload",
-    "occurred_at",
-    "correlation_id",
-    "causation_id",
-    "traceparent",
-    "context",
-    "command_consumer",
-    "command_id",
-    "outcome",
-)
-_FUNCTION_SNAPSHOT_COLUMNS = ("aggregate_id", "version", "aggregate_type", "state", "created_at")
-_FUNCTION_SCHEDULED_COLUMNS = (
-    "message_id",
-    "due_at",
-    "command_type",
-    "payload",
-    "correlation_id",
-    "causation_id",
-    "traceparent",
-    "created_at",
-)
-#: Every array is cast: an array of only NULLs (no event has a traceparent) has no type of its own.
-_APPEND_CALL = (
-    "SELECT new_position, new_event_id FROM eventualshop_append(%s::varchar, %s::varchar, "
-    "%s::uuid[], %s::uuid[], %s::varchar[], %s::integer[], %s::varchar[], %s::integer[], "
-    "%s::text[], %s::timestamptz[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], "
-    "%s::varchar[], %s::varchar[], %s::text[], "
-    "%s::uuid[], %s::integer[], %s::varchar[], %s::text[], %s::timestamptz[], "
-    "%s::varchar[], %s::timestamptz[], %s::varchar[], %s::text[], %s::varchar[], %s::varchar[], "
-    "%s::varchar[], %s::timestamptz[])"
-)
+def _json_value(value: Any) -> str:
+    """What the JSON encoder cannot write itself: ids as text, timestamps as ISO 8601 in UTC (as
+    the statements bind them), each parsed by the server into its column's type."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return to_utc(value).isoformat()
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
-def _arrays(statement: Statement, rows: Sequence[Values], columns: Sequence[str]) -> list[Any]:
-    """The rows as one array per column, each value converted as ``statement`` binds it."""
-    bound = [statement.parameters(row) for row in rows]
-    return [[values[column] for values in bound] for column in columns]
+#: The batch document of ``eventualshop_append``. The C encoder: a batch is encoded per append.
+_BATCH_JSON = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_json_value
+)
+_APPEND_CALL = "SELECT new_position, new_event_id FROM eventualshop_append(%s::json)"
 
 
 class PostgresDriverPath(_BaseDriverPath):
@@ -475,12 +446,14 @@ class PostgresDriverPath(_BaseDriverPath):
 
     An append is one call of ``eventualshop_append`` (migration 0005), which runs the SQLAlchemy
     path's statements in its order under its lock: one round trip of one statement that psycopg
-    prepares, whose own statements PL/pgSQL plans once per connection. Sent as text, the same
-    statements cost the server a parse and a plan each on every append and the client the
-    quoting of every value (about a fifth of a command, measured). A database without the
-    function (not migrated yet, or downgraded) gets the statements as one query of several
-    (``_append_statements``): one round trip too, and the same lock, so instances of either kind
-    may append side by side.
+    prepares, with the batch as its one JSON parameter, and whose own statements PL/pgSQL plans
+    once per connection. Sent as text, the same statements cost the server a parse and a plan
+    each on every append and the client the quoting of every value (measured, interleaved in one
+    process: 2,113 -> 1,880 µs per command, client CPU 1,033 -> 888 µs; an array parameter per
+    column instead of the document was slower than the text). A database without the function
+    (not migrated yet, or downgraded) gets the statements as one query of several
+    (``_append_statements``): one round trip too, under the same lock, so instances of either
+    kind may append side by side.
     """
 
     #: How long a database that said it has no function is taken at its word (then asked again:
@@ -498,24 +471,25 @@ class PostgresDriverPath(_BaseDriverPath):
             return self._append_statements(rows)
         from psycopg.errors import UndefinedFunction
 
-        s = self.s
         inbox = rows.inbox
-        parameters = [
-            None if inbox is None else inbox["consumer"],
-            None if inbox is None else inbox["message_id"],
-            *_arrays(s.events, rows.events, _FUNCTION_EVENT_COLUMNS),
-            *_arrays(s.snapshots, rows.snapshots, _FUNCTION_SNAPSHOT_COLUMNS),
-            *_arrays(s.scheduled, rows.scheduled, _FUNCTION_SCHEDULED_COLUMNS),
-        ]
+        batch = _BATCH_JSON.encode(
+            {
+                "consumer": None if inbox is None else inbox["consumer"],
+                "message_id": None if inbox is None else inbox["message_id"],
+                "events": rows.events,
+                "snapshots": rows.snapshots,
+                "scheduled": rows.scheduled,
+            }
+        )
         with self.source.connection() as connection:
             try:
                 # Autocommit: the call is its own transaction, committed when it returns.
-                found = connection.execute(_APPEND_CALL, parameters).fetchall()
+                found = connection.execute(_APPEND_CALL, (batch,)).fetchall()
             except UndefinedFunction:
                 self._missing_since = time.monotonic()
             else:
                 self._missing_since = None
-                return [s.events.row(row) for row in found]
+                return [self.s.events.row(row) for row in found]
         return self._append_statements(rows)
 
     def _append_statements(self, rows: AppendRows) -> list[Row]:

@@ -12,8 +12,8 @@ parameters it is prepared once per connection and PL/pgSQL keeps its statements'
 append costs one round trip of one prepared call (measured: about a fifth of a command's time,
 see the README's event-store figures).
 
-Batches of any size go through it: every column comes as an array, the events inserted in array
-order (their positions follow it). The guard and the inserts are the SQLAlchemy path's
+Batches of any size go through it, as one JSON document (below); the events are inserted in its
+order, so their positions follow it. The guard and the inserts are the SQLAlchemy path's
 (``event_store_sql``); a test stores one batch through both paths and compares every value.
 
 Only PostgreSQL has it; SQLite and MSSQL are untouched. A store whose database lacks the function
@@ -42,63 +42,57 @@ _SCHEDULED_COLUMNS = (
     "created_at"
 )
 
-# Parameters are prefixed (inbox_, e_, s_, m_) and the result columns named new_*, so no name in
-# the body can be read as both a variable and a column.
+_EVENT_TYPES = (
+    "event_id uuid, aggregate_id uuid, aggregate_type varchar, version integer, "
+    "event_type varchar, schema_version integer, payload text, occurred_at timestamptz, "
+    "correlation_id varchar, causation_id varchar, traceparent varchar, context varchar, "
+    "command_consumer varchar, command_id varchar, outcome text"
+)
+_SNAPSHOT_TYPES = (
+    "aggregate_id uuid, version integer, aggregate_type varchar, state text, created_at timestamptz"
+)
+_SCHEDULED_TYPES = (
+    "message_id varchar, due_at timestamptz, command_type varchar, payload text, "
+    "correlation_id varchar, causation_id varchar, traceparent varchar, created_at timestamptz"
+)
+
+# The batch is one JSON document, {"consumer", "message_id", "events": [...], "snapshots": [...],
+# "scheduled": [...]}, each row an object keyed by column: one parameter, which the client
+# renders with the json module's C encoder (an array parameter per column cost psycopg more
+# than the text query it replaces). JSON strings carry any text exactly; the server parses the
+# timestamps and ids into their columns' types.
 CREATE_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION eventualshop_append(
-    inbox_consumer varchar, inbox_message_id varchar,
-    e_event_id uuid[], e_aggregate_id uuid[], e_aggregate_type varchar[], e_version integer[],
-    e_event_type varchar[], e_schema_version integer[], e_payload text[],
-    e_occurred_at timestamptz[], e_correlation_id varchar[], e_causation_id varchar[],
-    e_traceparent varchar[], e_context varchar[], e_command_consumer varchar[],
-    e_command_id varchar[], e_outcome text[],
-    s_aggregate_id uuid[], s_version integer[], s_aggregate_type varchar[], s_state text[],
-    s_created_at timestamptz[],
-    m_message_id varchar[], m_due_at timestamptz[], m_command_type varchar[], m_payload text[],
-    m_correlation_id varchar[], m_causation_id varchar[], m_traceparent varchar[],
-    m_created_at timestamptz[]
-) RETURNS TABLE (new_position bigint, new_event_id uuid)
+CREATE OR REPLACE FUNCTION eventualshop_append(batch json)
+RETURNS TABLE (new_position bigint, new_event_id uuid)
 LANGUAGE plpgsql AS $$
 BEGIN
     -- Appends are serialised, so positions commit in order (the relay's position relies on it).
     LOCK TABLE events IN EXCLUSIVE MODE;
-    IF inbox_consumer IS NOT NULL THEN
+    IF batch->>'consumer' IS NOT NULL THEN
         -- Fails on pk_processed_messages when the message has a stored rejection.
         INSERT INTO processed_messages (consumer, message_id, outcome, processed_at)
         SELECT p.consumer, p.message_id, p.outcome, p.processed_at FROM processed_messages p
-        WHERE p.consumer = inbox_consumer AND p.message_id = inbox_message_id;
+        WHERE p.consumer = batch->>'consumer' AND p.message_id = batch->>'message_id';
     END IF;
+    -- In the batch's order, so positions follow it.
     RETURN QUERY
     INSERT INTO events ({_EVENT_COLUMNS})
     SELECT {_EVENT_COLUMNS}
-    FROM unnest(
-        e_event_id, e_aggregate_id, e_aggregate_type, e_version, e_event_type,
-        e_schema_version, e_payload, e_occurred_at, e_correlation_id, e_causation_id,
-        e_traceparent, e_context, e_command_consumer, e_command_id, e_outcome
-    ) WITH ORDINALITY AS e({_EVENT_COLUMNS}, ordinal)
+    FROM ROWS FROM (json_to_recordset(batch->'events') AS ({_EVENT_TYPES}))
+        WITH ORDINALITY AS e({_EVENT_COLUMNS}, ordinal)
     ORDER BY ordinal
     RETURNING events.position, events.event_id;
     INSERT INTO snapshots ({_SNAPSHOT_COLUMNS})
     SELECT {_SNAPSHOT_COLUMNS}
-    FROM unnest(s_aggregate_id, s_version, s_aggregate_type, s_state, s_created_at)
-        AS s({_SNAPSHOT_COLUMNS});
+    FROM json_to_recordset(batch->'snapshots') AS s({_SNAPSHOT_TYPES});
     INSERT INTO scheduled_messages ({_SCHEDULED_COLUMNS})
     SELECT {_SCHEDULED_COLUMNS}
-    FROM unnest(
-        m_message_id, m_due_at, m_command_type, m_payload, m_correlation_id, m_causation_id,
-        m_traceparent, m_created_at
-    ) AS m({_SCHEDULED_COLUMNS});
+    FROM json_to_recordset(batch->'scheduled') AS m({_SCHEDULED_TYPES});
 END
 $$
 """
 
-DROP_FUNCTION = (
-    "DROP FUNCTION IF EXISTS eventualshop_append("
-    "varchar, varchar, uuid[], uuid[], varchar[], integer[], varchar[], integer[], text[], "
-    "timestamptz[], varchar[], varchar[], varchar[], varchar[], varchar[], varchar[], text[], "
-    "uuid[], integer[], varchar[], text[], timestamptz[], "
-    "varchar[], timestamptz[], varchar[], text[], varchar[], varchar[], varchar[], timestamptz[])"
-)
+DROP_FUNCTION = "DROP FUNCTION IF EXISTS eventualshop_append(json)"
 
 
 def upgrade() -> None:
