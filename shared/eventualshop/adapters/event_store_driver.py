@@ -196,8 +196,8 @@ class DriverEventStore:
     def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
         return self.full.aggregate_ids(aggregate_type)
 
-    def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
-        return self.full.stream_heads(aggregate_type, after_position)
+    def stream_heads(self, aggregate_type: str) -> dict[UUID, int]:
+        return self.full.stream_heads(aggregate_type)
 
     def due_messages(
         self, now: datetime, limit: int = 100, command_types: Collection[str] | None = None

@@ -176,11 +176,10 @@ POSITION_OF = sa.select(events.c.position).where(
 
 LAST_POSITION = sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0))
 
-# One pass over the type's events after a position (the position index bounds it).
+# One pass over the type's events.
 STREAM_HEADS = (
     sa.select(events.c.aggregate_id, sa.func.max(events.c.version))
     .where(events.c.aggregate_type == sa.bindparam("aggregate_type"))
-    .where(events.c.position > sa.bindparam("after"))
     .group_by(events.c.aggregate_id)
 )
 AGGREGATE_IDS = (
@@ -527,11 +526,9 @@ class SqlEventStore:
             ids = connection.execute(AGGREGATE_IDS, {"aggregate_type": aggregate_type}).scalars()
             return iter(list(ids))
 
-    def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
+    def stream_heads(self, aggregate_type: str) -> dict[UUID, int]:
         with self._reader.connect() as connection:
-            rows = connection.execute(
-                STREAM_HEADS, {"aggregate_type": aggregate_type, "after": after_position}
-            )
+            rows = connection.execute(STREAM_HEADS, {"aggregate_type": aggregate_type})
             return {aggregate_id: version for aggregate_id, version in rows}
 
     def outcome(self, consumer: str, message_id: str) -> str | None:

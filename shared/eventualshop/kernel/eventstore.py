@@ -178,9 +178,9 @@ class EventStore(TimerStore, Protocol):
         """Distinct ids of the aggregates of one type."""
         ...
 
-    def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
-        """The latest version of every aggregate of one type that has an event after
-        ``after_position``: what a projection's cursors must reach (lag, catch-up)."""
+    def stream_heads(self, aggregate_type: str) -> dict[UUID, int]:
+        """The latest version of every aggregate of one type: what a projection's cursors must
+        reach (lag, catch-up)."""
         ...
 
     def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:

@@ -134,12 +134,10 @@ class InMemoryEventStore:
             ids = [i for (i, t), s in self._streams.items() if s and t == aggregate_type]
         return iter(ids)
 
-    def stream_heads(self, aggregate_type: str, after_position: int = 0) -> dict[UUID, int]:
+    def stream_heads(self, aggregate_type: str) -> dict[UUID, int]:
         with self._lock:
             return {
-                i: s[-1].version
-                for (i, t), s in self._streams.items()
-                if s and t == aggregate_type and (s[-1].position or 0) > after_position
+                i: s[-1].version for (i, t), s in self._streams.items() if s and t == aggregate_type
             }
 
     def pending_outbox(self, limit: int = 100) -> Sequence[OutboxEntry]:
