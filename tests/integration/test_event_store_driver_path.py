@@ -7,6 +7,7 @@ contract suite runs on both paths, these tests mix them on one database.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
@@ -416,11 +417,16 @@ class TestPostgresAppendFunction:
 
     @pytest.mark.postgres
     def test_without_the_function_the_statements_are_sent_and_the_function_is_asked_again(
-        self, postgres_admin_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self,
+        postgres_admin_url: URL,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         # A database at 0004 (not migrated yet while a rolling upgrade runs, or downgraded).
         with new_postgres_database(postgres_admin_url) as url:
             command.upgrade(alembic_config(url), "0004")
+            caplog.set_level("WARNING", logger="eventualshop.adapters.sql_driver")
             trace = tmp_path / "libpq.trace"
             cart = uuid4()
             with traced_postgres_store(url, trace) as store:
@@ -440,6 +446,9 @@ class TestPostgresAppendFunction:
         assert sum("LOCK TABLE events IN EXCLUSIVE MODE" in sql for sql in without) == 2
         assert len(with_function) == 1
         assert "eventualshop_append(" in with_function[0]
+        warnings = [r.getMessage() for r in caplog.records if r.name.endswith("sql_driver")]
+        assert len(warnings) == 1
+        assert "eventualshop migrate" in warnings[0]
 
     @pytest.mark.postgres
     def test_the_function_reports_duplicates_and_conflicts_as_the_statements_do(
@@ -474,3 +483,20 @@ class TestPostgresAppendFunction:
         assert positions == sorted(positions)
         assert [e.position for e in stored] == positions
         assert [e.version for e in stored] == [1, 2]
+
+    def test_an_error_that_is_not_a_taken_key_is_not_taken_for_a_conflict(
+        self, database_url: URL
+    ) -> None:
+        # A NOT NULL violation inside the append: on PostgreSQL the error's text quotes the
+        # function's INSERT (which names events.event_id), so matching names in the text made it a
+        # ConcurrencyConflict, retried and answered 409, instead of the error it is.
+        store = SqlEventStore.from_url(database_url)
+        cart = uuid4()
+        broken = dataclasses.replace(stored_event(cart, 1), correlation_id=None)  # type: ignore[arg-type]
+
+        with pytest.raises(sa.exc.IntegrityError) as raised:
+            store.append(AppendBatch([broken]))
+        store.close()
+
+        assert not isinstance(raised.value, ConcurrencyConflict)
+        assert "correlation_id" in str(raised.value)

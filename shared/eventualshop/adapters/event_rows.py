@@ -41,7 +41,13 @@ MESSAGE_PROCESSED = (
 
 
 def violates(error: Exception, constraints: Sequence[str]) -> bool:
-    message = str(getattr(error, "orig", error))
+    cause = getattr(error, "orig", error)
+    diag = getattr(cause, "diag", None)
+    if diag is not None:
+        # psycopg names the constraint; its message may quote SQL that names columns (the CONTEXT
+        # of an error inside eventualshop_append quotes its INSERT ... RETURNING events.event_id).
+        return diag.constraint_name in constraints
+    message = str(cause)
     return any(name in message for name in constraints)
 
 

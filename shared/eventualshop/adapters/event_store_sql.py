@@ -12,7 +12,8 @@ contract suite. Statements are built once, at import, so SQLAlchemy compiles eac
 dialect and every later call only binds parameters.
 
 The command path, ``load`` and ``append``, runs those same statements straight on the driver on
-SQLite (sqlite3) and PostgreSQL (psycopg): see :mod:`eventualshop.adapters.sql_driver`; that is the
+SQLite (sqlite3) and PostgreSQL (psycopg; there the append's statements run in a server-side
+function, migration 0006): see :mod:`eventualshop.adapters.sql_driver`; that is the
 path benchmarked against the ``eventsourcing`` library. MSSQL, and an engine whose statements
 someone listens to (tracing, tests), go through SQLAlchemy; the contract suite runs on both paths.
 

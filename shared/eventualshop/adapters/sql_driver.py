@@ -9,16 +9,18 @@ cold function most of its first request. Here:
 - The SQL is the text SQLAlchemy compiled from the statements of
   :mod:`eventualshop.adapters.event_store_sql`, generated ahead of time into
   :mod:`eventualshop.adapters.sql_compiled` (see :mod:`~eventualshop.adapters.compile_sql`; a test
-  compares the two). Values go through small converters that do what SQLAlchemy's type processors
-  do (on SQLite a UUID is stored as 32 hex digits and a timestamp as UTC text); a test holds them
-  to SQLAlchemy's on sample values, so either path reads what the other one wrote.
+  compares the two), except PostgreSQL's append: the same statements written into the function
+  of migration 0006 (a test compares what both paths store). Values go through small converters
+  that do what SQLAlchemy's type processors do (on SQLite a UUID is stored as 32 hex digits and a
+  timestamp as UTC text); a test holds them to SQLAlchemy's on sample values, so either path
+  reads what the other one wrote.
 - Connections come from a :class:`ConnectionSource`: the engine's pool when the store has an
   engine, or :class:`DirectConnections` (the driver's own connections, set up as ``create_engine``
   sets them up) for a store opened cold from a URL.
 - Appends are serialised exactly as on the SQLAlchemy path: ``BEGIN IMMEDIATE`` on SQLite,
   ``LOCK TABLE events IN EXCLUSIVE MODE`` on PostgreSQL, and run the same statements in the same
   order (the inbox guard first) in one transaction. On PostgreSQL that transaction is one call of
-  the ``eventualshop_append`` function (migration 0005): one round trip of one prepared statement
+  the ``eventualshop_append`` function (migration 0006): one round trip of one prepared statement
   (see :class:`PostgresDriverPath`).
 - Driver errors come out as SQLAlchemy's exception classes, as on the SQLAlchemy path (SQLAlchemy
   is imported then, on the error path only).
@@ -29,6 +31,7 @@ MSSQL, and any other driver, keeps the SQLAlchemy path.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -49,7 +52,9 @@ Converter = Callable[[Any], Any]
 
 #: The newest migration's revision. A test checks it against Alembic's script head; it lets a
 #: warm database be recognised without importing Alembic or SQLAlchemy.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
+
+log = logging.getLogger(__name__)
 
 #: How long a SQLite connection waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -444,7 +449,7 @@ class PostgresDriverPath(_BaseDriverPath):
     """psycopg 3 in autocommit mode, so a read is one round trip (and its statement is prepared
     on the server by psycopg after a few runs, as on the SQLAlchemy path).
 
-    An append is one call of ``eventualshop_append`` (migration 0005), which runs the SQLAlchemy
+    An append is one call of ``eventualshop_append`` (migration 0006), which runs the SQLAlchemy
     path's statements in its order under its lock: one round trip of one statement that psycopg
     prepares, with the batch as its one JSON parameter, and whose own statements PL/pgSQL plans
     once per connection. Sent as text, the same statements cost the server a parse and a plan
@@ -452,8 +457,8 @@ class PostgresDriverPath(_BaseDriverPath):
     process: 2,113 -> 1,880 µs per command, client CPU 1,033 -> 888 µs; an array parameter per
     column instead of the document was slower than the text). A database without the function
     (not migrated yet, or downgraded) gets the statements as one query of several
-    (``_append_statements``): one round trip too, under the same lock, so instances of either
-    kind may append side by side.
+    (``_append_statements``, with a warning): one round trip too, under the same lock, so
+    instances that were running before the migration keep appending beside new ones.
     """
 
     #: How long a database that said it has no function is taken at its word (then asked again:
@@ -486,6 +491,11 @@ class PostgresDriverPath(_BaseDriverPath):
                 # Autocommit: the call is its own transaction, committed when it returns.
                 found = connection.execute(_APPEND_CALL, (batch,)).fetchall()
             except UndefinedFunction:
+                if self._missing_since is None:
+                    log.warning(
+                        "the database has no eventualshop_append (migration 0006): appending "
+                        "with separate statements, slower; run `eventualshop migrate`"
+                    )
                 self._missing_since = time.monotonic()
             else:
                 self._missing_since = None

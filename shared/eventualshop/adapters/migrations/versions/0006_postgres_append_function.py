@@ -1,32 +1,39 @@
 """PostgreSQL: the append as one server-side function, ``eventualshop_append``.
 
-Revision ID: 0005
+Revision ID: 0006
 Revises: 0004
 Create Date: 2026-11-28
+
+(No 0005: that id was used by a migration withdrawn before it landed, which dropped the command
+index, and by a draft of this one; a database that ran either is refused as unknown rather than
+taken as current.)
 
 The driver path sent an append as one query of several statements (``BEGIN; LOCK TABLE ...;
 INSERT ...; COMMIT``) with its values quoted into the text: one round trip, but the server parsed
 and planned every statement of every append, and the client quoted every value in Python. The
-function runs the same statements in the same order under the same lock; called with bound
-parameters it is prepared once per connection and PL/pgSQL keeps its statements' plans, so an
-append costs one round trip of one prepared call (measured: about a fifth of a command's time,
-see the README's event-store figures).
+function runs the same statements in the same order under the same lock; called with a bound
+parameter, psycopg prepares the call after a few runs on a connection and PL/pgSQL keeps its
+statements' plans, so an append costs one round trip of one prepared call (measured: about a
+tenth of a command's time, see the README's event-store figures).
 
 Batches of any size go through it, as one JSON document (below); the events are inserted in its
 order, so their positions follow it. The guard and the inserts are the SQLAlchemy path's
-(``event_store_sql``); a test stores one batch through both paths and compares every value.
+(``event_store_sql``); a test stores one batch through both paths and compares every value, and
+one holds these column lists to the tables'.
 
 Only PostgreSQL has it; SQLite and MSSQL are untouched. A store whose database lacks the function
-(not yet migrated, or downgraded) keeps sending the statements itself (``sql_driver``), so old and
-new instances may run side by side while a rolling upgrade migrates: both take the same lock.
-A later change to these tables must replace the function in its migration.
+(not yet migrated, or downgraded) sends the statements itself (``sql_driver``); both take the
+same lock, so instances that were running before the migration keep appending beside new ones.
+An instance of the previous release that starts after the migration refuses the database (its
+Alembic does not know this revision): roll forward. A later change to these tables must replace
+the function in its migration.
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0006"
 down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None
