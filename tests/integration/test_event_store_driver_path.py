@@ -500,3 +500,48 @@ class TestPostgresAppendFunction:
 
         assert not isinstance(raised.value, ConcurrencyConflict)
         assert "correlation_id" in str(raised.value)
+
+    @pytest.mark.postgres
+    def test_the_function_takes_the_append_lock(self, postgres_store: SqlEventStore) -> None:
+        # ROW SHARE conflicts with the EXCLUSIVE append lock but not with an INSERT's ROW
+        # EXCLUSIVE: an append waits for it only if it takes the lock first.
+        appended = threading.Event()
+        cart = uuid4()
+
+        def append() -> None:
+            postgres_store.append(AppendBatch(history(cart, [1])))
+            appended.set()
+
+        with postgres_store.engine.connect() as holder:
+            holder.exec_driver_sql("LOCK TABLE events IN ROW SHARE MODE")
+            writer = threading.Thread(target=append)
+            writer.start()
+            time.sleep(0.3)
+            waited = not appended.is_set()
+            holder.commit()
+        writer.join(10)
+
+        assert waited
+        assert appended.is_set()
+
+    @pytest.mark.postgres
+    def test_a_session_in_another_time_zone_stores_the_same_instants(
+        self, postgres_engine: Engine, postgres_url: URL
+    ) -> None:
+        truncate(postgres_engine)
+        batch = a_full_batch()
+        new_york = postgres_url.update_query_dict({"options": "-c TimeZone=America/New_York"})
+        store = SqlEventStore(
+            create_engine(new_york),
+            owns_engine=True,
+            clock=lambda: datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        )
+        store.append(batch)
+        by_function = stored_values(postgres_engine)
+        empty(postgres_engine)
+        with sqlalchemy_path(store):
+            store.append(batch)
+        by_sqlalchemy = stored_values(postgres_engine)
+        store.close()
+
+        assert by_function == by_sqlalchemy
