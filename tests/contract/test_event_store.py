@@ -43,6 +43,13 @@ from tests.fixtures.events import event, for_command, history, snapshot
 CONTEXT = "shopping-cart"
 
 
+def cart_command(
+    events: Sequence[StoredEvent], message_id: str, outcome: str, **batch: Any
+) -> AppendBatch:
+    """The batch the consumer "cart" appends for one message (its first event's id derived)."""
+    return for_command(AppendBatch(events, inbox=InboxRecord("cart", message_id, outcome), **batch))
+
+
 def _listen_to_nothing(*_: Any) -> None:
     """A statement listener: the SQL store then runs every statement through SQLAlchemy."""
 
@@ -241,9 +248,7 @@ class TestOptimisticConcurrency:
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        batch = for_command(
-            AppendBatch(history(cart, [1]), context=CONTEXT, inbox=InboxRecord("cart", "m-1", "ok"))
-        )
+        batch = cart_command(history(cart, [1]), "m-1", "ok", context=CONTEXT)
         event_store.append(batch)
         first = list(batch.events)
         last_position = event_store.last_position()
@@ -252,14 +257,7 @@ class TestOptimisticConcurrency:
 
         with pytest.raises(ConcurrencyConflict) as raised:
             event_store.append(
-                for_command(
-                    AppendBatch(
-                        late,
-                        snapshots=[snapshot(cart, 2)],
-                        context=CONTEXT,
-                        inbox=InboxRecord("cart", "m-2", "ok"),
-                    )
-                )
+                cart_command(late, "m-2", "ok", snapshots=[snapshot(cart, 2)], context=CONTEXT)
             )
 
         assert raised.value.aggregate_id == cart
@@ -307,25 +305,14 @@ class TestIdempotentMessages:
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        batch = for_command(
-            AppendBatch(
-                history(cart, [1]), context=CONTEXT, inbox=InboxRecord("cart", "m-1", "first")
-            )
-        )
+        batch = cart_command(history(cart, [1]), "m-1", "first", context=CONTEXT)
         event_store.append(batch)
         first = list(batch.events)
         again = history(cart, [2])
 
         with pytest.raises(DuplicateMessage) as raised:
             event_store.append(
-                for_command(
-                    AppendBatch(
-                        again,
-                        snapshots=[snapshot(cart, 2)],
-                        context=CONTEXT,
-                        inbox=InboxRecord("cart", "m-1", "second"),
-                    )
-                )
+                cart_command(again, "m-1", "second", snapshots=[snapshot(cart, 2)], context=CONTEXT)
             )
 
         assert (raised.value.consumer, raised.value.message_id) == ("cart", "m-1")
@@ -357,25 +344,17 @@ class TestIdempotentMessages:
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        event_store.append(
-            for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
-        )
+        event_store.append(cart_command(history(cart, [1]), "m-1", "ok"))
 
         with pytest.raises(DuplicateMessage):
-            event_store.append(
-                for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
-            )
+            event_store.append(cart_command(history(cart, [1]), "m-1", "ok"))
 
     def test_a_new_message_has_no_outcome_and_an_appended_one_keeps_its_outcome(
         self, event_store: EventStore
     ) -> None:
         assert event_store.outcome("cart", "m-1") is None
 
-        event_store.append(
-            for_command(
-                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", '{"v":1}'))
-            )
-        )
+        event_store.append(cart_command(history(uuid4(), [1]), "m-1", '{"v":1}'))
 
         assert event_store.outcome("cart", "m-1") == '{"v":1}'
 
@@ -389,11 +368,7 @@ class TestIdempotentMessages:
     def test_record_outcome_after_an_append_returns_the_appended_outcome(
         self, event_store: EventStore
     ) -> None:
-        event_store.append(
-            for_command(
-                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
-            )
-        )
+        event_store.append(cart_command(history(uuid4(), [1]), "m-1", "accepted"))
 
         assert event_store.record_outcome(InboxRecord("cart", "m-1", "rejected")) == "accepted"
 
@@ -404,9 +379,7 @@ class TestIdempotentMessages:
         event_store.record_outcome(InboxRecord("cart", "m-1", "rejected"))
 
         with pytest.raises(DuplicateMessage):
-            event_store.append(
-                for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("cart", "m-1", "ok")))
-            )
+            event_store.append(cart_command(history(cart, [1]), "m-1", "ok"))
 
         assert not event_store.load(cart).exists
 
@@ -589,20 +562,12 @@ class TestCommandsOfSeveralEvents:
         self, event_store: EventStore
     ) -> None:
         cart = uuid4()
-        batch = for_command(
-            AppendBatch(
-                history(cart, [1, 2, 3]), context=CONTEXT, inbox=InboxRecord("cart", "m-1", "three")
-            )
-        )
+        batch = cart_command(history(cart, [1, 2, 3]), "m-1", "three", context=CONTEXT)
         event_store.append(batch)
         events = list(batch.events)
 
         with pytest.raises(DuplicateMessage):
-            event_store.append(
-                for_command(
-                    AppendBatch(history(cart, [4, 5]), inbox=InboxRecord("cart", "m-1", "again"))
-                )
-            )
+            event_store.append(cart_command(history(cart, [4, 5]), "m-1", "again"))
 
         assert event_store.outcome("cart", "m-1") == "three"
         assert [e.version for e in event_store.load(cart).events] == [1, 2, 3]
@@ -611,36 +576,22 @@ class TestCommandsOfSeveralEvents:
     def test_a_command_that_wrote_no_event_keeps_its_outcome_and_refuses_its_redelivery(
         self, event_store: EventStore
     ) -> None:
-        event_store.append(
-            for_command(AppendBatch([], inbox=InboxRecord("cart", "m-1", "nothing to do")))
-        )
+        event_store.append(cart_command([], "m-1", "nothing to do"))
 
         with pytest.raises(DuplicateMessage):
-            event_store.append(
-                for_command(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
-            )
+            event_store.append(cart_command([], "m-1", "again"))
         with pytest.raises(DuplicateMessage):
-            event_store.append(
-                for_command(
-                    AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "again"))
-                )
-            )
+            event_store.append(cart_command(history(uuid4(), [1]), "m-1", "again"))
 
         assert event_store.outcome("cart", "m-1") == "nothing to do"
 
     def test_an_event_less_command_after_an_accepted_one_is_a_duplicate(
         self, event_store: EventStore
     ) -> None:
-        event_store.append(
-            for_command(
-                AppendBatch(history(uuid4(), [1]), inbox=InboxRecord("cart", "m-1", "accepted"))
-            )
-        )
+        event_store.append(cart_command(history(uuid4(), [1]), "m-1", "accepted"))
 
         with pytest.raises(DuplicateMessage):
-            event_store.append(
-                for_command(AppendBatch([], inbox=InboxRecord("cart", "m-1", "again")))
-            )
+            event_store.append(cart_command([], "m-1", "again"))
 
         assert event_store.outcome("cart", "m-1") == "accepted"
 

@@ -51,7 +51,9 @@ def needs(root: Root, spec: FunctionSpec, environ: Mapping[str, str]) -> Needs:
         # request reads the revocations in the read-model store, so without it the check would
         # pass everyone.
         return replace(
-            need, verifies_tokens=True, read_models=need.read_models or _auth_on(environ)
+            need,
+            verifies_tokens=True,
+            read_models=need.read_models or _auth_on(_auth_values(environ)),
         )
     return need
 
@@ -100,19 +102,20 @@ def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]
     return missing
 
 
-def _auth_on(environ: Mapping[str, str]) -> bool:
+def _auth_values(environ: Mapping[str, str]) -> dict[str, str]:
     from eventualshop.runtime.auth import AuthSettings
 
-    values = AuthSettings.from_environment_values(environ)
+    return AuthSettings.from_environment_values(environ)
+
+
+def _auth_on(values: Mapping[str, str]) -> bool:
     return str(values.get("auth", "on")).lower() != "off"
 
 
 def _needs_public_keys(environ: dict[str, str]) -> bool:
-    from eventualshop.runtime.auth import AuthSettings
-
-    values = AuthSettings.from_environment_values(environ)
+    values = _auth_values(environ)
     keys = ("auth_jwks", "auth_signing_key", "auth_signing_key_file")
-    return _auth_on(environ) and not any(values.get(key) for key in keys)
+    return _auth_on(values) and not any(values.get(key) for key in keys)
 
 
 def unreachable(root: Root, need: Needs, *, seconds: float = CHECK_SECONDS) -> list[str]:
