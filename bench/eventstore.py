@@ -22,8 +22,13 @@ every 3 events on both sides.
 - ``command_per_s_cached``: the same with the aggregate cache of a warm instance (no load when
   nothing changed); compared with the library's own cache without fast-forward
   (``AGGREGATE_CACHE_FASTFORWARD=n``: no read either), ``vs_eventsourcing_cached``.
-- ``cpu_us_command`` / ``cpu_us_bare_insert`` / ``cpu_us_eventsourcing``: CPU µs one unit took in
-  this process (Python and the driver's own work), which the disk's fsync time does not inflate.
+- ``sql_floor_per_s``: the command's SQL alone (``sql_floor_side``: the same load and append
+  through the same driver path, rows made up front; no domain, no pydantic). ``sql_floor_vs_bare``
+  is the most ``vs_bare`` any Python on top could reach on this machine's disk; ``vs_sql_floor``
+  is the share of it the whole command keeps (the rest is our Python).
+- ``cpu_us_command`` / ``cpu_us_bare_insert`` / ``cpu_us_sql_floor`` / ``cpu_us_eventsourcing``:
+  CPU µs one unit took in this process (Python and the driver's own work), which the disk's
+  fsync time does not inflate.
 - ``p50_ms_1`` / ``p99_ms_1`` / ``p50_ms_8`` / ``p99_ms_8``: latency of one command as a function
   serves it (command, then ``relay.run_once()``) with 1 and 8 concurrent clients in one process
   (one store, one relay, a publisher confirming after ``PUBLISH_MS``).
@@ -44,20 +49,24 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 
+from eventualshop.adapters.event_rows import append_rows
 from eventualshop.adapters.event_store_driver import open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
+from eventualshop.adapters.sql_driver import AppendRows, DirectConnections, DriverUrl, driver_path
 from eventualshop.kernel.aggregate import execute
+from eventualshop.kernel.eventstore import InboxRecord
+from eventualshop.kernel.messages import utc_now
 from eventualshop.kernel.money import Money
 from eventualshop.kernel.outbox import InMemoryPublisher, OutboxRelay
 from eventualshop.kernel.repository import Repository
-from eventualshop.kernel.service import ApplicationService, CommandContext
+from eventualshop.kernel.service import ApplicationService, CommandContext, Outcome
 from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart import commands as cmd
 from eventualshop.shopping_cart.cart import CART
@@ -136,6 +145,75 @@ def our_side(url: str, cache_size: int = 0) -> Side:
         assert outcome.accepted, outcome
 
     return Side(step, store.close)
+
+
+def sql_floor_side(url: str) -> Side:
+    """The SQL of ``our_side``'s command alone: the same load and the same append (guard, one
+    event row with the command's id and outcome, a snapshot every ``snapshot_interval``
+    versions), run through the same driver path on the same kind of database, with the rows
+    made from one real command's rows by changing ids and versions. No domain, no pydantic,
+    no application service: what the schema and the driver cost, so the gap between
+    ``command`` and this side is our Python, and this side's ``vs_bare`` is the most any Python
+    could reach on this machine's disk."""
+    store = open_event_store(url, migrate=True)
+    service = ApplicationService(store, CART)
+    carts = _create_carts(service, CARTS)
+    store.close()
+    parsed = DriverUrl.parse(url)
+    assert parsed is not None, "the floor runs on a driver path (an SQLite file, PostgreSQL)"
+    connections = DirectConnections(parsed)
+    path = driver_path(parsed.dialect, connections)
+    assert path is not None
+    # One real command's rows, taken apart: the rows every step below inserts differ only in
+    # ids and versions.
+    cart_id, item_id = carts[0]
+    state = service.repository.load(cart_id)
+    assert state is not None
+    change = cmd.ChangeCartItemQuantity(cart_id=cart_id, item_id=item_id, new_quantity=2)
+    steps = execute(CART, state, change)
+    batch = service.repository.batch(cart_id, steps, correlation_id=str(uuid.uuid4()))
+    outcome = Outcome(
+        message_id=str(uuid.uuid4()),
+        aggregate_id=cart_id,
+        version=steps[-1].version,
+        event_ids=tuple(e.event_id for e in batch.events),
+        event_types=tuple(e.event_type for e in batch.events),
+    )
+    inbox = InboxRecord(service.consumer, outcome.message_id, outcome.to_json())
+    template = append_rows(replace(batch, inbox=inbox), utc_now())
+    assert template.inbox is not None
+    event_row, inbox_row = template.events[0], template.inbox
+    snapshot_row = {
+        "aggregate_id": cart_id,
+        "version": 0,
+        "aggregate_type": CART.name,
+        "state": steps[-1].state.model_dump_json(),
+        "created_at": utc_now(),
+    }
+    interval = service.repository.snapshot_interval
+    versions = {cart: state.version for cart, _ in carts}
+    done = itertools.count()
+
+    def step() -> None:
+        cart_id = carts[next(done) % CARTS][0]
+        path.load(cart_id, CART.name)
+        version = versions[cart_id] = versions[cart_id] + 1
+        message_id = str(uuid.uuid4())
+        event = {
+            **event_row,
+            "event_id": uuid.uuid4(),
+            "aggregate_id": cart_id,
+            "version": version,
+            "command_id": message_id,
+        }
+        snapshots = (
+            [{**snapshot_row, "aggregate_id": cart_id, "version": version}]
+            if version % interval == 0
+            else []
+        )
+        path.append(AppendRows({**inbox_row, "message_id": message_id}, [event], snapshots))
+
+    return Side(step, connections.close)
 
 
 def interleaved(sides: dict[str, Side], seconds: float) -> dict[str, tuple[float, float]]:
@@ -392,6 +470,7 @@ def _figures(
     rates = {name: rate for name, (rate, _) in measured.items()}
     command, cached, bare = rates["command"], rates["cached"], rates["bare"]
     library, library_cached = rates["library"], rates["library_cached"]
+    floor = rates["sql_floor"]
     return {
         "command_per_s": round(command, 1),
         "command_per_s_cached": round(cached, 1),
@@ -404,10 +483,16 @@ def _figures(
         "vs_bare_cached": round(cached / bare, 3),
         "vs_eventsourcing": round(command / library, 3),
         "vs_eventsourcing_cached": round(cached / library_cached, 3),
+        # The command's SQL alone (``sql_floor_side``): what the schema and the driver reach
+        # against the bare insert, and the share of that the whole command keeps.
+        "sql_floor_per_s": round(floor, 1),
+        "sql_floor_vs_bare": round(floor / bare, 3),
+        "vs_sql_floor": round(command / floor, 3),
         # CPU time of one unit in this process: the Python (and the driver's own work) of each
         # side, which the disk's fsync time does not inflate.
         "cpu_us_command": round(measured["command"][1]),
         "cpu_us_bare_insert": round(measured["bare"][1]),
+        "cpu_us_sql_floor": round(measured["sql_floor"][1]),
         "cpu_us_eventsourcing": round(measured["library"][1]),
         **latency,
     }
@@ -447,6 +532,7 @@ def bench_sqlite(seconds: float, repeats: int) -> dict[str, float]:
             {
                 "command": our_side(ours),
                 "cached": our_side(ours, cache_size=1000),
+                "sql_floor": sql_floor_side(ours),
                 "bare": bare_sqlite(f"{folder}/bare.sqlite3"),
                 "library": library_side,
                 "library_cached": eventsourcing_side(env, cached=True),
@@ -493,6 +579,7 @@ def bench_postgres(seconds: float, repeats: int) -> dict[str, float] | None:
         {
             "command": our_side(url),
             "cached": our_side(url, cache_size=1000),
+            "sql_floor": sql_floor_side(url),
             "bare": bare_postgres(dsn),
             "library": eventsourcing_side(env),
             "library_cached": eventsourcing_side(env, cached=True),
