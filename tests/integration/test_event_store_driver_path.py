@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
 from eventualshop.adapters.database import alembic_config, create_engine, migrate
+from eventualshop.adapters.event_store_driver import DriverEventStore, open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
 from eventualshop.adapters.schema import processed_messages
 from eventualshop.adapters.sql_driver import AppendRows, PostgresDriverPath
@@ -525,3 +526,51 @@ class TestPostgresAppendFunction:
         store.close()
 
         assert by_function == by_sqlalchemy
+
+
+class TestMigratingAtStart:
+    """A function opens its store with ``migrate=True``: on a new database that builds the
+    SQLAlchemy store to run the migration, which is then closed again."""
+
+    def test_the_command_path_asks_sqlalchemy_nothing_after_the_migration(
+        self, empty_database_url: URL, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = empty_database_url.render_as_string(hide_password=False)
+        store = open_event_store(url, migrate=True)
+        assert isinstance(store, DriverEventStore)
+
+        def asked(self: SqlEventStore) -> bool:
+            raise AssertionError("the command path asked the SQLAlchemy store about listeners")
+
+        monkeypatch.setattr(SqlEventStore, "listened", asked)
+        cart = uuid4()
+        try:
+            store.append(
+                for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("c", "m-1", "ok")))
+            )
+            loaded = store.load(cart, "Counter")
+        finally:
+            store.close()
+
+        assert [e.version for e in loaded.events] == [1]
+
+    @pytest.mark.postgres
+    def test_a_store_that_migrated_holds_no_connection_of_the_migration(
+        self, postgres_admin_url: URL
+    ) -> None:
+        with new_postgres_database(postgres_admin_url) as url:
+            store = open_event_store(url.render_as_string(hide_password=False), migrate=True)
+            admin = create_engine(postgres_admin_url)
+            try:
+                with admin.connect() as connection:
+                    held = connection.scalar(
+                        sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
+                        {"name": url.database},
+                    )
+            finally:
+                admin.dispose()
+                store.close()
+
+        # The driver's one idle connection (it asked for the schema's revision); the migration's
+        # pool kept another before.
+        assert held == 1

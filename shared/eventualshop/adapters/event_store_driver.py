@@ -111,8 +111,18 @@ class DriverEventStore:
 
     def migrate_if_needed(self) -> None:
         """Upgrade the schema unless it is at ``HEAD_REVISION`` (then without SQLAlchemy)."""
-        if self._driver.schema_revision() != [HEAD_REVISION]:
-            self.full.migrate()
+        if self._driver.schema_revision() == [HEAD_REVISION]:
+            return
+        opened_here = self._full is None
+        self.full.migrate()
+        if opened_here:
+            # Opened for the migration only, so closed after it: a function that migrated at
+            # start would otherwise keep the pool's connections (a server process each on
+            # PostgreSQL) and ask SQLAlchemy about listeners on every load and append.
+            with self._opening:
+                full, self._full = self._full, None
+            if full is not None:
+                full.close()
 
     def migrate(self) -> None:
         self.full.migrate()
