@@ -42,6 +42,17 @@ def test_every_statement_has_a_converter_for_each_value_sqlalchemy_converts(dial
         Statement(dialect, compiled)  # a KeyError names a kind without a converter
 
 
+@pytest.mark.parametrize("order", [(), ("limit",), ("consumer", "message_id", "consumer")])
+def test_positional_parameters_follow_the_placeholders_order(order: tuple[str, ...]) -> None:
+    constants: dict[str, Any] = {"limit": 5}
+    compiled = {"sql": "", "binds": {}, "constants": constants, "order": order, "results": {}}
+    values = {"consumer": "cart", "message_id": "m-1"}
+
+    parameters = Statement("sqlite", compiled).parameters(values)
+
+    assert parameters == tuple({**constants, **values}[name] for name in order)
+
+
 def _processors(dialect: Dialect, kind: str) -> tuple[Any, Any]:
     impl = KINDS[kind].dialect_impl(dialect)
     return impl.bind_processor(dialect), impl.result_processor(dialect, None)
