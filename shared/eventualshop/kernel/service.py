@@ -73,8 +73,10 @@ class Outcome:
     rejection_detail: str | None = None
     duplicate: bool = False
     fingerprint: str | None = None
-    # Tells the outcome this call stored from one a concurrent first call stored.
-    outcome_id: str = field(default_factory=lambda: uuid4().hex)
+    # A rejection's own id: tells the rejection this call stored from one a concurrent first
+    # call stored (``_reject``). An accepted command needs none (and skips a uuid4): its events
+    # are stored once, the first under an id derived from its message (``command_event_id``).
+    outcome_id: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -87,8 +89,9 @@ class Outcome:
             "version": self.version,
             "eventIds": [str(i) for i in self.event_ids],
             "eventTypes": list(self.event_types),
-            "outcomeId": self.outcome_id,
         }
+        if self.outcome_id:
+            data["outcomeId"] = self.outcome_id
         if self.fingerprint is not None:
             data["fingerprint"] = self.fingerprint
         if self.rejection_code is not None:
@@ -220,6 +223,7 @@ class ApplicationService(Generic[S]):
             rejection_code=rejection.code,
             rejection_detail=rejection.detail,
             fingerprint=context.fingerprint,
+            outcome_id=uuid4().hex,
         )
         kept = Outcome.from_json(
             self.store.record_outcome(
