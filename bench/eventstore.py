@@ -3,11 +3,11 @@ library, on the same database in the same run.
 
     python bench/eventstore.py --json [--quick]
 
-The throughput figures (ours, ours cached, the bare insert, the library, the library cached) are
-measured in turns of a quarter second, taken in rotating order until each side has had its
-seconds (``interleaved``): the disk's fsync time on a shared machine changes threefold from one
-window to the next, and measured one after the other the sides' ratios said more about the disk
-than about the code.
+The throughput figures (ours, ours cached, the SQL floor, the bare insert, the library, the
+library cached) are measured in turns of a quarter second, taken in rotating order until each
+side has had its seconds (``interleaved``): the disk's fsync time on a shared machine changes
+threefold from one window to the next, and measured one after the other the sides' ratios said
+more about the disk than about the code.
 
 The last line printed is ONE JSON object with a key per backend reached ("sqlite",
 "postgresql"). Durability is the same on every side: SQLite in WAL mode with synchronous=FULL
@@ -23,9 +23,10 @@ every 3 events on both sides.
   nothing changed); compared with the library's own cache without fast-forward
   (``AGGREGATE_CACHE_FASTFORWARD=n``: no read either), ``vs_eventsourcing_cached``.
 - ``sql_floor_per_s``: the command's SQL alone (``sql_floor_side``: the same load and append
-  through the same driver path, rows made up front; no domain, no pydantic). ``sql_floor_vs_bare``
-  is the most ``vs_bare`` any Python on top could reach on this machine's disk; ``vs_sql_floor``
-  is the share of it the whole command keeps (the rest is our Python).
+  through the same driver path, with a real command's rows changed in ids and versions; no
+  domain, no pydantic). ``sql_floor_vs_bare`` is the most ``vs_bare`` a command that loads and
+  appends could reach on this machine's disk; ``vs_sql_floor`` is the share of it the whole
+  command keeps (the rest is our Python).
 - ``cpu_us_command`` / ``cpu_us_bare_insert`` / ``cpu_us_sql_floor`` / ``cpu_us_eventsourcing``:
   CPU µs one unit took in this process (Python and the driver's own work), which the disk's
   fsync time does not inflate.
@@ -49,24 +50,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 
-from eventualshop.adapters.event_rows import append_rows
-from eventualshop.adapters.event_store_driver import open_event_store
+from eventualshop.adapters.event_store_driver import DriverEventStore, open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
-from eventualshop.adapters.sql_driver import AppendRows, DirectConnections, DriverUrl, driver_path
+from eventualshop.adapters.sql_driver import AppendRows, DriverPath
 from eventualshop.kernel.aggregate import execute
-from eventualshop.kernel.eventstore import InboxRecord
-from eventualshop.kernel.messages import utc_now
 from eventualshop.kernel.money import Money
 from eventualshop.kernel.outbox import InMemoryPublisher, OutboxRelay
 from eventualshop.kernel.repository import Repository
-from eventualshop.kernel.service import ApplicationService, CommandContext, Outcome
+from eventualshop.kernel.service import ApplicationService, CommandContext
 from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart import commands as cmd
 from eventualshop.shopping_cart.cart import CART
@@ -147,51 +145,51 @@ def our_side(url: str, cache_size: int = 0) -> Side:
     return Side(step, store.close)
 
 
+class _Recorder:
+    """A driver path that keeps the rows of every append it passes on."""
+
+    def __init__(self, path: DriverPath) -> None:
+        self.path = path
+        self.appended: list[AppendRows] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.path, name)
+
+    def append(self, rows: AppendRows) -> list[Any]:
+        self.appended.append(rows)
+        return self.path.append(rows)
+
+
 def sql_floor_side(url: str) -> Side:
-    """The SQL of ``our_side``'s command alone: the same load and the same append (guard, one
-    event row with the command's id and outcome, a snapshot every ``snapshot_interval``
-    versions), run through the same driver path on the same kind of database, with the rows
-    made from one real command's rows by changing ids and versions. No domain, no pydantic,
-    no application service: what the schema and the driver cost, so the gap between
-    ``command`` and this side is our Python, and this side's ``vs_bare`` is the most any Python
-    could reach on this machine's disk."""
+    """The SQL of ``our_side``'s command alone: the same load and the same append (the inbox
+    guard, one event row with the command's id and outcome, a snapshot every
+    ``snapshot_interval`` versions) through the same driver path on the same database, with the
+    rows of a real command, taken as the store wrote them, changed in ids and versions only. No
+    domain, no pydantic, no application service: what the schema and the driver cost. The gap
+    between ``command`` and this side is our Python, and this side's ``vs_bare`` the most a
+    command that loads and appends could reach on this machine's disk (the cached command skips
+    the load)."""
     store = open_event_store(url, migrate=True)
+    assert isinstance(store, DriverEventStore), "the floor runs on a driver path"
     service = ApplicationService(store, CART)
     carts = _create_carts(service, CARTS)
-    store.close()
-    parsed = DriverUrl.parse(url)
-    assert parsed is not None, "the floor runs on a driver path (an SQLite file, PostgreSQL)"
-    connections = DirectConnections(parsed)
-    path = driver_path(parsed.dialect, connections)
-    assert path is not None
-    # One real command's rows, taken apart: the rows every step below inserts differ only in
-    # ids and versions.
+    # A bench's liberty with the store's insides: real commands on one cart, until one writes a
+    # snapshot too, through a path that keeps their rows.
+    recorder = _Recorder(store._driver)
+    store._driver = recorder
     cart_id, item_id = carts[0]
-    state = service.repository.load(cart_id)
-    assert state is not None
-    change = cmd.ChangeCartItemQuantity(cart_id=cart_id, item_id=item_id, new_quantity=2)
-    steps = execute(CART, state, change)
-    batch = service.repository.batch(cart_id, steps, correlation_id=str(uuid.uuid4()))
-    outcome = Outcome(
-        message_id=str(uuid.uuid4()),
-        aggregate_id=cart_id,
-        version=steps[-1].version,
-        event_ids=tuple(e.event_id for e in batch.events),
-        event_types=tuple(e.event_type for e in batch.events),
-    )
-    inbox = InboxRecord(service.consumer, outcome.message_id, outcome.to_json())
-    template = append_rows(replace(batch, inbox=inbox), utc_now())
-    assert template.inbox is not None
-    event_row, inbox_row = template.events[0], template.inbox
-    snapshot_row = {
-        "aggregate_id": cart_id,
-        "version": 0,
-        "aggregate_type": CART.name,
-        "state": steps[-1].state.model_dump_json(),
-        "created_at": utc_now(),
-    }
+    quantity = 2
+    while not (recorder.appended and recorder.appended[-1].snapshots):
+        change = cmd.ChangeCartItemQuantity(cart_id=cart_id, item_id=item_id, new_quantity=quantity)
+        assert service.handle(change, CommandContext()).accepted
+        quantity = 3 - quantity
+    store._driver = path = recorder.path
+    template = recorder.appended[-1]
+    (event_row,), (snapshot_row,), inbox_row = template.events, template.snapshots, template.inbox
+    assert inbox_row is not None
+    assert not template.scheduled
     interval = service.repository.snapshot_interval
-    versions = {cart: state.version for cart, _ in carts}
+    versions = {cart: _version(service, cart) for cart, _ in carts}
     done = itertools.count()
 
     def step() -> None:
@@ -213,7 +211,13 @@ def sql_floor_side(url: str) -> Side:
         )
         path.append(AppendRows({**inbox_row, "message_id": message_id}, [event], snapshots))
 
-    return Side(step, connections.close)
+    return Side(step, store.close)
+
+
+def _version(service: ApplicationService[Any], cart_id: uuid.UUID) -> int:
+    state = service.repository.load(cart_id)
+    assert state is not None
+    return int(state.version)
 
 
 def interleaved(sides: dict[str, Side], seconds: float) -> dict[str, tuple[float, float]]:

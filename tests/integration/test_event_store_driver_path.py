@@ -564,7 +564,10 @@ class TestMigratingAtStart:
             try:
                 with admin.connect() as connection:
                     held = connection.scalar(
-                        sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"),
+                        sa.text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = :name AND backend_type = 'client backend'"
+                        ),
                         {"name": url.database},
                     )
             finally:

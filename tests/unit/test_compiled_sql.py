@@ -42,7 +42,7 @@ def test_every_statement_has_a_converter_for_each_value_sqlalchemy_converts(dial
         Statement(dialect, compiled)  # a KeyError names a kind without a converter
 
 
-@pytest.mark.parametrize("order", [(), ("limit",), ("consumer", "message_id", "consumer")])
+@pytest.mark.parametrize("order", [(), ("limit",), ("message_id", "consumer", "limit", "consumer")])
 def test_positional_parameters_follow_the_placeholders_order(order: tuple[str, ...]) -> None:
     constants: dict[str, Any] = {"limit": 5}
     compiled = {"sql": "", "binds": {}, "constants": constants, "order": order, "results": {}}

@@ -110,7 +110,9 @@ class DriverEventStore:
         return self._driver if full is None or not full.listened() else None
 
     def migrate_if_needed(self) -> None:
-        """Upgrade the schema unless it is at ``HEAD_REVISION`` (then without SQLAlchemy)."""
+        """Upgrade the schema unless it is at ``HEAD_REVISION`` (then without SQLAlchemy). Meant
+        for a store nobody else uses yet (``open_event_store``): a SQLAlchemy store it opens for
+        the migration is closed after it."""
         if self._driver.schema_revision() == [HEAD_REVISION]:
             return
         opened_here = self._full is None

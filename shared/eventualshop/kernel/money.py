@@ -128,10 +128,14 @@ class Money(BaseModel):
             )
 
     def _with(self, amount: Decimal) -> Self:
-        # Built, not copied: pydantic's model_copy goes through copy.copy three times, and
-        # costs more than validating these two fields (decide adds and multiplies on every
-        # command).
-        return type(self)(amount=amount, currency=self.currency)
+        if type(self) is Money:
+            # Built, not copied: pydantic's model_copy goes through copy.copy three times and
+            # costs more than validating these two fields (decide adds and multiplies on every
+            # command). The result of arithmetic on finite amounts is always valid Money.
+            return type(self)(amount=amount, currency=self.currency)
+        # A subclass's rules are about what a client sends, not about results: the difference of
+        # two positive prices may be zero. So its results are copied, unchecked, as they were.
+        return self.model_copy(update={"amount": amount})
 
     def __add__(self, other: Money) -> Self:
         self._same(other)

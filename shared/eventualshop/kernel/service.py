@@ -73,9 +73,9 @@ class Outcome:
     rejection_detail: str | None = None
     duplicate: bool = False
     fingerprint: str | None = None
-    # A rejection's own id: tells the rejection this call stored from one a concurrent first
-    # call stored (``_reject``). An accepted command needs none (and skips a uuid4): its events
-    # are stored once, the first under an id derived from its message (``command_event_id``).
+    # Set by ``_reject`` on the rejection it stores, to tell it from one a concurrent first call
+    # stored. An accepted command needs none (and skips a uuid4): its events are stored once,
+    # the first under an id derived from its message (``command_event_id``).
     outcome_id: str = ""
 
     @property

@@ -229,6 +229,16 @@ class TestClientMoney:
         with pytest.raises(CurrencyMismatch):
             _ = price < TEN_EUR
 
+    def test_arithmetic_on_client_money_is_not_held_to_what_a_client_may_send(self) -> None:
+        price = ClientMoney.of("5.00", "USD")
+        large = ClientMoney.of("9" * MAX_AMOUNT_DIGITS, "USD")
+
+        assert (price - price).amount == 0
+        assert (price * 0).amount == 0
+        assert (-1 * price).amount == Decimal("-5.00")
+        assert (large * 2).amount == 2 * Decimal("9" * MAX_AMOUNT_DIGITS)
+        assert type(price - price) is ClientMoney
+
     def test_a_client_amount_accepts_any_money_and_checks_it_like_client_money(self) -> None:
         adapter: TypeAdapter[ClientMoney] = TypeAdapter(ClientAmount)
         accepted = adapter.validate_python(Money.of("10.50", "USD"))
