@@ -37,17 +37,10 @@ from eventualshop.kernel.eventstore import (
 from eventualshop.kernel.memory import InMemoryEventStore
 from eventualshop.kernel.timers import ScheduledMessage
 from tests.conftest import truncate
-from tests.fixtures.events import event, for_command, history, snapshot
+from tests.fixtures.events import cart_command, event, for_command, history, snapshot
 
 #: The bounded context the published test events belong to.
 CONTEXT = "shopping-cart"
-
-
-def cart_command(
-    events: Sequence[StoredEvent], message_id: str, outcome: str, **batch: Any
-) -> AppendBatch:
-    """The batch the consumer "cart" appends for one message (its first event's id derived)."""
-    return for_command(AppendBatch(events, inbox=InboxRecord("cart", message_id, outcome), **batch))
 
 
 def _listen_to_nothing(*_: Any) -> None:

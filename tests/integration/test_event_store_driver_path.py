@@ -35,8 +35,8 @@ from eventualshop.kernel.errors import ConcurrencyConflict, DuplicateMessage
 from eventualshop.kernel.eventstore import AppendBatch, InboxRecord, StoredEvent
 from eventualshop.kernel.timers import ScheduledMessage
 from tests.conftest import new_postgres_database, truncate
+from tests.fixtures.events import cart_command, for_command, history, snapshot
 from tests.fixtures.events import event as stored_event
-from tests.fixtures.events import for_command, history, snapshot
 
 
 def _listen_to_nothing(*_: Any) -> None:
@@ -359,7 +359,7 @@ class TestDriverPathTransactions:
         store.close()
 
 
-# --- PostgreSQL: the append function (migration 0005) ---------------------------------------------
+# --- PostgreSQL: the append function (migration 0006) ---------------------------------------------
 
 
 @contextmanager
@@ -461,9 +461,7 @@ class TestPostgresAppendFunction:
         truncate(postgres_engine)
         store = SqlEventStore.from_url(postgres_url)
         cart = uuid4()
-        accepted = for_command(
-            AppendBatch(history(cart, [1, 2]), inbox=InboxRecord("cart", "m-1", "ok"))
-        )
+        accepted = cart_command(history(cart, [1, 2]), "m-1", "ok")
         positions = store.append(accepted)
         rejected_id = "m-2"
         store.record_outcome(InboxRecord("cart", rejected_id, "rejected"))
@@ -471,15 +469,9 @@ class TestPostgresAppendFunction:
         with pytest.raises(ConcurrencyConflict):
             store.append(AppendBatch(history(cart, [2])))
         with pytest.raises(DuplicateMessage):
-            store.append(
-                for_command(AppendBatch(history(cart, [3]), inbox=InboxRecord("cart", "m-1", "x")))
-            )
+            store.append(cart_command(history(cart, [3]), "m-1", "x"))
         with pytest.raises(DuplicateMessage):
-            store.append(
-                for_command(
-                    AppendBatch(history(cart, [3]), inbox=InboxRecord("cart", rejected_id, "x"))
-                )
-            )
+            store.append(cart_command(history(cart, [3]), rejected_id, "x"))
         stored = store.load_events(cart)
         store.close()
 
@@ -545,9 +537,7 @@ class TestMigratingAtStart:
         monkeypatch.setattr(SqlEventStore, "listened", asked)
         cart = uuid4()
         try:
-            store.append(
-                for_command(AppendBatch(history(cart, [1]), inbox=InboxRecord("c", "m-1", "ok")))
-            )
+            store.append(cart_command(history(cart, [1]), "m-1", "ok"))
             loaded = store.load(cart, "Counter")
         finally:
             store.close()
