@@ -5,6 +5,7 @@ connection would see another database), not another driver."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,50 @@ def test_sqlite_connections_are_kept_for_every_thread_of_a_busy_server(tmp_path:
         second = [held.enter_context(connections.connection()) for _ in range(16)]
     assert {id(c) for c in second} == {id(c) for c in first}
     connections.close()
+
+
+class TestLendingAConnection:
+    """What a ``with connections.connection()`` block gives back: a sound connection to the idle
+    ones, a failed block's connection closed, a driver error as SQLAlchemy's class."""
+
+    def _connections(self, tmp_path: Path) -> DirectConnections:
+        return DirectConnections(DriverUrl("sqlite", str(tmp_path / "es.sqlite3")))
+
+    def test_a_driver_error_comes_out_as_sqlalchemy_s_and_the_connection_is_kept(
+        self, tmp_path: Path
+    ) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        connections = self._connections(tmp_path)
+        with pytest.raises(OperationalError) as raised, connections.connection() as failed:
+            failed.execute("SELECT * FROM no_such_table")
+        assert isinstance(raised.value.orig, sqlite3.OperationalError)
+        assert raised.value.connection_invalidated is False
+        with connections.connection() as next_one:
+            assert next_one is failed
+            assert next_one.execute("SELECT 1").fetchone() == (1,)
+        connections.close()
+
+    def test_any_other_error_closes_the_connection(self, tmp_path: Path) -> None:
+        connections = self._connections(tmp_path)
+        with pytest.raises(KeyError), connections.connection() as failed:
+            raise KeyError("not the driver's")
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            failed.execute("SELECT 1")
+        with connections.connection() as next_one:
+            assert next_one is not failed
+        connections.close()
+
+    def test_a_connection_that_cannot_open_is_a_sqlalchemy_error(self, tmp_path: Path) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        connections = DirectConnections(DriverUrl("sqlite", str(tmp_path)))  # a directory
+        with pytest.raises(OperationalError, match="unable to open"), connections.connection():
+            pytest.fail("a directory is no database")
+
+    def test_after_close_a_returned_connection_is_closed_not_kept(self, tmp_path: Path) -> None:
+        connections = self._connections(tmp_path)
+        with connections.connection() as lent:
+            connections.close()
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            lent.execute("SELECT 1")

@@ -35,8 +35,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -284,6 +284,7 @@ class DirectConnections:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._error = self._driver_error()
 
     def _open(self) -> Any:
         if self.url.dialect == "sqlite":
@@ -304,38 +305,61 @@ class DirectConnections:
 
         return psycopg.Error
 
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
+    def connection(self) -> AbstractContextManager[Any]:
+        return _Lease(self)
+
+    def _take(self) -> Any:
         with self._lock:
             found = self._idle.pop() if self._idle else None
-        base = self._driver_error()
+        if found is not None:
+            return found
         try:
-            if found is None:
-                found = self._open()
-        except base as error:
-            raise wrapped(error, base, invalidated=False) from error
-        keep = True
-        try:
-            yield found
-        except base as error:
-            keep = not _broken(found)
-            raise wrapped(error, base, invalidated=not keep) from error
-        except BaseException:
-            keep = False
-            raise
-        finally:
-            with self._lock:
-                if keep and not self._closed and len(self._idle) < self._keep:
-                    self._idle.append(found)
-                    found = None
-            if found is not None:
-                found.close()
+            return self._open()
+        except self._error as error:
+            raise wrapped(error, self._error, invalidated=False) from error
+
+    def _give_back(self, connection: Any, keep: bool) -> None:
+        with self._lock:
+            if keep and not self._closed and len(self._idle) < self._keep:
+                self._idle.append(connection)
+                return
+        connection.close()
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle, self._closed = self._idle, [], True
         for connection in idle:
             connection.close()
+
+
+class _Lease:
+    """One connection of a :class:`DirectConnections` for a ``with`` block: back to the idle ones
+    after it, closed instead when the block failed on anything but a sound driver error. A class
+    rather than a ``@contextmanager`` generator: two are taken per command, and the generator's
+    wrapper costs more Python calls than the work it wraps."""
+
+    __slots__ = ("_connection", "_connections")
+
+    def __init__(self, connections: DirectConnections) -> None:
+        self._connections = connections
+
+    def __enter__(self) -> Any:
+        self._connection = self._connections._take()
+        return self._connection
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
+    ) -> None:
+        connections, connection = self._connections, self._connection
+        if error is None:
+            connections._give_back(connection, keep=True)
+            return
+        base = connections._error
+        if isinstance(error, base):
+            broken = _broken(connection)
+            connections._give_back(connection, keep=not broken)
+            raise wrapped(error, base, invalidated=broken) from error
+        connections._give_back(connection, keep=False)
 
 
 def _broken(connection: Any) -> bool:
