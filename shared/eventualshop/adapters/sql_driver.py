@@ -80,12 +80,11 @@ class AppendRows:
 
 
 def _sqlite_datetime(value: datetime) -> str:
-    # SQLAlchemy's SQLite DATETIME storage format, after UtcDateTime made the value UTC.
-    v = to_utc(value)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+    # SQLAlchemy's SQLite DATETIME storage format (UTC, no offset, always six digits of
+    # microseconds), after UtcDateTime made the value UTC; a naive value is taken to be UTC.
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def _from_sqlite_datetime(text: str) -> datetime:
