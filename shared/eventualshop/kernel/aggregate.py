@@ -34,6 +34,8 @@ class AggregateState(BaseModel):
 S = TypeVar("S", bound=AggregateState)
 
 Decide = Callable[[S | None, Command], Sequence[DomainEvent]]
+#: A new state for the event, or the state given when the event changes nothing; never a state
+#: held elsewhere (the kernel sets the new state's version in place).
 Evolve = Callable[[S | None, DomainEvent], S]
 Invariants = Callable[[S], Iterable[str]]
 
@@ -73,6 +75,22 @@ class Step(Generic[S]):
     state: S
 
 
+def _at(state: S, before: S | None, version: int) -> S:
+    """``state``, the result of ``evolve(before, event)``, at ``version``.
+
+    ``evolve`` builds a new state for every event that changes it (a constructor or a
+    ``model_copy``), which nobody else holds yet: its version is set in place, as pydantic's own
+    ``model_copy(update=…)`` sets a field on its fresh copy. Another copy here cost about 3 % of
+    a command's instructions. A state handed back unchanged may be held elsewhere (a step, the
+    aggregate cache), so that one is copied.
+    """
+    if state is before:
+        return state.model_copy(update={"version": version})
+    state.__dict__["version"] = version
+    state.__pydantic_fields_set__.add("version")
+    return state
+
+
 def execute(kind: AggregateKind[S], state: S | None, command: Command) -> list[Step[S]]:
     """Decide, then apply each event with its new version and check the invariants after it."""
     steps: list[Step[S]] = []
@@ -80,7 +98,7 @@ def execute(kind: AggregateKind[S], state: S | None, command: Command) -> list[S
     version = state.version if state is not None else 0
     for event in kind.decide(state, command):
         version += 1
-        current = kind.evolve(current, event).model_copy(update={"version": version})
+        current = _at(kind.evolve(current, event), current, version)
         violations = list(kind.invariants(current))
         if violations:
             raise InvariantViolation(kind.name, violations)
@@ -94,5 +112,5 @@ def replay(
     """Rebuild state from (version, event) pairs in version order; invariants are not checked."""
     current = state
     for version, event in history:
-        current = kind.evolve(current, event).model_copy(update={"version": version})
+        current = _at(kind.evolve(current, event), current, version)
     return current
