@@ -25,6 +25,7 @@ test: venv
 	$(VENV)/env/bin/ruff check .
 	$(VENV)/env/bin/ruff format --check .
 	$(VENV)/env/bin/mypy
+	$(VENV)/env/bin/mypy bench
 	$(VENV)/env/bin/pytest $(PYTEST_ARGS)
 
 bench: venv

@@ -74,7 +74,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared"))
@@ -254,7 +257,7 @@ class Counters:
 COUNTERS = Counters()
 
 
-def install_counters(app: Any) -> None:
+def install_counters(app: Flask) -> None:
     """The Flask hooks on this shop's app; the SQL and MongoDB listeners once per process (they
     are global: installed again for a second shop, they counted every statement twice)."""
     if not COUNTERS.listening:

@@ -432,7 +432,7 @@ def _library_types() -> tuple[type[Any], type[Any]]:
             self.items[item_id]["quantity"] = new_quantity
             self.total = Decimal(new_cart_total)
 
-    class Shop(Application):
+    class Shop(Application[uuid.UUID]):
         snapshotting_intervals = {Cart: 3}
 
     return Cart, Shop

@@ -112,7 +112,8 @@ def serving(env: dict[str, str]) -> Iterator[str]:
 def seed(base: str) -> str:
     """One inventory holding ``STOCK`` of each of ``ITEMS`` products and one active catalog of
     them, visible in the listing; the inventory's id."""
-    inventory = call(base, "POST", f"/api/v1/warehouses?ownerId={uuid.uuid4()}")["aggregateId"]
+    created = call(base, "POST", f"/api/v1/warehouses?ownerId={uuid.uuid4()}")
+    inventory = str(created["aggregateId"])
     catalog = str(uuid.uuid4())
     call(base, "POST", "/api/v1/catalogs", {"catalogId": catalog, "title": "T", "description": "D"})
     for n in range(ITEMS):

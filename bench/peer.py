@@ -205,7 +205,7 @@ class PeerShopUnderTest:
         return cart.id, item_id
 
     def change(self, cart_id: uuid.UUID, item_id: str, quantity: int) -> int:
-        cart = self.app.repository.get(cart_id)
+        cart: PeerCart = self.app.repository.get(cart_id)
         cart.change_quantity(item_id, quantity)
         self.app.save(cart)
         return 1  # events raised

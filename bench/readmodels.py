@@ -48,7 +48,7 @@ def store_figures(folder: Path, calls: int) -> dict[str, Any]:
         card = {"id": str(uuid.uuid4()), "version": 1, "catalogActive": True}
         store.upsert_if_newer("Cards", card | {"addedAt": f"2026-01-{n + 1:02d}", "name": f"P{n}"})
 
-    def find() -> object:
+    def find() -> list[Any]:
         return store.find("Cards", {"catalogActive": True}, sort=[("addedAt", "asc")], limit=9)
 
     raw = sqlite3.connect(folder / "readmodels.sqlite3")
@@ -57,7 +57,7 @@ def store_figures(folder: Path, calls: int) -> dict[str, Any]:
         "ORDER BY json_extract(body, '$.addedAt'), id LIMIT 9"
     )
 
-    def query() -> object:
+    def query() -> list[Any]:
         return [{"id": i, "version": v, **json.loads(b)} for i, v, b in raw.execute(sql)]
 
     assert len(find()) == len(query()) == 9

@@ -136,7 +136,7 @@ class ThreadProfiler:
 
     def __init__(self, *, functions: bool = True) -> None:
         self.functions = functions
-        self.cpu: collections.Counter[str] = collections.Counter()
+        self.cpu: collections.defaultdict[str, float] = collections.defaultdict(float)  # s by role
         self.profiles: list[cProfile.Profile] = []
         self._lock = threading.Lock()
         self._original: Callable[[threading.Thread], None] | None = None
@@ -161,17 +161,18 @@ class ThreadProfiler:
                     if profile is not None:
                         profiler.profiles.append(profile)
 
-        threading.Thread.run = run  # type: ignore[method-assign]
+        threading.Thread.run = run  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self._original is not None:
-            threading.Thread.run = self._original  # type: ignore[method-assign]
+            threading.Thread.run = self._original  # type: ignore[method-assign,assignment]
             self._original = None
 
     def report(self, top: int = 30) -> str:
         total = sum(self.cpu.values()) or 1.0
         lines = [f"thread CPU {total:.2f} s, by thread role:"]
-        lines += [f"  {s * 100 / total:5.1f}%  {r}" for r, s in self.cpu.most_common()]
+        by_cpu = sorted(self.cpu.items(), key=lambda item: -item[1])
+        lines += [f"  {s * 100 / total:5.1f}%  {r}" for r, s in by_cpu]
         with self._lock:
             profiles = list(self.profiles)
         if not profiles:
