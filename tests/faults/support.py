@@ -215,7 +215,8 @@ class Load:
         key = str(uuid.uuid4())
         for _ in range(200):
             began = time.monotonic()
-            status, headers, text = 0, {}, b""
+            status, text = 0, b""
+            headers: Mapping[str, str] = {}
             with contextlib.suppress(OSError, http.client.HTTPException):
                 status, headers, text = request(
                     self.base, method, path, body, {"Idempotency-Key": key}

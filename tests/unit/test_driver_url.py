@@ -119,3 +119,45 @@ class TestLendingAConnection:
             connections.close()
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             lent.execute("SELECT 1")
+
+    def test_the_driver_error_is_the_cause(self, tmp_path: Path) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        connections = self._connections(tmp_path)
+        with pytest.raises(OperationalError) as raised, connections.connection() as lent:
+            lent.execute("SELECT * FROM no_such_table")
+        assert raised.value.__cause__ is raised.value.orig
+        connections.close()
+
+    def test_no_more_idle_connections_are_kept_than_asked(self, tmp_path: Path) -> None:
+        connections = DirectConnections(DriverUrl("sqlite", str(tmp_path / "es.db")), keep=1)
+        with connections.connection() as first, connections.connection() as second:
+            pass
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            first.execute("SELECT 1")  # given back last, with the one idle place taken
+        with connections.connection() as again:
+            assert again is second
+        connections.close()
+
+    def test_a_connection_the_driver_reports_broken_is_closed_and_invalidated(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """psycopg's connection after the server went away: ``broken``; no server needed."""
+        import psycopg
+        from sqlalchemy.exc import OperationalError
+
+        class Gone:
+            closed, broken, closes = False, True, 0
+
+            def close(self) -> None:
+                self.closes += 1
+
+        gone = Gone()
+        connections = DirectConnections(DriverUrl("postgresql", "postgresql://nowhere/shop"))
+        monkeypatch.setattr(connections, "_open", lambda: gone)
+        with pytest.raises(OperationalError) as raised, connections.connection():
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        assert raised.value.connection_invalidated is True
+        assert gone.closes == 1
+        connections.close()
+        assert gone.closes == 1  # not kept among the idle ones

@@ -335,7 +335,8 @@ class _Lease:
     """One connection of a :class:`DirectConnections` for a ``with`` block: back to the idle ones
     after it, closed instead when the block failed on anything but a sound driver error. A class
     rather than a ``@contextmanager`` generator: two are taken per command, and the generator's
-    wrapper costs more Python calls than the work it wraps."""
+    wrapper costs more Python calls than the work it wraps. One lease serves one ``with`` block:
+    ``connection()`` makes a new one each time."""
 
     __slots__ = ("_connection", "_connections")
 
@@ -355,8 +356,11 @@ class _Lease:
             return
         base = connections._error
         if isinstance(error, base):
-            broken = _broken(connection)
-            connections._give_back(connection, keep=not broken)
+            broken = True  # closed, should asking the driver fail too
+            try:
+                broken = _broken(connection)
+            finally:
+                connections._give_back(connection, keep=not broken)
             raise wrapped(error, base, invalidated=broken) from error
         connections._give_back(connection, keep=False)
 
