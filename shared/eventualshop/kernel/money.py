@@ -69,17 +69,20 @@ _BY_CODE_OR_SYMBOL: dict[str, Currency] = {c.value: c for c in Currency} | {
 
 
 def _to_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool | float):
-        raise ValueError('amount must be a decimal string such as "10.50", not a float')
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, int):
-        result = Decimal(value)
-    elif isinstance(value, str):
+    # pydantic calls this for every amount it validates: the common forms, a str (JSON's) and a
+    # Decimal (arithmetic's), are recognised first, each by one single-type check; the refusal
+    # of floats used ``bool | float``, which builds a union object on every call.
+    if isinstance(value, str):
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
             raise ValueError(f"amount {value!r} is not a decimal number") from None
+    elif isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, float) or isinstance(value, bool):  # noqa: SIM101 (see above)
+        raise ValueError('amount must be a decimal string such as "10.50", not a float')
+    elif isinstance(value, int):
+        result = Decimal(value)
     else:
         raise ValueError('amount must be a decimal string such as "10.50"')
     if not result.is_finite():
@@ -91,7 +94,8 @@ def _to_currency(value: Any) -> Currency:
     if isinstance(value, Currency):
         return value
     if isinstance(value, str):
-        return Currency.parse(value)
+        # An exact ISO code (what JSON and the domain send) needs no trimming or case folding.
+        return _BY_CODE_OR_SYMBOL.get(value) or Currency.parse(value)
     raise ValueError('currency must be an ISO 4217 code such as "USD"')
 
 
