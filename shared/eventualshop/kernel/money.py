@@ -70,8 +70,8 @@ _BY_CODE_OR_SYMBOL: dict[str, Currency] = {c.value: c for c in Currency} | {
 
 def _to_decimal(value: Any) -> Decimal:
     # pydantic calls this for every amount it validates: the common forms, a str (JSON's) and a
-    # Decimal (arithmetic's), are recognised first, each by one single-type check; the refusal
-    # of floats used ``bool | float``, which builds a union object on every call.
+    # Decimal (arithmetic's), are recognised first; floats are refused by a tuple of types, as a
+    # ``float | bool`` union would be built again on every call.
     if isinstance(value, str):
         try:
             result = Decimal(value.strip())
@@ -79,7 +79,7 @@ def _to_decimal(value: Any) -> Decimal:
             raise ValueError(f"amount {value!r} is not a decimal number") from None
     elif isinstance(value, Decimal):
         result = value
-    elif isinstance(value, float) or isinstance(value, bool):  # noqa: SIM101 (see above)
+    elif isinstance(value, (float, bool)):
         raise ValueError('amount must be a decimal string such as "10.50", not a float')
     elif isinstance(value, int):
         result = Decimal(value)
