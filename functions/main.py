@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from eventualshop.runtime.logs import configure_logging
-from eventualshop.runtime.root import Root
-from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
+from eventualshop.runtime.start import quiet_start
+
+with quiet_start():  # long-lived objects, made once: no collection while they are (start.py)
+    from eventualshop.runtime.logs import configure_logging
+    from eventualshop.runtime.root import Root
+    from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
 
 
 def _demo(url: str | None, root: Root) -> int:
@@ -30,7 +33,8 @@ def __getattr__(name: str) -> Callable[..., Any]:
         raise AttributeError(name)
     # functions-framework loads its target here: the one place every deployed function passes.
     configure_logging()
-    return ROOT.target(name)
+    with quiet_start():  # the target and its context's modules, likewise
+        return ROOT.target(name)
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,158 @@
+"""A function's start: no garbage collection while the long-lived objects are made, and those
+objects frozen afterwards (``eventualshop.runtime.start``).
+
+The start itself is checked in a fresh interpreter, because this test process has imported
+everything long ago.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventualshop.runtime.start import QuietCollector, quiet_start
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Imports the composition root and builds a command's target as functions-framework does (after
+#: importing itself and Flask), counting the collections that ran meanwhile; prints what it saw.
+#: The module that pauses collection is imported first, and the counters start from zero: the few
+#: allocations before the pause could otherwise complete a young generation's count by chance.
+PROBE = """
+import gc, json, os, sys
+import functions_framework, flask
+import eventualshop.runtime.start
+gc.collect()
+if sys.argv[1] == "off":
+    gc.disable()
+collections = []
+count = lambda phase, info: phase == "start" and collections.append(info["generation"])
+gc.callbacks.append(count)
+import functions.main
+after_import = gc.get_freeze_count()
+functions.main.shopping_cart_create_cart
+seen = {
+    "collections": collections,
+    "enabled": gc.isenabled(),
+    "frozen_after_import": after_import,
+    "frozen_after_target": gc.get_freeze_count(),
+    "plugins": os.environ.get("PYDANTIC_DISABLE_PLUGINS"),
+}
+gc.callbacks.remove(count)
+gc.unfreeze()
+seen["garbage"] = gc.collect()
+print(json.dumps(seen))
+"""
+
+
+def _start(collector: str = "on", **env: str) -> dict[str, object]:
+    environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, collector],
+        env=environment | env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return seen
+
+
+@pytest.fixture(scope="module")
+def started() -> dict[str, object]:
+    return _start()
+
+
+def test_no_collection_runs_while_the_function_starts(started: dict[str, object]) -> None:
+    # Importing the runtime, pydantic and the cart, and building the target, ran dozens of
+    # collections before (one a full one in the first request of a forked worker).
+    assert started["collections"] == []
+
+
+def test_what_the_start_made_is_frozen_and_collection_is_back_on(
+    started: dict[str, object],
+) -> None:
+    assert started["enabled"] is True
+    after_import, after_target = started["frozen_after_import"], started["frozen_after_target"]
+    assert isinstance(after_import, int) and isinstance(after_target, int)
+    assert after_import > 10_000  # the runtime and pydantic: thousands of objects
+    assert after_target > after_import  # the cart's modules and target joined them
+
+
+def test_the_garbage_frozen_with_the_start_is_small(started: dict[str, object]) -> None:
+    """The price of freezing without collecting first: the start's garbage is kept for good."""
+    frozen, garbage = started["frozen_after_target"], started["garbage"]
+    assert isinstance(frozen, int) and isinstance(garbage, int)
+    assert garbage < frozen // 20, (garbage, frozen)
+
+
+def test_a_process_that_turned_collection_off_keeps_it_off() -> None:
+    seen = _start("off")
+    assert seen["enabled"] is False
+    assert seen["collections"] == []
+
+
+def test_pydantic_plugins_are_off_unless_the_environment_says_otherwise(
+    started: dict[str, object],
+) -> None:
+    assert started["plugins"] == "__all__"
+    assert _start(PYDANTIC_DISABLE_PLUGINS="")["plugins"] == ""  # asked for: they load
+
+
+@pytest.fixture
+def collector_state() -> Iterator[None]:
+    """The tests below turn this process's collector off and freeze: put both back."""
+    was_on = gc.isenabled()
+    yield
+    gc.unfreeze()
+    if was_on:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+@pytest.mark.usefixtures("collector_state")
+def test_the_collector_pauses_inside_and_freezes_on_the_way_out() -> None:
+    gc.enable()
+    with QuietCollector():
+        assert not gc.isenabled()
+        made = [object() for _ in range(3)]  # tracked objects to freeze
+        frozen_before = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > frozen_before
+    del made
+
+
+@pytest.mark.usefixtures("collector_state")
+def test_the_collector_comes_back_on_when_the_start_fails() -> None:
+    gc.enable()
+    with pytest.raises(ImportError), QuietCollector():
+        raise ImportError("no such module")
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("collector_state")
+def test_nested_quiet_starts_leave_the_collector_to_the_outermost() -> None:
+    gc.enable()
+    with QuietCollector():
+        with QuietCollector():
+            pass
+        assert not gc.isenabled()  # the inner one found it off, and leaves it off
+    assert gc.isenabled()
+
+
+def test_quiet_start_keeps_an_explicit_plugin_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "logfire")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gc, "freeze", lambda: None)  # keep this test process's objects unfrozen
+        with quiet_start():
+            pass
+    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "logfire"
