@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict, cast
 
 import pytest
 
@@ -52,7 +53,18 @@ print(json.dumps(seen))
 """
 
 
-def _start(collector: str = "on", **env: str) -> dict[str, object]:
+class Start(TypedDict):
+    """What the probe saw."""
+
+    collections: list[int]
+    enabled: bool
+    frozen_after_import: int
+    frozen_after_target: int
+    plugins: str | None
+    garbage: int
+
+
+def _start(collector: str = "on", **env: str) -> Start:
     environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     out = subprocess.run(
         [sys.executable, "-c", PROBE, collector],
@@ -62,35 +74,32 @@ def _start(collector: str = "on", **env: str) -> dict[str, object]:
         text=True,
         check=True,
     )
-    seen: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return seen
+    return cast(Start, json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture(scope="module")
-def started() -> dict[str, object]:
+def started() -> Start:
     return _start()
 
 
-def test_no_collection_runs_while_the_function_starts(started: dict[str, object]) -> None:
+def test_no_collection_runs_while_the_function_starts(started: Start) -> None:
     # Importing the runtime, pydantic and the cart, and building the target, ran dozens of
     # collections before (one a full one in the first request of a forked worker).
     assert started["collections"] == []
 
 
 def test_what_the_start_made_is_frozen_and_collection_is_back_on(
-    started: dict[str, object],
+    started: Start,
 ) -> None:
     assert started["enabled"] is True
     after_import, after_target = started["frozen_after_import"], started["frozen_after_target"]
-    assert isinstance(after_import, int) and isinstance(after_target, int)
     assert after_import > 10_000  # the runtime and pydantic: thousands of objects
     assert after_target > after_import  # the cart's modules and target joined them
 
 
-def test_the_garbage_frozen_with_the_start_is_small(started: dict[str, object]) -> None:
+def test_the_garbage_frozen_with_the_start_is_small(started: Start) -> None:
     """The price of freezing without collecting first: the start's garbage is kept for good."""
     frozen, garbage = started["frozen_after_target"], started["garbage"]
-    assert isinstance(frozen, int) and isinstance(garbage, int)
     assert garbage < frozen // 20, (garbage, frozen)
 
 
@@ -101,7 +110,7 @@ def test_a_process_that_turned_collection_off_keeps_it_off() -> None:
 
 
 def test_pydantic_plugins_are_off_unless_the_environment_says_otherwise(
-    started: dict[str, object],
+    started: Start,
 ) -> None:
     assert started["plugins"] == "__all__"
     assert _start(PYDANTIC_DISABLE_PLUGINS="")["plugins"] == ""  # asked for: they load
