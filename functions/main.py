@@ -3,7 +3,9 @@
 ``functions-framework --source functions/main.py --target shopping_cart_add_cart_item`` serves
 one function: a derived target is built from its context's declaration on first access (module
 ``__getattr__``), importing only that context's modules. ``eventualshop`` (the command line)
-starts here too, so the runtime receives the system instead of importing it.
+starts here too, so the runtime receives the system instead of importing it. Both imports and
+the target's build run under :func:`~eventualshop.runtime.start.quiet_start`: what they make lives
+as long as the process, so it is made without garbage collection and frozen afterwards.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from eventualshop.runtime.start import quiet_start
 
-with quiet_start():  # long-lived objects, made once: no collection while they are (start.py)
+with quiet_start():  # the runtime and pydantic, imported once for the process's lifetime
     from eventualshop.runtime.logs import configure_logging
     from eventualshop.runtime.root import Root
     from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
@@ -33,7 +35,7 @@ def __getattr__(name: str) -> Callable[..., Any]:
         raise AttributeError(name)
     # functions-framework loads its target here: the one place every deployed function passes.
     configure_logging()
-    with quiet_start():  # the target and its context's modules, likewise
+    with quiet_start():  # the target and its context's modules, built once, likewise
         return ROOT.target(name)
 
 
