@@ -20,6 +20,13 @@ without a server (medians, CPU ms):
 built on first use, load, append, the relay pass after the commit);
 ``loaded`` lists the heavy libraries that the cart start imported (SQLAlchemy, Alembic,
 pydantic-settings, PyJWT, cryptography's X.509: none is expected on a migrated store).
+``server_phases_ms`` is the same start inside the server, in wall-clock ms (medians), for the cart
+and the no-op: a probe source marks when functions-framework reaches it (``to_source_ms``: the
+interpreter, functions-framework and Flask), ``functions.main``'s import (``import_ms``), the
+target's build (``target_ms``), the way to the first request in the forked worker
+(``to_request_ms``: the app, gunicorn, the fork) and that request (``request_ms``). It shows what
+a fresh interpreter does not: the first request of the cart costs more in the worker than the
+break-down's ``first_request_cpu_ms``, and a full garbage collection there once cost 25-40 ms.
 """
 
 from __future__ import annotations
@@ -145,6 +152,68 @@ print(json.dumps({{
 """
 
 
+#: The server's own timeline: a source that marks (wall-clock, in a file) when functions-framework
+#: reaches it, when ``functions.main`` is imported, when the target is built, and when the first
+#: request enters and leaves the target in the worker. The no-op's marks its source and request.
+CART_PROBE = f"""
+import os, time
+def _mark(name):
+    with open(os.environ["EVENTUALSHOP_BENCH_MARKS"], "a") as marks:
+        marks.write(f"{{name}} {{time.time()}}\\n")
+_mark("source")
+import functions.main
+_mark("imported")
+_target = functions.main.{CART_TARGET}
+_mark("built")
+def probe(request):
+    _mark("request_in")
+    try:
+        return _target(request)
+    finally:
+        _mark("request_out")
+"""
+NOOP_PROBE = """
+import os, time
+def _mark(name):
+    with open(os.environ["EVENTUALSHOP_BENCH_MARKS"], "a") as marks:
+        marks.write(f"{name} {time.time()}\\n")
+_mark("source")
+_mark("imported")
+_mark("built")
+def probe(request):
+    _mark("request_in")
+    try:
+        return "", 202
+    finally:
+        _mark("request_out")
+"""
+#: (phase, from mark, to mark); "start" is the moment before the process is started.
+PHASES = (
+    ("to_source_ms", "start", "source"),  # the interpreter, functions-framework and Flask
+    ("import_ms", "source", "imported"),  # functions.main: the runtime and pydantic
+    ("target_ms", "imported", "built"),  # the target and its context's modules
+    ("to_request_ms", "built", "request_in"),  # the app, gunicorn, the worker's fork
+    ("request_ms", "request_in", "request_out"),  # the first request, in the worker
+)
+
+
+def server_phases(
+    probe: Path, path: str, body: bytes, env: dict[str, str], headers: dict[str, str]
+) -> dict[str, float]:
+    """One cold start of a probe source, phase by phase in wall-clock ms (see PHASES)."""
+    marks = probe.with_suffix(".marks")
+    marks.unlink(missing_ok=True)
+    start = time.time()
+    cold_start_ms(
+        probe, "probe", path, body, env | {"EVENTUALSHOP_BENCH_MARKS": str(marks)}, headers
+    )
+    at = {"start": start}
+    for line in marks.read_text().splitlines():
+        name, moment = line.split()
+        at.setdefault(name, float(moment))  # the first request's, not a later one's
+    return {phase: (at[end] - at[begin]) * 1000 for phase, begin, end in PHASES}
+
+
 def breakdown(env: dict[str, str], headers: dict[str, str], customer: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-c", BREAKDOWN, json.dumps(headers), customer],
@@ -186,19 +255,27 @@ def _customer_token() -> tuple[dict[str, str], str, str]:
 
 
 def measure(
-    env: dict[str, str], headers: dict[str, str], customer: str, repeats: int
+    env: dict[str, str], headers: dict[str, str], customer: str, repeats: int, folder: Path
 ) -> dict[str, Any]:
-    """Cold starts of the cart and of the no-op, interleaved, and the cart's break-down."""
+    """Cold starts of the cart and of the no-op, interleaved, and the cart's break-downs."""
     body = json.dumps({"customerId": customer, "currency": "USD"}).encode()
+    cart_probe, noop_probe = folder / "cart_probe.py", folder / "noop_probe.py"
+    cart_probe.write_text(CART_PROBE)
+    noop_probe.write_text(NOOP_PROBE)
     cart: list[tuple[float, float]] = []
     noop: list[tuple[float, float]] = []
     phases: list[dict[str, Any]] = []
+    timelines: dict[str, list[dict[str, float]]] = {"cart": [], "noop": []}
     for _ in range(repeats):  # interleaved, so drift affects both sides alike
         cart.append(
             cold_start_ms(CART_SOURCE, CART_TARGET, "/api/v1/shopping-carts", body, env, headers)
         )
         noop.append(cold_start_ms(NOOP_SOURCE, "noop", "/", b"{}", env))
         phases.append(breakdown(env, headers, customer))
+        timelines["cart"].append(
+            server_phases(cart_probe, "/api/v1/shopping-carts", body, env, headers)
+        )
+        timelines["noop"].append(server_phases(noop_probe, "/", b"{}", env, {}))
     cart_ms, cart_cpu = (statistics.median(c) for c in zip(*cart, strict=True))
     noop_ms, noop_cpu = (statistics.median(c) for c in zip(*noop, strict=True))
     result: dict[str, Any] = {
@@ -218,6 +295,10 @@ def measure(
     ):
         result[phase] = round(statistics.median(p[phase] for p in phases), 1)
     result["loaded"] = sorted({name for p in phases for name in p["loaded"]})
+    result["server_phases_ms"] = {
+        side: {phase: round(statistics.median(t[phase] for t in runs), 1) for phase, _, _ in PHASES}
+        for side, runs in timelines.items()
+    }
     result["repeats"] = repeats
     return result
 
@@ -245,9 +326,9 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        result = measure(env, headers, customer, repeats)
+        result = measure(env, headers, customer, repeats, Path(folder))
         anonymous = env | {"EVENTUALSHOP_AUTH": "off"}
-        result["auth_off"] = measure(anonymous, {}, str(uuid.uuid4()), repeats)
+        result["auth_off"] = measure(anonymous, {}, str(uuid.uuid4()), repeats, Path(folder))
     if not args.json:
         for key, value in result.items():
             print(f"{key:16} {value}")
