@@ -582,7 +582,9 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
     tmp_path: Path,
 ) -> None:
     """The Dockerfile's CMD, run as the container runs it (``/bin/sh -c``), in this checkout:
-    FUNCTION_SOURCE/TARGET/SIGNATURE_TYPE pick the function, the probes answer beside it."""
+    FUNCTION_SOURCE/TARGET/SIGNATURE_TYPE pick the function, the probes answer beside it, and
+    gunicorn opens no control socket in the home directory (the image's is ``/app``, not
+    writable; the socket would serve nobody, and its server imports asyncio at every start)."""
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     cmd = yaml.safe_load(next(line for line in lines if line.startswith("CMD "))[4:])
     spec = next(s for s in FUNCTIONS if s.derived == "command:CreateCart")
@@ -598,7 +600,9 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
         "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
         "EVENTUALSHOP_DATA_DIR": str(tmp_path),
         "EVENTUALSHOP_AUTH": "off",  # the probe sends no token
+        "HOME": str(tmp_path / "home"),
     }
+    (tmp_path / "home").mkdir()
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -625,6 +629,7 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert list((tmp_path / "home").iterdir()) == []  # no .gunicorn/gunicorn.ctl
 
 
 def test_the_compose_file_runs_the_shop_with_one_dispatcher_on_real_servers() -> None:

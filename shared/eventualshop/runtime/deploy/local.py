@@ -22,8 +22,10 @@ LOCAL_IMAGE = "eventualshop/functions:local"
 # The entry point is functions-framework's app plus the health paths (FUNCTION_SOURCE,
 # FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE pick the function); gunicorn as
 # functions-framework itself runs it, one worker with threads (a warm instance keeps its stores).
+# No control socket: gunicorn (>= 25.1) would open one in $HOME (/app, not writable) for a process
+# nobody manages by hand, importing asyncio in the arbiter beside the first request.
 RUN_FUNCTION = (
-    'gunicorn --bind "0.0.0.0:$PORT" --workers 1 --threads 8 --timeout 0'
+    'gunicorn --bind "0.0.0.0:$PORT" --workers 1 --threads 8 --timeout 0 --no-control-socket'
     " 'eventualshop.runtime.entry:create_app()'"
 )
 
