@@ -192,7 +192,8 @@ PHASES = (
     ("to_source_ms", "start", "source"),  # the interpreter, functions-framework and Flask
     ("import_ms", "source", "imported"),  # functions.main: the runtime and pydantic
     ("target_ms", "imported", "built"),  # the target and its context's modules
-    ("to_request_ms", "built", "request_in"),  # the app, gunicorn, the worker's fork
+    # the app, gunicorn, the worker's fork (and up to the client's 2 ms between attempts)
+    ("to_request_ms", "built", "request_in"),
     ("request_ms", "request_in", "request_out"),  # the first request, in the worker
 )
 
@@ -259,7 +260,10 @@ def measure(
 ) -> dict[str, Any]:
     """Cold starts of the cart and of the no-op, interleaved, and the cart's break-downs."""
     body = json.dumps({"customerId": customer, "currency": "USD"}).encode()
-    cart_probe, noop_probe = folder / "cart_probe.py", folder / "noop_probe.py"
+    # Not in the data folder itself: functions-framework puts a source's folder on sys.path.
+    probes = folder / "probes"
+    probes.mkdir(exist_ok=True)
+    cart_probe, noop_probe = probes / "cart_probe.py", probes / "noop_probe.py"
     cart_probe.write_text(CART_PROBE)
     noop_probe.write_text(NOOP_PROBE)
     cart: list[tuple[float, float]] = []

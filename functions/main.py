@@ -30,13 +30,23 @@ def _demo(url: str | None, root: Root) -> int:
 ROOT = Root(CONTEXTS, FUNCTIONS, default_delivery=DEFAULT_DELIVERY, demo=_demo)
 
 
+#: Targets whose build ran under quiet_start: functions-framework asks twice (``hasattr``, then
+#: ``getattr``), and the first build is the one worth it.
+_STARTED: set[str] = set()
+
+
 def __getattr__(name: str) -> Callable[..., Any]:
     if name.startswith("__"):
         raise AttributeError(name)
+    if name in _STARTED:
+        return ROOT.target(name)  # built once by the root (and again only after its reset)
+    ROOT.function(name)  # a name that is no function fails here, before anything is changed
     # functions-framework loads its target here: the one place every deployed function passes.
     configure_logging()
     with quiet_start():  # the target and its context's modules, built once, likewise
-        return ROOT.target(name)
+        target = ROOT.target(name)
+    _STARTED.add(name)
+    return target
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

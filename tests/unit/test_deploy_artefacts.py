@@ -600,6 +600,8 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
         "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
         "EVENTUALSHOP_DATA_DIR": str(tmp_path),
         "EVENTUALSHOP_AUTH": "off",  # the probe sends no token
+        # gunicorn's control socket would go to $XDG_RUNTIME_DIR if set, else $HOME/.gunicorn:
+        # this environment is the whole environment on purpose (not os.environ merged in).
         "HOME": str(tmp_path / "home"),
     }
     (tmp_path / "home").mkdir()

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict, cast
@@ -39,11 +40,16 @@ gc.callbacks.append(count)
 import functions.main
 after_import = gc.get_freeze_count()
 functions.main.shopping_cart_create_cart
+after_target = gc.get_freeze_count()
+alive = [[] for _ in range(10)]  # what a request holds meanwhile: a freeze now would take them
+assert not hasattr(functions.main, "no_such_function")
+functions.main.shopping_cart_create_cart  # functions-framework asks twice
 seen = {
-    "collections": collections,
+    "collections": list(collections),
+    "frozen_after_lookups": gc.get_freeze_count() - after_target,
     "enabled": gc.isenabled(),
     "frozen_after_import": after_import,
-    "frozen_after_target": gc.get_freeze_count(),
+    "frozen_after_target": after_target,
     "plugins": os.environ.get("PYDANTIC_DISABLE_PLUGINS"),
 }
 gc.callbacks.remove(count)
@@ -60,6 +66,7 @@ class Start(TypedDict):
     enabled: bool
     frozen_after_import: int
     frozen_after_target: int
+    frozen_after_lookups: int
     plugins: str | None
     garbage: int
 
@@ -97,6 +104,11 @@ def test_what_the_start_made_is_frozen_and_collection_is_back_on(
     assert after_target > after_import  # the cart's modules and target joined them
 
 
+def test_a_missing_name_and_a_second_lookup_freeze_nothing_more(started: Start) -> None:
+    # Freezing on a miss (a hasattr probe) would keep whatever was alive then, for good.
+    assert started["frozen_after_lookups"] == 0
+
+
 def test_the_garbage_frozen_with_the_start_is_small(started: Start) -> None:
     """The price of freezing without collecting first: the start's garbage is kept for good."""
     frozen, garbage = started["frozen_after_target"], started["garbage"]
@@ -106,7 +118,7 @@ def test_the_garbage_frozen_with_the_start_is_small(started: Start) -> None:
 def test_a_process_that_turned_collection_off_keeps_it_off() -> None:
     seen = _start("off")
     assert seen["enabled"] is False
-    assert seen["collections"] == []
+    assert seen["frozen_after_target"] > seen["frozen_after_import"] > 0  # and still freezes
 
 
 def test_pydantic_plugins_are_off_unless_the_environment_says_otherwise(
@@ -149,6 +161,31 @@ def test_the_collector_comes_back_on_when_the_start_fails() -> None:
 
 
 @pytest.mark.usefixtures("collector_state")
+def test_overlapping_starts_in_two_threads_share_one_pause() -> None:
+    """Thread A starts, thread B starts, A finishes: B is still building, so collection stays
+    paused and nothing is frozen until B finishes too."""
+    gc.enable()
+    first, second = QuietCollector(), QuietCollector()
+    done = threading.Event()
+
+    def other_thread() -> None:
+        second.__enter__()
+        done.set()
+
+    first.__enter__()
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert done.is_set()
+    frozen = gc.get_freeze_count()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    assert gc.get_freeze_count() == frozen
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("collector_state")
 def test_nested_quiet_starts_leave_the_collector_to_the_outermost() -> None:
     gc.enable()
     with QuietCollector():
@@ -165,3 +202,45 @@ def test_quiet_start_keeps_an_explicit_plugin_choice(monkeypatch: pytest.MonkeyP
         with quiet_start():
             pass
     assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "logfire"
+
+
+#: The image's start (``gunicorn 'eventualshop.runtime.entry:create_app()'``): the entry module's
+#: own imports and functions-framework's app come before functions/main.py. gunicorn's worker has
+#: imported itself (and the standard library it uses) before it loads the app.
+IMAGE_PROBE = """
+import gc, json
+import gunicorn.app.wsgiapp, gunicorn.workers.gthread
+import eventualshop.runtime.start
+gc.collect()
+collections = []
+count = lambda phase, info: phase == "start" and collections.append(info["generation"])
+gc.callbacks.append(count)
+from eventualshop.runtime.entry import create_app
+create_app()
+gc.callbacks.remove(count)
+import pydantic.plugin._loader as plugins
+print(json.dumps({"collections": collections, "plugins_searched": plugins._plugins is not None}))
+"""
+
+
+def test_the_image_start_pauses_collection_from_its_first_import(tmp_path: Path) -> None:
+    from functions.registry import FUNCTIONS
+
+    spec = next(s for s in FUNCTIONS if s.derived == "command:CreateCart")
+    environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    out = subprocess.run(
+        [sys.executable, "-c", IMAGE_PROBE],
+        env=environment
+        | {
+            "FUNCTION_SOURCE": spec.source,
+            "FUNCTION_TARGET": spec.target,
+            "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
+            "EVENTUALSHOP_DATA_DIR": str(tmp_path),
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"collections": [], "plugins_searched": False}

@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eventualshop.runtime import health
+from eventualshop.runtime.start import quiet_start
+
+with quiet_start():  # the health checks import the settings, pydantic and Flask (start.py)
+    from eventualshop.runtime import health
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -32,13 +35,14 @@ class EntryError(RuntimeError):
 def create_app(
     target: str | None = None, source: str | None = None, signature_type: str | None = None
 ) -> Flask:
-    import functions_framework
-
     target = target or os.environ.get("FUNCTION_TARGET", "")
     source = source or os.environ.get("FUNCTION_SOURCE", "functions/main.py")
-    app: Flask = functions_framework.create_app(  # type: ignore[no-untyped-call]
-        target, source, signature_type
-    )
+    with quiet_start():  # functions-framework, the source and its target: built once
+        import functions_framework
+
+        app: Flask = functions_framework.create_app(  # type: ignore[no-untyped-call]
+            target, source, signature_type
+        )
     # functions-framework loaded the source under its file's stem; its composition root is the
     # one the target was built from (a platform module imports the shared one).
     root = _loaded_root(Path(source).stem)

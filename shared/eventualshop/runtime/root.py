@@ -396,7 +396,7 @@ class Root:
 
     def target(self, function: str) -> Callable[..., Any]:
         """The functions-framework target of a registered function, built once."""
-        spec = self.by_name.get(function) or self._by_target(function)
+        spec = self.function(function)
 
         def make() -> Callable[..., Any]:
             if spec.derived is None:
@@ -409,6 +409,11 @@ class Root:
             return build(self, spec)
 
         return self._part("target", spec.name, make)
+
+    def function(self, name: str) -> FunctionSpec:
+        """The registered function by its name or its functions-framework target (a derived
+        target's); AttributeError, as for a module attribute, when there is none."""
+        return self.by_name.get(name) or self._by_target(name)
 
     def _by_target(self, target: str) -> FunctionSpec:
         for spec in self.functions:

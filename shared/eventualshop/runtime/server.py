@@ -91,9 +91,8 @@ class ShopServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
             "worker_exit": self._worker_exit,
         }.items():
             self.cfg.set(name, value)
-        if "control_socket_disable" in self.cfg.settings:
-            # gunicorn >= 25.1 opens a control socket in $HOME, shared by every server there.
-            self.cfg.set("control_socket_disable", True)
+        # gunicorn (>= 25.1, required) opens a control socket in $HOME, shared by every server.
+        self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         from eventualshop.runtime.local import LocalShop

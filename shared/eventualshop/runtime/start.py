@@ -24,17 +24,27 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from types import TracebackType
 
 
 class QuietCollector:
     """``with QuietCollector():`` builds long-lived objects with collection paused, then freezes
     them. Collection resumes afterwards only if it was on before: a caller that turned it off
-    keeps it off. Nested uses are fine (the inner one resumes nothing)."""
+    keeps it off. Nested and concurrent uses share one pause (a lock and a depth count): the last
+    one out freezes and resumes, so no thread's half-built objects are frozen or collected early.
+    """
+
+    _lock = threading.Lock()
+    _depth = 0
+    _resume = False
 
     def __enter__(self) -> None:
-        self._was_on = gc.isenabled()
-        gc.disable()
+        with QuietCollector._lock:
+            if QuietCollector._depth == 0:
+                QuietCollector._resume = gc.isenabled()
+                gc.disable()
+            QuietCollector._depth += 1
 
     def __exit__(
         self,
@@ -42,9 +52,12 @@ class QuietCollector:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        gc.freeze()
-        if self._was_on:
-            gc.enable()
+        with QuietCollector._lock:
+            QuietCollector._depth -= 1
+            if QuietCollector._depth == 0:
+                gc.freeze()
+                if QuietCollector._resume:
+                    gc.enable()
 
 
 def quiet_start() -> QuietCollector:
