@@ -153,40 +153,28 @@ print(json.dumps({{
 
 
 #: The server's own timeline: a source that marks (wall-clock, in a file) when functions-framework
-#: reaches it, when ``functions.main`` is imported, when the target is built, and when the first
-#: request enters and leaves the target in the worker. The no-op's marks its source and request.
-CART_PROBE = f"""
+#: reaches it, when it has imported and built what it serves, and when the first request enters
+#: and leaves the target in the worker.
+_PROBE = """
 import os, time
 def _mark(name):
     with open(os.environ["EVENTUALSHOP_BENCH_MARKS"], "a") as marks:
         marks.write(f"{{name}} {{time.time()}}\\n")
 _mark("source")
-import functions.main
-_mark("imported")
-_target = functions.main.{CART_TARGET}
+{build}
 _mark("built")
 def probe(request):
     _mark("request_in")
     try:
-        return _target(request)
+        return {serve}
     finally:
         _mark("request_out")
 """
-NOOP_PROBE = """
-import os, time
-def _mark(name):
-    with open(os.environ["EVENTUALSHOP_BENCH_MARKS"], "a") as marks:
-        marks.write(f"{name} {time.time()}\\n")
-_mark("source")
-_mark("imported")
-_mark("built")
-def probe(request):
-    _mark("request_in")
-    try:
-        return "", 202
-    finally:
-        _mark("request_out")
-"""
+CART_PROBE = _PROBE.format(
+    build=f'import functions.main\n_mark("imported")\n_target = functions.main.{CART_TARGET}',
+    serve="_target(request)",
+)
+NOOP_PROBE = _PROBE.format(build='_mark("imported")', serve='"", 202')
 #: (phase, from mark, to mark); "start" is the moment before the process is started.
 PHASES = (
     ("to_source_ms", "start", "source"),  # the interpreter, functions-framework and Flask

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
+from eventualshop.kernel.collector import PausedCollection
 from eventualshop.kernel.eventstore import EventStore
 from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.kernel.projection import (
@@ -62,7 +62,11 @@ def rebuild(
     is over (``sleep``), when no process writes to the old collections any more.
     """
     projections = list(projections)
-    with _collector_paused():
+    # No cyclic collection while the replay builds up its documents: the scratch store grows to
+    # every document of every read model, and each full collection walked all of them (a third
+    # of a 100,000-event replay). Nothing it allocates forms cycles (plain dicts, frozen events),
+    # so reference counting frees it all the same.
+    with PausedCollection():
         reports, position = _replay_and_swap(event_store, decode, store, projections, page)
     settle = store.swap_settle_seconds
     if settle > 0:
@@ -84,25 +88,6 @@ def rebuild(
                 with contextlib.suppress(OutOfOrder):
                     projector.handle(event)
         position = rows[-1].position or position + len(rows)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a replay builds up its documents.
-
-    The scratch store grows to every document of every read model, and each full collection
-    walks all of them: at 100,000 events that was a third of the replay. Nothing a replay
-    allocates forms cycles (plain dicts and frozen events), so reference counting frees it all
-    the same; the collector is switched back on (if it was on) as soon as the documents are
-    written, whatever happens.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _replay_and_swap(

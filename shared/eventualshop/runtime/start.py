@@ -17,47 +17,23 @@ pydantic's plugins are off unless the environment says otherwise: looking for th
 metadata of every installed package (5-9 ms of the first model built), and this project installs
 none. ``PYDANTIC_DISABLE_PLUGINS=`` (empty) lets them load again.
 
-Nothing here imports more than the standard library: it runs before the heavy imports it times.
+Nothing here imports more than the standard library and the kernel's small collector module: it
+runs before the heavy imports it times.
 """
 
 from __future__ import annotations
 
-import gc
 import os
-import threading
-from types import TracebackType
+
+from eventualshop.kernel.collector import PausedCollection
 
 
-class QuietCollector:
+class QuietCollector(PausedCollection):
     """``with QuietCollector():`` builds long-lived objects with collection paused, then freezes
-    them. Collection resumes afterwards only if it was on before: a caller that turned it off
-    keeps it off. Nested and concurrent uses share one pause (a lock and a depth count): the last
-    one out freezes and resumes, so no thread's half-built objects are frozen or collected early.
-    """
+    them (the pause is shared with every other, see :class:`PausedCollection`)."""
 
-    _lock = threading.Lock()
-    _depth = 0
-    _resume = False
-
-    def __enter__(self) -> None:
-        with QuietCollector._lock:
-            if QuietCollector._depth == 0:
-                QuietCollector._resume = gc.isenabled()
-                gc.disable()
-            QuietCollector._depth += 1
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        with QuietCollector._lock:
-            QuietCollector._depth -= 1
-            if QuietCollector._depth == 0:
-                gc.freeze()
-                if QuietCollector._resume:
-                    gc.enable()
+    def __init__(self) -> None:
+        super().__init__(freeze=True)
 
 
 def quiet_start() -> QuietCollector:
