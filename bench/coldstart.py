@@ -27,11 +27,22 @@ target's build (``target_ms``), the way to the first request in the forked worke
 (``to_request_ms``: the app, gunicorn, the fork) and that request (``request_ms``). It shows what
 a fresh interpreter does not: the first request of the cart costs more in the worker than the
 break-down's ``first_request_cpu_ms``, and a full garbage collection there once cost 25-40 ms.
+
+``production`` is the same cart start in the configuration a deployment runs (README,
+"Deploying"), against the same no-op measured in the same turns: the event store on PostgreSQL
+(127.0.0.1:5432, a scratch database), events POSTed to a broker ingress (``EVENTUALSHOP_BROKER=
+knative``, ``K_SINK`` an HTTP endpoint of this process that accepts them as a broker does), and
+the read models either on MongoDB (an nx-27017 server started here: ``"mongodb"``) or on the
+same PostgreSQL (``"postgresql"``). Each variant has the figures above and the server's phases;
+``driver_import_cpu_ms`` is what importing each driver alone costs after ``functions.main``, in
+a fresh interpreter (medians). ``null`` (the reason on stderr) when PostgreSQL or nx-27017 cannot
+be had.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -40,10 +51,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e import drop_postgres_database, mongodb_server, postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -295,6 +312,137 @@ def measure(
     return result
 
 
+class _Ingress(BaseHTTPRequestHandler):
+    """A broker ingress: takes every CloudEvent POSTed to it (202), as Knative's broker does."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a bench's output is its figures
+
+
+@contextlib.contextmanager
+def broker_ingress() -> Iterator[str]:
+    """An HTTP endpoint on 127.0.0.1 that accepts events, for ``K_SINK``; its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingress)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+#: One driver's import after ``functions.main``, in a fresh interpreter: CPU ms.
+DRIVER_IMPORT = """
+import time
+import functions_framework, flask
+import functions.main
+start = time.process_time()
+import {module}
+print((time.process_time() - start) * 1000)
+"""
+#: The drivers a production command function imports on its first request: the event store's,
+#: and the read models' (the token's revocation check is the one read a command function makes).
+DRIVERS = ("psycopg", "pymongo")
+
+
+def _driver_import_cpu_ms(env: dict[str, str], repeats: int) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for module in DRIVERS:
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", DRIVER_IMPORT.format(module=module)],
+                    env=env,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            for _ in range(repeats)
+        ]
+        found[module] = round(statistics.median(runs), 1)
+    return found
+
+
+def production(
+    env: dict[str, str], headers: dict[str, str], customer: str, repeats: int, folder: Path
+) -> dict[str, Any] | None:
+    """The cart's cold start as deployed (see the module's text); ``None`` without the services."""
+    database = postgres_database()
+    if database is None:
+        return None
+    try:
+        with mongodb_server() as mongo, broker_ingress() as ingress:
+            if mongo is None:
+                return None
+            deployed = env | {
+                "EVENTUALSHOP_EVENT_STORE_URL": database,
+                "EVENTUALSHOP_BROKER": "knative",
+                "K_SINK": ingress,
+                # A deployment sets its own (README, "Deploying"); a bench's value.
+                "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": uuid.uuid4().hex,
+            }
+            variants = {
+                "mongodb": deployed | {"EVENTUALSHOP_READ_MODEL_URL": mongo},
+                "postgresql": deployed | {"EVENTUALSHOP_READ_MODEL_URL": database},
+            }
+            subprocess.run(
+                [str(BIN / "eventualshop"), "migrate"],
+                env=deployed,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            return _measure_deployed(variants, headers, customer, repeats, folder)
+    finally:
+        drop_postgres_database()
+
+
+def _measure_deployed(
+    variants: dict[str, dict[str, str]],
+    headers: dict[str, str],
+    customer: str,
+    repeats: int,
+    folder: Path,
+) -> dict[str, Any]:
+    body = json.dumps({"customerId": customer, "currency": "USD"}).encode()
+    probe = folder / "probes" / "cart_probe.py"
+    noop: list[tuple[float, float]] = []
+    starts: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    timelines: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    some = next(iter(variants.values()))
+    path = "/api/v1/shopping-carts"
+    for _ in range(repeats):  # interleaved, as in ``measure``
+        noop.append(cold_start_ms(NOOP_SOURCE, "noop", "/", b"{}", some))
+        for name, env in variants.items():
+            starts[name].append(cold_start_ms(CART_SOURCE, CART_TARGET, path, body, env, headers))
+            timelines[name].append(server_phases(probe, path, body, env, headers))
+    noop_ms, noop_cpu = (statistics.median(c) for c in zip(*noop, strict=True))
+    result: dict[str, Any] = {"noop_ms": round(noop_ms, 1), "noop_cpu_ms": round(noop_cpu, 1)}
+    for name in variants:
+        cart_ms, cart_cpu = (statistics.median(c) for c in zip(*starts[name], strict=True))
+        result[f"read_models_{name}"] = {
+            "cart_command_ms": round(cart_ms, 1),
+            "ratio": round(cart_ms / noop_ms, 3),
+            "cart_cpu_ms": round(cart_cpu, 1),
+            "cpu_ratio": round(cart_cpu / noop_cpu, 3),
+            "server_phases_ms": {
+                phase: round(statistics.median(t[phase] for t in timelines[name]), 1)
+                for phase, _, _ in PHASES
+            },
+        }
+    result["driver_import_cpu_ms"] = _driver_import_cpu_ms(some, repeats)
+    result["repeats"] = repeats
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -321,6 +469,7 @@ def main() -> None:
         result = measure(env, headers, customer, repeats, Path(folder))
         anonymous = env | {"EVENTUALSHOP_AUTH": "off"}
         result["auth_off"] = measure(anonymous, {}, str(uuid.uuid4()), repeats, Path(folder))
+        result["production"] = production(env, headers, customer, repeats, Path(folder))
     if not args.json:
         for key, value in result.items():
             print(f"{key:16} {value}")
