@@ -32,11 +32,12 @@ break-down's ``first_request_cpu_ms``, and a full garbage collection there once 
 "Deploying"), against the same no-op measured in the same turns: the event store on PostgreSQL
 (127.0.0.1:5432, a scratch database), events POSTed to a broker ingress (``EVENTUALSHOP_BROKER=
 knative``, ``K_SINK`` an HTTP endpoint of this process that accepts them as a broker does), and
-the read models either on MongoDB (an nx-27017 server started here: ``"mongodb"``) or on the
-same PostgreSQL (``"postgresql"``). Each variant has the figures above and the server's phases;
-``driver_import_cpu_ms`` is what importing each driver alone costs after ``functions.main``, in
-a fresh interpreter (medians). ``null`` (the reason on stderr) when PostgreSQL or nx-27017 cannot
-be had.
+the read models either on MongoDB (an nx-27017 server started here: ``read_models_mongodb``) or
+on the same PostgreSQL (``read_models_postgresql``). Each variant has ``cart_command_ms``,
+``ratio``, ``cart_cpu_ms``, ``cpu_ratio`` and ``server_phases_ms`` as above (the no-op's are
+``noop_ms`` and ``noop_cpu_ms`` beside them); ``driver_import_cpu_ms`` is what importing each
+driver alone costs after ``functions.main``, in a fresh interpreter (medians). ``null`` (the
+reason on stderr) when PostgreSQL or nx-27017 cannot be had.
 """
 
 from __future__ import annotations
@@ -413,7 +414,10 @@ def _measure_deployed(
     folder: Path,
 ) -> dict[str, Any]:
     body = json.dumps({"customerId": customer, "currency": "USD"}).encode()
-    probe = folder / "probes" / "cart_probe.py"
+    probes = folder / "probes"
+    probes.mkdir(exist_ok=True)
+    probe = probes / "cart_probe.py"
+    probe.write_text(CART_PROBE)
     noop: list[tuple[float, float]] = []
     starts: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     timelines: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
