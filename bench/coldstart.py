@@ -313,6 +313,13 @@ def measure(
     return result
 
 
+def _migrate(env: dict[str, str]) -> None:
+    """The schema exists before the first start, as it does after ``eventualshop migrate``."""
+    subprocess.run(
+        [str(BIN / "eventualshop"), "migrate"], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+
+
 class _Ingress(BaseHTTPRequestHandler):
     """A broker ingress: takes every CloudEvent POSTed to it (202), as Knative's broker does."""
 
@@ -394,13 +401,7 @@ def production(
                 "mongodb": deployed | {"EVENTUALSHOP_READ_MODEL_URL": mongo},
                 "postgresql": deployed | {"EVENTUALSHOP_READ_MODEL_URL": database},
             }
-            subprocess.run(
-                [str(BIN / "eventualshop"), "migrate"],
-                env=deployed,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
+            _migrate(deployed)
             return _measure_deployed(variants, headers, customer, repeats, folder)
     finally:
         drop_postgres_database()
@@ -462,14 +463,7 @@ def main() -> None:
             "EVENTUALSHOP_AUTH": "on",
             "EVENTUALSHOP_AUTH_JWKS": jwks,
         }
-        # The schema exists before the first start, as it does after `eventualshop migrate`.
-        subprocess.run(
-            [str(BIN / "eventualshop"), "migrate"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        _migrate(env)
         result = measure(env, headers, customer, repeats, Path(folder))
         anonymous = env | {"EVENTUALSHOP_AUTH": "off"}
         result["auth_off"] = measure(anonymous, {}, str(uuid.uuid4()), repeats, Path(folder))
