@@ -33,9 +33,9 @@ break-down's ``first_request_cpu_ms``, and a full garbage collection there once 
 (127.0.0.1:5432, a scratch database), events POSTed to a broker ingress (``EVENTUALSHOP_BROKER=
 knative``, ``K_SINK`` an HTTP endpoint of this process that accepts them as a broker does), and
 the read models either on MongoDB (an nx-27017 server started here: ``read_models_mongodb``) or
-on the same PostgreSQL (``read_models_postgresql``). Each variant has ``cart_command_ms``,
-``ratio``, ``cart_cpu_ms``, ``cpu_ratio`` and ``server_phases_ms`` as above (the no-op's are
-``noop_ms`` and ``noop_cpu_ms`` beside them); ``driver_import_cpu_ms`` is what importing each
+on the same PostgreSQL (``read_models_postgresql``). Each variant has the six figures of the
+comparison above (``cart_command_ms`` to ``cpu_ratio``, the no-op's among them) and
+``server_phases_ms``; ``driver_import_cpu_ms`` is what importing each
 driver alone costs after ``functions.main``, in a fresh interpreter (medians). ``null`` (the
 reason on stderr) when PostgreSQL or nx-27017 cannot be had.
 """
@@ -68,6 +68,7 @@ BIN = Path(sys.executable).parent
 #: Every function is served from one source; the target names the function.
 CART_SOURCE = ROOT / "functions" / "main.py"
 CART_TARGET = "shopping_cart_create_cart"
+CART_PATH = "/api/v1/shopping-carts"
 NOOP_SOURCE = ROOT / "bench" / "noop_function.py"
 
 
@@ -144,7 +145,7 @@ t1 = clock()
 from werkzeug.test import EnvironBuilder
 body = json.dumps({{"customerId": sys.argv[2], "currency": "USD"}})
 environ = EnvironBuilder(
-    "/api/v1/shopping-carts",
+    "{CART_PATH}",
     method="POST",
     data=body,
     content_type="application/json",
@@ -261,34 +262,29 @@ def _customer_token() -> tuple[dict[str, str], str, str]:
     return {"Authorization": f"Bearer {token}"}, customer, jwks
 
 
-def measure(
-    env: dict[str, str], headers: dict[str, str], customer: str, repeats: int, folder: Path
-) -> dict[str, Any]:
-    """Cold starts of the cart and of the no-op, interleaved, and the cart's break-downs."""
-    body = json.dumps({"customerId": customer, "currency": "USD"}).encode()
+def _cart_body(customer: str) -> bytes:
+    return json.dumps({"customerId": customer, "currency": "USD"}).encode()
+
+
+def write_probes(folder: Path) -> tuple[Path, Path]:
+    """The cart's and the no-op's probe sources (see ``_PROBE``), written once for the run."""
     # Not in the data folder itself: functions-framework puts a source's folder on sys.path.
     probes = folder / "probes"
     probes.mkdir(exist_ok=True)
     cart_probe, noop_probe = probes / "cart_probe.py", probes / "noop_probe.py"
     cart_probe.write_text(CART_PROBE)
     noop_probe.write_text(NOOP_PROBE)
-    cart: list[tuple[float, float]] = []
-    noop: list[tuple[float, float]] = []
-    phases: list[dict[str, Any]] = []
-    timelines: dict[str, list[dict[str, float]]] = {"cart": [], "noop": []}
-    for _ in range(repeats):  # interleaved, so drift affects both sides alike
-        cart.append(
-            cold_start_ms(CART_SOURCE, CART_TARGET, "/api/v1/shopping-carts", body, env, headers)
-        )
-        noop.append(cold_start_ms(NOOP_SOURCE, "noop", "/", b"{}", env))
-        phases.append(breakdown(env, headers, customer))
-        timelines["cart"].append(
-            server_phases(cart_probe, "/api/v1/shopping-carts", body, env, headers)
-        )
-        timelines["noop"].append(server_phases(noop_probe, "/", b"{}", env, {}))
+    return cart_probe, noop_probe
+
+
+Starts = list[tuple[float, float]]  # (wall ms, CPU ms) of each cold start
+
+
+def _compared(cart: Starts, noop: Starts) -> dict[str, Any]:
+    """The cart's cold starts against the no-op's: medians and their ratios."""
     cart_ms, cart_cpu = (statistics.median(c) for c in zip(*cart, strict=True))
     noop_ms, noop_cpu = (statistics.median(c) for c in zip(*noop, strict=True))
-    result: dict[str, Any] = {
+    return {
         "cart_command_ms": round(cart_ms, 1),
         "noop_ms": round(noop_ms, 1),
         "ratio": round(cart_ms / noop_ms, 3),
@@ -297,6 +293,33 @@ def measure(
         "noop_cpu_ms": round(noop_cpu, 1),
         "cpu_ratio": round(cart_cpu / noop_cpu, 3),
     }
+
+
+def _phase_medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {phase: round(statistics.median(t[phase] for t in runs), 1) for phase, _, _ in PHASES}
+
+
+def measure(
+    env: dict[str, str],
+    headers: dict[str, str],
+    customer: str,
+    repeats: int,
+    probes: tuple[Path, Path],
+) -> dict[str, Any]:
+    """Cold starts of the cart and of the no-op, interleaved, and the cart's break-downs."""
+    body = _cart_body(customer)
+    cart_probe, noop_probe = probes
+    cart: Starts = []
+    noop: Starts = []
+    phases: list[dict[str, Any]] = []
+    timelines: dict[str, list[dict[str, float]]] = {"cart": [], "noop": []}
+    for _ in range(repeats):  # interleaved, so drift affects both sides alike
+        cart.append(cold_start_ms(CART_SOURCE, CART_TARGET, CART_PATH, body, env, headers))
+        noop.append(cold_start_ms(NOOP_SOURCE, "noop", "/", b"{}", env))
+        phases.append(breakdown(env, headers, customer))
+        timelines["cart"].append(server_phases(cart_probe, CART_PATH, body, env, headers))
+        timelines["noop"].append(server_phases(noop_probe, "/", b"{}", env, {}))
+    result = _compared(cart, noop)
     for phase in (
         "framework_import_cpu_ms",
         "pydantic_import_cpu_ms",
@@ -305,10 +328,7 @@ def measure(
     ):
         result[phase] = round(statistics.median(p[phase] for p in phases), 1)
     result["loaded"] = sorted({name for p in phases for name in p["loaded"]})
-    result["server_phases_ms"] = {
-        side: {phase: round(statistics.median(t[phase] for t in runs), 1) for phase, _, _ in PHASES}
-        for side, runs in timelines.items()
-    }
+    result["server_phases_ms"] = {side: _phase_medians(runs) for side, runs in timelines.items()}
     result["repeats"] = repeats
     return result
 
@@ -380,7 +400,11 @@ def _driver_import_cpu_ms(env: dict[str, str], repeats: int) -> dict[str, float]
 
 
 def production(
-    env: dict[str, str], headers: dict[str, str], customer: str, repeats: int, folder: Path
+    env: dict[str, str],
+    headers: dict[str, str],
+    customer: str,
+    repeats: int,
+    probes: tuple[Path, Path],
 ) -> dict[str, Any] | None:
     """The cart's cold start as deployed (see the module's text); ``None`` without the services."""
     database = postgres_database()
@@ -402,7 +426,7 @@ def production(
                 "postgresql": deployed | {"EVENTUALSHOP_READ_MODEL_URL": database},
             }
             _migrate(deployed)
-            return _measure_deployed(variants, headers, customer, repeats, folder)
+            return _measure_deployed(variants, headers, customer, repeats, probes[0])
     finally:
         drop_postgres_database()
 
@@ -412,37 +436,25 @@ def _measure_deployed(
     headers: dict[str, str],
     customer: str,
     repeats: int,
-    folder: Path,
+    cart_probe: Path,
 ) -> dict[str, Any]:
-    body = json.dumps({"customerId": customer, "currency": "USD"}).encode()
-    probes = folder / "probes"
-    probes.mkdir(exist_ok=True)
-    probe = probes / "cart_probe.py"
-    probe.write_text(CART_PROBE)
-    noop: list[tuple[float, float]] = []
-    starts: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    body = _cart_body(customer)
+    noop: Starts = []
+    starts: dict[str, Starts] = {name: [] for name in variants}
     timelines: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     some = next(iter(variants.values()))
-    path = "/api/v1/shopping-carts"
     for _ in range(repeats):  # interleaved, as in ``measure``
         noop.append(cold_start_ms(NOOP_SOURCE, "noop", "/", b"{}", some))
         for name, env in variants.items():
-            starts[name].append(cold_start_ms(CART_SOURCE, CART_TARGET, path, body, env, headers))
-            timelines[name].append(server_phases(probe, path, body, env, headers))
-    noop_ms, noop_cpu = (statistics.median(c) for c in zip(*noop, strict=True))
-    result: dict[str, Any] = {"noop_ms": round(noop_ms, 1), "noop_cpu_ms": round(noop_cpu, 1)}
-    for name in variants:
-        cart_ms, cart_cpu = (statistics.median(c) for c in zip(*starts[name], strict=True))
-        result[f"read_models_{name}"] = {
-            "cart_command_ms": round(cart_ms, 1),
-            "ratio": round(cart_ms / noop_ms, 3),
-            "cart_cpu_ms": round(cart_cpu, 1),
-            "cpu_ratio": round(cart_cpu / noop_cpu, 3),
-            "server_phases_ms": {
-                phase: round(statistics.median(t[phase] for t in timelines[name]), 1)
-                for phase, _, _ in PHASES
-            },
-        }
+            starts[name].append(
+                cold_start_ms(CART_SOURCE, CART_TARGET, CART_PATH, body, env, headers)
+            )
+            timelines[name].append(server_phases(cart_probe, CART_PATH, body, env, headers))
+    result: dict[str, Any] = {
+        f"read_models_{name}": _compared(starts[name], noop)
+        | {"server_phases_ms": _phase_medians(timelines[name])}
+        for name in variants
+    }
     result["driver_import_cpu_ms"] = _driver_import_cpu_ms(some, repeats)
     result["repeats"] = repeats
     return result
@@ -464,10 +476,11 @@ def main() -> None:
             "EVENTUALSHOP_AUTH_JWKS": jwks,
         }
         _migrate(env)
-        result = measure(env, headers, customer, repeats, Path(folder))
+        probes = write_probes(Path(folder))
+        result = measure(env, headers, customer, repeats, probes)
         anonymous = env | {"EVENTUALSHOP_AUTH": "off"}
-        result["auth_off"] = measure(anonymous, {}, str(uuid.uuid4()), repeats, Path(folder))
-        result["production"] = production(env, headers, customer, repeats, Path(folder))
+        result["auth_off"] = measure(anonymous, {}, str(uuid.uuid4()), repeats, probes)
+        result["production"] = production(env, headers, customer, repeats, probes)
     if not args.json:
         for key, value in result.items():
             print(f"{key:16} {value}")

@@ -19,7 +19,8 @@ from typing import TypedDict, cast
 
 import pytest
 
-from eventualshop.runtime.start import QuietCollector, quiet_start
+from eventualshop.kernel.collector import PausedCollection
+from eventualshop.runtime.start import quiet_start
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,11 +72,15 @@ class Start(TypedDict):
     garbage: int
 
 
+def _environment() -> dict[str, str]:
+    """This process's environment without the plugin choice that importing functions.main set."""
+    return {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+
+
 def _start(collector: str = "on", **env: str) -> Start:
-    environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     out = subprocess.run(
         [sys.executable, "-c", PROBE, collector],
-        env=environment | env,
+        env=_environment() | env,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -143,7 +148,7 @@ def collector_state() -> Iterator[None]:
 @pytest.mark.usefixtures("collector_state")
 def test_the_collector_pauses_inside_and_freezes_on_the_way_out() -> None:
     gc.enable()
-    with QuietCollector():
+    with PausedCollection(freeze=True):
         assert not gc.isenabled()
         made = [object() for _ in range(3)]  # tracked objects to freeze
         frozen_before = gc.get_freeze_count()
@@ -155,7 +160,7 @@ def test_the_collector_pauses_inside_and_freezes_on_the_way_out() -> None:
 @pytest.mark.usefixtures("collector_state")
 def test_the_collector_comes_back_on_when_the_start_fails() -> None:
     gc.enable()
-    with pytest.raises(ImportError), QuietCollector():
+    with pytest.raises(ImportError), PausedCollection(freeze=True):
         raise ImportError("no such module")
     assert gc.isenabled()
 
@@ -165,7 +170,7 @@ def test_overlapping_starts_in_two_threads_share_one_pause() -> None:
     """Thread A starts, thread B starts, A finishes: B is still building, so collection stays
     paused and nothing is frozen until B finishes too."""
     gc.enable()
-    first, second = QuietCollector(), QuietCollector()
+    first, second = PausedCollection(freeze=True), PausedCollection(freeze=True)
     done = threading.Event()
 
     def other_thread() -> None:
@@ -188,8 +193,8 @@ def test_overlapping_starts_in_two_threads_share_one_pause() -> None:
 @pytest.mark.usefixtures("collector_state")
 def test_nested_quiet_starts_leave_the_collector_to_the_outermost() -> None:
     gc.enable()
-    with QuietCollector():
-        with QuietCollector():
+    with PausedCollection(freeze=True):
+        with PausedCollection(freeze=True):
             pass
         assert not gc.isenabled()  # the inner one found it off, and leaves it off
     assert gc.isenabled()
@@ -227,10 +232,9 @@ def test_the_image_start_pauses_collection_from_its_first_import(tmp_path: Path)
     from functions.registry import FUNCTIONS
 
     spec = next(s for s in FUNCTIONS if s.derived == "command:CreateCart")
-    environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     out = subprocess.run(
         [sys.executable, "-c", IMAGE_PROBE],
-        env=environment
+        env=_environment()
         | {
             "FUNCTION_SOURCE": spec.source,
             "FUNCTION_TARGET": spec.target,

@@ -18,7 +18,7 @@ metadata of every installed package (5-9 ms of the first model built), and this 
 none. ``PYDANTIC_DISABLE_PLUGINS=`` (empty) lets them load again.
 
 Nothing here imports more than the standard library and the kernel's small collector module: it
-runs before the heavy imports it times.
+runs before the heavy imports it pauses for.
 """
 
 from __future__ import annotations
@@ -28,15 +28,8 @@ import os
 from eventualshop.kernel.collector import PausedCollection
 
 
-class QuietCollector(PausedCollection):
-    """``with QuietCollector():`` builds long-lived objects with collection paused, then freezes
-    them (the pause is shared with every other, see :class:`PausedCollection`)."""
-
-    def __init__(self) -> None:
-        super().__init__(freeze=True)
-
-
-def quiet_start() -> QuietCollector:
-    """The start of a function's process (see the module's notes)."""
+def quiet_start() -> PausedCollection:
+    """The start of a function's process (see the module's notes): collection paused, and what
+    exists when the last overlapping pause ends frozen (:class:`PausedCollection`)."""
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    return QuietCollector()
+    return PausedCollection(freeze=True)
