@@ -70,6 +70,8 @@ CART_SOURCE = ROOT / "functions" / "main.py"
 CART_TARGET = "shopping_cart_create_cart"
 CART_PATH = "/api/v1/shopping-carts"
 NOOP_SOURCE = ROOT / "bench" / "noop_function.py"
+#: This bench's scratch database (its own, so other benches may run beside it).
+BENCH_DB = "eventualshop_bench_coldstart"
 
 
 def _free_port() -> int:
@@ -407,7 +409,7 @@ def production(
     probes: tuple[Path, Path],
 ) -> dict[str, Any] | None:
     """The cart's cold start as deployed (see the module's text); ``None`` without the services."""
-    database = postgres_database()
+    database = postgres_database(BENCH_DB)
     if database is None:
         return None
     try:
@@ -428,7 +430,7 @@ def production(
             _migrate(deployed)
             return _measure_deployed(variants, headers, customer, repeats, probes[0])
     finally:
-        drop_postgres_database()
+        drop_postgres_database(BENCH_DB)
 
 
 def _measure_deployed(

@@ -132,26 +132,28 @@ def _free_port() -> int:
 # --------------------------------------------------------------------------- services
 
 
-def postgres_database() -> str | None:
-    """A fresh bench database; its URL, or None (reason on stderr) if PostgreSQL is unreachable."""
+def postgres_database(name: str = BENCH_DB) -> str | None:
+    """A fresh bench database; its URL, or None (reason on stderr) if PostgreSQL is unreachable.
+    Each bench names its own (``name``), so benches run at the same time do not drop each
+    other's."""
     try:
         import psycopg
 
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE {BENCH_DB}")
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {name}")
     except Exception as error:
         note(f"postgresql unreachable at {POSTGRES_ADMIN_URL}: {_first_line(error)}")
         return None
-    return f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{BENCH_DB}"
+    return f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
 
 
-def drop_postgres_database() -> None:
+def drop_postgres_database(name: str = BENCH_DB) -> None:
     with contextlib.suppress(Exception):
         import psycopg
 
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def rabbitmq_reachable() -> bool:

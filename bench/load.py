@@ -60,6 +60,8 @@ CARTS = "/api/v1/shopping-carts"
 #: Enough of each product that no cart of the run is refused stock (a checked-out cart keeps
 #: what it reserved, with no expiry, and a run checks out thousands of carts).
 STOCK = 1_000_000
+#: This bench's scratch database (its own, so other benches may run beside it).
+BENCH_DB = "eventualshop_bench_load"
 
 
 def call(base: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
@@ -253,7 +255,7 @@ def main() -> None:
     with serving({}) as base:
         figures["embedded"] = measure(base, users, seconds)
     note(f"embedded: {json.dumps(figures['embedded'])}")
-    database = postgres_database()
+    database = postgres_database(BENCH_DB)
     if database is not None:
         try:
             with mongodb_server() as mongodb:
@@ -267,7 +269,7 @@ def main() -> None:
                     with serving(env) as base:
                         figures["postgres_mongodb"] = measure(base, users, seconds)
         finally:
-            drop_postgres_database()
+            drop_postgres_database(BENCH_DB)
     else:
         note("postgres_mongodb skipped")
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))

@@ -161,3 +161,37 @@ class TestLendingAConnection:
         assert gone.closes == 1
         connections.close()
         assert gone.closes == 1  # not kept among the idle ones
+
+
+class TestSharedConnections:
+    """Connections handed to a store or a look-up belong to whoever handed them over (the
+    composition root shares one set per database): using them is theirs, closing them is not."""
+
+    def test_a_store_and_a_lookup_on_shared_connections_leave_them_open(
+        self, tmp_path: Path
+    ) -> None:
+        from eventualshop.adapters.read_models_driver import DriverDocumentLookup
+
+        url = DriverUrl("sqlite", str(tmp_path / "shop.sqlite3"))
+        shared = DirectConnections(url)
+        store = open_event_store(f"sqlite:///{url.target}", migrate=True, connections=shared)
+        assert isinstance(store, DriverEventStore)
+        lookup = DriverDocumentLookup(url, connections=shared)
+        assert not lookup.exists("revoked_users", "someone")
+        with shared.connection() as used:
+            pass
+        store.close()
+        lookup.close()
+        with shared.connection() as again:
+            assert again is used  # still kept: neither closed the set it did not open
+        shared.close()
+
+    def test_connections_to_another_database_are_refused(self, tmp_path: Path) -> None:
+        from eventualshop.adapters.read_models_driver import DriverDocumentLookup
+
+        here = DriverUrl("sqlite", str(tmp_path / "here.sqlite3"))
+        elsewhere = DirectConnections(DriverUrl("sqlite", str(tmp_path / "elsewhere.sqlite3")))
+        with pytest.raises(ValueError, match="elsewhere"):
+            DriverEventStore(f"sqlite:///{here.target}", here, connections=elsewhere)
+        with pytest.raises(ValueError, match="elsewhere"):
+            DriverDocumentLookup(here, connections=elsewhere)

@@ -43,16 +43,19 @@ if TYPE_CHECKING:
     from eventualshop.adapters.event_store_sql import SqlEventStore
 
 
-def open_event_store(url: str, *, migrate: bool = False) -> DriverEventStore | SqlEventStore:
+def open_event_store(
+    url: str, *, migrate: bool = False, connections: DirectConnections | None = None
+) -> DriverEventStore | SqlEventStore:
     """The store for ``url``: a :class:`DriverEventStore` where a driver path exists (an SQLite
     file, PostgreSQL on psycopg), else a ``SqlEventStore``; ``migrate`` upgrades the schema
-    first when it is not at the newest revision."""
+    first when it is not at the newest revision. ``connections``: the driver's connections to
+    that database when the caller shares them with others (see ``DriverEventStore``)."""
     parsed = DriverUrl.parse(url)
     if parsed is None:
         from eventualshop.adapters.event_store_sql import SqlEventStore
 
         return SqlEventStore.from_url(url, migrate=migrate)
-    store = DriverEventStore(url, parsed)
+    store = DriverEventStore(url, parsed, connections=connections)
     if migrate:
         try:
             store.migrate_if_needed()
@@ -66,11 +69,22 @@ class DriverEventStore:
     """``EventStore`` whose command path runs on the driver; see the module docstring."""
 
     def __init__(
-        self, url: str, parsed: DriverUrl, *, clock: Callable[[], datetime] = utc_now
+        self,
+        url: str,
+        parsed: DriverUrl,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        connections: DirectConnections | None = None,
     ) -> None:
+        """``connections``: the driver's connections to this database, owned by the caller, who
+        shares them (the composition root gives the read models' look-up on the same database
+        the same ones) and closes them; by default the store opens and closes its own."""
+        if connections is not None and connections.url != parsed:
+            raise ValueError(f"connections to {connections.url} given for a store at {parsed}")
         self.url = url
         self._clock = clock
-        self._connections = DirectConnections(parsed)
+        self._owns_connections = connections is None
+        self._connections = DirectConnections(parsed) if connections is None else connections
         path = driver_path(parsed.dialect, self._connections)
         assert path is not None, "DriverUrl.parse names only dialects with a driver path"
         self._driver: DriverPath = path
@@ -130,7 +144,8 @@ class DriverEventStore:
         self.full.migrate()
 
     def close(self) -> None:
-        self._connections.close()
+        if self._owns_connections:
+            self._connections.close()
         if self._full is not None:
             self._full.close()
 

@@ -35,13 +35,26 @@ def table_name(prefix: str, collection: str) -> str:
 
 class DriverDocumentLookup:
     def __init__(
-        self, url: DriverUrl, *, prefix: str = TABLE_PREFIX, keep: int | None = None
+        self,
+        url: DriverUrl,
+        *,
+        prefix: str = TABLE_PREFIX,
+        keep: int | None = None,
+        connections: DirectConnections | None = None,
     ) -> None:
+        """``connections``: the driver's connections to this database, owned by the caller (the
+        composition root shares them with an event store on the same database); by default the
+        lookup opens and closes its own (keeping ``keep`` idle)."""
+        if connections is not None and connections.url != url:
+            raise ValueError(f"connections to {connections.url} given for a lookup at {url}")
         self._dialect = url.dialect
         # The path as the writers open it (SQLAlchemy and sqlite3 take it literally).
         self._file = Path(url.target) if url.dialect == "sqlite" else None
         self._prefix = prefix
-        self._connections = DirectConnections(url, keep=keep)
+        self._owns_connections = connections is None
+        self._connections = (
+            DirectConnections(url, keep=keep) if connections is None else connections
+        )
 
     def exists(self, collection: str, id: str) -> bool:
         table = table_name(self._prefix, collection)
@@ -63,11 +76,15 @@ class DriverDocumentLookup:
                 raise
 
     def close(self) -> None:
-        self._connections.close()
+        if self._owns_connections:
+            self._connections.close()
 
 
-def open_document_lookup(url: str) -> DriverDocumentLookup | None:
+def open_document_lookup(
+    url: str, connections: DirectConnections | None = None
+) -> DriverDocumentLookup | None:
     """A lookup on the driver for a SQLite file or PostgreSQL URL; ``None`` for anything else
-    (MongoDB, an in-memory database), where the read-model store itself answers."""
+    (MongoDB, an in-memory database), where the read-model store itself answers.
+    ``connections``: shared ones to that database (see :class:`DriverDocumentLookup`)."""
     parsed = DriverUrl.parse(url)
-    return None if parsed is None else DriverDocumentLookup(parsed)
+    return None if parsed is None else DriverDocumentLookup(parsed, connections=connections)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
+    from eventualshop.adapters.sql_driver import DirectConnections
     from eventualshop.kernel.aggregate import AggregateKind, AggregateState
     from eventualshop.kernel.messages import RecordedEvent
     from eventualshop.kernel.projection import Projection, Projector
@@ -177,7 +178,9 @@ class Root:
             from eventualshop.adapters.event_store_driver import open_event_store
 
             _ensure_folder(url)
-            store = open_event_store(url, migrate=config.auto_migrate)
+            store = open_event_store(
+                url, migrate=config.auto_migrate, connections=self.driver_connections(url)
+            )
             self._opened.append(store.close)
             return store
 
@@ -186,6 +189,25 @@ class Root:
     def _event_store_url(self, context: str) -> str:
         """What keys a context's event store and its relay: contexts sharing a URL share both."""
         return self.settings().resolved_event_store_url(self.context(context).name)
+
+    def driver_connections(self, url: str) -> DirectConnections | None:
+        """The driver's connections to the database at ``url`` (``None`` where there is no
+        driver path), one set per database: the event stores on it and the revocation look-up
+        share them. A function whose read models live in its event store's PostgreSQL database
+        then holds one server connection, not two, and its first request opens one. Nothing
+        connects until a connection is asked for."""
+        from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
+
+        parsed = DriverUrl.parse(url)
+        if parsed is None:
+            return None
+
+        def make() -> DirectConnections:
+            connections = DirectConnections(parsed)
+            self._opened.append(connections.close)
+            return connections
+
+        return self._part("driver-connections", f"{parsed.dialect}:{parsed.target}", make)
 
     def read_model_store(self) -> ReadModelStore:
         def make() -> ReadModelStore:
@@ -205,7 +227,8 @@ class Root:
         def make() -> Callable[[str, str], bool]:
             from eventualshop.adapters.read_models_driver import open_document_lookup
 
-            lookup = open_document_lookup(self.settings().resolved_read_model_url())
+            url = self.settings().resolved_read_model_url()
+            lookup = open_document_lookup(url, self.driver_connections(url))
             if lookup is None:
                 return lambda c, i: self.read_model_store().get(c, i) is not None
             self._opened.append(lookup.close)
