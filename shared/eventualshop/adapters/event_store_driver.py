@@ -27,6 +27,7 @@ from eventualshop.adapters.sql_driver import (
     DriverPath,
     DriverUrl,
     driver_path,
+    own_or_shared,
 )
 from eventualshop.kernel.eventstore import (
     AppendBatch,
@@ -79,12 +80,9 @@ class DriverEventStore:
         """``connections``: the driver's connections to this database, owned by the caller, who
         shares them (the composition root gives the read models' look-up on the same database
         the same ones) and closes them; by default the store opens and closes its own."""
-        if connections is not None and connections.url != parsed:
-            raise ValueError(f"connections to {connections.url} given for a store at {parsed}")
         self.url = url
         self._clock = clock
-        self._owns_connections = connections is None
-        self._connections = DirectConnections(parsed) if connections is None else connections
+        self._connections, self._owns_connections = own_or_shared(parsed, connections)
         path = driver_path(parsed.dialect, self._connections)
         assert path is not None, "DriverUrl.parse names only dialects with a driver path"
         self._driver: DriverPath = path

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
+from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl, own_or_shared
 from eventualshop.kernel.readmodel_checks import check_collection
 
 #: The read-model tables' prefix (``SqlReadModelStore``'s default).
@@ -45,16 +45,11 @@ class DriverDocumentLookup:
         """``connections``: the driver's connections to this database, owned by the caller (the
         composition root shares them with an event store on the same database); by default the
         lookup opens and closes its own (keeping ``keep`` idle)."""
-        if connections is not None and connections.url != url:
-            raise ValueError(f"connections to {connections.url} given for a lookup at {url}")
         self._dialect = url.dialect
         # The path as the writers open it (SQLAlchemy and sqlite3 take it literally).
         self._file = Path(url.target) if url.dialect == "sqlite" else None
         self._prefix = prefix
-        self._owns_connections = connections is None
-        self._connections = (
-            DirectConnections(url, keep=keep) if connections is None else connections
-        )
+        self._connections, self._owns_connections = own_or_shared(url, connections, keep=keep)
 
     def exists(self, collection: str, id: str) -> bool:
         table = table_name(self._prefix, collection)

@@ -331,6 +331,19 @@ class DirectConnections:
             connection.close()
 
 
+def own_or_shared(
+    url: DriverUrl, shared: DirectConnections | None, *, keep: int | None = None
+) -> tuple[DirectConnections, bool]:
+    """The connections a store on ``url`` uses, and whether it owns them (closes them): its own
+    by default, else ``shared`` ones, which whoever handed them over owns (the composition root
+    shares one set per database). Shared connections to another database are refused."""
+    if shared is None:
+        return DirectConnections(url, keep=keep), True
+    if shared.url != url:
+        raise ValueError(f"connections to {shared.url} given for a store at {url}")
+    return shared, False
+
+
 class _Lease:
     """One connection of a :class:`DirectConnections` for a ``with`` block: back to the idle ones
     after it, closed instead when the block failed on anything but a sound driver error. A class
