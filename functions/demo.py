@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from eventualshop.runtime.cli import CliError
+
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
 
@@ -46,6 +48,11 @@ def _call(
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()
+    except (urllib.error.URLError, OSError) as error:  # refused, unknown host, timed out
+        reason = getattr(error, "reason", error)
+        raise CliError(
+            f"cannot reach the shop at {base}: {reason}; is it running? (make run starts one)"
+        ) from None
     try:
         parsed = json.loads(raw) if raw else {}
     except ValueError:
@@ -101,15 +108,33 @@ def throwaway_admin() -> tuple[str, str]:
     return email, password
 
 
-def configured_admin() -> tuple[str, str]:
-    """The shop's own admin when the environment names one, else a throw-away one."""
+def _named_admin() -> tuple[str, str] | None:
+    """The admin the environment names (both variables set), if any."""
     import os
 
     email = os.environ.get("EVENTUALSHOP_ADMIN_EMAIL")
     password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD")
-    if email and password:
-        return email, password
-    return throwaway_admin()
+    return (email, password) if email and password else None
+
+
+def configured_admin() -> tuple[str, str]:
+    """The shop's own admin when the environment names one, else a throw-away one."""
+    return _named_admin() or throwaway_admin()
+
+
+def _admin_hint() -> str:
+    """What to fix when the shop refuses the demo's admin."""
+    if _named_admin() is not None:
+        return (
+            "EVENTUALSHOP_ADMIN_EMAIL and EVENTUALSHOP_ADMIN_PASSWORD name no admin of that "
+            "shop: set them to one of its admins (eventualshop users create-admin makes one)"
+        )
+    return (
+        "The demo made its admin in the store this process is configured for, which is not the "
+        "shop's: run it with the shop's settings (EVENTUALSHOP_DATA_DIR, "
+        "EVENTUALSHOP_EVENT_STORE_URL), or set EVENTUALSHOP_ADMIN_EMAIL and "
+        "EVENTUALSHOP_ADMIN_PASSWORD to one of its admins"
+    )
 
 
 def _password() -> str:
@@ -130,8 +155,16 @@ def _script(base: str, out: Printer, admin: Admin) -> int:
     admin_token: str | None = None
 
     def step(
-        title: str, method: str, path: str, body: Any = None, *, back_office: bool = False
+        title: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        back_office: bool = False,
+        needed: str | None = None,
     ) -> dict[str, Any]:
+        """One request, printed. ``needed``: the rest of the script depends on this step's
+        answer, so a refusal stops the demo there, in one line ending with this hint."""
         nonlocal steps
         steps += 1
         status, answer = _call(base, method, path, body, admin_token if back_office else token)
@@ -139,6 +172,12 @@ def _script(base: str, out: Printer, admin: Admin) -> int:
         if "accessToken" in answer:  # never print a token
             summary = {"userId": answer["userId"], "expiresIn": answer["expiresIn"]}
         out(f"{steps:2}. {title:<44} {method:6} {status}  {json.dumps(summary)}")
+        if needed is not None and not 200 <= status < 300:
+            detail = answer.get("detail") or answer.get("title") or json.dumps(summary)
+            raise CliError(
+                f"the demo stopped at step {steps} ({title}): {base} answered {status}, "
+                f"{detail}. {needed}"
+            )
         return answer
 
     out(f"EventualShop demo against {base}")
@@ -151,17 +190,26 @@ def _script(base: str, out: Printer, admin: Admin) -> int:
         "password": password,
         "passwordConfirmation": password,
     }
-    step("sign up", "POST", "/api/v1/identities/sign-up", sign_up)
+    customer_needed = "The rest of the session is the customer's."
+    step("sign up", "POST", "/api/v1/identities/sign-up", sign_up, needed=customer_needed)
     signed_in = step(
-        "sign in", "POST", "/api/v1/identities/sign-in", {"email": email, "password": password}
+        "sign in",
+        "POST",
+        "/api/v1/identities/sign-in",
+        {"email": email, "password": password},
+        needed=customer_needed,
     )
     token = signed_in.get("accessToken")
     customer = str(signed_in.get("userId") or uuid.uuid4())  # with EVENTUALSHOP_AUTH=off: anyone
     admin_email, admin_password = admin()
     as_admin = {"email": admin_email, "password": admin_password}
-    admin_token = step("sign in as the admin", "POST", "/api/v1/identities/sign-in", as_admin).get(
-        "accessToken"
-    )
+    admin_token = step(
+        "sign in as the admin",
+        "POST",
+        "/api/v1/identities/sign-in",
+        as_admin,
+        needed=_admin_hint(),
+    ).get("accessToken")
     product = {
         "description": "A mechanical keyboard",
         "name": "Keyboard",
@@ -177,6 +225,7 @@ def _script(base: str, out: Printer, admin: Admin) -> int:
         "POST",
         f"{warehouses}?ownerId={uuid.uuid4()}",
         back_office=True,
+        needed="The catalog and the cart are made of its stock.",
     )["aggregateId"]
     stock = f"{warehouses}/{inventory}/items"
     step(
@@ -211,7 +260,11 @@ def _script(base: str, out: Printer, admin: Admin) -> int:
     )
     step("activate the catalog (admin)", "PUT", f"{catalogs}/{catalog}/activate", back_office=True)
     created = step(
-        "create a cart in USD", "POST", carts, {"customerId": customer, "currency": "USD"}
+        "create a cart in USD",
+        "POST",
+        carts,
+        {"customerId": customer, "currency": "USD"},
+        needed="Every later step uses the cart.",
     )
     cart = f"{carts}/{created['aggregateId']}"
     item = {
