@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
 
 EXIT_USAGE = 2
+#: A store or the broker does not answer (``EX_UNAVAILABLE`` of sysexits.h): try again later.
+EXIT_UNAVAILABLE = 69
 
 
 class CliError(Exception):
@@ -287,6 +289,23 @@ def main(argv: Sequence[str] | None, root: Root) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # one line, not a traceback
-        print(f"eventualshop: {type(error).__name__}: {error}", file=sys.stderr)
+        from eventualshop.runtime.unavailable import unavailable_dependency
+
+        dependency = unavailable_dependency(error)
+        if dependency is not None:
+            print(
+                f"eventualshop: the {dependency} cannot be reached: {_reason(error)}",
+                file=sys.stderr,
+            )
+            return EXIT_UNAVAILABLE
+        print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own words, on one short line: SQLAlchemy wraps them (``orig``) in its class
+    name and a link to its documentation, pymongo appends its whole topology description."""
+    text = " ".join(str(getattr(error, "orig", None) or error).split())
+    text = text.partition(", Timeout: ")[0]  # pymongo: the reason comes first
+    return text if len(text) <= 240 else text[:239] + "…"

@@ -9,11 +9,36 @@ import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
+from eventualshop.kernel.declaration import ConfigurationMissing
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 
 DEFAULT_DATA_DIR = Path("var")
+
+#: The stores the shop has adapters for, by a URL's scheme (before any ``+driver``), with what
+#: to write instead of a URL of another.
+EVENT_STORES = (
+    frozenset({"sqlite", "postgresql", "postgres", "mssql"}),
+    "sqlite:///…, postgresql://… or mssql+pyodbc://…",
+)
+READ_MODEL_STORES = (
+    frozenset({"sqlite", "postgresql", "postgres", "mongodb", "memory"}),
+    "sqlite:///…, postgresql://… or mongodb://…",
+)
+
+
+def unsupported_store(url: str, stores: tuple[frozenset[str], str]) -> str | None:
+    """Why ``url`` names none of ``stores``, in a sentence that shows only its scheme (a URL may
+    carry a password); ``None`` when it names one. Caught here, a wrong URL stops the process in
+    one line before anything opens, instead of in SQLAlchemy's plugin loader on first use."""
+    schemes, expected = stores
+    scheme = url.partition(":")[0].partition("+")[0].lower() if ":" in url else ""
+    if scheme in schemes:
+        return None
+    named = f"'{scheme}:' is" if scheme else "a URL without a scheme is"
+    return f"{named} no store the shop has; use {expected}"
 
 
 class Settings(EnvironmentSettings):
@@ -59,6 +84,16 @@ class Settings(EnvironmentSettings):
         True, description="create or upgrade the tables on first use (else: eventualshop migrate)"
     )
 
+    @field_validator("event_store_url")
+    @classmethod
+    def _an_event_store(cls, url: str | None) -> str | None:
+        return _checked(url, EVENT_STORES)
+
+    @field_validator("read_model_url")
+    @classmethod
+    def _a_read_model_store(cls, url: str | None) -> str | None:
+        return _checked(url, READ_MODEL_STORES)
+
     @property
     def embedded(self) -> bool:
         """The laptop default: nothing shared with another process (no store URL, no broker)."""
@@ -75,8 +110,12 @@ class Settings(EnvironmentSettings):
         Two contexts whose aggregates share ids must not share an event store while a stream is
         keyed by the aggregate id alone: one would find the other's events in its stream (the
         README's "Using PostgreSQL" names the pair)."""
-        own = os.environ.get(f"EVENTUALSHOP_{context.replace('-', '_').upper()}_EVENT_STORE_URL")
+        variable = f"EVENTUALSHOP_{context.replace('-', '_').upper()}_EVENT_STORE_URL"
+        own = os.environ.get(variable)
         if own:
+            wrong = unsupported_store(own, EVENT_STORES)
+            if wrong is not None:
+                raise ConfigurationMissing(f"{variable}: {wrong}")
             return own
         if self.event_store_url:
             return self.event_store_url
@@ -84,3 +123,10 @@ class Settings(EnvironmentSettings):
 
     def resolved_read_model_url(self) -> str:
         return self.read_model_url or f"sqlite:///{self.data_dir / 'readmodels.sqlite3'}"
+
+
+def _checked(url: str | None, stores: tuple[frozenset[str], str]) -> str | None:
+    wrong = None if url is None else unsupported_store(url, stores)
+    if wrong is not None:
+        raise PydanticCustomError("unsupported_store", wrong)
+    return url
