@@ -125,6 +125,35 @@ def test_a_command_in_a_pod_without_its_configuration_is_not_ready_and_says_what
     ]
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EVENTUALSHOP_EVENT_STORE_URL", "bogus://user:s3cret@db.example/shop"),
+        ("EVENTUALSHOP_BROKER", "kafka"),
+    ],
+)
+def test_a_function_with_a_setting_it_cannot_use_is_not_ready_and_says_which(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: the worker failed to boot with a traceback (the image's entry read the settings), and
+    # functions-framework's own command answered every request 500 with a traceback logged.
+    monkeypatch.setenv(variable, value)
+    spec = next(s for s in FUNCTIONS if s.derived == "command:AddCartItem")
+    with caplog.at_level(logging.ERROR, logger="eventualshop.entry"):
+        client = _app(spec).test_client()
+    lines = [r.getMessage() for r in caplog.records if r.name == "eventualshop.entry"]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"function {spec.name} is not ready: {variable}: "), lines
+    assert client.get("/health/liveness").status_code == 200
+    ready = client.get("/health/readiness")
+    assert ready.status_code == 503
+    body = ready.get_json()
+    assert body["status"] == "misconfigured"
+    (invalid,) = body["invalid"]
+    assert invalid.startswith(f"{variable}: "), invalid
+    assert "s3cret" not in ready.get_data(as_text=True) + lines[0]
+
+
 def test_a_misconfigured_function_opens_no_sqlite_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

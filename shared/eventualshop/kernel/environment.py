@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class EnvironmentConfig(ConfigDict, total=False):
@@ -29,7 +29,11 @@ class EnvironmentSettings(BaseModel):
     """Subclass it, set ``env_prefix`` in ``model_config`` and declare the settings as fields;
     ``Settings()`` then reads the environment (arguments given win over it)."""
 
-    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(extra="ignore")
+    # A value that fails validation is not repeated in the error: settings hold URLs with
+    # passwords and keys, and an error may reach a log (subclasses inherit this).
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
+        extra="ignore", hide_input_in_errors=True
+    )
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**(self.from_environment_values(os.environ) | values))
@@ -40,6 +44,15 @@ class EnvironmentSettings(BaseModel):
         alias = cls.model_fields[field].validation_alias
         prefix = cls.model_config.get("env_prefix", "")
         return alias if isinstance(alias, str) else f"{prefix}{field}".upper()
+
+    @classmethod
+    def problem(cls, error: ValidationError) -> str:
+        """The first thing wrong in ``error`` (from validating these settings) in one line: its
+        variable, then what is wrong, never the value."""
+        first = error.errors(include_input=False, include_url=False)[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        variable = cls.variable(name) if name in cls.model_fields else name  # else: an alias
+        return f"{variable}: {first['msg']}"
 
     @classmethod
     def from_environment_values(cls, environ: Mapping[str, str]) -> dict[str, str]:

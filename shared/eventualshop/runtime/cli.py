@@ -44,13 +44,13 @@ def _apply_overrides(args: argparse.Namespace) -> None:
 def _settings(root: Root) -> Any:
     from pydantic import ValidationError
 
+    from eventualshop.runtime.settings import Settings
+
     root.reset()  # the options above may have changed the environment
     try:
         return root.settings()
     except ValidationError as error:
-        first = error.errors()[0]
-        name = "EVENTUALSHOP_" + str(first["loc"][0]).upper()
-        raise CliError(f"{name}: {first['msg']}") from None
+        raise CliError(Settings.problem(error)) from None
 
 
 def serve(_args: argparse.Namespace, root: Root) -> None:

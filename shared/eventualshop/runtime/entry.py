@@ -49,6 +49,12 @@ def create_app(
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
+    # A misconfigured function starts anyway, unready, its probe and one log line saying why:
+    # a process that failed to boot would say it in a traceback, restarted in a loop.
+    invalid = health.invalid_setting(root)
+    if invalid is not None:
+        log.error("function %s is not ready: %s", spec.name, invalid)
+        return app
     missing = health.missing_configuration(
         root.settings(), health.needs(root, spec, os.environ), dict(os.environ)
     )

@@ -103,3 +103,32 @@ def test_reading_the_settings_imports_no_pydantic_settings() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EVENTUALSHOP_EVENT_STORE_URL", "bogus://shop:s3cret-pass@db.example/shop"),
+        ("EVENTUALSHOP_READ_MODEL_URL", "redis://:s3cret-pass@127.0.0.1/0"),
+        ("EVENTUALSHOP_PORT", "s3cret-pass"),
+    ],
+)
+def test_an_error_names_the_variable_and_never_repeats_the_value(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Settings hold passwords (in URLs) and keys, and an error may be logged with its traceback.
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+
+    assert "s3cret-pass" not in str(raised.value)
+    assert Settings.problem(raised.value).startswith(f"{variable}: ")
+    assert "s3cret-pass" not in Settings.problem(raised.value)
+
+
+def test_an_alias_is_its_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "knative")
+    with pytest.raises(ValidationError) as raised:
+        Settings(K_SINK=42)
+    assert Settings.problem(raised.value).startswith("K_SINK: ")
