@@ -42,8 +42,7 @@ def _closed_port() -> int:
         return port
 
 
-def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
+def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith("eventualshop: ")]
     assert len(lines) == 1, err
     line = lines[0]
@@ -70,7 +69,9 @@ def test_a_store_url_of_no_store_names_the_variable_and_what_it_takes(
 
     code = cli(["lag"] if "READ_MODEL" in variable else ["migrate"])
 
-    line = _one_line(capsys)
+    captured = capsys.readouterr()
+    line = _one_line(captured.err)
+    assert "up to date" not in captured.out, captured.out  # refused before any store was touched
     assert code == 2, line
     assert line.startswith(f"eventualshop: {variable}: "), line
     assert "postgresql://" in line, line  # what it takes
@@ -85,7 +86,7 @@ def test_serve_refuses_a_store_url_of_no_store_before_it_listens(
 
     code = cli(["serve", "--port", str(_closed_port())])
 
-    line = _one_line(capsys)
+    line = _one_line(capsys.readouterr().err)
     assert code == 2, line
     assert line.startswith("eventualshop: EVENTUALSHOP_EVENT_STORE_URL: "), line
 
@@ -99,7 +100,7 @@ def test_a_database_that_does_not_answer_is_named_with_the_drivers_reason(
 
     code = cli(["migrate"])
 
-    line = _one_line(capsys)
+    line = _one_line(capsys.readouterr().err)
     assert code == 69, line  # EX_UNAVAILABLE: try again later
     assert line.startswith("eventualshop: the database cannot be reached: "), line
     assert str(port) in line, line  # the driver's own words say where
@@ -116,7 +117,7 @@ def test_a_read_model_store_that_does_not_answer_is_one_short_line(
 
     code = cli(["lag"])
 
-    line = _one_line(capsys)
+    line = _one_line(capsys.readouterr().err)
     assert code == 69, line
     assert line.startswith("eventualshop: the read-model store cannot be reached: "), line
     assert str(port) in line, line

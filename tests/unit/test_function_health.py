@@ -129,6 +129,7 @@ def test_a_command_in_a_pod_without_its_configuration_is_not_ready_and_says_what
     ("variable", "value"),
     [
         ("EVENTUALSHOP_EVENT_STORE_URL", "bogus://user:s3cret@db.example/shop"),
+        ("EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL", "mongodb://user:s3cret@127.0.0.1/shop"),
         ("EVENTUALSHOP_BROKER", "kafka"),
     ],
 )

@@ -124,5 +124,5 @@ class Surroundings:
 
 
 class ConfigurationMissing(Exception):
-    """A setting the operator must provide (or correct) before the process may start; the
-    message is one line saying what to set."""
+    """A setting the operator must provide before the process may start; the message is one
+    line saying what to set."""

@@ -50,7 +50,9 @@ class EnvironmentSettings(BaseModel):
         """The first thing wrong in ``error`` (from validating these settings) in one line: its
         variable, then what is wrong, never the value."""
         first = error.errors(include_input=False, include_url=False)[0]
-        name = str(first["loc"][0]) if first["loc"] else ""
+        if not first["loc"]:  # a check of the whole model names its variable itself
+            return str(first["msg"])
+        name = str(first["loc"][0])
         variable = cls.variable(name) if name in cls.model_fields else name  # else: an alias
         return f"{variable}: {first['msg']}"
 

@@ -9,10 +9,9 @@ import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from eventualshop.kernel.declaration import ConfigurationMissing
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 
 DEFAULT_DATA_DIR = Path("var")
@@ -23,6 +22,8 @@ EVENT_STORES = (
     frozenset({"sqlite", "postgresql", "postgres", "mssql"}),
     "sqlite:///…, postgresql://… or mssql+pyodbc://…",
 )
+#: ``EVENTUALSHOP_<CONTEXT>`` + this: one context's own event store.
+CONTEXT_EVENT_STORE_SUFFIX = "_EVENT_STORE_URL"
 READ_MODEL_STORES = (
     frozenset({"sqlite", "postgresql", "postgres", "mongodb", "memory"}),
     "sqlite:///…, postgresql://… or mongodb://…",
@@ -94,6 +95,22 @@ class Settings(EnvironmentSettings):
     def _a_read_model_store(cls, url: str | None) -> str | None:
         return _checked(url, READ_MODEL_STORES)
 
+    @model_validator(mode="after")
+    def _each_context_an_event_store(self) -> Settings:
+        # ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` is no field (the settings name no context):
+        # checked here all the same, so a wrong one stops the start as a field would.
+        for variable, url in sorted(os.environ.items()):
+            name = variable.upper()
+            if (
+                name.startswith("EVENTUALSHOP_")
+                and name.endswith(CONTEXT_EVENT_STORE_SUFFIX)
+                and url
+            ):
+                wrong = unsupported_store(url, EVENT_STORES)
+                if wrong is not None:
+                    raise PydanticCustomError("unsupported_store", f"{variable}: {wrong}")
+        return self
+
     @property
     def embedded(self) -> bool:
         """The laptop default: nothing shared with another process (no store URL, no broker)."""
@@ -110,12 +127,10 @@ class Settings(EnvironmentSettings):
         Two contexts whose aggregates share ids must not share an event store while a stream is
         keyed by the aggregate id alone: one would find the other's events in its stream (the
         README's "Using PostgreSQL" names the pair)."""
-        variable = f"EVENTUALSHOP_{context.replace('-', '_').upper()}_EVENT_STORE_URL"
-        own = os.environ.get(variable)
+        own = os.environ.get(
+            f"EVENTUALSHOP_{context.replace('-', '_').upper()}{CONTEXT_EVENT_STORE_SUFFIX}"
+        )
         if own:
-            wrong = unsupported_store(own, EVENT_STORES)
-            if wrong is not None:
-                raise ConfigurationMissing(f"{variable}: {wrong}")
             return own
         if self.event_store_url:
             return self.event_store_url
