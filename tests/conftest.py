@@ -268,3 +268,19 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def shop_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The shop's settings as a fresh process on a clean machine reads them: no
+    ``EVENTUALSHOP_`` variable of this machine's, the data in ``tmp_path`` (returned), and the
+    composition root reset before and after."""
+    from functions.main import ROOT
+
+    for name in list(os.environ):
+        if name.startswith("EVENTUALSHOP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+    ROOT.reset()
+    yield tmp_path
+    ROOT.reset()

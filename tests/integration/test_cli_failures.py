@@ -6,30 +6,23 @@ against a closed port on 127.0.0.1), and no URL's password in what is printed.""
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from functions.main import ROOT, cli
+from functions.main import cli
 
 
 @pytest.fixture(autouse=True)
-def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("EVENTUALSHOP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+def clean(shop_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
-    ROOT.reset()
     # ``serve`` installs its log handler on the stderr it finds, capsys's here: taken off again,
     # so that no later test logs into a closed capture.
     root_logger = logging.getLogger()
     handlers, level = list(root_logger.handlers), root_logger.level
     yield
-    ROOT.reset()
     for handler in [h for h in root_logger.handlers if h not in handlers]:
         root_logger.removeHandler(handler)
     root_logger.setLevel(level)
@@ -91,34 +84,49 @@ def test_serve_refuses_a_store_url_of_no_store_before_it_listens(
     assert line.startswith("eventualshop: EVENTUALSHOP_EVENT_STORE_URL: "), line
 
 
-def test_a_database_that_does_not_answer_is_named_with_the_drivers_reason(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Was three lines: SQLAlchemy's class name, psycopg's message and a link to SQLAlchemy's docs.
-    port = _closed_port()
-    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", f"postgresql://u:s3cret@127.0.0.1:{port}/x")
+#: (variable, URL with ``{port}``, command, dependency, what the old line carried): a database
+#: was three lines (SQLAlchemy's class name, psycopg's message, a link to SQLAlchemy's docs), a
+#: read-model store one line of 700 characters (pymongo's whole topology description).
+NOT_ANSWERING = {
+    "database": (
+        "EVENTUALSHOP_EVENT_STORE_URL",
+        "postgresql://u:s3cret@127.0.0.1:{port}/x",
+        "migrate",
+        "database",
+        "OperationalError",
+    ),
+    "read-model store": (
+        "EVENTUALSHOP_READ_MODEL_URL",
+        "mongodb://u:s3cret@127.0.0.1:{port}/x",
+        "lag",
+        "read-model store",
+        "Topology",
+    ),
+}
 
-    code = cli(["migrate"])
+
+@pytest.mark.parametrize(
+    ("variable", "url", "command", "dependency", "noise"),
+    NOT_ANSWERING.values(),
+    ids=NOT_ANSWERING.keys(),
+)
+def test_a_store_that_does_not_answer_is_named_in_one_line_in_the_drivers_words(
+    variable: str,
+    url: str,
+    command: str,
+    dependency: str,
+    noise: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv(variable, url.format(port=port))
+
+    code = cli([command])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 69, line  # EX_UNAVAILABLE: try again later
-    assert line.startswith("eventualshop: the database cannot be reached: "), line
+    assert line.startswith(f"eventualshop: the {dependency} cannot be reached: "), line
     assert str(port) in line, line  # the driver's own words say where
-    assert "OperationalError" not in line, line
+    assert noise not in line, line
     assert "s3cret" not in line, line
-
-
-def test_a_read_model_store_that_does_not_answer_is_one_short_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Was one line of 700 characters: pymongo's whole topology description.
-    port = _closed_port()
-    monkeypatch.setenv("EVENTUALSHOP_READ_MODEL_URL", f"mongodb://127.0.0.1:{port}/x")
-
-    code = cli(["lag"])
-
-    line = _one_line(capsys.readouterr().err)
-    assert code == 69, line
-    assert line.startswith("eventualshop: the read-model store cannot be reached: "), line
-    assert str(port) in line, line
-    assert "Topology" not in line, line

@@ -3,7 +3,6 @@ shop refuses to start without one, and the embedded default generates one and ke
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +22,9 @@ NOT_EMBEDDED = {
 
 
 @pytest.fixture(autouse=True)
-def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("EVENTUALSHOP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+def clean(shop_environment: Path) -> Iterator[None]:
     previous = current_card_token_key()
-    ROOT.reset()
     yield
-    ROOT.reset()
     use_card_token_key(previous)
 
 
