@@ -42,15 +42,11 @@ def _apply_overrides(args: argparse.Namespace) -> None:
 
 
 def _settings(root: Root) -> Any:
-    from pydantic import ValidationError
-
-    from eventualshop.runtime.settings import Settings
-
     root.reset()  # the options above may have changed the environment
-    try:
-        return root.settings()
-    except ValidationError as error:
-        raise CliError(Settings.problem(error)) from None
+    problem = root.settings_problem()
+    if problem is not None:
+        raise CliError(problem)
+    return root.settings()
 
 
 def serve(_args: argparse.Namespace, root: Root) -> None:

@@ -51,7 +51,7 @@ def create_app(
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
     # A misconfigured function starts anyway, unready, its probe and one log line saying why:
     # a process that failed to boot would say it in a traceback, restarted in a loop.
-    invalid = health.invalid_setting(root)
+    invalid = root.settings_problem()
     if invalid is not None:
         log.error("function %s is not ready: %s", spec.name, invalid)
         return app

@@ -177,7 +177,7 @@ def readiness(
     root: Root, spec: FunctionSpec, environ: dict[str, str]
 ) -> tuple[int, dict[str, object]]:
     need = needs(root, spec, environ)
-    invalid = invalid_setting(root)
+    invalid = root.settings_problem()
     if invalid is not None:
         return 503, {"status": "misconfigured", "function": spec.name, "invalid": [invalid]}
     missing = missing_configuration(root.settings(), need, environ)
@@ -188,18 +188,6 @@ def readiness(
     if down:
         return 503, {"status": "unavailable", "function": spec.name, "unreachable": down}
     return 200, {"status": "ready", "function": spec.name}
-
-
-def invalid_setting(root: Root) -> str | None:
-    """What is wrong with a setting the process cannot use, in one line naming its variable
-    (never its value); ``None`` when the settings read."""
-    from pydantic import ValidationError
-
-    try:
-        root.settings()
-    except ValidationError as error:
-        return Settings.problem(error)
-    return None
 
 
 def configuration_line(spec: FunctionSpec, missing: Sequence[str]) -> str:

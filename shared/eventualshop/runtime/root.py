@@ -23,7 +23,7 @@ from eventualshop.kernel.declaration import BoundedContext, Surroundings
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
 from eventualshop.runtime.registry import Delivery, FunctionSpec
-from eventualshop.runtime.settings import Settings
+from eventualshop.runtime.settings import Settings, store_scheme
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -67,7 +67,7 @@ def open_read_model_store(url: str) -> ReadModelStore:
 
     Adapters are imported here, so a function pays at cold start only for the one it uses.
     """
-    scheme = url.partition(":")[0].partition("+")[0].lower()
+    scheme = store_scheme(url)
     if scheme == "memory":
         from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 
@@ -113,6 +113,17 @@ class Root:
             if self._settings is None:
                 self._settings = Settings()
             return self._settings
+
+    def settings_problem(self) -> str | None:
+        """What is wrong with a setting this process cannot use, in one line naming its variable
+        (never its value); ``None`` when the settings read."""
+        from pydantic import ValidationError
+
+        try:
+            self.settings()
+        except ValidationError as error:
+            return Settings.problem(error)
+        return None
 
     def reconfigure(self) -> None:
         """Read the settings again and build a new publisher from them; the stores stay open."""

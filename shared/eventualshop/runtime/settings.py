@@ -30,12 +30,18 @@ READ_MODEL_STORES = (
 )
 
 
+def store_scheme(url: str) -> str:
+    """A store URL's scheme without its driver (``postgresql+psycopg://…`` -> ``postgresql``);
+    empty for a URL without one."""
+    return url.partition(":")[0].partition("+")[0].lower() if ":" in url else ""
+
+
 def unsupported_store(url: str, stores: tuple[frozenset[str], str]) -> str | None:
     """Why ``url`` names none of ``stores``, in a sentence that shows only its scheme (a URL may
     carry a password); ``None`` when it names one. Caught here, a wrong URL stops the process in
     one line before anything opens, instead of in SQLAlchemy's plugin loader on first use."""
     schemes, expected = stores
-    scheme = url.partition(":")[0].partition("+")[0].lower() if ":" in url else ""
+    scheme = store_scheme(url)
     if scheme in schemes:
         return None
     named = f"'{scheme}:' is" if scheme else "a URL without a scheme is"
@@ -98,12 +104,15 @@ class Settings(EnvironmentSettings):
     @model_validator(mode="after")
     def _each_context_an_event_store(self) -> Settings:
         # ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` is no field (the settings name no context):
-        # checked here all the same, so a wrong one stops the start as a field would.
+        # checked here all the same, so a wrong one stops the start as a field would. The shared
+        # one is the field, checked above.
+        shared = self.variable("event_store_url")
         for variable, url in sorted(os.environ.items()):
             name = variable.upper()
             if (
                 name.startswith("EVENTUALSHOP_")
                 and name.endswith(CONTEXT_EVENT_STORE_SUFFIX)
+                and name != shared
                 and url
             ):
                 wrong = unsupported_store(url, EVENT_STORES)
