@@ -52,11 +52,7 @@ def __getattr__(name: str) -> Callable[..., Any]:
 def cli(argv: Sequence[str] | None = None) -> int:
     import sys
 
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["users"]:  # Identity's own command: the runtime names no context
-        from functions.identity.admin import main as users
-
-        return users(arguments[1:])
     from eventualshop.runtime.cli import main
+    from functions.identity.users import USERS  # Identity's own: the runtime names no context
 
-    return main(arguments, ROOT)
+    return main(sys.argv[1:] if argv is None else argv, ROOT, system=(USERS,))

@@ -1,20 +1,10 @@
-"""``eventualshop users create-admin``: the first admin, who can then do what admins do;
-``eventualshop users jwks``: the public keys a deployment gives every function to verify tokens.
-
-The password comes from ``EVENTUALSHOP_ADMIN_PASSWORD`` or a prompt, never from the command line
-(where ``ps`` and the shell's history would show it); the signing key likewise from the
-environment (``EVENTUALSHOP_AUTH_SIGNING_KEY`` or ``…_FILE``).
-"""
+"""What ``eventualshop users`` does (:mod:`functions.identity.users`): the first admin, made
+through Identity's own path, and the JWKS document of the signing key."""
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import json
-import os
-import sys
 import uuid
-from collections.abc import Sequence
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -22,16 +12,13 @@ from eventualshop.identity.commands import RegisterUser
 from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.identity.rules import Password
 from eventualshop.runtime.auth import AuthSettings, jwks
+from eventualshop.runtime.cli import CliError
 from functions.identity import credentials, emails
 from functions.main import ROOT
 
 
-class AdminRefused(Exception):
+class AdminRefused(CliError):
     """Why no admin was created, for the command line (``status`` is its exit code)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def create_admin(
@@ -43,6 +30,9 @@ def create_admin(
     ``eventualshop users create-admin`` and ``eventualshop demo`` both come here."""
     try:
         secret = TypeAdapter(Password).validate_python(password)
+    except ValidationError as error:
+        raise AdminRefused(_what_is_wrong("password", error), 2) from None
+    try:
         command = RegisterUser(
             user_id=uuid.uuid4(),
             first_name=first_name,
@@ -52,8 +42,7 @@ def create_admin(
             roles=("admin",),
         )
     except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) or "password" for e in error.errors())
-        raise AdminRefused(f"invalid {fields}", 2) from None
+        raise AdminRefused(_what_is_wrong(None, error), 2) from None
     store = ROOT.read_model_store()
     taken = find_by_sign_in_email(store, command.email) is not None
     if taken or not emails.claim(store, command.email, command.user_id):
@@ -68,46 +57,24 @@ def create_admin(
     return outcome.aggregate_id
 
 
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="eventualshop users")
-    commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create-admin", help="register a user with the admin role")
-    create.add_argument("--email", required=True)
-    create.add_argument("--first-name", default="Shop")
-    create.add_argument("--last-name", default="Admin")
-    commands.add_parser(
-        "jwks",
-        help="print the JWKS document of the signing key in EVENTUALSHOP_AUTH_SIGNING_KEY(_FILE), "
-        "for EVENTUALSHOP_AUTH_JWKS",
-    )
-    args = parser.parse_args(argv)
-    if args.command == "jwks":
-        return _print_jwks()
-    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD") or getpass.getpass("password: ")
-    try:
-        user = create_admin(
-            args.email, password, first_name=args.first_name, last_name=args.last_name
-        )
-    except AdminRefused as refused:
-        print(f"eventualshop users: {refused}", file=sys.stderr)
-        return refused.status
-    print(f"admin {args.email} created: user {user}")
-    return 0
+def _what_is_wrong(name: str | None, error: ValidationError) -> str:
+    """The rules' own words, each after the option (or ``name``) it is about; never the value."""
+    problems = []
+    for item in error.errors(include_input=False):
+        about = name or "--" + "-".join(map(str, item["loc"])).replace("_", "-")
+        problems.append(f"{about}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)
 
 
-def _print_jwks() -> int:
+def jwks_document() -> str:
+    """The JWKS document of the signing key in ``EVENTUALSHOP_AUTH_SIGNING_KEY(_FILE)``."""
     settings = AuthSettings().model_copy(update={"auth_jwks": None})
     if settings.auth_signing_key is None and settings.auth_signing_key_file is None:
-        print(
-            "eventualshop users: set EVENTUALSHOP_AUTH_SIGNING_KEY_FILE to the signing key's PEM "
-            "file (openssl genpkey -algorithm ed25519)",
-            file=sys.stderr,
+        raise CliError(
+            "set EVENTUALSHOP_AUTH_SIGNING_KEY_FILE to the signing key's PEM file "
+            "(openssl genpkey -algorithm ed25519)"
         )
-        return 2
     try:
-        document = jwks(settings)
+        return json.dumps(jwks(settings))
     except (OSError, ValueError) as error:
-        print(f"eventualshop users: cannot read the signing key: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(document))
-    return 0
+        raise CliError(f"cannot read the signing key: {error}") from None

@@ -35,11 +35,10 @@ from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.kernel.projection import cursor_collection
 from eventualshop.runtime import logs
 from eventualshop.runtime.auth import current_settings, key_id, signing_key
-from functions.identity import admin as users
 from functions.identity import credentials
 from functions.identity.credentials import CREDENTIALS
 from functions.identity.tokens import Holder, access_token
-from functions.main import ROOT
+from functions.main import ROOT, cli
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
 from .support import (
@@ -128,7 +127,7 @@ def customer(client: FlaskClient, name: str = "Alice") -> User:
 def admin(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> User:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
     monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", PASSWORD)
-    assert users.main(["create-admin", "--email", email]) == 0
+    assert cli(["users", "create-admin", "--email", email]) == 0
     return sign_in(client, User("", email, PASSWORD))
 
 

@@ -130,3 +130,98 @@ def test_a_store_that_does_not_answer_is_named_in_one_line_in_the_drivers_words(
     assert str(port) in line, line  # the driver's own words say where
     assert noise not in line, line
     assert "s3cret" not in line, line
+
+
+# ---- Identity's own command, ``eventualshop users``: the same command line, the same lines ----
+
+ADMIN_PASSWORD = "Back-Office-2024!"
+
+
+def test_the_users_command_is_listed_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    # Was: ``eventualshop --help`` listed every command but ``users``, which the README's first
+    # admin needs; it was dispatched before the command line's parser saw it.
+    with pytest.raises(SystemExit) as exit_:
+        cli(["--help"])
+
+    assert exit_.value.code == 0
+    assert "users" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "status", "start"),
+    [
+        ("EVENTUALSHOP_EVENT_STORE_URL", "bogus://u:s3cret@db.example/x", 2, "{variable}: "),
+        ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3cret@127.0.0.1:{port}/x", 69, "the"),
+        ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://u:s3cret@127.0.0.1:{port}/x", 69, "the"),
+    ],
+    ids=["no such store", "database does not answer", "read-model store does not answer"],
+)
+def test_creating_an_admin_in_a_store_it_cannot_use_says_so_in_one_line(
+    variable: str,
+    url: str,
+    status: int,
+    start: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: a traceback ending in pydantic's ValidationError, or SQLAlchemy's OperationalError
+    # with a link to its documentation, or pymongo's ServerSelectionTimeoutError.
+    port = _closed_port()
+    monkeypatch.setenv(variable, url.format(port=port))
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+
+    code = cli(["users", "create-admin", "--email", "admin@example.com"])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == status, line
+    assert line.startswith("eventualshop: " + start.format(variable=variable)), line
+    assert "s3cret" not in line, line
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("short", "8-128 characters"),
+        ("no-upper-case-1", "an upper-case letter"),
+        ("NoDigitsHere!", "a digit"),
+    ],
+)
+def test_a_weak_admin_password_is_refused_with_what_it_lacks(
+    password: str, says: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: ``invalid password``, with nothing on what a password needs.
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", password)
+
+    code = cli(["users", "create-admin", "--email", "admin@example.com"])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith("eventualshop: password: must "), line
+    assert says in line, line
+    assert password not in line, line
+
+
+def test_an_admin_is_created_in_the_data_dir_the_option_names(
+    shop_environment: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: ``--data-dir`` was refused ("unrecognized arguments"), unlike serve's.
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+
+    code = cli(
+        ["users", "create-admin", "--email", "admin@example.com", "--data-dir", str(elsewhere)]
+    )
+    taken = cli(
+        ["users", "create-admin", "--email", "admin@example.com", "--data-dir", str(elsewhere)]
+    )
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.startswith("admin admin@example.com created: user "), captured.out
+    assert list(elsewhere.glob("eventstore-identity*")), "the admin went somewhere else"
+    assert not list(shop_environment.glob("eventstore-identity*"))
+    assert taken == 1
+    assert _one_line(captured.err) == "eventualshop: admin@example.com is taken"

@@ -17,7 +17,7 @@ from eventualshop.runtime.auth import current_settings, key_id, signing_key
 from eventualshop.runtime.deploy import openfaas
 from eventualshop.runtime.deploy.config import DeployConfig
 from eventualshop.runtime.deploy.knative import service
-from functions.identity import admin as users
+from functions.main import cli
 from functions.registry import FUNCTIONS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def test_users_jwks_prints_the_public_keys_a_deployment_gives_every_function(
     monkeypatch.setenv("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", str(pem))
     monkeypatch.setenv("EVENTUALSHOP_AUTH_JWKS", '{"keys": []}')  # an old document is not reused
 
-    assert users.main(["jwks"]) == 0
+    assert cli(["users", "jwks"]) == 0
 
     document = json.loads(capsys.readouterr().out)
     assert [k["kid"] for k in document["keys"]] == [key_id(key.public_key())]
@@ -111,7 +111,7 @@ def test_users_jwks_without_a_signing_key_says_what_to_set_in_one_line(
     monkeypatch.delenv("EVENTUALSHOP_AUTH_SIGNING_KEY", raising=False)
     monkeypatch.delenv("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", raising=False)
 
-    assert users.main(["jwks"]) == 2
+    assert cli(["users", "jwks"]) == 2
 
     error = capsys.readouterr().err
     assert error.count("\n") == 1

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,11 +23,33 @@ EXIT_UNAVAILABLE = 69
 
 
 class CliError(Exception):
-    """A problem the user can fix; printed as one line."""
+    """A problem the user can fix; printed as one line, then the command exits with ``status``."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def _apply_overrides(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class SystemCommand:
+    """A command the composed system adds to ``eventualshop``, beside the runtime's own
+    (Identity's ``users``): it shares their parser and their one-line failures, and the runtime
+    still names no context.
+
+    ``arguments`` declares its options on its own sub-parser (``--data-dir``,
+    ``--event-store-url`` and ``--read-model-url`` set the settings as they do for ``serve``);
+    ``run`` raises :class:`CliError` for what the user can fix, and anything else it raises ends
+    in the same one line as the runtime's commands."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Root], None]
+
+
+def _apply_overrides(args: argparse.Namespace, root: Root) -> None:
     # Settings are read from the environment once; options are just a shorter way to set them.
+    changed = False
     for option, variable in (
         ("data_dir", "EVENTUALSHOP_DATA_DIR"),
         ("event_store_url", "EVENTUALSHOP_EVENT_STORE_URL"),
@@ -39,10 +62,15 @@ def _apply_overrides(args: argparse.Namespace) -> None:
         value = getattr(args, option, None)
         if value is not None:
             os.environ[variable] = str(value)
+            changed = True
+    if changed:
+        # Read again what was read before. Only then: the same process may be serving the shop
+        # (a test, the demo), whose stores and broker a reset would close under it.
+        root.reset()
 
 
-def _settings(root: Root) -> Any:
-    root.reset()  # the options above may have changed the environment
+def checked_settings(root: Root) -> Any:
+    """The settings; one line naming the variable when one is unusable."""
     problem = root.settings_problem()
     if problem is not None:
         raise CliError(problem)
@@ -54,7 +82,7 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.server import PortTaken, ShopServer, check_port
 
     configure_logging()
-    config = _settings(root)
+    config = checked_settings(root)
     root.configure_contexts()  # a missing setting stops the shop before it listens
     try:
         check_port(config.host, config.port)
@@ -77,7 +105,7 @@ def demo(args: argparse.Namespace, root: Root) -> None:
 def migrate(_args: argparse.Namespace, root: Root) -> None:
     from eventualshop.adapters.database import migrate as run_migrations
 
-    config = _settings(root)
+    config = checked_settings(root)
     for context in root.contexts:
         url = config.resolved_event_store_url(context)
         run_migrations(url)
@@ -85,12 +113,12 @@ def migrate(_args: argparse.Namespace, root: Root) -> None:
 
 
 def sweep(_args: argparse.Namespace, root: Root) -> None:
-    _settings(root)
+    checked_settings(root)
     print(f"published {root.sweep()} pending events")
 
 
 def dead_letters(args: argparse.Namespace, root: Root) -> None:
-    _settings(root)
+    checked_settings(root)
     store = root.dead_letter_store()
     if args.action == "list":
         letters = store.list(trigger=args.trigger, include_replayed=args.all)
@@ -127,7 +155,7 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
     """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 
-    config = _settings(root)
+    config = checked_settings(root)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
     triggers = [
         (sub, f"{base}/{spec.name}") for spec in root.functions for sub in spec.subscriptions
@@ -147,7 +175,7 @@ def lag(_args: argparse.Namespace, root: Root) -> None:
     """Per projector: the last event applied against the last written (pitfall 4)."""
     from eventualshop.runtime import admin
 
-    _settings(root)
+    checked_settings(root)
     for item in (i for context in root.contexts for i in admin.lag(root, context)):
         print(
             f"{item.projection:40} applied {item.last_applied_position:>8}  "
@@ -164,7 +192,7 @@ def project(_args: argparse.Namespace, root: Root) -> None:
 
     from eventualshop.runtime import projecting
 
-    _settings(root)
+    checked_settings(root)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
@@ -174,7 +202,7 @@ def project(_args: argparse.Namespace, root: Root) -> None:
 def rebuild(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime import admin
 
-    _settings(root)
+    checked_settings(root)
     wanted = list(args.projections) or ["all"]
     known = {name for context in root.contexts for name in admin.rebuild_names(root, context)}
     unknown = [name for name in wanted if name not in known]
@@ -215,16 +243,21 @@ def _redact(url: str) -> str:
         return url
 
 
-def parser() -> argparse.ArgumentParser:
+def store_options(parser: argparse.ArgumentParser) -> None:
+    """The options that say which stores a command works on (the settings' variables)."""
+    parser.add_argument("--data-dir", help="where the embedded SQLite files live (default: var)")
+    parser.add_argument("--event-store-url", help="sqlite:///…, postgresql://…, mssql+pyodbc://…")
+    parser.add_argument("--read-model-url", help="sqlite:///…, postgresql://…, mongodb://…")
+
+
+def parser(system: Sequence[SystemCommand] = ()) -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="eventualshop", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("serve", help="start the whole shop on one port")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
-    run.add_argument("--data-dir", help="where the embedded SQLite files live (default: var)")
-    run.add_argument("--event-store-url", help="sqlite:///…, postgresql://…, mssql+pyodbc://…")
-    run.add_argument("--read-model-url", help="sqlite:///…, postgresql://…, mongodb://…")
+    store_options(run)
     run.add_argument("--broker", choices=["inprocess", "rabbitmq"])
     run.add_argument("--rabbitmq-url")
     run.set_defaults(handler=serve)
@@ -267,19 +300,27 @@ def parser() -> argparse.ArgumentParser:
     )
     artefacts.add_argument("--check", action="store_true", help="fail if any is out of date")
     artefacts.set_defaults(handler=deploy)
+    for command in system:
+        own = commands.add_parser(command.name, help=command.help)
+        command.arguments(own)
+        own.set_defaults(handler=command.run)
     return root
 
 
-def main(argv: Sequence[str] | None, root: Root) -> int:
-    """Run one command line against ``root``: the system, composed outside this package."""
-    args = parser().parse_args(argv)
-    _apply_overrides(args)
+def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand] = ()) -> int:
+    """Run one command line against ``root``: the system, composed outside this package, with
+    the commands it adds (``system``)."""
+    args = parser(system).parse_args(argv)
+    _apply_overrides(args, root)
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
     from eventualshop.kernel.declaration import ConfigurationMissing
 
     try:
         handler(args, root)
-    except (CliError, ConfigurationMissing) as error:
+    except CliError as error:
+        print(f"eventualshop: {error}", file=sys.stderr)
+        return error.status
+    except ConfigurationMissing as error:
         print(f"eventualshop: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,0 +1,56 @@
+"""``eventualshop users``: Identity's own command on the shop's command line.
+
+``create-admin`` registers the first admin, who can then do what admins do; ``jwks`` prints the
+public keys a deployment gives every function to verify tokens. The password comes from
+``EVENTUALSHOP_ADMIN_PASSWORD`` or a prompt, never from the command line (where ``ps`` and the
+shell's history would show it); the signing key likewise from the environment
+(``EVENTUALSHOP_AUTH_SIGNING_KEY`` or ``…_FILE``).
+
+This module is only the command's surface, cheap to import (every ``eventualshop`` invocation
+builds its parser); the work is in :mod:`functions.identity.admin`, imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from typing import TYPE_CHECKING
+
+from eventualshop.runtime.cli import SystemCommand, checked_settings, store_options
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create-admin", help="register a user with the admin role")
+    create.add_argument("--email", required=True)
+    create.add_argument("--first-name", default="Shop")
+    create.add_argument("--last-name", default="Admin")
+    store_options(create)  # the shop's stores, as ``serve`` takes them
+    actions.add_parser(
+        "jwks",
+        help="print the JWKS document of the signing key in EVENTUALSHOP_AUTH_SIGNING_KEY(_FILE), "
+        "for EVENTUALSHOP_AUTH_JWKS",
+    )
+
+
+def _run(args: argparse.Namespace, root: Root) -> None:
+    from functions.identity import admin
+
+    if args.action == "jwks":
+        print(admin.jwks_document())
+        return
+    checked_settings(root)  # an unusable store URL is one line, before the password is asked
+    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD") or getpass.getpass("password: ")
+    user = admin.create_admin(
+        args.email, password, first_name=args.first_name, last_name=args.last_name
+    )
+    print(f"admin {args.email} created: user {user}")
+
+
+USERS = SystemCommand(
+    "users", "create the first admin; print the public keys of the signing key", _arguments, _run
+)
