@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -145,6 +146,9 @@ def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
     if url is None:
         with embedded_shop(root) as base:
             return _script(base, out, throwaway_admin)
+    address = urllib.parse.urlsplit(url)
+    if address.scheme not in ("http", "https") or not address.hostname:
+        raise CliError("--url takes the shop's address, such as http://127.0.0.1:8080")
     return _script(url.rstrip("/"), out, configured_admin)
 
 

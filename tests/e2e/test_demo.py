@@ -90,3 +90,19 @@ def test_a_shop_that_does_not_answer_is_one_line_saying_so(
     assert err.startswith("eventualshop: cannot reach the shop at " + url), err
     assert "running" in err, err
     assert "Error:" not in err, err  # no exception class's name: a sentence
+
+
+@pytest.mark.parametrize("url", ["notaurl", "127.0.0.1:8080", "ftp://127.0.0.1/"])
+def test_a_url_that_is_no_shops_address_is_one_line_saying_what_it_takes(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: ``eventualshop: ValueError: unknown url type: 'notaurl/api/v1/identities/sign-up'``.
+    _quiet_shop(monkeypatch)
+    try:
+        code = cli(["demo", "--url", url])
+    finally:
+        ROOT.reset()
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("eventualshop: --url takes the shop's address, such as http://"), err

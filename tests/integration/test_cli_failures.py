@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.main import cli
+from functions.main import ROOT, cli
 
 
 @pytest.fixture(autouse=True)
@@ -225,3 +225,27 @@ def test_an_admin_is_created_in_the_data_dir_the_option_names(
     assert not list(shop_environment.glob("eventstore-identity*"))
     assert taken == 1
     assert _one_line(captured.err) == "eventualshop: admin@example.com is taken"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["dead-letters", "replay", "99999"], "no dead letter 99999"),
+        (["dead-letters", "list", "--trigger", "no-such-trigger"], "no trigger no-such-trigger"),
+        (["dead-letters", "replay", "--trigger", "no-such-trigger"], "no trigger no-such-trigger"),
+    ],
+)
+def test_dead_letters_of_nothing_there_is_one_line_saying_what_is_there(
+    arguments: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: ``eventualshop: DeadLetterNotFound: no dead letter 99999`` with exit status 1, and an
+    # unknown trigger's dead letters were "no dead letters" (a typo looked like a clean queue).
+    code = cli(arguments)
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith(f"eventualshop: {says}"), line
+    assert "DeadLetterNotFound" not in line, line
+    # What is there instead: the list, or real triggers' names.
+    triggers = {s.name for f in ROOT.functions for s in f.subscriptions}
+    assert "dead-letters list" in line or any(f" {t}" in line for t in triggers), line

@@ -118,8 +118,12 @@ def sweep(_args: argparse.Namespace, root: Root) -> None:
 
 
 def dead_letters(args: argparse.Namespace, root: Root) -> None:
+    from eventualshop.runtime.broker.deadletters import DeadLetterNotFound
+
     checked_settings(root)
     store = root.dead_letter_store()
+    if args.trigger is not None:
+        _check_trigger(args.trigger, root, store)
     if args.action == "list":
         letters = store.list(trigger=args.trigger, include_replayed=args.all)
         for letter in letters:
@@ -140,8 +144,24 @@ def dead_letters(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.local import LocalShop
 
     shop = LocalShop(root)
-    replayed = shop.replay(ids=args.ids, trigger=args.trigger)
+    try:
+        replayed = shop.replay(ids=args.ids, trigger=args.trigger)
+    except DeadLetterNotFound as error:
+        raise CliError(f"{error}; eventualshop dead-letters list shows them") from None
     print(f"replayed {replayed} dead letters")
+
+
+def _check_trigger(name: str, root: Root, store: Any) -> None:
+    """A trigger nobody has is a typo, not a clean queue: say so, with the nearest names. The
+    dead letters of a function since renamed or removed keep their trigger, so those count."""
+    import difflib
+
+    names = sorted({s.name for f in root.functions for s in f.subscriptions})
+    if name in names or store.list(trigger=name, include_replayed=True, limit=1):
+        return
+    near = difflib.get_close_matches(name, names, n=2)
+    hint = f"did you mean {' or '.join(near)}?" if near else f"e.g. {', '.join(names[:2])}"
+    raise CliError(f"no trigger {name}; a trigger is named after the function it feeds, {hint}")
 
 
 def deploy(args: argparse.Namespace, root: Root) -> None:
