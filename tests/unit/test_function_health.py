@@ -254,3 +254,89 @@ def test_a_command_that_checks_tokens_is_not_ready_without_the_read_models_it_ch
     answer = _app(command).test_client().get("/health/readiness")
 
     assert answer.get_json().get("set", []) == needed
+
+
+CARD = {
+    "amount": {"amount": "1.00", "currency": "USD"},
+    "creditCard": {
+        "expirationDate": "01/01/2030",
+        "number": "4111111111111111",
+        "holderName": "Ada Lovelace",
+        "securityCode": "737",
+    },
+}
+CART = "6f1c2d3e-0000-4000-8000-000000000001"
+#: (setting, its value, derived function, method, path, body, the variable the log line names).
+MISCONFIGURED = {
+    "a store of no kind the shop has, a command": (
+        "EVENTUALSHOP_EVENT_STORE_URL",
+        "bogus://user:s3cret@db.example/shop",
+        "command:CreateCart",
+        "POST",
+        "/api/v1/shopping-carts",
+        {"customerId": CART, "currency": "USD"},
+        "EVENTUALSHOP_EVENT_STORE_URL",
+    ),
+    "a store of no kind the shop has, a query": (
+        "EVENTUALSHOP_READ_MODEL_URL",
+        "redis://user:s3cret@127.0.0.1/0",
+        "query:get_cart_details",
+        "GET",
+        f"/api/v1/shopping-carts/{CART}/details",
+        None,
+        "EVENTUALSHOP_READ_MODEL_URL",
+    ),
+    "a secret the command needs is not set": (
+        "EVENTUALSHOP_EVENT_STORE_URL",
+        "sqlite:///{data}/events.sqlite3",  # a configured store: the key is no longer made up
+        "command:AddCreditCard",
+        "POST",
+        f"/api/v1/shopping-carts/{CART}/payment-methods/credit-card",
+        CARD,
+        "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "derived", "method", "path", "body", "named"),
+    MISCONFIGURED.values(),
+    ids=MISCONFIGURED.keys(),
+)
+def test_a_request_to_a_misconfigured_function_is_a_503_and_one_log_line_naming_the_setting(
+    variable: str,
+    value: str,
+    derived: str,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+    named: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: 500 "Internal error" and a traceback logged per request, under functions-framework's
+    # own command (no probe keeps traffic away there) and the image's entry alike.
+    monkeypatch.setenv("EVENTUALSHOP_AUTH", "off")
+    monkeypatch.setenv(variable, value.format(data=tmp_path))
+    spec = next(s for s in FUNCTIONS if s.derived == derived)
+    client = functions_framework.create_app(
+        spec.target, spec.source, spec.signature_type
+    ).test_client()
+
+    with caplog.at_level(logging.WARNING):
+        answer = client.open(path, method=method, json=body)
+
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json"
+    assert answer.get_json()["code"] == "misconfigured"
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    (line,) = lines
+    assert line.exc_info is None  # not our code's fault: no traceback
+    assert "misconfigured" in line.getMessage()
+    assert "SHOPPING_CART_CARD_TOKEN_KEY" in line.getMessage() or variable in line.getMessage()
+    assert "s3cret" not in answer.get_data(as_text=True) + line.getMessage()
+    assert variable not in answer.get_data(
+        as_text=True
+    )  # the operator's business, not the client's

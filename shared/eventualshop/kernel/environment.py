@@ -67,3 +67,15 @@ class EnvironmentSettings(BaseModel):
                 alias = info.validation_alias
                 values[alias if isinstance(alias, str) else field] = value
         return values
+
+
+def settings_problem(error: ValidationError) -> str | None:
+    """``error``'s one line (:meth:`EnvironmentSettings.problem`) when it came from reading
+    settings: pydantic titles the error with the model's name. ``None`` for any other model's."""
+    pending: list[type[EnvironmentSettings]] = [EnvironmentSettings]
+    while pending:
+        model = pending.pop()
+        if model.__name__ == error.title and model is not EnvironmentSettings:
+            return model.problem(error)
+        pending += model.__subclasses__()
+    return None

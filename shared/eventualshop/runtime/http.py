@@ -30,7 +30,7 @@ from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.logs import correlated, correlation_id
 from eventualshop.runtime.registry import Route
-from eventualshop.runtime.unavailable import service_unavailable, unavailable_dependency
+from eventualshop.runtime.unavailable import out_of_service
 
 log = logging.getLogger("eventualshop.http")
 
@@ -272,9 +272,9 @@ def command_function(
         except Exception as error:
             # Nothing is half-written: the append is one transaction, rolled back on failure,
             # and a retry with the same Idempotency-Key is answered once whatever happened.
-            dependency = unavailable_dependency(error)
-            if dependency is not None:
-                return service_unavailable(command_type.__name__, dependency, error, headers)
+            unavailable = out_of_service(command_type.__name__, error, headers)
+            if unavailable is not None:
+                return unavailable
             log.exception("command %s failed", command_type.__name__)
             return problem(
                 500, "Internal error", "the command could not be processed", headers=headers
@@ -364,9 +364,9 @@ def query_function(
                 error.status, error.title, error.detail, errors=error.errors, headers=error.headers
             )
         except Exception as error:
-            dependency = unavailable_dependency(error)
-            if dependency is not None:
-                return service_unavailable(f"query {route.path}", dependency, error)
+            unavailable = out_of_service(f"query {route.path}", error)
+            if unavailable is not None:
+                return unavailable
             log.exception("query %s failed", route.path)
             return problem(500, "Internal error", "the query could not be answered")
         if found is None:

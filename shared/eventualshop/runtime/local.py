@@ -25,7 +25,7 @@ from eventualshop.runtime.logs import correlated
 from eventualshop.runtime.openapi import add_api_document
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
-from eventualshop.runtime.unavailable import service_unavailable, summary, unavailable_dependency
+from eventualshop.runtime.unavailable import out_of_service, summary
 
 log = logging.getLogger("eventualshop.local")
 
@@ -73,9 +73,9 @@ def build_app(root: Root) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        dependency = unavailable_dependency(error)
-        if dependency is not None:
-            return service_unavailable(f"{request.method} {request.path}", dependency, error)
+        unavailable = out_of_service(f"{request.method} {request.path}", error)
+        if unavailable is not None:
+            return unavailable
         log.exception("unhandled error", exc_info=error)
         return problem(500, "Internal error", "the request could not be processed")
 

@@ -1,4 +1,5 @@
-"""Which failures mean "a store or the broker cannot be reached now", answered 503.
+"""Which failures mean "a store or the broker cannot be reached now", or "this process is not
+configured to do this", answered 503.
 
 A database, MongoDB or RabbitMQ that is down, restarting or overloaded is not a fault of the
 request nor of our code: the client should come back later (``Retry-After``), and the operator
@@ -58,6 +59,29 @@ def unavailable_dependency(error: BaseException) -> str | None:
     return None
 
 
+def misconfiguration(error: BaseException) -> str | None:
+    """What is wrong with this process's settings when ``error`` comes from them (a setting it
+    cannot use, or one it must have and has not), in one line naming the variable, never its
+    value; ``None`` when it does not. Only the operator can fix it: no traceback, no 500."""
+    from pydantic import ValidationError
+
+    from eventualshop.kernel.declaration import ConfigurationMissing
+    from eventualshop.kernel.environment import settings_problem
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConfigurationMissing):
+            return str(current)
+        if isinstance(current, ValidationError):
+            found = settings_problem(current)
+            if found is not None:
+                return found
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def summary(error: BaseException) -> str:
     """The error in one line, short: a driver message can span lines and carry the SQL."""
     text = " ".join(str(error).split())
@@ -77,4 +101,29 @@ def service_unavailable(
         f"the {dependency} cannot be reached; retry in {RETRY_AFTER_SECONDS} s",
         code=f"{dependency.replace(' ', '-')}-unavailable",
         headers={**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def out_of_service(
+    what: str, error: BaseException, headers: Mapping[str, str] | None = None
+) -> Response | None:
+    """The 503 answer for a failure that is neither the request's nor our code's: a dependency
+    that cannot be reached, or a setting this process cannot work without. ``None`` for any
+    other failure, which stays a 500 with its traceback."""
+    dependency = unavailable_dependency(error)
+    if dependency is not None:
+        return service_unavailable(what, dependency, error, headers)
+    wrong = misconfiguration(error)
+    if wrong is None:
+        return None
+    from eventualshop.runtime.http import problem
+
+    # The variable is the operator's business: the log names it, the client is told no more.
+    log.error("%s: misconfigured: %s", what, wrong)
+    return problem(
+        503,
+        "Service unavailable",
+        "this function is not configured to answer this; its operator is told what to set",
+        code="misconfigured",
+        headers=headers,
     )
