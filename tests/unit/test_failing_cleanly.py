@@ -16,6 +16,7 @@ import pymongo.errors
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from pydantic import ValidationError
 
 from eventualshop.adapters.database import (
     POOL_TIMEOUT_S,
@@ -24,12 +25,17 @@ from eventualshop.adapters.database import (
     create_engine,
 )
 from eventualshop.adapters.read_models_mongo import MongoReadModelStore
+from eventualshop.kernel.declaration import ConfigurationMissing
 from eventualshop.kernel.outbox import PublishError
 from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.http import command_function, query_function
 from eventualshop.runtime.logs import JsonFormatter, correlated
 from eventualshop.runtime.registry import Route
-from eventualshop.runtime.unavailable import RETRY_AFTER_SECONDS, unavailable_dependency
+from eventualshop.runtime.unavailable import (
+    RETRY_AFTER_SECONDS,
+    misconfiguration,
+    unavailable_dependency,
+)
 from eventualshop.shopping_cart.commands import CreateCart
 
 CARTS = "/api/v1/shopping-carts"
@@ -253,3 +259,45 @@ def test_a_dead_servers_error_is_logged_as_one_line_not_a_traceback() -> None:
 
     assert "Traceback" not in entry["error"]
     assert entry["error"].startswith("OperationalError: ")
+
+
+# ---- a setting the process cannot work without: the operator's to fix, not a bug of ours ----
+
+
+def _settings_error() -> ValidationError:
+    from eventualshop.runtime.settings import Settings
+
+    try:
+        Settings(broker="kafka")
+    except ValidationError as error:
+        return error
+    raise AssertionError("kafka is no broker the shop has")
+
+
+def test_only_the_settings_own_errors_are_a_misconfiguration() -> None:
+    # A ValidationError from deep inside a command (a model of ours) is our bug: still a 500.
+    with pytest.raises(ValidationError) as ours:
+        CreateCart.model_validate({})
+    wrapped = RuntimeError("while configuring")
+    wrapped.__cause__ = ConfigurationMissing("set EVENTUALSHOP_SOMETHING")
+
+    assert (misconfiguration(_settings_error()) or "").startswith("EVENTUALSHOP_BROKER: ")
+    assert misconfiguration(wrapped) == "set EVENTUALSHOP_SOMETHING"
+    assert misconfiguration(ours.value) is None
+    assert misconfiguration(KeyError("x")) is None
+    assert create_cart(lambda: Failing(ours.value)).status_code == 500
+
+
+def test_a_misconfiguration_logged_by_any_function_is_one_line_without_a_traceback() -> None:
+    # A projector or a saga step that fails on its settings answers 5xx so the broker retries
+    # it once the operator has fixed them; each retry logs a line, no traceback.
+    error = _settings_error()
+    record = logging.LogRecord(
+        "eventualshop.events", logging.ERROR, __file__, 1, "event failed", None,
+        (type(error), error, error.__traceback__),
+    )  # fmt: skip
+
+    entry = json.loads(JsonFormatter().format(record))
+
+    assert entry["error"].startswith("EVENTUALSHOP_BROKER: "), entry
+    assert "Traceback" not in entry["error"]

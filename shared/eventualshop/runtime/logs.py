@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from eventualshop.runtime.unavailable import summary, unavailable_dependency
+from eventualshop.runtime.unavailable import misconfiguration, summary, unavailable_dependency
 
 #: The correlation id of what this thread is handling now (an HTTP request, a CloudEvent).
 correlation_id: ContextVar[str | None] = ContextVar("eventualshop_correlation_id", default=None)
@@ -55,11 +55,15 @@ class JsonFormatter(logging.Formatter):
             entry["correlationId"] = found
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
-            # A server that cannot be reached is not a bug: its summary says all, whereas a
-            # traceback per failed request would bury the log (pitfall 11). Other errors keep
-            # theirs, as one JSON value, so one failure is still one line.
+            # A server that cannot be reached, or a setting the operator must fix, is not a
+            # bug: a line says all, whereas a traceback per failed request would bury the log
+            # (pitfall 11). Other errors keep theirs, as one JSON value, so one failure is still
+            # one line.
+            wrong = misconfiguration(error)
             if unavailable_dependency(error) is not None:
                 entry["error"] = summary(error)
+            elif wrong is not None:
+                entry["error"] = wrong
             else:
                 entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
