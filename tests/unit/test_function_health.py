@@ -340,3 +340,25 @@ def test_a_request_to_a_misconfigured_function_is_a_503_and_one_log_line_naming_
     assert variable not in answer.get_data(
         as_text=True
     )  # the operator's business, not the client's
+
+
+def test_a_lone_function_without_a_broker_says_so_once_not_on_every_command(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: "outbox relay after commit failed, the sweep retries: PublishError: no broker
+    # configured for this process" on every command of a function served alone on the embedded
+    # defaults, after a pass that read the outbox only to fail.
+    monkeypatch.setenv("EVENTUALSHOP_AUTH", "off")
+    spec = next(s for s in FUNCTIONS if s.derived == "command:CreateCart")
+    client = functions_framework.create_app(
+        spec.target, spec.source, spec.signature_type
+    ).test_client()
+
+    with caplog.at_level(logging.INFO, logger="eventualshop"):
+        for _ in range(3):
+            body = {"customerId": CART, "currency": "USD"}
+            assert client.post("/api/v1/shopping-carts", json=body).status_code == 202
+
+    told = [r.getMessage() for r in caplog.records if "broker" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "eventualshop sweep" in told[0], told  # what publishes them, once a broker is set

@@ -105,6 +105,7 @@ class Root:
         #: Per projection, the position up to which its catch-up found nothing left to do.
         self._catch_up_marks: dict[str, int] = {}
         self._background: BackgroundRelay | None = None
+        self._told_no_broker = False
 
     # ---- configuration ------------------------------------------------------------------------
 
@@ -321,10 +322,23 @@ class Root:
             background = self._background
             if background is not None:
                 background.wake(context)
+            elif isinstance(self.publisher(), NoBroker):
+                self._tell_no_broker()  # a pass could only read the outbox and fail
             else:
                 self.relay(context).run_once()
 
         return run
+
+    def _tell_no_broker(self) -> None:
+        """Say once per process, not once per command, that its events go nowhere yet."""
+        with self._lock:
+            if self._told_no_broker:
+                return
+            self._told_no_broker = True
+        log.warning(
+            "no broker is configured (EVENTUALSHOP_BROKER), so this process publishes no events: "
+            "they stay in its event store, where eventualshop sweep (or serve) projects them"
+        )
 
     def sweep(self) -> int:
         """Let every projector catch up with its store, then drain every store's outbox once;
