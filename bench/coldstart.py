@@ -17,7 +17,7 @@ without a server (medians, CPU ms):
 ``function_import_cpu_ms`` (the rest of importing ``functions.main`` and building the
 ``create_cart`` target, what functions-framework does before it serves) and
 ``first_request_cpu_ms`` (the first command, in process: opening the store, the models it uses
-built on first use, load, append, the relay pass after the commit);
+built on first use, load, append; no relay pass: the embedded function has no broker);
 ``loaded`` lists the heavy libraries that the cart start imported (SQLAlchemy, Alembic,
 pydantic-settings, PyJWT, cryptography's X.509: none is expected on a migrated store).
 ``server_phases_ms`` is the same start inside the server, in wall-clock ms (medians), for the cart
