@@ -249,3 +249,45 @@ def test_dead_letters_of_nothing_there_is_one_line_saying_what_is_there(
     # What is there instead: the list, or real triggers' names.
     triggers = {s.name for f in ROOT.functions for s in f.subscriptions}
     assert "dead-letters list" in line or any(f" {t}" in line for t in triggers), line
+
+
+#: (variable, URL with ``{port}``, dependency): what ``serve`` needs before it may listen.
+SERVE_NEEDS = {
+    "database": (
+        "EVENTUALSHOP_EVENT_STORE_URL",
+        "postgresql://u:s3cret@127.0.0.1:{port}/x",
+        "database",
+    ),
+    "read-model store": (
+        "EVENTUALSHOP_READ_MODEL_URL",
+        "mongodb://u:s3cret@127.0.0.1:{port}/x",
+        "read-model store",
+    ),
+    "broker": ("EVENTUALSHOP_RABBITMQ_URL", "amqp://u:s3cret@127.0.0.1:{port}/", "broker"),
+}
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "dependency"), SERVE_NEEDS.values(), ids=SERVE_NEEDS.keys()
+)
+def test_serve_with_a_dependency_that_does_not_answer_says_so_before_it_listens(
+    variable: str,
+    url: str,
+    dependency: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: "EventualShop on http://…", gunicorn listening, the worker's traceback (a database),
+    # or 15 s of reconnect warnings then a traceback (RabbitMQ), "Worker failed to boot", exit 3.
+    monkeypatch.setenv(variable, url.format(port=_closed_port()))
+    if "RABBITMQ" in variable:
+        monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+
+    code = cli(["serve", "--port", str(_closed_port())])
+
+    captured = capsys.readouterr()
+    line = _one_line(captured.err)
+    assert code == 69, line
+    assert line.startswith(f"eventualshop: the {dependency} cannot be reached: "), line
+    assert "EventualShop on" not in captured.out, captured.out  # it never listened
+    assert "s3cret" not in line, line

@@ -88,12 +88,30 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
         check_port(config.host, config.port)
     except PortTaken as error:
         raise CliError(str(error)) from None
+    _reach_dependencies(root, config)
     print(
         f"EventualShop on http://{config.host}:{config.port}  "
         f"(broker: {config.broker}, data: {config.data_dir})",
         flush=True,
     )
     ShopServer(root, config.host, config.port).run()
+
+
+def _reach_dependencies(root: Root, config: Any) -> None:
+    """Open what the server's worker opens first (every event store, migrated; the read-model
+    store; RabbitMQ), then let go of it before gunicorn forks. A store or a broker that does not
+    answer is then one line (:func:`main`'s) before the shop listens, instead of a worker that
+    fails to boot with a traceback after "Listening at"."""
+    try:
+        for context in root.contexts:
+            root.event_store(context)
+        root.read_model_store().get("readiness", "_")
+        if config.broker == "rabbitmq":
+            from eventualshop.runtime.broker.amqp import connect
+
+            connect(config.rabbitmq_url).close()
+    finally:
+        root.reset()  # connections must not cross the fork
 
 
 def demo(args: argparse.Namespace, root: Root) -> None:
