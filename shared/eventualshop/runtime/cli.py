@@ -351,20 +351,15 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
     args = parser(system).parse_args(argv)
     _apply_overrides(args, root)
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
-    from eventualshop.kernel.declaration import ConfigurationMissing
-
     try:
         handler(args, root)
     except CliError as error:
         print(f"eventualshop: {error}", file=sys.stderr)
         return error.status
-    except ConfigurationMissing as error:
-        print(f"eventualshop: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # one line, not a traceback
-        from eventualshop.runtime.unavailable import unavailable_dependency
+        from eventualshop.runtime.unavailable import misconfiguration, unavailable_dependency
 
         dependency = unavailable_dependency(error)
         if dependency is not None:
@@ -373,6 +368,10 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
                 file=sys.stderr,
             )
             return EXIT_UNAVAILABLE
+        wrong = misconfiguration(error)  # a setting missing or unusable: the user's to fix
+        if wrong is not None:
+            print(f"eventualshop: {wrong}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     return 0

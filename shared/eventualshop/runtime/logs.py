@@ -59,13 +59,10 @@ class JsonFormatter(logging.Formatter):
             # bug: a line says all, whereas a traceback per failed request would bury the log
             # (pitfall 11). Other errors keep theirs, as one JSON value, so one failure is still
             # one line.
-            wrong = misconfiguration(error)
             if unavailable_dependency(error) is not None:
                 entry["error"] = summary(error)
-            elif wrong is not None:
-                entry["error"] = wrong
             else:
-                entry["error"] = self.formatException(record.exc_info)
+                entry["error"] = misconfiguration(error) or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

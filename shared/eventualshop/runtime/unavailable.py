@@ -14,7 +14,7 @@ for importing pymongo or pika here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,12 +42,19 @@ _UNAVAILABLE: Mapping[str, str] = {
 log = logging.getLogger("eventualshop.unavailable")
 
 
-def unavailable_dependency(error: BaseException) -> str | None:
-    """The dependency ``error`` says is unreachable (``"database"``, ``"broker"``, …), or None."""
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then what caused it or was being handled when it was raised, each once."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def unavailable_dependency(error: BaseException) -> str | None:
+    """The dependency ``error`` says is unreachable (``"database"``, ``"broker"``, …), or None."""
+    for current in _chain(error):
         for kind in type(current).__mro__:
             found = _UNAVAILABLE.get(f"{kind.__module__}.{kind.__qualname__}")
             if found is not None:
@@ -55,7 +62,6 @@ def unavailable_dependency(error: BaseException) -> str | None:
         # SQLAlchemy flags a lost connection on any DBAPIError it wraps.
         if getattr(current, "connection_invalidated", False):
             return "database"
-        current = current.__cause__ or current.__context__
     return None
 
 
@@ -68,17 +74,13 @@ def misconfiguration(error: BaseException) -> str | None:
     from eventualshop.kernel.declaration import ConfigurationMissing
     from eventualshop.kernel.environment import settings_problem
 
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(error):
         if isinstance(current, ConfigurationMissing):
             return str(current)
         if isinstance(current, ValidationError):
             found = settings_problem(current)
             if found is not None:
                 return found
-        current = current.__cause__ or current.__context__
     return None
 
 
