@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from eventualshop.runtime.cli import parser
+from functions.identity.users import USERS
 from functions.main import ROOT, cli
 
 
@@ -225,6 +227,63 @@ def test_an_admin_is_created_in_the_data_dir_the_option_names(
     assert not list(shop_environment.glob("eventstore-identity*"))
     assert taken == 1
     assert _one_line(captured.err) == "eventualshop: admin@example.com is taken"
+
+
+#: Every command that opens the shop's stores, with what it needs besides the options.
+STORE_COMMANDS = [
+    ["migrate"],
+    ["sweep"],
+    ["lag"],
+    ["project"],
+    ["rebuild"],
+    ["dead-letters", "list"],
+    ["dispatch"],
+    ["users", "create-admin", "--email", "admin@example.com"],
+    ["serve"],
+]
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=lambda command: command[0])
+def test_every_command_that_opens_the_stores_takes_the_options_that_name_them(
+    command: list[str],
+) -> None:
+    # Was: only serve and users took them; ``lag --data-dir X`` was "unrecognized arguments".
+    args = parser((USERS,)).parse_args([*command, "--data-dir", "d", "--event-store-url", "e"])
+
+    assert (args.data_dir, args.event_store_url) == ("d", "e")
+
+
+def test_the_shop_served_from_a_data_dir_is_the_one_the_other_commands_are_pointed_at(
+    shop_environment: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: ``serve --data-dir X`` ran a shop that ``lag``, ``rebuild``, ``migrate``, ``sweep`` and
+    # ``dead-letters`` could reach only through EVENTUALSHOP_DATA_DIR: "unrecognized arguments".
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    there = ["--data-dir", str(elsewhere)]
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    assert cli(["users", "create-admin", "--email", "admin@example.com", *there]) == 0
+    capsys.readouterr()
+
+    codes = [
+        cli([*command, *there])
+        for command in (["migrate"], ["lag"], ["rebuild", "identity-user-details"], ["sweep"])
+    ]
+    codes.append(cli(["dead-letters", "list", *there]))
+
+    captured = capsys.readouterr()
+    assert codes == [0] * 5, captured.err
+    migrated = [line for line in captured.out.splitlines() if "is up to date" in line]
+    assert migrated, captured.out
+    assert all(str(elsewhere) in line for line in migrated), migrated
+    # The admin's identity events are the ones lag and rebuild found, in that directory.
+    written = next(line for line in captured.out.splitlines() if "identity-user-details" in line)
+    assert int(written.split("written")[1].split()[0]) >= 1, written
+    assert "identity-user-details: 0 events" not in captured.out, captured.out
+    assert "no dead letters" in captured.err, captured.err
+    assert not list(shop_environment.glob("*.sqlite3")), "a command used the default directory"
 
 
 @pytest.mark.parametrize(

@@ -281,11 +281,20 @@ def _redact(url: str) -> str:
         return url
 
 
-def store_options(parser: argparse.ArgumentParser) -> None:
-    """The options that say which stores a command works on (the settings' variables)."""
+def store_options(parser: argparse.ArgumentParser, *, read_models: bool = True) -> None:
+    """The options that say which stores a command works on (the settings' variables), the same
+    for every command, so the shop ``serve --data-dir X`` runs is the one ``lag --data-dir X``
+    reads."""
     parser.add_argument("--data-dir", help="where the embedded SQLite files live (default: var)")
     parser.add_argument("--event-store-url", help="sqlite:///…, postgresql://…, mssql+pyodbc://…")
-    parser.add_argument("--read-model-url", help="sqlite:///…, postgresql://…, mongodb://…")
+    if read_models:
+        parser.add_argument("--read-model-url", help="sqlite:///…, postgresql://…, mongodb://…")
+
+
+def broker_options(parser: argparse.ArgumentParser) -> None:
+    """Where a command's published events go (``EVENTUALSHOP_BROKER``, ``…_RABBITMQ_URL``)."""
+    parser.add_argument("--broker", choices=["inprocess", "rabbitmq"])
+    parser.add_argument("--rabbitmq-url")
 
 
 def parser(system: Sequence[SystemCommand] = ()) -> argparse.ArgumentParser:
@@ -296,31 +305,39 @@ def parser(system: Sequence[SystemCommand] = ()) -> argparse.ArgumentParser:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     store_options(run)
-    run.add_argument("--broker", choices=["inprocess", "rabbitmq"])
-    run.add_argument("--rabbitmq-url")
+    broker_options(run)
     run.set_defaults(handler=serve)
 
     show = commands.add_parser("demo", help="drive a scripted cart session over HTTP")
     show.add_argument("--url", help="a running shop (default: start one on a free port)")
     show.set_defaults(handler=demo)
 
-    commands.add_parser("migrate", help="create or upgrade every event store").set_defaults(
-        handler=migrate
-    )
-    commands.add_parser("sweep", help="publish pending outbox rows now").set_defaults(handler=sweep)
+    upgrade = commands.add_parser("migrate", help="create or upgrade every event store")
+    store_options(upgrade, read_models=False)
+    upgrade.set_defaults(handler=migrate)
+    publish = commands.add_parser("sweep", help="publish pending outbox rows now")
+    store_options(publish)
+    broker_options(publish)
+    publish.set_defaults(handler=sweep)
 
     commands.add_parser("check", help="check the declarations against the domain").set_defaults(
         handler=check
     )
-    commands.add_parser("lag", help="how far each projection is behind").set_defaults(handler=lag)
-    commands.add_parser(
+    behind = commands.add_parser("lag", help="how far each projection is behind")
+    store_options(behind)
+    behind.set_defaults(handler=lag)
+    follow = commands.add_parser(
         "project", help="run the projectors in this process, fed from the event stores"
-    ).set_defaults(handler=project)
+    )
+    store_options(follow)
+    follow.set_defaults(handler=project)
     again = commands.add_parser("rebuild", help="rebuild read models from the event store")
     again.add_argument("projections", nargs="*", help="projection names (default: all)")
+    store_options(again)
     again.set_defaults(handler=rebuild)
 
     relay = commands.add_parser("dispatch", help="deliver RabbitMQ events to the functions")
+    store_options(relay, read_models=False)  # the dead letters live beside the event stores
     relay.add_argument("--rabbitmq-url")
     relay.add_argument("--subscriber-base", help="URL prefix of the functions (…/functions)")
     relay.add_argument("--prefetch", type=int, default=10, help="events in flight per trigger")
@@ -331,6 +348,8 @@ def parser(system: Sequence[SystemCommand] = ()) -> argparse.ArgumentParser:
     letters.add_argument("ids", nargs="*", type=int, help="dead letter ids (replay)")
     letters.add_argument("--trigger", help="only this trigger's dead letters")
     letters.add_argument("--all", action="store_true", help="list replayed ones too")
+    store_options(letters)
+    broker_options(letters)  # a replayed delivery's function publishes what it writes
     letters.set_defaults(handler=dead_letters)
 
     artefacts = commands.add_parser(
