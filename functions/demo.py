@@ -68,31 +68,73 @@ def _free_port() -> int:
         return port
 
 
+#: The settings that point a process at someone's own stores, broker, keys or network: a
+#: variable ``EVENTUALSHOP_…`` ending in one of these, and Knative's ``K_SINK``.
+_ELSEWHERE = ("_URL", "_BROKER", "_BROKER_EXCHANGE", "_KEY", "_KEY_FILE", "_JWKS", "_HOST")
+
+
+def _points_elsewhere(name: str) -> bool:
+    return name == "K_SINK" or (name.startswith("EVENTUALSHOP_") and name.endswith(_ELSEWHERE))
+
+
 @contextmanager
-def embedded_shop(root: Root) -> Iterator[str]:
-    """An embedded shop on a free port, with its data in a temporary folder."""
+def _embedded_settings(folder: str) -> Iterator[None]:
+    """This process's settings as the embedded defaults with ``folder`` for data, then back.
+
+    Without it, an exported ``EVENTUALSHOP_EVENT_STORE_URL`` (README, "Using PostgreSQL, RabbitMQ
+    and MongoDB instead") made the demo's "throw-away" shop write its customer, cart, catalog,
+    inventory and a throw-away admin into that database; a broker, a signing key or a host set
+    for a real shop went the same way."""
     import os
 
+    saved: dict[str, str | None] = {
+        name: value for name, value in os.environ.items() if _points_elsewhere(name)
+    }
+    # A fresh folder needs its tables, whatever a real shop's migrations policy is.
+    for name in ("EVENTUALSHOP_DATA_DIR", "EVENTUALSHOP_PORT", "EVENTUALSHOP_AUTO_MIGRATE"):
+        saved.setdefault(name, os.environ.get(name))
+    for name in saved:
+        os.environ.pop(name, None)
+    os.environ["EVENTUALSHOP_DATA_DIR"] = folder
+    os.environ["EVENTUALSHOP_PORT"] = str(_free_port())
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def embedded_shop(root: Root) -> Iterator[str]:
+    """An embedded shop on a free port, with its data in a temporary folder, whatever stores
+    and broker this process's environment names."""
     from werkzeug.serving import make_server
 
     from eventualshop.runtime.local import LocalShop
 
-    with tempfile.TemporaryDirectory(prefix="eventualshop-demo-") as folder:
-        os.environ["EVENTUALSHOP_DATA_DIR"] = folder
-        os.environ["EVENTUALSHOP_PORT"] = str(_free_port())
+    with (
+        tempfile.TemporaryDirectory(prefix="eventualshop-demo-") as folder,
+        _embedded_settings(folder),
+    ):
         root.reset()
-        config = root.settings()
-        shop = LocalShop(root)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        server = make_server(config.host, config.port, shop.app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        shop.start()
-        thread.start()
         try:
-            yield f"http://{config.host}:{config.port}"
+            config = root.settings()
+            shop = LocalShop(root)
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            server = make_server(config.host, config.port, shop.app, threaded=True)
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            shop.start()
+            thread.start()
+            try:
+                yield f"http://{config.host}:{config.port}"
+            finally:
+                server.shutdown()
+                shop.stop()
         finally:
-            server.shutdown()
-            shop.stop()
+            root.reset()  # its stores are in the folder about to go
 
 
 #: (email, password) of an admin the demo may sign in as.

@@ -4,14 +4,19 @@ signed in), and the stock the cart holds; with authorization on, as by default, 
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
 
 from eventualshop.runtime.cli import CliError
 from functions.demo import embedded_shop, run_demo
 from functions.main import ROOT, cli
+from tests.conftest import new_postgres_database
 
 
 @pytest.mark.parametrize("auth", ["on", "off"])
@@ -39,6 +44,68 @@ def test_the_demo_creates_an_inventory_and_a_catalog_and_uses_them(
     assert len(statuses) == 17, text
     assert not {401, 403} & set(statuses), text
     assert "accessToken" not in text
+
+
+def test_the_demo_writes_nothing_into_the_stores_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch, postgres_admin_url: URL, tmp_path: Path
+) -> None:
+    # Was: with EVENTUALSHOP_EVENT_STORE_URL exported, as "Using PostgreSQL, RabbitMQ and MongoDB
+    # instead" does, the demo's "throw-away" shop ran on that database: its customer, cart,
+    # catalog, inventory and a throw-away admin became events in the user's own event store.
+    read_models = tmp_path / "readmodels.sqlite3"
+    monkeypatch.setenv("EVENTUALSHOP_READ_MODEL_URL", f"sqlite:///{read_models}")
+    monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "the user's own key, not ours")
+    lines: list[str] = []
+    with new_postgres_database(postgres_admin_url) as url:
+        configured = url.render_as_string(hide_password=False)
+        monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", configured)
+        try:
+            steps = run_demo(None, ROOT, out=lines.append)
+        finally:
+            ROOT.reset()
+        engine = sa.create_engine(url, poolclass=sa.NullPool)
+        try:
+            tables = sa.inspect(engine).get_table_names()
+        finally:
+            engine.dispose()
+    assert steps == 21, "\n".join(lines)
+    assert tables == [], tables  # not even migrated
+    assert not read_models.exists()
+    # The process's settings are the user's again.
+    assert os.environ["EVENTUALSHOP_EVENT_STORE_URL"] == configured
+
+
+def test_the_embedded_shop_runs_on_the_embedded_defaults_whatever_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_shop = {
+        "EVENTUALSHOP_EVENT_STORE_URL": "postgresql://shop@db.example/shop",
+        "EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL": "postgresql://shop@db.example/account",
+        "EVENTUALSHOP_READ_MODEL_URL": "mongodb://db.example/shop",
+        "EVENTUALSHOP_BROKER": "knative",
+        "K_SINK": "http://broker-ingress.example/shop/default",
+        "EVENTUALSHOP_RABBITMQ_URL": "amqp://shop:secret@mq.example/",
+        "EVENTUALSHOP_BROKER_EXCHANGE": "shop",
+        "EVENTUALSHOP_HOST": "0.0.0.0",  # a real shop's, which the demo must not take
+        "EVENTUALSHOP_AUTH_SIGNING_KEY_FILE": "/run/secrets/signing-key",
+        "EVENTUALSHOP_AUTO_MIGRATE": "false",
+    }
+    for name, value in real_shop.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("EVENTUALSHOP_LOG_LEVEL", "WARNING")  # not where anything goes: kept
+    try:
+        with embedded_shop(ROOT) as base:
+            config = ROOT.settings()
+            seen = {name: os.environ.get(name) for name in real_shop}
+            level = os.environ.get("EVENTUALSHOP_LOG_LEVEL")
+    finally:
+        ROOT.reset()
+    assert base.startswith("http://127.0.0.1:"), base
+    assert seen == dict.fromkeys(real_shop), seen
+    assert level == "WARNING"
+    assert config.event_store_url is None
+    assert config.broker == "inprocess"
+    assert {name: os.environ.get(name) for name in real_shop} == real_shop
 
 
 def _quiet_shop(monkeypatch: pytest.MonkeyPatch) -> None:
