@@ -174,7 +174,7 @@ def _admin_hint() -> str:
         )
     return (
         "The demo made its admin in the store this process is configured for, which is not the "
-        "shop's: run it with the shop's settings (EVENTUALSHOP_DATA_DIR, "
+        "shop's: give it the shop's --data-dir or --event-store-url (or EVENTUALSHOP_DATA_DIR, "
         "EVENTUALSHOP_EVENT_STORE_URL), or set EVENTUALSHOP_ADMIN_EMAIL and "
         "EVENTUALSHOP_ADMIN_PASSWORD to one of its admins"
     )

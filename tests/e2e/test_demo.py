@@ -17,6 +17,7 @@ from eventualshop.runtime.cli import CliError
 from functions.demo import embedded_shop, run_demo
 from functions.main import ROOT, cli
 from tests.conftest import new_postgres_database
+from tests.faults.support import ShopProcess
 
 
 @pytest.mark.parametrize("auth", ["on", "off"])
@@ -173,3 +174,40 @@ def test_a_url_that_is_no_shops_address_is_one_line_saying_what_it_takes(
     assert code == 2, err
     assert len(err.splitlines()) == 1, err
     assert err.startswith("eventualshop: --url takes the shop's address, such as http://"), err
+
+
+def test_the_demo_makes_its_admin_in_the_stores_its_options_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: ``demo --url … --data-dir …`` was "unrecognized arguments"; against a shop served from
+    # another folder the demo made its admin in its own default store and stopped at the admin's
+    # sign-in, pointing at EVENTUALSHOP_DATA_DIR as the only way.
+    (tmp_path / "shop").mkdir()
+    served = ShopProcess({"EVENTUALSHOP_AUTH": "on"}, tmp_path / "shop")
+    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path / "not-the-shops"))
+    served.start()
+    try:
+        code = cli(["demo", "--url", f"http://{served.base}", "--data-dir", str(served.data_dir)])
+    finally:
+        served.close()
+        ROOT.reset()
+    captured = capsys.readouterr()
+    assert code == 0, captured.err + served.tail()
+    assert "quantity 10 reserved 3 available 7" in captured.out, captured.out
+
+
+def test_store_options_without_a_url_are_one_line_saying_what_they_are_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _quiet_shop(monkeypatch)
+    try:
+        code = cli(["demo", "--data-dir", "/srv/shop"])
+    finally:
+        ROOT.reset()
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith(
+        "eventualshop: --data-dir names a running shop's stores: give its --url"
+    ), err

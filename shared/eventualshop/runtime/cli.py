@@ -117,6 +117,13 @@ def _reach_dependencies(root: Root, config: Any) -> None:
 def demo(args: argparse.Namespace, root: Root) -> None:
     if root.demo is None:
         raise CliError("this system has no demo")
+    named = [o for o in ("data_dir", "event_store_url", "read_model_url") if getattr(args, o)]
+    if named and args.url is None:
+        option = "--" + named[0].replace("_", "-")
+        raise CliError(
+            f"{option} names a running shop's stores: give its --url too (without --url the demo "
+            "runs a shop of its own on throw-away data)"
+        )
     root.demo(args.url, root)
 
 
@@ -310,6 +317,7 @@ def parser(system: Sequence[SystemCommand] = ()) -> argparse.ArgumentParser:
 
     show = commands.add_parser("demo", help="drive a scripted cart session over HTTP")
     show.add_argument("--url", help="a running shop (default: start one on a free port)")
+    store_options(show)  # with --url: the shop's stores, where the demo makes its admin
     show.set_defaults(handler=demo)
 
     upgrade = commands.add_parser("migrate", help="create or upgrade every event store")
