@@ -15,8 +15,8 @@ from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import SecretStr
 
+from eventualshop.identity.settings import IdentitySettings
 from eventualshop.kernel.readmodels import ReadModelStore
-from functions.identity.settings import IdentitySettings
 
 CREDENTIALS = "IdentityCredentials"
 _PROFILES = {"rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}

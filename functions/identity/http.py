@@ -37,6 +37,7 @@ from eventualshop.runtime.http import (
     validation_errors,
 )
 from eventualshop.runtime.targets import guard
+from eventualshop.runtime.unavailable import out_of_service
 from functions.identity import credentials, emails, throttle, tokens
 from functions.main import ROOT
 
@@ -110,6 +111,11 @@ def _answering(work: Callable[[Request], Response]) -> Callable[[Request], Respo
         except IdempotencyKeyReused as error:
             return problem(422, "Idempotency-Key reused", str(error), code="idempotency-key-reused")
         except Exception as error:
+            # A store that does not answer, or a setting this process cannot use: a 503 and one
+            # line naming the dependency or the variable, as for every other function.
+            unavailable = out_of_service(f"identity function {work.__name__}", error)
+            if unavailable is not None:
+                return unavailable
             # The type only: a message could quote a request, and requests here hold secrets.
             log.error("identity function %s failed: %s", work.__name__, type(error).__name__)
             return problem(500, "Internal error", "the request could not be processed")

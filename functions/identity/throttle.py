@@ -9,8 +9,8 @@ import hashlib
 import math
 import time
 
+from eventualshop.identity.settings import IdentitySettings
 from eventualshop.kernel.readmodels import ReadModelStore
-from functions.identity.settings import IdentitySettings
 
 FAILURES = "IdentitySignInFailures"
 MAX_HOLD = 15 * 60

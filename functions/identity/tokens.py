@@ -21,9 +21,9 @@ from typing import Any
 
 import jwt
 
+from eventualshop.identity.settings import IdentitySettings
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.runtime.auth import ALGORITHM, current_settings, key_id, signing_key
-from functions.identity.settings import IdentitySettings
 
 REFRESH_TOKENS = "IdentityRefreshTokens"
 FAMILIES = "IdentityTokenFamilies"

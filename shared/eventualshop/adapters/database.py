@@ -80,6 +80,9 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     PostgreSQL runs on psycopg 3, MSSQL on pyodbc (``NVARCHAR(max)`` text, see ``schema``).
     """
     parsed = normalize_url(url)
+    # An error's message never quotes the statement's values (an event's payload, a read model's
+    # document, a password's hash): such messages reach logs and, shortened, the command line.
+    options = {"hide_parameters": True, **options}
     if parsed.get_backend_name() == "postgresql":
         options = _bounded_postgres(parsed, options)
     if parsed.get_backend_name() != "sqlite":

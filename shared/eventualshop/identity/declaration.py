@@ -30,4 +30,5 @@ IDENTITY = BoundedContext(
     ),
     queries=(QueryRoute("get_user_details", "/{userId}/details"),),
     projections=("identity-user-details",),
+    configure="eventualshop.identity.settings:configure",
 )

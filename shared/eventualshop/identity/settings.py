@@ -1,5 +1,10 @@
 """Identity's own settings (``EVENTUALSHOP_IDENTITY_…``); the signing key is in
-``runtime.auth.AuthSettings`` (``EVENTUALSHOP_AUTH_SIGNING_KEY``, a Secret in deployments)."""
+``runtime.auth.AuthSettings`` (``EVENTUALSHOP_AUTH_SIGNING_KEY``, a Secret in deployments).
+
+Identity's functions read them where they use them (a token's lifetime, the sign-in hold, the
+hashing profile); ``configure``, which the composition root runs before the context's first
+function, reads them once so that a value out of range stops ``serve`` at start-up and makes a
+deployed function unready, in one line naming the variable, instead of failing every sign-in."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from eventualshop.kernel.declaration import Surroundings
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 
 
@@ -25,3 +31,7 @@ class IdentitySettings(EnvironmentSettings):
     #: Failed sign-ins in a row for one email before it is held back, and the first hold.
     sign_in_attempts: int = Field(5, ge=1)
     lockout_seconds: int = Field(30, ge=1)
+
+
+def configure(surroundings: Surroundings) -> None:  # noqa: ARG001 - the hook's signature
+    IdentitySettings()  # a ValidationError names the variable (EnvironmentSettings.problem)

@@ -1,0 +1,115 @@
+"""Identity's credential functions (sign-up, sign-in, …) fail as cleanly as every other function:
+a store that does not answer is a 503 naming it, a setting out of range is a 503 ``misconfigured``
+whose log line names the variable, and ``serve`` refuses such a setting before it listens. No
+SQL error message, wherever it is logged, quotes the statement's values."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from pydantic import ValidationError
+
+from eventualshop.adapters.database import create_engine
+from eventualshop.runtime.local import build_app
+from functions.main import ROOT
+
+IDENTITIES = "/api/v1/identities"
+PASSWORD = "Analytic-Engine-1843"
+SIGN_UP = {
+    "firstName": "Augusta",
+    "lastName": "Lovelace",
+    "email": "ada@example.com",
+    "password": PASSWORD,
+    "passwordConfirmation": PASSWORD,
+}
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:  # bound, never listening: a connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _client() -> FlaskClient:
+    return build_app(ROOT).test_client()
+
+
+def test_a_sign_up_whose_database_does_not_answer_is_a_503_naming_it(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: 500 "Internal error", logged as "identity function sign_up failed: OperationalError".
+    monkeypatch.setenv(
+        "EVENTUALSHOP_IDENTITY_EVENT_STORE_URL", f"postgresql://u@127.0.0.1:{_closed_port()}/x"
+    )
+    monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
+    ROOT.reset()
+
+    with caplog.at_level(logging.WARNING):
+        answer = _client().post(f"{IDENTITIES}/sign-up", json=SIGN_UP)
+
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.json is not None
+    assert answer.json["code"] == "database-unavailable"
+    assert answer.headers["Retry-After"]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "database unavailable" in logged, logged
+    assert PASSWORD not in logged
+
+
+def test_an_identity_setting_out_of_range_is_a_503_and_a_line_naming_the_variable(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: every sign-up and sign-in answered 500, logged as "… failed: ValidationError".
+    monkeypatch.setenv("EVENTUALSHOP_IDENTITY_ACCESS_TOKEN_SECONDS", "-5")
+    ROOT.reset()
+
+    with caplog.at_level(logging.WARNING):
+        answers = [
+            _client().post(f"{IDENTITIES}/sign-up", json=SIGN_UP),
+            _client().post(
+                f"{IDENTITIES}/sign-in", json={"email": SIGN_UP["email"], "password": PASSWORD}
+            ),
+        ]
+
+    assert [a.status_code for a in answers] == [503, 503], [a.get_data() for a in answers]
+    assert all(a.json is not None and a.json["code"] == "misconfigured" for a in answers)
+    assert all("ACCESS_TOKEN" not in a.get_data(as_text=True) for a in answers)  # the operator's
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "EVENTUALSHOP_IDENTITY_ACCESS_TOKEN_SECONDS: " in logged, logged
+    assert "-5" not in logged, logged
+
+
+def test_the_shop_refuses_an_identity_setting_out_of_range_before_it_starts(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was: ``serve`` listened, and the setting showed up as a 500 on the first sign-in.
+    monkeypatch.setenv("EVENTUALSHOP_IDENTITY_SIGN_IN_ATTEMPTS", "0")
+    ROOT.reset()
+
+    with pytest.raises(ValidationError) as refused:
+        ROOT.configure_contexts()  # what serve runs before it listens
+
+    assert refused.value.title == "IdentitySettings"
+
+
+def test_a_sql_error_never_quotes_the_statements_values(tmp_path: Path) -> None:
+    # Was: "[parameters: ('$argon2id$…',)]" in the message of any SQLAlchemy error: what a log
+    # line or the command line's one line shows of it.
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    secret = "$argon2id$v=19$m=65536,t=3,p=4$not-a-real-hash"
+    try:
+        with engine.begin() as connection, pytest.raises(sa.exc.DBAPIError) as failed:
+            connection.execute(
+                sa.text("INSERT INTO no_such_table VALUES (:hash)"), {"hash": secret}
+            )
+    finally:
+        engine.dispose()
+
+    assert "no_such_table" in str(failed.value)  # the statement, still: the operator's clue
+    assert secret not in str(failed.value)
