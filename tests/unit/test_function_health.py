@@ -155,6 +155,52 @@ def test_a_function_with_a_setting_it_cannot_use_is_not_ready_and_says_which(
     assert "s3cret" not in ready.get_data(as_text=True) + lines[0]
 
 
+@pytest.mark.parametrize(
+    ("function", "variable", "value"),
+    [
+        ("identity-sign-in", "EVENTUALSHOP_IDENTITY_ACCESS_TOKEN_SECONDS", "-5"),
+        ("identity-sign-up", "EVENTUALSHOP_IDENTITY_SIGN_IN_ATTEMPTS", "0"),
+        ("warehouse-create-inventory", "EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", "soon"),
+    ],
+)
+def test_a_function_whose_own_context_setting_is_out_of_range_is_not_ready_and_says_which(
+    function: str,
+    variable: str,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: ready, and then every request answered 500 (Identity) or 503, the probe none the wiser.
+    monkeypatch.setenv(variable, value)
+    spec = next(s for s in FUNCTIONS if s.name == function)
+    with caplog.at_level(logging.ERROR, logger="eventualshop.entry"):
+        client = _app(spec).test_client()
+    lines = [r.getMessage() for r in caplog.records if r.name == "eventualshop.entry"]
+    assert lines == [f"function {function} is not ready: {variable}: {lines[0].split(': ', 2)[2]}"]
+    ready = client.get("/health/readiness")
+    assert ready.status_code == 503
+    body = ready.get_json()
+    assert body["status"] == "misconfigured"
+    (invalid,) = body["invalid"]
+    assert invalid.startswith(f"{variable}: "), invalid
+    assert value not in invalid.removeprefix(variable)
+
+
+def test_a_function_that_never_reads_its_contexts_settings_is_not_held_to_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A cart query gets no card-token key in a deployment: its readiness must not ask for one.
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "knative")
+    monkeypatch.setenv("EVENTUALSHOP_READ_MODEL_URL", "mongodb://127.0.0.1:1/shop")
+    spec = next(s for s in FUNCTIONS if s.derived == "query:get_cart_details")
+
+    assert health.context_problem(ROOT, spec) is None
+    command = next(s for s in FUNCTIONS if s.derived == "command:AddCartItem")
+    assert "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY" in (
+        health.context_problem(ROOT, command) or ""
+    )
+
+
 def test_a_misconfigured_function_opens_no_sqlite_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,6 +60,10 @@ def create_app(
     )
     if missing:
         log.error(health.configuration_line(spec, missing))
+        return app
+    wrong = health.context_problem(root, spec)
+    if wrong is not None:
+        log.error("function %s is not ready: %s", spec.name, wrong)
     return app
 
 

@@ -184,10 +184,28 @@ def readiness(
     if missing:
         # Configuration first: probing stores that are not configured would open SQLite files.
         return 503, {"status": "misconfigured", "function": spec.name, "set": missing}
+    wrong = context_problem(root, spec)
+    if wrong is not None:
+        return 503, {"status": "misconfigured", "function": spec.name, "invalid": [wrong]}
     down = unreachable(root, need)
     if down:
         return 503, {"status": "unavailable", "function": spec.name, "unreachable": down}
     return 200, {"status": "ready", "function": spec.name}
+
+
+def context_problem(root: Root, spec: FunctionSpec) -> str | None:
+    """What is wrong with the settings of the function's own context (``EVENTUALSHOP_IDENTITY_…``
+    out of range, say): the check its first request would otherwise make, answering 503. Only a
+    function whose requests run its context's ``configure`` hook is asked: a command, or a
+    hand-written command or saga step (each builds the context's application service). A query
+    or a projector never reads those settings, nor gets the context's secrets."""
+    how = (spec.derived or "").partition(":")[0]
+    builds_service = how == "command" or (
+        spec.derived is None and spec.kind in (FunctionKind.COMMAND, FunctionKind.SAGA)
+    )
+    if not builds_service or spec.context not in root.contexts:
+        return None
+    return root.context_problem(spec.context)
 
 
 def configuration_line(spec: FunctionSpec, missing: Sequence[str]) -> str:

@@ -157,6 +157,21 @@ class Root:
 
         self._part("configured", declared.name, run)
 
+    def context_problem(self, name: str) -> str | None:
+        """What is wrong with a context's own settings (its ``configure`` hook refused them), in
+        one line naming the variable, never its value; ``None`` when they read. Any other
+        failure of the hook is raised: it is ours, not the operator's."""
+        from eventualshop.runtime.unavailable import misconfiguration
+
+        try:
+            self.configure_context(name)
+        except Exception as error:
+            wrong = misconfiguration(error)
+            if wrong is None:
+                raise
+            return wrong
+        return None
+
     def context(self, name: str) -> BoundedContext:
         try:
             return self.contexts[name]
