@@ -7,20 +7,13 @@ lower-case letter, a digit and a character that is neither.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, SecretStr, StringConstraints
 
+from eventualshop.kernel.values import EmailAddress
+
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
-# One @, no spaces, a dot in the domain: what the original's EmailAddressAttribute-like rule took.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-
-
-def _email(value: str) -> str:
-    if not _EMAIL.match(value):
-        raise ValueError("must be a valid email address")
-    return value.lower()  # one mailbox, one spelling: sign-in and uniqueness compare lower case
 
 
 def _password(value: SecretStr) -> SecretStr:
@@ -42,8 +35,7 @@ def _password(value: SecretStr) -> SecretStr:
     return value
 
 
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
-]
+# One mailbox, one spelling: sign-in and uniqueness compare lower case.
+Email = Annotated[EmailAddress, AfterValidator(str.lower)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=30)]
 Password = Annotated[SecretStr, AfterValidator(_password)]

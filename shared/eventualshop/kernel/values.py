@@ -1,13 +1,33 @@
-"""Value objects shared by several contexts (reference §2.2, §2.3): Address and Product."""
+"""Value objects shared by several contexts (reference §2.2, §2.3): Address and Product, and
+the rules for text every context takes the same way."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+# One @, no spaces, a dot in the domain: what the original's EmailAddressAttribute-like rule took.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _email(value: str) -> str:
+    # A validator rather than a pattern constraint: the client is told this, not the regex.
+    if not _EMAIL.match(value):
+        raise ValueError("must be a valid email address")
+    return value
+
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_email),
+    Field(json_schema_extra={"pattern": _EMAIL.pattern}),  # the API document still shows it
+]
 
 
 class ValueObject(BaseModel):

@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Request, Response
 from pydantic import ValidationError
@@ -31,6 +31,9 @@ from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.logs import correlated, correlation_id
 from eventualshop.runtime.registry import Route
 from eventualshop.runtime.unavailable import out_of_service
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 log = logging.getLogger("eventualshop.http")
 
@@ -114,8 +117,15 @@ def validation_errors(
         if parts and renames and parts[0] in renames:
             parts[0] = renames[parts[0]]
         field = ".".join(parts) or "body"
-        errors.setdefault(field, []).append(item["msg"])
+        errors.setdefault(field, []).append(_message(item))
     return errors
+
+
+def _message(item: ErrorDetails) -> str:
+    # A rule of ours (a ValueError in a validator) says it in its own words; pydantic's message
+    # puts "Value error, " before them.
+    error = item.get("ctx", {}).get("error") if item["type"] == "value_error" else None
+    return str(error) if isinstance(error, ValueError) else item["msg"]
 
 
 def read_json_body(request: Request) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from eventualshop.kernel.money import Money
-from eventualshop.kernel.values import NonEmpty, ValueObject
+from eventualshop.kernel.values import EmailAddress, NonEmpty, ValueObject
 
 # Until a composition root sets one: unguessable, so no token is ever made with a known key.
 _token_key = secrets.token_bytes(32)
@@ -96,12 +96,6 @@ def _input_date(value: Any) -> Any:
 CardNumber = Annotated[SecretStr, BeforeValidator(_card_digits), Field(repr=False)]
 SecurityCode = Annotated[Secret[Annotated[int, Field(gt=0, le=9999)]], Field(repr=False)]
 InputDate = Annotated[date, BeforeValidator(_input_date)]
-EmailAddress = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
-    ),
-]
 
 
 class CardDetails(ValueObject):
