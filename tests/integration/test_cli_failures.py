@@ -350,3 +350,25 @@ def test_serve_with_a_dependency_that_does_not_answer_says_so_before_it_listens(
     assert line.startswith(f"eventualshop: the {dependency} cannot be reached: "), line
     assert "EventualShop on" not in captured.out, captured.out  # it never listened
     assert "s3cret" not in line, line
+
+
+@pytest.mark.parametrize("command", [["lag"], ["migrate"], ["serve"]])
+def test_a_data_dir_that_is_no_folder_is_one_line_saying_what_it_must_be(
+    command: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: ``eventualshop: FileExistsError: [Errno 17] File exists: '…'``, exit status 1.
+    a_file = tmp_path_factory.mktemp("data") / "shop"
+    a_file.write_text("not a folder")
+
+    if command == ["serve"]:
+        command = [*command, "--port", str(_closed_port())]  # refused before it listens
+
+    code = cli([*command, "--data-dir", str(a_file)])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 73, line
+    assert line.startswith(f"eventualshop: cannot use {a_file}"), line
+    assert "--data-dir" in line, line
+    assert "Errno" not in line, line

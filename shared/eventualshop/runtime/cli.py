@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 #: A store or the broker does not answer (``EX_UNAVAILABLE`` of sysexits.h): try again later.
 EXIT_UNAVAILABLE = 69
+#: A file or folder the command needs cannot be made or used (``EX_CANTCREAT``).
+EXIT_CANTCREAT = 73
 
 
 class CliError(Exception):
@@ -399,9 +401,31 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
         if wrong is not None:
             print(f"eventualshop: {wrong}", file=sys.stderr)
             return EXIT_USAGE
+        if isinstance(error, OSError) and error.filename is not None:
+            print(f"eventualshop: {_file_problem(error, root)}", file=sys.stderr)
+            return EXIT_CANTCREAT
         print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _file_problem(error: OSError, root: Root) -> str:
+    """A file or folder the command cannot use, and, when it is where the embedded stores go,
+    the option that chooses that place."""
+    from pathlib import Path
+
+    line = f"cannot use {error.filename}: {error.strerror or error}"
+    try:
+        data_dir = Path(root.settings().data_dir).absolute()
+    except Exception:  # settings that do not read: the line without the hint
+        return line
+    path = Path(str(error.filename)).absolute()
+    if path == data_dir or data_dir in path.parents:
+        line += (
+            f"; the embedded stores go in {data_dir} (--data-dir, EVENTUALSHOP_DATA_DIR), "
+            "which must be a folder this user may write"
+        )
+    return line
 
 
 def _reason(error: BaseException) -> str:
