@@ -203,22 +203,21 @@ def test_a_weak_admin_password_is_refused_with_what_it_lacks(
     assert password not in line, line
 
 
-def test_an_admin_is_created_in_the_data_dir_the_option_names(
+def test_an_admin_is_created_in_the_data_dir_the_option_names_and_found_there_by_the_rest(
     shop_environment: Path,
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Was: ``--data-dir`` was refused ("unrecognized arguments"), unlike serve's.
+    # Was: ``--data-dir`` was refused ("unrecognized arguments") by every command but serve; so
+    # the shop ``serve --data-dir X`` ran was reachable by ``users``, ``lag``, ``rebuild``,
+    # ``migrate``, ``sweep`` and ``dead-letters`` only through EVENTUALSHOP_DATA_DIR.
     elsewhere = tmp_path_factory.mktemp("elsewhere")
+    there = ["--data-dir", str(elsewhere)]
     monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
 
-    code = cli(
-        ["users", "create-admin", "--email", "admin@example.com", "--data-dir", str(elsewhere)]
-    )
-    taken = cli(
-        ["users", "create-admin", "--email", "admin@example.com", "--data-dir", str(elsewhere)]
-    )
+    code = cli(["users", "create-admin", "--email", "admin@example.com", *there])
+    taken = cli(["users", "create-admin", "--email", "admin@example.com", *there])
 
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -227,6 +226,24 @@ def test_an_admin_is_created_in_the_data_dir_the_option_names(
     assert not list(shop_environment.glob("eventstore-identity*"))
     assert taken == 1
     assert _one_line(captured.err) == "eventualshop: admin@example.com is taken"
+
+    codes = [
+        cli([*command, *there])
+        for command in (["migrate"], ["lag"], ["rebuild", "identity-user-details"], ["sweep"])
+    ]
+    codes.append(cli(["dead-letters", "list", *there]))
+
+    captured = capsys.readouterr()
+    assert codes == [0] * 5, captured.err
+    migrated = [line for line in captured.out.splitlines() if "is up to date" in line]
+    assert migrated, captured.out
+    assert all(str(elsewhere) in line for line in migrated), migrated
+    # The admin's identity events are the ones lag and rebuild found, in that directory.
+    written = next(line for line in captured.out.splitlines() if "identity-user-details" in line)
+    assert int(written.split("written")[1].split()[0]) >= 1, written
+    assert "identity-user-details: 0 events" not in captured.out, captured.out
+    assert "no dead letters" in captured.err, captured.err
+    assert not list(shop_environment.glob("*.sqlite3")), "a command used the default directory"
 
 
 #: Every command that opens the shop's stores, with what it needs besides the options.
@@ -251,39 +268,6 @@ def test_every_command_that_opens_the_stores_takes_the_options_that_name_them(
     args = parser((USERS,)).parse_args([*command, "--data-dir", "d", "--event-store-url", "e"])
 
     assert (args.data_dir, args.event_store_url) == ("d", "e")
-
-
-def test_the_shop_served_from_a_data_dir_is_the_one_the_other_commands_are_pointed_at(
-    shop_environment: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # Was: ``serve --data-dir X`` ran a shop that ``lag``, ``rebuild``, ``migrate``, ``sweep`` and
-    # ``dead-letters`` could reach only through EVENTUALSHOP_DATA_DIR: "unrecognized arguments".
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
-    there = ["--data-dir", str(elsewhere)]
-    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-    assert cli(["users", "create-admin", "--email", "admin@example.com", *there]) == 0
-    capsys.readouterr()
-
-    codes = [
-        cli([*command, *there])
-        for command in (["migrate"], ["lag"], ["rebuild", "identity-user-details"], ["sweep"])
-    ]
-    codes.append(cli(["dead-letters", "list", *there]))
-
-    captured = capsys.readouterr()
-    assert codes == [0] * 5, captured.err
-    migrated = [line for line in captured.out.splitlines() if "is up to date" in line]
-    assert migrated, captured.out
-    assert all(str(elsewhere) in line for line in migrated), migrated
-    # The admin's identity events are the ones lag and rebuild found, in that directory.
-    written = next(line for line in captured.out.splitlines() if "identity-user-details" in line)
-    assert int(written.split("written")[1].split()[0]) >= 1, written
-    assert "identity-user-details: 0 events" not in captured.out, captured.out
-    assert "no dead letters" in captured.err, captured.err
-    assert not list(shop_environment.glob("*.sqlite3")), "a command used the default directory"
 
 
 @pytest.mark.parametrize(
