@@ -1,12 +1,16 @@
 """Identity's credential functions (sign-up, sign-in, …) fail as cleanly as every other function:
-a store that does not answer is a 503 naming it, a setting out of range is a 503 ``misconfigured``
-whose log line names the variable, and ``serve`` refuses such a setting before it listens. No
-SQL error message, wherever it is logged, quotes the statement's values."""
+a store that does not answer is a 503 naming it, a setting out of range or a key that cannot sign
+or verify is a 503 ``misconfigured`` whose log line names the variable, and ``serve`` refuses such
+a setting before it listens. No SQL error message, wherever it is logged, quotes the statement's
+values."""
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +117,53 @@ def test_a_sql_error_never_quotes_the_statements_values(tmp_path: Path) -> None:
 
     assert "no_such_table" in str(failed.value)  # the statement, still: the operator's clue
     assert secret not in str(failed.value)
+
+
+def test_a_signing_key_that_is_no_key_is_a_503_naming_the_variable_never_its_value(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: 500 "Internal error" on every sign-in, logged as "… sign_in failed: ValueError".
+    assert _client().post(f"{IDENTITIES}/sign-up", json=SIGN_UP).status_code == 202
+    monkeypatch.setenv("EVENTUALSHOP_AUTH_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nnope")
+
+    with caplog.at_level(logging.WARNING):
+        answer = _client().post(
+            f"{IDENTITIES}/sign-in", json={"email": SIGN_UP["email"], "password": PASSWORD}
+        )
+
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.json is not None
+    assert answer.json["code"] == "misconfigured"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "EVENTUALSHOP_AUTH_SIGNING_KEY: must hold an Ed25519 private key (PEM)" in logged
+    assert "nope" not in logged
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EVENTUALSHOP_AUTH_SIGNING_KEY", "not a key"),
+        ("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", "/no/such/signing-key.pem"),
+        ("EVENTUALSHOP_AUTH_JWKS", "not JSON"),
+        ("EVENTUALSHOP_IDENTITY_LOCKOUT_SECONDS", "0"),
+    ],
+)
+def test_serve_refuses_a_key_or_an_identity_setting_it_cannot_use_before_it_listens(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    # Was: it listened; every sign-in failed, or every token was refused as "not valid".
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")}
+    env |= {"EVENTUALSHOP_DATA_DIR": str(tmp_path), "EVENTUALSHOP_PORT": str(_closed_port())}
+    env[variable] = value
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("eventualshop")), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # the old code listened and never returned: a failure, not a hang
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"eventualshop: {variable}: "), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "Listening" not in done.stderr

@@ -141,6 +141,9 @@ NO_EVENT_STORE = "mongodb://user:s3cret@127.0.0.1/shop"
         ("identity-sign-in", "EVENTUALSHOP_IDENTITY_ACCESS_TOKEN_SECONDS", "-5", "-5"),
         ("identity-sign-up", "EVENTUALSHOP_IDENTITY_SIGN_IN_ATTEMPTS", "-1", "-1"),
         ("warehouse-create-inventory", "EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", "soon", "soon"),
+        # Keys it could not use: every sign-in failed, every token was "not valid".
+        ("identity-sign-in", "EVENTUALSHOP_AUTH_SIGNING_KEY", "not a key", "not a key"),
+        (ADD_CART_ITEM, "EVENTUALSHOP_AUTH_JWKS", '{"keys": [{"kid": "k", "kty": "RSA"}]}', "RSA"),
     ],
 )  # fmt: skip
 def test_a_function_with_a_setting_it_cannot_use_is_not_ready_and_says_which(

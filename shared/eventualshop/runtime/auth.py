@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from flask import Request
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
+from pydantic_core import PydanticCustomError
 
 from eventualshop.kernel.declaration import Access
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
@@ -81,6 +82,54 @@ class AuthSettings(EnvironmentSettings):
     @property
     def enabled(self) -> bool:
         return self.auth == "on"
+
+    @model_validator(mode="after")
+    def _usable_keys(self) -> AuthSettings:
+        # Checked where the settings are read, so a key that cannot sign or verify stops `serve`
+        # and makes a function unready in one line naming the variable: unchecked, a bad signing
+        # key failed every sign-in and a bad JWKS refused every token as "not valid".
+        if self.auth_jwks is not None and not jws.jwks_keys_in(self.auth_jwks):
+            raise PydanticCustomError(
+                "unusable_jwks",
+                "EVENTUALSHOP_AUTH_JWKS: must be a JWKS document holding an Ed25519 key "
+                '({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": …, "x": …}]})',
+            )
+        if self.auth_signing_key is not None:
+            _check_pem("EVENTUALSHOP_AUTH_SIGNING_KEY", self.auth_signing_key.get_secret_value())
+        elif self.auth_signing_key_file is not None:
+            try:
+                pem = self.auth_signing_key_file.read_text()
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or "not a text file"
+                raise PydanticCustomError(
+                    "unreadable_signing_key",
+                    f"EVENTUALSHOP_AUTH_SIGNING_KEY_FILE: cannot read {{path}}: {reason}",
+                    {"path": str(self.auth_signing_key_file)},
+                ) from None
+            _check_pem("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", pem)
+        return self
+
+
+def _check_pem(variable: str, pem: str) -> None:
+    try:
+        _load_pem(pem)
+    except (ValueError, TypeError):
+        # Never the key itself, nor the parser's words about it.
+        raise PydanticCustomError(
+            "unusable_signing_key", f"{variable}: must hold an Ed25519 private key (PEM)"
+        ) from None
+
+
+def settings_problem() -> str | None:
+    """What is wrong with the authorization settings, in one line naming the variable, never
+    its value; ``None`` when they read."""
+    from pydantic import ValidationError
+
+    try:
+        current_settings()
+    except ValidationError as error:
+        return AuthSettings.problem(error)
+    return None
 
 
 _VARIABLES = tuple(f"EVENTUALSHOP_{name.upper()}" for name in AuthSettings.model_fields)

@@ -85,6 +85,11 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
 
     configure_logging()
     config = checked_settings(root)
+    from eventualshop.runtime.auth import settings_problem as keys_problem
+
+    unusable = keys_problem()  # a key that could neither sign nor verify a token
+    if unusable is not None:
+        raise CliError(unusable)
     root.configure_contexts()  # a missing setting stops the shop before it listens
     try:
         check_port(config.host, config.port)

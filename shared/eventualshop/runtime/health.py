@@ -184,7 +184,7 @@ def readiness(
     if missing:
         # Configuration first: probing stores that are not configured would open SQLite files.
         return 503, {"status": "misconfigured", "function": spec.name, "set": missing}
-    wrong = context_problem(root, spec)
+    wrong = context_problem(root, spec) or keys_problem(spec)
     if wrong is not None:
         return 503, {"status": "misconfigured", "function": spec.name, "invalid": [wrong]}
     down = unreachable(root, need)
@@ -206,6 +206,16 @@ def context_problem(root: Root, spec: FunctionSpec) -> str | None:
     if not builds_service or spec.context not in root.contexts:
         return None
     return root.context_problem(spec.context)
+
+
+def keys_problem(spec: FunctionSpec) -> str | None:
+    """What is wrong with the keys an HTTP function checks tokens (or Identity signs them) with:
+    a JWKS or a signing key it could not use would refuse every token or fail every sign-in."""
+    if spec.route is None:
+        return None
+    from eventualshop.runtime.auth import settings_problem
+
+    return settings_problem()
 
 
 def configuration_line(spec: FunctionSpec, missing: Sequence[str]) -> str:

@@ -86,6 +86,29 @@ def jwks_keys(document: str) -> dict[str, Any]:
     return found
 
 
+def jwks_keys_in(document: str) -> int:
+    """How many keys of ``document`` could verify a token Identity signs (an Ed25519 key with a
+    ``kid`` whose ``x`` is 32 bytes); 0 for a document that is not a JWKS. Checked without
+    cryptography, so reading the settings imports none of it."""
+    try:
+        parsed = json.loads(document)
+    except (ValueError, RecursionError):
+        return 0
+    keys = parsed.get("keys") if isinstance(parsed, dict) else None
+    usable = 0
+    for jwk in keys if isinstance(keys, list) else []:
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
+            continue
+        if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+            continue
+        x = jwk.get("x")
+        try:
+            usable += isinstance(x, str) and len(_decoded(x)) == 32
+        except TokenRefused:
+            continue
+    return usable
+
+
 def verify(
     token: str,
     keys: Mapping[str, Any],
