@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from eventualshop.identity.commands import RegisterUser
 from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.identity.rules import Password
+from eventualshop.kernel.validation import said
 from eventualshop.runtime.auth import AuthSettings, jwks
 from eventualshop.runtime.cli import CliError
 from functions.identity import credentials, emails
@@ -62,13 +63,13 @@ def _what_is_wrong(name: str | None, error: ValidationError) -> str:
     problems = []
     for item in error.errors(include_input=False):
         about = name or "--" + "-".join(map(str, item["loc"])).replace("_", "-")
-        problems.append(f"{about}: {item['msg'].removeprefix('Value error, ')}")
+        problems.append(f"{about}: {said(item)}")
     return "; ".join(problems)
 
 
 def jwks_document() -> str:
     """The JWKS document of the signing key in ``EVENTUALSHOP_AUTH_SIGNING_KEY(_FILE)``."""
-    settings = AuthSettings().model_copy(update={"auth_jwks": None})
+    settings = AuthSettings(auth_jwks=None)  # the document it makes, not the one it may replace
     if settings.auth_signing_key is None and settings.auth_signing_key_file is None:
         raise CliError(
             "set EVENTUALSHOP_AUTH_SIGNING_KEY_FILE to the signing key's PEM file "

@@ -141,6 +141,8 @@ NO_EVENT_STORE = "mongodb://user:s3cret@127.0.0.1/shop"
         ("identity-sign-in", "EVENTUALSHOP_IDENTITY_ACCESS_TOKEN_SECONDS", "-5", "-5"),
         ("identity-sign-up", "EVENTUALSHOP_IDENTITY_SIGN_IN_ATTEMPTS", "-1", "-1"),
         ("warehouse-create-inventory", "EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", "soon", "soon"),
+        # Was: a ValueError from the cart's configure hook, the worker failing to boot.
+        (ADD_CART_ITEM, "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "short", "short"),
         # Keys it could not use: every sign-in failed, every token was "not valid".
         ("identity-sign-in", "EVENTUALSHOP_AUTH_SIGNING_KEY", "not a key", "not a key"),
         (ADD_CART_ITEM, "EVENTUALSHOP_AUTH_JWKS", '{"keys": [{"kid": "k", "kty": "RSA"}]}', "RSA"),
@@ -171,6 +173,26 @@ def test_a_function_with_a_setting_it_cannot_use_is_not_ready_and_says_which(
     (invalid,) = body["invalid"]
     assert invalid.startswith(f"{variable}: "), invalid
     assert never not in ready.get_data(as_text=True) + lines[0]
+
+
+def test_a_configure_hook_that_fails_on_a_bug_leaves_the_function_up_and_unready(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_surroundings: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr("eventualshop.warehouse.settings.configure", broken)
+    spec = next(s for s in FUNCTIONS if s.name == "warehouse-create-inventory")
+    with caplog.at_level(logging.ERROR):
+        client = _app(spec).test_client()  # the worker boots
+        ready = client.get("/health/readiness")
+
+    assert client.get("/health/liveness").status_code == 200
+    assert ready.status_code == 503
+    assert ready.get_json()["invalid"] == [
+        "configuring warehouse failed (the function's log has the traceback)"
+    ]
+    assert any(r.exc_info and "a bug of ours" in str(r.exc_info[1]) for r in caplog.records)
 
 
 def test_a_function_that_never_reads_its_contexts_settings_is_not_held_to_them(

@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from eventualshop.runtime import jws
 from eventualshop.runtime.auth import AuthSettings, key_id, verify
@@ -252,7 +253,11 @@ def test_checking_a_token_imports_no_pyjwt() -> None:
 
 
 @pytest.mark.parametrize("document", ["[]", '{"keys": {}}', '{"keys": [1, {"kty": "OKP"}]}', "{"])
-def test_a_jwks_without_a_usable_key_refuses_every_token_with_401(document: str) -> None:
-    with pytest.raises(ProblemError) as refused:
-        verify(_signed(_claims()), AuthSettings(auth_jwks=document))
-    assert refused.value.status == 401
+def test_a_jwks_without_a_usable_key_is_a_setting_to_fix_not_a_401_for_every_token(
+    document: str,
+) -> None:
+    # Was: accepted, and every token refused as "not valid" (401) by every function.
+    with pytest.raises(ValidationError) as refused:
+        AuthSettings(auth_jwks=document)
+    assert AuthSettings.problem(refused.value).startswith("EVENTUALSHOP_AUTH_JWKS: must be a JWKS")
+    assert jws.jwks_keys_in(document) == 0

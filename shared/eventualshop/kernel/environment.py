@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from eventualshop.kernel.validation import said
+
 
 class EnvironmentConfig(ConfigDict, total=False):
     #: Prepended to a field's name to name its variable: ``EVENTUALSHOP_`` + ``DATA_DIR``
@@ -51,10 +53,10 @@ class EnvironmentSettings(BaseModel):
         variable, then what is wrong, never the value."""
         first = error.errors(include_input=False, include_url=False)[0]
         if not first["loc"]:  # a check of the whole model names its variable itself
-            return str(first["msg"])
+            return said(first)
         name = str(first["loc"][0])
         variable = cls.variable(name) if name in cls.model_fields else name  # else: an alias
-        return f"{variable}: {first['msg']}"
+        return f"{variable}: {said(first)}"
 
     @classmethod
     def from_environment_values(cls, environ: Mapping[str, str]) -> dict[str, str]:

@@ -10,6 +10,7 @@ SQLite file in the pod) and the stores it depends on answer within a bounded tim
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from eventualshop.runtime.settings import Settings
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
+
+log = logging.getLogger("eventualshop.health")
 
 LIVENESS_PATHS = ("/health/liveness", "/_/health", "/healthz")
 READINESS_PATHS = ("/health/readiness", "/_/ready")
@@ -205,7 +208,11 @@ def context_problem(root: Root, spec: FunctionSpec) -> str | None:
     )
     if not builds_service or spec.context not in root.contexts:
         return None
-    return root.context_problem(spec.context)
+    try:
+        return root.context_problem(spec.context)
+    except Exception:  # a fault of ours, not a setting: its traceback, and the function unready
+        log.exception("function %s: configuring %s failed", spec.name, spec.context)
+        return f"configuring {spec.context} failed (the function's log has the traceback)"
 
 
 def keys_problem(spec: FunctionSpec) -> str | None:

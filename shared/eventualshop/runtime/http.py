@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from flask import Request, Response
 from pydantic import ValidationError
@@ -27,13 +27,11 @@ from eventualshop.kernel.errors import (
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.paging import Page, Paging, PagingError
 from eventualshop.kernel.service import CommandContext, Outcome
+from eventualshop.kernel.validation import said
 from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.logs import correlated, correlation_id
 from eventualshop.runtime.registry import Route
 from eventualshop.runtime.unavailable import out_of_service
-
-if TYPE_CHECKING:
-    from pydantic_core import ErrorDetails
 
 log = logging.getLogger("eventualshop.http")
 
@@ -117,15 +115,8 @@ def validation_errors(
         if parts and renames and parts[0] in renames:
             parts[0] = renames[parts[0]]
         field = ".".join(parts) or "body"
-        errors.setdefault(field, []).append(_message(item))
+        errors.setdefault(field, []).append(said(item))
     return errors
-
-
-def _message(item: ErrorDetails) -> str:
-    # A rule of ours (a ValueError in a validator) says it in its own words; pydantic's message
-    # puts "Value error, " before them.
-    error = item.get("ctx", {}).get("error") if item["type"] == "value_error" else None
-    return str(error) if isinstance(error, ValueError) else item["msg"]
 
 
 def read_json_body(request: Request) -> dict[str, Any]:

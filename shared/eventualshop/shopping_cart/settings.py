@@ -17,7 +17,7 @@ import secrets
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
@@ -25,6 +25,7 @@ from eventualshop.shopping_cart.payment_methods import use_card_token_key
 
 CARD_TOKEN_KEY_VARIABLE = "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY"
 KEPT_KEY_FILE = "shopping-cart-card-token.key"
+MIN_KEY_BYTES = 16
 
 
 class CartSettings(EnvironmentSettings):
@@ -37,6 +38,15 @@ class CartSettings(EnvironmentSettings):
         description="HMAC key (16+ bytes) that turns card numbers into tokens; required outside "
         "the embedded default (there: generated once and kept in the data directory)",
     )
+
+    @field_validator("card_token_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        # Checked here, not only where the key is used, so a short one is a setting to fix,
+        # named in one line (a misconfiguration), not a ValueError at start-up.
+        if key is not None and len(key.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"must be {MIN_KEY_BYTES} bytes or more (e.g. `openssl rand -hex 32`)")
+        return key
 
 
 def configure(surroundings: Surroundings) -> None:
