@@ -141,13 +141,13 @@ def embedded_shop(root: Root) -> Iterator[str]:
 Admin = Callable[[], tuple[str, str]]
 
 
-def throwaway_admin() -> tuple[str, str]:
+def throwaway_admin(root: Root) -> tuple[str, str]:
     """An admin made in this process (``users create-admin``'s path), with a password made here
     and printed nowhere."""
     from functions.identity.admin import create_admin
 
     email, password = f"demo-admin-{uuid.uuid4().hex[:8]}@example.com", _password()
-    create_admin(email, password, first_name="Demo", last_name="Backoffice")
+    create_admin(root, email, password, first_name="Demo", last_name="Backoffice")
     return email, password
 
 
@@ -160,9 +160,9 @@ def _named_admin() -> tuple[str, str] | None:
     return (email, password) if email and password else None
 
 
-def configured_admin() -> tuple[str, str]:
+def configured_admin(root: Root) -> tuple[str, str]:
     """The shop's own admin when the environment names one, else a throw-away one."""
-    return _named_admin() or throwaway_admin()
+    return _named_admin() or throwaway_admin(root)
 
 
 def _admin_hint() -> str:
@@ -187,11 +187,11 @@ def _password() -> str:
 def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
     if url is None:
         with embedded_shop(root) as base:
-            return _script(base, out, throwaway_admin)
+            return _script(base, out, lambda: throwaway_admin(root))
     address = urllib.parse.urlsplit(url)
     if address.scheme not in ("http", "https") or not address.hostname:
         raise CliError("--url takes the shop's address, such as http://127.0.0.1:8080")
-    return _script(url.rstrip("/"), out, configured_admin)
+    return _script(url.rstrip("/"), out, lambda: configured_admin(root))
 
 
 def _script(base: str, out: Printer, admin: Admin) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -15,7 +16,9 @@ from eventualshop.kernel.validation import said
 from eventualshop.runtime.auth import AuthSettings, jwks
 from eventualshop.runtime.cli import CliError
 from functions.identity import credentials, emails
-from functions.main import ROOT
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
 
 
 class AdminRefused(CliError):
@@ -23,12 +26,19 @@ class AdminRefused(CliError):
 
 
 def create_admin(
-    email: str, password: str, *, first_name: str = "Shop", last_name: str = "Admin"
+    root: Root,
+    email: str,
+    password: str,
+    *,
+    first_name: str = "Shop",
+    last_name: str = "Admin",
 ) -> uuid.UUID:
     """Register a user with the admin role through Identity's own path (the password hashed into
-    the credential lookup, the email claimed), and project it at once so they can sign in.
+    the credential lookup, the email claimed) in the shop ``root`` composes, and project it at
+    once so they can sign in.
 
-    ``eventualshop users create-admin`` and ``eventualshop demo`` both come here."""
+    ``eventualshop users create-admin`` and ``eventualshop demo`` both come here, each with the
+    root it runs on (this module imports none: the composition root imports the command)."""
     try:
         secret = TypeAdapter(Password).validate_python(password)
     except ValidationError as error:
@@ -44,17 +54,17 @@ def create_admin(
         )
     except ValidationError as error:
         raise AdminRefused(_what_is_wrong(None, error), 2) from None
-    store = ROOT.read_model_store()
+    store = root.read_model_store()
     taken = find_by_sign_in_email(store, command.email) is not None
     if taken or not emails.claim(store, command.email, command.user_id):
         raise AdminRefused(f"{command.email} is taken", 1)
     credential = credentials.keep(store, command.user_id, secret)
-    outcome = ROOT.service("identity").handle(
+    outcome = root.service("identity").handle(
         command.model_copy(update={"credential_id": credential})
     )
     # Project at once from the event store, so the admin can sign in before any broker
     # delivered the event (a running shop's relay publishes it later; projectors skip repeats).
-    ROOT.catch_up()
+    root.catch_up()
     return outcome.aggregate_id
 
 

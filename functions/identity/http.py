@@ -29,13 +29,8 @@ from eventualshop.kernel.errors import IdempotencyKeyReused
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.service import Outcome
 from eventualshop.runtime.auth import current_settings, jwks
-from eventualshop.runtime.http import (
-    ProblemError,
-    command_context,
-    problem,
-    read_json_body,
-    validation_errors,
-)
+from eventualshop.runtime.http import command_context, read_json_body, validation_errors
+from eventualshop.runtime.problems import ProblemError, problem
 from eventualshop.runtime.targets import guard
 from eventualshop.runtime.unavailable import out_of_service
 from functions.identity import credentials, emails, throttle, tokens

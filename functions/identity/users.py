@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace, root: Root) -> None:
     checked_settings(root)  # an unusable store URL is one line, before the password is asked
     password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD") or getpass.getpass("password: ")
     user = admin.create_admin(
-        args.email, password, first_name=args.first_name, last_name=args.last_name
+        root, args.email, password, first_name=args.first_name, last_name=args.last_name
     )
     print(f"admin {args.email} created: user {user}")
 

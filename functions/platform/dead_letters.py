@@ -13,7 +13,8 @@ from flask import Request, Response
 
 from eventualshop.runtime.broker.binding import BindingError, from_http
 from eventualshop.runtime.broker.deadletters import from_error_event
-from eventualshop.runtime.http import MAX_BODY_BYTES, problem
+from eventualshop.runtime.http import MAX_BODY_BYTES
+from eventualshop.runtime.problems import problem
 from functions.main import ROOT
 
 MAX_TRIGGER = 253  # a Kubernetes object name, as the dead_letters.trigger column allows

@@ -86,7 +86,7 @@ def shop(
             served = Served(local.app, request.param)
             if request.param == "on":
                 email, password = f"api-{uuid.uuid4().hex[:8]}@example.com", "Contract-Test-1!"
-                create_admin(email, password)
+                create_admin(ROOT, email, password)
                 signed_in = local.app.test_client().post(
                     "/api/v1/identities/sign-in", json={"email": email, "password": password}
                 )

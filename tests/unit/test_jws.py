@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from eventualshop.runtime import jws
 from eventualshop.runtime.auth import AuthSettings, key_id, verify
-from eventualshop.runtime.http import ProblemError
+from eventualshop.runtime.problems import ProblemError
 
 ISSUER = "eventual-shop"
 AUDIENCE = "eventual-shop"

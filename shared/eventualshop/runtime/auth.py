@@ -38,7 +38,7 @@ from pydantic_core import PydanticCustomError
 from eventualshop.kernel.declaration import Access
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
 from eventualshop.runtime import jws
-from eventualshop.runtime.http import ProblemError
+from eventualshop.runtime.problems import ProblemError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (

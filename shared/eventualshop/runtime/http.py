@@ -30,6 +30,7 @@ from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.kernel.validation import said
 from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.logs import correlated, correlation_id
+from eventualshop.runtime.problems import ProblemError, problem
 from eventualshop.runtime.registry import Route
 from eventualshop.runtime.unavailable import out_of_service
 
@@ -37,7 +38,6 @@ log = logging.getLogger("eventualshop.http")
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_IDEMPOTENCY_KEY = 200  # the key is the inbox's message id: VARCHAR(200)
-PROBLEM_JSON = "application/problem+json"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CORRELATION = re.compile(r"^[\w.:\-]{1,128}$")
 
@@ -46,55 +46,9 @@ class CommandHandler(Protocol):
     def handle(self, command: Command, context: CommandContext | None = None) -> Outcome: ...
 
 
-class ProblemError(Exception):
-    """A client error, answered as problem+json."""
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        errors: Mapping[str, list[str]] | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
-        self.errors = dict(errors or {})
-        self.headers = dict(headers or {})  # e.g. WWW-Authenticate on a 401
-
-
 #: The route's access check (``runtime.auth.Guard``): the request and its path parameters and
 #: body fields; raises a 401 or 403 ``ProblemError``.
 Authorize = Callable[[Request, Mapping[str, Any]], None]
-
-
-def problem(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    errors: Mapping[str, list[str]] | None = None,
-    code: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body: dict[str, Any] = {
-        "type": f"https://eventualshop.dev/problems/{code or _slug(title)}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = dict(errors)
-    if code:
-        body["code"] = code
-    return Response(
-        json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=dict(headers or {})
-    )
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def route_pattern(route: Route) -> re.Pattern[str]:

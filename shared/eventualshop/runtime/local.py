@@ -20,9 +20,9 @@ from eventualshop.runtime.broker.deadletters import Redelivery, ReplayError, rep
 from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
-from eventualshop.runtime.http import problem
 from eventualshop.runtime.logs import correlated
 from eventualshop.runtime.openapi import add_api_document
+from eventualshop.runtime.problems import problem
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
 from eventualshop.runtime.unavailable import out_of_service, summary

@@ -20,7 +20,8 @@ from flask import Flask, Response
 from pydantic.json_schema import models_json_schema
 
 from eventualshop.kernel.paging import MAX_LIMIT
-from eventualshop.runtime.http import MAX_IDEMPOTENCY_KEY, PROBLEM_JSON
+from eventualshop.runtime.http import MAX_IDEMPOTENCY_KEY
+from eventualshop.runtime.problems import PROBLEM_JSON
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec
 
 if TYPE_CHECKING:

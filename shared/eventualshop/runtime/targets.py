@@ -22,13 +22,12 @@ from eventualshop.kernel.paging import Paging
 from eventualshop.runtime.auth import Guard, revoked_subject
 from eventualshop.runtime.consumer import consumer
 from eventualshop.runtime.http import (
-    ProblemError,
     QueryAnswer,
     command_function,
-    problem,
     query_function,
     read_json_body,
 )
+from eventualshop.runtime.problems import ProblemError, problem
 from eventualshop.runtime.registry import FunctionSpec
 
 if TYPE_CHECKING:

@@ -94,7 +94,7 @@ def service_unavailable(
     what: str, dependency: str, error: BaseException, headers: Mapping[str, str] | None = None
 ) -> Response:
     """The 503 answer, logged as one line (no traceback: the cause is outside this process)."""
-    from eventualshop.runtime.http import problem
+    from eventualshop.runtime.problems import problem  # Flask's, on an HTTP function's path only
 
     log.warning("%s: %s unavailable: %s", what, dependency, summary(error))
     return problem(
@@ -118,7 +118,7 @@ def out_of_service(
     wrong = misconfiguration(error)
     if wrong is None:
         return None
-    from eventualshop.runtime.http import problem
+    from eventualshop.runtime.problems import problem
 
     # The variable is the operator's business: the log names it, the client is told no more.
     log.error("%s: misconfigured: %s", what, wrong)
