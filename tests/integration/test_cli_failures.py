@@ -356,3 +356,43 @@ def test_a_data_dir_that_is_no_folder_is_one_line_saying_what_it_must_be(
     assert line.startswith(f"eventualshop: cannot use {a_file}"), line
     assert "--data-dir" in line, line
     assert "Errno" not in line, line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        # Was: "eventualshop: IndexError: list index out of range" (pika's parser), exit 1.
+        ("EVENTUALSHOP_RABBITMQ_URL", "not-a-url", "must be amqp://"),
+        # Was: "eventualshop: ValueError: Unknown level: 'LOUD'", exit 1.
+        ("EVENTUALSHOP_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+    ],
+)
+def test_serve_names_a_setting_it_cannot_use_in_one_line(
+    variable: str,
+    value: str,
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv(variable, value)
+
+    code = cli(["serve", "--port", str(_closed_port())])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith(f"eventualshop: {variable}: "), line
+    assert says in line, line
+    assert value not in line.removeprefix(f"eventualshop: {variable}: ").replace(says, ""), line
+
+
+def test_a_host_it_cannot_listen_on_points_at_the_host_not_the_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: "…: Name or service not known; choose another with --port".
+    code = cli(["serve", "--host", "no-such-host.invalid", "--port", str(_closed_port())])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith("eventualshop: cannot listen on no-such-host.invalid:"), line
+    assert line.endswith("choose another with --host"), line

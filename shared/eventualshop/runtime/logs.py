@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from eventualshop.runtime.unavailable import misconfiguration, summary, unavailable_dependency
 
@@ -75,12 +75,32 @@ def configure_logging(*, force: bool = False) -> None:
         return
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
-    root.setLevel(os.environ.get("EVENTUALSHOP_LOG_LEVEL", "INFO").upper())
+    level = os.environ.get("EVENTUALSHOP_LOG_LEVEL", "INFO").upper()
+    # A level logging does not know is the settings' to refuse, in one line naming it; here it
+    # must not stop the handler from being installed to say so.
+    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
     quiet()
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, like the standard library's last
+    resort, not to the stream it first saw: a process that swaps its stderr (a test's capture,
+    a daemon's redirect) otherwise gets "I/O operation on closed file" for every later line."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _stream: TextIO) -> None:
+        pass  # always the current one
 
 
 #: Libraries held to a level whatever EVENTUALSHOP_LOG_LEVEL says: werkzeug and alembic repeat

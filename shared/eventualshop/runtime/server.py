@@ -15,6 +15,7 @@ a fork.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
@@ -64,8 +65,12 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
+            # A name that does not resolve, or an address this machine does not have, is the
+            # host's fault; a port in use or reserved is the port's.
+            host_wrong = isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL
+            option = "--host" if host_wrong else "--port"
             raise PortTaken(
-                f"cannot listen on {host}:{port}: {error.strerror}; choose another with --port"
+                f"cannot listen on {host}:{port}: {error.strerror}; choose another with {option}"
             ) from None
 
 

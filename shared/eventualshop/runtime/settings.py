@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -90,6 +91,24 @@ class Settings(EnvironmentSettings):
     auto_migrate: bool = Field(
         True, description="create or upgrade the tables on first use (else: eventualshop migrate)"
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
+
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _an_amqp_url(cls, url: str) -> str:
+        # Checked here without pika (every function reads these settings): pika's own parser
+        # answered a URL without a scheme with "IndexError: list index out of range".
+        parts = urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise PydanticCustomError(
+                "not_an_amqp_url", "must be amqp://user:password@host:5672/vhost (or amqps://…)"
+            )
+        return url
 
     @field_validator("event_store_url")
     @classmethod
