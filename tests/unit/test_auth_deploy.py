@@ -11,6 +11,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from eventualshop.runtime import auth
 from eventualshop.runtime.auth import current_settings, key_id, signing_key
@@ -116,3 +117,38 @@ def test_users_jwks_without_a_signing_key_says_what_to_set_in_one_line(
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "EVENTUALSHOP_AUTH_SIGNING_KEY_FILE" in error
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _jwks(*keys: Ed25519PrivateKey) -> str:
+    documents = [
+        auth.jwks(auth.AuthSettings(auth_signing_key=_pem(k), auth_jwks=None)) for k in keys
+    ]
+    return json.dumps({"keys": [document["keys"][0] for document in documents]})
+
+
+def test_a_jwks_that_lacks_the_signing_key_is_refused_where_it_would_sign(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Was: accepted; every token that function signed was then refused by every function
+    # ("the token names no key of ours"), a key rotated without its JWKS.
+    new, old = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+
+    with pytest.raises(ValidationError) as refused:
+        auth.AuthSettings(auth_signing_key=_pem(new), auth_jwks=_jwks(old))
+
+    line = auth.AuthSettings.problem(refused.value)
+    assert line.startswith("EVENTUALSHOP_AUTH_JWKS: holds no key for the signing key"), line
+    assert key_id(new.public_key()) in line
+    assert "eventualshop users jwks" in line
+    # While rotating, the document lists the old key and the new: that is what it is for.
+    assert auth.AuthSettings(auth_signing_key=_pem(new), auth_jwks=_jwks(old, new))
+    # A function that only verifies never holds the signing key: no check to make.
+    assert auth.AuthSettings(auth_jwks=_jwks(old))

@@ -260,4 +260,4 @@ def test_a_jwks_without_a_usable_key_is_a_setting_to_fix_not_a_401_for_every_tok
     with pytest.raises(ValidationError) as refused:
         AuthSettings(auth_jwks=document)
     assert AuthSettings.problem(refused.value).startswith("EVENTUALSHOP_AUTH_JWKS: must be a JWKS")
-    assert jws.jwks_keys_in(document) == 0
+    assert jws.jwks_kids(document) == frozenset()

@@ -88,31 +88,49 @@ class AuthSettings(EnvironmentSettings):
         # Checked where the settings are read, so a key that cannot sign or verify stops `serve`
         # and makes a function unready in one line naming the variable: unchecked, a bad signing
         # key failed every sign-in and a bad JWKS refused every token as "not valid".
-        if self.auth_jwks is not None and not jws.jwks_keys_in(self.auth_jwks):
+        kids = None if self.auth_jwks is None else jws.jwks_kids(self.auth_jwks)
+        if kids is not None and not kids:
             raise PydanticCustomError(
                 "unusable_jwks",
                 "EVENTUALSHOP_AUTH_JWKS: must be a JWKS document holding an Ed25519 key "
                 '({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": …, "x": …}]})',
             )
-        if self.auth_signing_key is not None:
-            _check_pem("EVENTUALSHOP_AUTH_SIGNING_KEY", self.auth_signing_key.get_secret_value())
-        elif self.auth_signing_key_file is not None:
-            try:
-                pem = self.auth_signing_key_file.read_text()
-            except (OSError, UnicodeDecodeError) as error:
-                reason = getattr(error, "strerror", None) or "not a text file"
-                raise PydanticCustomError(
-                    "unreadable_signing_key",
-                    f"EVENTUALSHOP_AUTH_SIGNING_KEY_FILE: cannot read {{path}}: {reason}",
-                    {"path": str(self.auth_signing_key_file)},
-                ) from None
-            _check_pem("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", pem)
+        key = self._signing_key()
+        if key is not None and kids is not None and key_id(key.public_key()) not in kids:
+            # Every token this function signed would be refused by every function: a key rotated
+            # without its JWKS, or the JWKS of another shop.
+            raise PydanticCustomError(
+                "jwks_without_signing_key",
+                "EVENTUALSHOP_AUTH_JWKS: holds no key for the signing key (kid {kid}), so every "
+                "token signed with it would be refused; `eventualshop users jwks` prints the "
+                "document to set",
+                {"kid": key_id(key.public_key())},
+            )
         return self
 
+    def _signing_key(self) -> Ed25519PrivateKey | None:
+        """The key ``auth_signing_key`` or its file holds, if either is set."""
+        if self.auth_signing_key is not None:
+            return _check_pem(
+                "EVENTUALSHOP_AUTH_SIGNING_KEY", self.auth_signing_key.get_secret_value()
+            )
+        if self.auth_signing_key_file is None:
+            return None
+        try:
+            pem = self.auth_signing_key_file.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise PydanticCustomError(
+                "unreadable_signing_key",
+                f"EVENTUALSHOP_AUTH_SIGNING_KEY_FILE: cannot read {{path}}: {reason}",
+                {"path": str(self.auth_signing_key_file)},
+            ) from None
+        return _check_pem("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", pem)
 
-def _check_pem(variable: str, pem: str) -> None:
+
+def _check_pem(variable: str, pem: str) -> Ed25519PrivateKey:
     try:
-        _load_pem(pem)
+        return _load_pem(pem)
     except (ValueError, TypeError):
         # Never the key itself, nor the parser's words about it.
         raise PydanticCustomError(

@@ -86,16 +86,16 @@ def jwks_keys(document: str) -> dict[str, Any]:
     return found
 
 
-def jwks_keys_in(document: str) -> int:
-    """How many keys of ``document`` could verify a token Identity signs (an Ed25519 key with a
-    ``kid`` whose ``x`` is 32 bytes); 0 for a document that is not a JWKS. Checked without
+def jwks_kids(document: str) -> frozenset[str]:
+    """The ``kid`` of every key of ``document`` that could verify a token Identity signs (an
+    Ed25519 key whose ``x`` is 32 bytes); none for a document that is not a JWKS. Read without
     cryptography, so reading the settings imports none of it."""
     try:
         parsed = json.loads(document)
     except (ValueError, RecursionError):
-        return 0
+        return frozenset()
     keys = parsed.get("keys") if isinstance(parsed, dict) else None
-    usable = 0
+    usable: set[str] = set()
     for jwk in keys if isinstance(keys, list) else []:
         if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
             continue
@@ -103,10 +103,11 @@ def jwks_keys_in(document: str) -> int:
             continue
         x = jwk.get("x")
         try:
-            usable += isinstance(x, str) and len(_decoded(x)) == 32
+            if isinstance(x, str) and len(_decoded(x)) == 32:
+                usable.add(jwk["kid"])
         except TokenRefused:
             continue
-    return usable
+    return frozenset(usable)
 
 
 def verify(
