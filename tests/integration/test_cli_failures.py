@@ -396,3 +396,47 @@ def test_a_host_it_cannot_listen_on_points_at_the_host_not_the_port(
     assert code == 2, line
     assert line.startswith("eventualshop: cannot listen on no-such-host.invalid:"), line
     assert line.endswith("choose another with --host"), line
+
+
+@pytest.mark.parametrize("base", ["notaurl", "127.0.0.1:8080/functions", "ftp://host/functions"])
+def test_dispatch_refuses_a_subscriber_base_that_is_no_url_before_it_consumes(
+    base: str, tmp_path: Path
+) -> None:
+    # Was: "dispatching 28 triggers … to notaurl/…": every delivery failed and, after its
+    # retries, every event became a dead letter. A process of its own, with a RabbitMQ that does
+    # not answer: the old code consumed (or retried) for ever, which fails here, not hangs.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")}
+    env |= {
+        "EVENTUALSHOP_DATA_DIR": str(tmp_path),
+        "EVENTUALSHOP_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{_closed_port()}/",
+    }
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("eventualshop")),
+            "dispatch",
+            "--subscriber-base",
+            base,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    line = _one_line(done.stderr)
+    assert done.returncode == 2, line
+    assert line.startswith("eventualshop: --subscriber-base takes the functions' URL prefix"), line
+
+
+def test_dispatch_refuses_a_prefetch_of_no_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    # Was: accepted; 0 is RabbitMQ's "no limit", every queued event in flight at once. (The
+    # parser alone: the old code went on to consume, which a test must not wait for.)
+    with pytest.raises(SystemExit) as refused:
+        parser((USERS,)).parse_args(["dispatch", "--prefetch", "0"])
+
+    assert refused.value.code == 2
+    assert "--prefetch: '0' is not a whole number of 1 or more" in capsys.readouterr().err

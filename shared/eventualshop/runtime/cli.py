@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -209,6 +210,13 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
 
     config = checked_settings(root)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
+    address = urllib.parse.urlsplit(base)
+    if address.scheme not in ("http", "https") or not address.hostname:
+        # Every delivery to it would fail, and after its retries each event become a dead letter.
+        raise CliError(
+            "--subscriber-base takes the functions' URL prefix, such as "
+            "http://127.0.0.1:8080/functions"
+        )
     triggers = [
         (sub, f"{base}/{spec.name}") for spec in root.functions for sub in spec.subscriptions
     ]
@@ -295,6 +303,17 @@ def _redact(url: str) -> str:
         return url
 
 
+def _positive(text: str) -> int:
+    # 0 would be RabbitMQ's "no limit": every queued event in flight at once.
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
 def store_options(parser: argparse.ArgumentParser, *, read_models: bool = True) -> None:
     """The options that say which stores a command works on (the settings' variables), the same
     for every command, so the shop ``serve --data-dir X`` runs is the one ``lag --data-dir X``
@@ -355,7 +374,9 @@ def parser(system: Sequence[SystemCommand] = ()) -> argparse.ArgumentParser:
     store_options(relay, read_models=False)  # the dead letters live beside the event stores
     relay.add_argument("--rabbitmq-url")
     relay.add_argument("--subscriber-base", help="URL prefix of the functions (…/functions)")
-    relay.add_argument("--prefetch", type=int, default=10, help="events in flight per trigger")
+    relay.add_argument(
+        "--prefetch", type=_positive, default=10, help="events in flight per trigger (1 or more)"
+    )
     relay.set_defaults(handler=dispatch)
 
     letters = commands.add_parser("dead-letters", help="list or replay dead letters")
