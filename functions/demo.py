@@ -20,14 +20,13 @@ import tempfile
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from eventualshop.runtime.cli import CliError
+from eventualshop.runtime.cli import CliError, is_http_url
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
@@ -188,8 +187,7 @@ def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
     if url is None:
         with embedded_shop(root) as base:
             return _script(base, out, lambda: throwaway_admin(root))
-    address = urllib.parse.urlsplit(url)
-    if address.scheme not in ("http", "https") or not address.hostname:
+    if not is_http_url(url):
         raise CliError("--url takes the shop's address, such as http://127.0.0.1:8080")
     return _script(url.rstrip("/"), out, lambda: configured_admin(root))
 

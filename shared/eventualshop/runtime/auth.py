@@ -96,7 +96,8 @@ class AuthSettings(EnvironmentSettings):
                 '({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": …, "x": …}]})',
             )
         key = self._signing_key()
-        if key is not None and kids is not None and key_id(key.public_key()) not in kids:
+        kid = None if key is None else key_id(key.public_key())
+        if kid is not None and kids is not None and kid not in kids:
             # Every token this function signed would be refused by every function: a key rotated
             # without its JWKS, or the JWKS of another shop.
             raise PydanticCustomError(
@@ -104,7 +105,7 @@ class AuthSettings(EnvironmentSettings):
                 "EVENTUALSHOP_AUTH_JWKS: holds no key for the signing key (kid {kid}), so every "
                 "token signed with it would be refused; `eventualshop users jwks` prints the "
                 "document to set",
-                {"kid": key_id(key.public_key())},
+                {"kid": kid},
             )
         return self
 
@@ -138,9 +139,9 @@ def _check_pem(variable: str, pem: str) -> Ed25519PrivateKey:
         ) from None
 
 
-def settings_problem() -> str | None:
-    """What is wrong with the authorization settings, in one line naming the variable, never
-    its value; ``None`` when they read."""
+def keys_problem() -> str | None:
+    """What is wrong with the authorization settings (the keys, mostly), in one line naming the
+    variable, never its value; ``None`` when they read."""
     from pydantic import ValidationError
 
     try:

@@ -86,7 +86,7 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
 
     configure_logging()
     config = checked_settings(root)
-    from eventualshop.runtime.auth import settings_problem as keys_problem
+    from eventualshop.runtime.auth import keys_problem
 
     unusable = keys_problem()  # a key that could neither sign nor verify a token
     if unusable is not None:
@@ -210,8 +210,7 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
 
     config = checked_settings(root)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
-    address = urllib.parse.urlsplit(base)
-    if address.scheme not in ("http", "https") or not address.hostname:
+    if not is_http_url(base):
         # Every delivery to it would fail, and after its retries each event become a dead letter.
         raise CliError(
             "--subscriber-base takes the functions' URL prefix, such as "
@@ -301,6 +300,12 @@ def _redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url
+
+
+def is_http_url(text: str) -> bool:
+    """Whether ``text`` is an http(s) URL with a host: what an option naming a server takes."""
+    address = urllib.parse.urlsplit(text)
+    return address.scheme in ("http", "https") and bool(address.hostname)
 
 
 def _positive(text: str) -> int:

@@ -61,7 +61,7 @@ def create_app(
     if missing:
         log.error(health.configuration_line(spec, missing))
         return app
-    wrong = health.context_problem(root, spec) or health.keys_problem(spec)
+    wrong = health.unusable_setting(root, spec)
     if wrong is not None:
         log.error("function %s is not ready: %s", spec.name, wrong)
     return app

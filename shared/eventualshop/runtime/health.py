@@ -187,13 +187,18 @@ def readiness(
     if missing:
         # Configuration first: probing stores that are not configured would open SQLite files.
         return 503, {"status": "misconfigured", "function": spec.name, "set": missing}
-    wrong = context_problem(root, spec) or keys_problem(spec)
+    wrong = unusable_setting(root, spec)
     if wrong is not None:
         return 503, {"status": "misconfigured", "function": spec.name, "invalid": [wrong]}
     down = unreachable(root, need)
     if down:
         return 503, {"status": "unavailable", "function": spec.name, "unreachable": down}
     return 200, {"status": "ready", "function": spec.name}
+
+
+def unusable_setting(root: Root, spec: FunctionSpec) -> str | None:
+    """A setting present but unusable beyond the platform's own: its context's, or its keys'."""
+    return context_problem(root, spec) or keys_problem(spec)
 
 
 def context_problem(root: Root, spec: FunctionSpec) -> str | None:
@@ -220,9 +225,9 @@ def keys_problem(spec: FunctionSpec) -> str | None:
     a JWKS or a signing key it could not use would refuse every token or fail every sign-in."""
     if spec.route is None:
         return None
-    from eventualshop.runtime.auth import settings_problem
+    from eventualshop.runtime.auth import keys_problem as problem
 
-    return settings_problem()
+    return problem()
 
 
 def configuration_line(spec: FunctionSpec, missing: Sequence[str]) -> str:

@@ -18,11 +18,11 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    pass
 
 ALGORITHM = "EdDSA"
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
@@ -59,55 +59,45 @@ def _object(segment: str, what: str) -> dict[str, Any]:
     return found
 
 
-def public_key(jwk: Mapping[str, Any]) -> Ed25519PublicKey | None:
-    """The Ed25519 key of an OKP JWK, ``None`` for any other kind of key."""
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
-        return None
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    try:
-        return Ed25519PublicKey.from_public_bytes(_decoded(jwk["x"]))
-    except (TokenRefused, ValueError):
-        return None
-
-
-def jwks_keys(document: str) -> dict[str, Any]:
-    """kid -> Ed25519 public key of a JWKS document; keys of other kinds can never verify an
-    EdDSA token and are left out."""
-    parsed = json.loads(document)  # not JSON: ValueError, as from a bad token
-    keys = parsed.get("keys", []) if isinstance(parsed, dict) else []
-    found: dict[str, Any] = {}
+def _ed25519_keys(parsed: object) -> Iterator[tuple[str, bytes]]:
+    """``(kid, raw public key)`` of every key of a parsed JWKS that could verify a token Identity
+    signs: an OKP Ed25519 key with a ``kid`` whose ``x`` is 32 bytes. Keys of other kinds can
+    never verify an EdDSA token and are left out."""
+    keys = parsed.get("keys") if isinstance(parsed, dict) else None
     for jwk in keys if isinstance(keys, list) else []:
         if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
             continue
-        key = public_key(jwk)
-        if key is not None:
-            found[jwk["kid"]] = key
-    return found
+        if (
+            jwk.get("kty") != "OKP"
+            or jwk.get("crv") != "Ed25519"
+            or not isinstance(jwk.get("x"), str)
+        ):
+            continue
+        try:
+            raw = _decoded(jwk["x"])
+        except TokenRefused:
+            continue
+        if len(raw) == 32:
+            yield jwk["kid"], raw
+
+
+def jwks_keys(document: str) -> dict[str, Any]:
+    """kid -> Ed25519 public key of a JWKS document (:func:`_ed25519_keys`)."""
+    parsed = json.loads(document)  # not JSON: ValueError, as from a bad token
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in _ed25519_keys(parsed)}
 
 
 def jwks_kids(document: str) -> frozenset[str]:
-    """The ``kid`` of every key of ``document`` that could verify a token Identity signs (an
-    Ed25519 key whose ``x`` is 32 bytes); none for a document that is not a JWKS. Read without
-    cryptography, so reading the settings imports none of it."""
+    """The ``kid`` of every key of ``document`` :func:`jwks_keys` would return; none for a
+    document that is not JSON. Read without cryptography, so reading the settings imports none
+    of it."""
     try:
         parsed = json.loads(document)
     except (ValueError, RecursionError):
         return frozenset()
-    keys = parsed.get("keys") if isinstance(parsed, dict) else None
-    usable: set[str] = set()
-    for jwk in keys if isinstance(keys, list) else []:
-        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
-            continue
-        if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-            continue
-        x = jwk.get("x")
-        try:
-            if isinstance(x, str) and len(_decoded(x)) == 32:
-                usable.add(jwk["kid"])
-        except TokenRefused:
-            continue
-    return frozenset(usable)
+    return frozenset(kid for kid, _ in _ed25519_keys(parsed))
 
 
 def verify(
