@@ -79,25 +79,31 @@ def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) 
     ``data`` may be the parsed JSON object (as the CloudEvents SDK hands it over), or its text.
     Raises ``ValueError`` (or pydantic's ``ValidationError``) for anything that is not one of ours.
     """
-    _context, event_type, in_type = parse_type(str(attributes["type"]))
+    _context, event_type, in_type = parse_type(_attribute(attributes, "type"))
     schema_version = in_type if in_type is not None else _schema_version(attributes)
     if isinstance(data, bytes | bytearray):
         data = data.decode()
     event = registry.decode(event_type, schema_version, data)
     return RecordedEvent(
         event=event,
-        aggregate_id=UUID(str(attributes["subject"])),
-        aggregate_type=str(attributes["aggregatetype"]),
-        version=int(attributes["aggregateversion"]),
+        aggregate_id=UUID(_attribute(attributes, "subject")),
+        aggregate_type=_attribute(attributes, "aggregatetype"),
+        version=int(_attribute(attributes, "aggregateversion")),
         position=_position(attributes.get("position")),
         metadata=EventMetadata(
-            event_id=UUID(str(attributes["id"])),
+            event_id=UUID(_attribute(attributes, "id")),
             timestamp=_timestamp(attributes.get("time")),
             correlation_id=str(attributes.get("correlationid") or ""),
             causation_id=attributes.get("causationid"),
             traceparent=attributes.get("traceparent"),
         ),
     )
+
+
+def _attribute(attributes: Mapping[str, Any], name: str) -> str:
+    if name not in attributes:
+        raise ValueError(f"the CloudEvent has no {name!r} attribute")
+    return str(attributes[name])
 
 
 def _position(value: Any) -> int | None:

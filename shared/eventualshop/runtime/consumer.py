@@ -18,6 +18,7 @@ from eventualshop.kernel.cloudevents import recorded
 from eventualshop.kernel.errors import DomainError
 from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
+from eventualshop.kernel.validation import without_input
 from eventualshop.runtime.registry import FunctionSpec
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def consumer(
         try:
             decoded = recorded(attributes, event.data, registry)
         except (ValueError, KeyError, ValidationError, DomainError) as error:
-            reason = f"malformed, not retried: {error}"
+            reason = f"malformed, not retried: {_unreadable(error)}"
             letter = _letter(_trigger(spec, attributes), attributes, event.data, reason)
             dead_letters().add(letter)
             log.warning(
@@ -58,6 +59,16 @@ def consumer(
 
     target.__name__ = spec.target
     return target
+
+
+def _unreadable(error: Exception) -> str:
+    """Why an event cannot be read, in one line that repeats nothing of its data: the reason is
+    logged, and the letter keeps the data for whoever may read it."""
+    if isinstance(error, ValidationError):
+        return without_input(error)
+    if isinstance(error, KeyError):  # an upcaster's look-up of a field the payload lacks
+        return f"the payload has no {error.args[0]!r}"
+    return str(error)
 
 
 def _trigger(spec: FunctionSpec, attributes: dict[str, Any]) -> str:
