@@ -19,8 +19,12 @@ from eventualshop.runtime.start import quiet_start
 with quiet_start():  # the health checks import the settings, pydantic and Flask (start.py)
     from eventualshop.runtime import health
 
+from eventualshop.runtime.registry import FunctionKind
+
 if TYPE_CHECKING:
-    from flask import Flask
+    from collections.abc import Callable
+
+    from flask import Flask, Response
 
     from eventualshop.runtime.registry import FunctionSpec
     from eventualshop.runtime.root import Root
@@ -48,6 +52,8 @@ def create_app(
     root = _loaded_root(Path(source).stem)
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
+    if spec.kind is FunctionKind.SCHEDULED:
+        _tick_on_a_plain_post(app, spec, getattr(sys.modules[Path(source).stem], target))
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
     # A misconfigured function starts anyway, unready, its probe and one log line saying why:
     # a process that failed to boot would say it in a traceback, restarted in a loop.
@@ -65,6 +71,25 @@ def create_app(
     if wrong is not None:
         log.error("function %s is not ready: %s", spec.name, wrong)
     return app
+
+
+def _tick_on_a_plain_post(app: Flask, spec: FunctionSpec, target: Callable[[None], int]) -> None:
+    """A scheduled function also runs on a POST that is no CloudEvent. Knative's PingSource
+    sends a CloudEvent, which functions-framework hands the target; OpenFaaS's cron-connector
+    posts an empty body without a header, which functions-framework refused (415), so on
+    OpenFaaS no sweep ran. Its work carries nothing from the request either way."""
+    from flask import jsonify, request
+
+    def tick() -> Response | None:
+        if request.method != "POST" or request.path != "/":
+            return None
+        if "ce-specversion" in request.headers or request.mimetype.startswith(
+            "application/cloudevents"
+        ):
+            return None  # binary or structured mode: the CloudEvent path, as before
+        return jsonify({"function": spec.name, "done": target(None)})
+
+    app.before_request(tick)
 
 
 def root_of(app: Flask) -> Root:

@@ -3,7 +3,8 @@ and the dispatcher Deployment that plays the Broker.
 
 OpenFaaS has no Broker: events reach CloudEvent functions from ``eventualshop dispatch`` (the
 RabbitMQ dispatcher, by the same Trigger declarations) posting to the gateway's
-``/function/<name>``, and the cron-connector plays the PingSources. Secrets in OpenFaaS are
+``/function/<name>``, and the cron-connector plays the PingSources (its empty POST is a
+scheduled function's tick: ``runtime/entry.py``). Secrets in OpenFaaS are
 files, not variables, so the store URLs are substituted from the deploying shell (``faas-cli``
 expands ``${VAR}``) instead; the dispatcher, a plain Deployment, reads the Secret's variables.
 A function's own secret (the signing key of the functions that sign tokens) is an OpenFaaS
