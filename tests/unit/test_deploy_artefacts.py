@@ -521,6 +521,7 @@ def test_every_eventualshop_variable_in_the_artefacts_is_a_setting() -> None:
     names = {f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields} | set(SECRETS)
     # The authorization settings (runtime/auth.py), the signing key among them.
     names |= {f"{ENV_PREFIX}{field.upper()}" for field in AuthSettings.model_fields}
+    names |= {f"{name}_FILE" for name in names}  # a setting read from a file (OpenFaaS secrets)
     for path, text in generated(ROOT).items():
         for variable in set(re.findall(r"\bEVENTUALSHOP_[A-Z0-9_]+", text)):
             assert variable in names, f"{path.relative_to(ROOT)}: {variable} is not a setting"

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eventualshop.kernel.validation import said
 
@@ -55,20 +56,59 @@ class EnvironmentSettings(BaseModel):
         if not first["loc"]:  # a check of the whole model names its variable itself
             return said(first)
         name = str(first["loc"][0])
-        variable = cls.variable(name) if name in cls.model_fields else name  # else: an alias
+        variable = cls.variable(name) if name in cls.model_fields else name  # else: a variable
         return f"{variable}: {said(first)}"
 
     @classmethod
     def from_environment_values(cls, environ: Mapping[str, str]) -> dict[str, str]:
-        """The values ``environ`` sets, keyed as the model validates them (alias or name)."""
+        """The values ``environ`` sets, keyed as the model validates them (alias or name).
+
+        A variable that is not set may come from the file ``<VARIABLE>_FILE`` names, its content
+        without the line break that ends it: how OpenFaaS (and Docker, and Kubernetes volumes)
+        hand over a secret, so a password in a URL need not be in the pod's environment. The
+        variable itself wins where both are set; a field whose ``_FILE`` variable is a field of
+        its own (the signing key's) is left to that field."""
         found = {name.upper(): value for name, value in environ.items()}
+        variables = {cls.variable(field) for field in cls.model_fields}
         values: dict[str, str] = {}
         for field, info in cls.model_fields.items():
-            value = found.get(cls.variable(field))
+            variable = cls.variable(field)
+            value = found.get(variable)
+            if value is None and f"{variable}_FILE" not in variables:
+                path = found.get(f"{variable}_FILE")
+                value = _read_file(cls.__name__, f"{variable}_FILE", path) if path else None
             if value is not None:
                 alias = info.validation_alias
                 values[alias if isinstance(alias, str) else field] = value
         return values
+
+
+def _read_file(model: str, variable: str, path: str) -> str:
+    """A secret's file, or the settings' error naming the variable and the path (not the
+    content): one line where a setting out of range would be one."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = (
+            (error.strerror or type(error).__name__)
+            if isinstance(error, OSError)
+            else "not UTF-8 text"
+        )
+        raise ValidationError.from_exception_data(
+            model,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "secret_file",
+                        "cannot read {path}: {reason}",
+                        {"path": path, "reason": reason},
+                    ),
+                    loc=(variable,),
+                    input=path,
+                )
+            ],
+        ) from None
 
 
 def settings_problem(error: ValidationError) -> str | None:

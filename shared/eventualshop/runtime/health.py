@@ -97,7 +97,10 @@ def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]
         and "rabbitmq_url" not in config.model_fields_set
     ):
         missing.append(f"{ENV_PREFIX}RABBITMQ_URL")
-    missing.extend(name for name in need.secrets if not environ.get(name))
+    # A secret may come as the file its ``_FILE`` variable names (kernel/environment.py).
+    missing.extend(
+        name for name in need.secrets if not (environ.get(name) or environ.get(f"{name}_FILE"))
+    )
     if need.verifies_tokens and _needs_public_keys(environ):
         # Without them the function would verify with a key of its own making and refuse every
         # token Identity signs.

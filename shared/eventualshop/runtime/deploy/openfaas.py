@@ -4,11 +4,13 @@ and the dispatcher Deployment that plays the Broker.
 OpenFaaS has no Broker: events reach CloudEvent functions from ``eventualshop dispatch`` (the
 RabbitMQ dispatcher, by the same Trigger declarations) posting to the gateway's
 ``/function/<name>``, and the cron-connector plays the PingSources (its empty POST is a
-scheduled function's tick: ``runtime/entry.py``). Secrets in OpenFaaS are
-files, not variables, so the store URLs are substituted from the deploying shell (``faas-cli``
-expands ``${VAR}``) instead; the dispatcher, a plain Deployment, reads the Secret's variables.
-A function's own secret (the signing key of the functions that sign tokens) is an OpenFaaS
-secret of the same name as on Knative, mounted as a file that ``<VARIABLE>_FILE`` names.
+scheduled function's tick: ``runtime/entry.py``). Secrets in OpenFaaS are files, not variables:
+every secret a function reads (the store and RabbitMQ URLs, which carry passwords, its
+context's secrets such as the cart's card-token key, and its own, the signing key) is an
+OpenFaaS secret named after its variable as on Knative (``eventualshop-event-store-url``),
+mounted as a file that ``<VARIABLE>_FILE`` names (``kernel/environment.py`` reads it). Only the
+public JWKS comes from the deploying shell (``faas-cli`` expands ``${VAR}``). The dispatcher, a
+plain Deployment, reads the Kubernetes Secret's variables.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from eventualshop.runtime.deploy.config import (
 from eventualshop.runtime.deploy.knative import function_env, labels, own_secret
 from eventualshop.runtime.registry import FunctionSpec
 
-_FROM_SHELL = ("rabbitmq_url", "event_store_url", "read_model_url")
+_URLS = ("rabbitmq_url", "event_store_url", "read_model_url")
 #: The public keys every function verifies tokens with (``runtime.auth``): public, so a plain
-#: variable from the deploying shell like the URLs; without it a function would verify with a
+#: variable from the deploying shell; without it a function would verify with a
 #: key of its own making and refuse every token.
 JWKS = "EVENTUALSHOP_AUTH_JWKS"
 DISPATCHER = "eventualshop-dispatcher"
@@ -49,12 +51,10 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     environment = dict(function_env(spec))
     # No Broker ingress here: functions publish straight to RabbitMQ.
     environment[setting("broker")] = "rabbitmq"
-    for name in _FROM_SHELL:
-        variable = setting(name)
-        environment[variable] = "${" + variable + "}"
     if spec.route is not None:  # what checks a token, and the JWKS document that publishes it
         environment[JWKS] = "${" + JWKS + "}"
-    for variable in spec.own_secrets:  # the file's path, never its content
+    secrets = secret_variables(spec)
+    for variable in secrets:  # the file's path, never its content
         environment[f"{variable}_FILE"] = f"{SECRETS_DIR}/{own_secret(variable)}"
     function_labels = {
         key: value for key, value in labels(spec).items() if not key.startswith("networking.")
@@ -84,9 +84,14 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
         "requests": resources(spec)["requests"],
         "limits": resources(spec)["limits"],
     }
-    if spec.own_secrets:
-        function["secrets"] = [own_secret(variable) for variable in spec.own_secrets]
+    function["secrets"] = [own_secret(variable) for variable in secrets]
     return function
+
+
+def secret_variables(spec: FunctionSpec) -> list[str]:
+    """The variables a function reads from OpenFaaS secrets: the URLs every function is given,
+    its context's secrets, its own."""
+    return [setting(name) for name in _URLS] + [*spec.secrets, *spec.own_secrets]
 
 
 def dispatcher(config: DeployConfig) -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""Every function of the generated ``stack.yml`` is ready with what an operator gives OpenFaaS:
+the public JWKS from the deploying shell, and every secret as an OpenFaaS secret, a file under
+``/var/openfaas/secrets`` that ``<VARIABLE>_FILE`` names.
+
+The finding: the stack put the store and RabbitMQ URLs, which carry passwords, into each
+function's plain environment (``faas-cli`` expanded them from the shell into the Deployment), and
+gave the cart's commands no card-token key at all, so with a store URL set they could never
+become ready (``misconfigured``, ``set: EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from eventualshop.runtime import health
+from eventualshop.runtime.auth import AuthSettings, jwks
+from eventualshop.runtime.deploy.openfaas import SECRETS_DIR
+from eventualshop.runtime.registry import FunctionSpec
+from functions.main import ROOT
+from functions.registry import FUNCTIONS
+
+HERE = Path(__file__).resolve().parents[2]
+STACK = yaml.safe_load((HERE / "stack.yml").read_text())["functions"]
+SIGNING_KEY = (
+    Ed25519PrivateKey.generate()
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode()
+)
+#: What ``faas-cli secret create <name>`` is given, by name, as the README's OpenFaaS section says.
+SECRETS = {
+    "eventualshop-event-store-url": "postgresql://shop:s3cret@postgres:5432/eventualshop\n",
+    "eventualshop-read-model-url": "mongodb://shop:s3cret@mongodb:27017/eventualshop\n",
+    "eventualshop-rabbitmq-url": "amqp://shop:s3cret@rabbitmq:5672/%2F\n",
+    "eventualshop-shopping-cart-card-token-key": "a-card-token-key-of-32-characters\n",
+    "eventualshop-auth-signing-key": SIGNING_KEY,
+}
+#: What the deploying shell exports for ``faas-cli`` to expand: the public keys (set below),
+#: and the URLs the README used to ask for, so a stack that still expanded them is judged on
+#: the rest too.
+SHELL = {
+    "EVENTUALSHOP_AUTH_JWKS": "",
+    "EVENTUALSHOP_EVENT_STORE_URL": SECRETS["eventualshop-event-store-url"].strip(),
+    "EVENTUALSHOP_READ_MODEL_URL": SECRETS["eventualshop-read-model-url"].strip(),
+    "EVENTUALSHOP_RABBITMQ_URL": SECRETS["eventualshop-rabbitmq-url"].strip(),
+}
+
+
+@pytest.fixture(scope="module")
+def mounted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The secrets as OpenFaaS mounts them: one file per secret, named after it."""
+    folder = tmp_path_factory.mktemp("openfaas-secrets")
+    for name, value in SECRETS.items():
+        (folder / name).write_text(value)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)  # a fallback to SQLite files would land here, not in the tree
+    for name in list(os.environ):
+        if name.startswith(("EVENTUALSHOP_", "K_SINK", "FUNCTION_")):
+            monkeypatch.delenv(name)
+    SHELL["EVENTUALSHOP_AUTH_JWKS"] = json.dumps(jwks(AuthSettings(auth_signing_key=SIGNING_KEY)))
+    ROOT.reset()
+    yield
+    ROOT.reset()
+
+
+def _environment(function: dict[str, Any], mounted: Path) -> dict[str, str]:
+    """The function's environment in its pod: ``${VAR}`` expanded from the shell, the secrets'
+    folder where this test mounted them."""
+    environment: dict[str, str] = {}
+    for name, value in function["environment"].items():
+        value = re.sub(r"\$\{(\w+)\}", lambda m: SHELL[m.group(1)], str(value))
+        environment[name] = value.replace(SECRETS_DIR, str(mounted))
+    return environment
+
+
+def test_no_url_is_a_plain_variable() -> None:
+    for name, function in STACK.items():
+        plain = [v for v in function["environment"] if v.endswith("_URL")]
+        assert plain == [], f"{name}: {plain} in the Deployment's environment"
+
+
+def test_every_secret_a_function_mounts_is_one_the_readme_says_to_create() -> None:
+    named = {secret for function in STACK.values() for secret in function.get("secrets", [])}
+    assert named == set(SECRETS)
+    readme = (HERE / "README.md").read_text()
+    for secret in SECRETS:
+        assert f"faas-cli secret create {secret}" in readme, secret
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_every_function_is_configured_by_its_secrets(
+    spec: FunctionSpec, mounted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = _environment(STACK[spec.name], mounted)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert ROOT.settings_problem() is None
+    settings = ROOT.settings()
+    assert settings.event_store_url == SECRETS["eventualshop-event-store-url"].strip()
+    assert settings.broker == "rabbitmq"
+    need = health.needs(ROOT, spec, environment)
+    assert health.missing_configuration(settings, need, environment) == []
+    assert health.unusable_setting(ROOT, spec) is None
+
+
+def test_a_secret_file_that_cannot_be_read_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL_FILE", str(tmp_path / "absent"))
+    problem = ROOT.settings_problem()
+    assert problem is not None
+    assert problem.startswith("EVENTUALSHOP_EVENT_STORE_URL_FILE: cannot read "), problem
+    assert "\n" not in problem
+
+
+def test_a_variable_set_beside_its_file_wins(
+    monkeypatch: pytest.MonkeyPatch, mounted: Path
+) -> None:
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://db/other")
+    monkeypatch.setenv(
+        "EVENTUALSHOP_EVENT_STORE_URL_FILE", str(mounted / "eventualshop-event-store-url")
+    )
+    assert ROOT.settings().event_store_url == "postgresql://db/other"
