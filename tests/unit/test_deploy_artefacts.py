@@ -299,6 +299,7 @@ def test_docker_compose_accepts_the_compose_file() -> None:
     result = subprocess.run(
         [binary, "-f", "local/docker-compose.yaml", "config", "-q"],
         cwd=ROOT,
+        env={**os.environ, **COMPOSE_SHELL},
         capture_output=True,
         text=True,
         timeout=60,
@@ -857,3 +858,67 @@ def test_the_openfaas_dispatcher_posts_each_trigger_to_the_gateways_function_pat
     assert container["envFrom"] == [{"secretRef": {"name": "eventualshop-config"}}]
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+#: What the README's compose section has the developer export before ``docker compose up``.
+COMPOSE_SHELL = {"EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY": "0123456789abcdef0123456789abcdef"}
+
+
+def _compose_value(value: str, shell: dict[str, str]) -> str:
+    """Compose's interpolation of ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, how, rest = match.group(1), match.group(2) or "", match.group(3) or ""
+        if shell.get(name):
+            return shell[name]
+        if how == ":-":
+            return rest
+        raise AssertionError(f"compose stops: {name} is required: {rest}")
+
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+@pytest.mark.parametrize("service", ["migrate", "shop"])
+def test_the_compose_shop_starts_with_what_the_readme_has_exported(
+    service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The finding: the shop's environment set the stores and the broker but no card-token key,
+    which ``serve`` requires wherever a store is configured; it exited with status 2 and compose
+    restarted it, again and again."""
+    from eventualshop.runtime.auth import keys_problem
+
+    compose = yaml.safe_load((ROOT / "local/docker-compose.yaml").read_text())
+    for name in list(os.environ):
+        if name.startswith(("EVENTUALSHOP_", "K_SINK")):
+            monkeypatch.delenv(name)
+    for name, value in compose["services"][service]["environment"].items():
+        monkeypatch.setenv(name, _compose_value(str(value), COMPOSE_SHELL))
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))  # /app/var in the container
+    SHOP.reset()
+    try:
+        assert SHOP.settings_problem() is None
+        assert keys_problem() is None
+        SHOP.configure_contexts()  # what ``serve`` runs before it listens
+    finally:
+        SHOP.reset()
+    readme = (ROOT / "README.md").read_text()
+    for name in COMPOSE_SHELL:
+        assert f"export {name}=" in readme, name
+
+
+def test_compose_says_what_to_export_when_the_key_is_missing() -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        unavailable("docker-compose is not installed (apt-get install docker-compose)")
+    shell = {k: v for k, v in os.environ.items() if k not in COMPOSE_SHELL}
+    result = subprocess.run(
+        [binary, "-f", "local/docker-compose.yaml", "config", "-q"],
+        cwd=ROOT,
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "export EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY first" in result.stderr

@@ -110,7 +110,7 @@ def generate(
     files["openfaas/dispatcher.yaml"] = yaml_document(openfaas.dispatcher(config))
     files["Dockerfile"] = local.dockerfile(root)
     files[".dockerignore"] = local.dockerignore()
-    files["local/docker-compose.yaml"] = yaml_document(local.compose())
+    files["local/docker-compose.yaml"] = yaml_document(local.compose(secrets))
     return {root / path: files[path] for path in sorted(files)}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,11 @@ def _app_service(command: list[str], environment: dict[str, str]) -> dict[str, A
     }
 
 
-def compose() -> dict[str, Any]:
+def compose(secrets: Sequence[str] = ()) -> dict[str, Any]:
+    """The shop on real servers. ``secrets`` (the contexts' secret variables, such as the cart's
+    card-token key) come from the developer's shell: the shop requires them wherever a store is
+    configured, and a key written into this file would be the same for everyone who runs it.
+    Compose refuses to start without them, in one line naming the variable."""
     # Each URL can be overridden from the shell, e.g. an mssql+pyodbc:// event store on the mssql
     # profile's server (…?driver=FreeTDS&TDS_Version=7.4: the image carries FreeTDS).
     environment = {
@@ -163,6 +168,9 @@ def compose() -> dict[str, Any]:
         setting("read_model_url"): "${EVENTUALSHOP_READ_MODEL_URL:-" + MONGODB_URL + "}",
         setting("data_dir"): "/app/var",
     }
+    for variable in secrets:
+        hint = f"export {variable} first (16+ random bytes: openssl rand -hex 32)"
+        environment[variable] = "${" + variable + ":?" + hint + "}"
     infrastructure = _healthy("rabbitmq", "postgres", "mongodb")
     migrate = _app_service(["eventualshop", "migrate"], environment)
     migrate["depends_on"] = _healthy("postgres")
