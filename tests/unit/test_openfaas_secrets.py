@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -30,7 +29,8 @@ from functions.main import ROOT
 from functions.registry import FUNCTIONS
 
 HERE = Path(__file__).resolve().parents[2]
-STACK = yaml.safe_load((HERE / "stack.yml").read_text())["functions"]
+TEXT = (HERE / "stack.yml").read_text()
+STACK = yaml.safe_load(TEXT)["functions"]
 SIGNING_KEY = (
     Ed25519PrivateKey.generate()
     .private_bytes(
@@ -80,14 +80,19 @@ def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     ROOT.reset()
 
 
-def _environment(function: dict[str, Any], mounted: Path) -> dict[str, str]:
-    """The function's environment in its pod: ``${VAR}`` expanded from the shell, the secrets'
-    folder where this test mounted them."""
-    environment: dict[str, str] = {}
-    for name, value in function["environment"].items():
-        value = re.sub(r"\$\{(\w+)\}", lambda m: SHELL[m.group(1)], str(value))
-        environment[name] = value.replace(SECRETS_DIR, str(mounted))
-    return environment
+def _deployed(name: str, mounted: Path) -> dict[str, str]:
+    """The function's environment in its pod. faas-cli replaces ``${VAR}`` and
+    ``${VAR:-default}`` in the file's text, then parses it (``substituteEnvironment`` in
+    openfaas/go-sdk's ``stack/stack.go``); the secrets' folder is where this test mounted them."""
+
+    def value(match: re.Match[str]) -> str:
+        return SHELL.get(match.group(1)) or match.group(2) or ""
+
+    text = re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", value, TEXT)
+    environment = yaml.safe_load(text)["functions"][name]["environment"]
+    for variable, content in environment.items():
+        assert isinstance(content, str), f"{name}: {variable} arrives as {type(content).__name__}"
+    return {k: v.replace(SECRETS_DIR, str(mounted)) for k, v in environment.items()}
 
 
 def test_no_url_is_a_plain_variable() -> None:
@@ -108,7 +113,7 @@ def test_every_secret_a_function_mounts_is_one_the_readme_says_to_create() -> No
 def test_every_function_is_configured_by_its_secrets(
     spec: FunctionSpec, mounted: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    environment = _environment(STACK[spec.name], mounted)
+    environment = _deployed(spec.name, mounted)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert ROOT.settings_problem() is None

@@ -31,8 +31,15 @@ class _Dumper(yaml.SafeDumper):
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # Multi-line text (a README in a Secret, a long description) reads best as a literal block.
-    style = "|" if "\n" in value else "'" if value in _YAML11_BOOLEANS else None
+    style = "|" if "\n" in value else "'" if _quoted(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _quoted(value: str) -> bool:
+    """A value to single-quote although PyYAML would not: a YAML 1.1 boolean, or a ``${VAR}``
+    that faas-cli replaces in the file's text before it parses it, where a value with YAML
+    syntax of its own (the JWKS, a JSON document) would otherwise arrive as a mapping."""
+    return value in _YAML11_BOOLEANS or (value.startswith("${") and value.endswith("}"))
 
 
 _Dumper.add_representer(str, _str)
