@@ -14,12 +14,15 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 
 from eventualshop.runtime import health
 from eventualshop.runtime.auth import AuthSettings, jwks
@@ -52,7 +55,10 @@ SECRETS = {
 #: and the URLs the README used to ask for, so a stack that still expanded them is judged on
 #: the rest too.
 SHELL = {
-    "EVENTUALSHOP_AUTH_JWKS": "",
+    # model_construct: the key given, nothing read from this process's environment
+    "EVENTUALSHOP_AUTH_JWKS": json.dumps(
+        jwks(AuthSettings.model_construct(auth_signing_key=SecretStr(SIGNING_KEY)))
+    ),
     "EVENTUALSHOP_EVENT_STORE_URL": SECRETS["eventualshop-event-store-url"].strip(),
     "EVENTUALSHOP_READ_MODEL_URL": SECRETS["eventualshop-read-model-url"].strip(),
     "EVENTUALSHOP_RABBITMQ_URL": SECRETS["eventualshop-rabbitmq-url"].strip(),
@@ -74,22 +80,29 @@ def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(("EVENTUALSHOP_", "K_SINK", "FUNCTION_")):
             monkeypatch.delenv(name)
-    SHELL["EVENTUALSHOP_AUTH_JWKS"] = json.dumps(jwks(AuthSettings(auth_signing_key=SIGNING_KEY)))
     ROOT.reset()
     yield
     ROOT.reset()
 
 
-def _deployed(name: str, mounted: Path) -> dict[str, str]:
-    """The function's environment in its pod. faas-cli replaces ``${VAR}`` and
-    ``${VAR:-default}`` in the file's text, then parses it (``substituteEnvironment`` in
-    openfaas/go-sdk's ``stack/stack.go``); the secrets' folder is where this test mounted them."""
+@cache
+def _substituted() -> dict[str, Any]:
+    """The stack as faas-cli reads it: it replaces ``${VAR}`` and ``${VAR:-default}`` in the
+    file's text, then parses it (``substituteEnvironment`` in openfaas/go-sdk's
+    ``stack/stack.go``)."""
 
     def value(match: re.Match[str]) -> str:
         return SHELL.get(match.group(1)) or match.group(2) or ""
 
-    text = re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", value, TEXT)
-    environment = yaml.safe_load(text)["functions"][name]["environment"]
+    functions: dict[str, Any] = yaml.safe_load(re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", value, TEXT))[
+        "functions"
+    ]
+    return functions
+
+
+def _deployed(name: str, mounted: Path) -> dict[str, str]:
+    """The function's environment in its pod, the secrets' folder where this test mounted them."""
+    environment = _substituted()[name]["environment"]
     for variable, content in environment.items():
         assert isinstance(content, str), f"{name}: {variable} arrives as {type(content).__name__}"
     return {k: v.replace(SECRETS_DIR, str(mounted)) for k, v in environment.items()}
@@ -144,3 +157,26 @@ def test_a_variable_set_beside_its_file_wins(
         "EVENTUALSHOP_EVENT_STORE_URL_FILE", str(mounted / "eventualshop-event-store-url")
     )
     assert ROOT.settings().event_store_url == "postgresql://db/other"
+
+
+def test_a_function_whose_key_file_cannot_be_read_starts_unready_and_says_which(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mounted: Path
+) -> None:
+    """Asking which settings are set read the file too, and its error escaped: the function
+    failed to boot with a traceback instead of answering its probe."""
+    from eventualshop.runtime.entry import create_app, root_of
+
+    spec = next(s for s in FUNCTIONS if s.derived == "command:CreateCatalog")
+    for name, value in _deployed(spec.name, mounted).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("EVENTUALSHOP_AUTH_JWKS")
+    monkeypatch.setenv("EVENTUALSHOP_AUTH_JWKS_FILE", str(tmp_path / "absent"))
+    app = create_app(spec.target, str(HERE / spec.source), spec.signature_type)
+    try:
+        answer = app.test_client().get("/health/readiness")
+    finally:
+        root_of(app).reset()
+    assert answer.status_code == 503
+    assert answer.get_json()["invalid"] == [
+        f"EVENTUALSHOP_AUTH_JWKS_FILE: cannot read {tmp_path / 'absent'}: No such file or directory"
+    ]

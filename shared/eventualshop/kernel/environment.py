@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -39,7 +40,11 @@ class EnvironmentSettings(BaseModel):
     )
 
     def __init__(self, **values: Any) -> None:
-        super().__init__(**(self.from_environment_values(os.environ) | values))
+        found = self.from_environment_values(os.environ) | values
+        for value in found.values():
+            if isinstance(value, UnreadableFile):
+                raise value.error(type(self).__name__)
+        super().__init__(**found)
 
     @classmethod
     def variable(cls, field: str) -> str:
@@ -60,55 +65,66 @@ class EnvironmentSettings(BaseModel):
         return f"{variable}: {said(first)}"
 
     @classmethod
-    def from_environment_values(cls, environ: Mapping[str, str]) -> dict[str, str]:
+    def from_environment_values(cls, environ: Mapping[str, str]) -> dict[str, str | UnreadableFile]:
         """The values ``environ`` sets, keyed as the model validates them (alias or name).
 
         A variable that is not set may come from the file ``<VARIABLE>_FILE`` names, its content
         without the line break that ends it: how OpenFaaS (and Docker, and Kubernetes volumes)
         hand over a secret, so a password in a URL need not be in the pod's environment. The
         variable itself wins where both are set; a field whose ``_FILE`` variable is a field of
-        its own (the signing key's) is left to that field."""
+        its own (the signing key's) is left to that field. A file that cannot be read is an
+        :class:`UnreadableFile` in its field's place: the setting is there, and the settings
+        refuse it (a readiness check that only asks which settings are set does not fail)."""
         found = {name.upper(): value for name, value in environ.items()}
         variables = {cls.variable(field) for field in cls.model_fields}
-        values: dict[str, str] = {}
+        values: dict[str, str | UnreadableFile] = {}
         for field, info in cls.model_fields.items():
             variable = cls.variable(field)
-            value = found.get(variable)
+            value: str | UnreadableFile | None = found.get(variable)
             if value is None and f"{variable}_FILE" not in variables:
                 path = found.get(f"{variable}_FILE")
-                value = _read_file(cls.__name__, f"{variable}_FILE", path) if path else None
+                value = _read_file(f"{variable}_FILE", path) if path else None
             if value is not None:
                 alias = info.validation_alias
                 values[alias if isinstance(alias, str) else field] = value
         return values
 
 
-def _read_file(model: str, variable: str, path: str) -> str:
-    """A secret's file, or the settings' error naming the variable and the path (not the
-    content): one line where a setting out of range would be one."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            return file.read().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = (
-            (error.strerror or type(error).__name__)
-            if isinstance(error, OSError)
-            else "not UTF-8 text"
-        )
-        raise ValidationError.from_exception_data(
+@dataclass(frozen=True, slots=True)
+class UnreadableFile:
+    """A setting's file that could not be read: where and why, never any content."""
+
+    variable: str
+    path: str
+    reason: str
+
+    def error(self, model: str) -> ValidationError:
+        """The settings' error naming the variable and the path: one line where a setting out
+        of range would be one."""
+        return ValidationError.from_exception_data(
             model,
             [
                 InitErrorDetails(
                     type=PydanticCustomError(
                         "secret_file",
                         "cannot read {path}: {reason}",
-                        {"path": path, "reason": reason},
+                        {"path": self.path, "reason": self.reason},
                     ),
-                    loc=(variable,),
-                    input=path,
+                    loc=(self.variable,),
+                    input=self.path,
                 )
             ],
-        ) from None
+        )
+
+
+def _read_file(variable: str, path: str) -> str | UnreadableFile:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\r\n")
+    except OSError as error:
+        return UnreadableFile(variable, path, error.strerror or type(error).__name__)
+    except UnicodeDecodeError:
+        return UnreadableFile(variable, path, "not UTF-8 text")
 
 
 def settings_problem(error: ValidationError) -> str | None:

@@ -151,7 +151,11 @@ def keys_problem() -> str | None:
     return None
 
 
-_VARIABLES = tuple(f"EVENTUALSHOP_{name.upper()}" for name in AuthSettings.model_fields)
+_VARIABLES = tuple(
+    f"EVENTUALSHOP_{name.upper()}{suffix}"
+    for name in AuthSettings.model_fields
+    for suffix in ("", "_FILE")  # a setting may come from a file (kernel/environment.py)
+)
 
 
 def current_settings() -> AuthSettings:

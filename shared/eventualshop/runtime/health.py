@@ -108,13 +108,15 @@ def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]
     return missing
 
 
-def _auth_values(environ: Mapping[str, str]) -> dict[str, str]:
+def _auth_values(environ: Mapping[str, str]) -> Mapping[str, object]:
+    """Which authorization settings are set (a file that cannot be read counts as set: the
+    settings' own check refuses it, naming it)."""
     from eventualshop.runtime.auth import AuthSettings
 
     return AuthSettings.from_environment_values(environ)
 
 
-def _auth_on(values: Mapping[str, str]) -> bool:
+def _auth_on(values: Mapping[str, object]) -> bool:
     return str(values.get("auth", "on")).lower() != "off"
 
 
