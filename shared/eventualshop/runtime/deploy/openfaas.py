@@ -10,7 +10,7 @@ context's secrets such as the cart's card-token key, and its own, the signing ke
 OpenFaaS secret named after its variable as on Knative (``eventualshop-event-store-url``),
 mounted as a file that ``<VARIABLE>_FILE`` names (``kernel/environment.py`` reads it). Only the
 public JWKS comes from the deploying shell (``faas-cli`` expands ``${VAR}``). The dispatcher, a
-plain Deployment, reads the Kubernetes Secret's variables.
+plain Deployment, reads the same secrets as variables.
 """
 
 from __future__ import annotations
@@ -108,9 +108,23 @@ def dispatcher(config: DeployConfig) -> dict[str, Any]:
             "--subscriber-base",
             config.openfaas_function_base,
         ],
-        "env": [{"name": setting("broker"), "value": "rabbitmq"}],
-        # The RabbitMQ URL and the event store URL (where dead letters are kept).
-        "envFrom": [{"secretRef": {"name": config.secret}}],
+        # The RabbitMQ URL and the event store URL (where dead letters are kept), from the
+        # OpenFaaS secrets the functions mount: faas-netes keeps each under its name as the key.
+        "env": [
+            {"name": setting("broker"), "value": "rabbitmq"},
+            *(
+                {
+                    "name": setting(name),
+                    "valueFrom": {
+                        "secretKeyRef": {
+                            "name": own_secret(setting(name)),
+                            "key": own_secret(setting(name)),
+                        }
+                    },
+                }
+                for name in ("rabbitmq_url", "event_store_url")
+            ),
+        ],
         "resources": {
             "requests": {"cpu": "100m", "memory": "160Mi"},
             "limits": {"memory": "384Mi"},
