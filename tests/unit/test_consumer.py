@@ -20,17 +20,15 @@ from cloudevents.http import CloudEvent
 from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.runtime.broker.deadletters import InMemoryDeadLetterStore
 from eventualshop.runtime.consumer import consumer
-from eventualshop.runtime.registry import FunctionKind, FunctionSpec
+from eventualshop.runtime.registry import FunctionKind
 from eventualshop.shopping_cart.events import CART_EVENTS
+from functions.registry import FUNCTIONS
 
 #: What no log line may repeat: a value only the event's data holds.
 SECRET = "4111111111111111-do-not-log"
-SPEC = FunctionSpec(
-    name="shopping-cart-details",
-    kind=FunctionKind.PROJECTOR,
-    context="shopping_cart",
-    module="functions.main",
-    target="shopping_cart_details",
+#: A projector of the cart, as registered.
+SPEC = next(
+    s for s in FUNCTIONS if s.kind is FunctionKind.PROJECTOR and s.context == "shopping-cart"
 )
 
 
