@@ -61,7 +61,7 @@ class EnvironmentSettings(BaseModel):
         if not first["loc"]:  # a check of the whole model names its variable itself
             return said(first)
         name = str(first["loc"][0])
-        variable = cls.variable(name) if name in cls.model_fields else name  # else: a variable
+        variable = cls.variable(name) if name in cls.model_fields else name  # an alias, a _FILE
         return f"{variable}: {said(first)}"
 
     @classmethod
