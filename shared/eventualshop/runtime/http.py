@@ -82,6 +82,16 @@ def read_json_body(request: Request) -> dict[str, Any]:
         raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return {}
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        # RFC 9110 §15.5.16: name the codings that are accepted. Read as it came, a gzip body
+        # was "Malformed JSON", and a plain one sent with the header was taken.
+        raise ProblemError(
+            415,
+            "Unsupported media type",
+            "send the body without a Content-Encoding (uncompressed)",
+            headers={"Accept-Encoding": "identity"},
+        )
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ProblemError(
