@@ -82,15 +82,15 @@ def read_json_body(request: Request) -> dict[str, Any]:
         raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return {}
-    coding = request.headers.get("Content-Encoding", "").strip().lower()
-    if coding not in ("", "identity"):
-        # RFC 9110 §15.5.16: name the codings that are accepted. Read as it came, a gzip body
-        # was "Malformed JSON", and a plain one sent with the header was taken.
+    if request.headers.get("Content-Encoding", "").strip():
+        # Read as it came, a gzip body was "Malformed JSON", and a plain one sent with the
+        # header was taken. RFC 9110 §15.5.16: say which codings are accepted; an empty
+        # Accept-Encoding is "none" (§12.5.3), and the no-op coding is not to be sent (§8.4.1).
         raise ProblemError(
             415,
             "Unsupported media type",
-            "send the body without a Content-Encoding (uncompressed)",
-            headers={"Accept-Encoding": "identity"},
+            "send the body uncompressed, without a Content-Encoding header",
+            headers={"Accept-Encoding": ""},
         )
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
