@@ -22,6 +22,15 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eventualshop.kernel.validation import said
 
+#: ``<VARIABLE>_FILE`` names a file that holds the variable's value (OpenFaaS, Docker and
+#: Kubernetes volumes hand over secrets that way).
+FILE_SUFFIX = "_FILE"
+
+
+def is_set(environ: Mapping[str, str], variable: str) -> bool:
+    """Whether ``variable`` is given, as itself or as the file its ``_FILE`` variable names."""
+    return bool(environ.get(variable) or environ.get(variable + FILE_SUFFIX))
+
 
 class EnvironmentConfig(ConfigDict, total=False):
     #: Prepended to a field's name to name its variable: ``EVENTUALSHOP_`` + ``DATA_DIR``
@@ -81,9 +90,10 @@ class EnvironmentSettings(BaseModel):
         for field, info in cls.model_fields.items():
             variable = cls.variable(field)
             value: str | UnreadableFile | None = found.get(variable)
-            if value is None and f"{variable}_FILE" not in variables:
-                path = found.get(f"{variable}_FILE")
-                value = _read_file(f"{variable}_FILE", path) if path else None
+            file_variable = variable + FILE_SUFFIX
+            if value is None and file_variable not in variables:
+                path = found.get(file_variable)
+                value = read_setting_file(file_variable, path) if path else None
             if value is not None:
                 alias = info.validation_alias
                 values[alias if isinstance(alias, str) else field] = value
@@ -117,7 +127,8 @@ class UnreadableFile:
         )
 
 
-def _read_file(variable: str, path: str) -> str | UnreadableFile:
+def read_setting_file(variable: str, path: str) -> str | UnreadableFile:
+    """The content of the file ``variable`` names, without the line break that ends it."""
     try:
         with open(path, encoding="utf-8") as file:
             return file.read().rstrip("\r\n")

@@ -36,7 +36,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_core import PydanticCustomError
 
 from eventualshop.kernel.declaration import Access
-from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
+from eventualshop.kernel.environment import FILE_SUFFIX, EnvironmentConfig, EnvironmentSettings
 from eventualshop.runtime import jws
 from eventualshop.runtime.problems import ProblemError
 
@@ -154,7 +154,7 @@ def keys_problem() -> str | None:
 _VARIABLES = tuple(
     f"EVENTUALSHOP_{name.upper()}{suffix}"
     for name in AuthSettings.model_fields
-    for suffix in ("", "_FILE")  # a setting may come from a file (kernel/environment.py)
+    for suffix in ("", FILE_SUFFIX)  # a setting may come from a file
 )
 
 

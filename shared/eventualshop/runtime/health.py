@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response
 
+from eventualshop.kernel.environment import is_set
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec
 from eventualshop.runtime.settings import Settings
 
@@ -97,10 +98,7 @@ def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]
         and "rabbitmq_url" not in config.model_fields_set
     ):
         missing.append(f"{ENV_PREFIX}RABBITMQ_URL")
-    # A secret may come as the file its ``_FILE`` variable names (kernel/environment.py).
-    missing.extend(
-        name for name in need.secrets if not (environ.get(name) or environ.get(f"{name}_FILE"))
-    )
+    missing.extend(name for name in need.secrets if not is_set(environ, name))
     if need.verifies_tokens and _needs_public_keys(environ):
         # Without them the function would verify with a key of its own making and refuse every
         # token Identity signs.
