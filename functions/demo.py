@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from eventualshop.kernel.environment import FILE_SUFFIX
 from eventualshop.runtime.cli import CliError, is_http_url
 
 if TYPE_CHECKING:
@@ -68,12 +69,14 @@ def _free_port() -> int:
 
 
 #: The settings that point a process at someone's own stores, broker, keys or network: a
-#: variable ``EVENTUALSHOP_…`` ending in one of these, and Knative's ``K_SINK``.
-_ELSEWHERE = ("_URL", "_BROKER", "_BROKER_EXCHANGE", "_KEY", "_KEY_FILE", "_JWKS", "_HOST")
+#: variable ``EVENTUALSHOP_…`` ending in one of these, given itself or as a file
+#: (``<VARIABLE>_FILE``), and Knative's ``K_SINK``.
+_ELSEWHERE = ("_URL", "_BROKER", "_BROKER_EXCHANGE", "_KEY", "_JWKS", "_HOST")
 
 
 def _points_elsewhere(name: str) -> bool:
-    return name == "K_SINK" or (name.startswith("EVENTUALSHOP_") and name.endswith(_ELSEWHERE))
+    setting = name.removesuffix(FILE_SUFFIX)
+    return name == "K_SINK" or (name.startswith("EVENTUALSHOP_") and setting.endswith(_ELSEWHERE))
 
 
 @contextmanager

@@ -211,3 +211,33 @@ def test_store_options_without_a_url_are_one_line_saying_what_they_are_for(
     assert err.startswith(
         "eventualshop: --data-dir names a running shop's stores: give its --url"
     ), err
+
+
+def test_the_embedded_shop_ignores_settings_given_as_files_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A setting may come from the file ``<VARIABLE>_FILE`` names (OpenFaaS secrets): the demo
+    took ``EVENTUALSHOP_EVENT_STORE_URL_FILE`` and ran its throw-away shop on that database."""
+    given = {
+        "EVENTUALSHOP_EVENT_STORE_URL": "postgresql://shop@db.example/shop",
+        "EVENTUALSHOP_READ_MODEL_URL": "mongodb://db.example/shop",
+        "EVENTUALSHOP_BROKER": "knative",
+        "EVENTUALSHOP_HOST": "0.0.0.0",
+    }
+    real_shop = {}
+    for name, value in given.items():
+        (tmp_path / name).write_text(value)
+        real_shop[f"{name}_FILE"] = str(tmp_path / name)
+        monkeypatch.setenv(f"{name}_FILE", str(tmp_path / name))
+    try:
+        with embedded_shop(ROOT) as base:
+            config = ROOT.settings()
+            seen = {name: os.environ.get(name) for name in real_shop}
+    finally:
+        ROOT.reset()
+    assert base.startswith("http://127.0.0.1:"), base
+    assert seen == dict.fromkeys(real_shop), seen
+    assert config.event_store_url is None
+    assert config.read_model_url is None
+    assert config.broker == "inprocess"
+    assert {name: os.environ.get(name) for name in real_shop} == real_shop
