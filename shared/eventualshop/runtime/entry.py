@@ -23,6 +23,7 @@ from eventualshop.runtime.registry import FunctionKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import ModuleType
 
     from flask import Flask, Response
 
@@ -49,11 +50,12 @@ def create_app(
         )
     # functions-framework loaded the source under its file's stem; its composition root is the
     # one the target was built from (a platform module imports the shared one).
-    root = _loaded_root(Path(source).stem)
+    module = sys.modules.get(Path(source).stem)
+    root = _loaded_root(module, Path(source).stem)
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
     if spec.kind is FunctionKind.SCHEDULED:
-        _tick_on_a_plain_post(app, spec, getattr(sys.modules[Path(source).stem], target))
+        _tick_on_a_plain_post(app, spec, getattr(module, target))
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
     # A misconfigured function starts anyway, unready, its probe and one log line saying why:
     # a process that failed to boot would say it in a traceback, restarted in a loop.
@@ -98,10 +100,10 @@ def root_of(app: Flask) -> Root:
     return root
 
 
-def _loaded_root(module: str) -> Root:
-    found = getattr(sys.modules.get(module), "ROOT", None)
+def _loaded_root(module: ModuleType | None, name: str) -> Root:
+    found = getattr(module, "ROOT", None)
     if found is None:
-        raise EntryError(f"the function source {module!r} has no composition root named ROOT")
+        raise EntryError(f"the function source {name!r} has no composition root named ROOT")
     root: Root = found
     return root
 

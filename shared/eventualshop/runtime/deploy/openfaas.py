@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from eventualshop.kernel.environment import FILE_SUFFIX
 from eventualshop.runtime.deploy.config import (
     OPENFAAS_LIVENESS_PATH,
     OPENFAAS_READINESS_PATH,
@@ -53,9 +54,9 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     environment[setting("broker")] = "rabbitmq"
     if spec.route is not None:  # what checks a token, and the JWKS document that publishes it
         environment[JWKS] = "${" + JWKS + "}"
-    secrets = secret_variables(spec)
+    secrets = _secret_variables(spec)
     for variable in secrets:  # the file's path, never its content
-        environment[f"{variable}_FILE"] = f"{SECRETS_DIR}/{own_secret(variable)}"
+        environment[variable + FILE_SUFFIX] = f"{SECRETS_DIR}/{own_secret(variable)}"
     function_labels = {
         key: value for key, value in labels(spec).items() if not key.startswith("networking.")
     }
@@ -88,7 +89,7 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     return function
 
 
-def secret_variables(spec: FunctionSpec) -> list[str]:
+def _secret_variables(spec: FunctionSpec) -> list[str]:
     """The variables a function reads from OpenFaaS secrets: the URLs every function is given,
     its context's secrets, its own."""
     return [setting(name) for name in _URLS] + [*spec.secrets, *spec.own_secrets]
@@ -112,18 +113,7 @@ def dispatcher(config: DeployConfig) -> dict[str, Any]:
         # OpenFaaS secrets the functions mount: faas-netes keeps each under its name as the key.
         "env": [
             {"name": setting("broker"), "value": "rabbitmq"},
-            *(
-                {
-                    "name": setting(name),
-                    "valueFrom": {
-                        "secretKeyRef": {
-                            "name": own_secret(setting(name)),
-                            "key": own_secret(setting(name)),
-                        }
-                    },
-                }
-                for name in ("rabbitmq_url", "event_store_url")
-            ),
+            *(_from_secret(setting(name)) for name in ("rabbitmq_url", "event_store_url")),
         ],
         "resources": {
             "requests": {"cpu": "100m", "memory": "160Mi"},
@@ -140,3 +130,9 @@ def dispatcher(config: DeployConfig) -> dict[str, Any]:
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
         },
     }
+
+
+def _from_secret(variable: str) -> dict[str, Any]:
+    """A container's variable from the OpenFaaS secret of that name (its one key)."""
+    secret = own_secret(variable)
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": secret}}}
