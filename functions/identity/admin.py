@@ -39,21 +39,11 @@ def create_admin(
 
     ``eventualshop users create-admin`` and ``eventualshop demo`` both come here, each with the
     root it runs on (this module imports none: the composition root imports the command)."""
+    command = registration(email, first_name=first_name, last_name=last_name)
     try:
         secret = TypeAdapter(Password).validate_python(password)
     except ValidationError as error:
         raise AdminRefused(_what_is_wrong("password", error), 2) from None
-    try:
-        command = RegisterUser(
-            user_id=uuid.uuid4(),
-            first_name=first_name,
-            last_name=last_name,
-            email=email,
-            credential_id=uuid.uuid4(),  # replaced below, once the email is known to be free
-            roles=("admin",),
-        )
-    except ValidationError as error:
-        raise AdminRefused(_what_is_wrong(None, error), 2) from None
     store = root.read_model_store()
     taken = find_by_sign_in_email(store, command.email) is not None
     if taken or not emails.claim(store, command.email, command.user_id):
@@ -66,6 +56,22 @@ def create_admin(
     # delivered the event (a running shop's relay publishes it later; projectors skip repeats).
     root.catch_up()
     return outcome.aggregate_id
+
+
+def registration(email: str, *, first_name: str, last_name: str) -> RegisterUser:
+    """The admin's registration, its email and names checked (before anyone is asked for a
+    password); its credential id is a placeholder until the email is known to be free."""
+    try:
+        return RegisterUser(
+            user_id=uuid.uuid4(),
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            credential_id=uuid.uuid4(),
+            roles=("admin",),
+        )
+    except ValidationError as error:
+        raise AdminRefused(_what_is_wrong(None, error), 2) from None
 
 
 def _what_is_wrong(name: str | None, error: ValidationError) -> str:

@@ -2,8 +2,8 @@
 
 ``create-admin`` registers the first admin, who can then do what admins do; ``jwks`` prints the
 public keys a deployment gives every function to verify tokens. The password comes from
-``EVENTUALSHOP_ADMIN_PASSWORD`` or a prompt, never from the command line (where ``ps`` and the
-shell's history would show it); the signing key likewise from the environment
+``EVENTUALSHOP_ADMIN_PASSWORD``, a prompt or a pipe, never from the command line (where ``ps``
+and the shell's history would show it); the signing key likewise from the environment
 (``EVENTUALSHOP_AUTH_SIGNING_KEY`` or ``…_FILE``).
 
 This module is only the command's surface, cheap to import (every ``eventualshop`` invocation
@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import sys
 from typing import TYPE_CHECKING
 
-from eventualshop.runtime.cli import SystemCommand, checked_settings, store_options
+from eventualshop.runtime.cli import CliError, SystemCommand, checked_settings, store_options
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
@@ -44,11 +45,35 @@ def _run(args: argparse.Namespace, root: Root) -> None:
         print(admin.jwks_document())
         return
     checked_settings(root)  # an unusable store URL is one line, before the password is asked
-    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD") or getpass.getpass("password: ")
+    # The email and names are checked before the password is asked, not after it was typed.
+    admin.registration(args.email, first_name=args.first_name, last_name=args.last_name)
     user = admin.create_admin(
-        root, args.email, password, first_name=args.first_name, last_name=args.last_name
+        root, args.email, _password(), first_name=args.first_name, last_name=args.last_name
     )
     print(f"admin {args.email} created: user {user}")
+
+
+def _password() -> str:
+    """``EVENTUALSHOP_ADMIN_PASSWORD``, else a prompt at a terminal, else the first line of
+    standard input (``printf '%s\\n' "$PW" | eventualshop users create-admin …``): a pipe is read
+    as a pipe, not as a terminal that cannot hide what is typed, which is what getpass takes it
+    for (with two warnings)."""
+    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD")
+    if password:
+        return password
+    try:
+        if sys.stdin.isatty():
+            password = getpass.getpass("password: ")
+        else:
+            password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    except EOFError:  # Ctrl-D at the prompt
+        password = ""
+    if not password:
+        raise CliError(
+            "no password: type it at the prompt, pipe it on standard input, "
+            "or set EVENTUALSHOP_ADMIN_PASSWORD"
+        )
+    return password
 
 
 USERS = SystemCommand(

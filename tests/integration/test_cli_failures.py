@@ -5,14 +5,17 @@ against a closed port on 127.0.0.1), and no URL's password in what is printed.""
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from eventualshop.runtime.cli import parser
+from eventualshop.runtime.local import build_app
 from functions.identity.users import USERS
 from functions.main import ROOT, cli
 
@@ -201,6 +204,64 @@ def test_a_weak_admin_password_is_refused_with_what_it_lacks(
     assert line.startswith("eventualshop: password: must "), line
     assert says in line, line
     assert password not in line, line
+
+
+def test_without_a_password_anywhere_create_admin_says_where_to_give_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: getpass's two warnings (GetPassWarning "Can not control echo on the terminal",
+    # "Warning: Password input may be echoed.") and then ``eventualshop: EOFError: ``.
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal, nothing piped: /dev/null
+
+    code = cli(["users", "create-admin", "--email", "admin@example.com"])
+
+    err = capsys.readouterr().err
+    line = _one_line(err)
+    assert code == 2, err
+    assert "EVENTUALSHOP_ADMIN_PASSWORD" in line, line
+    assert "standard input" in line, line
+    assert "EOFError" not in line, line
+    assert "Warning" not in err, err
+
+
+def test_a_password_piped_on_standard_input_makes_an_admin_who_signs_in_with_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: the same warnings before it was read (getpass reads a pipe as a terminal that echoes).
+    monkeypatch.setattr(sys, "stdin", io.StringIO(ADMIN_PASSWORD + "\n"))
+
+    code = cli(["users", "create-admin", "--email", "admin@example.com"])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.startswith("admin admin@example.com created: user "), captured.out
+    assert "Warning" not in captured.err, captured.err
+    assert ADMIN_PASSWORD not in captured.out + captured.err
+    # The password kept is the line without its newline: the admin signs in with it.
+    answer = (
+        build_app(ROOT)
+        .test_client()
+        .post(
+            "/api/v1/identities/sign-in",
+            json={"email": "admin@example.com", "password": ADMIN_PASSWORD},
+        )
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+def test_an_email_that_is_no_email_is_refused_before_the_password_is_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: the password was asked first, and the email refused only after it was typed.
+    typed = io.StringIO(ADMIN_PASSWORD + "\n")
+    monkeypatch.setattr(sys, "stdin", typed)
+
+    code = cli(["users", "create-admin", "--email", "not-an-email"])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line == "eventualshop: --email: must be a valid email address", line
+    assert typed.tell() == 0, "the password was read before the email was checked"
 
 
 def test_an_admin_is_created_in_the_data_dir_the_option_names_and_found_there_by_the_rest(
