@@ -31,7 +31,7 @@ from eventualshop.kernel.service import Outcome
 from eventualshop.runtime.auth import current_settings, jwks
 from eventualshop.runtime.http import command_context, read_json_body, validation_errors
 from eventualshop.runtime.problems import ProblemError, problem
-from eventualshop.runtime.targets import guard
+from eventualshop.runtime.targets import command_location, guard
 from eventualshop.runtime.unavailable import out_of_service
 from functions.identity import credentials, emails, throttle, tokens
 from functions.main import ROOT
@@ -41,6 +41,7 @@ CONTEXT = IDENTITY.name
 M = TypeVar("M", bound=BaseModel)
 _SIGN_UP = uuid.UUID("0b6c7a52-4d0e-4c55-9d8e-5f2f3f1e2a10")  # names user ids made from keys
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="eventualshop"'}
+_LOCATION = command_location(ROOT, IDENTITY)
 
 
 class _Body(BaseModel):
@@ -150,7 +151,7 @@ def _accepted(outcome: Outcome, headers: dict[str, str]) -> Response:
         "events": list(outcome.event_types),
         "duplicate": outcome.duplicate,
     }
-    headers["Location"] = IDENTITY.routes + IDENTITY.location.format(aggregateId=user)
+    headers["Location"] = _LOCATION().format(aggregateId=user)
     return _json(body, 202, headers)
 
 

@@ -24,7 +24,7 @@ from eventualshop.kernel.declaration import BoundedContext
 from eventualshop.kernel.messages import DomainEvent
 from eventualshop.kernel.projection import Projection
 from eventualshop.kernel.registry import EventRegistry
-from eventualshop.runtime.registry import FunctionSpec
+from eventualshop.runtime.registry import FunctionSpec, location_function
 
 _PARAMETER = re.compile(r"\{(\w+)\}")
 Resolve = Callable[[str], Any]
@@ -138,9 +138,7 @@ def _queries(context: BoundedContext, queries: ModuleType) -> list[str]:
         for name in parameters:
             if name not in given:
                 problems.append(f"{where}: the route gives no value for {name!r}")
-    paths = [q.path for q in context.queries]
-    location = _PARAMETER.sub("{}", context.location)
-    if context.commands and location not in [_PARAMETER.sub("{}", p) for p in paths]:
+    if context.commands and location_function(context) is None:
         problems.append(f"{context.name}: Location {context.location} is no query route")
     return problems
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from eventualshop.kernel.readmodels import ReadModelStore
     from eventualshop.kernel.service import ApplicationService
     from eventualshop.runtime.broker.deadletters import DeadLetterStore
+    from eventualshop.runtime.settings import Settings
 
 
 class Parts(Protocol):
@@ -39,3 +40,5 @@ class Parts(Protocol):
     def projector(self, context: str, projection: str) -> Projector: ...
 
     def relay_after_commit(self, context: str) -> Callable[[], None]: ...
+
+    def settings(self) -> Settings: ...

@@ -135,6 +135,24 @@ def target_name(function: str) -> str:
     return function.replace("-", "_")
 
 
+def query_function_name(context: BoundedContext, handler: str) -> str:
+    """The function that serves a context's query ``handler``."""
+    return f"{context.name}-{kebab(handler)}"
+
+
+_PARAMETER = re.compile(r"\{\w+\}")
+
+
+def location_function(context: BoundedContext) -> str | None:
+    """The query function that serves the context's ``Location`` (its path parameter named as
+    the query's own), or ``None`` when none does (the model check reports that)."""
+    wanted = _PARAMETER.sub("{}", context.location)
+    for route in context.queries:
+        if _PARAMETER.sub("{}", route.path) == wanted:
+            return query_function_name(context, route.handler)
+    return None
+
+
 def stream_filters(context: BoundedContext) -> dict[str, str]:
     """A Trigger on a context's whole stream: a schema bump or a new event changes no filter."""
     return {"source": context.source, "aggregatetype": context.aggregate_type}
@@ -180,7 +198,7 @@ def context_functions(context: BoundedContext, module: str) -> tuple[FunctionSpe
     ]
     queries = [
         derived(
-            f"{context.name}-{kebab(q.handler)}",
+            query_function_name(context, q.handler),
             FunctionKind.QUERY,
             f"query:{q.handler}",
             route=Route("GET", context.routes + q.path),

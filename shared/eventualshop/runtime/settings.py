@@ -6,6 +6,7 @@ broker. Point the URLs at PostgreSQL, MongoDB or RabbitMQ to use real servers in
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
@@ -49,6 +50,10 @@ def unsupported_store(url: str, stores: tuple[frozenset[str], str]) -> str | Non
     return f"{named} no store the shop has; use {expected}"
 
 
+#: Path segments of letters, digits, ``-._~`` or the one placeholder ``{function}``.
+_LOCATION_PREFIX = re.compile(r"(/([\w.~-]|\{function\})+)+")
+
+
 class Settings(EnvironmentSettings):
     """``Settings()`` reads the environment; each field is one variable (``EVENTUALSHOP_`` +
     its name, ``K_SINK`` by its alias). Not pydantic-settings: see ``kernel.environment``."""
@@ -87,6 +92,12 @@ class Settings(EnvironmentSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    location_prefix: str = Field(
+        "",
+        description="what goes before the path of a command's Location: nothing where one host "
+        "serves the /api/v1 paths (serve, Knative's HTTPRoutes); /function/{function} behind the "
+        "OpenFaaS gateway, {function} being the query function that serves the path",
+    )
 
     auto_migrate: bool = Field(
         True, description="create or upgrade the tables on first use (else: eventualshop migrate)"
@@ -109,6 +120,18 @@ class Settings(EnvironmentSettings):
                 "not_an_amqp_url", "must be amqp://user:password@host:5672/vhost (or amqps://…)"
             )
         return url
+
+    @field_validator("location_prefix")
+    @classmethod
+    def _a_path_prefix(cls, prefix: str) -> str:
+        # A Location is built from it on every accepted command: refused here, at start, rather
+        # than as a header no client can follow.
+        if prefix and not _LOCATION_PREFIX.fullmatch(prefix):
+            raise PydanticCustomError(
+                "not_a_location_prefix",
+                "must be empty or a path such as /function/{function} (no trailing slash)",
+            )
+        return prefix
 
     @field_validator("event_store_url")
     @classmethod

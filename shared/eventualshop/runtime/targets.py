@@ -28,7 +28,7 @@ from eventualshop.runtime.http import (
     read_json_body,
 )
 from eventualshop.runtime.problems import ProblemError, problem
-from eventualshop.runtime.registry import FunctionSpec
+from eventualshop.runtime.registry import FunctionSpec, location_function
 
 if TYPE_CHECKING:
     from eventualshop.runtime.parts import Parts
@@ -70,10 +70,23 @@ def _command(
         lambda: root.service(context.name),
         query=route.query,
         body_field=route.body_field,
-        location=context.routes + context.location,
+        location=command_location(root, context),
         after_commit=root.relay_after_commit(context.name),
         authorize=guard(root, context, route.access, route.path),
     )
+
+
+def command_location(root: Parts, context: BoundedContext) -> Callable[[], str]:
+    """The ``Location`` of the context's commands (``{aggregateId}`` to fill in): its query's
+    path, after the deployment's prefix (``location_prefix``: ``/function/<that query's
+    function>`` on the OpenFaaS gateway), read when a command is answered, not at the start."""
+    path = context.routes + context.location
+    serving = location_function(context) or ""
+
+    def location() -> str:
+        return root.settings().location_prefix.replace("{function}", serving) + path
+
+    return location
 
 
 def _query(root: Parts, spec: FunctionSpec, context: BoundedContext, route: QueryRoute) -> Target:

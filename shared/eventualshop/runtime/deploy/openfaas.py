@@ -38,6 +38,8 @@ JWKS = "EVENTUALSHOP_AUTH_JWKS"
 DISPATCHER = "eventualshop-dispatcher"
 #: Where OpenFaaS mounts a function's secrets, one file per secret.
 SECRETS_DIR = "/var/openfaas/secrets"
+#: The gateway's path of a function (faas-netes' ``/function/<name>``), before a Location's path.
+GATEWAY_LOCATION_PREFIX = "/function/{function}"
 
 
 def stack(functions: Sequence[FunctionSpec], config: DeployConfig) -> dict[str, Any]:
@@ -54,6 +56,9 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
     environment[setting("broker")] = "rabbitmq"
     if spec.route is not None:  # what checks a token, and the JWKS document that publishes it
         environment[JWKS] = "${" + JWKS + "}"
+        # No one API host on OpenFaaS: a client calls /function/<name>/<path> on the gateway,
+        # so a command's Location names the query function too.
+        environment[setting("location_prefix")] = GATEWAY_LOCATION_PREFIX
     secrets = _secret_variables(spec)
     for variable in secrets:  # the file's path, never its content
         environment[variable + FILE_SUFFIX] = f"{SECRETS_DIR}/{own_secret(variable)}"
