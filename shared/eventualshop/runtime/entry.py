@@ -18,6 +18,8 @@ from eventualshop.runtime.start import quiet_start
 
 with quiet_start():  # the health checks import the settings, pydantic and Flask (start.py)
     from eventualshop.runtime import health
+    from eventualshop.runtime.logs import configure_logging
+    from eventualshop.runtime.unavailable import answer_unexpected
 
 from eventualshop.runtime.registry import FunctionKind
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from flask import Flask, Response
+    from werkzeug.exceptions import HTTPException
 
     from eventualshop.runtime.registry import FunctionSpec
     from eventualshop.runtime.root import Root
@@ -42,6 +45,9 @@ def create_app(
 ) -> Flask:
     target = target or os.environ.get("FUNCTION_TARGET", "")
     source = source or os.environ.get("FUNCTION_SOURCE", "functions/main.py")
+    # Every function logs one JSON object per line, whatever its source file: only
+    # functions/main.py's targets installed the handler themselves.
+    configure_logging()
     with quiet_start():  # functions-framework, the source and its target: built once
         import functions_framework
 
@@ -54,6 +60,7 @@ def create_app(
     root = _loaded_root(module, Path(source).stem)
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
+    app.register_error_handler(Exception, _escaped)
     if spec.kind is FunctionKind.SCHEDULED:
         _tick_on_a_plain_post(app, spec, getattr(module, target))
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
@@ -92,6 +99,18 @@ def _tick_on_a_plain_post(app: Flask, spec: FunctionSpec, target: Callable[[None
         return jsonify({"function": spec.name, "done": target(None)})
 
     app.before_request(tick)
+
+
+def _escaped(error: Exception) -> Response | HTTPException:
+    """What a target let escape, answered as the local server answers it (a dependency out of
+    service: 503 and one log line; anything else: a 500 problem), not as Flask's HTML 500 with
+    a traceback of many lines. An HTTP error keeps its own answer (a 404, functions-framework's
+    400 for a POST that is no CloudEvent)."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(error, HTTPException):
+        return error
+    return answer_unexpected(error)
 
 
 def root_of(app: Flask) -> Root:

@@ -25,7 +25,7 @@ from eventualshop.runtime.openapi import add_api_document
 from eventualshop.runtime.problems import problem
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
-from eventualshop.runtime.unavailable import out_of_service, summary
+from eventualshop.runtime.unavailable import answer_unexpected, summary
 
 log = logging.getLogger("eventualshop.local")
 
@@ -71,13 +71,7 @@ def build_app(root: Root) -> Flask:
         status = error.code or 500
         return problem(status, error.name, error.description or error.name)
 
-    @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> Response:
-        unavailable = out_of_service(f"{request.method} {request.path}", error)
-        if unavailable is not None:
-            return unavailable
-        log.exception("unhandled error", exc_info=error)
-        return problem(500, "Internal error", "the request could not be processed")
+    app.register_error_handler(Exception, answer_unexpected)
 
     return app
 

@@ -129,3 +129,18 @@ def out_of_service(
         code="misconfigured",
         headers=headers,
     )
+
+
+def answer_unexpected(error: Exception) -> Response:
+    """A function's answer to an error that escaped its target (a Flask error handler's): the
+    503 of :func:`out_of_service` when that is what it is, else a 500 problem that says nothing
+    of the error, whose traceback is logged once (one JSON line)."""
+    from flask import request
+
+    from eventualshop.runtime.problems import problem
+
+    unavailable = out_of_service(f"{request.method} {request.path}", error)
+    if unavailable is not None:
+        return unavailable
+    logging.getLogger("eventualshop.unhandled").error("unhandled error", exc_info=error)
+    return problem(500, "Internal error", "the request could not be processed")

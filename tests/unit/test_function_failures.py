@@ -1,0 +1,122 @@
+"""Every deployed function logs one JSON object per line, and answers a failure that is not the
+request's as the local server does: a dependency that cannot be reached is a 503 problem with
+``Retry-After`` and one log line; anything else a 500 problem.
+
+The finding: only the functions served from ``functions/main.py`` installed the JSON log handler
+(its module ``__getattr__`` did, as functions-framework asked it for the target). The fourteen
+others, Identity's credential functions, the sagas, the availability projector and the platform
+jobs, have their own source files, so they logged in Python's plain format, several lines per
+error (pika alone writes seven per refused connection). And an outbox sweep whose database was
+down answered a 500 HTML page, its traceback in a dozen plain lines, every minute.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eventualshop.runtime.entry import create_app
+from eventualshop.runtime.logs import QUIET_LEVELS
+from eventualshop.runtime.registry import FunctionSpec
+from functions.main import ROOT
+from functions.registry import FUNCTIONS
+
+HERE = Path(__file__).resolve().parents[2]
+#: The functions with a source file of their own (not ``functions/main.py``).
+OWN_SOURCE = [spec for spec in FUNCTIONS if spec.module != "functions.main"]
+SCHEDULED_BY_NAME = {spec.name: spec for spec in FUNCTIONS if spec.schedule}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[logging.Logger]:
+    """The logging of a process that has configured nothing yet, as a function's image starts."""
+    monkeypatch.chdir(HERE)
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+    for name in ("EVENTUALSHOP_BROKER", "EVENTUALSHOP_EVENT_STORE_URL", "K_SINK"):
+        monkeypatch.delenv(name, raising=False)
+    root_logger = logging.getLogger()
+    monkeypatch.setattr(root_logger, "handlers", [])
+    monkeypatch.setattr(root_logger, "level", logging.WARNING)
+    for name in QUIET_LEVELS:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    ROOT.reset()
+    yield root_logger
+    ROOT.reset()
+
+
+def _json_lines(err: str) -> list[dict[str, object]]:
+    lines = [line for line in err.splitlines() if line.strip()]
+    for line in lines:
+        assert line.startswith("{"), f"a line that is no JSON object: {line!r}\n{err}"
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("spec", OWN_SOURCE, ids=lambda spec: spec.name)
+def test_a_function_with_a_source_of_its_own_logs_json_lines(
+    spec: FunctionSpec, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_app(spec.target, spec.source, spec.signature_type)
+    capsys.readouterr()
+
+    logging.getLogger("eventualshop.probe").warning("a first line\nand a second")
+
+    (entry,) = _json_lines(capsys.readouterr().err)
+    assert entry["level"] == "WARNING"
+    assert entry["message"] == "a first line\nand a second"
+    assert logging.getLogger("pika").level == QUIET_LEVELS["pika"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:  # bound, never listening: a connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULED_BY_NAME))
+def test_a_sweep_whose_database_is_down_answers_503_and_logs_one_line(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = SCHEDULED_BY_NAME[name]
+    url = f"postgresql://shop:s3cret@127.0.0.1:{_closed_port()}/shop"
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", url)
+    monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
+    app = create_app(spec.target, spec.source, spec.signature_type)
+    capsys.readouterr()
+
+    answer = app.test_client().post("/", data=b"")  # OpenFaaS's cron-connector
+
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json"
+    assert answer.headers["Retry-After"]
+    assert answer.get_json()["code"] == "database-unavailable"
+    (entry,) = _json_lines(capsys.readouterr().err)
+    assert "database unavailable" in str(entry["message"]), entry
+    assert "s3cret" not in json.dumps(entry)
+
+
+def test_an_unexpected_error_in_a_function_is_a_500_problem_with_its_traceback_logged(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = SCHEDULED_BY_NAME["outbox-sweep"]
+    app = create_app(spec.target, spec.source, spec.signature_type)
+
+    def broken() -> int:
+        raise ZeroDivisionError("a defect of ours")
+
+    monkeypatch.setattr(ROOT, "sweep", broken)
+    capsys.readouterr()
+
+    answer = app.test_client().post("/", data=b"")
+
+    assert answer.status_code == 500
+    assert answer.mimetype == "application/problem+json"
+    assert "ZeroDivisionError" not in answer.get_data(as_text=True)
+    (entry,) = _json_lines(capsys.readouterr().err)
+    assert entry["level"] == "ERROR"
+    assert "ZeroDivisionError: a defect of ours" in str(entry["error"])
