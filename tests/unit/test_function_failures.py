@@ -120,3 +120,41 @@ def test_an_unexpected_error_in_a_function_is_a_500_problem_with_its_traceback_l
     (entry,) = _json_lines(capsys.readouterr().err)
     assert entry["level"] == "ERROR"
     assert "ZeroDivisionError: a defect of ours" in str(entry["error"])
+
+
+PROJECTORS = [spec for spec in FUNCTIONS if spec.subscriptions and spec.schedule is None]
+
+
+def test_a_post_that_is_no_cloudevent_is_a_problem_that_repeats_none_of_the_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: functions-framework's HTML 400, "Got HTTP headers: … Got data: …", which quoted the
+    # request's headers (its bearer token) and body back.
+    spec = PROJECTORS[0]
+    app = create_app(spec.target, spec.source, spec.signature_type)
+
+    answer = app.test_client().post(
+        "/",
+        json={"card": "4539 1488 0343 6467"},
+        headers={"Authorization": "Bearer a-token-of-the-caller"},
+    )
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json"
+    text = answer.get_data(as_text=True)
+    assert "a-token-of-the-caller" not in text
+    assert "4539" not in text
+    assert "a-token-of-the-caller" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_an_http_error_of_the_framework_is_a_problem_with_its_own_words(method: str) -> None:
+    spec = PROJECTORS[0]
+    app = create_app(spec.target, spec.source, spec.signature_type)
+
+    answer = app.test_client().open("/", method=method)
+
+    assert answer.status_code == 405, answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json"
+    assert answer.get_json()["detail"] == "The method is not allowed for the requested URL."
+    assert answer.headers["Allow"]

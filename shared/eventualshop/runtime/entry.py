@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from flask import Flask, Response
-    from werkzeug.exceptions import HTTPException
 
     from eventualshop.runtime.registry import FunctionSpec
     from eventualshop.runtime.root import Root
@@ -101,15 +100,17 @@ def _tick_on_a_plain_post(app: Flask, spec: FunctionSpec, target: Callable[[None
     app.before_request(tick)
 
 
-def _escaped(error: Exception) -> Response | HTTPException:
+def _escaped(error: Exception) -> Response:
     """What a target let escape, answered as the local server answers it (a dependency out of
     service: 503 and one log line; anything else: a 500 problem), not as Flask's HTML 500 with
-    a traceback of many lines. An HTTP error keeps its own answer (a 404, functions-framework's
-    400 for a POST that is no CloudEvent)."""
+    a traceback of many lines; an HTTP error (a 405, functions-framework's 400 for a POST that
+    is no CloudEvent) as a problem too."""
     from werkzeug.exceptions import HTTPException
 
+    from eventualshop.runtime.problems import http_error
+
     if isinstance(error, HTTPException):
-        return error
+        return http_error(error)
     return answer_unexpected(error)
 
 

@@ -22,7 +22,7 @@ from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.logs import correlated
 from eventualshop.runtime.openapi import add_api_document
-from eventualshop.runtime.problems import problem
+from eventualshop.runtime.problems import http_error, problem
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
 from eventualshop.runtime.unavailable import answer_unexpected, summary
@@ -66,11 +66,7 @@ def build_app(root: Root) -> Flask:
 
     add_api_document(app, root)
 
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        return problem(status, error.name, error.description or error.name)
-
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, answer_unexpected)
 
     return app

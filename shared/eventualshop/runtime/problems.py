@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Response
+from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -54,6 +55,22 @@ def problem(
     return Response(
         json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=dict(headers or {})
     )
+
+
+#: Headers of an HTTP error that tell the client what to do next.
+_KEPT_HEADERS = frozenset({"Allow", "Retry-After"})
+
+
+def http_error(error: HTTPException) -> Response:
+    """An HTTP error Flask, werkzeug or functions-framework raised, as a problem. werkzeug's own
+    words for its class are kept; a description written for the one request is not repeated
+    (functions-framework's 400 for a POST that is no CloudEvent quotes its headers, a bearer
+    token among them, and its body)."""
+    status = error.code or 500
+    generic = error.description == type(error).description
+    detail = (error.description if generic else None) or error.name
+    kept = {name: value for name, value in error.get_headers() if name in _KEPT_HEADERS}
+    return problem(status, error.name, detail, headers=kept)
 
 
 def _slug(text: str) -> str:
