@@ -6,6 +6,7 @@ against a closed port on 127.0.0.1), and no URL's password in what is printed.""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import socket
 import sys
@@ -501,3 +502,21 @@ def test_dispatch_refuses_a_prefetch_of_no_limit(capsys: pytest.CaptureFixture[s
 
     assert refused.value.code == 2
     assert "--prefetch: '0' is not a whole number of 1 or more" in capsys.readouterr().err
+
+
+def test_what_a_command_logs_is_one_json_object_per_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: only ``serve`` installed the JSON handler, so ``dispatch`` (the OpenFaaS dispatcher's
+    # Deployment) and ``project`` logged their retries, dead letters and lost connections in
+    # Python's plain format, a traceback over many lines.
+    root_logger = logging.getLogger()
+    monkeypatch.setattr(root_logger, "handlers", [])
+    assert cli(["check"]) == 0
+    capsys.readouterr()
+
+    logging.getLogger("eventualshop.probe").warning("a first line\nand a second")
+
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["message"] == "a first line\nand a second"

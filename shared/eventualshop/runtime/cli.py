@@ -81,10 +81,8 @@ def checked_settings(root: Root) -> Any:
 
 
 def serve(_args: argparse.Namespace, root: Root) -> None:
-    from eventualshop.runtime.logs import configure_logging
     from eventualshop.runtime.server import PortTaken, ShopServer, check_port
 
-    configure_logging()
     config = checked_settings(root)
     from eventualshop.runtime.auth import keys_problem
 
@@ -409,6 +407,11 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
     """Run one command line against ``root``: the system, composed outside this package, with
     the commands it adds (``system``)."""
     args = parser(system).parse_args(argv)
+    from eventualshop.runtime.logs import configure_logging
+
+    # What a command logs (``dispatch``'s retries and dead letters, ``project``'s lost
+    # connections) is one JSON object per line, as in a deployed function.
+    configure_logging()
     _apply_overrides(args, root)
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
     try:

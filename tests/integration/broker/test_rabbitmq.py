@@ -4,6 +4,7 @@ replay, and an outbox that outlives a stopped broker."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -264,6 +265,31 @@ class TestRetriesAndDeadLetters:
         assert dead.list()[0].attempts == 1
         assert dead.list()[0].reason == "rejected, not retried: status 422: answered 422"
         assert len(http_subscriber.received) == 1
+
+    def test_a_dead_letter_is_one_warning_naming_it_and_the_command_that_replays_it(
+        self,
+        rabbit: Rabbit,
+        dispatchers: list[RabbitMqDispatcher],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        # Was: `eventualshop dispatch` dead-lettered in silence; only a listing showed it.
+        dead = InMemoryDeadLetterStore()
+        run_dispatcher(rabbit, dispatchers, [(Subscription("p", {}, FAST), Recorder(503))], dead)
+
+        with caplog.at_level(logging.INFO, logger="eventualshop.runtime.broker"):
+            RabbitMqPublisher(rabbit.url, rabbit.exchange).publish(entries(1))
+            assert wait_until(lambda: len(dead.list()) == 1)
+            assert wait_until(lambda: any(r.levelno == logging.WARNING for r in caplog.records))
+
+        [letter] = dead.list()
+        lines = [r.getMessage() for r in caplog.records]
+        retries = [line for line in lines if "failed (status 503)" in line]
+        assert len(retries) == FAST.retry, lines
+        [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert (
+            f"{letter.event_id} ({letter.event_type}) for p is dead letter {letter.id}" in warning
+        )
+        assert f"eventualshop dead-letters replay {letter.id}" in warning
 
     def test_a_message_that_is_not_a_cloudevent_goes_straight_to_dead_letters(
         self, rabbit: Rabbit, dispatchers: list[RabbitMqDispatcher]

@@ -4,10 +4,13 @@ deliveries behind it."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
+
+import pytest
 
 from eventualshop.kernel.outbox import OutboxRelay
 from eventualshop.runtime.broker.binding import CloudEventMessage
@@ -107,3 +110,27 @@ def test_a_retry_that_keeps_failing_ends_as_a_dead_letter_without_blocking_other
     assert seen.count("event-1") == 3  # the first attempt and two retries
     (letter,) = store.list()
     assert (letter.event_id, letter.attempts) == ("event-1", 3)
+
+
+def test_each_failed_attempt_and_the_dead_letter_are_logged_with_the_replay_command(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: nothing at all; the event ended as a dead letter in silence.
+    store = InMemoryDeadLetterStore()
+    broker = InProcessBroker([(Subscription("p", {}, SOON), lambda _: 503)], store)
+    broker.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="eventualshop.runtime.broker"):
+            broker.hand_over([message(1)])
+            broker.join()
+    finally:
+        broker.stop()
+
+    (letter,) = store.list()
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in lines] == [logging.INFO, logging.INFO, logging.WARNING], lines
+    assert "attempt 1 of 3 failed (status 503)" in lines[0][1]
+    assert "attempt 2 of 3 failed (status 503)" in lines[1][1]
+    dead = lines[2][1]
+    assert f"dead letter {letter.id} after 3 attempts" in dead, dead
+    assert f"eventualshop dead-letters replay {letter.id}" in dead, dead

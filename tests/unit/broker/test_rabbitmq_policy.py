@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,3 +149,19 @@ def test_a_retried_copy_counts_its_attempts_and_drops_the_broker_history() -> No
     )
     assert amqp.attempts_made(copy.headers) == 2
     assert amqp.attempts_made({amqp.ATTEMPTS_HEADER: "junk"}) == 0
+
+
+def test_a_failed_attempt_is_one_log_line_saying_when_the_next_comes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: nothing; a subscriber that failed every attempt was silent until an operator listed
+    # the dead letters.
+    with caplog.at_level(logging.INFO, logger="eventualshop.runtime.broker"):
+        deliver(503, attempts_made=1)
+
+    (record,) = caplog.records
+    assert record.levelno == logging.INFO
+    line = record.getMessage()
+    assert MESSAGE.id in line, line
+    assert "cart-projector" in line, line
+    assert "attempt 2 of 3 failed (status 503)" in line, line

@@ -38,6 +38,8 @@ from eventualshop.runtime.registry import Subscription
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+    from eventualshop.runtime.broker.deadletters import DeadLetter
+
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,38 @@ def failure_reason(outcome: DeliveryOutcome, result: Verdict) -> str:
     if result is Verdict.REJECTED:
         return f"rejected, not retried: {described}"
     return described
+
+
+def log_retry(
+    trigger: Trigger, message: CloudEventMessage, attempt: int, outcome: DeliveryOutcome
+) -> None:
+    """One line for a failed attempt that will be retried: which, why, and when again."""
+    delivery = trigger.subscription.delivery
+    log.info(
+        "event %s (%s) for %s: attempt %d of %d failed (%s); again in %g s",
+        message.id,
+        message.type,
+        trigger.name,
+        attempt,
+        delivery.retry + 1,
+        outcome.describe(),
+        delivery.delay_seconds(attempt),
+    )
+
+
+def log_dead_letter(letter: DeadLetter, letter_id: int) -> None:
+    """One line for an event that became a dead letter, with the command that sends it again."""
+    log.warning(
+        "event %s (%s) for %s is dead letter %d after %d attempts (%s); "
+        "`eventualshop dead-letters replay %d` sends it again",
+        letter.event_id,
+        letter.event_type,
+        letter.trigger,
+        letter_id,
+        letter.attempts,
+        letter.reason,
+        letter_id,
+    )
 
 
 # --------------------------------------------------------------------------- RabbitMQ dispatcher

@@ -27,6 +27,8 @@ from eventualshop.runtime.broker.delivery import (
     Verdict,
     call_subscriber,
     failure_reason,
+    log_dead_letter,
+    log_retry,
     triggers_by_name,
     verdict,
 )
@@ -182,6 +184,7 @@ class InProcessBroker:
         if result is Verdict.DELIVERED:
             self.reports.append(DeliveryReport(trigger.name, message.id, True, attempts, outcome))
         elif result is Verdict.RETRY and attempts <= delivery.retry:
+            log_retry(trigger, message, attempts, outcome)
             due = time.monotonic() + delivery.delay_seconds(attempts)
             heapq.heappush(
                 self._retries, (due, next(self._sequence), _Retry(trigger, message, attempts + 1))
@@ -214,6 +217,7 @@ class InProcessBroker:
             if result is Verdict.DELIVERED:
                 return DeliveryReport(trigger.name, message.id, True, attempts, outcome)
             if result is Verdict.RETRY and attempts <= delivery.retry:
+                log_retry(trigger, message, attempts, outcome)
                 self.sleep(delivery.delay_seconds(attempts))
                 continue
             return self._give_up(trigger, message, attempts, outcome, result)
@@ -235,6 +239,7 @@ class InProcessBroker:
                 trigger.name, message, reason=reason, attempts=attempts, dead_at=self.clock()
             )
             letter_id = self.dead_letters.add(letter)
+            log_dead_letter(letter, letter_id)
         return DeliveryReport(trigger.name, message.id, False, attempts, outcome, letter_id)
 
 

@@ -28,6 +28,8 @@ from eventualshop.runtime.broker.delivery import (
     Verdict,
     call_subscriber,
     failure_reason,
+    log_dead_letter,
+    log_retry,
     triggers_by_name,
     verdict,
 )
@@ -89,6 +91,7 @@ def decide(
     if result is Verdict.DELIVERED:
         return Decision(Action.ACK, attempt)
     if result is Verdict.RETRY and attempt <= len(retry_queues):
+        log_retry(trigger, message, attempt, outcome)
         return Decision(Action.RETRY, attempt, retry_queue=retry_queues[attempt - 1])
     reason = failure_reason(outcome, result)
     if trigger.subscription.delivery.dead_letter_sink is None:
@@ -338,7 +341,7 @@ class RabbitMqDispatcher:
             if decision.action is Action.DEAD:
                 assert decision.letter is not None
                 try:
-                    self.dead_letters.add(decision.letter)
+                    log_dead_letter(decision.letter, self.dead_letters.add(decision.letter))
                 except Exception:
                     log.exception("dead-letter store failed; event will be attempted again")
                     self._stopping.wait(self.store_retry_delay)
