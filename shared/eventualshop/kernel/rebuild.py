@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
 from eventualshop.kernel.collector import PausedCollection
-from eventualshop.kernel.eventstore import EventStore
+from eventualshop.kernel.eventstore import EventStore, StoredEvent
 from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.kernel.projection import (
     CURSOR_INDEXES,
@@ -60,6 +60,11 @@ def rebuild(
     a delivery wrote its documents and its cursor there together (one ``pinned`` block), so the
     live cursors do not count it: the catch-up applies it again, and runs only once that time
     is over (``sleep``), when no process writes to the old collections any more.
+
+    Each pass reads up to the last position there was when it began, not until a page comes
+    back empty: while the shop writes faster than the catch-up applies (a live write per event
+    and projection), that page never comes. What is written after the catch-up began is
+    delivered to the live collections, which the swap has settled by then.
     """
     projections = list(projections)
     # No cyclic collection while the replay builds up its documents: the scratch store grows to
@@ -74,10 +79,7 @@ def rebuild(
     # Catch up with what was written while the rebuild ran, and delivered elsewhere meanwhile.
     live_projectors = [Projector(store, p) for p in projections]
     wanted = {p.aggregate_type for p in projections}
-    while True:
-        rows = event_store.read_all(position, page)
-        if not rows:
-            return reports
+    for rows in _pages(event_store, position, page):
         for row in rows:
             if row.aggregate_type not in wanted:
                 continue
@@ -87,6 +89,18 @@ def rebuild(
                 # its redelivery brings this one in order.
                 with contextlib.suppress(OutOfOrder):
                     projector.handle(event)
+    return reports
+
+
+def _pages(event_store: EventStore, after: int, page: int) -> Iterator[Sequence[StoredEvent]]:
+    """The events after position ``after`` up to the last one there is now, a page at a time."""
+    end = event_store.last_position()
+    position = after
+    while position < end:
+        rows = event_store.read_all(position, page)
+        if not rows:
+            return
+        yield rows
         position = rows[-1].position or position + len(rows)
 
 
@@ -105,10 +119,7 @@ def _replay_and_swap(
     # types their registry cannot decode): skip them before decoding.
     wanted = {p.aggregate_type for p in projections}
     position = 0
-    while True:
-        rows = event_store.read_all(position, page)
-        if not rows:
-            break
+    for rows in _pages(event_store, position, page):
         for row in rows:
             if row.aggregate_type not in wanted:
                 continue

@@ -26,7 +26,7 @@ from eventualshop.kernel.readmodels import Document, ReadModelStore
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.rebuild import rebuild
 from eventualshop.kernel.repository import Repository
-from eventualshop.shopping_cart import CART, AddBillingAddress, DiscardCart
+from eventualshop.shopping_cart import CART, AddBillingAddress, CreateCart, DiscardCart
 from eventualshop.shopping_cart.read_models import (
     DETAILS,
     ITEM_LIST,
@@ -534,10 +534,11 @@ class TestRebuild:
         appended: list[RecordedEvent] = []
 
         def write_more(read: int, rows: Sequence[StoredEvent]) -> None:
-            if rows or appended:
+            if read != 1:
                 return
-            # The replay has read everything; the shop goes on, and the broker delivers the new
-            # events to the live read models, which the swap is about to replace.
+            # The replay has read its last page (all there was when it began); the shop goes
+            # on, and the broker delivers the new events to the live read models, which the
+            # swap is about to replace.
             appended.extend(
                 history.run(
                     add_item(KEYBOARD, 1, "10.00", currency="EUR").model_copy(
@@ -597,11 +598,37 @@ class TestRebuild:
         rebuild(store, decode(), live, PROJECTIONS, sleep=settle)
 
         assert len(lost) == 1
-        assert steps == ["read 21", "read 0", "swap", "sleep 0.25", "read 1", "read 0"]
+        # Each pass reads up to the last position there was when it began, no further.
+        assert steps == ["read 21", "swap", "sleep 0.25", "read 1"]
         assert contents(live) == contents(project(history.events))
         shown = live.get(DETAILS, str(ACTIVE))
         assert shown is not None
         assert (shown["status"], shown["isDeleted"]) == ("Abandoned", True)
+
+    def test_a_rebuild_under_a_steady_write_load_ends(self, history: CartHistory) -> None:
+        # Was: the replay, then the catch-up, read until a page came back empty; while the shop
+        # wrote faster than the catch-up applied (one live write per event and projection), it
+        # never ended: `eventualshop rebuild` under load ran as long as the load did.
+        live = project(history.events)
+        written: list[RecordedEvent] = []
+
+        def a_write_per_read(read: int, rows: Sequence[StoredEvent]) -> None:
+            assert read < 50, "the rebuild chases the writes and never ends"
+            # The shop goes on: another cart for every page the rebuild reads, each delivered.
+            new = history.run(CreateCart(cart_id=uuid4(), customer_id=uuid4(), currency="USD"))
+            written.extend(new)
+            every = projectors(live)
+            for event in new:
+                handle_everywhere(every, event)
+
+        store = AppendingDuringReads(history.store, a_write_per_read)
+        reports = rebuild(store, decode(), live, PROJECTIONS, page=5)
+
+        # What there was when it began (21), and the rest of the page that reached it.
+        (last,) = {r.last_position for r in reports}
+        assert 21 <= last < 21 + 5, last
+        assert len(written) > 5  # the shop wrote throughout
+        assert contents(live) == contents(project(history.events))
 
     def test_a_rebuild_swaps_every_collection_at_once_and_does_not_wait_without_a_settle_time(
         self, history: CartHistory
