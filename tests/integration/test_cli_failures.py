@@ -504,19 +504,44 @@ def test_dispatch_refuses_a_prefetch_of_no_limit(capsys: pytest.CaptureFixture[s
     assert "--prefetch: '0' is not a whole number of 1 or more" in capsys.readouterr().err
 
 
-def test_what_a_command_logs_is_one_json_object_per_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("command", "runs"),
+    [
+        (["dispatch"], "eventualshop.runtime.broker.rabbitmq.RabbitMqDispatcher.run"),
+        (["project"], "eventualshop.runtime.projecting.run"),
+    ],
+)
+def test_what_a_command_run_as_a_service_logs_is_one_json_object_per_line(
+    command: list[str],
+    runs: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Was: only ``serve`` installed the JSON handler, so ``dispatch`` (the OpenFaaS dispatcher's
     # Deployment) and ``project`` logged their retries, dead letters and lost connections in
     # Python's plain format, a traceback over many lines.
-    root_logger = logging.getLogger()
-    monkeypatch.setattr(root_logger, "handlers", [])
-    assert cli(["check"]) == 0
-    capsys.readouterr()
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
 
-    logging.getLogger("eventualshop.probe").warning("a first line\nand a second")
+    def running(*_args: object) -> None:
+        logging.getLogger("eventualshop.probe").warning("a first line\nand a second")
 
-    lines = capsys.readouterr().err.splitlines()
+    monkeypatch.setattr(runs, running)
+
+    assert cli(command) == 0
+
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert json.loads(lines[0])["message"] == "a first line\nand a second"
+
+
+def test_a_command_that_prints_what_it_did_prints_no_log_lines(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ``migrate`` says per context what it did; Alembic's own INFO lines stay out of it.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+
+    assert cli(["migrate"]) == 0
+
+    captured = capsys.readouterr()
+    assert "is up to date" in captured.out
+    assert "Running upgrade" not in captured.out + captured.err

@@ -80,9 +80,19 @@ def checked_settings(root: Root) -> Any:
     return root.settings()
 
 
+def _logging_as_a_service() -> None:
+    """The commands that run as services (``serve``, and ``dispatch`` and ``project``, which an
+    operator runs beside it or as a Deployment) log one JSON object per line, as a deployed
+    function does. The others print what they did themselves."""
+    from eventualshop.runtime.logs import configure_logging
+
+    configure_logging()
+
+
 def serve(_args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.server import PortTaken, ShopServer, check_port
 
+    _logging_as_a_service()
     config = checked_settings(root)
     from eventualshop.runtime.auth import keys_problem
 
@@ -206,6 +216,7 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
     """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 
+    _logging_as_a_service()
     config = checked_settings(root)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
     if not is_http_url(base):
@@ -249,6 +260,7 @@ def project(_args: argparse.Namespace, root: Root) -> None:
 
     from eventualshop.runtime import projecting
 
+    _logging_as_a_service()
     checked_settings(root)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -407,11 +419,6 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
     """Run one command line against ``root``: the system, composed outside this package, with
     the commands it adds (``system``)."""
     args = parser(system).parse_args(argv)
-    from eventualshop.runtime.logs import configure_logging
-
-    # What a command logs (``dispatch``'s retries and dead letters, ``project``'s lost
-    # connections) is one JSON object per line, as in a deployed function.
-    configure_logging()
     _apply_overrides(args, root)
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
     try:
