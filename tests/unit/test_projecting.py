@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -116,3 +118,45 @@ def test_a_failed_run_is_logged_once_and_given_again(
     warnings = [r.getMessage() for r in caplog.records if r.name == "eventualshop.project"]
     assert len(warnings) == 1
     assert "server closed the connection" in warnings[0]
+
+
+def test_an_outage_is_retried_with_a_growing_pause_not_logged_every_turn(
+    root: Root, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: a feed that failed was given again on the next turn, every idle pause: with the
+    # database down a second, a warning per projector every 10 ms (about 20 per second at the
+    # default pause, for each of the fifteen projectors, for as long as the outage lasted).
+    cart_id, _ = a_cart(root)
+    original = Projector.handle_batch
+    outage_ends = time.monotonic() + 1.0
+
+    def down_for_a_second(self: Projector, events: Sequence[RecordedEvent]) -> int:
+        if time.monotonic() < outage_ends:
+            raise RuntimeError("connection refused")
+        return original(self, events)
+
+    monkeypatch.setattr(Projector, "handle_batch", down_for_a_second)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
+    )
+    with caplog.at_level(logging.INFO, logger="eventualshop.project"):
+        worker.start()
+        try:
+            for _ in range(1000):
+                if get_cart_details(root.read_model_store(), cart_id) is not None:
+                    break
+                stop.wait(0.01)
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+
+    assert get_cart_details(root.read_model_store(), cart_id) is not None
+    assert time.monotonic() - outage_ends < 3, "resumed long after the outage"
+    for projection in PROJECTIONS:
+        about = [r for r in caplog.records if projection.name in r.getMessage()]
+        warnings = [r for r in about if r.levelno == logging.WARNING]
+        assert 1 <= len(warnings) <= 6, [r.getMessage() for r in warnings]
+        recovered = [r.getMessage() for r in about if r.levelno == logging.INFO]
+        assert len(recovered) == 1, recovered
+        assert f"after {len(warnings)} failed runs" in recovered[0], recovered

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -65,24 +66,54 @@ def feeds(root: Root) -> list[StoreFeed]:
     return found
 
 
+#: The pause before a failed feed is given again, doubled after each failure in a row, up to
+#: the longest: an outage of the database costs a line per projector now and then, not one
+#: every idle pause.
+RETRY_FIRST_S = 0.1
+RETRY_LONGEST_S = 30.0
+
+
+@dataclass
+class _Failing:
+    """A feed whose runs fail: how many in a row, and when it is given again."""
+
+    runs: int
+    again_at: float
+
+
 def run(root: Root, stop: threading.Event, *, idle_seconds: float = 0.05) -> None:
     """Feed every projector until ``stop`` is set, resting ``idle_seconds`` when caught up.
 
     A run that fails (the database unreachable a moment, a lock cycle with a rebuild's swap)
-    wrote nothing and is given again on the next turn: one log line, and the worker goes on."""
+    wrote nothing: one log line, and that feed is given again after a pause that grows with each
+    failure in a row (``RETRY_FIRST_S`` doubled, up to ``RETRY_LONGEST_S``) while the others go
+    on; its first run that succeeds again says so once."""
     every = feeds(root)
+    failing: dict[int, _Failing] = {}
     while not stop.is_set():
         applied = 0
-        for feed in every:
+        for index, feed in enumerate(every):
+            failed = failing.get(index)
+            if failed is not None and time.monotonic() < failed.again_at:
+                continue
+            name = feed.projector.projection.name
             try:
                 applied += feed.run_once()
             except Exception as error:
+                runs = 1 if failed is None else failed.runs + 1
+                pause = min(RETRY_FIRST_S * 2 ** (runs - 1), RETRY_LONGEST_S)
+                failing[index] = _Failing(runs, time.monotonic() + pause)
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
                 log.warning(
-                    "projector %s: %s %s; the run is given again",
-                    feed.projector.projection.name,
+                    "projector %s: %s %s; the run is given again in %g s",
+                    name,
                     type(error).__name__,
                     reason,
+                    pause,
                 )
+                continue
+            if failed is not None:
+                del failing[index]
+                log.info("projector %s: running again after %d failed runs", name, failed.runs)
         if applied == 0:
             stop.wait(idle_seconds)
