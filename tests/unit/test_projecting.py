@@ -115,7 +115,11 @@ def test_a_failed_run_is_logged_once_and_given_again(
         worker.join(timeout=10)
 
     assert get_cart_details(root.read_model_store(), cart_id) is not None
-    warnings = [r.getMessage() for r in caplog.records if r.name == "eventualshop.project"]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "eventualshop.project" and r.levelno == logging.WARNING
+    ]
     assert len(warnings) == 1
     assert "server closed the connection" in warnings[0]
 
