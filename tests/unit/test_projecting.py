@@ -46,6 +46,25 @@ def a_cart(root: Root) -> tuple[uuid.UUID, uuid.UUID]:
     return cart_id, item_id
 
 
+def project_until_shown(root: Root, cart_id: uuid.UUID, polls: int = 500) -> None:
+    """Run the worker until the cart's details are projected, or ``polls`` pauses have passed;
+    then stop it, as SIGTERM does."""
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
+    )
+    worker.start()
+    try:
+        for _ in range(polls):
+            if get_cart_details(root.read_model_store(), cart_id) is not None:
+                break
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+
+
 def test_every_projector_is_fed_from_the_store_and_a_restart_resumes_where_it_stopped(
     root: Root,
 ) -> None:
@@ -70,20 +89,7 @@ def test_every_projector_is_fed_from_the_store_and_a_restart_resumes_where_it_st
 
 def test_the_worker_runs_until_told_to_stop(root: Root) -> None:
     cart_id, _ = a_cart(root)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
-    )
-    worker.start()
-    try:
-        for _ in range(500):
-            if get_cart_details(root.read_model_store(), cart_id) is not None:
-                break
-            stop.wait(0.01)
-    finally:
-        stop.set()
-        worker.join(timeout=10)
-    assert not worker.is_alive()
+    project_until_shown(root, cart_id)
     assert get_cart_details(root.read_model_store(), cart_id) is not None
 
 
@@ -100,19 +106,7 @@ def test_a_failed_run_is_logged_once_and_given_again(
         return original(self, events)
 
     monkeypatch.setattr(Projector, "handle_batch", flaky)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
-    )
-    worker.start()
-    try:
-        for _ in range(500):
-            if get_cart_details(root.read_model_store(), cart_id) is not None:
-                break
-            stop.wait(0.01)
-    finally:
-        stop.set()
-        worker.join(timeout=10)
+    project_until_shown(root, cart_id)
 
     assert get_cart_details(root.read_model_store(), cart_id) is not None
     warnings = [
@@ -140,20 +134,8 @@ def test_an_outage_is_retried_with_a_growing_pause_not_logged_every_turn(
         return original(self, events)
 
     monkeypatch.setattr(Projector, "handle_batch", down_for_a_second)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=projecting.run, args=(root, stop), kwargs={"idle_seconds": 0.01}
-    )
     with caplog.at_level(logging.INFO, logger="eventualshop.project"):
-        worker.start()
-        try:
-            for _ in range(1000):
-                if get_cart_details(root.read_model_store(), cart_id) is not None:
-                    break
-                stop.wait(0.01)
-        finally:
-            stop.set()
-            worker.join(timeout=10)
+        project_until_shown(root, cart_id, polls=1000)
 
     assert get_cart_details(root.read_model_store(), cart_id) is not None
     assert time.monotonic() - outage_ends < 3, "resumed long after the outage"
