@@ -545,3 +545,24 @@ def test_a_command_that_prints_what_it_did_prints_no_log_lines(
     captured = capsys.readouterr()
     assert "is up to date" in captured.out
     assert "Running upgrade" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("options", [[], ["--check"]])
+def test_deploy_outside_a_checkout_says_where_to_run_it_and_writes_nothing(
+    options: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: it wrote the whole tree there (knative/ with some 300 files, stack.yml, a
+    # Dockerfile, ...) or, with --check, called every one of them out of date.
+    elsewhere = tmp_path / "somewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    code = cli(["deploy", *options])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert "pyproject.toml" in line, line
+    assert list(elsewhere.iterdir()) == []

@@ -13,6 +13,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -208,6 +209,13 @@ def _check_trigger(name: str, root: Root, store: Any) -> None:
 def deploy(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.deploy import main as generate_artefacts
 
+    if not _a_checkout(Path.cwd()):
+        # The artefacts are a checkout's files (knative/, stack.yml, the Dockerfile, ...):
+        # written anywhere else, they would scatter some 300 files there.
+        raise CliError(
+            "deploy writes the deployment artefacts of a checkout of this project: "
+            "run it at the checkout's top, where its pyproject.toml is"
+        )
     if generate_artefacts(["--check"] if args.check else [], root) != 0:
         raise CliError("deployment artefacts: see above")
 
@@ -237,6 +245,17 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
     )
     print(f"dispatching {len(triggers)} triggers from {config.broker_exchange} to {base}/…")
     dispatcher.run()
+
+
+def _a_checkout(folder: Path) -> bool:
+    """Whether ``folder`` is the top of a checkout of this project."""
+    import tomllib
+
+    try:
+        project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    return bool(project.get("project", {}).get("name") == "eventualshop")
 
 
 def lag(_args: argparse.Namespace, root: Root) -> None:
@@ -453,8 +472,6 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
 def _file_problem(error: OSError, root: Root) -> str:
     """A file or folder the command cannot use, and, when it is where the embedded stores go,
     the option that chooses that place."""
-    from pathlib import Path
-
     line = f"cannot use {error.filename}: {error.strerror or error}"
     try:
         data_dir = Path(root.settings().data_dir).absolute()
