@@ -554,7 +554,7 @@ def test_deploy_outside_a_checkout_says_where_to_run_it_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Was: it wrote the whole tree there (knative/ with some 300 files, stack.yml, a
+    # Was: it wrote the whole tree there (578 files: knative/, stack.yml, a
     # Dockerfile, ...) or, with --check, called every one of them out of date.
     elsewhere = tmp_path / "somewhere"
     elsewhere.mkdir()

@@ -211,7 +211,7 @@ def deploy(args: argparse.Namespace, root: Root) -> None:
 
     if not _a_checkout(Path.cwd()):
         # The artefacts are a checkout's files (knative/, stack.yml, the Dockerfile, ...):
-        # written anywhere else, they would scatter some 300 files there.
+        # written anywhere else, they would scatter hundreds of files there.
         raise CliError(
             "deploy writes the deployment artefacts of a checkout of this project: "
             "run it at the checkout's top, where its pyproject.toml is"
