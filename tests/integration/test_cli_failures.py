@@ -566,3 +566,21 @@ def test_deploy_outside_a_checkout_says_where_to_run_it_and_writes_nothing(
     assert code == 2, line
     assert "pyproject.toml" in line, line
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_broker_that_refuses_the_connection_is_one_line_saying_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: "eventualshop: the broker cannot be reached: " and nothing after it: pika's
+    # AMQPConnectionError has no words of its own, its cause is an argument.
+    url = f"amqp://guest:s3cret@127.0.0.1:{_closed_port()}/%2F"
+
+    code = cli(
+        ["serve", "--port", str(_closed_port()), "--broker", "rabbitmq", "--rabbitmq-url", url]
+    )
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 69, line
+    assert line == "eventualshop: the broker cannot be reached: [Errno 111] Connection refused", (
+        line
+    )

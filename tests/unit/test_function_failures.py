@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from eventualshop.runtime.entry import create_app
 from eventualshop.runtime.logs import QUIET_LEVELS
@@ -158,3 +159,25 @@ def test_an_http_error_of_the_framework_is_a_problem_with_its_own_words(method: 
     assert answer.mimetype == "application/problem+json"
     assert answer.get_json()["detail"] == "The method is not allowed for the requested URL."
     assert answer.headers["Allow"]
+
+
+def test_the_log_line_of_a_broker_that_refuses_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    # Was: "… broker unavailable: AMQPConnectionError: " with nothing after it.
+    from eventualshop.runtime.broker.amqp import connect
+    from eventualshop.runtime.unavailable import out_of_service
+
+    try:
+        connect(f"amqp://guest:guest@127.0.0.1:{_closed_port()}/%2F")
+    except Exception as error:
+        refused = error
+
+    with (
+        caplog.at_level(logging.WARNING, logger="eventualshop.unavailable"),
+        Flask(__name__).test_request_context("/api/v1/shopping-carts", method="POST"),
+    ):
+        answer = out_of_service("CreateCart", refused)
+
+    assert answer is not None
+    assert answer.status_code == 503
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "eventualshop.unavailable"]
+    assert line.endswith("broker unavailable: AMQPConnectionError: [Errno 111] Connection refused")

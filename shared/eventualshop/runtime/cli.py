@@ -489,6 +489,8 @@ def _file_problem(error: OSError, root: Root) -> str:
 def _reason(error: BaseException) -> str:
     """The driver's own words, on one short line: SQLAlchemy wraps them (``orig``) in its class
     name and a link to its documentation, pymongo appends its whole topology description."""
-    text = " ".join(str(getattr(error, "orig", None) or error).split())
+    from eventualshop.runtime.unavailable import described
+
+    text = " ".join(described(getattr(error, "orig", None) or error).split())
     text = text.partition(", Timeout: ")[0]  # pymongo: the reason comes first
     return text if len(text) <= 240 else text[:239] + "…"

@@ -84,9 +84,25 @@ def misconfiguration(error: BaseException) -> str | None:
     return None
 
 
+def described(error: BaseException) -> str:
+    """What ``error`` says, in its own words or, when it has none, in its cause's: pika's
+    connection errors have no text of their own (``str()`` is empty) and carry their cause as
+    an argument, with the socket's error inside that (``exception``)."""
+    current = error
+    for _ in range(8):  # a cause of a cause, a few deep at most
+        cause = getattr(current, "exception", None)  # pika's connector error: the socket's
+        if not isinstance(cause, BaseException):
+            text = str(current).strip()
+            cause = next((a for a in current.args if isinstance(a, BaseException)), None)
+            if text or cause is None:
+                return text
+        current = cause
+    return str(error).strip()
+
+
 def summary(error: BaseException) -> str:
     """The error in one line, short: a driver message can span lines and carry the SQL."""
-    text = " ".join(str(error).split())
+    text = " ".join(described(error).split())
     return f"{type(error).__name__}: {text[:200]}"
 
 
