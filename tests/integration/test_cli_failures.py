@@ -10,15 +10,20 @@ import json
 import logging
 import socket
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from eventualshop.runtime.broker import amqp
 from eventualshop.runtime.cli import parser
 from eventualshop.runtime.local import build_app
+from eventualshop.shopping_cart.commands import CreateCart
+from eventualshop.shopping_cart.queries import get_cart_details
 from functions.identity.users import USERS
 from functions.main import ROOT, cli
+from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
 
 @pytest.fixture(autouse=True)
@@ -584,3 +589,62 @@ def test_a_broker_that_refuses_the_connection_is_one_line_saying_so(
     assert line == "eventualshop: the broker cannot be reached: [Errno 111] Connection refused", (
         line
     )
+
+
+def test_a_sweep_that_could_not_publish_says_why_and_what_is_left(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: "published 0 pending events", exit 0, with an event pending and the broker down.
+    url = f"amqp://guest:guest@127.0.0.1:{_closed_port()}/%2F"
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", url)
+    ROOT.reconfigure()
+    cart = CreateCart(cart_id=uuid.uuid4(), customer_id=uuid.uuid4(), currency="USD")
+    assert ROOT.service("shopping-cart").handle(cart).accepted  # committed, not published
+    ROOT.reset()
+    capsys.readouterr()
+
+    code = cli(["sweep"])
+
+    captured = capsys.readouterr()
+    line = _one_line(captured.err)
+    assert code == 69, line
+    assert line == "eventualshop: the broker cannot be reached: [Errno 111] Connection refused"
+    assert "published" not in captured.out, captured.out
+
+
+def test_a_sweep_says_what_it_published(
+    rabbitmq_url: str,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exchange = f"cli-sweep-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", rabbitmq_url)
+    monkeypatch.setenv("EVENTUALSHOP_BROKER_EXCHANGE", exchange)
+    ROOT.reconfigure()
+    cart = CreateCart(cart_id=uuid.uuid4(), customer_id=uuid.uuid4(), currency="USD")
+    assert ROOT.service("shopping-cart").handle(cart).accepted
+    ROOT.reset()
+    try:
+        assert cli(["sweep"]) == 0
+    finally:
+        with amqp.channel(rabbitmq_url) as channel:
+            channel.exchange_delete(exchange)
+
+    assert capsys.readouterr().out.strip() == "published 1 pending events"
+
+
+def test_an_embedded_sweep_says_that_serve_delivers_what_it_could_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: "published 0 pending events" with an event pending, as if nothing were.
+    cart = CreateCart(cart_id=uuid.uuid4(), customer_id=uuid.uuid4(), currency="USD")
+    assert ROOT.service("shopping-cart").handle(cart).accepted
+    ROOT.reset()
+
+    assert cli(["sweep"]) == 0
+
+    said = capsys.readouterr().out.strip()
+    assert said.startswith("published 0 events; 1 wait for `eventualshop serve`"), said
+    assert get_cart_details(ROOT.read_model_store(), cart.cart_id) is not None  # projected
