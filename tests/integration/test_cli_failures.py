@@ -578,11 +578,15 @@ def test_a_broker_that_refuses_the_connection_is_one_line_saying_so(
 ) -> None:
     # Was: "eventualshop: the broker cannot be reached: " and nothing after it: pika's
     # AMQPConnectionError has no words of its own, its cause is an argument.
-    url = f"amqp://guest:s3cret@127.0.0.1:{_closed_port()}/%2F"
-
-    code = cli(
-        ["serve", "--port", str(_closed_port()), "--broker", "rabbitmq", "--rabbitmq-url", url]
+    # Through the environment, which monkeypatch restores (the command line's options are
+    # written into os.environ, where later tests' subprocesses would find them).
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv(
+        "EVENTUALSHOP_RABBITMQ_URL", f"amqp://guest:s3cret@127.0.0.1:{_closed_port()}/%2F"
     )
+    monkeypatch.setenv("EVENTUALSHOP_PORT", str(_closed_port()))
+
+    code = cli(["serve"])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 69, line
