@@ -19,7 +19,7 @@ from eventualshop.runtime.start import quiet_start
 with quiet_start():  # the health checks import the settings, pydantic and Flask (start.py)
     from eventualshop.runtime import health
     from eventualshop.runtime.logs import configure_logging
-    from eventualshop.runtime.unavailable import answer_unexpected
+    from eventualshop.runtime.unavailable import answer_errors
 
 from eventualshop.runtime.registry import FunctionKind
 
@@ -59,7 +59,9 @@ def create_app(
     root = _loaded_root(module, Path(source).stem)
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
-    app.register_error_handler(Exception, _escaped)
+    # What a target lets escape is a problem, as on `serve`: not Flask's HTML 500 with a
+    # traceback of many lines, nor functions-framework's 400 page quoting the request.
+    answer_errors(app)
     if spec.kind is FunctionKind.SCHEDULED:
         _tick_on_a_plain_post(app, spec, getattr(module, target))
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
@@ -98,20 +100,6 @@ def _tick_on_a_plain_post(app: Flask, spec: FunctionSpec, target: Callable[[None
         return jsonify({"function": spec.name, "done": target(None)})
 
     app.before_request(tick)
-
-
-def _escaped(error: Exception) -> Response:
-    """What a target let escape, answered as the local server answers it (a dependency out of
-    service: 503 and one log line; anything else: a 500 problem), not as Flask's HTML 500 with
-    a traceback of many lines; an HTTP error (a 405, functions-framework's 400 for a POST that
-    is no CloudEvent) as a problem too."""
-    from werkzeug.exceptions import HTTPException
-
-    from eventualshop.runtime.problems import http_error
-
-    if isinstance(error, HTTPException):
-        return http_error(error)
-    return answer_unexpected(error)
 
 
 def root_of(app: Flask) -> Root:

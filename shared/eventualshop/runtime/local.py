@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
 
 from eventualshop.runtime.broker.binding import BindingError, CloudEventMessage, from_http, to_sdk
 from eventualshop.runtime.broker.deadletters import Redelivery, ReplayError, replay
@@ -22,10 +21,10 @@ from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.logs import correlated
 from eventualshop.runtime.openapi import add_api_document
-from eventualshop.runtime.problems import http_error, problem
+from eventualshop.runtime.problems import problem
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
-from eventualshop.runtime.unavailable import answer_unexpected, summary
+from eventualshop.runtime.unavailable import answer_errors, summary
 
 log = logging.getLogger("eventualshop.local")
 
@@ -66,8 +65,7 @@ def build_app(root: Root) -> Flask:
 
     add_api_document(app, root)
 
-    app.register_error_handler(HTTPException, http_error)
-    app.register_error_handler(Exception, answer_unexpected)
+    answer_errors(app)
 
     return app
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flask import Response
+    from flask import Flask, Response
 
 #: How long a client is asked to wait before retrying (seconds): about one reconnect attempt.
 RETRY_AFTER_SECONDS = 5
@@ -160,3 +160,15 @@ def answer_unexpected(error: Exception) -> Response:
         return unavailable
     logging.getLogger("eventualshop.unhandled").error("unhandled error", exc_info=error)
     return problem(500, "Internal error", "the request could not be processed")
+
+
+def answer_errors(app: Flask) -> None:
+    """Answer whatever escapes the app's targets as a problem, as ``serve`` and every deployed
+    function do: an HTTP error of Flask, werkzeug or functions-framework in werkzeug's words
+    (``problems.http_error``), anything else by :func:`answer_unexpected`."""
+    from werkzeug.exceptions import HTTPException
+
+    from eventualshop.runtime.problems import http_error
+
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, answer_unexpected)
