@@ -44,9 +44,9 @@ def create_admin(
         secret = TypeAdapter(Password).validate_python(password)
     except ValidationError as error:
         raise AdminRefused(_what_is_wrong("password", error), 2) from None
+    refuse_if_taken(root, command.email)
     store = root.read_model_store()
-    taken = find_by_sign_in_email(store, command.email) is not None
-    if taken or not emails.claim(store, command.email, command.user_id):
+    if not emails.claim(store, command.email, command.user_id):  # taken meanwhile
         raise AdminRefused(f"{command.email} is taken", 1)
     credential = credentials.keep(store, command.user_id, secret)
     outcome = root.service("identity").handle(
@@ -72,6 +72,13 @@ def registration(email: str, *, first_name: str, last_name: str) -> RegisterUser
         )
     except ValidationError as error:
         raise AdminRefused(_what_is_wrong(None, error), 2) from None
+
+
+def refuse_if_taken(root: Root, email: str) -> None:
+    """Refuse an email a live user signs in with already (``email`` as ``registration`` made
+    it: lower case)."""
+    if find_by_sign_in_email(root.read_model_store(), email) is not None:
+        raise AdminRefused(f"{email} is taken", 1)
 
 
 def _what_is_wrong(name: str | None, error: ValidationError) -> str:

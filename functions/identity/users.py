@@ -45,8 +45,10 @@ def _run(args: argparse.Namespace, root: Root) -> None:
         print(admin.jwks_document())
         return
     checked_settings(root)  # an unusable store URL is one line, before the password is asked
-    # The email and names are checked before the password is asked, not after it was typed.
-    admin.registration(args.email, first_name=args.first_name, last_name=args.last_name)
+    # The email and names are checked, and the email's being free, before the password is
+    # asked, not after it was typed.
+    command = admin.registration(args.email, first_name=args.first_name, last_name=args.last_name)
+    admin.refuse_if_taken(root, command.email)
     user = admin.create_admin(
         root, args.email, _password(), first_name=args.first_name, last_name=args.last_name
     )

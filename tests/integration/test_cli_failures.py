@@ -270,6 +270,24 @@ def test_an_email_that_is_no_email_is_refused_before_the_password_is_asked(
     assert typed.tell() == 0, "the password was read before the email was checked"
 
 
+def test_a_taken_email_is_refused_before_the_password_is_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: the password was asked (and hashed) first, then the email refused as taken.
+    monkeypatch.setattr(sys, "stdin", io.StringIO(ADMIN_PASSWORD + "\n"))
+    assert cli(["users", "create-admin", "--email", "admin@example.com"]) == 0
+    typed = io.StringIO(ADMIN_PASSWORD + "\n")
+    monkeypatch.setattr(sys, "stdin", typed)
+    capsys.readouterr()
+
+    code = cli(["users", "create-admin", "--email", "Admin@Example.com"])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 1, line
+    assert line == "eventualshop: admin@example.com is taken", line
+    assert typed.tell() == 0, "the password was read before the email was checked"
+
+
 def test_an_admin_is_created_in_the_data_dir_the_option_names_and_found_there_by_the_rest(
     shop_environment: Path,
     tmp_path_factory: pytest.TempPathFactory,
