@@ -152,7 +152,7 @@ def keys_problem() -> str | None:
 
 
 _VARIABLES = tuple(
-    f"EVENTUALSHOP_{name.upper()}{suffix}"
+    AuthSettings.variable(name) + suffix
     for name in AuthSettings.model_fields
     for suffix in ("", FILE_SUFFIX)  # a setting may come from a file
 )

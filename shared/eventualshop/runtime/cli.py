@@ -154,6 +154,10 @@ def migrate(_args: argparse.Namespace, root: Root) -> None:
         print(f"{context}: event store at {_redact(url)} is up to date")
 
 
+#: How many pending events ``sweep`` counts at most after its drain.
+PENDING_SHOWN = 1000
+
+
 def sweep(_args: argparse.Namespace, root: Root) -> None:
     config = checked_settings(root)
     published = root.sweep()
@@ -176,10 +180,6 @@ def sweep(_args: argparse.Namespace, root: Root) -> None:
         )
     else:
         print(f"published {published} events; {count} still pending, for the next sweep")
-
-
-#: How many pending events ``sweep`` counts at most after its drain.
-PENDING_SHOWN = 1000
 
 
 def dead_letters(args: argparse.Namespace, root: Root) -> None:

@@ -154,7 +154,7 @@ def command_function(
     *,
     query: Mapping[str, str] | None = None,
     body_field: str | None = None,
-    location: str | Callable[[], str] | None = None,
+    location: Callable[[], str] | None = None,
     after_commit: Callable[[], None] | None = None,
     authorize: Authorize | None = None,
 ) -> Callable[[Request], Response]:
@@ -163,8 +163,8 @@ def command_function(
     ``query`` maps query-string names to command fields (``quantity`` -> ``newQuantity``);
     path parameters map by name; the JSON body supplies the rest, or only the field
     ``body_field`` where the original's body is a bare value object (an Address).
-    ``location`` is the read model to poll, with ``{aggregateId}`` filled in (or what gives
-    it, asked on every accepted command).
+    ``location`` gives the read model to poll, with ``{aggregateId}`` to fill in (asked on
+    every accepted command: the deployment's prefix is a setting, read once it is needed).
     """
     pattern = route_pattern(route)
     relay = RelayAfterCommit(after_commit) if after_commit is not None else None
@@ -262,7 +262,7 @@ def command_function(
             "events": list(outcome.event_types),
             "duplicate": outcome.duplicate,
         }
-        template = location() if callable(location) else location
+        template = location() if location is not None else None
         if template:
             headers["Location"] = template.format(aggregateId=outcome.aggregate_id)
         return Response(json.dumps(body), status=202, mimetype="application/json", headers=headers)
