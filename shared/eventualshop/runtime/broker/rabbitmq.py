@@ -177,6 +177,7 @@ class RabbitMqDispatcher:
         poster: HttpPoster | None = None,
         clock: Callable[[], datetime] = utc_now,
         reconnect_delay: float = 1.0,
+        reconnect_longest: float = 30.0,
         store_retry_delay: float = 1.0,
     ) -> None:
         from eventualshop.runtime.broker import amqp
@@ -191,6 +192,7 @@ class RabbitMqDispatcher:
         self.poster = poster or HttpPoster()
         self.clock = clock
         self.reconnect_delay = reconnect_delay
+        self.reconnect_longest = reconnect_longest
         self.store_retry_delay = store_retry_delay
         self.queues = {name: amqp.trigger_queue(self.prefix, name) for name in self.triggers}
         self.retry_queues = {
@@ -257,23 +259,44 @@ class RabbitMqDispatcher:
                 self._replayer = None
 
     def run(self) -> None:
-        """Consume until ``stop()``; reconnect after a lost connection."""
+        """Consume until ``stop()``; reconnect after a lost connection.
+
+        While RabbitMQ cannot be reached, each attempt waits twice as long as the one before,
+        from ``reconnect_delay`` up to ``reconnect_longest``, and says so in one line: an attempt
+        every second made a warning a second for as long as the broker was down. A connection
+        that consumed again resets the pause, and the first says so once."""
         import pika.exceptions
 
+        from eventualshop.runtime.unavailable import described
+
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="dispatch")
+        failures = 0
         try:
             while not self._stopping.is_set():
                 try:
-                    self._consume()
+                    self._consume(failures)
                 except (pika.exceptions.AMQPError, OSError) as error:
+                    consuming = self._ready.is_set()
+                    if consuming:  # a new outage
+                        failures = 0
                     self._ready.clear()
-                    log.warning("RabbitMQ dispatcher lost its connection: %r", error)
-                    self._stopping.wait(self.reconnect_delay)
+                    pause = min(self.reconnect_delay * 2**failures, self.reconnect_longest)
+                    failures += 1
+                    log.warning(
+                        "RabbitMQ dispatcher %s: %s: %s; trying again in %g s",
+                        "lost its connection" if consuming else "cannot connect",
+                        type(error).__name__,
+                        described(error) or "no reason given",
+                        pause,
+                    )
+                    self._stopping.wait(pause)
         finally:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _consume(self) -> None:
+    def _consume(self, failures: int = 0) -> None:
+        """Connect, declare and consume until ``stop()``; ``failures``: the attempts that failed
+        in a row before this one (the first to consume after them says so)."""
         from eventualshop.runtime.broker import amqp
 
         connection = amqp.connect(self.url)
@@ -289,7 +312,7 @@ class RabbitMqDispatcher:
                 callback = partial(self._on_message, session, trigger)
                 tag = chan.basic_consume(self.queues[name], on_message_callback=callback)
                 channels.append((chan, tag))
-            self._ready.set()
+            self._consuming(failures)
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=0.1)
             # Graceful stop: take no new messages, settle the ones being worked on.
@@ -301,6 +324,11 @@ class RabbitMqDispatcher:
         finally:
             if connection.is_open:
                 connection.close()
+
+    def _consuming(self, failures: int) -> None:
+        self._ready.set()
+        if failures:
+            log.info("RabbitMQ dispatcher consuming again after %d failed attempts", failures)
 
     def _on_message(
         self,
