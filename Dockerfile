@@ -45,4 +45,4 @@ COPY shared/ shared/
 COPY functions/ functions/
 USER 10001
 EXPOSE 8080
-CMD ["/bin/sh", "-c", "exec gunicorn --bind \"0.0.0.0:$PORT\" --workers 1 --threads 8 --timeout 0 --no-control-socket 'eventualshop.runtime.entry:create_app()'"]
+CMD ["/bin/sh", "-c", "exec gunicorn --bind \"0.0.0.0:$PORT\" --workers 1 --threads 8 --timeout 0 --no-control-socket --worker-class eventualshop.runtime.gunicorn_worker.ProblemWorker 'eventualshop.runtime.entry:create_app()'"]

@@ -39,6 +39,7 @@ from eventualshop.runtime.settings import Settings
 from eventualshop.shopping_cart.events import CartCreated, CartSubmitted
 from functions.main import ROOT as SHOP
 from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
+from tests.refusals import assert_refusals_are_problems
 from tests.services import unavailable
 from tests.unit.deploy_validation import (
     ROOT,
@@ -630,6 +631,8 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 202
+        # What gunicorn refuses before the function sees it is a problem too, not its HTML.
+        assert_refusals_are_problems(port)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -42,6 +42,23 @@ def problem(
     code: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    return Response(
+        json.dumps(problem_body(status, title, detail, errors=errors, code=code)),
+        status=status,
+        mimetype=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def problem_body(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: Mapping[str, list[str]] | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """The problem document itself (for an answer written without Flask, as gunicorn's own)."""
     body: dict[str, Any] = {
         "type": f"https://eventualshop.dev/problems/{code or _slug(title)}",
         "title": title,
@@ -52,9 +69,7 @@ def problem(
         body["errors"] = dict(errors)
     if code:
         body["code"] = code
-    return Response(
-        json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=dict(headers or {})
-    )
+    return body
 
 
 #: Headers of an HTTP error that tell the client what to do next.

@@ -86,7 +86,7 @@ class ShopServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
         for name, value in {
             "bind": [self.bind],
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": "eventualshop.runtime.gunicorn_worker.ProblemWorker",
             "threads": self.threads,
             "graceful_timeout": GRACEFUL_SECONDS,
             "timeout": 120,  # heartbeat of the worker, not a request time limit

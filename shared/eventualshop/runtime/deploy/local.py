@@ -24,9 +24,12 @@ LOCAL_IMAGE = "eventualshop/functions:local"
 # FUNCTION_TARGET and FUNCTION_SIGNATURE_TYPE pick the function); gunicorn as
 # functions-framework itself runs it, one worker with threads (a warm instance keeps its stores).
 # No control socket: gunicorn (>= 25.1) would open one in $HOME (/app, not writable) for a process
-# nobody manages by hand, importing asyncio in the arbiter beside the first request.
+# nobody manages by hand, importing asyncio in the arbiter beside the first request. The worker
+# is gunicorn's threaded one, whose own refusals (a 414, a 431, a malformed request) answer
+# problem+json, not HTML (``runtime/gunicorn_worker.py``).
 RUN_FUNCTION = (
     'gunicorn --bind "0.0.0.0:$PORT" --workers 1 --threads 8 --timeout 0 --no-control-socket'
+    " --worker-class eventualshop.runtime.gunicorn_worker.ProblemWorker"
     " 'eventualshop.runtime.entry:create_app()'"
 )
 

@@ -1,0 +1,56 @@
+"""Requests gunicorn refuses before the shop sees them, and the check that each is answered as a
+problem: for ``serve`` (``tests/integration/test_server_refusals.py``) and the image's command
+(``tests/unit/test_deploy_artefacts.py``)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+#: (what a client sends, the status gunicorn refuses it with); each request is raw bytes, since
+#: an HTTP client library refuses to send most of them.
+REFUSALS: list[tuple[bytes, int]] = [
+    (b"GET /api/v1/catalogs?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET /api/v1/catalogs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+    (
+        b"GET /api/v1/catalogs HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: 1\r\n" % i for i in range(120))
+        + b"\r\n",
+        431,
+    ),
+    (b"GET /api/v1/catalogs HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+    (b"G@T /api/v1/catalogs HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /api/v1/catalogs HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", 400),
+    (b"GET /api/v1/catalogs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+]
+
+
+def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(raw)
+        answer = b""
+        while chunk := client.recv(65536):  # gunicorn closes the connection after a refusal
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def assert_refusals_are_problems(port: int) -> None:
+    """Every one of ``REFUSALS`` answers its status as problem+json, never gunicorn's HTML."""
+    for raw, status in REFUSALS:
+        got, headers, body = exchange(port, raw)
+        assert got == status, raw[:60]
+        assert headers["content-type"] == "application/problem+json", body[:200]
+        assert int(headers["content-length"]) == len(body)
+        problem = json.loads(body)
+        assert problem["status"] == status
+        assert problem["type"].startswith("https://eventualshop.dev/problems/")
+        assert problem["title"]
+        assert problem["detail"]
+        assert len(problem["detail"]) <= 200  # a refused request line is not echoed whole
+        assert b"<html>" not in body
