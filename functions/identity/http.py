@@ -29,7 +29,12 @@ from eventualshop.kernel.errors import IdempotencyKeyReused
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.service import Outcome
 from eventualshop.runtime.auth import current_settings, jwks
-from eventualshop.runtime.http import command_context, read_json_body, validation_errors
+from eventualshop.runtime.http import (
+    command_context,
+    path_uuid,
+    read_json_body,
+    validation_errors,
+)
 from eventualshop.runtime.problems import ProblemError, problem
 from eventualshop.runtime.targets import command_location, guard
 from eventualshop.runtime.unavailable import out_of_service
@@ -298,12 +303,7 @@ def change_password(request: Request) -> Response:
 
 def _path_user(request: Request) -> uuid.UUID:
     parts = request.path.rstrip("/").split("/")
-    try:
-        return uuid.UUID(parts[-2])
-    except (ValueError, IndexError):
-        raise ProblemError(
-            400, "Invalid path parameter", "userId must be a UUID", {"userId": ["must be a UUID"]}
-        ) from None
+    return path_uuid("userId", parts[-2] if len(parts) > 1 else "")
 
 
 @_answering

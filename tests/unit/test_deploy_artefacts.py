@@ -790,6 +790,39 @@ def test_a_commands_location_resolves_on_the_api_host() -> None:
         assert len(_served_by(routes, "GET", location)) == 1, location
 
 
+#: One id in the forms ``uuid.UUID`` reads: only the first two are the API's.
+_ID = uuid.UUID("3fa85f64-5717-4562-b3fc-2c963f66afa6")
+_ID_FORMS = [
+    (str(_ID), True),
+    (str(_ID).upper(), True),
+    (_ID.hex, False),
+    (f"{{{_ID}}}", False),
+    (f"urn:uuid:{_ID}", False),
+    (str(_ID).replace("-", "", 1), False),
+]
+
+
+@pytest.mark.parametrize(("form", "routed"), _ID_FORMS)
+def test_an_id_the_gateway_routes_is_one_the_functions_take_and_no_other(
+    artefacts: Any, form: str, routed: bool
+) -> None:
+    """Served locally, a function used to take every form ``uuid.UUID`` reads, while the
+    gateway routes only 8-4-4-4-12: a path that worked on a laptop was a 404 deployed."""
+    from eventualshop.runtime.http import path_uuid
+    from eventualshop.runtime.problems import ProblemError
+
+    _, files = artefacts
+    path = f"/api/v1/shopping-carts/{form}/details"
+    assert bool(_served_by(_routes(files), "GET", path)) is routed
+    if routed:
+        assert path_uuid("cartId", form) == _ID
+    else:
+        with pytest.raises(ProblemError) as refused:
+            path_uuid("cartId", form)
+        assert refused.value.status == 400
+        assert list(refused.value.errors) == ["cartId"]
+
+
 def test_admin_functions_have_no_public_route_and_stay_cluster_local(artefacts: Any) -> None:
     functions, files = artefacts
     routes, generated_services = _routes(files), services(files)

@@ -31,7 +31,7 @@ from eventualshop.kernel.validation import said
 from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.logs import correlated, correlation_id
 from eventualshop.runtime.problems import ProblemError, problem
-from eventualshop.runtime.registry import Route
+from eventualshop.runtime.registry import UUID_PATTERN, Route
 from eventualshop.runtime.unavailable import out_of_service
 
 log = logging.getLogger("eventualshop.http")
@@ -191,7 +191,7 @@ def command_function(
             body = read_json_body(request)
             data: dict[str, Any] = {body_field: body} if body_field else body
             for name, value in match.groupdict().items():
-                data[name] = _path_uuid(name, value)
+                data[name] = str(path_uuid(name, value))
             for name, field in query.items():
                 if name in request.args:
                     data[field] = request.args[name]
@@ -276,13 +276,21 @@ def _fingerprint(method: str, path: str, data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _path_uuid(name: str, value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
+_UUID_TEXT = re.compile(UUID_PATTERN)
+
+
+def path_uuid(name: str, value: str) -> uuid.UUID:
+    """The path parameter ``name`` as a UUID, or a 400 naming it. Only the form the API gateway
+    routes (``registry.UUID_PATTERN``): ``uuid.UUID`` alone also reads braces, a ``urn:uuid:``
+    prefix and digits without hyphens, which a local shop served and a deployed one answered 404."""
+    if _UUID_TEXT.fullmatch(value) is None:
         raise ProblemError(
-            400, "Invalid path parameter", f"{name} must be a UUID", {name: ["must be a UUID"]}
-        ) from None
+            400,
+            "Invalid path parameter",
+            f"{name} must be a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            {name: ["must be a UUID: 8-4-4-4-12 hexadecimal digits"]},
+        )
+    return uuid.UUID(value)
 
 
 def _snake(name: str) -> str:
@@ -316,7 +324,7 @@ def query_function(
             match = pattern.match(request.path)
             if match is None:
                 raise ProblemError(404, "Not found", f"no route {request.path}")
-            ids = {name: uuid.UUID(_path_uuid(name, v)) for name, v in match.groupdict().items()}
+            ids = {name: path_uuid(name, v) for name, v in match.groupdict().items()}
             if authorize is not None:
                 authorize(request, ids)
             try:

@@ -31,9 +31,15 @@ class FunctionKind(StrEnum):
     SINK = "sink"
 
 
+#: The one form a path parameter (a UUID) takes: 8-4-4-4-12 hexadecimal digits, either case.
+#: The API gateway's routes match it (RE2 and Python agree on it) and the functions refuse any
+#: other, so a path that works locally works deployed.
+UUID_PATTERN = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """An HTTP route; path parameters are written ``{name}`` (UUIDs unless said otherwise)."""
+    """An HTTP route; path parameters are written ``{name}`` and are UUIDs (``UUID_PATTERN``)."""
 
     method: Method
     path: str

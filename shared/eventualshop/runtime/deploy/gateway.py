@@ -17,14 +17,13 @@ import re
 from typing import Any
 
 from eventualshop.runtime.deploy.config import DeployConfig, is_public
-from eventualshop.runtime.registry import FunctionSpec
+from eventualshop.runtime.registry import UUID_PATTERN, FunctionSpec
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 _PARAMETER = re.compile(r"\{[A-Za-z]+\}")
-# A path parameter is a UUID (the functions refuse anything else), so a literal sibling such as
-# ``/things/items`` never falls to ``/things/{thingId}``. RE2 syntax (Envoy, Istio) and
-# Python's agree on this subset.
-_SEGMENT = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+# A path parameter is a UUID in its one form (the functions refuse anything else), so a literal
+# sibling such as ``/things/items`` never falls to ``/things/{thingId}``.
+_SEGMENT = UUID_PATTERN
 
 
 def path_regex(path: str) -> str:
