@@ -806,11 +806,13 @@ def test_a_swap_that_deadlocks_with_a_projectors_transaction_runs_again_after_it
         for name in (CARTS, cursors, "fresh_docs", "fresh_cursors"):
             store.upsert_if_newer(name, cart("c1", 1))
         swap_waits = threading.Event()
+        projector_reads = threading.Event()
         outcome: list[object] = []
 
         def projector() -> None:
             with store.pinned():
                 store.get(cursors, "c1")
+                projector_reads.set()
                 swap_waits.wait(30)
                 store.update_if_older(CARTS, "c1", {"total": 2}, 2)
             outcome.append("projector committed")
@@ -825,6 +827,10 @@ def test_a_swap_that_deadlocks_with_a_projectors_transaction_runs_again_after_it
 
         thread = threading.Thread(target=projector)
         thread.start()
+        # The swap starts once the projector holds the cursors: started together on a busy
+        # machine, the swap could run through before the projector's read, and the projector then
+        # wrote into the fresh generation (this test failed that way in a full run).
+        assert projector_reads.wait(30)
         try:
             swapper = threading.Thread(
                 target=lambda: outcome.append(
