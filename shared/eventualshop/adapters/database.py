@@ -22,12 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 # Defined beside the driver path, which must not import this module (it imports SQLAlchemy).
 from eventualshop.adapters.sql_driver import (
     HEAD_REVISION,
     configure_sqlite,
+    server_hung_up,
 )
 
 #: Execution option read by the SQLite "begin" hook: ``"IMMEDIATE"`` takes the write lock when the
@@ -84,7 +86,9 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     # document, a password's hash): such messages reach logs and, shortened, the command line.
     options = {"hide_parameters": True, **options}
     if parsed.get_backend_name() == "postgresql":
-        options = _bounded_postgres(parsed, options)
+        engine = sa.create_engine(parsed, **_bounded_postgres(parsed, options))
+        event.listen(engine, "checkout", _refuse_hung_up)
+        return engine
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed, **options)
     database = parsed.database or ""
@@ -116,6 +120,13 @@ def _bounded_postgres(url: URL, options: dict[str, Any]) -> dict[str, Any]:
     if options.get("poolclass") is None:
         bounded.setdefault("pool_timeout", POOL_TIMEOUT_S)
     return bounded
+
+
+def _refuse_hung_up(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+    # A pooled connection the server ended while it was idle (see ``server_hung_up``): the pool
+    # opens a fresh one in its place instead of failing the request on it.
+    if server_hung_up(dbapi_connection):
+        raise DisconnectionError("the server closed this idle connection")
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import sqlite3
 import threading
 import time
@@ -308,14 +309,28 @@ class DirectConnections:
         return _Lease(self)
 
     def _take(self) -> Any:
-        with self._lock:
-            found = self._idle.pop() if self._idle else None
-        if found is not None:
-            return found
+        while True:
+            with self._lock:
+                found = self._idle.pop() if self._idle else None
+            if found is None:
+                break
+            if not server_hung_up(found):
+                return found
+            # The server ended it while it was idle (a restart, a failover, an idle timeout):
+            # a command on it would fail, answering 503 with the database up again.
+            found.close()
         try:
             return self._open()
         except self._error as error:
             raise wrapped(error, self._error, invalidated=False) from error
+
+    def _forget_idle(self) -> None:
+        """Close every idle connection: one turned out broken, and a server that dropped one
+        has most likely dropped them all (every later request would fail on the next)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
     def _give_back(self, connection: Any, keep: bool) -> None:
         with self._lock:
@@ -374,6 +389,8 @@ class _Lease:
                 broken = _broken(connection)
             finally:
                 connections._give_back(connection, keep=not broken)
+                if broken:
+                    connections._forget_idle()
             raise wrapped(error, base, invalidated=broken) from error
         connections._give_back(connection, keep=False)
 
@@ -382,6 +399,27 @@ def _broken(connection: Any) -> bool:
     if isinstance(connection, sqlite3.Connection):
         return False
     return bool(connection.closed or connection.broken)
+
+
+def server_hung_up(connection: Any) -> bool:
+    """Whether the server has ended an idle PostgreSQL connection, asked without a round trip.
+
+    An idle connection in autocommit mode has nothing to read: the server speaks only when
+    asked. Something to read means the server has said goodbye (``terminating connection due to
+    administrator command`` on a restart or ``pg_terminate_backend``, an idle-session timeout)
+    or closed the socket. A poll of the socket answers that in one system call, where a ping
+    (SQLAlchemy's ``pool_pre_ping``) would cost a command a round trip. A server that vanished
+    without a word is not seen here: the command fails, and every idle connection is dropped
+    with the broken one (``_Lease``). SQLite connections never go stale."""
+    if isinstance(connection, sqlite3.Connection):
+        return False
+    if connection.closed or connection.broken:
+        return True
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):  # no socket any more
+        return True
+    return bool(readable)
 
 
 # --- the paths -----------------------------------------------------------------------------------
