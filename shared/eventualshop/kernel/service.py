@@ -12,6 +12,7 @@ version check is what makes that safe with other instances writing too).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -116,6 +117,45 @@ class Outcome:
         )
 
 
+class _Turn:
+    __slots__ = ("lock", "waiting")
+
+    def __init__(self) -> None:
+        # Re-entrant: a thread that handles a command on the aggregate it is already handling
+        # one for (nothing does today) goes on instead of waiting for itself.
+        self.lock = threading.RLock()
+        self.waiting = 0  # threads holding or waiting for ``lock``
+
+
+class Turns:
+    """One lock per aggregate that a command is being handled for in this process, dropped once
+    no thread holds or waits for it: commands on one aggregate take turns, commands on others do
+    not wait for them."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._turns: dict[UUID, _Turn] = {}
+
+    def take(self, aggregate_id: UUID) -> _Turn:
+        with self._guard:
+            turn = self._turns.get(aggregate_id)
+            if turn is None:
+                turn = self._turns[aggregate_id] = _Turn()
+            turn.waiting += 1
+        turn.lock.acquire()
+        return turn
+
+    def give_back(self, aggregate_id: UUID, turn: _Turn) -> None:
+        turn.lock.release()
+        with self._guard:
+            turn.waiting -= 1
+            if turn.waiting == 0:
+                del self._turns[aggregate_id]
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+
 class ApplicationService(Generic[S]):
     def __init__(
         self,
@@ -134,6 +174,7 @@ class ApplicationService(Generic[S]):
         self.consumer = f"{kind.context}.{kind.name}"
         #: States of recently written aggregates (``cache_size`` of them), or ``None``.
         self.cache: AggregateCache[S] | None = AggregateCache(cache_size) if cache_size else None
+        self._turns = Turns()
 
     def _load(self, aggregate_id: UUID) -> S | None:
         state = self.repository.load(aggregate_id)
@@ -151,12 +192,24 @@ class ApplicationService(Generic[S]):
 
     def handle(self, command: Command, context: CommandContext | None = None) -> Outcome:
         """Run one command. Raises ``AggregateNotFound`` or, after the retries,
-        ``ConcurrencyConflict``; a domain rejection is an outcome, recorded like a success."""
+        ``ConcurrencyConflict``; a domain rejection is an outcome, recorded like a success.
+
+        Commands on one aggregate take turns in this process: decided on the same version at
+        once, all but one would be refused at the append and run again (a page adding several
+        items to a cart at once got 409s once the retries ran out). Other processes' commands
+        are still caught by the append's version check."""
         context = context or CommandContext()
+        aggregate_id = self.kind.target(command)
+        turn = self._turns.take(aggregate_id)
+        try:
+            return self._handle(command, context, aggregate_id)
+        finally:
+            self._turns.give_back(aggregate_id, turn)
+
+    def _handle(self, command: Command, context: CommandContext, aggregate_id: UUID) -> Outcome:
         # No inbox look-up first: the append refuses a message id stored before (with events or
         # as a rejection), and record_outcome keeps the first outcome, so a repeat gets that.
         # Redelivery is rare; an extra round trip on every command would not be.
-        aggregate_id = self.kind.target(command)
         conflict: ConcurrencyConflict | None = None
         for _ in range(self.max_attempts):
             state = self.cache.get(aggregate_id) if self.cache is not None else None
