@@ -307,6 +307,8 @@ class TestAddingAnItem:
             ({"unitPrice": usd("9e999999")}, "unitPrice.amount"),  # used to overflow: a 500
             ({"unitPrice": usd("1" * 29)}, "unitPrice.amount"),
             ({"unitPrice": usd("1e-29")}, "unitPrice.amount"),
+            ({"unitPrice": usd("10.005")}, "unitPrice.amount"),  # finer than a cent
+            ({"unitPrice": {"amount": "1.5", "currency": "JPY"}}, "unitPrice.amount"),
             ({"unitPrice": {"amount": "1", "currency": "XXX"}}, "unitPrice.currency"),
             ({"product": KEYBOARD | {"sku": "  "}}, "product.sku"),
             ({"catalogId": "catalog"}, "catalogId"),

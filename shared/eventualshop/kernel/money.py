@@ -11,7 +11,16 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eventualshop.kernel.errors import CurrencyMismatch
 
@@ -227,6 +236,30 @@ class ClientMoney(PositiveMoney):
                 f"amount must have at most {MAX_AMOUNT_DIGITS} digits, below 10^{MAX_AMOUNT_DIGITS}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _in_minor_units(self) -> Self:
+        # A price of 1.005 USD made a cart due 3.015 USD, which no payment in cents settles
+        # (3.01 leaves half a cent due, 3.02 is more than is due), and 1.5 JPY a yen split in two.
+        # Scaled, not quantized: quantizing 28 digits to cents needs 30 and raises.
+        # The error is the amount's (``unitPrice.amount`` on the wire, as its other rules are):
+        # a ValidationError raised here is merged under this model's place in the input.
+        decimals = self.currency.decimals
+        in_minor_units = self.amount.scaleb(decimals)
+        if in_minor_units != in_minor_units.to_integral_value():
+            places = f"{decimals} decimal places" if decimals else "no decimal places"
+            said = f"{self.currency.value} amounts have {places}"
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", said),
+                        loc=("amount",),
+                        input=str(self.amount),
+                    )
+                ],
+            )
+        return self
 
 
 def _money_fields(value: Any) -> Any:

@@ -179,7 +179,7 @@ class TestConstruction:
 
 
 class TestClientMoney:
-    @pytest.mark.parametrize("amount", ["0.01", "1", "10.50", "12.345"])
+    @pytest.mark.parametrize("amount", ["0.01", "1", "10.50", "12.34", "12.340", "1E+3"])
     def test_an_amount_above_zero_is_accepted(self, amount: str) -> None:
         money = ClientMoney.of(amount, "USD")
         assert isinstance(money, ClientMoney)
@@ -199,7 +199,6 @@ class TestClientMoney:
         [
             "9" * MAX_AMOUNT_DIGITS,  # the most digits, the largest whole amount
             "1E+27",  # below 10^28
-            "0." + "0" * (MAX_AMOUNT_DIGITS - 1) + "1",  # the smallest step: 10^-28
             "1." + "0" * (MAX_AMOUNT_DIGITS - 1),  # 28 digits in all
         ],
     )
@@ -219,6 +218,31 @@ class TestClientMoney:
     def test_an_amount_beyond_the_digit_limit_is_refused(self, amount: str) -> None:
         with pytest.raises(ValidationError, match="at most 28 digits"):
             ClientMoney.of(amount, "USD")
+
+    @pytest.mark.parametrize(
+        ("amount", "currency", "said"),
+        [
+            ("12.345", "USD", "USD amounts have 2 decimal places"),
+            ("0.001", "EUR", "EUR amounts have 2 decimal places"),
+            ("0." + "0" * (MAX_AMOUNT_DIGITS - 1) + "1", "USD", "USD amounts have 2 decimal"),
+            ("1.5", "JPY", "JPY amounts have no decimal places"),
+        ],
+    )
+    def test_an_amount_finer_than_its_currencys_smallest_unit_is_refused(
+        self, amount: str, currency: str, said: str
+    ) -> None:
+        """A price of 1.005 USD made a cart due 3.015 USD, which no payment in cents settles."""
+        with pytest.raises(ValidationError, match=said):
+            ClientMoney.of(amount, currency)
+
+    @pytest.mark.parametrize(
+        ("amount", "currency"),
+        [("7", "JPY"), ("7.0", "JPY"), ("1E+3", "JPY"), ("1.50", "USD"), ("1.500", "USD")],
+    )
+    def test_an_amount_in_whole_smallest_units_is_accepted_whatever_its_scale(
+        self, amount: str, currency: str
+    ) -> None:
+        assert ClientMoney.of(amount, currency).amount == Decimal(amount)
 
     def test_client_money_is_money_and_mixes_only_with_its_own_currency(self) -> None:
         price = ClientMoney.of("10.00", "USD")

@@ -40,7 +40,7 @@ add = st.builds(
     lambda p, q, price, i: add_item(p, q, price, item_id=i),
     st.sampled_from(PRODUCTS),
     QUANTITIES,
-    st.sampled_from(["0.99", "10.00", "12.345"]),
+    st.sampled_from(["0.99", "10.00", "12.34"]),
     st.sampled_from(ITEM_IDS),
 )
 change = st.builds(
@@ -105,12 +105,12 @@ def total(model: Model) -> Decimal:
     [
         add_item(PRODUCTS[0], 3, "10.00", item_id=ITEM_IDS[0]),
         add_item(PRODUCTS[1], 2, "0.99", item_id=ITEM_IDS[1]),
-        add_item(PRODUCTS[0], 2, "12.345", item_id=ITEM_IDS[2]),  # same product: 5 at 10.00
+        add_item(PRODUCTS[0], 2, "12.34", item_id=ITEM_IDS[2]),  # same product: 5 at 10.00
         ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_IDS[0], new_quantity=1),
         ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_IDS[0], new_quantity=1),
         ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_IDS[1], new_quantity=7),
         ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_IDS[2], new_quantity=4),
-        add_item(PRODUCTS[2], 1, "12.345", item_id=ITEM_IDS[1]),  # the id is taken
+        add_item(PRODUCTS[2], 1, "12.34", item_id=ITEM_IDS[1]),  # the id is taken
         RemoveCartItem(cart_id=CART_ID, item_id=ITEM_IDS[1]),
         RemoveCartItem(cart_id=CART_ID, item_id=ITEM_IDS[1]),
         add_item(PRODUCTS[2], MAX_QUANTITY, "0.99", item_id=ITEM_IDS[3]),

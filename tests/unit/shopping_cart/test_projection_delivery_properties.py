@@ -102,7 +102,7 @@ ARGUMENTS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
         st.integers(0, len(PRODUCTS) - 1),
         pools,
         st.sampled_from([1, 2, 3, 4] * 5 + [MAX_QUANTITY]),
-        st.sampled_from(["0.99", "10.00", "12.345", "1"]),
+        st.sampled_from(["0.99", "10.00", "12.34", "1"]),
         st.sampled_from(["cart"] * 5 + ["other"]),  # "other": a currency not the cart's
     ),
     "change": st.tuples(pools, st.integers(1, 4)),
