@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -64,9 +65,10 @@ def cart_command() -> cmd.CreateCart:
     return cmd.CreateCart(cart_id=uuid.uuid4(), customer_id=uuid.uuid4(), currency="USD")
 
 
-def test_commands_after_the_server_ended_the_idle_connections_are_accepted(
-    postgres_admin_url: URL, database: URL
-) -> None:
+@pytest.fixture
+def warm_service(database: URL) -> Iterator[ApplicationService[Any]]:
+    """The cart's service on the driver path, as a warm instance holds it: a command handled,
+    ``IDLE`` connections kept for the next ones."""
     url = database.render_as_string(hide_password=False)
     parsed = DriverUrl.parse(url)
     assert parsed is not None
@@ -76,40 +78,36 @@ def test_commands_after_the_server_ended_the_idle_connections_are_accepted(
         service = ApplicationService(store, CART)
         assert service.handle(cart_command()).accepted
         idle_connections(connections, IDLE)
-
-        assert end_every_session(postgres_admin_url, database) >= IDLE
-
-        for _ in range(IDLE + 2):
-            assert service.handle(cart_command()).accepted
+        yield service
     finally:
         store.close()
         connections.close()
+
+
+def test_commands_after_the_server_ended_the_idle_connections_are_accepted(
+    postgres_admin_url: URL, database: URL, warm_service: ApplicationService[Any]
+) -> None:
+    assert end_every_session(postgres_admin_url, database) >= IDLE
+
+    for _ in range(IDLE + 2):
+        assert warm_service.handle(cart_command()).accepted
 
 
 def test_a_server_gone_without_a_word_costs_one_command_not_one_per_idle_connection(
-    postgres_admin_url: URL, database: URL, monkeypatch: pytest.MonkeyPatch
+    postgres_admin_url: URL,
+    database: URL,
+    warm_service: ApplicationService[Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """When nothing on the socket says so (a host gone, a connection cut silently), the first
     command finds out; every idle connection goes with the broken one."""
-    url = database.render_as_string(hide_password=False)
-    parsed = DriverUrl.parse(url)
-    assert parsed is not None
-    connections = DirectConnections(parsed)
-    store = open_event_store(url, migrate=True, connections=connections)
-    try:
-        service = ApplicationService(store, CART)
-        assert service.handle(cart_command()).accepted
-        idle_connections(connections, IDLE)
-        monkeypatch.setattr(sql_driver, "server_hung_up", lambda _connection: False)
-        end_every_session(postgres_admin_url, database)
+    monkeypatch.setattr(sql_driver, "server_hung_up", lambda _connection: False)
+    end_every_session(postgres_admin_url, database)
 
-        with pytest.raises(OperationalError):
-            service.handle(cart_command())
-        for _ in range(IDLE + 1):
-            assert service.handle(cart_command()).accepted
-    finally:
-        store.close()
-        connections.close()
+    with pytest.raises(OperationalError):
+        warm_service.handle(cart_command())
+    for _ in range(IDLE + 1):
+        assert warm_service.handle(cart_command()).accepted
 
 
 def test_a_read_model_read_after_the_server_ended_the_pooled_connections_answers(
