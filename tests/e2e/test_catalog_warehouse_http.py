@@ -181,6 +181,8 @@ class TestCatalogRoutes:
         problem(http.request("POST", CATALOGS, empty), 400, field="title")
         problem(http.request("PUT", f"{here}/title"), 400, field="title")
         problem(http.request("PUT", f"{here}/description", query={"description": " "}), 400)
+        nul = {"description": "a\u0000b"}
+        problem(http.request("PUT", f"{here}/description", query=nul), 400, field="description")
         problem(http.request("POST", f"{here}/items", item_body(quantity=0)), 400, field="quantity")
         problem(http.request("DELETE", f"{here}/items/{catalog}"), 400, field="itemId")
         problem(http.request("DELETE", f"{CATALOGS}/not-a-uuid"), 400, field="catalogId")

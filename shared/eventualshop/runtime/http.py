@@ -116,7 +116,33 @@ def read_json_body(request: Request) -> dict[str, Any]:
             "the body must be a JSON object",
             {"body": ["expected a JSON object"]},
         )
+    if b"\\u0000" in raw:  # JSON writes the NUL character only as this escape
+        refuse_nul(body, "")
     return body
+
+
+_NUL = "\x00"
+
+
+def refuse_nul(value: Any, field: str) -> None:
+    """A 400 naming the field (dotted, as the client wrote it) of the first text that holds the
+    NUL character. PostgreSQL keeps no NUL in text or JSONB: a product name with one was accepted,
+    and every projection of it into a read model on PostgreSQL then failed, for good."""
+    if isinstance(value, str):
+        if _NUL in value:
+            raise ProblemError(
+                400,
+                "Invalid request",
+                "text may not contain the NUL character (U+0000)",
+                {field or "body": ["must not contain the NUL character (U+0000)"]},
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, field)
+            refuse_nul(item, f"{field}.{key}" if field else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{field}.{index}" if field else str(index))
 
 
 def command_context(request: Request) -> CommandContext:
@@ -194,6 +220,7 @@ def command_function(
                 data[name] = str(path_uuid(name, value))
             for name, field in query.items():
                 if name in request.args:
+                    refuse_nul(request.args[name], name)
                     data[field] = request.args[name]
             if authorize is not None:
                 authorize(request, data)
