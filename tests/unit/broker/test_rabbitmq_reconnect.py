@@ -61,6 +61,12 @@ def test_each_attempt_waits_twice_as_long_up_to_the_longest_pause() -> None:
     assert outage.pauses == [1, 2, 4, 8, 16, 30, 30, 30]
 
 
+def test_by_default_a_broker_back_is_consumed_from_within_10_s() -> None:
+    outage = run_through([False] * 6)
+
+    assert outage.pauses == [1, 2, 4, 8, 10, 10]
+
+
 def test_a_connection_that_consumed_again_starts_the_pauses_over() -> None:
     outage = run_through([False, False, False, True, False, False], reconnect_delay=0.5)
 

@@ -177,7 +177,7 @@ class RabbitMqDispatcher:
         poster: HttpPoster | None = None,
         clock: Callable[[], datetime] = utc_now,
         reconnect_delay: float = 1.0,
-        reconnect_longest: float = 30.0,
+        reconnect_longest: float = 10.0,
         store_retry_delay: float = 1.0,
     ) -> None:
         from eventualshop.runtime.broker import amqp
