@@ -10,6 +10,7 @@ as long as the process, so it is made without garbage collection and frozen afte
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,12 @@ def __getattr__(name: str) -> Callable[..., Any]:
     ROOT.function(name)  # a name that is no function fails here, before anything is changed
     # functions-framework loads its target here: the one place every deployed function passes.
     configure_logging()
+    if "functions_framework._cli" in sys.modules:
+        # functions-framework's own command, whose gunicorn options a function cannot set: it
+        # builds the target before it starts gunicorn, and the worker it forks inherits this.
+        from eventualshop.runtime.gunicorn_errors import answer_as_problems
+
+        answer_as_problems()
     with quiet_start():  # the target and its context's modules, built once, likewise
         target = ROOT.target(name)
     _STARTED.add(name)
@@ -50,8 +57,6 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
-    import sys
-
     from eventualshop.runtime.cli import main
     from functions.identity.users import USERS  # Identity's own: the runtime names no context
 

@@ -5,13 +5,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.faults.support import ShopProcess
+from tests.faults.support import ShopProcess, free_port
 from tests.refusals import assert_refusals_are_problems, exchange
+
+ROOT = Path(__file__).resolve().parents[2]
+GET_ROOT = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
 @pytest.fixture
@@ -33,3 +41,44 @@ def test_a_request_gunicorn_takes_still_reaches_the_shop(shop: ShopProcess) -> N
     )
     assert status == 200, body[:200]
     assert headers["content-type"].startswith("application/json")
+
+
+def test_what_gunicorn_refuses_under_functions_frameworks_own_command_is_a_problem(
+    tmp_path: Path,
+) -> None:
+    """``functions-framework --source functions/main.py --target …``, whose gunicorn options a
+    function cannot set: the target's build puts the problem answer in place."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")} | {
+        "EVENTUALSHOP_DATA_DIR": str(tmp_path),
+        "EVENTUALSHOP_AUTH": "off",
+        "HOME": str(tmp_path),  # gunicorn's control socket, if it opens one, goes there
+    }
+    command = [
+        str(Path(sys.executable).with_name("functions-framework")),
+        "--source",
+        "functions/main.py",
+        "--target",
+        "shopping_cart_create_cart",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):  # bounded in attempts: the test asserts no time
+            with contextlib.suppress(OSError):
+                status, _, _ = exchange(port, GET_ROOT)
+                break
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            threading.Event().wait(0.1)
+        else:
+            pytest.fail("functions-framework never listened")
+        assert status == 405  # the function's own answer: it is served, and takes POST only
+        # functions-framework lifts gunicorn's request-line limit (``limit_request_line`` 0):
+        # no 414 there, a long line reaches the function.
+        assert_refusals_are_problems(port, but=frozenset({414}))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
