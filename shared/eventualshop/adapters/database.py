@@ -15,6 +15,7 @@ A new revision, after changing ``schema.py``::
 from __future__ import annotations
 
 import io
+import json
 import zlib
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,7 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     # document, a password's hash): such messages reach logs and, shortened, the command line.
     options = {"hide_parameters": True, **options}
     if parsed.get_backend_name() == "postgresql":
+        options.setdefault("json_serializer", json_for_postgres)
         engine = sa.create_engine(parsed, **_bounded_postgres(parsed, options))
         event.listen(engine, "checkout", _refuse_hung_up)
         return engine
@@ -120,6 +122,27 @@ def _bounded_postgres(url: URL, options: dict[str, Any]) -> dict[str, Any]:
     if options.get("poolclass") is None:
         bounded.setdefault("pool_timeout", POOL_TIMEOUT_S)
     return bounded
+
+
+def json_for_postgres(value: Any) -> str:
+    """JSON for a ``JSON``/``JSONB`` value on PostgreSQL, whose ``jsonb`` holds no NUL character
+    (``\\u0000 cannot be converted to text``): one in a text is stored as U+FFFD. The HTTP edge
+    refuses text with a NUL now; an event stored before that would otherwise fail its projection
+    into a read model on PostgreSQL for good. The event keeps the NUL; only the view differs."""
+    text = json.dumps(value)
+    if "\\u0000" not in text:
+        return text
+    return json.dumps(_without_nul(value))
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _refuse_hung_up(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
