@@ -79,7 +79,7 @@ def rebuild(
     # Catch up with what was written while the rebuild ran, and delivered elsewhere meanwhile.
     live_projectors = [Projector(store, p) for p in projections]
     wanted = {p.aggregate_type for p in projections}
-    for rows in _pages(event_store, position, page):
+    for rows, _ in _pages(event_store, position, page):
         for row in rows:
             if row.aggregate_type not in wanted:
                 continue
@@ -92,16 +92,19 @@ def rebuild(
     return reports
 
 
-def _pages(event_store: EventStore, after: int, page: int) -> Iterator[Sequence[StoredEvent]]:
-    """The events after position ``after`` up to the last one there is now, a page at a time."""
+def _pages(
+    event_store: EventStore, after: int, page: int
+) -> Iterator[tuple[Sequence[StoredEvent], int]]:
+    """The events after position ``after`` up to the last one there is now, a page at a time,
+    each with the position it reaches."""
     end = event_store.last_position()
     position = after
     while position < end:
         rows = event_store.read_all(position, page)
         if not rows:
             return
-        yield rows
         position = rows[-1].position or position + len(rows)
+        yield rows, position
 
 
 def _replay_and_swap(
@@ -119,7 +122,7 @@ def _replay_and_swap(
     # types their registry cannot decode): skip them before decoding.
     wanted = {p.aggregate_type for p in projections}
     position = 0
-    for rows in _pages(event_store, position, page):
+    for rows, through in _pages(event_store, position, page):
         for row in rows:
             if row.aggregate_type not in wanted:
                 continue
@@ -127,7 +130,7 @@ def _replay_and_swap(
             key, moment = str(event.aggregate_id), moment_of(event)
             for replay in replays:
                 replay.handle(event, key, moment)
-        position = rows[-1].position or position + len(rows)
+        position = through
     reports = []
     swaps: list[tuple[str, str, Sequence[Sequence[str]]]] = []  # (fresh, live, indexes)
     # Fresh names of this run only: two rebuilds at once each swap in a complete set of their

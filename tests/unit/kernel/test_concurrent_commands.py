@@ -92,15 +92,25 @@ def test_commands_on_other_aggregates_do_not_wait_for_each_other() -> None:
     def held_load(aggregate_id: UUID, aggregate_type: str | None = None) -> Stream:
         if aggregate_id == first:
             inside.set()
-            release.wait(10)
+            release.wait(30)
         return original(aggregate_id, aggregate_type)
 
     store.load = held_load  # type: ignore[method-assign]
     waiting = threading.Thread(target=lambda: service.handle(Increment(counter_id=first)))
     waiting.start()
     assert inside.wait(10)
+    accepted: list[bool] = []
+    # The other aggregate's command runs beside the held one: it must finish while the first is
+    # still held (run in this thread, a lock shared by both would only have shown as a delay).
+    other = threading.Thread(
+        target=lambda: accepted.append(service.handle(Increment(counter_id=second)).accepted)
+    )
     try:
-        assert service.handle(Increment(counter_id=second)).accepted
+        other.start()
+        other.join(10)
+        assert not other.is_alive(), "the other aggregate's command waited for the held one"
+        assert accepted == [True]
     finally:
         release.set()
         waiting.join(10)
+        other.join(10)

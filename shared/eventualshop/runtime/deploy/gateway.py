@@ -21,16 +21,15 @@ from eventualshop.runtime.registry import UUID_PATTERN, FunctionSpec
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 _PARAMETER = re.compile(r"\{[A-Za-z]+\}")
-# A path parameter is a UUID in its one form (the functions refuse anything else), so a literal
-# sibling such as ``/things/items`` never falls to ``/things/{thingId}``.
-_SEGMENT = UUID_PATTERN
 
 
 def path_regex(path: str) -> str:
     """``/carts/{cartId}/items`` -> ``/carts/[^/]+/items`` (the whole path; implementations
     anchor RegularExpression matches at both ends)."""
     parts = _PARAMETER.split(path)
-    return _SEGMENT.join(re.escape(part).replace("\\-", "-") for part in parts)
+    # A path parameter is a UUID in its one form (the functions refuse anything else), so a
+    # literal sibling such as ``/things/items`` never falls to ``/things/{thingId}``.
+    return UUID_PATTERN.join(re.escape(part).replace("\\-", "-") for part in parts)
 
 
 def http_route(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
