@@ -5,8 +5,8 @@ its limits (414, 431), a malformed request line, method, header or chunk (400), 
 it does not know (501). It answered each with an HTML page, written by
 ``gunicorn.util.write_error``, which its workers call by that name. :func:`answer_as_problems`
 puts a problem+json answer in that function's place, with the same status, reason and message:
-a client of the shop gets JSON whatever it sends. Only ``gunicorn.util`` is imported here (about
-4 ms), not a worker (``gthread`` is about 20 ms).
+a client of the shop gets JSON whatever it sends. Only ``gunicorn.util`` is imported here, not a
+worker: about 4 ms against 22 ms for ``gthread`` (``python -X importtime``, after Flask).
 """
 
 from __future__ import annotations
