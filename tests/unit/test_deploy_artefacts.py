@@ -783,6 +783,21 @@ def test_every_client_route_reaches_its_function_and_only_it_on_the_one_host(
         assert rewrite == f"{route['metadata']['name']}.eventualshop.svc.cluster.local"
 
 
+def test_each_public_paths_options_reaches_one_of_its_functions_on_the_api_host(
+    artefacts: Any,
+) -> None:
+    """A browser's CORS preflight (``OPTIONS``) must find a function that answers it for the
+    path's every method (``runtime.cors``); routes of one method each gave it none."""
+    functions, files = artefacts
+    routes = _routes(files)
+    public = [spec for spec in functions if spec.route is not None and is_public(spec)]
+    for path in {spec.route.path for spec in public if spec.route is not None}:
+        served = _served_by(routes, "OPTIONS", _concrete(path))
+        at_path = {s.name for s in public if s.route is not None and s.route.path == path}
+        assert len(served) == 1, (path, served)
+        assert served[0] in at_path, (path, served)
+
+
 def test_a_commands_location_resolves_on_the_api_host() -> None:
     routes = _routes({p: t for p, t in _as_relative(generated(ROOT)).items()})
     for context in CONTEXTS:

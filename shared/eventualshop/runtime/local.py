@@ -52,7 +52,15 @@ def build_app(root: Root) -> Flask:
         def view(_target: _LazyTarget = target, **_path: str) -> Any:
             return _target(request)
 
-        app.add_url_rule(rule, endpoint=spec.name, view_func=view, methods=[spec.route.method])
+        # OPTIONS goes to the function as it does deployed (``runtime.cors`` answers it), not
+        # to Flask's own answer, which knows no CORS.
+        app.add_url_rule(
+            rule,
+            endpoint=spec.name,
+            view_func=view,
+            methods=[spec.route.method, "OPTIONS"],
+            provide_automatic_options=False,
+        )
         routes.append({"function": spec.name, "method": spec.route.method, "path": spec.route.path})
 
     @app.get("/healthz")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from eventualshop.kernel.declaration import BoundedContext, Surroundings
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
+from eventualshop.runtime.cors import Origins, answering
 from eventualshop.runtime.registry import Delivery, FunctionSpec
 from eventualshop.runtime.settings import Settings, store_scheme
 
@@ -466,12 +467,32 @@ class Root:
                 found: Callable[..., Any] = getattr(
                     importlib.import_module(spec.module), spec.target
                 )
-                return found
-            from eventualshop.runtime.targets import build
+            else:
+                from eventualshop.runtime.targets import build
 
-            return build(self, spec)
+                found = build(self, spec)
+            if spec.route is None or spec.signature_type != "http":
+                return found
+            return answering(found, self._methods_at(spec.route.path), self._origins)
 
         return self._part("target", spec.name, make)
+
+    def _methods_at(self, path: str) -> list[str]:
+        """The methods of every function at ``path``: what an OPTIONS there is told."""
+        return [
+            spec.route.method
+            for spec in self.functions
+            if spec.route is not None and spec.route.path == path
+        ]
+
+    def _origins(self) -> Origins | None:
+        """Who may call from a browser page; ``None`` while the settings cannot be read."""
+        from pydantic import ValidationError
+
+        try:
+            return self.settings().origins
+        except ValidationError:
+            return None
 
     def function(self, name: str) -> FunctionSpec:
         """The registered function by its name or its functions-framework target (a derived

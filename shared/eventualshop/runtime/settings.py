@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
+from eventualshop.runtime.cors import Origins
 
 DEFAULT_DATA_DIR = Path("var")
 
@@ -99,6 +101,13 @@ class Settings(EnvironmentSettings):
         "OpenFaaS gateway, {function} being the query function that serves the path",
     )
 
+    cors_origins: str = Field(
+        "*",
+        description="which origins a browser page may call the API from: * (any, as the "
+        "original allowed), origins separated by commas (https://shop.example.com,"
+        "http://localhost:5173), or empty (none); never with cookies: the API takes bearer tokens",
+    )
+
     auto_migrate: bool = Field(
         True, description="create or upgrade the tables on first use (else: eventualshop migrate)"
     )
@@ -132,6 +141,20 @@ class Settings(EnvironmentSettings):
                 "must be empty or a path such as /function/{function} (no trailing slash)",
             )
         return prefix
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, text: str) -> str:
+        try:
+            Origins.parse(text)
+        except ValueError as error:
+            raise PydanticCustomError("not_origins", str(error)) from None
+        return text
+
+    @cached_property
+    def origins(self) -> Origins:
+        """``cors_origins`` read (checked when the settings were)."""
+        return Origins.parse(self.cors_origins)
 
     @field_validator("event_store_url")
     @classmethod

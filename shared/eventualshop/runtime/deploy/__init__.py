@@ -84,8 +84,11 @@ def generate(
             files[f"knative/pingsources/{spec.name}.yaml"] = yaml_document(
                 knative.ping_source(spec)
             )
+    options = gateway.answers_options(specs)
     for spec in gateway.routed(specs):
-        files[f"knative/routes/{spec.name}.yaml"] = yaml_document(gateway.http_route(spec, config))
+        files[f"knative/routes/{spec.name}.yaml"] = yaml_document(
+            gateway.http_route(spec, config, options=spec.name in options)
+        )
     # Apply order: what is referenced before what refers to it (Services before the
     # SinkBinding that selects them and the Triggers that deliver to them).
     order = (

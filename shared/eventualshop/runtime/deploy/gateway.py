@@ -6,7 +6,8 @@ original call ``/api/v1/...`` paths on one host, and a command's ``Location``
 method and path (path parameters as one segment) and sends the request to that Knative Service,
 rewriting the host to the Service's cluster-local name, which is how Knative's ingress finds the
 revision. One route per function, not one route of many rules: Gateway API allows 16 rules in a
-route, and a context alone has more functions than that.
+route, and a context alone has more functions than that. A path's ``OPTIONS`` (a browser's
+CORS preflight) goes to one of the path's functions, which answers for all of them.
 
 Admin functions (rebuild, lag) get no route here: they stay cluster-local.
 """
@@ -32,8 +33,15 @@ def path_regex(path: str) -> str:
     return UUID_PATTERN.join(re.escape(part).replace("\\-", "-") for part in parts)
 
 
-def http_route(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
+def http_route(
+    spec: FunctionSpec, config: DeployConfig, *, options: bool = False
+) -> dict[str, Any]:
+    """``options``: the route also takes the path's ``OPTIONS`` (a browser's CORS preflight),
+    which every function at the path answers alike (``runtime.cors``); one route per path has it,
+    so no two routes match the same request."""
     assert spec.route is not None
+    pattern = path_regex(spec.route.path)
+    methods = [spec.route.method, *(["OPTIONS"] if options else [])]
     return {
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
@@ -50,13 +58,8 @@ def http_route(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
             "rules": [
                 {
                     "matches": [
-                        {
-                            "path": {
-                                "type": "RegularExpression",
-                                "value": path_regex(spec.route.path),
-                            },
-                            "method": spec.route.method,
-                        }
+                        {"path": {"type": "RegularExpression", "value": pattern}, "method": method}
+                        for method in methods
                     ],
                     "filters": [
                         {
@@ -75,3 +78,13 @@ def http_route(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
 
 def routed(functions: list[FunctionSpec]) -> list[FunctionSpec]:
     return [spec for spec in functions if spec.route is not None and is_public(spec)]
+
+
+def answers_options(functions: list[FunctionSpec]) -> set[str]:
+    """Per public path, the function whose route takes its ``OPTIONS``: the first in the order
+    given (``generated`` gives them by name, so the choice is stable)."""
+    first: dict[str, str] = {}
+    for spec in routed(functions):
+        assert spec.route is not None
+        first.setdefault(spec.route.path, spec.name)
+    return set(first.values())
