@@ -177,9 +177,11 @@ def test_the_origins_read_as_written() -> None:
     assert listed.allow_origin("https://a.example:8443") == "https://a.example:8443"
     assert listed.allow_origin("https://a.example") is None
     assert listed.allow_origin(None) is None
-    assert Settings(cors_origins="http://localhost:5173").origins == listed.__class__(
-        listed=frozenset({"http://localhost:5173"})
-    )
+    assert Origins.parse("").listed == frozenset()
+    assert not Origins.parse("").any
+    read = Settings(cors_origins="http://localhost:5173").origins
+    assert read.listed == frozenset({"http://localhost:5173"})
+    assert not read.any
 
 
 def test_a_deployed_function_answers_the_preflight_itself(
