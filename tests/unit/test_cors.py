@@ -178,10 +178,10 @@ def test_the_origins_read_as_written() -> None:
     assert listed.allow_origin("https://a.example") is None
     assert listed.allow_origin(None) is None
     assert Origins.parse("").listed == frozenset()
-    assert not Origins.parse("").any
+    assert not Origins.parse("").any_origin
     read = Settings(cors_origins="http://localhost:5173").origins
     assert read.listed == frozenset({"http://localhost:5173"})
-    assert not read.any
+    assert not read.any_origin
 
 
 def test_a_deployed_function_answers_the_preflight_itself(

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # flask is imported by whatever serves; the settings, which read Origins, not
+if TYPE_CHECKING:  # the settings read Origins without Flask; the wrapper runs where Flask serves
     from flask import Request, Response
 
 #: Response headers a page may read beyond the safelisted ones: the read model to poll after a
@@ -41,10 +41,10 @@ class Origins:
 
     A plain class: a frozen dataclass cost about 1 ms of every function's cold start to make."""
 
-    __slots__ = ("any", "listed")
+    __slots__ = ("any_origin", "listed")
 
-    def __init__(self, *, any: bool = False, listed: frozenset[str] = frozenset()) -> None:
-        self.any = any
+    def __init__(self, *, any_origin: bool = False, listed: frozenset[str] = frozenset()) -> None:
+        self.any_origin = any_origin
         self.listed = listed
 
     @classmethod
@@ -53,7 +53,7 @@ class Origins:
         not an origin."""
         items = [item.strip() for item in text.split(",") if item.strip()]
         if items == ["*"]:
-            return cls(any=True)
+            return cls(any_origin=True)
         for number, item in enumerate(items, 1):
             if not re.fullmatch(ORIGIN, item):
                 # Which one by its place, not its text: a setting's value is never repeated.
@@ -67,7 +67,7 @@ class Origins:
         """The Access-Control-Allow-Origin answer to a request from ``origin``; ``None``: none."""
         if origin is None:
             return None
-        if self.any:
+        if self.any_origin:
             return "*"
         return origin if origin.lower() in self.listed else None
 
