@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -246,8 +247,9 @@ class TestMigrations:
         store.close()
 
     def test_instances_starting_at_the_same_time_can_all_migrate(
-        self, empty_database_url: URL
+        self, empty_database_url: URL, caplog: pytest.LogCaptureFixture
     ) -> None:
+        caplog.set_level(logging.INFO, logger="eventualshop.migrations")
         errors: list[BaseException] = []
         barrier = threading.Barrier(3)
 
@@ -268,3 +270,6 @@ class TestMigrations:
         engine = create_engine(empty_database_url)
         assert schema_differences(engine) == []
         engine.dispose()
+        # Only the instance that migrated says so: the others found the schema current.
+        said = [r for r in caplog.records if r.name == "eventualshop.migrations"]
+        assert len(said) == 1, [r.getMessage() for r in said]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zlib
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from eventualshop.adapters.sql_driver import (
     configure_sqlite,
     server_hung_up,
 )
+
+log = logging.getLogger("eventualshop.migrations")
 
 #: Execution option read by the SQLite "begin" hook: ``"IMMEDIATE"`` takes the write lock when the
 #: transaction starts, ``"DEFERRED"`` (the default) on the first write, ``None`` emits no BEGIN at
@@ -212,6 +215,17 @@ def migrate(target: Engine | str | URL) -> None:
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        applied = config.attributes.get("applied") or []
+        if applied:
+            # One line per database, not Alembic's two and one per revision (35 lines on a first
+            # `make run`); naming no password or query of the URL, which may hold one.
+            log.info(
+                "migrated the %s database %s to revision %s (applied %s)",
+                engine.url.get_backend_name(),
+                engine.url.database,
+                HEAD_REVISION,
+                ", ".join(applied),
+            )
     finally:
         if engine is not target:
             engine.dispose()

@@ -110,6 +110,7 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
 QUIET_LEVELS = {
     "werkzeug": logging.WARNING,
     "alembic.runtime.plugins": logging.WARNING,
+    "alembic.runtime.migration": logging.WARNING,  # adapters.database says it in one line
     "pika": logging.CRITICAL,
     "pymongo": logging.WARNING,
     "sqlalchemy.engine": logging.WARNING,

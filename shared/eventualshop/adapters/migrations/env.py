@@ -6,7 +6,11 @@ Online, ``migrate`` hands over a connection inside its own locked transaction; o
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy.engine import Connection
 
 from eventualshop.adapters.database import comparison_options, create_engine
@@ -27,9 +31,23 @@ def run_offline() -> None:
 
 
 def run_online(connection: Connection) -> None:
+    applied: list[str] = config.attributes.setdefault("applied", [])
+
+    def record(
+        ctx: MigrationContext,  # noqa: ARG001 - Alembic passes all four, by name
+        step: MigrationInfo,
+        heads: Collection[Any],  # noqa: ARG001
+        run_args: Mapping[str, Any],  # noqa: ARG001
+    ) -> None:
+        # What ran, for ``migrate``'s one line (a process that waited for another's migration
+        # under the lock finds nothing to run, and says nothing).
+        if step.up_revision_id is not None:
+            applied.append(step.up_revision_id)
+
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        on_version_apply=record,
         **comparison_options(connection.dialect),
     )
     with context.begin_transaction():
