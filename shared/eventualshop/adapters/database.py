@@ -194,8 +194,9 @@ def alembic_config(url: str | URL | None = None) -> Any:
     return config
 
 
-def migrate(target: Engine | str | URL) -> None:
-    """Run ``alembic upgrade head`` on an engine or a URL, in one transaction.
+def migrate(target: Engine | str | URL) -> list[str]:
+    """Run ``alembic upgrade head`` on an engine or a URL, in one transaction; the revisions it
+    applied (none when the schema was current).
 
     Safe to call from every process at start-up: an exclusive lock (``BEGIN IMMEDIATE`` on SQLite,
     an advisory lock on PostgreSQL, an application lock on MSSQL) makes concurrent callers wait,
@@ -204,7 +205,7 @@ def migrate(target: Engine | str | URL) -> None:
     engine = target if isinstance(target, Engine) else create_engine(target)
     try:
         if is_current(engine):
-            return
+            return []
         from alembic import command
 
         writer = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
@@ -215,7 +216,7 @@ def migrate(target: Engine | str | URL) -> None:
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-        applied = config.attributes.get("applied") or []
+        applied: list[str] = config.attributes.get("applied") or []
         if applied:
             # One line per database, not Alembic's two and one per revision (35 lines on a first
             # `make run`); naming no password or query of the URL, which may hold one.
@@ -226,6 +227,7 @@ def migrate(target: Engine | str | URL) -> None:
                 HEAD_REVISION,
                 ", ".join(applied),
             )
+        return applied
     finally:
         if engine is not target:
             engine.dispose()

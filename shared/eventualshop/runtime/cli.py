@@ -150,8 +150,9 @@ def migrate(_args: argparse.Namespace, root: Root) -> None:
     config = checked_settings(root)
     for context in root.contexts:
         url = config.resolved_event_store_url(context)
-        run_migrations(url)
-        print(f"{context}: event store at {_redact(url)} is up to date")
+        applied = run_migrations(url)
+        done = f"migrated (applied {', '.join(applied)})" if applied else "was up to date"
+        print(f"{context}: event store at {_redact(url)} {done}")
 
 
 #: How many pending events ``sweep`` counts at most after its drain.
