@@ -140,6 +140,8 @@ def test_no_origin_is_allowed_when_the_setting_is_empty(
 
     assert preflight.status_code == 204
     assert preflight.headers["Allow"] == "OPTIONS, POST"
+    assert "Content-Type" not in preflight.headers
+    assert preflight.get_data() == b""
     assert not [name for name, _ in preflight.headers if name.startswith("Access-Control")]
     assert not [name for name, _ in answer.headers if name.startswith("Access-Control")]
 

@@ -104,6 +104,7 @@ def _options(request: Request, allow: str, policy: Origins | None, origin: str |
     from flask import Response
 
     response = Response(status=204, headers={"Allow": allow})
+    del response.headers["Content-Type"]  # no body, so no type (Flask's default says HTML)
     if policy is None:
         return response
     _vary(response, policy)
