@@ -78,3 +78,26 @@ def test_an_email_confirmed_first_makes_the_timer_a_no_op(
     fire_timers_in(17)  # a second sweep finds nothing left (the first deleted the timer)
 
     assert user_events(user) == ["UserRegistered", "EmailConfirmed", "PrimaryEmailDefined"]
+
+
+def test_a_user_whose_first_email_expired_and_was_sent_again_still_signs_in_with_it(
+    served: ServedShop,  # noqa: F811
+) -> None:
+    """The finding (a property test of Identity's read model): an email sent again after it
+    expired moved to the end of the user's emails, and the aggregate took the first one as the
+    email to sign in with. After another email had been added, that was the other, unconfirmed
+    one: sign-in with the email registered was refused (401), and the read model still named the
+    registered one, so sign-in with the other found nobody either. The user was locked out."""
+    user, email = sign_up(served)
+    fire_timers_in(16)  # not confirmed in time: the registered email expires
+    other = f"other-{uuid.uuid4().hex[:8]}@example.com"
+    for address in (other, email):  # another email, then the registered one sent again
+        served.http.command("PUT", f"{IDENTITIES}/{user}/change-email", email=address)
+
+    signed_in = served.http.request(
+        "POST", f"{IDENTITIES}/sign-in", {"email": email, "password": PASSWORD}
+    )
+
+    assert user_events(user)[-3:] == ["EmailExpired", "EmailChanged", "EmailChanged"]
+    assert signed_in.status == 200, signed_in.json
+    assert signed_in.json["userId"] == user

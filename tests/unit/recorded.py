@@ -40,6 +40,8 @@ class History:
         for command in commands:
             id = self.kind.target(command)
             steps = execute(self.kind, self.states.get(id), command)
+            if not steps:
+                continue  # decided nothing (already so): no event, nothing stored
             batch = self.repository.batch(id, steps, correlation_id=f"test-{id}")
             positions = self.store.append(batch)
             recorded += [

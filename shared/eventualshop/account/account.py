@@ -3,6 +3,7 @@
 Billing and shipping addresses follow one set of rules, written once (:class:`_Book`): adding an
 address equal to an active one changes nothing (a repeated PUT or POST is not an error), adding
 one equal to a deleted one restores it, deleting the primary one also removes it as primary.
+A new address's id is its own: one that another address of the book has is refused.
 Creating, activating and deleting are idempotent: they come from reactions, delivered at least
 once.
 """
@@ -16,7 +17,7 @@ from uuid import UUID
 from eventualshop.account import commands as c
 from eventualshop.account import events as e
 from eventualshop.account.events import AccountStatus
-from eventualshop.account.rejections import AccountClosed, AddressNotFound
+from eventualshop.account.rejections import AccountClosed, AddressIdTaken, AddressNotFound
 from eventualshop.kernel.aggregate import AggregateKind, AggregateState
 from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
 from eventualshop.kernel.messages import Command, DomainEvent
@@ -67,6 +68,10 @@ class _Book:
     def add(self, account: Account, address_id: UUID, address: Address) -> list[DomainEvent]:
         equal = next((a for a in self.entries(account) if a.address == address), None)
         if equal is None:
+            if any(a.id == address_id for a in self.entries(account)):
+                raise AddressIdTaken(
+                    f"account {account.id} has another {self.field} address {address_id}"
+                )
             added = self.added.model_validate(
                 {"account_id": account.id, "address_id": address_id, "address": address}
             )
@@ -205,6 +210,9 @@ def invariants(account: Account) -> Iterator[str]:
     if account.id.int == 0:
         yield "the account id is empty"
     for book in (BILLING, SHIPPING):
+        ids = [a.id for a in book.entries(account)]
+        if len(set(ids)) != len(ids):
+            yield f"each {book.field} address has an id of its own"
         primary = getattr(account, book.primary)
         live = [a.id for a in book.entries(account) if not a.is_deleted]
         if primary is not None and primary not in live:

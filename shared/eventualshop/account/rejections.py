@@ -11,3 +11,10 @@ class AccountClosed(DomainRejection):
 
 class AddressNotFound(DomainRejection):
     code = "address-not-found"
+
+
+class AddressIdTaken(DomainRejection):
+    """The id a new address was to get is another address's already (a live or a deleted one):
+    one id, one address, as the address books and their read models key them."""
+
+    code = "address-id-taken"

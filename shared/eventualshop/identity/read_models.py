@@ -77,8 +77,9 @@ def _changes(current: Mapping[str, Any], event: DomainEvent) -> dict[str, Any]:
 
     match event:
         case EmailChanged(email=email):
-            kept = [e for e in emails if e["address"] != email]
-            return {"emails": [*kept, {"address": email, "status": "Unverified"}]}
+            if any(e["address"] == email for e in emails):  # again: in its place, as the user's
+                return {"emails": status(email, EmailStatus.UNVERIFIED)}
+            return {"emails": [*emails, {"address": email, "status": EmailStatus.UNVERIFIED.value}]}
         case EmailConfirmed(email=email):
             return {"emails": status(email, EmailStatus.VERIFIED)}
         case EmailExpired(email=email):

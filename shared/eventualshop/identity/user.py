@@ -57,7 +57,8 @@ class User(AggregateState):
 
     @property
     def sign_in_email(self) -> str:
-        """The primary email once one is confirmed; until then the one registered with."""
+        """The primary email once one is confirmed; until then the one registered with, which
+        stays first (an email keeps its place in ``emails``)."""
         return self.primary_email or self.emails[0].address
 
 
@@ -144,8 +145,11 @@ def evolve(state: User | None, event: DomainEvent) -> User:
         raise ValueError(f"{event.event_type()} cannot come before UserRegistered")
     match event:
         case EmailChanged(email=email):
-            kept = tuple(e for e in state.emails if e.address != email)
-            return state.model_copy(update={"emails": (*kept, UserEmail(address=email))})
+            if state.email(email) is not None:
+                # Sent again after it expired: unverified again, in its place. Moved to the end,
+                # it took the registered email's first place, which sign-in reads (sign_in_email).
+                return _status(state, email, EmailStatus.UNVERIFIED)
+            return state.model_copy(update={"emails": (*state.emails, UserEmail(address=email))})
         case EmailConfirmed(email=email):
             return _status(state, email, EmailStatus.VERIFIED)
         case EmailExpired(email=email):

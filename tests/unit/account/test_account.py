@@ -9,7 +9,7 @@ from eventualshop.account import commands as c
 from eventualshop.account import events as e
 from eventualshop.account.account import ACCOUNT
 from eventualshop.account.events import AccountStatus
-from eventualshop.account.rejections import AccountClosed, AddressNotFound
+from eventualshop.account.rejections import AccountClosed, AddressIdTaken, AddressNotFound
 from eventualshop.kernel.testing import Scenario
 from eventualshop.kernel.values import Address
 
@@ -63,6 +63,21 @@ def test_add_billing_address_then_the_same_again_changes_nothing() -> None:
     given(CREATED, added).when(
         c.AddBillingAddress(account_id=ACCOUNT_ID, address_id=A2, address=HOME)
     ).then()
+
+
+def test_a_new_address_under_an_id_another_address_has_is_refused() -> None:
+    # It was added beside the first: two addresses with one id in the account, and one document
+    # in the address list (keyed by the id), so the read model and the account disagreed.
+    added = e.ShippingAddressAdded(account_id=ACCOUNT_ID, address_id=A1, address=HOME)
+    deleted = e.ShippingAddressDeleted(account_id=ACCOUNT_ID, address_id=A1)
+    for history in [(CREATED, added), (CREATED, added, deleted)]:
+        given(*history).when(
+            c.AddShippingAddress(account_id=ACCOUNT_ID, address_id=A1, address=OFFICE)
+        ).then_rejected(AddressIdTaken, code="address-id-taken")
+    # Each book has its own ids: the billing book may use it.
+    given(CREATED, added).when(
+        c.AddBillingAddress(account_id=ACCOUNT_ID, address_id=A1, address=OFFICE)
+    ).then(e.BillingAddressAdded(account_id=ACCOUNT_ID, address_id=A1, address=OFFICE))
 
 
 def test_adding_a_deleted_address_again_restores_it() -> None:

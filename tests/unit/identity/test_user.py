@@ -158,6 +158,20 @@ def test_an_expired_email_may_be_added_again() -> None:
     assert user.email(EMAIL).status is EmailStatus.UNVERIFIED  # type: ignore[union-attr]
 
 
+def test_an_expired_email_added_again_keeps_its_place_and_remains_the_one_to_sign_in_with() -> None:
+    # Moved to the end, the registered email gave its first place, the one sign-in reads, to an
+    # email added since and never confirmed.
+    expired = EmailExpired(user_id=USER_ID, email=EMAIL)
+    added = EmailChanged(user_id=USER_ID, email=OTHER)
+    user = (
+        given(REGISTERED, expired, added)
+        .when(ChangeEmail(user_id=USER_ID, email=EMAIL))
+        .then(EmailChanged(user_id=USER_ID, email=EMAIL))
+    )
+    assert [email.address for email in user.emails] == [EMAIL, OTHER]
+    assert user.sign_in_email == EMAIL
+
+
 def test_define_primary_email_needs_a_verified_email() -> None:
     changed = EmailChanged(user_id=USER_ID, email=OTHER)
     given(REGISTERED, *CONFIRMED, changed).when(
