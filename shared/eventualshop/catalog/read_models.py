@@ -86,8 +86,8 @@ def image_url(sku: str) -> str:
 class CatalogGrid:
     name = "catalog-grid"
     aggregate_type = AGGREGATE
-    handles = _ALL - {CatalogItemIncreased, CatalogItemRemoved}
-    ignores: frozenset[type[DomainEvent]] = frozenset({CatalogItemIncreased, CatalogItemRemoved})
+    handles = _ALL - {CatalogItemIncreased}
+    ignores: frozenset[type[DomainEvent]] = frozenset({CatalogItemIncreased})
     collections = {GRID: (("isDeleted", "createdAt"),)}
 
     def apply(self, documents: Docs, recorded: RecordedEvent) -> None:
@@ -117,10 +117,12 @@ class CatalogGrid:
                 docs.patch(catalog, {"title": event.title}, version)
             case CatalogDescriptionChanged():
                 docs.patch(catalog, {"description": event.description}, version)
-            case CatalogItemAdded():
+            case CatalogItemAdded() | CatalogItemRemoved():
+                # The items the catalog has now: a removed one counted for good before.
+                step = 1 if isinstance(event, CatalogItemAdded) else -1
                 current = docs.get(catalog)
                 if current is not None:
-                    docs.patch(catalog, {"itemCount": current["itemCount"] + 1}, version)
+                    docs.patch(catalog, {"itemCount": current["itemCount"] + step}, version)
             case CatalogDeleted():
                 docs.patch(catalog, {"isActive": False, "isDeleted": True}, version)
 

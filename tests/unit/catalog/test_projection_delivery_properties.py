@@ -25,8 +25,9 @@ from eventualshop.catalog.commands import (
     DeleteCatalog,
     RemoveCatalogItem,
 )
-from eventualshop.catalog.read_models import GRID, PROJECTIONS
+from eventualshop.catalog.read_models import CARDS, DETAILS, GRID, ITEM_LIST, PROJECTIONS
 from eventualshop.kernel.messages import Command
+from eventualshop.kernel.readmodels import Document
 from tests.unit.delivery import attempt_all, delivered_contents, in_order_contents
 from tests.unit.recorded import History
 
@@ -95,14 +96,25 @@ def run(session: list[Op]) -> History:
     return history
 
 
-def assert_the_grid_agrees_with_the_catalogs(
-    grid: dict[str, dict[str, object]], states: dict[UUID, Catalog]
+def assert_the_read_models_agree_with_the_catalogs(
+    documents: dict[str, dict[str, Document]], states: dict[UUID, Catalog]
 ) -> None:
     for catalog_id, catalog in states.items():
-        shown = grid[str(catalog_id)]
+        shown = documents[GRID][str(catalog_id)]
         assert (shown["title"], shown["description"]) == (catalog.title, catalog.description)
         assert shown["isActive"] == (catalog.is_active and not catalog.is_deleted)
         assert shown["isDeleted"] == catalog.is_deleted
+        assert shown["itemCount"] == len(catalog.items), (shown, catalog.items)
+        for collection in (ITEM_LIST, DETAILS, CARDS):
+            live = {
+                doc["itemId"]: doc.get("quantity")
+                for doc in documents[collection].values()
+                if doc["catalogId"] == str(catalog_id) and not doc["isDeleted"]
+            }
+            expected = {} if catalog.is_deleted else {str(i.id): i.quantity for i in catalog.items}
+            if collection == CARDS:  # a card shows no quantity
+                expected = dict.fromkeys(expected)
+            assert live == expected, (collection, live, expected)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,6 +124,6 @@ def test_any_delivery_order_with_duplicates_gives_the_in_order_documents(
 ) -> None:
     history = run(session)
     in_order = in_order_contents(history.events, PROJECTIONS)
-    assert_the_grid_agrees_with_the_catalogs(in_order[GRID], history.states)
+    assert_the_read_models_agree_with_the_catalogs(in_order, history.states)
 
     assert delivered_contents(history.events, PROJECTIONS, seed) == in_order
