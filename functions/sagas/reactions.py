@@ -3,7 +3,8 @@ original left out). Each is idempotent: the command's id is derived from the eve
 redelivered event finds the first outcome in the inbox and writes nothing.
 
 * R1 ``identity.UserRegistered`` -> Account ``CreateAccount`` with ``AccountId = UserId``;
-* ``identity.EmailConfirmed`` -> Account ``ActivateAccount`` (Pending -> Active);
+* ``identity.EmailConfirmed`` -> Account ``ActivateAccount`` (Pending -> Active), retried until
+  R1 has created the account;
 * R7 ``account.AccountDeleted`` -> Identity ``DeleteUser``, after which the user's refresh
   tokens are revoked and their password hashes dropped, so signing in fails.
 """
@@ -18,7 +19,7 @@ from eventualshop.account.commands import ActivateAccount, CreateAccount
 from eventualshop.account.events import ACCOUNT_EVENTS, AccountDeleted
 from eventualshop.identity.commands import DeleteUser
 from eventualshop.identity.events import USER_EVENTS, EmailConfirmed, UserRegistered
-from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
+from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound, DeliverLater
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
 from eventualshop.kernel.service import CommandContext
@@ -31,13 +32,25 @@ from functions.registry import FUNCTIONS
 log = logging.getLogger("eventualshop.sagas")
 
 
-def _send(step: str, context: str, command: Command, cause: RecordedEvent) -> None:
+class NotCreatedYet(DeliverLater):
+    """The aggregate a reaction acts on is created by an earlier event that has not been acted
+    on yet (its own reaction is being retried, or slower): deliver this one again later. The
+    Trigger retries with backoff; what never finds it ends as a dead letter, to be replayed."""
+
+
+def _send(
+    step: str, context: str, command: Command, cause: RecordedEvent, *, awaited: bool = False
+) -> None:
+    """``awaited``: the aggregate may not exist yet (another reaction creates it), so a missing
+    one is retried rather than passed over."""
     caused = CommandContext.caused_by(cause.metadata, f"{step}:{cause.metadata.event_id}")
     try:
         outcome = ROOT.service(context).handle(command, caused)
     except AggregateAlreadyExists:
         return  # created by an earlier delivery under another message id: done already
-    except AggregateNotFound:
+    except AggregateNotFound as missing:
+        if awaited:
+            raise NotCreatedYet(f"{step}: {missing}; event {cause.metadata.event_id}") from None
         log.warning("%s: nothing to act on for event %s", step, cause.metadata.event_id)
         return
     if not outcome.accepted:
@@ -62,7 +75,11 @@ def _create_account(recorded: RecordedEvent) -> None:
 def _activate_account(recorded: RecordedEvent) -> None:
     event = recorded.event
     if isinstance(event, EmailConfirmed):
-        _send("activate-account", "account", ActivateAccount(account_id=event.user_id), recorded)
+        # The account is UserRegistered's to create, by another reaction, which a broker may
+        # deliver later (or retry): passed over, the confirmation was lost and the account stayed
+        # Pending for good.
+        command = ActivateAccount(account_id=event.user_id)
+        _send("activate-account", "account", command, recorded, awaited=True)
 
 
 def _delete_user(recorded: RecordedEvent) -> None:

@@ -94,3 +94,10 @@ class UnknownEventType(DomainError):
 
 class MissingUpcaster(DomainError):
     pass
+
+
+class DeliverLater(Exception):
+    """An event came before what it depends on (an earlier event of its stream, or the work of
+    another reaction): whoever delivered it is to deliver it again later. Expected where delivery
+    is at least once and unordered, so it is answered as a retry, in one log line, not as a fault
+    with its traceback."""

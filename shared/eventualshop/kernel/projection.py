@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
+from eventualshop.kernel.errors import DeliverLater
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore
 
@@ -38,7 +39,7 @@ from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore
 CURSOR_INDEXES: tuple[tuple[str, ...], ...] = (("eventTime",),)
 
 
-class OutOfOrder(Exception):
+class OutOfOrder(DeliverLater):
     """The event's predecessor has not been applied yet; deliver it again later."""
 
 

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
+from eventualshop.kernel.errors import DeliverLater
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.values import Product
@@ -58,7 +59,7 @@ class Availability(StrEnum):
     RELEASED = "released"  # given back (item removed, cart discarded, the hold expired)
 
 
-class ProductUnknown(Exception):
+class ProductUnknown(DeliverLater):
     """The answer's item is not found in its inventory's history yet: deliver it again later."""
 
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from eventualshop.kernel.errors import AggregateNotFound
+from eventualshop.kernel.errors import AggregateNotFound, DeliverLater
 from eventualshop.kernel.messages import Command, RecordedEvent, utc_now
 from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.shopping_cart.events import (
@@ -59,7 +59,7 @@ REACTS_TO = (
 CartHistory = Callable[[UUID], Sequence[RecordedEvent]]
 
 
-class NotYet(Exception):
+class NotYet(DeliverLater):
     """The cart's history does not reach this event yet: deliver it again later."""
 
 

@@ -17,6 +17,8 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from eventualshop.kernel.errors import DeliverLater
+
 if TYPE_CHECKING:
     from flask import Flask, Response
 
@@ -148,13 +150,22 @@ def out_of_service(
 
 
 def answer_unexpected(error: Exception) -> Response:
-    """A function's answer to an error that escaped its target (a Flask error handler's): the
-    503 of :func:`out_of_service` when that is what it is, else a 500 problem that says nothing
-    of the error, whose traceback is logged once (one JSON line)."""
+    """A function's answer to an error that escaped its target (a Flask error handler's): a 503
+    for an event that came early (``DeliverLater``: the broker delivers it again), the 503 of
+    :func:`out_of_service` when that is what it is, else a 500 problem that says nothing of the
+    error, whose traceback is logged once (one JSON line)."""
     from flask import request
 
     from eventualshop.runtime.problems import problem
 
+    if isinstance(error, DeliverLater):  # an event that came early: the broker retries a 5xx
+        log.info("%s: event came early, to be delivered again: %s", request.path, error)
+        return problem(
+            503,
+            "Delivered early",
+            "the event depends on one not acted on yet; deliver it again later",
+            code="delivered-early",
+        )
     unavailable = out_of_service(f"{request.method} {request.path}", error)
     if unavailable is not None:
         return unavailable

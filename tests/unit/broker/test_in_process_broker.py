@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from eventualshop.processes.reservations import NotYet
 from eventualshop.runtime.broker.binding import CloudEventMessage
 from eventualshop.runtime.broker.deadletters import (
     DeadLetterNotFound,
@@ -298,6 +300,21 @@ class TestDeadLetters:
         b.publish(event())
 
         assert list_dead_letters(store)[0].reason == "no response: KeyError: 'cart'"
+
+    def test_an_event_that_came_early_is_retried_in_one_log_line_without_a_traceback(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        store, subscriber = InMemoryDeadLetterStore(), Recorder(NotYet("cart v3 first"))
+        b = broker([(Subscription("t", {}, FAST), subscriber)], store)
+
+        with caplog.at_level(logging.INFO, logger="eventualshop.runtime.broker.delivery"):
+            b.publish(event())
+
+        assert len(subscriber.received) == 4  # retried as any failure is
+        assert list_dead_letters(store)[0].reason == "no response: NotYet: cart v3 first"
+        early = [r for r in caplog.records if "came early" in r.getMessage()]
+        assert len(early) == 4
+        assert all(r.levelno == logging.INFO and r.exc_info is None for r in early)
 
     def test_without_a_dead_letter_sink_the_event_is_dropped_as_knative_does(self) -> None:
         store = InMemoryDeadLetterStore()

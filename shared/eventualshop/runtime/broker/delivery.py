@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from eventualshop.kernel.errors import DeliverLater
 from eventualshop.runtime.broker.binding import (
     CloudEventMessage,
     to_binary,
@@ -93,6 +94,9 @@ def call_subscriber(
         return DeliveryOutcome(reply.status, excerpt(reply.body))
     try:
         answer = subscriber(message)
+    except DeliverLater as early:  # expected: no traceback, the retry is the answer
+        log.info("event %s came early, to be delivered again: %s", message.id, early)
+        return DeliveryOutcome(None, f"{type(early).__name__}: {early}"[:DETAIL_LIMIT])
     except Exception as error:  # the subscriber's bug must not kill the broker: retry it
         log.exception("subscriber raised on event %s", message.id)
         return DeliveryOutcome(None, f"{type(error).__name__}: {error}"[:DETAIL_LIMIT])
