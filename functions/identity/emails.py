@@ -5,24 +5,76 @@ miss the new user there (and count as a failed attempt), and two sign-ups with o
 both pass a check against it. Claiming the email is one conditional write, so the second sign-up
 is refused at once and the first can sign in at once. The read model still finds emails that
 became primary later (``PrimaryEmailDefined``).
+
+A claim is written before its user is registered (in another store), so a sign-up whose
+registration failed (the event store did not answer, the process died) leaves a claim for a user
+that never existed. Such a claim lapses: after :data:`CLAIM_HOLDS` another sign-up may take it,
+once the event store says its user was never registered. Until then it holds, so that a sign-up
+still under way (a double click without an Idempotency-Key) is not overtaken by the second.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
 
-from eventualshop.kernel.readmodels import ReadModelStore
+from eventualshop.kernel.messages import utc_now
+from eventualshop.kernel.readmodels import Document, ReadModelStore
+from functions.identity import credentials
 
 EMAILS = "IdentityEmails"
+#: Longer than a sign-up takes with every timeout it may meet (connect, statement, lock).
+CLAIM_HOLDS = timedelta(minutes=1)
+
+log = logging.getLogger("eventualshop.identity")
 
 
-def claim(store: ReadModelStore, email: str, user_id: uuid.UUID) -> bool:
-    """Whether ``email`` is now ``user_id``'s (it may have been already: a retried sign-up)."""
-    document = {"id": email, "userId": str(user_id), "version": 1}
-    if store.upsert_if_newer(EMAILS, document):
-        return True
+class Claim(StrEnum):
+    OURS = "ours"  # the email is now the user's (it may have been already: a retried sign-up)
+    TAKEN = "taken"  # a registered user's
+    PENDING = "pending"  # another sign-up's, whose user is not registered (yet)
+
+
+def claim(
+    store: ReadModelStore,
+    email: str,
+    user_id: uuid.UUID,
+    registered: Callable[[uuid.UUID], bool],
+    now: datetime | None = None,
+) -> Claim:
+    """Claim ``email`` for ``user_id``; ``registered`` says whether a user exists (and is not
+    deleted) in the event store, asked only when another user holds the claim."""
+    now = now or utc_now()
+    mine = {"id": email, "userId": str(user_id), "claimedAt": now.isoformat(), "version": 1}
+    if store.upsert_if_newer(EMAILS, mine):
+        return Claim.OURS
     found = store.get(EMAILS, email)
-    return found is not None and found["userId"] == str(user_id)
+    if found is None:  # released since (its user deleted): claim it afresh
+        return claim(store, email, user_id, registered, now)
+    if found["userId"] == str(user_id):
+        return Claim.OURS
+    holder = uuid.UUID(str(found["userId"]))
+    if registered(holder):
+        return Claim.TAKEN
+    if not _lapsed(found, now):
+        return Claim.PENDING
+    # One conditional write: of two sign-ups taking over the same lapsed claim, one wins.
+    if not store.upsert_if_newer(EMAILS, mine | {"version": int(found["version"]) + 1}):
+        found = store.get(EMAILS, email)
+        return Claim.OURS if found and found["userId"] == str(user_id) else Claim.PENDING
+    credentials.forget_user(store, holder)  # the password kept for a user that never was
+    log.warning("a sign-up never registered user %s; user %s takes its email", holder, user_id)
+    return Claim.OURS
+
+
+def _lapsed(found: Document, now: datetime) -> bool:
+    claimed_at = found.get("claimedAt")
+    if claimed_at is None:  # claimed before claims were dated: that sign-up is long over
+        return True
+    return now - datetime.fromisoformat(str(claimed_at)) >= CLAIM_HOLDS
 
 
 def owner(store: ReadModelStore, email: str) -> uuid.UUID | None:

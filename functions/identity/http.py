@@ -169,6 +169,11 @@ def _user(user_id: uuid.UUID) -> User | None:
     return cast(User | None, found)
 
 
+def _registered(user_id: uuid.UUID) -> bool:
+    user = _user(user_id)
+    return user is not None and not user.is_deleted
+
+
 @_answering
 def sign_up(request: Request) -> Response:
     form = _parse(SignUp, request, "POST")
@@ -182,11 +187,22 @@ def sign_up(request: Request) -> Response:
     # A retried sign-up (same Idempotency-Key) is the same user: its claim on the email holds.
     key = request.headers.get("Idempotency-Key")
     user_id = uuid.uuid5(_SIGN_UP, key) if key else uuid.uuid4()
-    if find_by_sign_in_email(store, form.email) is not None or not emails.claim(
-        store, form.email, user_id
-    ):
+    claimed = (
+        emails.Claim.TAKEN
+        if find_by_sign_in_email(store, form.email) is not None
+        else emails.claim(store, form.email, user_id, _registered)
+    )
+    if claimed is emails.Claim.TAKEN:
         return problem(
             409, "Email taken", "a user already signs in with this email", code="email-taken"
+        )
+    if claimed is emails.Claim.PENDING:
+        return problem(
+            409,
+            "Email claimed",
+            "a sign-up with this email is under way; if it was yours and it failed, "
+            "try again in a minute",
+            code="email-claim-pending",
         )
     command = RegisterUser(
         user_id=user_id,

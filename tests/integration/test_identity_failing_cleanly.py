@@ -167,3 +167,44 @@ def test_serve_refuses_a_key_or_an_identity_setting_it_cannot_use_before_it_list
     assert done.stderr.startswith(f"eventualshop: {variable}: "), done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert "Listening" not in done.stderr
+
+
+def test_an_email_whose_sign_up_failed_can_sign_up_again(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finding: a sign-up claims its email (in the read-model store) before it registers the
+    user (in the event store). When the event store did not answer, the claim stayed, for a user
+    that never existed: every later sign-up with that email was 409 "email taken", for good (a
+    browser sends no Idempotency-Key, so each try is another user)."""
+    from functions.identity import emails
+
+    monkeypatch.setenv(
+        "EVENTUALSHOP_IDENTITY_EVENT_STORE_URL", f"postgresql://u@127.0.0.1:{_closed_port()}/x"
+    )
+    monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
+    ROOT.reset()
+    assert _client().post(f"{IDENTITIES}/sign-up", json=SIGN_UP).status_code == 503
+    monkeypatch.delenv("EVENTUALSHOP_IDENTITY_EVENT_STORE_URL")  # the database is back
+    ROOT.reset()
+
+    at_once = _client().post(f"{IDENTITIES}/sign-up", json=SIGN_UP)
+    # The claim holds a while: a sign-up still under way (a double click) must not be overtaken.
+    monkeypatch.setattr(emails, "CLAIM_HOLDS", emails.CLAIM_HOLDS * 0)
+    later = _client().post(f"{IDENTITIES}/sign-up", json=SIGN_UP)
+    again = _client().post(f"{IDENTITIES}/sign-up", json=SIGN_UP)
+    signed_in = _client().post(
+        f"{IDENTITIES}/sign-in", json={"email": SIGN_UP["email"], "password": PASSWORD}
+    )
+
+    assert later.status_code == 202, later.get_data(as_text=True)
+    assert later.json is not None
+    assert at_once.status_code == 409
+    assert at_once.json is not None
+    assert at_once.json["code"] == "email-claim-pending"
+    assert "try again in a minute" in at_once.json["detail"]
+    assert again.status_code == 409  # now a registered user's
+    assert again.json is not None
+    assert again.json["code"] == "email-taken"
+    assert signed_in.status_code == 200, signed_in.get_data(as_text=True)
+    assert signed_in.json is not None
+    assert signed_in.json["userId"] == later.json["userId"]

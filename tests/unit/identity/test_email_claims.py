@@ -1,0 +1,75 @@
+"""Claiming an email for a sign-up (``functions/identity/emails``): one user per email, and a
+claim whose user was never registered lapses instead of holding the email for good."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pydantic import SecretStr
+
+from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
+from functions.identity import credentials
+from functions.identity.emails import CLAIM_HOLDS, EMAILS, Claim, claim, owner
+
+EMAIL = "ada@example.com"
+T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+FIRST, SECOND, THIRD = (uuid.UUID(int=n) for n in (1, 2, 3))
+
+
+def nobody(_: uuid.UUID) -> bool:
+    return False
+
+
+def test_the_first_claim_wins_and_a_retry_of_it_keeps_it() -> None:
+    store = InMemoryReadModelStore()
+    assert claim(store, EMAIL, FIRST, nobody, T0) is Claim.OURS
+    assert claim(store, EMAIL, FIRST, nobody, T0 + timedelta(hours=1)) is Claim.OURS
+    assert owner(store, EMAIL) == FIRST
+
+
+def test_a_registered_users_email_is_taken_however_old_its_claim() -> None:
+    store = InMemoryReadModelStore()
+    claim(store, EMAIL, FIRST, nobody, T0)
+    for later in (timedelta(0), CLAIM_HOLDS * 10):
+        assert claim(store, EMAIL, SECOND, lambda user: user == FIRST, T0 + later) is Claim.TAKEN
+    assert owner(store, EMAIL) == FIRST
+
+
+def test_an_unregistered_claim_holds_a_while_then_lapses_to_the_next_sign_up() -> None:
+    store = InMemoryReadModelStore()
+    claim(store, EMAIL, FIRST, nobody, T0)
+    credentials.keep(store, FIRST, SecretStr("Analytic-Engine-1843"))  # before it failed
+
+    assert claim(store, EMAIL, SECOND, nobody, T0 + CLAIM_HOLDS / 2) is Claim.PENDING
+    assert claim(store, EMAIL, SECOND, nobody, T0 + CLAIM_HOLDS) is Claim.OURS
+    assert owner(store, EMAIL) == SECOND
+    assert store.find(credentials.CREDENTIALS, {"userId": str(FIRST)}) == []
+    # And the taker's claim holds as any new one does.
+    assert claim(store, EMAIL, THIRD, nobody, T0 + CLAIM_HOLDS * 1.5) is Claim.PENDING
+
+
+def test_of_two_sign_ups_taking_over_one_lapsed_claim_one_wins() -> None:
+    store = InMemoryReadModelStore()
+    claim(store, EMAIL, FIRST, nobody, T0)
+    lapsed = store.get(EMAILS, EMAIL)
+    assert lapsed is not None
+
+    # Both read the lapsed claim before either writes: the second's write is not newer.
+    original_get = store.get
+    store.get = lambda collection, id: lapsed  # type: ignore[method-assign]
+    try:
+        first = claim(store, EMAIL, SECOND, nobody, T0 + CLAIM_HOLDS)
+        store.get = lambda collection, id: lapsed  # type: ignore[method-assign]
+        second = claim(store, EMAIL, THIRD, nobody, T0 + CLAIM_HOLDS)
+    finally:
+        store.get = original_get  # type: ignore[method-assign]
+
+    assert (first, second) == (Claim.OURS, Claim.PENDING)
+    assert owner(store, EMAIL) == SECOND
+
+
+def test_a_claim_from_before_claims_were_dated_lapses_once_its_user_is_not_registered() -> None:
+    store = InMemoryReadModelStore()
+    store.upsert_if_newer(EMAILS, {"id": EMAIL, "userId": str(FIRST), "version": 1})
+    assert claim(store, EMAIL, SECOND, nobody, T0) is Claim.OURS
