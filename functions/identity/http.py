@@ -100,7 +100,8 @@ def _confirmed(password: SecretStr, confirmation: SecretStr) -> None:
 
 
 def _answering(work: Callable[[Request], Response]) -> Callable[[Request], Response]:
-    """Every answer a client can provoke is a problem+json 4xx; ours is a 500 without details."""
+    """Every answer a client can provoke is a problem+json 4xx; ours is a 500 without details;
+    a page on another origin may call it (CORS, as every HTTP function)."""
 
     def target(request: Request) -> Response:
         try:
@@ -122,7 +123,8 @@ def _answering(work: Callable[[Request], Response]) -> Callable[[Request], Respo
             return problem(500, "Internal error", "the request could not be processed")
 
     target.__name__ = work.__name__
-    return target
+    # Deployed from this file, a function is loaded as defined here: CORS is wrapped on here.
+    return ROOT.http_function(target)
 
 
 def _json(

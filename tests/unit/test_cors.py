@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from eventualshop.runtime.cors import Origins
 from eventualshop.runtime.entry import create_app
 from eventualshop.runtime.local import build_app
+from eventualshop.runtime.registry import FunctionSpec
 from eventualshop.runtime.settings import Settings
 from functions.main import ROOT
 from functions.registry import FUNCTIONS
@@ -207,3 +208,38 @@ def test_a_deployed_function_answers_the_preflight_itself(
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert refused.status_code == 400  # a refusal the page reads
     assert refused.headers["Access-Control-Allow-Origin"] == "*"
+
+
+#: The HTTP functions deployed from a source file of their own (Identity's credential functions):
+#: functions-framework loads their module attribute as it is, not through the composition root.
+OWN_SOURCE_HTTP = [
+    spec for spec in FUNCTIONS if spec.route is not None and spec.module != "functions.main"
+]
+
+
+@pytest.mark.parametrize("spec", OWN_SOURCE_HTTP, ids=lambda spec: spec.name)
+def test_a_function_deployed_from_its_own_source_answers_the_preflight_too(
+    spec: FunctionSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found after the first change: `serve` reached these through the composition root, which
+    answered for them, but deployed, sign-in (the first call of any front end) answered a
+    preflight 405, so no page on another origin could sign in."""
+    assert spec.route is not None
+    monkeypatch.chdir(HERE)
+    monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("EVENTUALSHOP_CORS_ORIGINS", raising=False)
+    ROOT.reset()
+    try:
+        client = create_app(spec.target, spec.source, spec.signature_type).test_client()
+        path = re.sub(r"\{[A-Za-z]+\}", lambda _: str(uuid.uuid4()), spec.route.path)
+        preflight = client.options(
+            path, headers=PREFLIGHT | {"Access-Control-Request-Method": spec.route.method}
+        )
+        refused = client.open(path, method=spec.route.method, json={}, headers={"Origin": PAGE})
+    finally:
+        ROOT.reset()
+
+    assert preflight.status_code == 204, preflight.get_data(as_text=True)
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert spec.route.method in preflight.headers["Access-Control-Allow-Methods"]
+    assert refused.headers["Access-Control-Allow-Origin"] == "*", refused.status_code

@@ -83,6 +83,9 @@ def answering(
     served = set(methods)
     allow = ", ".join(sorted({*served, *(("HEAD",) if "GET" in served else ()), "OPTIONS"}))
 
+    if answers_cors(target):
+        return target  # wrapped where it was defined (``Root.http_function``)
+
     @functools.wraps(target)
     def cors(request: Request) -> Response:
         policy = origins()
@@ -97,7 +100,13 @@ def answering(
                 response.headers["Access-Control-Allow-Origin"] = value
         return response
 
+    cors.answers_cors = True  # type: ignore[attr-defined]
     return cors
+
+
+def answers_cors(target: Callable[..., object]) -> bool:
+    """Whether ``target`` is already :func:`answering`'s (so it is not wrapped twice)."""
+    return getattr(target, "answers_cors", False) is True
 
 
 def _options(request: Request, allow: str, policy: Origins | None, origin: str | None) -> Response:

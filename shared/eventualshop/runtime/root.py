@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
+    from flask import Request, Response
+
     from eventualshop.adapters.sql_driver import DirectConnections
     from eventualshop.kernel.aggregate import AggregateKind, AggregateState
     from eventualshop.kernel.messages import RecordedEvent
@@ -476,6 +478,20 @@ class Root:
             return answering(found, self._methods_at(spec.route.path), self._origins)
 
         return self._part("target", spec.name, make)
+
+    def http_function(self, target: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """A hand-written HTTP target (its file and name those of a registered function),
+        answering CORS as :meth:`target` makes every HTTP function answer. Deployed from its own
+        source, functions-framework loads it as its module defines it, not through this root,
+        and under the file's stem: the file, not the module's name, says which it is."""
+        defined_in = Path(target.__code__.co_filename).as_posix()
+        spec = next(
+            spec
+            for spec in self.functions
+            if spec.target == target.__name__ and defined_in.endswith(spec.source)
+        )
+        assert spec.route is not None, f"{spec.name} has no route"
+        return answering(target, self._methods_at(spec.route.path), self._origins)
 
     def _methods_at(self, path: str) -> list[str]:
         """The methods of every function at ``path``: what an OPTIONS there is told."""
