@@ -63,6 +63,8 @@ PLATFORM: tuple[FunctionSpec, ...] = (
     ),
 )
 
+#: Knative's own defaults, as most Triggers have them.
+DEFAULT_DELIVERY = Delivery()
 #: A reaction retries while the event it depends on is on its way (``NotYet``), so it backs off
 #: like a projector.
 REACTION_DELIVERY = Delivery(retry=8, backoff_policy="exponential", backoff_delay="PT0.2S")
@@ -108,7 +110,13 @@ IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
 )
 
 
-def _reaction(name: str, context: str, source: BoundedContext, event: str) -> FunctionSpec:
+def _reaction(
+    name: str,
+    context: str,
+    source: BoundedContext,
+    event: str,
+    delivery: Delivery = DEFAULT_DELIVERY,
+) -> FunctionSpec:
     """A reaction in ``functions/sagas/reactions.py``, subscribed to one event type."""
     return FunctionSpec(
         name=name,
@@ -120,6 +128,7 @@ def _reaction(name: str, context: str, source: BoundedContext, event: str) -> Fu
             Subscription(
                 name,
                 {"source": source.source, "type": f"eventualshop.{source.name}.{event}"},
+                delivery,
             ),
         ),
     )
@@ -144,8 +153,13 @@ SAGAS: tuple[FunctionSpec, ...] = (
         ),
     ),
     _reaction("account-create-account-when-user-registered", "account", IDENTITY, "UserRegistered"),
+    # Retried while R1 has not created the account yet (``NotCreatedYet``).
     _reaction(
-        "account-activate-account-when-email-confirmed", "account", IDENTITY, "EmailConfirmed"
+        "account-activate-account-when-email-confirmed",
+        "account",
+        IDENTITY,
+        "EmailConfirmed",
+        REACTION_DELIVERY,
     ),
     _reaction("identity-delete-user-when-account-deleted", "identity", ACCOUNT, "AccountDeleted"),
 )
@@ -197,5 +211,3 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     *SAGAS,
     *PLATFORM,
 )
-
-DEFAULT_DELIVERY = Delivery()

@@ -127,3 +127,14 @@ def test_the_deployed_reaction_answers_an_early_event_503_in_one_log_line(
     assert early[0]["level"] == "INFO"
     assert "error" not in early[0]
     assert not [line for line in lines if line["level"] == "ERROR"], lines
+
+
+def test_the_activation_is_retried_as_long_as_a_reaction_waiting_for_another() -> None:
+    from functions.registry import DEFAULT_DELIVERY, REACTION_DELIVERY
+
+    (subscription,) = ROOT.by_name["account-activate-account-when-email-confirmed"].subscriptions
+    waits = [subscription.delivery.delay_seconds(n + 1) for n in range(subscription.delivery.retry)]
+    default = [DEFAULT_DELIVERY.delay_seconds(n + 1) for n in range(DEFAULT_DELIVERY.retry)]
+
+    assert subscription.delivery == REACTION_DELIVERY
+    assert sum(waits) > 10 * sum(default)  # about 51 s, not 3.5 s, for R1 to create the account
