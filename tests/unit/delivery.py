@@ -7,7 +7,11 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterable
+from typing import Any
 
+from hypothesis import strategies as st
+
+from eventualshop.kernel.aggregate import AggregateKind
 from eventualshop.kernel.errors import AggregateNotFound, DomainRejection
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.projection import Projection, Projector
@@ -17,7 +21,10 @@ from tests.unit.recorded import History, project
 from tests.unit.shopping_cart.history import contents
 from tests.unit.shopping_cart.test_projection_delivery_properties import deliver_like_a_broker
 
-__all__ = ["attempt_all", "delivered_contents", "in_order_contents"]
+__all__ = ["SEEDS", "attempt_all", "delivered_contents", "in_order_contents", "session_history"]
+
+#: Which shuffle and which duplicates a delivery gets.
+SEEDS = st.integers(0, 2**32 - 1)
 
 
 def attempt_all(history: History, commands: Iterable[Command]) -> None:
@@ -26,6 +33,13 @@ def attempt_all(history: History, commands: Iterable[Command]) -> None:
         # AggregateAlreadyExists is a rejection too.
         with contextlib.suppress(DomainRejection, AggregateNotFound):
             history.run(command)
+
+
+def session_history(kind: AggregateKind[Any], commands: Iterable[Command]) -> History:
+    """The events of ``kind``'s aggregates after ``commands`` (the rejected ones raise none)."""
+    history = History(kind)
+    attempt_all(history, commands)
+    return history
 
 
 def in_order_contents(

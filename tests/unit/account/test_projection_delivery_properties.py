@@ -30,8 +30,7 @@ from eventualshop.account.read_models import (
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.readmodels import Document
 from eventualshop.kernel.values import Address
-from tests.unit.delivery import attempt_all, delivered_contents, in_order_contents
-from tests.unit.recorded import History
+from tests.unit.delivery import SEEDS, delivered_contents, in_order_contents, session_history
 
 ACCOUNTS = [UUID(f"acc0a100-0000-4000-8000-00000000a{n:03d}") for n in range(2)]
 ADDRESSES = [UUID(f"acc0a100-0000-4000-8000-00000000d{n:03d}") for n in range(3)]
@@ -102,13 +101,6 @@ ops = st.builds(
 sessions = st.lists(ops, max_size=30).map(
     lambda plan: [Op("create", n, 0, 0) for n in range(len(ACCOUNTS))] + plan
 )
-seeds = st.integers(0, 2**32 - 1)
-
-
-def run(session: list[Op]) -> History:
-    history = History(ACCOUNT)
-    attempt_all(history, (op.command() for op in session))
-    return history
 
 
 def _book_agrees(
@@ -138,11 +130,11 @@ def assert_the_documents_agree_with_the_accounts(
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(session=sessions, seed=seeds)
+@given(session=sessions, seed=SEEDS)
 def test_any_delivery_order_with_duplicates_gives_the_in_order_documents(
     session: list[Op], seed: int
 ) -> None:
-    history = run(session)
+    history = session_history(ACCOUNT, (op.command() for op in session))
     in_order = in_order_contents(history.events, PROJECTIONS)
     assert_the_documents_agree_with_the_accounts(in_order, history.states)
 

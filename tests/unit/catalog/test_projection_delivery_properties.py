@@ -28,8 +28,7 @@ from eventualshop.catalog.commands import (
 from eventualshop.catalog.read_models import CARDS, DETAILS, GRID, ITEM_LIST, PROJECTIONS
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.readmodels import Document
-from tests.unit.delivery import attempt_all, delivered_contents, in_order_contents
-from tests.unit.recorded import History
+from tests.unit.delivery import SEEDS, delivered_contents, in_order_contents, session_history
 
 from .examples import KEYBOARD, MOUSE, add_item
 
@@ -87,13 +86,6 @@ ops = st.builds(
 sessions = st.lists(ops, max_size=30).map(
     lambda plan: [Op("create", n, 0, 0, "1", 1) for n in range(len(CATALOGS))] + plan
 )
-seeds = st.integers(0, 2**32 - 1)
-
-
-def run(session: list[Op]) -> History:
-    history = History(CATALOG)
-    attempt_all(history, (op.command() for op in session))
-    return history
 
 
 def assert_the_read_models_agree_with_the_catalogs(
@@ -118,11 +110,11 @@ def assert_the_read_models_agree_with_the_catalogs(
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(session=sessions, seed=seeds)
+@given(session=sessions, seed=SEEDS)
 def test_any_delivery_order_with_duplicates_gives_the_in_order_documents(
     session: list[Op], seed: int
 ) -> None:
-    history = run(session)
+    history = session_history(CATALOG, (op.command() for op in session))
     in_order = in_order_contents(history.events, PROJECTIONS)
     assert_the_read_models_agree_with_the_catalogs(in_order, history.states)
 

@@ -21,8 +21,7 @@ from eventualshop.identity.read_models import PROJECTIONS, USER_DETAILS
 from eventualshop.identity.user import USER, User
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.readmodels import Document
-from tests.unit.delivery import attempt_all, delivered_contents, in_order_contents
-from tests.unit.recorded import History
+from tests.unit.delivery import SEEDS, delivered_contents, in_order_contents, session_history
 
 USERS = [UUID(f"1de0a100-0000-4000-8000-00000000b{n:03d}") for n in range(2)]
 CREDENTIALS = [UUID(f"1de0a100-0000-4000-8000-00000000c{n:03d}") for n in range(2)]
@@ -70,13 +69,6 @@ ops = st.builds(
 sessions = st.lists(ops, max_size=30).map(
     lambda plan: [Op("register", n, n) for n in range(len(USERS))] + plan
 )
-seeds = st.integers(0, 2**32 - 1)
-
-
-def run(session: list[Op]) -> History:
-    history = History(USER)
-    attempt_all(history, (op.command() for op in session))
-    return history
 
 
 def assert_the_details_agree_with_the_users(
@@ -93,11 +85,11 @@ def assert_the_details_agree_with_the_users(
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(session=sessions, seed=seeds)
+@given(session=sessions, seed=SEEDS)
 def test_any_delivery_order_with_duplicates_gives_the_in_order_documents(
     session: list[Op], seed: int
 ) -> None:
-    history = run(session)
+    history = session_history(USER, (op.command() for op in session))
     in_order = in_order_contents(history.events, PROJECTIONS)
     assert_the_details_agree_with_the_users(in_order[USER_DETAILS], history.states)
 
