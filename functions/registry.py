@@ -82,14 +82,16 @@ _HOLDING_EVENTS = (
 def _credential_function(
     name: str, method: str, path: str, *, signs: bool = False, access: Access = "anonymous"
 ) -> FunctionSpec:
-    """Identity's credential functions (``functions/identity/http.py``): only those that sign
-    tokens get the signing key from the Secret. ``access`` is what the function itself checks
-    (it is hand-written: the declaration says it for the OpenAPI document and the tests)."""
+    """Identity's credential functions (``functions/identity/credential_routes.py``; not
+    ``http.py``: functions-framework loads a source under its file's stem, which took the place
+    of the standard ``http`` package). Only those that sign tokens get the signing key from the
+    Secret. ``access`` is what the function itself checks (it is hand-written: the declaration
+    says it for the OpenAPI document and the tests)."""
     return FunctionSpec(
         name=f"identity-{name}",
         kind=FunctionKind.QUERY if method == "GET" else FunctionKind.COMMAND,
         context=IDENTITY.name,
-        module="functions.identity.http",
+        module="functions.identity.credential_routes",
         target=name.replace("-", "_"),
         route=Route("GET" if method == "GET" else "POST" if method == "POST" else "PUT", path),
         own_secrets=("EVENTUALSHOP_AUTH_SIGNING_KEY",) if signs else (),

@@ -9,7 +9,7 @@ from eventualshop.runtime.funcpython import FuncFunction
 
 TARGET = "sign_up"
 SIGNATURE_TYPE = "http"
-SOURCE_MODULE = "functions.identity.http"
+SOURCE_MODULE = "functions.identity.credential_routes"
 
 
 def new() -> FuncFunction:
