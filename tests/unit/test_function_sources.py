@@ -1,5 +1,5 @@
-"""Every function source starts in a fresh interpreter as the image starts it, and no source's
-file name hides a module another one imports.
+"""Every function source starts in a fresh interpreter as the image starts it (and is ready),
+and no source's file name hides a module another one imports.
 
 The finding: functions-framework loads a function's source file as a module named after the
 file's stem, in ``sys.modules``. Identity's credential functions lived in ``http.py``, so a
@@ -28,7 +28,9 @@ BY_SOURCE = {spec.source: spec for spec in FUNCTIONS}
 START = """
 import sys
 from eventualshop.runtime.entry import create_app
-create_app(sys.argv[1], sys.argv[2], sys.argv[3])
+app = create_app(sys.argv[1], sys.argv[2], sys.argv[3])
+# What the platform asks first: the readiness probe (it opens what the function needs).
+print(app.test_client().get("/health/readiness").status_code)
 """
 
 
@@ -46,6 +48,7 @@ def test_the_source_starts_in_a_fresh_interpreter_as_the_image_starts_it(
         timeout=60,
     )
     assert started.returncode == 0, started.stderr[-2000:]
+    assert started.stdout.split() == ["200"], (started.stdout, started.stderr[-2000:])
 
 
 @pytest.mark.parametrize("source", sorted(BY_SOURCE))
