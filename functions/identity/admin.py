@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter, ValidationError
@@ -47,7 +46,7 @@ def create_admin(
         raise AdminRefused(_what_is_wrong("password", error), 2) from None
     refuse_if_taken(root, command.email)
     store = root.read_model_store()
-    claimed = emails.claim(store, command.email, command.user_id, _registered(root))
+    claimed = emails.claim(store, command.email, command.user_id, emails.registered_in(root))
     if claimed is not emails.Claim.OURS:  # taken meanwhile, or a sign-up's under way
         raise AdminRefused(f"{command.email} is taken", 1)
     credential = credentials.keep(store, command.user_id, secret)
@@ -81,16 +80,6 @@ def refuse_if_taken(root: Root, email: str) -> None:
     it: lower case)."""
     if find_by_sign_in_email(root.read_model_store(), email) is not None:
         raise AdminRefused(f"{email} is taken", 1)
-
-
-def _registered(root: Root) -> Callable[[uuid.UUID], bool]:
-    """Whether a user exists, not deleted, in ``root``'s event store (``emails.claim`` asks)."""
-
-    def registered(user_id: uuid.UUID) -> bool:
-        user = root.service("identity").repository.load(user_id)
-        return user is not None and not user.is_deleted
-
-    return registered
 
 
 def _what_is_wrong(name: str | None, error: ValidationError) -> str:

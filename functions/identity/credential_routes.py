@@ -33,6 +33,7 @@ from eventualshop.runtime.http import (
     command_context,
     path_uuid,
     read_json_body,
+    rejected,
     validation_errors,
 )
 from eventualshop.runtime.problems import ProblemError, problem
@@ -137,13 +138,7 @@ def _json(
 
 def _accepted(outcome: Outcome, headers: dict[str, str]) -> Response:
     if not outcome.accepted:
-        return problem(
-            409,
-            "Command rejected",
-            outcome.rejection_detail or "rejected",
-            code=outcome.rejection_code,
-            headers=headers,
-        )
+        return rejected(outcome, headers)
     if not outcome.duplicate and outcome.event_types:
         try:
             ROOT.relay_after_commit(CONTEXT)()
@@ -171,11 +166,6 @@ def _user(user_id: uuid.UUID) -> User | None:
     return cast(User | None, found)
 
 
-def _registered(user_id: uuid.UUID) -> bool:
-    user = _user(user_id)
-    return user is not None and not user.is_deleted
-
-
 @_answering
 def sign_up(request: Request) -> Response:
     form = _parse(SignUp, request, "POST")
@@ -192,7 +182,7 @@ def sign_up(request: Request) -> Response:
     claimed = (
         emails.Claim.TAKEN
         if find_by_sign_in_email(store, form.email) is not None
-        else emails.claim(store, form.email, user_id, _registered)
+        else emails.claim(store, form.email, user_id, emails.registered_in(ROOT))
     )
     if claimed is emails.Claim.TAKEN:
         return problem(

@@ -20,10 +20,14 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from eventualshop.kernel.messages import utc_now
 from eventualshop.kernel.readmodels import Document, ReadModelStore
 from functions.identity import credentials
+
+if TYPE_CHECKING:
+    from eventualshop.runtime.root import Root
 
 EMAILS = "IdentityEmails"
 #: Longer than a sign-up takes with every timeout it may meet (connect, statement, lock).
@@ -68,6 +72,16 @@ def claim(
     credentials.forget_user(store, holder)  # the password kept for a user that never was
     log.warning("a sign-up never registered user %s; user %s takes its email", holder, user_id)
     return Claim.OURS
+
+
+def registered_in(root: Root) -> Callable[[uuid.UUID], bool]:
+    """What :func:`claim` asks: whether a user exists, not deleted, in ``root``'s event store."""
+
+    def registered(user_id: uuid.UUID) -> bool:
+        user = root.service("identity").repository.load(user_id)
+        return user is not None and not user.is_deleted
+
+    return registered
 
 
 def _lapsed(found: Document, now: datetime) -> bool:

@@ -273,13 +273,7 @@ def command_function(
                 500, "Internal error", "the command could not be processed", headers=headers
             )
         if not outcome.accepted:
-            return problem(
-                409,
-                "Command rejected",
-                outcome.rejection_detail or "rejected",
-                code=outcome.rejection_code,
-                headers=headers,
-            )
+            return rejected(outcome, headers)
         if relay is not None and not outcome.duplicate:
             relay()
         body = {
@@ -296,6 +290,17 @@ def command_function(
 
     target.__name__ = _snake(command_type.__name__)
     return target
+
+
+def rejected(outcome: Outcome, headers: Mapping[str, str]) -> Response:
+    """A command the domain refused: 409 with its stable code and its detail."""
+    return problem(
+        409,
+        "Command rejected",
+        outcome.rejection_detail or "rejected",
+        code=outcome.rejection_code,
+        headers=headers,
+    )
 
 
 def _fingerprint(method: str, path: str, data: Mapping[str, Any]) -> str:
