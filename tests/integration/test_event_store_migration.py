@@ -1,8 +1,10 @@
-"""Revision 0002 on a database the first release (0001) wrote to: the pending outbox rows' events
-are what the relay publishes afterwards, and every stored outcome is kept."""
+"""Migrations on databases an earlier revision wrote to. Revision 0002: the pending outbox rows'
+events are what the relay publishes afterwards, and every stored outcome is kept; 0004 and 0007
+below."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -20,6 +22,7 @@ from eventualshop.kernel.eventstore import AppendBatch, InboxRecord
 from tests.fixtures.events import event, for_command, history, snapshot
 
 CONTEXT = "shopping-cart"
+CART_CONSUMER = "shopping-cart.ShoppingCart"
 NOW = datetime(2025, 1, 20, 12, 0, tzinfo=UTC)
 
 #: The outbox table of revision 0001, as far as these tests write it.
@@ -181,3 +184,85 @@ def test_0004_keys_streams_by_type_and_keeps_positions_snapshots_and_the_inbox(
     else:  # pragma: no cover - the assertion's message
         raise AssertionError("a command stored before 0004 was accepted again")
     store.close()
+
+
+def test_0007_drops_the_fingerprints_a_payment_secret_may_be_in_and_keeps_the_rest(
+    empty_database_url: URL,
+) -> None:
+    """Written at 0006, when the cart's fingerprints hashed the request's secrets too: the
+    outcomes of its card and PayPal commands and its kept rejections lose the fingerprint, and
+    nothing else changes, in the outcome or elsewhere."""
+    command.upgrade(alembic_config(empty_database_url), "0006")
+    engine = create_engine(empty_database_url)
+    old = SqlEventStore(engine)
+    cart, user = uuid4(), uuid4()
+
+    def outcome(message: str, fingerprint: str, **more: object) -> str:
+        return json.dumps({"messageId": message, "version": 1, "fingerprint": fingerprint} | more)
+
+    def first_event(event_type: str, version: int, consumer: str, message: str) -> None:
+        stored = replace(event(cart, version, aggregate_type="ShoppingCart"), event_type=event_type)
+        inbox = InboxRecord(consumer, message, outcome(message, "a" * 64))
+        old.append(for_command(AppendBatch([stored], inbox=inbox)))
+
+    first_event("CartCreated", 1, CART_CONSUMER, "create")
+    for version, kind in enumerate(("CreditCardAdded", "DebitCardAdded", "PayPalAdded"), 2):
+        first_event(kind, version, CART_CONSUMER, kind)
+    old.append(
+        for_command(
+            AppendBatch(
+                [replace(event(user, 1, aggregate_type="User"), event_type="PayPalAdded")],
+                inbox=InboxRecord("identity.User", "signed-up", outcome("signed-up", "b" * 64)),
+            )
+        )
+    )
+    rejected = outcome("rejected", "c" * 64, rejection={"code": "amount-exceeds-due"})
+    old.record_outcome(InboxRecord(CART_CONSUMER, "rejected", rejected))
+    old.record_outcome(
+        InboxRecord("identity.User", "refused", outcome("refused", "d" * 64, rejection={}))
+    )
+    before = _rows(engine)
+    engine.dispose()
+
+    migrate(create_engine(empty_database_url))
+    store = SqlEventStore.from_url(empty_database_url)
+
+    def kept(consumer: str, message: str) -> dict[str, object]:
+        text = store.outcome(consumer, message)
+        assert text is not None
+        found: dict[str, object] = json.loads(text)
+        return found
+
+    for message in ("CreditCardAdded", "DebitCardAdded", "PayPalAdded", "rejected"):
+        assert "fingerprint" not in kept(CART_CONSUMER, message), message
+    assert kept(CART_CONSUMER, "rejected")["rejection"] == {"code": "amount-exceeds-due"}
+    assert kept(CART_CONSUMER, "PayPalAdded") == {"messageId": "PayPalAdded", "version": 1}
+    # Another command of the cart, and other contexts' outcomes, keep theirs.
+    assert kept(CART_CONSUMER, "create")["fingerprint"] == "a" * 64
+    assert kept("identity.User", "signed-up")["fingerprint"] == "b" * 64
+    assert kept("identity.User", "refused")["fingerprint"] == "d" * 64
+    store.close()
+    after = _rows(create_engine(empty_database_url))
+    assert _without_outcomes(after) == _without_outcomes(before)
+
+
+def _rows(engine: sa.Engine) -> dict[str, list[tuple[object, ...]]]:
+    with engine.connect() as connection:
+        return {
+            table.name: sorted(
+                (tuple(row) for row in connection.execute(sa.select(table))), key=repr
+            )
+            for table in (events, processed_messages)
+        }
+
+
+def _without_outcomes(rows: dict[str, list[tuple[object, ...]]]) -> dict[str, list[object]]:
+    """Every column but the outcome, which the migration may rewrite."""
+    columns = {"events": events.columns, "processed_messages": processed_messages.columns}
+    return {
+        name: [
+            tuple(v for v, c in zip(row, columns[name], strict=True) if c.name != "outcome")
+            for row in found
+        ]
+        for name, found in rows.items()
+    }

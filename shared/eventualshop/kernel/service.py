@@ -293,6 +293,21 @@ class ApplicationService(Generic[S]):
         return self._repeat(context, Outcome.from_json(stored))
 
     def _repeat(self, context: CommandContext, stored: Outcome) -> Outcome:
-        if context.fingerprint and stored.fingerprint and context.fingerprint != stored.fingerprint:
+        if not same_request(stored.fingerprint, context.fingerprint):
             raise IdempotencyKeyReused(self.consumer, context.message_id)
         return stored
+
+
+def same_request(first: str | None, again: str | None) -> bool:
+    """Whether a repeated message id comes with the request it first came with, by their
+    fingerprints. One missing, or of another form (the text before a ``:``; none for the first
+    form), says nothing: an outcome stored before its fingerprint's form changed, or by an
+    instance of the previous release during a rolling upgrade, is answered, not refused."""
+    if not first or not again or _form(first) != _form(again):
+        return True
+    return first == again
+
+
+def _form(fingerprint: str) -> str:
+    form, colon, _ = fingerprint.partition(":")
+    return form if colon else ""

@@ -236,7 +236,9 @@ def command_function(
                     validation_errors(error, client_names),
                 ) from None
             # Same key, same request: the key is bound to what it was first sent with.
-            context = replace(context, fingerprint=_fingerprint(request.method, request.path, data))
+            context = replace(
+                context, fingerprint=_fingerprint(request.method, request.path, command)
+            )
             outcome = service().handle(command, context)
         except ProblemError as error:
             extra = {"Allow": route.method} if error.status == 405 else {}
@@ -303,9 +305,16 @@ def rejected(outcome: Outcome, headers: Mapping[str, str]) -> Response:
     )
 
 
-def _fingerprint(method: str, path: str, data: Mapping[str, Any]) -> str:
-    canonical = json.dumps([method, path, data], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _fingerprint(method: str, path: str, command: Command) -> str:
+    """What an Idempotency-Key is bound to: the command as the request set it (defaults the
+    server filled in left out), every secret masked (pydantic dumps one as asterisks). It is
+    stored with the outcome, and a digest of a request holding a security code or a password is
+    as good as the secret to whoever reads the store (a few thousand codes, a dictionary of
+    passwords to try), so it must not depend on one: a repeat that differs in a secret alone is
+    the same request. The ``2:`` names this form (:func:`kernel.service.same_request`)."""
+    sent = command.model_dump(mode="json", exclude_unset=True)
+    canonical = json.dumps([method, path, sent], sort_keys=True, separators=(",", ":"))
+    return "2:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 _UUID_TEXT = re.compile(UUID_PATTERN)
