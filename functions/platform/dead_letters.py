@@ -20,9 +20,13 @@ from functions.main import ROOT
 MAX_TRIGGER = 253  # a Kubernetes object name, as the dead_letters.trigger column allows
 
 
+MAX_LETTER = MAX_BODY_BYTES * 16  # 1 MiB: a command's body, and more than any event of ours
+
+
 def keep(request: Request) -> Response:
-    if (request.content_length or 0) > MAX_BODY_BYTES * 16:
-        return problem(413, "Payload too large", "a dead letter may hold 1 MiB")
+    too_large = problem(413, "Payload too large", "a dead letter may hold 1 MiB")
+    if (request.content_length or 0) > MAX_LETTER:
+        return too_large
     trigger = request.args.get("trigger")
     if trigger is not None and not 0 < len(trigger) <= MAX_TRIGGER:
         return problem(
@@ -31,17 +35,15 @@ def keep(request: Request) -> Response:
             f"trigger must be 1-{MAX_TRIGGER} characters",
             errors={"trigger": [f"must be 1-{MAX_TRIGGER} characters"]},
         )
+    body = request.stream.read(MAX_LETTER + 1)  # a chunked body has no length to check first
+    if len(body) > MAX_LETTER:
+        return too_large
     try:
-        message = from_http(request.headers, request.get_data())
+        message = from_http(request.headers, body)
     except BindingError as error:
         return problem(400, "Not a CloudEvent", str(error))
-    if len(message.id) > 255:
-        return problem(
-            400,
-            "Invalid CloudEvent",
-            "id may hold 255 characters",
-            errors={"id": ["may hold 255 characters"]},
-        )
+    # An id or a type of any length is kept: the letter's columns hold their first 255
+    # characters, its attributes the whole event (``DeadLetter``).
     letter = from_error_event(message, trigger=trigger)
     letter_id = ROOT.dead_letter_store().add(letter)
     return Response(json.dumps({"deadLetterId": letter_id}), 202, mimetype="application/json")

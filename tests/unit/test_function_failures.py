@@ -181,3 +181,54 @@ def test_the_log_line_of_a_broker_that_refuses_says_why(caplog: pytest.LogCaptur
     assert answer.status_code == 503
     (line,) = [r.getMessage() for r in caplog.records if r.name == "eventualshop.unavailable"]
     assert line.endswith("broker unavailable: AMQPConnectionError: [Errno 111] Connection refused")
+
+
+#: Bodies a sender can POST that are no readable CloudEvent, as (headers, body). Found by a probe
+#: of the image's app: each was a 500 with a traceback, which Knative retries as if the function
+#: had failed, instead of the 400 that ``serve`` answers and Knative does not retry.
+_BINARY = {"ce-specversion": "1.0", "ce-id": "e-1", "ce-source": "/probe", "ce-type": "probe"}
+UNREADABLE = {
+    "a structured body that is a JSON array": (
+        {"Content-Type": "application/cloudevents+json"},
+        b"[1, 2]",
+    ),
+    "a structured body that is not UTF-8": (
+        {"Content-Type": "application/cloudevents+json"},
+        b'{"specversion": "1.0", "id": "\xff"}',
+    ),
+    "a structured body nested too deeply": (
+        {"Content-Type": "application/cloudevents+json"},
+        b'{"specversion": "1.0", "id": "e", "source": "/p", "type": "t", "data": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+    ),
+    "binary JSON data nested too deeply": (
+        _BINARY | {"Content-Type": "application/json"},
+        b"[" * 100_000,
+    ),
+    "the batched content mode": (
+        {"Content-Type": "application/cloudevents-batch+json"},
+        b'[{"specversion": "1.0", "id": "e", "source": "/p", "type": "t"}]',
+    ),
+    "specversion 0.3": (_BINARY | {"ce-specversion": "0.3"}, b""),
+}
+
+
+@pytest.mark.parametrize("spec", PROJECTORS, ids=lambda spec: spec.name)
+@pytest.mark.parametrize("sent", UNREADABLE.values(), ids=list(UNREADABLE))
+def test_a_body_that_is_no_readable_cloudevent_is_a_400_problem_not_retried(
+    spec: FunctionSpec,
+    sent: tuple[dict[str, str], bytes],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = create_app(spec.target, spec.source, spec.signature_type)
+    capsys.readouterr()
+    headers, body = sent
+
+    answer = app.test_client().post("/", data=body, headers=headers)
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    assert answer.mimetype == "application/problem+json"
+    assert answer.get_json()["detail"]
+    assert "Traceback" not in capsys.readouterr().err

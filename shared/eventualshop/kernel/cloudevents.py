@@ -88,7 +88,7 @@ def recorded(attributes: Mapping[str, Any], data: Any, registry: EventRegistry) 
         event=event,
         aggregate_id=UUID(_attribute(attributes, "subject")),
         aggregate_type=_attribute(attributes, "aggregatetype"),
-        version=int(_attribute(attributes, "aggregateversion")),
+        version=_version(_attribute(attributes, "aggregateversion")),
         position=_position(attributes.get("position")),
         metadata=EventMetadata(
             event_id=UUID(_attribute(attributes, "id")),
@@ -104,6 +104,17 @@ def _attribute(attributes: Mapping[str, Any], name: str) -> str:
     if name not in attributes:
         raise ValueError(f"the CloudEvent has no {name!r} attribute")
     return str(attributes[name])
+
+
+#: The highest version a stream can have: the event store's version column is 32-bit.
+MAX_VERSION = 2**31 - 1
+
+
+def _version(text: str) -> int:
+    # Only ASCII digits: int() also reads "+3", " 3", "3_0" and other scripts' digits.
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_VERSION:
+        raise ValueError(f"aggregateversion must be a whole number from 1 to {MAX_VERSION}")
+    return int(text)
 
 
 def _position(value: Any) -> int | None:

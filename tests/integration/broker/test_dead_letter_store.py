@@ -122,3 +122,21 @@ def test_the_table_has_the_columns_an_operator_queries(tmp_path: Path) -> None:
         "dead_at",
         "replayed_at",
     }
+
+
+def test_an_id_and_a_type_longer_than_their_columns_are_kept_cut_and_whole_in_the_attributes(
+    store: DeadLetterStore,
+) -> None:
+    """Any sender may name an event so: a malformed event is kept because it is malformed. On
+    PostgreSQL the insert failed (value too long for varchar(255)): the function answered 500,
+    the dead-letter sink refused it after the retries, and the event was kept nowhere."""
+    long_id, long_type = "i" * 300, "t" * 400
+    attributes = {"specversion": "1.0", "id": long_id, "source": "/s", "type": long_type}
+
+    kept_id = store.add(letter(event_id=long_id, event_type=long_type, attributes=attributes))
+
+    found = store.get(kept_id)
+    assert found is not None
+    assert found.event_id == long_id[:255]
+    assert found.event_type == long_type[:255]
+    assert found.attributes == attributes  # what a replay sends: the event as it came

@@ -92,3 +92,23 @@ class TestEveryCartEventRoundTrips:
         assert json.loads(_outbox_message(original).data) == json.loads(
             CART_EVENTS.encode(original.event)
         )
+
+
+@pytest.mark.parametrize(
+    "version", ["0", "-1", "+3", "2147483648", "99999999999999999999999", "٣", "1.5", ""]
+)
+def test_an_aggregate_version_no_stream_can_have_is_not_ours(version: str) -> None:
+    """Versions count from 1 and fit the store's 32-bit column. A version out of that range was
+    read as an int and broke later: a projector's 500 (OverflowError) for a huge one, a saga's
+    503 "delivered early", retried for good, for one below 1. Now it is not an event of ours,
+    which a consumer keeps as a dead letter at once."""
+    message = _outbox_message(EVENTS[0])
+    attributes = message.attributes | {"aggregateversion": version}
+    with pytest.raises(ValueError, match="aggregateversion"):
+        cloudevents.recorded(attributes, message.data, CART_EVENTS)
+
+
+def test_the_highest_version_a_stream_can_have_is_read() -> None:
+    message = _outbox_message(EVENTS[0])
+    attributes = message.attributes | {"aggregateversion": "2147483647"}
+    assert cloudevents.recorded(attributes, message.data, CART_EVENTS).version == 2**31 - 1

@@ -34,6 +34,10 @@ from eventualshop.runtime.broker.binding import CloudEventMessage
 KNATIVE_ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordata", "knativeerrordest")
 
 
+#: The length of the id and type columns (``dead_letters.event_id``, ``event_type``).
+MAX_NAME = 255
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """One undeliverable event for one Trigger. ``attributes`` may be partial when the message
@@ -49,6 +53,16 @@ class DeadLetter:
     dead_at: datetime
     replayed_at: datetime | None = None
     id: int | None = None
+
+    def __post_init__(self) -> None:
+        # Whoever sends a malformed event names it as they like, and it is kept because it is
+        # malformed: the id and type columns (what an operator lists by) hold their first 255
+        # characters, the attributes the whole of them, which is what a replay sends. Longer,
+        # PostgreSQL refused the letter, and the event was kept nowhere.
+        for name in ("event_id", "event_type"):
+            value = getattr(self, name)
+            if len(value) > MAX_NAME:
+                object.__setattr__(self, name, value[:MAX_NAME])
 
     @classmethod
     def of(
@@ -174,8 +188,8 @@ dead_letters = sa.Table(
     metadata,
     sa.Column("id", Identity64, sa.Identity(), nullable=False),
     sa.Column("trigger", sa.String(253), nullable=False),  # a Kubernetes name: at most 253
-    sa.Column("event_id", sa.String(255), nullable=False),
-    sa.Column("event_type", sa.String(255), nullable=False),
+    sa.Column("event_id", sa.String(MAX_NAME), nullable=False),
+    sa.Column("event_type", sa.String(MAX_NAME), nullable=False),
     sa.Column("attributes", LongText, nullable=False),  # JSON object of strings
     sa.Column("data", sa.LargeBinary(), nullable=False),  # bytes as received, any content type
     sa.Column("reason", LongText, nullable=False),
