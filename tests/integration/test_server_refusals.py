@@ -82,3 +82,42 @@ def test_what_gunicorn_refuses_under_functions_frameworks_own_command_is_a_probl
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("size", [70_000, 300_000])
+def test_a_body_refused_unread_closes_the_connection_and_says_so(
+    shop: ShopProcess, size: int
+) -> None:
+    """A 413 leaves the body unread; gunicorn reads at most 64 KiB of it after the answer and
+    then closes the connection. It used to say ``Connection: keep-alive`` all the same, so the
+    client's next request on that connection got no answer at all (``RemoteDisconnected``)."""
+    import http.client
+    import json
+
+    connection = http.client.HTTPConnection("127.0.0.1", shop.port, timeout=10)
+    body = json.dumps({"customerId": "0c000000-0000-4000-8000-0000000000c2", "pad": "x" * size})
+    connection.request("POST", "/api/v1/shopping-carts", body, {"Content-Type": "application/json"})
+    refused = connection.getresponse()
+    refused.read()
+
+    assert refused.status == 413
+    assert refused.getheader("Connection") == "close"
+    # http.client opens a new connection after one the server said it closes.
+    connection.request("GET", "/api/v1/catalogs")
+    again = connection.getresponse()
+    assert again.status == 200, again.read()[:200]
+    connection.close()
+
+
+def test_a_body_read_in_full_keeps_the_connection(shop: ShopProcess) -> None:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", shop.port, timeout=10)
+    connection.request(
+        "POST", "/api/v1/shopping-carts", b"{}", {"Content-Type": "application/json"}
+    )
+    refused = connection.getresponse()
+    refused.read()
+    assert refused.status == 400
+    assert refused.getheader("Connection") == "keep-alive"
+    connection.close()
