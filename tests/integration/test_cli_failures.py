@@ -677,3 +677,25 @@ def test_an_embedded_sweep_says_that_serve_delivers_what_it_could_not(
     said = capsys.readouterr().out.strip()
     assert said.startswith("published 0 events; 1 wait for `eventualshop serve`"), said
     assert get_cart_details(ROOT.read_model_store(), cart.cart_id) is not None  # projected
+
+
+@pytest.mark.parametrize(
+    "command", [["lag"], ["rebuild"], ["sweep"], ["dead-letters", "list"]], ids=" ".join
+)
+def test_a_command_that_reads_a_shop_refuses_a_data_dir_that_does_not_exist(
+    shop_environment: Path,
+    tmp_path: Path,
+    command: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: a mistyped --data-dir made the folder and empty stores in it, and ``lag`` reported
+    # every projection 0 events behind, exit 0: a healthy shop, which it was not.
+    typo = tmp_path / "no-such-shop"
+
+    code = cli([*command, "--data-dir", str(typo)])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 66, line
+    assert str(typo) in line
+    assert "--data-dir" in line
+    assert not typo.exists()

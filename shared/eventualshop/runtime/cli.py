@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 #: A store or the broker does not answer (``EX_UNAVAILABLE`` of sysexits.h): try again later.
 EXIT_UNAVAILABLE = 69
+#: The shop a command is to read is not there (``EX_NOINPUT``).
+EXIT_NO_SHOP = 66
 #: A file or folder the command needs cannot be made or used (``EX_CANTCREAT``).
 EXIT_CANTCREAT = 73
 
@@ -79,6 +81,26 @@ def checked_settings(root: Root) -> Any:
     if problem is not None:
         raise CliError(problem)
     return root.settings()
+
+
+def existing_shop(root: Root) -> Any:
+    """The settings of a shop that is there. The commands that read one (``lag``, ``rebuild``,
+    ``sweep``, ``dead-letters``) made its embedded stores wherever a mistyped ``--data-dir``
+    pointed, and reported that empty shop healthy; those that may start one (``serve``,
+    ``migrate``, ``users``) make it."""
+    config = checked_settings(root)
+    data_dir = Path(config.data_dir)
+    embedded = [config.resolved_event_store_url(c) for c in root.contexts] + [
+        config.resolved_read_model_url()
+    ]
+    inside = f"sqlite:///{data_dir}/"  # an embedded store's URL (``Settings.resolved_…``)
+    if any(url.startswith(inside) for url in embedded) and not data_dir.exists():
+        raise CliError(
+            f"no shop in {data_dir.absolute()}: the folder does not exist (--data-dir, "
+            "EVENTUALSHOP_DATA_DIR: the one `eventualshop serve` was given)",
+            EXIT_NO_SHOP,
+        )
+    return config
 
 
 def _logging_as_a_service() -> None:
@@ -160,7 +182,7 @@ PENDING_SHOWN = 1000
 
 
 def sweep(_args: argparse.Namespace, root: Root) -> None:
-    config = checked_settings(root)
+    config = existing_shop(root)
     published = root.sweep()
     left = sum(len(relay.store.pending_outbox(PENDING_SHOWN)) for relay in root.relays())
     if left and config.broker == "rabbitmq":
@@ -186,7 +208,7 @@ def sweep(_args: argparse.Namespace, root: Root) -> None:
 def dead_letters(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.broker.deadletters import DeadLetterNotFound
 
-    checked_settings(root)
+    existing_shop(root)
     store = root.dead_letter_store()
     if args.trigger is not None:
         _check_trigger(args.trigger, root, store)
@@ -286,7 +308,7 @@ def lag(_args: argparse.Namespace, root: Root) -> None:
     """Per projector: the last event applied against the last written (pitfall 4)."""
     from eventualshop.runtime import admin
 
-    checked_settings(root)
+    existing_shop(root)
     for item in (i for context in root.contexts for i in admin.lag(root, context)):
         print(
             f"{item.projection:40} applied {item.last_applied_position:>8}  "
@@ -314,7 +336,7 @@ def project(_args: argparse.Namespace, root: Root) -> None:
 def rebuild(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime import admin
 
-    checked_settings(root)
+    existing_shop(root)
     wanted = list(args.projections) or ["all"]
     known = {name for context in root.contexts for name in admin.rebuild_names(root, context)}
     unknown = [name for name in wanted if name not in known]
