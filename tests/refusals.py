@@ -7,9 +7,22 @@ from __future__ import annotations
 import json
 import socket
 
+#: What a refused request carries that no log may repeat: gunicorn's own log line of a refusal
+#: quoted the request line or the header line it refused.
+SECRET = "a-bearer-token-of-the-caller"
+
 #: (what a client sends, the status gunicorn refuses it with); each request is raw bytes, since
 #: an HTTP client library refuses to send most of them.
 REFUSALS: list[tuple[bytes, int]] = [
+    (
+        b"GET /api/v1/catalogs HTTP/1.1\r\nHost: x\r\nAuthorization Bearer %s\r\n\r\n"
+        % SECRET.encode(),
+        400,
+    ),
+    (
+        b"GET /api/v1/catalogs?access_token=%s\x01 HTTP/1.1\r\nHost: x\r\n\r\n" % SECRET.encode(),
+        400,
+    ),
     (b"GET /api/v1/catalogs?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET /api/v1/catalogs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
     (
@@ -57,3 +70,11 @@ def assert_refusals_are_problems(port: int, *, but: frozenset[int] = frozenset()
         assert problem["detail"]
         assert len(problem["detail"]) <= 200  # a refused request line is not echoed whole
         assert b"<html>" not in body
+
+
+def assert_no_refused_request_logged(log: str, *, logged: bool = True) -> None:
+    """gunicorn's log of the refusals names them (``logged``: functions-framework's own command
+    logs gunicorn's errors only), and quotes nothing of the requests."""
+    if logged:
+        assert "Invalid request from ip=" in log, log[-2000:]
+    assert SECRET not in log, [line for line in log.splitlines() if SECRET in line][:3]

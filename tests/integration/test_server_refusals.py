@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.faults.support import ShopProcess, free_port
-from tests.refusals import assert_refusals_are_problems, exchange
+from tests.refusals import (
+    assert_no_refused_request_logged,
+    assert_refusals_are_problems,
+    exchange,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GET_ROOT = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -32,6 +36,7 @@ def shop(tmp_path: Path) -> Iterator[ShopProcess]:
 
 def test_what_gunicorn_refuses_in_serve_is_answered_as_a_problem(shop: ShopProcess) -> None:
     assert_refusals_are_problems(shop.port)
+    assert_no_refused_request_logged(shop.log.read_text())
 
 
 def test_a_request_gunicorn_takes_still_reaches_the_shop(shop: ShopProcess) -> None:
@@ -81,7 +86,8 @@ def test_what_gunicorn_refuses_under_functions_frameworks_own_command_is_a_probl
         assert_refusals_are_problems(port, but=frozenset({414}))
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        _, log = server.communicate(timeout=30)
+    assert_no_refused_request_logged(log.decode(errors="replace"), logged=False)
 
 
 @pytest.mark.parametrize("size", [70_000, 300_000])

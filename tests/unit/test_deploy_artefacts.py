@@ -39,7 +39,7 @@ from eventualshop.runtime.settings import Settings
 from eventualshop.shopping_cart.events import CartCreated, CartSubmitted
 from functions.main import ROOT as SHOP
 from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
-from tests.refusals import assert_refusals_are_problems
+from tests.refusals import assert_no_refused_request_logged, assert_refusals_are_problems
 from tests.services import unavailable
 from tests.unit.deploy_validation import (
     ROOT,
@@ -635,8 +635,9 @@ def test_the_image_command_serves_the_function_its_env_names_and_its_probes(
         assert_refusals_are_problems(port)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        _, log = server.communicate(timeout=30)
     assert list((tmp_path / "home").iterdir()) == []  # no .gunicorn/gunicorn.ctl
+    assert_no_refused_request_logged(log.decode(errors="replace"))
 
 
 def test_the_compose_file_runs_the_shop_with_one_dispatcher_on_real_servers() -> None:

@@ -165,3 +165,43 @@ def test_a_failed_attempt_is_one_log_line_saying_when_the_next_comes(
     assert MESSAGE.id in line, line
     assert "cart-projector" in line, line
     assert "attempt 2 of 3 failed (status 503)" in line, line
+
+
+def test_a_dispatcher_that_cannot_start_names_the_broker_without_its_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: "dispatcher not consuming from amqp://shop:<the password>@… after 15 s", which
+    # gunicorn logged with the traceback of the worker that failed to boot.
+    import socket
+
+    from eventualshop.runtime.broker.deadletters import InMemoryDeadLetterStore
+    from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
+
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        url = f"amqp://shop:Rabb1t-S3cret-pw@127.0.0.1:{port}/%2F"
+        triggers = [(Subscription("t", {"type": "x"}, Delivery()), lambda message: 200)]
+        dispatcher = RabbitMqDispatcher(url, "x", triggers, InMemoryDeadLetterStore())
+        with pytest.raises(TimeoutError) as raised:
+            dispatcher.start(timeout=0.3)
+
+    assert f"127.0.0.1:{port}" in str(raised.value)
+    assert "Rabb1t-S3cret-pw" not in str(raised.value)
+    assert "Rabb1t-S3cret-pw" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("amqp://shop:pw@rabbit:5672/%2F", "amqp://shop:***@rabbit:5672/%2F"),
+        (
+            "amqps://shop:p%40ss@rabbit/vhost?heartbeat=5",
+            "amqps://shop:***@rabbit/vhost?heartbeat=5",
+        ),
+        ("amqp://shop@rabbit/", "amqp://shop@rabbit/"),
+        ("amqp://rabbit/", "amqp://rabbit/"),
+    ],
+)
+def test_a_broker_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert amqp.shown(url) == shown

@@ -246,7 +246,9 @@ class RabbitMqDispatcher:
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop()
-            raise TimeoutError(f"dispatcher not consuming from {self.url} after {timeout} s")
+            from eventualshop.runtime.broker.amqp import shown
+
+            raise TimeoutError(f"dispatcher not consuming from {shown(self.url)} after {timeout} s")
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stopping.set()
