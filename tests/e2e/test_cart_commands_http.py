@@ -474,6 +474,7 @@ class TestPayingByCard:
             ({"securityCode": 0}, "securityCode"),
             ({"securityCode": 10**30}, "securityCode"),
             ({"expirationDate": "31/02/2030"}, "expirationDate"),
+            ({"expirationDate": "01/01/2000"}, "expirationDate"),  # expired: was accepted
             ({"holderName": ""}, "holderName"),
         ],
     )

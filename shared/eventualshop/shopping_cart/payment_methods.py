@@ -20,11 +20,12 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     PlainSerializer,
@@ -93,9 +94,23 @@ def _input_date(value: Any) -> Any:
     return value
 
 
+def _not_expired(value: date) -> date:
+    # A card is good through the last day of the month it expires in. Checked where a client's
+    # card is read (a command), never on replay: an event keeps a card that has expired since.
+    if (value.year, value.month) < _this_month():
+        raise ValueError("the card has expired")
+    return value
+
+
+def _this_month() -> tuple[int, int]:
+    today = datetime.now(UTC).date()
+    return today.year, today.month
+
+
 CardNumber = Annotated[SecretStr, BeforeValidator(_card_digits), Field(repr=False)]
 SecurityCode = Annotated[Secret[Annotated[int, Field(gt=0, le=9999)]], Field(repr=False)]
 InputDate = Annotated[date, BeforeValidator(_input_date)]
+CardExpirationDate = Annotated[InputDate, AfterValidator(_not_expired)]
 
 
 class CardDetails(ValueObject):
@@ -103,7 +118,7 @@ class CardDetails(ValueObject):
 
     number: CardNumber
     holder_name: NonEmpty
-    expiration_date: InputDate
+    expiration_date: CardExpirationDate
     security_code: SecurityCode
 
     @property

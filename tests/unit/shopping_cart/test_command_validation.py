@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -146,6 +146,23 @@ class TestCards:
     def test_a_malformed_expiration_date_is_refused(self, expiration: str) -> None:
         with pytest.raises(ValidationError):
             credit_card_command(expirationDate=expiration)
+
+    def test_a_card_that_expired_before_this_month_is_refused_naming_the_field(self) -> None:
+        # Was accepted, and a cart paid by a card that expired in 2000 checked out.
+        first_of_this_month = datetime.now(UTC).date().replace(day=1)
+        last_month = first_of_this_month - timedelta(days=1)
+        for expired in ("01/01/2000", last_month.strftime("%d/%m/%Y")):
+            with pytest.raises(ValidationError) as raised:
+                credit_card_command(expirationDate=expired)
+            [error] = raised.value.errors()
+            assert error["loc"][-1] == "expirationDate"
+            assert "expired" in error["msg"]
+
+    def test_a_card_that_expires_this_month_is_still_good(self) -> None:
+        # A card is good through the last day of its month; the date's day does not count.
+        first_of_this_month = datetime.now(UTC).date().replace(day=1)
+        command = credit_card_command(expirationDate=first_of_this_month.strftime("%d/%m/%Y"))
+        assert command.credit_card.expiration_date == first_of_this_month
 
     @pytest.mark.parametrize(
         "changes",
