@@ -188,13 +188,23 @@ def _decide(cart: Cart, command: Command) -> DomainEvent:
         case CheckOutCart():
             if not cart.items:
                 raise CartEmpty(f"cart {cart.id} has no items")
-            if not cart.amount_due.is_zero:
-                raise AmountDueNotSettled(
-                    f"payment methods must cover the total {cart.total} exactly; "
-                    f"{cart.amount_due} is still due"
-                )
+            _require_settled(cart)
             return CartCheckedOut(cart_id=cart.id)
     raise TypeError(f"{NAME} does not handle {type(command).__name__}")
+
+
+def _require_settled(cart: Cart) -> None:
+    """The payment methods cover the total exactly. More than that happens when items are
+    removed or decreased after paying: the customer is told to take a payment method back."""
+    due = cart.amount_due
+    if due.is_zero:
+        return
+    if due.is_positive:
+        raise AmountDueNotSettled(f"{due} of the total {cart.total} is still due")
+    raise AmountDueNotSettled(
+        f"the payment methods cover {cart.total_payment - cart.total} more than the total "
+        f"{cart.total}; remove one and add what is due"
+    )
 
 
 def _require_active(cart: Cart) -> None:

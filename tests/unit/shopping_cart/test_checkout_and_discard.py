@@ -76,9 +76,24 @@ class TestCheckingOut:
         )
         extra = item_added(MOUSE, 1, "5.00", total="5.00", item_id=OTHER_ITEM_ID)
 
-        given(*PAID_CART, removed, extra).when(CHECK_OUT).then_rejected(
-            AmountDueNotSettled, code="amount-due-not-settled"
+        refused = (
+            given(*PAID_CART, removed, extra)
+            .when(CHECK_OUT)
+            .then_rejected(AmountDueNotSettled, code="amount-due-not-settled")
         )
+        # Was "… -15.00 USD is still due": the customer is told what to do instead.
+        assert str(refused) == (
+            "the payment methods cover 15.00 USD more than the total 5.00 USD; "
+            "remove one and add what is due"
+        )
+
+    def test_what_is_still_due_is_said(self) -> None:
+        refused = (
+            given(created(), item_added(total="20.00"), pay_pal_added("19.99"))
+            .when(CHECK_OUT)
+            .then_rejected(AmountDueNotSettled)
+        )
+        assert str(refused) == "0.01 USD of the total 20.00 USD is still due"
 
     def test_checking_out_twice_is_rejected(self) -> None:
         given(*PAID_CART, CartCheckedOut(cart_id=CART_ID)).when(CHECK_OUT).then_rejected(
