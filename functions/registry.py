@@ -16,6 +16,7 @@ from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.declaration import Access, BoundedContext
 from eventualshop.runtime.registry import (
     PROJECTION_DELIVERY,
+    Answers,
     Delivery,
     FunctionKind,
     FunctionSpec,
@@ -80,7 +81,13 @@ _HOLDING_EVENTS = (
 
 
 def _credential_function(
-    name: str, method: str, path: str, *, signs: bool = False, access: Access = "anonymous"
+    name: str,
+    method: str,
+    path: str,
+    answers: Answers,
+    *,
+    signs: bool = False,
+    access: Access = "anonymous",
 ) -> FunctionSpec:
     """Identity's credential functions (``functions/identity/credential_routes.py``; not
     ``http.py``: functions-framework loads a source under its file's stem, which took the place
@@ -96,19 +103,99 @@ def _credential_function(
         route=Route("GET" if method == "GET" else "POST" if method == "POST" else "PUT", path),
         own_secrets=("EVENTUALSHOP_AUTH_SIGNING_KEY",) if signs else (),
         access=access,
+        answers=answers,
     )
 
 
+_FORMS = "functions.identity.forms"
+#: What any function that reads a JSON body may answer besides its own problems.
+_BODY_PROBLEMS = (
+    ("400", "a field is invalid (``errors`` names it), or the body is no JSON object"),
+    ("413", "the body is over 64 KiB"),
+    ("415", "the body is not JSON"),
+    ("503", "a store does not answer; retry after ``Retry-After``"),
+)
+_KEY_REUSED = ("422", "the Idempotency-Key was first used with another request")
+
+
 IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
-    _credential_function("sign-up", "POST", IDENTITY.routes + "/sign-up"),
-    _credential_function("sign-in", "POST", IDENTITY.routes + "/sign-in", signs=True),
-    _credential_function("refresh", "POST", IDENTITY.routes + "/refresh", signs=True),
-    _credential_function("sign-out", "POST", IDENTITY.routes + "/sign-out"),
     _credential_function(
-        "change-password", "PUT", IDENTITY.routes + "/{userId}/change-password", access="owner"
+        "sign-up",
+        "POST",
+        IDENTITY.routes + "/sign-up",
+        Answers(
+            f"{_FORMS}:SignUp",
+            "202",
+            "CommandAccepted",
+            (
+                *_BODY_PROBLEMS,
+                (
+                    "409",
+                    "the email is taken (``email-taken``), or a sign-up with it is under way "
+                    "(``email-claim-pending``)",
+                ),
+                _KEY_REUSED,
+            ),
+        ),
+    ),
+    _credential_function(
+        "sign-in",
+        "POST",
+        IDENTITY.routes + "/sign-in",
+        Answers(
+            f"{_FORMS}:SignIn",
+            "200",
+            f"{_FORMS}:Tokens",
+            (
+                *_BODY_PROBLEMS,
+                ("401", "wrong email or password"),
+                ("429", "too many failed sign-ins for this email; retry after ``Retry-After``"),
+            ),
+        ),
+        signs=True,
+    ),
+    _credential_function(
+        "refresh",
+        "POST",
+        IDENTITY.routes + "/refresh",
+        Answers(
+            f"{_FORMS}:RefreshToken",
+            "200",
+            f"{_FORMS}:Tokens",
+            (*_BODY_PROBLEMS, ("401", "the refresh token is spent, revoked or unknown")),
+        ),
+        signs=True,
+    ),
+    _credential_function(
+        "sign-out",
+        "POST",
+        IDENTITY.routes + "/sign-out",
+        Answers(f"{_FORMS}:RefreshToken", "204", None, _BODY_PROBLEMS),
+    ),
+    _credential_function(
+        "change-password",
+        "PUT",
+        IDENTITY.routes + "/{userId}/change-password",
+        Answers(
+            f"{_FORMS}:NewPassword",
+            "202",
+            "CommandAccepted",
+            (
+                *_BODY_PROBLEMS,
+                ("404", "no such user"),
+                ("409", "refused: ``code`` says why"),
+                _KEY_REUSED,
+            ),
+        ),
+        access="owner",
     ),
     # Public keys only; in production every function reads them from EVENTUALSHOP_AUTH_JWKS.
-    _credential_function("jwks-document", "GET", "/.well-known/jwks.json"),
+    _credential_function(
+        "jwks-document",
+        "GET",
+        "/.well-known/jwks.json",
+        Answers(problems=(("503", "the signing key cannot be read"),)),
+    ),
 )
 
 

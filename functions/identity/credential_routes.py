@@ -17,13 +17,11 @@ from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from flask import Request, Response
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from eventualshop.identity.commands import ChangePassword, RegisterUser
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.identity.queries import find_by_sign_in_email
-from eventualshop.identity.rules import Email, Name, Password
 from eventualshop.identity.user import User
 from eventualshop.kernel.errors import IdempotencyKeyReused
 from eventualshop.kernel.readmodels import ReadModelStore
@@ -40,6 +38,7 @@ from eventualshop.runtime.problems import ProblemError, problem
 from eventualshop.runtime.targets import command_location, guard
 from eventualshop.runtime.unavailable import out_of_service
 from functions.identity import credentials, emails, throttle, tokens
+from functions.identity.forms import NewPassword, RefreshToken, SignIn, SignUp
 from functions.main import ROOT
 
 log = logging.getLogger("eventualshop.identity")
@@ -48,35 +47,6 @@ M = TypeVar("M", bound=BaseModel)
 _SIGN_UP = uuid.UUID("0b6c7a52-4d0e-4c55-9d8e-5f2f3f1e2a10")  # names user ids made from keys
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="eventualshop"'}
 _LOCATION = command_location(ROOT, IDENTITY)
-
-
-class _Body(BaseModel):
-    # Validation errors never echo what was sent: it may be a password.
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", hide_input_in_errors=True
-    )
-
-
-class SignUp(_Body):
-    first_name: Name
-    last_name: Name
-    email: Email
-    password: Password
-    password_confirmation: SecretStr
-
-
-class SignIn(_Body):
-    email: Email
-    password: SecretStr = Field(min_length=1, max_length=1024)
-
-
-class NewPassword(_Body):
-    password: Password
-    password_confirmation: SecretStr
-
-
-class RefreshToken(_Body):
-    refresh_token: str = Field(min_length=1, max_length=200)
 
 
 def _parse(model: type[M], request: Request, method: str) -> M:

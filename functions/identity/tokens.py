@@ -24,6 +24,7 @@ import jwt
 from eventualshop.identity.settings import IdentitySettings
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.runtime.auth import ALGORITHM, current_settings, key_id, signing_key
+from functions.identity.forms import Tokens
 
 REFRESH_TOKENS = "IdentityRefreshTokens"
 FAMILIES = "IdentityTokenFamilies"
@@ -136,13 +137,12 @@ def revoke_user(store: ReadModelStore, user_id: uuid.UUID) -> None:
 
 def token_answer(holder: Holder, refresh: str) -> dict[str, Any]:
     access, lifetime = access_token(holder)
-    return {
-        "userId": str(holder.user_id),
-        "firstName": holder.first_name,
-        "lastName": holder.last_name,
-        "email": holder.email,
-        "tokenType": "Bearer",
-        "accessToken": access,
-        "refreshToken": refresh,
-        "expiresIn": lifetime,
-    }
+    return Tokens(
+        user_id=holder.user_id,
+        first_name=holder.first_name,
+        last_name=holder.last_name,
+        email=holder.email,
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=lifetime,
+    ).model_dump(mode="json", by_alias=True)

@@ -14,7 +14,7 @@ import inspect
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from flask import Flask, Response
 from pydantic.json_schema import models_json_schema
@@ -22,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 from eventualshop.kernel.paging import MAX_LIMIT
 from eventualshop.runtime.http import MAX_IDEMPOTENCY_KEY
 from eventualshop.runtime.problems import PROBLEM_JSON
-from eventualshop.runtime.registry import FunctionKind, FunctionSpec
+from eventualshop.runtime.registry import Answers, FunctionKind, FunctionSpec
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -249,7 +249,9 @@ def _operation(
     elif how == "lag":
         operation["summary"] = "how far each read model is behind the event store"
         operation["responses"] = _responses("200", LAG, {"503": QUERY_PROBLEMS["503"]})
-    else:  # a hand-written HTTP function: its answers are its own
+    elif spec.answers is not None:  # a hand-written HTTP function, which says what it answers
+        _hand_written(operation, spec.answers, schemas)
+    else:
         operation["responses"] = {"default": {"description": "see the function"}}
     if spec.kind is FunctionKind.COMMAND and how == "command":
         operation["parameters"].append(
@@ -263,6 +265,42 @@ def _operation(
         )
     _secure(operation, spec)
     return operation
+
+
+def _hand_written(operation: dict[str, Any], answers: Answers, schemas: dict[str, Any]) -> None:
+    """A hand-written function's body and answers, from its :class:`Answers`; the models'
+    schemas join the document's (``schemas``), as a command's do."""
+    if answers.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _model_schema(answers.body, schemas, "validation")}
+            },
+        }
+    problems = dict(answers.problems)
+    if answers.result is None:
+        operation["responses"] = _responses(answers.success, {}, problems)
+        del operation["responses"][answers.success]["content"]  # e.g. 204: no body
+        return
+    result = (
+        {"$ref": REF.format(model=answers.result)}
+        if ":" not in answers.result
+        else _model_schema(answers.result, schemas, "serialization")
+    )
+    operation["responses"] = _responses(answers.success, result, problems)
+
+
+def _model_schema(
+    name: str, schemas: dict[str, Any], mode: Literal["validation", "serialization"]
+) -> dict[str, Any]:
+    """A reference to the pydantic model ``"module:Model"``, its schema (as it is read, or as it
+    is written) added to ``schemas``."""
+    module, _, model_name = name.partition(":")
+    model: type[BaseModel] = getattr(importlib.import_module(module), model_name)
+    found = model.model_json_schema(by_alias=True, ref_template=REF, mode=mode)
+    schemas.update(found.pop("$defs", {}))
+    schemas[model.__name__] = found
+    return {"$ref": REF.format(model=model.__name__)}
 
 
 def _secure(operation: dict[str, Any], spec: FunctionSpec) -> None:

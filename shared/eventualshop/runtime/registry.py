@@ -75,6 +75,22 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
+class Answers:
+    """What a hand-written HTTP function reads and answers, for the OpenAPI document (a derived
+    function's come from its declaration). Models are named ``"module:Model"`` (pydantic), so the
+    registry imports none of them."""
+
+    #: The JSON body it reads, if any.
+    body: str | None = None
+    #: Its answer when it did what was asked, and that answer's body: a model, or
+    #: ``"CommandAccepted"`` (the document's own schema of a command's 202), or none.
+    success: str = "200"
+    result: str | None = None
+    #: (status, when): the problems it answers.
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     name: str  # DNS-1123 label, the Knative Service name
     kind: FunctionKind
@@ -101,6 +117,8 @@ class FunctionSpec:
     #: applied): the sweep runs it, as it catches up every declared projection, so what the
     #: broker lost or dead-lettered still reaches the read model.
     catch_up: str | None = None
+    #: A hand-written HTTP function's body and answers, for the OpenAPI document.
+    answers: Answers | None = None
 
     @property
     def signature_type(self) -> Literal["http", "cloudevent"]:

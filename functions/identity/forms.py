@@ -1,0 +1,57 @@
+"""What Identity's credential functions read and answer, as pydantic models: the functions
+validate their JSON bodies with them, and the OpenAPI document describes the routes by them
+(``FunctionSpec.answers``), as it describes a derived command by its command."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.alias_generators import to_camel
+
+from eventualshop.identity.rules import Email, Name, Password
+
+
+class _Body(BaseModel):
+    # Validation errors never echo what was sent: it may be a password.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", hide_input_in_errors=True
+    )
+
+
+class SignUp(_Body):
+    first_name: Name
+    last_name: Name
+    email: Email
+    password: Password
+    password_confirmation: SecretStr
+
+
+class SignIn(_Body):
+    email: Email
+    password: SecretStr = Field(min_length=1, max_length=1024)
+
+
+class NewPassword(_Body):
+    password: Password
+    password_confirmation: SecretStr
+
+
+class RefreshToken(_Body):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class Tokens(BaseModel):
+    """What a sign-in and a refresh answer: who signed in, and the tokens."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    user_id: UUID
+    first_name: str
+    last_name: str
+    email: str
+    token_type: Literal["Bearer"] = "Bearer"
+    access_token: str
+    refresh_token: str
+    expires_in: int = Field(description="seconds the access token is valid")
