@@ -341,6 +341,23 @@ class TestAddingAnItem:
         rejected(shop, "POST", f"{CARTS}/{cart}/items", item_body(), code="cart-not-active")
 
 
+class TestAnIdInThePathAndTheBody:
+    def test_another_cart_id_in_the_body_is_invalid_and_changes_nothing(self, shop: Shop) -> None:
+        # Was: the body's cartId was dropped for the path's, and the item went to the path's cart
+        # with a 202, whichever cart the client meant.
+        cart, other = create_cart(shop), create_cart(shop)
+        before = shop.store.last_position()
+        body = item_body(cartId=other)
+        answer = invalid(shop, "POST", f"{CARTS}/{cart}/items", body, field="cartId")
+        assert "path" in answer["errors"]["cartId"][0]
+        assert shop.store.last_position() == before
+
+    def test_the_same_cart_id_in_the_body_is_taken_in_any_spelling(self, shop: Shop) -> None:
+        cart = create_cart(shop)
+        response = send(shop, "POST", f"{CARTS}/{cart}/items", item_body(cartId=cart.upper()))
+        assert response.status_code == 202, response.get_data(as_text=True)
+
+
 class TestChangingAnItemsQuantity:
     def test_a_higher_quantity_increases_the_item(self, shop: Shop) -> None:
         cart = create_cart(shop)

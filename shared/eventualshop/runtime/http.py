@@ -217,7 +217,7 @@ def command_function(
             body = read_json_body(request)
             data: dict[str, Any] = {body_field: body} if body_field else body
             for name, value in match.groupdict().items():
-                data[name] = str(path_uuid(name, value))
+                data[name] = _from_path(name, path_uuid(name, value), data.get(name))
             for name, field in query.items():
                 if name in request.args:
                     refuse_nul(request.args[name], name)
@@ -303,6 +303,20 @@ def rejected(outcome: Outcome, headers: Mapping[str, str]) -> Response:
         code=outcome.rejection_code,
         headers=headers,
     )
+
+
+def _from_path(name: str, in_path: uuid.UUID, in_body: Any) -> str:
+    """The id the path names, where the body may repeat it: another id there is a mistake of
+    the client's, not a choice for the path (it was dropped, and the command went to the path's
+    aggregate, whichever the client meant)."""
+    if in_body is not None and str(in_body).strip().lower() != str(in_path):
+        raise ProblemError(
+            400,
+            "Invalid request",
+            f"{name} in the body differs from the one in the path",
+            {name: ["must be the one in the path, or left out of the body"]},
+        )
+    return str(in_path)
 
 
 def _fingerprint(method: str, path: str, command: Command) -> str:
