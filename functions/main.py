@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Callable[..., Any]:
         raise AttributeError(name)
     if name in _STARTED:
         return ROOT.target(name)  # built once by the root (and again only after its reset)
-    ROOT.function(name)  # a name that is no function fails here, before anything is changed
+    spec = ROOT.function(name)  # a name that is no function fails here, before any change
     # functions-framework loads its target here: the one place every deployed function passes.
     configure_logging()
     if "functions_framework._cli" in sys.modules:
@@ -50,10 +50,30 @@ def __getattr__(name: str) -> Callable[..., Any]:
         from eventualshop.runtime.gunicorn_errors import answer_as_problems
 
         answer_as_problems()
+        _answer_as_the_image_does(spec.signature_type)
     with quiet_start():  # the target and its context's modules, built once, likewise
         target = ROOT.target(name)
     _STARTED.add(name)
     return target
+
+
+def _answer_as_the_image_does(signature_type: str) -> None:
+    """functions-framework's own app answers as the image's (``runtime.entry``): what escapes a
+    target, or what the framework refuses, is a problem, never its HTML page that quoted the
+    request's headers (a bearer token) and body back; and a CloudEvent it cannot read is a 400,
+    not a 500 retried. It loads the target inside the app it is building, the current one."""
+    from flask import current_app, has_app_context
+
+    if not has_app_context():
+        return
+    from eventualshop.runtime.unavailable import answer_errors
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's proxy
+    answer_errors(app)
+    if signature_type == "cloudevent":
+        from eventualshop.runtime.event_requests import refuse_unreadable_events
+
+        refuse_unreadable_events(app)
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

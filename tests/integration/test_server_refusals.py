@@ -48,11 +48,12 @@ def test_a_request_gunicorn_takes_still_reaches_the_shop(shop: ShopProcess) -> N
     assert headers["content-type"].startswith("application/json")
 
 
-def test_what_gunicorn_refuses_under_functions_frameworks_own_command_is_a_problem(
-    tmp_path: Path,
-) -> None:
-    """``functions-framework --source functions/main.py --target …``, whose gunicorn options a
-    function cannot set: the target's build puts the problem answer in place."""
+@contextlib.contextmanager
+def functions_framework(
+    target: str, tmp_path: Path, signature_type: str = "http"
+) -> Iterator[tuple[int, list[bytes]]]:
+    """``functions-framework --source functions/main.py --target <target>``, whose gunicorn
+    options a function cannot set, listening; yields its port and, once stopped, its log."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")} | {
         "EVENTUALSHOP_DATA_DIR": str(tmp_path),
@@ -64,30 +65,73 @@ def test_what_gunicorn_refuses_under_functions_frameworks_own_command_is_a_probl
         "--source",
         "functions/main.py",
         "--target",
-        "shopping_cart_create_cart",
+        target,
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
+        "--signature-type",
+        signature_type,
     ]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    log: list[bytes] = []
     try:
         for _ in range(300):  # bounded in attempts: the test asserts no time
             with contextlib.suppress(OSError):
-                status, _, _ = exchange(port, GET_ROOT)
+                exchange(port, GET_ROOT)
                 break
             assert server.poll() is None, server.stderr.read() if server.stderr else ""
             threading.Event().wait(0.1)
         else:
             pytest.fail("functions-framework never listened")
+        yield port, log
+    finally:
+        server.terminate()
+        log.append(server.communicate(timeout=30)[1])
+
+
+def test_what_gunicorn_refuses_under_functions_frameworks_own_command_is_a_problem(
+    tmp_path: Path,
+) -> None:
+    """The target's build puts the problem answer in place."""
+    with functions_framework("shopping_cart_create_cart", tmp_path) as (port, log):
+        status, _, _ = exchange(port, GET_ROOT)
         assert status == 405  # the function's own answer: it is served, and takes POST only
         # functions-framework lifts gunicorn's request-line limit (``limit_request_line`` 0):
         # no 414 there, a long line reaches the function.
         assert_refusals_are_problems(port, but=frozenset({414}))
-    finally:
-        server.terminate()
-        _, log = server.communicate(timeout=30)
-    assert_no_refused_request_logged(log.decode(errors="replace"), logged=False)
+    assert_no_refused_request_logged(log[0].decode(errors="replace"), logged=False)
+
+
+def test_an_event_function_under_functions_frameworks_own_command_answers_problems(
+    tmp_path: Path,
+) -> None:
+    """As the image's app does: a POST that is no CloudEvent was functions-framework's HTML 400
+    page, which quoted the request's headers (a bearer token) and body back; a structured event
+    that is a JSON array was a 500 with a traceback, which Knative retries."""
+
+    def post(content_type: str, body: bytes, *headers: bytes) -> bytes:
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(headers)
+        return head + b"Content-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+            content_type.encode(),
+            len(body),
+            body,
+        )
+
+    no_event = post(
+        "application/json",
+        b'{"password": 1}',
+        b"Authorization: Bearer a-token-of-the-caller\r\n",
+    )
+    an_array = post("application/cloudevents+json", b"[1, 2]")
+    with functions_framework("shopping_cart_details", tmp_path, "cloudevent") as (port, log):
+        for raw in (no_event, an_array):
+            status, headers, body = exchange(port, raw)
+            assert status == 400, body[:300]
+            assert headers["content-type"] == "application/problem+json", body[:300]
+            assert b"a-token-of-the-caller" not in body
+            assert b"password" not in body
+    assert b"Traceback" not in log[0]
 
 
 @pytest.mark.parametrize("size", [70_000, 300_000])

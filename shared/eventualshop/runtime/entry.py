@@ -18,6 +18,7 @@ from eventualshop.runtime.start import quiet_start
 
 with quiet_start():  # the health checks import the settings, pydantic and Flask (start.py)
     from eventualshop.runtime import health
+    from eventualshop.runtime.event_requests import refuse_unreadable_events
     from eventualshop.runtime.logs import configure_logging
     from eventualshop.runtime.unavailable import answer_errors
 
@@ -65,7 +66,7 @@ def create_app(
     if spec.kind is FunctionKind.SCHEDULED:
         _tick_on_a_plain_post(app, spec, getattr(module, target))
     if spec.signature_type == "cloudevent":
-        _refuse_unreadable_events(app)
+        refuse_unreadable_events(app)
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
     # A misconfigured function starts anyway, unready, its probe and one log line saying why:
     # a process that failed to boot would say it in a traceback, restarted in a loop.
@@ -102,53 +103,6 @@ def _tick_on_a_plain_post(app: Flask, spec: FunctionSpec, target: Callable[[None
         return jsonify({"function": spec.name, "done": target(None)})
 
     app.before_request(tick)
-
-
-def _refuse_unreadable_events(app: Flask) -> None:
-    """A POST that claims to be a CloudEvent but cannot be read as one is a 400 problem, as on
-    ``serve``, and Knative does not retry a 400. functions-framework reads the event with the
-    CloudEvents SDK before the target runs, and what the SDK could not read escaped it as a
-    TypeError (a structured body that is a JSON array), a UnicodeDecodeError (one that is not
-    UTF-8), a RecursionError (JSON nested deeper than the parser goes) or a plain error (the
-    batched mode): a 500, retried as if the function had failed, a traceback logged each time.
-    The SDK also read specversion 0.3, which the shop's binding refuses. So the shop's binding
-    reads it first (its data too, where the SDK would parse it as JSON); data that is JSON of
-    another shape, or no JSON at all, still reaches the target, which keeps it as a dead letter.
-    """
-    import json
-
-    from flask import request
-
-    from eventualshop.runtime.broker.binding import (
-        HTTP_PREFIX,
-        BindingError,
-        from_http,
-        is_json_content_type,
-    )
-    from eventualshop.runtime.problems import problem
-
-    def check() -> Response | None:
-        if request.method != "POST":
-            return None
-        claims = HTTP_PREFIX + "specversion" in request.headers or request.mimetype.startswith(
-            "application/cloudevents"
-        )
-        if not claims:
-            return None  # functions-framework refuses it (a 400 problem) or a tick takes it
-        try:
-            message = from_http(request.headers, request.get_data())
-        except BindingError as error:
-            return problem(400, "Not a CloudEvent", str(error))
-        if message.data and is_json_content_type(message.datacontenttype):
-            try:
-                json.loads(message.data)
-            except RecursionError:
-                return problem(400, "Not a CloudEvent", "event data is nested too deeply")
-            except ValueError:
-                pass  # no JSON: the SDK hands it over as text, and the target keeps the letter
-        return None
-
-    app.before_request(check)
 
 
 def root_of(app: Flask) -> Root:
