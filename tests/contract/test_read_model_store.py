@@ -229,6 +229,21 @@ class TestGuardedUpdates:
             "cart-1", 2, status="Active", total="3.50", note=None, itemCount=2
         )
 
+    def test_an_update_keeps_the_json_type_of_every_value(self, store: ReadModelStore) -> None:
+        """A read model answers what it stored. On nx-27017 (the MongoDB server the tests run)
+        a boolean an update set read back as 1 or 0: an activated catalog answered
+        ``"isActive": 1`` until a rebuild replaced its document."""
+        store.upsert_if_newer(CARTS, cart("cart-1", 1, isActive=False, count=0))
+
+        store.update_if_version(CARTS, "cart-1", 1, {"isActive": True, "other": False}, 2)
+        store.update_if_older(CARTS, "cart-1", {"count": 1, "flag": True}, 3)
+
+        found = store.get(CARTS, "cart-1")
+        assert found is not None
+        kinds = {name: type(found[name]) for name in ("isActive", "other", "count", "flag")}
+        assert kinds == {"isActive": bool, "other": bool, "count": int, "flag": bool}
+        assert store.find(CARTS, {"isActive": True})[0]["flag"] is True
+
     def test_a_gap_writes_nothing(self, store: ReadModelStore) -> None:
         store.upsert_if_newer(CARTS, cart("cart-1", 1, total="1.00"))
 
@@ -272,9 +287,12 @@ class TestGuardedUpdates:
         with pytest.raises(ValueError, match=r"cannot be changed|invalid field"):
             store.update_if_version(CARTS, "cart-1", 1, changes, 2)
 
+    @pytest.mark.parametrize("flag", [None, True], ids=["strings", "with-a-boolean"])
     def test_of_two_concurrent_updates_expecting_one_version_exactly_one_wins(
-        self, store: ReadModelStore
+        self, store: ReadModelStore, flag: bool | None
     ) -> None:
+        """With a boolean among the changes, MongoDB's adapter replaces the document instead
+        of ``$set`` (nx-27017 reads a ``$set`` boolean back as a number): one still wins."""
         rounds = 20
         for round_ in range(rounds):
             store.upsert_if_newer(CARTS, cart(f"cart-{round_}", 1))
@@ -284,7 +302,8 @@ class TestGuardedUpdates:
         def update(writer: str) -> None:
             barrier.wait()
             for round_ in range(rounds):
-                written = store.update_if_version(CARTS, f"cart-{round_}", 1, {"by": writer}, 2)
+                changes = {"by": writer} if flag is None else {"by": writer, "flag": flag}
+                written = store.update_if_version(CARTS, f"cart-{round_}", 1, changes, 2)
                 outcomes.append((round_, writer, written))
 
         run_together(update, ["a", "b"])
@@ -292,7 +311,8 @@ class TestGuardedUpdates:
         for round_ in range(rounds):
             winners = [w for r, w, written in outcomes if r == round_ and written]
             assert len(winners) == 1
-            assert store.get(CARTS, f"cart-{round_}") == cart(f"cart-{round_}", 2, by=winners[0])
+            won = {"by": winners[0]} if flag is None else {"by": winners[0], "flag": flag}
+            assert store.get(CARTS, f"cart-{round_}") == cart(f"cart-{round_}", 2, **won)
 
 
 class TestDeleting:

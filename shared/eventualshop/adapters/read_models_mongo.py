@@ -7,7 +7,8 @@ an older document or inserts a new one; when a document with an equal or higher 
 upsert's insert fails with a duplicate key, which means "not newer" and is ignored.
 
 The code keeps to what the ``nx-27017`` test server serves faithfully: ``_id`` always inside
-replacement documents, plain ``$set`` updates, no ``Decimal128`` (money is a string anyway), no
+replacement documents, plain ``$set`` updates without booleans (a change that sets one replaces
+the document instead: ``_replace_matching``), no ``Decimal128`` (money is a string anyway), no
 ``$push`` with ``$each``. A filter on null is spelled ``{"$eq": None}``: nx-27017 counts
 ``{"f": None}`` wrongly (it misses explicit nulls in ``count_documents``), ``$eq`` is the same
 query on a real server.
@@ -278,8 +279,26 @@ class MongoReadModelStore:
     ) -> bool:
         check_version(new_version)
         fields = {**check_changes(changes), "version": new_version}
+        if any(isinstance(value, bool) for value in fields.values()):
+            return self._replace_matching(collection, query, fields)
         result = self._collection(collection).update_one(query, {"$set": fields})
         return result.matched_count == 1
+
+    def _replace_matching(self, collection: str, query: _Raw, fields: Mapping[str, Any]) -> bool:
+        """The update, as a replace of the document ``query`` matches: nx-27017 stores a boolean
+        that ``$set`` writes as 1 or 0 (one in a replacement document stays a boolean), so an
+        activated catalog answered ``"isActive": 1``. The replace is guarded by the version the
+        document was read at: a write in between makes it miss, and ``query`` is asked again
+        (each miss means the version moved on, so this ends). Only changes with a boolean pay
+        the second round trip; a real MongoDB would need none of it."""
+        target = self._collection(collection)
+        while True:
+            found = target.find_one(query)
+            if found is None:
+                return False
+            guard = {"_id": found["_id"], "version": found["version"]}
+            if target.replace_one(guard, {**found, **fields}).matched_count == 1:
+                return True
 
     def delete(self, collection: str, id: str) -> bool:
         return self._collection(collection).delete_one({"_id": id}).deleted_count == 1
