@@ -620,3 +620,29 @@ def test_auth_off_restores_the_original_anonymous_api(
         == 200
     )
     until(lambda: client.get(f"{CARTS}/{cart}/details").status_code == 200)
+
+
+def test_an_idempotency_key_reused_on_another_identity_route_is_refused(
+    client: FlaskClient,
+) -> None:
+    """The credential routes and the derived ones share one consumer (``identity.User``): a key
+    of a change-email is refused on a change-password, not answered with the change-email's
+    outcome (a 202 that changed no password and signed out no session)."""
+    user = customer(client, "Keyholder")
+    key = {"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {user.access}"}
+    changed = client.put(
+        f"{IDENTITIES}/{user.id}/change-email",
+        query_string={"email": f"other-{uuid.uuid4().hex[:8]}@example.com"},
+        headers=key,
+    )
+    assert changed.status_code == 202, changed.get_data(as_text=True)
+
+    again = client.put(
+        f"{IDENTITIES}/{user.id}/change-password",
+        json={"password": "N3w-Password!", "passwordConfirmation": "N3w-Password!"},
+        headers=key,
+    )
+
+    assert again.status_code == 422, again.get_data(as_text=True)
+    assert again.json is not None
+    assert again.json["code"] == "idempotency-key-reused"

@@ -43,6 +43,12 @@ class Command(Message):
     """Something a client asks an aggregate to do; it may be rejected."""
 
 
+#: The serialisation context key under which a command is dumped for an Idempotency-Key's
+#: fingerprint: a field whose JSON form is masked may give a keyed stand-in there instead (a
+#: card's token), so that two requests differing in it are told apart without the secret.
+FINGERPRINT = "fingerprint"
+
+
 class DomainEvent(Message):
     """Something that happened to an aggregate; immutable history.
 

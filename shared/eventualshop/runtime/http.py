@@ -24,7 +24,7 @@ from eventualshop.kernel.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
 )
-from eventualshop.kernel.messages import Command
+from eventualshop.kernel.messages import FINGERPRINT, Command
 from eventualshop.kernel.paging import Page, Paging, PagingError
 from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.kernel.validation import said
@@ -237,7 +237,7 @@ def command_function(
                 ) from None
             # Same key, same request: the key is bound to what it was first sent with.
             context = replace(
-                context, fingerprint=_fingerprint(request.method, request.path, command)
+                context, fingerprint=_fingerprint(request.method, route.path, command)
             )
             outcome = service().handle(command, context)
         except ProblemError as error:
@@ -319,15 +319,18 @@ def _from_path(name: str, in_path: uuid.UUID, in_body: Any) -> str:
     return str(in_path)
 
 
-def _fingerprint(method: str, path: str, command: Command) -> str:
-    """What an Idempotency-Key is bound to: the command as the request set it (defaults the
-    server filled in left out), every secret masked (pydantic dumps one as asterisks). It is
-    stored with the outcome, and a digest of a request holding a security code or a password is
-    as good as the secret to whoever reads the store (a few thousand codes, a dictionary of
-    passwords to try), so it must not depend on one: a repeat that differs in a secret alone is
-    the same request. The ``2:`` names this form (:func:`kernel.service.same_request`)."""
-    sent = command.model_dump(mode="json", exclude_unset=True)
-    canonical = json.dumps([method, path, sent], sort_keys=True, separators=(",", ":"))
+def _fingerprint(method: str, route: str, command: Command) -> str:
+    """What an Idempotency-Key is bound to: the route (its template: the ids of the path are in
+    the command, read as UUIDs, so a retry that spells them otherwise is the same request) and
+    the command as the request set it (defaults the server filled in left out), every secret
+    masked (pydantic dumps one as asterisks; a card number as the card's token, which the event
+    keeps anyway: ``FINGERPRINT``). It is stored with the outcome, and a digest of a request
+    holding a security code or a password is as good as the secret to whoever reads the store
+    (a few thousand codes, a dictionary of passwords to try), so it must not depend on one: a
+    repeat that differs in a security code or a password alone is the same request. The ``2:``
+    names this form (:func:`kernel.service.same_request`)."""
+    sent = command.model_dump(mode="json", exclude_unset=True, context={FINGERPRINT: True})
+    canonical = json.dumps([method, route, sent], sort_keys=True, separators=(",", ":"))
     return "2:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
