@@ -134,23 +134,27 @@ def test_an_event_function_under_functions_frameworks_own_command_answers_proble
     assert b"Traceback" not in log[0]
 
 
-@pytest.mark.parametrize("size", [70_000, 300_000])
+@pytest.mark.parametrize(
+    ("method", "size", "status"),
+    [("POST", 70_000, 413), ("POST", 300_000, 413), ("PATCH", 100_000, 405)],
+)
 def test_a_body_refused_unread_closes_the_connection_and_says_so(
-    shop: ShopProcess, size: int
+    shop: ShopProcess, method: str, size: int, status: int
 ) -> None:
-    """A 413 leaves the body unread; gunicorn reads at most 64 KiB of it after the answer and
-    then closes the connection. It used to say ``Connection: keep-alive`` all the same, so the
-    client's next request on that connection got no answer at all (``RemoteDisconnected``)."""
+    """A 413 (or a 405, or any refusal before the body is read) leaves the body unread; gunicorn
+    reads at most 64 KiB of it after the answer and then closes the connection. It used to say
+    ``Connection: keep-alive`` all the same, so the client's next request on that connection got
+    no answer at all (``RemoteDisconnected``)."""
     import http.client
     import json
 
     connection = http.client.HTTPConnection("127.0.0.1", shop.port, timeout=10)
     body = json.dumps({"customerId": "0c000000-0000-4000-8000-0000000000c2", "pad": "x" * size})
-    connection.request("POST", "/api/v1/shopping-carts", body, {"Content-Type": "application/json"})
+    connection.request(method, "/api/v1/shopping-carts", body, {"Content-Type": "application/json"})
     refused = connection.getresponse()
     refused.read()
 
-    assert refused.status == 413
+    assert refused.status == status
     assert refused.getheader("Connection") == "close"
     # http.client opens a new connection after one the server said it closes.
     connection.request("GET", "/api/v1/catalogs")
