@@ -942,7 +942,7 @@ def _payments(rng: Any, cart_id: uuid.UUID, due: Any) -> list[Any]:
         card = {
             "number": "4111 1111 1111 1111",
             "holderName": "Ada Lovelace",
-            "expirationDate": "01/12/2030",
+            "expirationDate": "01/12/2099",
             "securityCode": 123,
         }
         if kind == 0:

@@ -337,7 +337,8 @@ def _script(base: str, out: Printer, admin: Admin) -> int:
     card = {
         "amount": {"amount": "149.70", "currency": "USD"},
         "creditCard": {
-            "expirationDate": "01/12/2030",
+            # Five years ahead, whenever the demo runs: a card whose month has passed is refused.
+            "expirationDate": f"01/12/{time.gmtime().tm_year + 5}",
             "number": "4111 1111 1111 1111",
             "holderName": "Ada Lovelace",
             "securityCode": 123,

@@ -83,7 +83,7 @@ def item_body(item: str, goods: Mapping[str, str], quantity: int, price: str) ->
 
 def card(holder: str = "Ada Lovelace") -> dict[str, Any]:
     return {
-        "expirationDate": "01/12/2030",
+        "expirationDate": "01/12/2099",
         "number": CARD_NUMBER,
         "holderName": holder,
         "securityCode": SECURITY_CODE,

@@ -57,7 +57,7 @@ def item_body(**changes: Any) -> dict[str, Any]:
 
 def card(**changes: Any) -> dict[str, Any]:
     return {
-        "expirationDate": "01/12/2030",
+        "expirationDate": "01/12/2099",
         "number": CARD_NUMBER,
         "holderName": "Ada Lovelace",
         "securityCode": SECURITY_CODE,
@@ -464,7 +464,7 @@ class TestPayingByCard:
         option = added[route.field]
         assert option["type"] == route.option
         assert option["lastFour"] == CARD_DIGITS[-4:]
-        assert option["expiration"] == "12/30"
+        assert option["expiration"] == "12/99"
         shop.assert_published()
 
     def test_a_card_number_failing_its_check_digit_is_invalid_and_never_echoed(

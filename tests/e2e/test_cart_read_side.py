@@ -180,7 +180,7 @@ def checked_out_cart(served: ServedShop, cart: str | None = None) -> BuiltCart:
                 "option": {
                     "type": "DebitCard",
                     "holderName": "Grace Hopper",
-                    "expiration": "12/30",
+                    "expiration": "12/99",
                     "lastFour": "6467",
                 },
                 "version": 12,

@@ -65,7 +65,7 @@ def _requests(security_code: int, password: str, holder: str) -> list[tuple[str,
                 "methodId": CARD_ID,
                 "amount": usd,
                 "creditCard": {
-                    "expirationDate": "01/12/2030",
+                    "expirationDate": "01/12/2099",
                     "number": "4539 1488 0343 6467",
                     "holderName": holder,
                     "securityCode": security_code,

@@ -314,7 +314,7 @@ def test_a_command_that_checks_tokens_is_not_ready_without_the_read_models_it_ch
 CARD = {
     "amount": {"amount": "1.00", "currency": "USD"},
     "creditCard": {
-        "expirationDate": "01/01/2030",
+        "expirationDate": "01/01/2099",
         "number": "4111111111111111",
         "holderName": "Ada Lovelace",
         "securityCode": "737",

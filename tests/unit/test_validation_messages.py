@@ -14,7 +14,7 @@ from eventualshop.shopping_cart.payment_methods import CardDetails, PayPalDetail
 CARD = {
     "number": "4539 1488 0343 6467",
     "holder_name": "Ada Lovelace",
-    "expiration_date": "01/01/2030",
+    "expiration_date": "01/01/2099",
     "security_code": 123,
 }
 

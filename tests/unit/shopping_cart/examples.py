@@ -126,7 +126,7 @@ def card(number: str = CREDIT_CARD_NUMBER, **changes: Any) -> dict[str, Any]:
     return {
         "number": number,
         "holderName": "Ada Lovelace",
-        "expirationDate": "01/12/2030",
+        "expirationDate": "01/12/2099",
         "securityCode": SECURITY_CODE,
     } | changes
 
@@ -158,7 +158,7 @@ def add_pay_pal(amount: str, method_id: UUID = METHOD_ID) -> AddPayPal:
 def credit_card_added(amount: str, method_id: UUID = METHOD_ID) -> CreditCardAdded:
     option = CreditCardOption(
         holder_name="Ada Lovelace",
-        expiration="12/30",
+        expiration="12/99",
         last_four="6467",
         token=card_token(CREDIT_CARD_DIGITS, current_card_token_key()),
     )
@@ -170,7 +170,7 @@ def credit_card_added(amount: str, method_id: UUID = METHOD_ID) -> CreditCardAdd
 def debit_card_added(amount: str, method_id: UUID = METHOD_ID) -> DebitCardAdded:
     option = DebitCardOption(
         holder_name="Charles Babbage",
-        expiration="12/30",
+        expiration="12/99",
         last_four="9424",
         token=card_token(DEBIT_CARD_DIGITS, current_card_token_key()),
     )

@@ -19,6 +19,7 @@ from eventualshop.shopping_cart import (
     CreateCart,
     RebuildCartProjection,
     RemoveCartItem,
+    payment_methods,
 )
 
 from .examples import CART_ID, CREDIT_CARD_DIGITS, CUSTOMER_ID, ITEM_ID, KEYBOARD, card, price
@@ -136,33 +137,40 @@ class TestCards:
         with pytest.raises(ValidationError):
             credit_card_command(number=number)
 
-    @pytest.mark.parametrize("expiration", ["01/12/2030", "2030-12-01", "2030-12-31"])
+    @pytest.mark.parametrize("expiration", ["01/12/2099", "2099-12-01", "2099-12-31"])
     def test_the_expiration_date_is_read_as_dd_mm_yyyy_or_iso(self, expiration: str) -> None:
         command = credit_card_command(expirationDate=expiration)
 
-        assert command.credit_card.expiration_date.replace(day=1) == date(2030, 12, 1)
+        assert command.credit_card.expiration_date.replace(day=1) == date(2099, 12, 1)
 
     @pytest.mark.parametrize("expiration", ["31/02/2030", "12/30", "", "2030/12/01"])
     def test_a_malformed_expiration_date_is_refused(self, expiration: str) -> None:
         with pytest.raises(ValidationError):
             credit_card_command(expirationDate=expiration)
 
-    def test_a_card_that_expired_before_this_month_is_refused_naming_the_field(self) -> None:
+    def test_a_card_that_expired_before_this_month_is_refused_naming_the_field(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         # Was accepted, and a cart paid by a card that expired in 2000 checked out.
-        first_of_this_month = datetime.now(UTC).date().replace(day=1)
-        last_month = first_of_this_month - timedelta(days=1)
-        for expired in ("01/01/2000", last_month.strftime("%d/%m/%Y")):
+        monkeypatch.setattr(payment_methods, "_this_month", lambda: (2040, 6))
+        for expired in ("01/01/2000", "31/05/2040"):
             with pytest.raises(ValidationError) as raised:
                 credit_card_command(expirationDate=expired)
             [error] = raised.value.errors()
             assert error["loc"][-1] == "expirationDate"
             assert "expired" in error["msg"]
 
-    def test_a_card_that_expires_this_month_is_still_good(self) -> None:
+    def test_a_card_that_expires_this_month_is_still_good(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         # A card is good through the last day of its month; the date's day does not count.
-        first_of_this_month = datetime.now(UTC).date().replace(day=1)
-        command = credit_card_command(expirationDate=first_of_this_month.strftime("%d/%m/%Y"))
-        assert command.credit_card.expiration_date == first_of_this_month
+        monkeypatch.setattr(payment_methods, "_this_month", lambda: (2040, 6))
+        command = credit_card_command(expirationDate="01/06/2040")
+        assert command.credit_card.expiration_date == date(2040, 6, 1)
+
+    def test_this_month_is_the_current_utc_month(self) -> None:
+        today = datetime.now(UTC).date()
+        assert payment_methods._this_month() in ((today.year, today.month), _next(today))
 
     @pytest.mark.parametrize(
         "changes",
@@ -203,3 +211,9 @@ def test_rebuilding_a_projection_needs_its_name() -> None:
     assert RebuildCartProjection(name="ShoppingCartDetails").name == "ShoppingCartDetails"
     with pytest.raises(ValidationError):
         RebuildCartProjection(name=" ")
+
+
+def _next(day: date) -> tuple[int, int]:
+    """The month after ``day``'s: the clock may pass midnight at a month's end meanwhile."""
+    following = day.replace(day=28) + timedelta(days=4)
+    return following.year, following.month

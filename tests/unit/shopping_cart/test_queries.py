@@ -412,7 +412,7 @@ class TestPaymentMethods:
             "option": {
                 "type": "CreditCard",
                 "holderName": "Ada Lovelace",
-                "expiration": "12/30",
+                "expiration": "12/99",
                 "lastFour": "6467",
             },
         }

@@ -529,13 +529,13 @@ class TestItems:
 CREDIT_CARD = {
     "type": "CreditCard",
     "holderName": "Ada Lovelace",
-    "expiration": "12/30",
+    "expiration": "12/99",
     "lastFour": "6467",
 }
 DEBIT_CARD = {
     "type": "DebitCard",
     "holderName": "Charles Babbage",
-    "expiration": "12/30",
+    "expiration": "12/99",
     "lastFour": "9424",
 }
 PAYPAL = {"type": "PayPal", "email": "ada@example.com"}

@@ -92,7 +92,7 @@ def test_a_card_is_kept_as_its_last_four_digits_and_a_token() -> None:
     assert option.model_dump(by_alias=True, mode="json") == {
         "type": "CreditCard",
         "holderName": "Ada Lovelace",
-        "expiration": "12/30",
+        "expiration": "12/99",
         "lastFour": "6467",
         "token": card_token(CREDIT_CARD_DIGITS, current_card_token_key()),
     }
