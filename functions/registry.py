@@ -194,7 +194,7 @@ IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
         "jwks-document",
         "GET",
         "/.well-known/jwks.json",
-        Answers(problems=(("503", "the signing key cannot be read"),)),
+        Answers(result=f"{_FORMS}:Jwks", problems=(("503", "the signing key cannot be read"),)),
     ),
 )
 

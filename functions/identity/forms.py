@@ -55,3 +55,9 @@ class Tokens(BaseModel):
     access_token: str
     refresh_token: str
     expires_in: int = Field(description="seconds the access token is valid")
+
+
+class Jwks(BaseModel):
+    """The JSON Web Key Set of the public keys tokens are checked with (RFC 7517)."""
+
+    keys: list[dict[str, str]]

@@ -191,3 +191,10 @@ def test_a_sign_in_answers_the_tokens() -> None:
     tokens = found["components"]["schemas"][answer["$ref"].rsplit("/", 1)[-1]]
     assert {"accessToken", "refreshToken", "expiresIn", "tokenType"} <= set(tokens["properties"])
     assert {"401", "429"} <= set(operation["responses"])
+
+
+def test_the_jwks_document_is_described_with_its_keys() -> None:
+    found = document(ROOT)
+    answer = found["paths"]["/.well-known/jwks.json"]["get"]["responses"]["200"]
+    schema = answer["content"]["application/json"]["schema"]
+    assert found["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]["required"] == ["keys"]

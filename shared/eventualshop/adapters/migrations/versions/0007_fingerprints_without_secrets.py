@@ -17,6 +17,11 @@ without a fingerprint always was.
 
 Pure SQL, with the database's own JSON function, so the offline script does the same as
 ``migrate``. Nothing to undo: the digests are gone.
+
+During a rolling upgrade, instances of the previous release that keep serving after this ran
+still write such digests (and are refused by nothing: fingerprints of another form are not
+compared). Replace them before migrating, or run this revision's two statements again once they
+are gone (``eventualshop migrate`` does not: the revision is recorded as applied).
 """
 
 from __future__ import annotations
