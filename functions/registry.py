@@ -250,6 +250,14 @@ SAGAS: tuple[FunctionSpec, ...] = (
         "EmailConfirmed",
         REACTION_DELIVERY,
     ),
+    # Retried likewise: the account may not be created yet.
+    _reaction(
+        "account-change-email-when-primary-email-defined",
+        "account",
+        IDENTITY,
+        "PrimaryEmailDefined",
+        REACTION_DELIVERY,
+    ),
     _reaction("identity-delete-user-when-account-deleted", "identity", ACCOUNT, "AccountDeleted"),
 )
 

@@ -5,6 +5,8 @@ redelivered event finds the first outcome in the inbox and writes nothing.
 * R1 ``identity.UserRegistered`` -> Account ``CreateAccount`` with ``AccountId = UserId``;
 * ``identity.EmailConfirmed`` -> Account ``ActivateAccount`` (Pending -> Active), retried until
   R1 has created the account;
+* ``identity.PrimaryEmailDefined`` -> Account ``ChangeAccountEmail``: the account's email is the
+  one its user signs in with (the original kept the sign-up email for good), likewise retried;
 * R7 ``account.AccountDeleted`` -> Identity ``DeleteUser``, after which the user's refresh
   tokens are revoked and their password hashes dropped, so signing in fails.
 """
@@ -15,10 +17,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from eventualshop.account.commands import ActivateAccount, CreateAccount
+from eventualshop.account.commands import ActivateAccount, ChangeAccountEmail, CreateAccount
 from eventualshop.account.events import ACCOUNT_EVENTS, AccountDeleted
 from eventualshop.identity.commands import DeleteUser
-from eventualshop.identity.events import USER_EVENTS, EmailConfirmed, UserRegistered
+from eventualshop.identity.events import (
+    USER_EVENTS,
+    EmailConfirmed,
+    PrimaryEmailDefined,
+    UserRegistered,
+)
+from eventualshop.identity.user import User
 from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound, DeliverLater
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
@@ -82,6 +90,20 @@ def _activate_account(recorded: RecordedEvent) -> None:
         _send("activate-account", "account", command, recorded, awaited=True)
 
 
+def _follow_primary_email(recorded: RecordedEvent) -> None:
+    event = recorded.event
+    if isinstance(event, PrimaryEmailDefined):
+        # A user's PrimaryEmailDefined events reach this reaction in no set order (each is
+        # delivered, retried, on its own): the account takes the email the user signs in with
+        # now, read from Identity's store, so a late delivery of an older one cannot bring the
+        # older email back.
+        user = ROOT.service("identity").repository.load(event.user_id)
+        if not isinstance(user, User) or user.is_deleted:
+            return  # deleted since: its account is closed, or about to be (R7)
+        command = ChangeAccountEmail(account_id=event.user_id, email=user.sign_in_email)
+        _send("change-account-email", "account", command, recorded, awaited=True)
+
+
 def _delete_user(recorded: RecordedEvent) -> None:
     event = recorded.event
     if isinstance(event, AccountDeleted):
@@ -103,6 +125,9 @@ create_account_when_user_registered = _target(
 )
 activate_account_when_email_confirmed = _target(
     "account-activate-account-when-email-confirmed", USER_EVENTS, _activate_account
+)
+change_email_when_primary_email_defined = _target(
+    "account-change-email-when-primary-email-defined", USER_EVENTS, _follow_primary_email
 )
 delete_user_when_account_deleted = _target(
     "identity-delete-user-when-account-deleted", ACCOUNT_EVENTS, _delete_user

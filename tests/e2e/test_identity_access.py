@@ -646,3 +646,23 @@ def test_an_idempotency_key_reused_on_another_identity_route_is_refused(
     assert again.status_code == 422, again.get_data(as_text=True)
     assert again.json is not None
     assert again.json["code"] == "idempotency-key-reused"
+
+
+def test_the_account_follows_the_email_the_user_makes_primary(client: FlaskClient) -> None:
+    """Was: the account's details kept the sign-up email for good, where Identity's details
+    named the new primary one."""
+    user = customer(client, "Mover")
+    until(lambda: account_exists(client, user)["email"] == user.email)
+    new = f"moved-{uuid.uuid4().hex[:8]}@example.com"
+    for method, action in (("PUT", "change-email"), ("POST", "confirm-email")):
+        answer = client.open(
+            f"{IDENTITIES}/{user.id}/{action}",
+            method=method,
+            query_string={"email": new},
+            headers=user.auth,
+        )
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+    assert answer.json is not None
+    assert "PrimaryEmailDefined" in answer.json["events"]
+
+    until(lambda: account_exists(client, user)["email"] == new)

@@ -19,14 +19,19 @@ import pytest
 
 from eventualshop.account.events import AccountStatus
 from eventualshop.identity.commands import ConfirmEmail, RegisterUser
-from eventualshop.identity.events import EmailConfirmed, UserRegistered
+from eventualshop.identity.events import EmailConfirmed, PrimaryEmailDefined, UserRegistered
 from eventualshop.identity.user import USER
 from eventualshop.kernel.cloudevents import structured
 from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.runtime.entry import create_app
 from eventualshop.runtime.logs import QUIET_LEVELS
 from functions.main import ROOT
-from functions.sagas.reactions import NotCreatedYet, _activate_account, _create_account
+from functions.sagas.reactions import (
+    NotCreatedYet,
+    _activate_account,
+    _create_account,
+    _follow_primary_email,
+)
 from tests.unit.recorded import History
 
 EMAIL = "ada@example.com"
@@ -138,3 +143,69 @@ def test_the_activation_is_retried_as_long_as_a_reaction_waiting_for_another() -
 
     assert subscription.delivery == REACTION_DELIVERY
     assert sum(waits) > 10 * sum(default)  # about 51 s, not 3.5 s, for R1 to create the account
+
+
+def _user_with_two_primary_emails() -> tuple[RecordedEvent, list[RecordedEvent]]:
+    """A user registered with ``EMAIL``, who confirmed it, then added another and confirmed it
+    (each confirmation defines the primary email), in this shop's Identity store."""
+    from eventualshop.identity.commands import ChangeEmail
+    from eventualshop.kernel.repository import Repository
+
+    user = uuid.uuid4()
+    identity = ROOT.service("identity")
+    for command in (
+        RegisterUser(
+            user_id=user,
+            first_name="Augusta",
+            last_name="Lovelace",
+            email=EMAIL,
+            credential_id=uuid.uuid4(),
+        ),
+        ConfirmEmail(user_id=user, email=EMAIL),
+        ChangeEmail(user_id=user, email=NEW_EMAIL),
+        ConfirmEmail(user_id=user, email=NEW_EMAIL),
+    ):
+        assert identity.handle(command).accepted
+    store = ROOT.event_store("identity")
+    decode = Repository(store, USER).decode
+    events = [decode(stored) for stored in store.load_events(user, aggregate_type="User")]
+    registered = next(e for e in events if isinstance(e.event, UserRegistered))
+    primaries = [e for e in events if isinstance(e.event, PrimaryEmailDefined)]
+    assert [e.event.email for e in primaries] == [EMAIL, NEW_EMAIL]  # type: ignore[attr-defined]
+    return registered, primaries
+
+
+NEW_EMAIL = "augusta@example.org"
+
+
+def _email(account: uuid.UUID) -> str:
+    state = ROOT.service("account").repository.load(account)
+    assert state is not None
+    email: str = state.email
+    return email
+
+
+def test_the_account_takes_the_users_primary_email_whatever_order_they_come_in() -> None:
+    """Was: nothing changed an account's email, so after a user made another email primary,
+    the account's details named the sign-up email for good. The reaction reads the user's
+    current primary email: a late delivery of the older one does not bring it back."""
+    registered, (first, second) = _user_with_two_primary_emails()
+    _create_account(registered)
+
+    _follow_primary_email(second)
+    assert _email(registered.aggregate_id) == NEW_EMAIL
+    _follow_primary_email(first)  # delivered late
+    _follow_primary_email(second)  # and again
+
+    assert _email(registered.aggregate_id) == NEW_EMAIL
+
+
+def test_a_primary_email_before_the_account_exists_is_retried() -> None:
+    registered, (_, second) = _user_with_two_primary_emails()
+
+    with pytest.raises(NotCreatedYet, match="change-account-email"):
+        _follow_primary_email(second)
+    _create_account(registered)
+    _follow_primary_email(second)  # the redelivery
+
+    assert _email(registered.aggregate_id) == NEW_EMAIL

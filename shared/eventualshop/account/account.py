@@ -4,8 +4,8 @@ Billing and shipping addresses follow one set of rules, written once (:class:`_B
 address equal to an active one changes nothing (a repeated PUT or POST is not an error), adding
 one equal to a deleted one restores it, deleting the primary one also removes it as primary.
 A new address's id is its own: one that another address of the book has is refused.
-Creating, activating and deleting are idempotent: they come from reactions, delivered at least
-once.
+Creating, activating, deleting and changing the email are idempotent: they come from reactions,
+delivered at least once; a closed account takes no new email, and tells no one.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def decide(state: Account | None, command: Command) -> list[DomainEvent]:
     if state is None:
         raise AggregateNotFound(NAME, target(command))
     if state.is_deleted:
-        if isinstance(command, c.DeleteAccount | c.ActivateAccount):
+        if isinstance(command, c.DeleteAccount | c.ActivateAccount | c.ChangeAccountEmail):
             return []
         raise AccountClosed(f"account {state.id} is closed")
     match command:
@@ -169,6 +169,10 @@ def decide(state: Account | None, command: Command) -> list[DomainEvent]:
             return [e.AccountActivated(account_id=state.id)]
         case c.DeleteAccount():
             return [e.AccountDeleted(account_id=state.id)]
+        case c.ChangeAccountEmail():
+            if state.email == command.email:
+                return []
+            return [e.AccountEmailChanged(account_id=state.id, email=command.email)]
         case c.AddBillingAddress():
             return BILLING.add(state, command.address_id, command.address)
         case c.AddShippingAddress():
@@ -197,6 +201,8 @@ def evolve(state: Account | None, event: DomainEvent) -> Account:
         raise ValueError(f"{event.event_type()} cannot come before AccountCreated")
     if isinstance(event, e.AccountActivated):
         return state.model_copy(update={"status": AccountStatus.ACTIVE})
+    if isinstance(event, e.AccountEmailChanged):
+        return state.model_copy(update={"email": event.email})
     if isinstance(event, e.AccountDeleted):
         return state.model_copy(update={"status": AccountStatus.CLOSED, "is_deleted": True})
     for book in (BILLING, SHIPPING):

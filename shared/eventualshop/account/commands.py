@@ -1,5 +1,6 @@
-"""Account commands (reference §5.1). ``CreateAccount`` and ``ActivateAccount`` come from
-Identity's events (R1 and the email confirmation), the rest from the account's routes."""
+"""Account commands (reference §5.1). ``CreateAccount``, ``ActivateAccount`` and
+``ChangeAccountEmail`` come from Identity's events (R1, the email confirmation, the primary email
+defined), the rest from the account's routes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ class CreateAccount(AccountCommand):
 
 class ActivateAccount(AccountCommand):
     pass
+
+
+class ChangeAccountEmail(AccountCommand):
+    """The email the user signs in with now (their primary one): the account's, to write to."""
+
+    email: str
 
 
 class DeleteAccount(AccountCommand):

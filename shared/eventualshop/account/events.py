@@ -36,6 +36,10 @@ class AccountDeleted(AccountEvent):
     status: AccountStatus = AccountStatus.CLOSED
 
 
+class AccountEmailChanged(AccountEvent):
+    email: str
+
+
 class AddressEvent(AccountEvent):
     address_id: UUID
 
@@ -85,6 +89,7 @@ ACCOUNT_EVENTS = EventRegistry(
         AccountCreated,
         AccountActivated,
         AccountDeleted,
+        AccountEmailChanged,
         BillingAddressAdded,
         BillingAddressRestored,
         BillingAddressDeleted,

@@ -29,7 +29,7 @@ class AccountDetails:
     name = "account-details"
     aggregate_type = AGGREGATE
     handles: frozenset[type[DomainEvent]] = frozenset(
-        {e.AccountCreated, e.AccountActivated, e.AccountDeleted}
+        {e.AccountCreated, e.AccountActivated, e.AccountEmailChanged, e.AccountDeleted}
     )
     ignores = _ALL - handles
     collections = {DETAILS: (("isDeleted",),)}
@@ -53,6 +53,8 @@ class AccountDetails:
                 )
             case e.AccountActivated():
                 docs.patch(account, {"status": event.status.value}, version)
+            case e.AccountEmailChanged():
+                docs.patch(account, {"email": event.email}, version)
             case e.AccountDeleted():
                 docs.patch(account, {"status": event.status.value, "isDeleted": True}, version)
 

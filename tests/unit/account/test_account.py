@@ -136,3 +136,15 @@ def test_prefer_or_delete_an_unknown_or_deleted_address_is_refused() -> None:
     given(CREATED, added, deleted).when(
         c.DeleteShippingAddress(account_id=ACCOUNT_ID, address_id=A1)
     ).then()
+
+
+def test_the_account_takes_the_users_new_email_once_and_a_closed_one_takes_none() -> None:
+    # Was: nothing changed the account's email; after the user made another email primary, the
+    # account's details kept the sign-up email for good, where Identity's said the new one.
+    change = c.ChangeAccountEmail(account_id=ACCOUNT_ID, email="new@b.co")
+    changed = e.AccountEmailChanged(account_id=ACCOUNT_ID, email="new@b.co")
+    account = given(CREATED).when(change).then(changed)
+    assert account.email == "new@b.co"
+    given(CREATED, changed).when(change).then()  # delivered again: nothing new
+    deleted = e.AccountDeleted(account_id=ACCOUNT_ID)
+    given(CREATED, deleted).when(change).then()

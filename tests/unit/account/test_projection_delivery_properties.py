@@ -3,7 +3,7 @@ event that arrives before its predecessor refused and redelivered later, as the 
 test delivers them), the account details and both address books end exactly as after in-order
 delivery, and they agree with the accounts themselves.
 
-Two accounts take a random mix of all nine commands; address ids come from a small pool, so
+Two accounts take a random mix of all ten commands; address ids come from a small pool, so
 addresses are added, preferred, deleted and added again (restored); rejected commands raise
 nothing. The address books are the projections with the most to get wrong under reordering:
 preferring one address un-prefers the others of the account, and deleting the account deletes
@@ -53,7 +53,8 @@ PLACES = [
     ),
 ]
 KINDS = ["add-billing", "add-shipping"] * 3 + ["delete-billing", "delete-shipping"] * 2
-KINDS += ["prefer-billing", "prefer-shipping"] * 2 + ["activate", "delete"]
+KINDS += ["prefer-billing", "prefer-shipping"] * 2 + ["activate", "delete", "email", "email"]
+EMAILS = ["a@b.co", "alice@example.com", "al@example.org"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class Op:
                 return c.PreferShippingAddress(account_id=account, address_id=address)
             case "activate":
                 return c.ActivateAccount(account_id=account)
+            case "email":  # the user's primary email: one of three, by the address index
+                return c.ChangeAccountEmail(account_id=account, email=EMAILS[self.address])
         return c.DeleteAccount(account_id=account)
 
 
@@ -124,6 +127,7 @@ def assert_the_documents_agree_with_the_accounts(
     for account_id, account in states.items():
         details = documents[DETAILS][str(account_id)]
         assert details["status"] == account.status.value
+        assert details["email"] == account.email
         assert details["isDeleted"] == account.is_deleted
         _book_agrees(documents[BILLING_LIST], account, account.billing, account.primary_billing)
         _book_agrees(documents[SHIPPING_LIST], account, account.shipping, account.primary_shipping)
