@@ -22,6 +22,7 @@ import pytest
 
 from eventualshop.runtime.local import LocalShop
 from functions.main import ROOT
+from tests.e2e.support import KEYBOARD
 
 CARTS = "/api/v1/shopping-carts"
 CART_ID = "0c000000-0000-4000-8000-0000000000c1"
@@ -29,14 +30,6 @@ CUSTOMER_ID = "0c000000-0000-4000-8000-0000000000c2"
 ITEM_ID = "0c000000-0000-4000-8000-0000000000c3"
 CARD_ID = "0c000000-0000-4000-8000-0000000000c4"
 PAY_PAL_ID = "0c000000-0000-4000-8000-0000000000c5"
-PRODUCT = {
-    "description": "A mechanical keyboard",
-    "name": "Keyboard",
-    "brand": "Acme",
-    "category": "Peripherals",
-    "unit": "each",
-    "sku": "KB-1",
-}
 #: Time stamps differ between any two runs; they say nothing of a secret.
 _TIME = re.compile(
     rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:?\d{2}|Z)?"
@@ -54,7 +47,7 @@ def _requests(security_code: int, password: str, holder: str) -> list[tuple[str,
                 "itemId": ITEM_ID,
                 "catalogId": str(uuid.UUID(int=1)),
                 "inventoryId": str(uuid.UUID(int=2)),
-                "product": PRODUCT,
+                "product": KEYBOARD,
                 "quantity": 2,
                 "unitPrice": usd,
             },

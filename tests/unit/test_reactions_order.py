@@ -45,19 +45,20 @@ def _embedded_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     ROOT.reset()
 
 
+def _registered(user: uuid.UUID) -> RegisterUser:
+    return RegisterUser(
+        user_id=user,
+        first_name="Augusta",
+        last_name="Lovelace",
+        email=EMAIL,
+        credential_id=uuid.uuid4(),
+    )
+
+
 def _history() -> History:
     user = uuid.uuid4()
     history = History(USER)
-    history.run(
-        RegisterUser(
-            user_id=user,
-            first_name="Augusta",
-            last_name="Lovelace",
-            email=EMAIL,
-            credential_id=uuid.uuid4(),
-        ),
-        ConfirmEmail(user_id=user, email=EMAIL),
-    )
+    history.run(_registered(user), ConfirmEmail(user_id=user, email=EMAIL))
     return history
 
 
@@ -154,13 +155,7 @@ def _user_with_two_primary_emails() -> tuple[RecordedEvent, list[RecordedEvent]]
     user = uuid.uuid4()
     identity = ROOT.service("identity")
     for command in (
-        RegisterUser(
-            user_id=user,
-            first_name="Augusta",
-            last_name="Lovelace",
-            email=EMAIL,
-            credential_id=uuid.uuid4(),
-        ),
+        _registered(user),
         ConfirmEmail(user_id=user, email=EMAIL),
         ChangeEmail(user_id=user, email=NEW_EMAIL),
         ConfirmEmail(user_id=user, email=NEW_EMAIL),
