@@ -98,9 +98,14 @@ def _decide(user: User, command: Command) -> list[DomainEvent]:
             known = _known(user, email)
             if known.status is EmailStatus.EXPIRED:
                 raise rejections.EmailExpired(f"{email} expired before it was confirmed")
-            events: list[DomainEvent] = []
-            if known.status is EmailStatus.UNVERIFIED:
-                events.append(EmailConfirmed(user_id=user.id, email=email))
+            if known.status is not EmailStatus.UNVERIFIED:
+                # Confirmed before: nothing to do. The confirmation route takes no token (the
+                # link in an email), so confirming an email again made it primary again, and
+                # anyone who knew a user's id could switch the email they sign in with back to
+                # an older one. Which verified email is primary is the user's to say
+                # (DefinePrimaryEmail, on a route only they may call).
+                return []
+            events: list[DomainEvent] = [EmailConfirmed(user_id=user.id, email=email)]
             if user.primary_email != email:  # R6: a confirmed email becomes the primary one
                 events.append(PrimaryEmailDefined(user_id=user.id, email=email))
             return events

@@ -111,6 +111,20 @@ def test_confirm_email_again_changes_nothing() -> None:
     given(REGISTERED, *CONFIRMED).when(ConfirmEmail(user_id=USER_ID, email=EMAIL)).then()
 
 
+def test_confirming_an_email_confirmed_before_does_not_make_it_primary_again() -> None:
+    # Was: PrimaryEmailDefined. The route takes no token, so anyone who knew the user's id could
+    # switch the email the user signs in with back to an older one, and lock them out of it.
+    other_confirmed = (
+        EmailChanged(user_id=USER_ID, email=OTHER),
+        EmailConfirmed(user_id=USER_ID, email=OTHER),
+        PrimaryEmailDefined(user_id=USER_ID, email=OTHER),
+    )
+    user = given(REGISTERED, *CONFIRMED, *other_confirmed).when(
+        ConfirmEmail(user_id=USER_ID, email=EMAIL)
+    ).then()
+    assert user.primary_email == OTHER
+
+
 def test_confirm_an_unknown_email_is_refused() -> None:
     given(REGISTERED).when(ConfirmEmail(user_id=USER_ID, email=OTHER)).then_rejected(
         rejections.EmailNotFound, code="email-not-found"
