@@ -189,6 +189,28 @@ IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
         ),
         access="owner",
     ),
+    _credential_function(
+        "change-email",
+        "PUT",
+        IDENTITY.routes + "/{userId}/change-email",
+        Answers(
+            success="202",
+            result="CommandAccepted",
+            query=(("email", "the email to add; it is the user's to sign in with once confirmed"),),
+            problems=(
+                ("400", "the email is invalid"),
+                ("404", "no such user"),
+                (
+                    "409",
+                    "another user signs in with the email (``email-taken``), or signs up with "
+                    "it (``email-claim-pending``), or the user cannot take it (``code`` says why)",
+                ),
+                _KEY_REUSED,
+                ("503", "a store does not answer; retry after ``Retry-After``"),
+            ),
+        ),
+        access="owner",
+    ),
     # Public keys only; in production every function reads them from EVENTUALSHOP_AUTH_JWKS.
     _credential_function(
         "jwks-document",

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from flask import Request, Response
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from eventualshop.identity.commands import ChangePassword, RegisterUser
+from eventualshop.identity.commands import ChangeEmail, ChangePassword, RegisterUser
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.identity.user import User
@@ -38,7 +38,7 @@ from eventualshop.runtime.problems import ProblemError, problem
 from eventualshop.runtime.targets import command_location, guard
 from eventualshop.runtime.unavailable import out_of_service
 from functions.identity import credentials, emails, throttle, tokens
-from functions.identity.forms import NewPassword, RefreshToken, SignIn, SignUp
+from functions.identity.forms import NewEmail, NewPassword, RefreshToken, SignIn, SignUp
 from functions.main import ROOT
 
 log = logging.getLogger("eventualshop.identity")
@@ -152,10 +152,30 @@ def sign_up(request: Request) -> Response:
     # A retried sign-up (same Idempotency-Key) is the same user: its claim on the email holds.
     key = request.headers.get("Idempotency-Key")
     user_id = uuid.uuid5(_SIGN_UP, key) if key else uuid.uuid4()
+    refused = _claim(store, form.email, user_id)
+    if refused is not None:
+        return refused
+    command = RegisterUser(
+        user_id=user_id,
+        first_name=form.first_name,
+        last_name=form.last_name,
+        email=form.email,
+        credential_id=credentials.keep(store, user_id, form.password),
+    )
+    fingerprint = _fingerprint("sign-up", form.first_name, form.last_name, form.email)
+    outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
+    return _accepted(outcome, {"CorrelationId": context.correlation_id})
+
+
+def _claim(store: ReadModelStore, email: str, user_id: uuid.UUID) -> Response | None:
+    """Claim ``email`` for ``user_id`` (``emails.claim``), or the 409 that says why not. A user
+    who signs in with it already holds it, claimed or not (emails that became a user's before
+    changed emails were claimed have no claim)."""
+    holder = find_by_sign_in_email(store, email)
     claimed = (
         emails.Claim.TAKEN
-        if find_by_sign_in_email(store, form.email) is not None
-        else emails.claim(store, form.email, user_id, emails.registered_in(ROOT))
+        if holder is not None and holder["userId"] != str(user_id)
+        else emails.claim(store, email, user_id, emails.registered_in(ROOT))
     )
     if claimed is emails.Claim.TAKEN:
         return problem(
@@ -169,16 +189,36 @@ def sign_up(request: Request) -> Response:
             "try again in a minute",
             code="email-claim-pending",
         )
-    command = RegisterUser(
-        user_id=user_id,
-        first_name=form.first_name,
-        last_name=form.last_name,
-        email=form.email,
-        credential_id=credentials.keep(store, user_id, form.password),
-    )
-    fingerprint = _fingerprint("sign-up", form.first_name, form.last_name, form.email)
+    return None
+
+
+@_answering
+def change_email(request: Request) -> Response:
+    """A user adds an email (it becomes the one they sign in with once confirmed). It is claimed
+    first, as a sign-up claims its email: derived from the declaration, this route checked no
+    other user, so a customer could add another user's email, confirm it (the confirmation link
+    takes no token) and sign in with it, and the user who had it was locked out."""
+    user_id = _path_user(request)
+    guard(ROOT, IDENTITY, "owner", "/{userId}/change-email")(request, {"userId": str(user_id)})
+    if request.method != "PUT":
+        raise ProblemError(405, "Method not allowed", "use PUT", headers={"Allow": "PUT"})
+    try:
+        email = NewEmail.model_validate({"email": request.args.get("email")}).email
+    except ValidationError as error:
+        raise ProblemError(
+            400, "Invalid request", "one or more fields are invalid", validation_errors(error)
+        ) from None
+    context = command_context(request)
+    headers = {"CorrelationId": context.correlation_id}
+    if _user(user_id) is None:
+        raise ProblemError(404, "Not found", f"no user {user_id}")
+    refused = _claim(ROOT.read_model_store(), email, user_id)
+    if refused is not None:
+        return refused
+    command = ChangeEmail(user_id=user_id, email=email)
+    fingerprint = _fingerprint("change-email", user_id, email)
     outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
-    return _accepted(outcome, {"CorrelationId": context.correlation_id})
+    return _accepted(outcome, headers)
 
 
 def _refused() -> ProblemError:

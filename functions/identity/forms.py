@@ -38,6 +38,12 @@ class NewPassword(_Body):
     password_confirmation: SecretStr
 
 
+class NewEmail(_Body):
+    """The email a user adds (``change-email``'s query parameter)."""
+
+    email: Email
+
+
 class RefreshToken(_Body):
     refresh_token: str = Field(min_length=1, max_length=200)
 

@@ -666,3 +666,60 @@ def test_the_account_follows_the_email_the_user_makes_primary(client: FlaskClien
     assert "PrimaryEmailDefined" in answer.json["events"]
 
     until(lambda: account_exists(client, user)["email"] == new)
+
+
+def test_a_user_cannot_add_an_email_another_user_signs_in_with(client: FlaskClient) -> None:
+    """Was: change-email checked no other user. A customer added the victim's email, confirmed
+    it (the confirmation takes no token) and could sign in with it; which of the two a sign-in
+    found depended on their ids, and the victim was locked out of their account."""
+    victim, attacker = customer(client, "Victim"), customer(client, "Mallory")
+    moved = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    for user, method, action in (
+        (victim, "PUT", "change-email"),
+        (victim, "POST", "confirm-email"),
+    ):
+        answer = client.open(
+            f"{IDENTITIES}/{user.id}/{action}",
+            method=method,
+            query_string={"email": moved},
+            headers=user.auth,
+        )
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+
+    for taken in (moved, victim.email):  # the one they sign in with, and the sign-up one
+        answer = client.put(
+            f"{IDENTITIES}/{attacker.id}/change-email",
+            query_string={"email": taken},
+            headers=attacker.auth,
+        )
+        assert answer.status_code == 409, answer.get_data(as_text=True)
+        assert answer.json is not None
+        assert answer.json["code"] == "email-taken"
+
+    victim.email = moved
+    assert sign_in(client, victim).access
+
+
+def test_an_email_no_one_has_can_be_added_and_the_route_checks_it(client: FlaskClient) -> None:
+    user = customer(client, "Adder")
+    fresh = f"added-{uuid.uuid4().hex[:8]}@Example.com"
+    added = client.put(
+        f"{IDENTITIES}/{user.id}/change-email", query_string={"email": fresh}, headers=user.auth
+    )
+    assert added.status_code == 202, added.get_data(as_text=True)
+    assert added.json is not None
+    assert added.json["events"] == ["EmailChanged"]
+    again = client.put(
+        f"{IDENTITIES}/{user.id}/change-email",
+        query_string={"email": fresh.lower()},
+        headers=user.auth,
+    )
+    assert again.status_code == 202  # the user's own already: nothing new
+    assert again.json is not None
+    assert again.json["events"] == []
+    invalid = client.put(
+        f"{IDENTITIES}/{user.id}/change-email", query_string={"email": "nope"}, headers=user.auth
+    )
+    assert invalid.status_code == 400
+    assert invalid.json is not None
+    assert "email" in invalid.json["errors"]

@@ -198,3 +198,10 @@ def test_the_jwks_document_is_described_with_its_keys() -> None:
     answer = found["paths"]["/.well-known/jwks.json"]["get"]["responses"]["200"]
     schema = answer["content"]["application/json"]["schema"]
     assert found["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]["required"] == ["keys"]
+
+
+def test_change_email_names_its_query_parameter() -> None:
+    operation = document(ROOT)["paths"]["/api/v1/identities/{userId}/change-email"]["put"]
+    [email] = [p for p in operation["parameters"] if p["in"] == "query"]
+    assert (email["name"], email["required"]) == ("email", True)
+    assert {"202", "409", "401", "403"} <= set(operation["responses"])

@@ -1,8 +1,9 @@
 """The Identity context as the platform sees it (reference §7.4 rows 20-24).
 
-Sign-up, sign-in, refresh, sign-out and change-password are Identity's credential functions
-(``functions/identity``): they hash or check a password, or mint tokens, before or instead of a
-command, so they are declared in ``functions/registry.py`` rather than derived here.
+Sign-up, sign-in, refresh, sign-out, change-password and change-email are Identity's credential
+functions (``functions/identity``): they hash or check a password, mint tokens, or claim an email
+before or instead of a command, so they are declared in ``functions/registry.py`` rather than
+derived here.
 """
 
 from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
@@ -15,7 +16,6 @@ IDENTITY = BoundedContext(
     routes="/api/v1/identities",
     location="/{aggregateId}/details",
     commands=(
-        CommandRoute("ChangeEmail", "PUT", "/{userId}/change-email", query={"email": "email"}),
         # The link in the confirmation email: whoever holds it may confirm (no token needed).
         CommandRoute(
             "ConfirmEmail",

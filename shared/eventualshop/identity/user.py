@@ -215,9 +215,10 @@ USER: AggregateKind[User] = AggregateKind(
     target=target,
     creates=frozenset({RegisterUser}),
     invariants=invariants,
-    # The routed commands. RegisterUser and ChangePassword come from Identity's credential
-    # functions (they hash the password first); ExpiryEmail and DeleteUser from reactions.
-    commands=frozenset({ChangeEmail, ConfirmEmail, DefinePrimaryEmail}),
+    # The routed commands. RegisterUser, ChangePassword and ChangeEmail come from Identity's
+    # credential functions (they hash the password, or claim the email, first); ExpiryEmail and
+    # DeleteUser from reactions.
+    commands=frozenset({ConfirmEmail, DefinePrimaryEmail}),
     timers=timers,
     scheduled=frozenset({ExpiryEmail}),
 )

@@ -270,6 +270,16 @@ def _operation(
 def _hand_written(operation: dict[str, Any], answers: Answers, schemas: dict[str, Any]) -> None:
     """A hand-written function's body and answers, from its :class:`Answers`; the models'
     schemas join the document's (``schemas``), as a command's do."""
+    for name, description in answers.query:
+        operation["parameters"].append(
+            {
+                "name": name,
+                "in": "query",
+                "required": True,
+                "description": description,
+                "schema": {"type": "string"},
+            }
+        )
     if answers.body is not None:
         operation["requestBody"] = {
             "required": True,

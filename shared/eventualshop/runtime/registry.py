@@ -88,6 +88,8 @@ class Answers:
     result: str | None = None
     #: (status, when): the problems it answers.
     problems: tuple[tuple[str, str], ...] = ()
+    #: (name, what): the query parameters it requires.
+    query: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

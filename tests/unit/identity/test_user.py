@@ -119,9 +119,11 @@ def test_confirming_an_email_confirmed_before_does_not_make_it_primary_again() -
         EmailConfirmed(user_id=USER_ID, email=OTHER),
         PrimaryEmailDefined(user_id=USER_ID, email=OTHER),
     )
-    user = given(REGISTERED, *CONFIRMED, *other_confirmed).when(
-        ConfirmEmail(user_id=USER_ID, email=EMAIL)
-    ).then()
+    user = (
+        given(REGISTERED, *CONFIRMED, *other_confirmed)
+        .when(ConfirmEmail(user_id=USER_ID, email=EMAIL))
+        .then()
+    )
     assert user.primary_email == OTHER
 
 

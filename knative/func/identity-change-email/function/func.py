@@ -7,9 +7,9 @@ func-python serves it, with its health at /health/liveness and /health/readiness
 
 from eventualshop.runtime.funcpython import FuncFunction
 
-TARGET = "identity_change_email"
+TARGET = "change_email"
 SIGNATURE_TYPE = "http"
-SOURCE_MODULE = "functions.main"
+SOURCE_MODULE = "functions.identity.credential_routes"
 
 
 def new() -> FuncFunction:
