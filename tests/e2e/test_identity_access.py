@@ -35,7 +35,7 @@ from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.kernel.projection import cursor_collection
 from eventualshop.runtime import logs
 from eventualshop.runtime.auth import current_settings, key_id, signing_key
-from functions.identity import credentials
+from functions.identity import credentials, tokens
 from functions.identity.credentials import CREDENTIALS
 from functions.identity.tokens import Holder, access_token
 from functions.main import ROOT, cli
@@ -723,3 +723,29 @@ def test_an_email_no_one_has_can_be_added_and_the_route_checks_it(client: FlaskC
     assert invalid.status_code == 400
     assert invalid.json is not None
     assert "email" in invalid.json["errors"]
+
+
+def test_a_sign_in_whose_password_changed_while_it_ran_gets_no_session(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: a sign-in that checked the old password just before a change of password, and
+    started its session just after the change signed the others out, kept a working refresh
+    token: whoever held the old password kept a session for good."""
+    user = customer(client, "Racer")
+    real = tokens.start_family
+
+    def after_the_change(store: Any, user_id: uuid.UUID) -> str:
+        monkeypatch.setattr(tokens, "start_family", real)
+        new = {"password": "N3w-Password!", "passwordConfirmation": "N3w-Password!"}
+        changed = client.put(f"{IDENTITIES}/{user.id}/change-password", json=new, headers=user.auth)
+        assert changed.status_code == 202, changed.get_data(as_text=True)
+        return real(store, user_id)
+
+    monkeypatch.setattr(tokens, "start_family", after_the_change)
+    answer = client.post(
+        f"{IDENTITIES}/sign-in", json={"email": user.email, "password": user.password}
+    )
+
+    assert answer.status_code == 401, answer.get_data(as_text=True)
+    user.password = "N3w-Password!"
+    assert sign_in(client, user).access  # the new password signs in
