@@ -699,3 +699,22 @@ def test_a_command_that_reads_a_shop_refuses_a_data_dir_that_does_not_exist(
     assert str(typo) in line
     assert "--data-dir" in line
     assert not typo.exists()
+
+
+def test_serve_without_auto_migration_refuses_a_store_that_was_never_migrated(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: the shop started, and every request answered 503 "the database cannot be reached",
+    # its log alone saying "no such table".
+    monkeypatch.setenv("EVENTUALSHOP_AUTO_MIGRATE", "false")
+
+    code = cli(["serve", "--port", str(_closed_port())])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert "is not migrated" in line
+    assert "eventualshop migrate" in line
+    assert cli(["migrate"]) == 0
+    from eventualshop.runtime.cli import _require_migrated
+
+    _require_migrated(ROOT, ROOT.settings())  # migrated: nothing to say

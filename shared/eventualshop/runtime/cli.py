@@ -144,6 +144,8 @@ def _reach_dependencies(root: Root, config: Any) -> None:
     try:
         for context in root.contexts:
             root.event_store(context)
+        if not config.auto_migrate:
+            _require_migrated(root, config)
         root.read_model_store().get("readiness", "_")
         if config.broker == "rabbitmq":
             from eventualshop.runtime.broker.amqp import connect
@@ -151,6 +153,26 @@ def _reach_dependencies(root: Root, config: Any) -> None:
             connect(config.rabbitmq_url).close()
     finally:
         root.reset()  # connections must not cross the fork
+
+
+def _require_migrated(root: Root, config: Any) -> None:
+    """With migrations left to ``eventualshop migrate``, every event store must have had them:
+    the shop started, and the first request said the database could not be reached (503), the
+    log alone naming the missing table."""
+    from eventualshop.adapters.database import create_engine, is_current
+
+    for context in root.contexts:
+        url = config.resolved_event_store_url(context)
+        engine = create_engine(url)
+        try:
+            current = is_current(engine)
+        finally:
+            engine.dispose()
+        if not current:
+            raise CliError(
+                f"the {context} event store at {_redact(url)} is not migrated, and "
+                "EVENTUALSHOP_AUTO_MIGRATE is false: run `eventualshop migrate` first"
+            )
 
 
 def demo(args: argparse.Namespace, root: Root) -> None:
