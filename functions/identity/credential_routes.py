@@ -234,7 +234,7 @@ def _refused() -> ProblemError:
 def sign_in(request: Request) -> Response:
     form = _parse(SignIn, request, "POST")
     store = ROOT.read_model_store()
-    wait = throttle.retry_after(store, form.email)
+    wait = throttle.attempt(store, form.email)
     if wait:
         return problem(
             429,
@@ -248,8 +248,7 @@ def sign_in(request: Request) -> Response:
     # both answers take as long.
     credential = user.credential_id if user is not None and live else None
     if not credentials.matches(store, credential, form.password) or user is None:
-        throttle.failed(store, form.email)
-        raise _refused()
+        raise _refused()  # counted as a failure already (``throttle.attempt``)
     throttle.succeeded(store, form.email)
     refresh = tokens.start_family(store, user.id)
     # A change of password signs out every session it finds once its command is stored; a

@@ -20,28 +20,34 @@ def _key(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()  # the collection names no email
 
 
-def retry_after(store: ReadModelStore, email: str, *, now: float | None = None) -> int:
-    """Seconds to wait before the next attempt; 0 when one may try now."""
-    found = store.get(FAILURES, _key(email))
-    moment = now if now is not None else time.time()
-    if found is None or float(found["heldUntil"]) <= moment:
-        return 0
-    return max(1, math.ceil(float(found["heldUntil"]) - moment))
-
-
-def failed(store: ReadModelStore, email: str, *, now: float | None = None) -> None:
+def attempt(store: ReadModelStore, email: str, *, now: float | None = None) -> int:
+    """Count a sign-in before its password is checked (a failure until it succeeds): 0 when it
+    may go on, else the seconds to wait. Counted first, in one conditional write per attempt:
+    checked first and counted after the password, sign-ins sent together all passed the check
+    before any was counted (sixteen, the server's threads, where five were allowed), and two
+    failures counted together were one."""
     settings = IdentitySettings()
-    moment = now if now is not None else time.time()
     key = _key(email)
-    found = store.get(FAILURES, key)
-    failures = int(found["failures"]) + 1 if found else 1
-    over = failures - settings.sign_in_attempts
-    held = moment + min(MAX_HOLD, settings.lockout_seconds * 2 ** min(over, 20)) if over >= 0 else 0
-    version = int(found["version"]) + 1 if found else 1
-    store.upsert_if_newer(
-        FAILURES, {"id": key, "failures": failures, "heldUntil": held, "version": version}
-    )
+    while True:
+        moment = now if now is not None else time.time()
+        found = store.get(FAILURES, key)
+        if found is not None and float(found["heldUntil"]) > moment:
+            return max(1, math.ceil(float(found["heldUntil"]) - moment))
+        failures = int(found["failures"]) + 1 if found else 1
+        over = failures - settings.sign_in_attempts
+        hold = min(MAX_HOLD, settings.lockout_seconds * 2 ** min(over, 20))
+        version = int(found["version"]) + 1 if found else 1
+        counted = {
+            "id": key,
+            "failures": failures,
+            "heldUntil": moment + hold if over >= 0 else 0,
+            "version": version,
+        }
+        if store.upsert_if_newer(FAILURES, counted):
+            return 0
+        # Another attempt was counted first: read again.
 
 
 def succeeded(store: ReadModelStore, email: str) -> None:
+    """The attempt's password was right: the count starts again."""
     store.delete(FAILURES, _key(email))
