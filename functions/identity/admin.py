@@ -46,7 +46,9 @@ def create_admin(
         raise AdminRefused(_what_is_wrong("password", error), 2) from None
     refuse_if_taken(root, command.email)
     store = root.read_model_store()
-    claimed = emails.claim(store, command.email, command.user_id, emails.registered_in(root))
+    claimed = emails.claim(
+        store, command.email, command.user_id, emails.holders_in(root, command.email)
+    )
     if claimed is not emails.Claim.OURS:  # taken meanwhile, or a sign-up's under way
         raise AdminRefused(f"{command.email} is taken", 1)
     credential = credentials.keep(store, command.user_id, secret)

@@ -23,7 +23,11 @@ from eventualshop.identity.commands import ChangeEmail, ChangePassword, Register
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.identity.queries import find_by_sign_in_email
 from eventualshop.identity.user import User
-from eventualshop.kernel.errors import IdempotencyKeyReused
+from eventualshop.kernel.errors import (
+    AggregateNotFound,
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+)
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.service import Outcome
 from eventualshop.runtime.auth import current_settings, jwks
@@ -31,6 +35,7 @@ from eventualshop.runtime.http import (
     command_context,
     path_uuid,
     read_json_body,
+    refuse_nul,
     rejected,
     validation_errors,
 )
@@ -83,6 +88,10 @@ def _answering(work: Callable[[Request], Response]) -> Callable[[Request], Respo
             )
         except IdempotencyKeyReused as error:
             return problem(422, "Idempotency-Key reused", str(error), code="idempotency-key-reused")
+        except AggregateNotFound as error:  # as the derived command functions answer both
+            return problem(404, "Not found", str(error))
+        except ConcurrencyConflict as error:
+            return problem(409, "Conflict", f"{error}; retry the request", code="conflict")
         except Exception as error:
             # A store that does not answer, or a setting this process cannot use: a 503 and one
             # line naming the dependency or the variable, as for every other function.
@@ -175,7 +184,7 @@ def _claim(store: ReadModelStore, email: str, user_id: uuid.UUID) -> Response | 
     claimed = (
         emails.Claim.TAKEN
         if holder is not None and holder["userId"] != str(user_id)
-        else emails.claim(store, email, user_id, emails.registered_in(ROOT))
+        else emails.claim(store, email, user_id, emails.holders_in(ROOT, email))
     )
     if claimed is emails.Claim.TAKEN:
         return problem(
@@ -202,6 +211,7 @@ def change_email(request: Request) -> Response:
     guard(ROOT, IDENTITY, "owner", "/{userId}/change-email")(request, {"userId": str(user_id)})
     if request.method != "PUT":
         raise ProblemError(405, "Method not allowed", "use PUT", headers={"Allow": "PUT"})
+    refuse_nul(request.args.get("email") or "", "email")  # as a derived route's query
     try:
         email = NewEmail.model_validate({"email": request.args.get("email")}).email
     except ValidationError as error:
@@ -249,7 +259,6 @@ def sign_in(request: Request) -> Response:
     credential = user.credential_id if user is not None and live else None
     if not credentials.matches(store, credential, form.password) or user is None:
         raise _refused()  # counted as a failure already (``throttle.attempt``)
-    throttle.succeeded(store, form.email)
     refresh = tokens.start_family(store, user.id)
     # A change of password signs out every session it finds once its command is stored; a
     # sign-in that checked the old password just before, and starts its session just after,
@@ -259,6 +268,7 @@ def sign_in(request: Request) -> Response:
     if now is None or now.is_deleted or now.credential_id != user.credential_id:
         tokens.revoke(store, refresh)
         raise _refused()
+    throttle.succeeded(store, form.email)
     return _json(tokens.token_answer(_holder(user), refresh))
 
 

@@ -36,6 +36,14 @@ CLAIM_HOLDS = timedelta(minutes=1)
 log = logging.getLogger("eventualshop.identity")
 
 
+class Holder(StrEnum):
+    """What became of the user who holds a claim."""
+
+    KEEPS = "keeps"  # signs in with the email, or has it and it has not expired
+    LEFT = "left"  # registered, but no longer has it (added, and expired unconfirmed)
+    NONE = "none"  # never registered (its sign-up failed), or deleted since
+
+
 class Claim(StrEnum):
     OURS = "ours"  # the email is now the user's (it may have been already: a retried sign-up)
     TAKEN = "taken"  # a registered user's
@@ -46,22 +54,26 @@ def claim(
     store: ReadModelStore,
     email: str,
     user_id: uuid.UUID,
-    registered: Callable[[uuid.UUID], bool],
+    holders: Callable[[uuid.UUID], Holder],
     now: datetime | None = None,
 ) -> Claim:
-    """Claim ``email`` for ``user_id``; ``registered`` says whether a user exists (and is not
-    deleted) in the event store, asked only when another user holds the claim."""
+    """Claim ``email`` for ``user_id``; ``holders`` says what became of the user who holds it
+    (:func:`holders_in`), asked only when another user does. A claim its holder keeps is taken;
+    one it does not lapses after :data:`CLAIM_HOLDS`: a sign-up that never registered its user,
+    or an email a user added and let expire (an added email used to be held for good, so anyone
+    could keep its owner from signing up by adding it)."""
     now = now or utc_now()
     mine = {"id": email, "userId": str(user_id), "claimedAt": now.isoformat(), "version": 1}
     if store.upsert_if_newer(EMAILS, mine):
         return Claim.OURS
     found = store.get(EMAILS, email)
     if found is None:  # released since (its user deleted): claim it afresh
-        return claim(store, email, user_id, registered, now)
+        return claim(store, email, user_id, holders, now)
     if found["userId"] == str(user_id):
         return Claim.OURS
     holder = uuid.UUID(str(found["userId"]))
-    if registered(holder):
+    held = holders(holder)
+    if held is Holder.KEEPS:
         return Claim.TAKEN
     if not _lapsed(found, now):
         return Claim.PENDING
@@ -69,19 +81,30 @@ def claim(
     if not store.upsert_if_newer(EMAILS, mine | {"version": int(found["version"]) + 1}):
         found = store.get(EMAILS, email)
         return Claim.OURS if found and found["userId"] == str(user_id) else Claim.PENDING
-    credentials.forget_user(store, holder)  # the password kept for a user that never was
-    log.warning("a sign-up never registered user %s; user %s takes its email", holder, user_id)
+    if held is Holder.NONE:
+        credentials.forget_user(store, holder)  # the password kept for a user that never was
+        log.warning("a sign-up never registered user %s; user %s takes its email", holder, user_id)
+    else:
+        log.info("user %s let an email it added expire; user %s takes it", holder, user_id)
     return Claim.OURS
 
 
-def registered_in(root: Root) -> Callable[[uuid.UUID], bool]:
-    """What :func:`claim` asks: whether a user exists, not deleted, in ``root``'s event store."""
+def holders_in(root: Root, email: str) -> Callable[[uuid.UUID], Holder]:
+    """What :func:`claim` asks, of ``email``'s holder, in ``root``'s event store."""
+    from eventualshop.identity.events import EmailStatus
+    from eventualshop.identity.user import User
 
-    def registered(user_id: uuid.UUID) -> bool:
+    def holder(user_id: uuid.UUID) -> Holder:
         user = root.service("identity").repository.load(user_id)
-        return user is not None and not user.is_deleted
+        if not isinstance(user, User) or user.is_deleted:
+            return Holder.NONE
+        if email == user.sign_in_email:
+            return Holder.KEEPS
+        known = user.email(email)
+        kept = known is not None and known.status is not EmailStatus.EXPIRED
+        return Holder.KEEPS if kept else Holder.LEFT
 
-    return registered
+    return holder
 
 
 def _lapsed(found: Document, now: datetime) -> bool:

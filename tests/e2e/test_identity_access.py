@@ -717,12 +717,13 @@ def test_an_email_no_one_has_can_be_added_and_the_route_checks_it(client: FlaskC
     assert again.status_code == 202  # the user's own already: nothing new
     assert again.json is not None
     assert again.json["events"] == []
-    invalid = client.put(
-        f"{IDENTITIES}/{user.id}/change-email", query_string={"email": "nope"}, headers=user.auth
-    )
-    assert invalid.status_code == 400
-    assert invalid.json is not None
-    assert "email" in invalid.json["errors"]
+    for wrong in ("nope", "a\x00b@example.com"):  # a NUL reached the claim and the event
+        invalid = client.put(
+            f"{IDENTITIES}/{user.id}/change-email", query_string={"email": wrong}, headers=user.auth
+        )
+        assert invalid.status_code == 400, invalid.get_data(as_text=True)
+        assert invalid.json is not None
+        assert "email" in invalid.json["errors"]
 
 
 def test_a_sign_in_whose_password_changed_while_it_ran_gets_no_session(

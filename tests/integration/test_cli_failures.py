@@ -707,6 +707,12 @@ def test_serve_without_auto_migration_refuses_a_store_that_was_never_migrated(
     # Was: the shop started, and every request answered 503 "the database cannot be reached",
     # its log alone saying "no such table".
     monkeypatch.setenv("EVENTUALSHOP_AUTO_MIGRATE", "false")
+    from eventualshop.runtime.server import ShopServer
+
+    def serving(_: object) -> None:  # got this far: it would have served
+        raise AssertionError("serve started on a store that was never migrated")
+
+    monkeypatch.setattr(ShopServer, "run", serving)
 
     code = cli(["serve", "--port", str(_closed_port())])
 
@@ -718,3 +724,21 @@ def test_serve_without_auto_migration_refuses_a_store_that_was_never_migrated(
     from eventualshop.runtime.cli import _require_migrated
 
     _require_migrated(ROOT, ROOT.settings())  # migrated: nothing to say
+
+
+def test_a_store_that_does_not_answer_is_not_called_unmigrated(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check of migrations lets the driver's error through, which ``main`` words as "the
+    database cannot be reached" (exit 69): it said "run eventualshop migrate" to an operator
+    whose database was down."""
+    from eventualshop.runtime.cli import CliError, _require_migrated
+
+    down = f"postgresql://postgres@127.0.0.1:{_closed_port()}/eventualshop"
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", down)
+    ROOT.reset()
+    import sqlalchemy as sa
+
+    with pytest.raises(sa.exc.OperationalError, match=r"(?i)refused|connect"):
+        _require_migrated(ROOT, ROOT.settings())
+    assert not issubclass(sa.exc.OperationalError, CliError)  # main words it, exit 69

@@ -205,3 +205,14 @@ def test_change_email_names_its_query_parameter() -> None:
     [email] = [p for p in operation["parameters"] if p["in"] == "query"]
     assert (email["name"], email["required"]) == ("email", True)
     assert {"202", "409", "401", "403"} <= set(operation["responses"])
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/sign-up", "post"), ("/{userId}/change-password", "put"), ("/{userId}/change-email", "put")],
+)
+def test_the_credential_routes_that_send_a_command_take_an_idempotency_key(
+    path: str, method: str
+) -> None:
+    operation = document(ROOT)["paths"][f"/api/v1/identities{path}"][method]
+    assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]

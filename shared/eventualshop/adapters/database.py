@@ -301,3 +301,23 @@ def is_current(engine: Engine) -> bool:
     except sa.exc.DBAPIError:
         return False  # no alembic_version table yet
     return [row[0] for row in found] == [HEAD_REVISION]
+
+
+def needs_migration(engine: Engine) -> bool:
+    """Whether the schema lacks revisions this code has (none at all, or older ones). A store
+    that does not answer raises the driver's error: it is not "unmigrated". A revision this code
+    does not know is a later release's, which keeps the schema this one needs (roll forward)."""
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return True
+        found = [
+            row[0] for row in connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        ]
+    if found == [HEAD_REVISION]:
+        return False
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    return not found or all(revision in known for revision in found)

@@ -253,7 +253,10 @@ def _operation(
         _hand_written(operation, spec.answers, schemas)
     else:
         operation["responses"] = {"default": {"description": "see the function"}}
-    if spec.kind is FunctionKind.COMMAND and how == "command":
+    accepts_commands = how == "command" or (
+        spec.answers is not None and spec.answers.result == "CommandAccepted"
+    )
+    if spec.kind is FunctionKind.COMMAND and accepts_commands:
         operation["parameters"].append(
             {
                 "name": "Idempotency-Key",

@@ -4,21 +4,26 @@ claim whose user was never registered lapses instead of holding the email for go
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from functions.identity import credentials
-from functions.identity.emails import CLAIM_HOLDS, EMAILS, Claim, claim, owner
+from functions.identity.emails import CLAIM_HOLDS, EMAILS, Claim, Holder, claim, owner
 
 EMAIL = "ada@example.com"
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 FIRST, SECOND, THIRD = (uuid.UUID(int=n) for n in (1, 2, 3))
 
 
-def nobody(_: uuid.UUID) -> bool:
-    return False
+def nobody(_: uuid.UUID) -> Holder:
+    return Holder.NONE
+
+
+def kept_by(user: uuid.UUID) -> Callable[[uuid.UUID], Holder]:
+    return lambda holder: Holder.KEEPS if holder == user else Holder.NONE
 
 
 def test_the_first_claim_wins_and_a_retry_of_it_keeps_it() -> None:
@@ -32,7 +37,7 @@ def test_a_registered_users_email_is_taken_however_old_its_claim() -> None:
     store = InMemoryReadModelStore()
     claim(store, EMAIL, FIRST, nobody, T0)
     for later in (timedelta(0), CLAIM_HOLDS * 10):
-        assert claim(store, EMAIL, SECOND, lambda user: user == FIRST, T0 + later) is Claim.TAKEN
+        assert claim(store, EMAIL, SECOND, kept_by(FIRST), T0 + later) is Claim.TAKEN
     assert owner(store, EMAIL) == FIRST
 
 
@@ -73,3 +78,20 @@ def test_a_claim_from_before_claims_were_dated_lapses_once_its_user_is_not_regis
     store = InMemoryReadModelStore()
     store.upsert_if_newer(EMAILS, {"id": EMAIL, "userId": str(FIRST), "version": 1})
     assert claim(store, EMAIL, SECOND, nobody, T0) is Claim.OURS
+
+
+def test_an_email_a_registered_user_added_and_let_expire_lapses_and_keeps_their_password() -> None:
+    """Was: an email a user added was claimed for good (the claim's holder was registered), so
+    adding an address nobody had yet kept its owner from ever signing up with it."""
+    store = InMemoryReadModelStore()
+    claim(store, EMAIL, FIRST, nobody, T0)
+    credentials.keep(store, FIRST, SecretStr("Analytic-Engine-1843"))
+
+    def left(_: uuid.UUID) -> Holder:
+        return Holder.LEFT
+
+    assert claim(store, EMAIL, SECOND, left, T0 + CLAIM_HOLDS / 2) is Claim.PENDING
+    assert claim(store, EMAIL, SECOND, left, T0 + CLAIM_HOLDS) is Claim.OURS
+    assert owner(store, EMAIL) == SECOND
+    # The holder is a user: their password stays (it is forgotten for a user that never was).
+    assert store.find(credentials.CREDENTIALS, {"userId": str(FIRST)}) != []

@@ -6,7 +6,9 @@ where five are allowed; and two failures counted together were counted as one.""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +42,15 @@ class _Together:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ReadModelStore:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReadModelStore]:
+    for name in list(os.environ):  # the embedded stores of this test alone
+        if name.startswith("EVENTUALSHOP_") and not name.startswith("EVENTUALSHOP_TEST_"):
+            monkeypatch.delenv(name)
     monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("EVENTUALSHOP_IDENTITY_SIGN_IN_ATTEMPTS", "5")
     ROOT.reset()
-    return ROOT.read_model_store()
+    yield ROOT.read_model_store()
+    ROOT.reset()
 
 
 def test_attempts_sent_together_are_counted_one_by_one(store: ReadModelStore) -> None:
