@@ -95,12 +95,15 @@ def _follow_primary_email(recorded: RecordedEvent) -> None:
     if isinstance(event, PrimaryEmailDefined):
         # A user's PrimaryEmailDefined events reach this reaction in no set order (each is
         # delivered, retried, on its own): the account takes the email the user signs in with
-        # now, read from Identity's store, so a late delivery of an older one cannot bring the
-        # older email back.
+        # now, read from Identity's store, with the version it was read at, so neither a late
+        # delivery of an older event nor a read overtaken by a later one brings an older
+        # email back.
         user = ROOT.service("identity").repository.load(event.user_id)
         if not isinstance(user, User) or user.is_deleted:
             return  # deleted since: its account is closed, or about to be (R7)
-        command = ChangeAccountEmail(account_id=event.user_id, email=user.sign_in_email)
+        command = ChangeAccountEmail(
+            account_id=event.user_id, email=user.sign_in_email, user_version=user.version
+        )
         _send("change-account-email", "account", command, recorded, awaited=True)
 
 

@@ -41,6 +41,8 @@ class Account(AggregateState):
     shipping: tuple[AccountAddress, ...] = ()
     primary_billing: UUID | None = None
     primary_shipping: UUID | None = None
+    #: The user's version the email was read at (0: the sign-up's, from AccountCreated).
+    email_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,9 +172,14 @@ def decide(state: Account | None, command: Command) -> list[DomainEvent]:
         case c.DeleteAccount():
             return [e.AccountDeleted(account_id=state.id)]
         case c.ChangeAccountEmail():
-            if state.email == command.email:
+            # Reactions to a user's emails may run in any order, each reading the user as it is
+            # then: a read of an older version that lands later changes nothing.
+            if command.user_version <= state.email_version:
                 return []
-            return [e.AccountEmailChanged(account_id=state.id, email=command.email)]
+            changed = e.AccountEmailChanged(
+                account_id=state.id, email=command.email, user_version=command.user_version
+            )
+            return [changed]
         case c.AddBillingAddress():
             return BILLING.add(state, command.address_id, command.address)
         case c.AddShippingAddress():
@@ -202,7 +209,7 @@ def evolve(state: Account | None, event: DomainEvent) -> Account:
     if isinstance(event, e.AccountActivated):
         return state.model_copy(update={"status": AccountStatus.ACTIVE})
     if isinstance(event, e.AccountEmailChanged):
-        return state.model_copy(update={"email": event.email})
+        return state.model_copy(update={"email": event.email, "email_version": event.user_version})
     if isinstance(event, e.AccountDeleted):
         return state.model_copy(update={"status": AccountStatus.CLOSED, "is_deleted": True})
     for book in (BILLING, SHIPPING):

@@ -4,6 +4,8 @@ defined), the rest from the account's routes."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.values import Address
@@ -24,9 +26,11 @@ class ActivateAccount(AccountCommand):
 
 
 class ChangeAccountEmail(AccountCommand):
-    """The email the user signs in with now (their primary one): the account's, to write to."""
+    """The email the user signs in with now (their primary one): the account's, to write to.
+    ``user_version`` is the user's version it was read at: of two, the later read wins."""
 
     email: str
+    user_version: int = Field(ge=1)
 
 
 class DeleteAccount(AccountCommand):

@@ -38,6 +38,7 @@ class AccountDeleted(AccountEvent):
 
 class AccountEmailChanged(AccountEvent):
     email: str
+    user_version: int  # the user's version the email was read at
 
 
 class AddressEvent(AccountEvent):

@@ -141,10 +141,25 @@ def test_prefer_or_delete_an_unknown_or_deleted_address_is_refused() -> None:
 def test_the_account_takes_the_users_new_email_once_and_a_closed_one_takes_none() -> None:
     # Was: nothing changed the account's email; after the user made another email primary, the
     # account's details kept the sign-up email for good, where Identity's said the new one.
-    change = c.ChangeAccountEmail(account_id=ACCOUNT_ID, email="new@b.co")
-    changed = e.AccountEmailChanged(account_id=ACCOUNT_ID, email="new@b.co")
+    change = c.ChangeAccountEmail(account_id=ACCOUNT_ID, email="new@b.co", user_version=4)
+    changed = e.AccountEmailChanged(account_id=ACCOUNT_ID, email="new@b.co", user_version=4)
     account = given(CREATED).when(change).then(changed)
     assert account.email == "new@b.co"
     given(CREATED, changed).when(change).then()  # delivered again: nothing new
     deleted = e.AccountDeleted(account_id=ACCOUNT_ID)
     given(CREATED, deleted).when(change).then()
+
+
+def test_an_email_read_from_an_older_version_of_the_user_changes_nothing() -> None:
+    """Two reactions read the user at versions 4 and 6; the one that read version 4 lands last:
+    the account keeps version 6's email."""
+    later = e.AccountEmailChanged(account_id=ACCOUNT_ID, email="later@b.co", user_version=6)
+    older = c.ChangeAccountEmail(account_id=ACCOUNT_ID, email="older@b.co", user_version=4)
+    account = given(CREATED, later).when(older).then()
+    assert account.email == "later@b.co"
+    # A later read that finds the same email still moves the version on, so an older read
+    # with another email after it is refused too.
+    same = c.ChangeAccountEmail(account_id=ACCOUNT_ID, email="later@b.co", user_version=7)
+    given(CREATED, later).when(same).then(
+        e.AccountEmailChanged(account_id=ACCOUNT_ID, email="later@b.co", user_version=7)
+    )

@@ -63,6 +63,7 @@ class Op:
     account: int
     address: int
     place: int
+    version: int = 1  # the user's version a ChangeAccountEmail was read at
 
     def command(self) -> Command:
         account, address = ACCOUNTS[self.account], ADDRESSES[self.address]
@@ -90,7 +91,9 @@ class Op:
             case "activate":
                 return c.ActivateAccount(account_id=account)
             case "email":  # the user's primary email: one of three, by the address index
-                return c.ChangeAccountEmail(account_id=account, email=EMAILS[self.address])
+                return c.ChangeAccountEmail(
+                    account_id=account, email=EMAILS[self.address], user_version=self.version
+                )
         return c.DeleteAccount(account_id=account)
 
 
@@ -100,6 +103,7 @@ ops = st.builds(
     account=st.integers(0, len(ACCOUNTS) - 1),
     address=st.integers(0, len(ADDRESSES) - 1),
     place=st.integers(0, len(PLACES) - 1),
+    version=st.integers(1, 6),
 )
 sessions = st.lists(ops, max_size=30).map(
     lambda plan: [Op("create", n, 0, 0) for n in range(len(ACCOUNTS))] + plan
