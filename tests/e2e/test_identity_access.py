@@ -648,22 +648,28 @@ def test_an_idempotency_key_reused_on_another_identity_route_is_refused(
     assert again.json["code"] == "idempotency-key-reused"
 
 
+def move_to(client: FlaskClient, user: User, email: str) -> list[str]:
+    """The user adds ``email`` and confirms it (it becomes primary); the confirmation's events."""
+    for method, action in (("PUT", "change-email"), ("POST", "confirm-email")):
+        answer = client.open(
+            f"{IDENTITIES}/{user.id}/{action}",
+            method=method,
+            query_string={"email": email},
+            headers=user.auth,
+        )
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+    assert answer.json is not None
+    events: list[str] = answer.json["events"]
+    return events
+
+
 def test_the_account_follows_the_email_the_user_makes_primary(client: FlaskClient) -> None:
     """Was: the account's details kept the sign-up email for good, where Identity's details
     named the new primary one."""
     user = customer(client, "Mover")
     until(lambda: account_exists(client, user)["email"] == user.email)
     new = f"moved-{uuid.uuid4().hex[:8]}@example.com"
-    for method, action in (("PUT", "change-email"), ("POST", "confirm-email")):
-        answer = client.open(
-            f"{IDENTITIES}/{user.id}/{action}",
-            method=method,
-            query_string={"email": new},
-            headers=user.auth,
-        )
-        assert answer.status_code == 202, answer.get_data(as_text=True)
-    assert answer.json is not None
-    assert "PrimaryEmailDefined" in answer.json["events"]
+    assert "PrimaryEmailDefined" in move_to(client, user, new)
 
     until(lambda: account_exists(client, user)["email"] == new)
 
@@ -674,17 +680,7 @@ def test_a_user_cannot_add_an_email_another_user_signs_in_with(client: FlaskClie
     found depended on their ids, and the victim was locked out of their account."""
     victim, attacker = customer(client, "Victim"), customer(client, "Mallory")
     moved = f"victim-{uuid.uuid4().hex[:8]}@example.com"
-    for user, method, action in (
-        (victim, "PUT", "change-email"),
-        (victim, "POST", "confirm-email"),
-    ):
-        answer = client.open(
-            f"{IDENTITIES}/{user.id}/{action}",
-            method=method,
-            query_string={"email": moved},
-            headers=user.auth,
-        )
-        assert answer.status_code == 202, answer.get_data(as_text=True)
+    move_to(client, victim, moved)
 
     for taken in (moved, victim.email):  # the one they sign in with, and the sign-up one
         answer = client.put(
