@@ -107,6 +107,30 @@ def holders_in(root: Root, email: str) -> Callable[[uuid.UUID], Holder]:
     return holder
 
 
+def backfill(store: ReadModelStore, root: Root, *, page: int = 500) -> int:
+    """Claim, for its user, every email a live user has (not expired) that no one claims; how
+    many it claimed. Emails added before adding one claimed it have none, and another user could
+    claim one of them and sign in with it once its owner made it primary: run once after the
+    upgrade (``eventualshop users claim-emails``). Taking what no one holds, it takes no claim
+    over; a claim that is someone else's stays theirs."""
+    from eventualshop.identity.read_models import USER_DETAILS
+
+    claimed, offset = 0, 0
+    while users := store.find(
+        USER_DETAILS, {"isDeleted": False}, sort=[("id", "asc")], limit=page, offset=offset
+    ):
+        for user in users:
+            user_id = uuid.UUID(str(user["userId"]))
+            for email in user.get("emails", []):
+                address = str(email["address"])
+                if email.get("status") == "Expired" or store.get(EMAILS, address) is not None:
+                    continue
+                held = claim(store, address, user_id, holders_in(root, address))
+                claimed += held is Claim.OURS
+        offset += page
+    return claimed
+
+
 def _lapsed(found: Document, now: datetime) -> bool:
     claimed_at = found.get("claimedAt")
     if claimed_at is None:  # claimed before claims were dated: that sign-up is long over

@@ -18,7 +18,13 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from eventualshop.runtime.cli import CliError, SystemCommand, checked_settings, store_options
+from eventualshop.runtime.cli import (
+    CliError,
+    SystemCommand,
+    checked_settings,
+    existing_shop,
+    store_options,
+)
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
@@ -31,6 +37,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--first-name", default="Shop")
     create.add_argument("--last-name", default="Admin")
     store_options(create)  # the shop's stores, as ``serve`` takes them
+    backfill = actions.add_parser(
+        "claim-emails",
+        help="claim every email a user has that no one claims (once, after upgrading to the "
+        "release whose change-email claims them)",
+    )
+    store_options(backfill)
     actions.add_parser(
         "jwks",
         help="print the JWKS document of the signing key in EVENTUALSHOP_AUTH_SIGNING_KEY(_FILE), "
@@ -43,6 +55,12 @@ def _run(args: argparse.Namespace, root: Root) -> None:
 
     if args.action == "jwks":
         print(admin.jwks_document())
+        return
+    if args.action == "claim-emails":
+        from functions.identity import emails
+
+        existing_shop(root)  # a mistyped --data-dir is one line, not an empty shop
+        print(f"claimed {emails.backfill(root.read_model_store(), root)} emails")
         return
     checked_settings(root)  # an unusable store URL is one line, before the password is asked
     # The email and names are checked, and the email's being free, before the password is

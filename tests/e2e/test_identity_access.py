@@ -746,3 +746,35 @@ def test_a_sign_in_whose_password_changed_while_it_ran_gets_no_session(
     assert answer.status_code == 401, answer.get_data(as_text=True)
     user.password = "N3w-Password!"
     assert sign_in(client, user).access  # the new password signs in
+
+
+def test_emails_added_before_they_were_claimed_are_claimed_by_the_backfill(
+    client: FlaskClient,
+) -> None:
+    """An email a user added before change-email claimed it has no claim: another user could
+    claim it. ``eventualshop users claim-emails`` claims it for its user, once."""
+    from functions.identity import emails
+
+    user, other = customer(client, "Early"), customer(client, "Later")
+    added = f"early-{uuid.uuid4().hex[:8]}@example.com"
+    answer = client.put(
+        f"{IDENTITIES}/{user.id}/change-email", query_string={"email": added}, headers=user.auth
+    )
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    store = ROOT.read_model_store()
+    store.delete(emails.EMAILS, added)  # as a release before the claims left it
+    until(lambda: any(e["address"] == added for e in details_of(client, user)["emails"]))
+
+    assert emails.backfill(store, ROOT) >= 1
+    assert emails.owner(store, added) == uuid.UUID(user.id)
+    assert emails.backfill(store, ROOT) == 0  # once
+    taken = client.put(
+        f"{IDENTITIES}/{other.id}/change-email", query_string={"email": added}, headers=other.auth
+    )
+    assert taken.status_code == 409, taken.get_data(as_text=True)
+
+
+def details_of(client: FlaskClient, user: User) -> dict[str, Any]:
+    answer = client.get(f"{IDENTITIES}/{user.id}/details", headers=user.auth)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return dict(answer.json)  # type: ignore[arg-type]

@@ -680,7 +680,9 @@ def test_an_embedded_sweep_says_that_serve_delivers_what_it_could_not(
 
 
 @pytest.mark.parametrize(
-    "command", [["lag"], ["rebuild"], ["sweep"], ["dead-letters", "list"]], ids=" ".join
+    "command",
+    [["lag"], ["rebuild"], ["sweep"], ["dead-letters", "list"], ["users", "claim-emails"]],
+    ids=" ".join,
 )
 def test_a_command_that_reads_a_shop_refuses_a_data_dir_that_does_not_exist(
     shop_environment: Path,
