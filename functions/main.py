@@ -66,14 +66,10 @@ def _answer_as_the_image_does(signature_type: str) -> None:
 
     if not has_app_context():
         return
-    from eventualshop.runtime.unavailable import answer_errors
+    from eventualshop.runtime.event_requests import answer_as_a_function
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's proxy
-    answer_errors(app)
-    if signature_type == "cloudevent":
-        from eventualshop.runtime.event_requests import refuse_unreadable_events
-
-        refuse_unreadable_events(app)
+    answer_as_a_function(app, signature_type)
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

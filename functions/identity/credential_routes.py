@@ -55,10 +55,20 @@ _LOCATION = command_location(ROOT, IDENTITY)
 
 
 def _parse(model: type[M], request: Request, method: str) -> M:
+    """The JSON body as ``model``, on a request of ``method``."""
+    _require(request, method)
+    return _validated(model, read_json_body(request))
+
+
+def _require(request: Request, method: str) -> None:
     if request.method != method:
         raise ProblemError(405, "Method not allowed", f"use {method}", headers={"Allow": method})
+
+
+def _validated(model: type[M], data: object) -> M:
+    """``data`` as ``model``, or the 400 naming each field at fault."""
     try:
-        return model.model_validate(read_json_body(request))
+        return model.model_validate(data)
     except ValidationError as error:
         raise ProblemError(
             400, "Invalid request", "one or more fields are invalid", validation_errors(error)
@@ -209,15 +219,9 @@ def change_email(request: Request) -> Response:
     takes no token) and sign in with it, and the user who had it was locked out."""
     user_id = _path_user(request)
     guard(ROOT, IDENTITY, "owner", "/{userId}/change-email")(request, {"userId": str(user_id)})
-    if request.method != "PUT":
-        raise ProblemError(405, "Method not allowed", "use PUT", headers={"Allow": "PUT"})
+    _require(request, "PUT")
     refuse_nul(request.args.get("email") or "", "email")  # as a derived route's query
-    try:
-        email = NewEmail.model_validate({"email": request.args.get("email")}).email
-    except ValidationError as error:
-        raise ProblemError(
-            400, "Invalid request", "one or more fields are invalid", validation_errors(error)
-        ) from None
+    email = _validated(NewEmail, {"email": request.args.get("email")}).email
     context = command_context(request)
     headers = {"CorrelationId": context.correlation_id}
     if _user(user_id) is None:

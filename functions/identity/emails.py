@@ -113,6 +113,7 @@ def backfill(store: ReadModelStore, root: Root, *, page: int = 500) -> int:
     claim one of them and sign in with it once its owner made it primary: run once after the
     upgrade (``eventualshop users claim-emails``). Taking what no one holds, it takes no claim
     over; a claim that is someone else's stays theirs."""
+    from eventualshop.identity.events import EmailStatus
     from eventualshop.identity.read_models import USER_DETAILS
 
     claimed, offset = 0, 0
@@ -123,7 +124,8 @@ def backfill(store: ReadModelStore, root: Root, *, page: int = 500) -> int:
             user_id = uuid.UUID(str(user["userId"]))
             for email in user.get("emails", []):
                 address = str(email["address"])
-                if email.get("status") == "Expired" or store.get(EMAILS, address) is not None:
+                expired = email.get("status") == EmailStatus.EXPIRED.value
+                if expired or store.get(EMAILS, address) is not None:
                     continue
                 held = claim(store, address, user_id, holders_in(root, address))
                 claimed += held is Claim.OURS

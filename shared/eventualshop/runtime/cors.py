@@ -80,11 +80,10 @@ def answering(
     """``target`` with CORS: ``methods`` are those of every function at its path, ``origins``
     the policy, read on each request (``None`` while the settings cannot be read: no CORS
     header then; the function itself says what is wrong)."""
-    served = set(methods)
-    allow = ", ".join(sorted({*served, *(("HEAD",) if "GET" in served else ()), "OPTIONS"}))
-
     if answers_cors(target):
         return target  # wrapped where it was defined (``Root.http_function``)
+    served = set(methods)
+    allow = ", ".join(sorted({*served, *(("HEAD",) if "GET" in served else ()), "OPTIONS"}))
 
     @functools.wraps(target)
     def cors(request: Request) -> Response:

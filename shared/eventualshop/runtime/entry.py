@@ -18,9 +18,8 @@ from eventualshop.runtime.start import quiet_start
 
 with quiet_start():  # the health checks import the settings, pydantic and Flask (start.py)
     from eventualshop.runtime import health
-    from eventualshop.runtime.event_requests import refuse_unreadable_events
+    from eventualshop.runtime.event_requests import answer_as_a_function
     from eventualshop.runtime.logs import configure_logging
-    from eventualshop.runtime.unavailable import answer_errors
 
 from eventualshop.runtime.registry import FunctionKind
 
@@ -62,11 +61,9 @@ def create_app(
     health.install(app, root, spec, dict(os.environ))
     # What a target lets escape is a problem, as on `serve`: not Flask's HTML 500 with a
     # traceback of many lines, nor functions-framework's 400 page quoting the request.
-    answer_errors(app)
+    answer_as_a_function(app, spec.signature_type)
     if spec.kind is FunctionKind.SCHEDULED:
         _tick_on_a_plain_post(app, spec, getattr(module, target))
-    if spec.signature_type == "cloudevent":
-        refuse_unreadable_events(app)
     app.extensions["eventualshop"] = root  # whoever holds the app can release its stores
     # A misconfigured function starts anyway, unready, its probe and one log line saying why:
     # a process that failed to boot would say it in a traceback, restarted in a loop.

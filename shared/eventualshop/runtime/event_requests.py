@@ -10,6 +10,18 @@ if TYPE_CHECKING:
     from flask import Flask, Response
 
 
+def answer_as_a_function(app: Flask, signature_type: str) -> None:
+    """What every served function answers besides its target (the image's app, and
+    functions-framework's own): whatever escapes the target, or the framework refuses, as a
+    problem (``unavailable.answer_errors``), and, for an event function, an unreadable
+    CloudEvent as a 400."""
+    from eventualshop.runtime.unavailable import answer_errors
+
+    answer_errors(app)
+    if signature_type == "cloudevent":
+        refuse_unreadable_events(app)
+
+
 def refuse_unreadable_events(app: Flask) -> None:
     """A POST that claims to be a CloudEvent but cannot be read as one is a 400 problem, as on
     ``serve``, and Knative does not retry a 400. functions-framework reads the event with the
