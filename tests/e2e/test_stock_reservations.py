@@ -114,6 +114,38 @@ def test_each_cart_item_shows_whether_the_warehouse_holds_it(
     held(served, inventory, 0)
 
 
+def test_stock_received_at_another_cost_is_held_and_a_hold_moves_to_it_whole(
+    served: ServedShop,  # noqa: F811
+) -> None:
+    """Stock of one product received at two costs is two items; a cart is held on one of them,
+    whichever has room for all it asks."""
+    http = served.http
+    inventory = stocked(served, 1)
+    http.command("POST", f"{WAREHOUSES}/{inventory}/items", PHONE, cost="120", quantity=3)
+
+    def held_by_cost(expected: dict[str, int]) -> None:
+        def check() -> None:
+            items = listed(served, f"{WAREHOUSES}/{inventory}/items")
+            shown = {i["cost"]: (i["reserved"], i["available"]) for i in items}
+            quantities = {i["cost"]: i["quantity"] for i in items}
+            assert shown == {c: (r, quantities[c] - r) for c, r in expected.items()}, items
+
+        eventually(check)
+
+    first, first_item = cart_with(served, inventory, 1)
+    availability(served, first, first_item, "reserved")
+    second, second_item = cart_with(served, inventory, 1)  # the unit at 100 is taken
+    availability(served, second, second_item, "reserved")
+    held_by_cost({"100": 1, "120": 1})
+    # The first cart now asks for two: its item at 100 has one, so its hold moves to 120.
+    http.command("PUT", f"{CARTS}/{first}/items/{first_item}/change-quantity", quantity=2)
+    held_by_cost({"100": 0, "120": 3})
+    availability(served, first, first_item, "reserved")
+    discard(served, first)
+    discard(served, second)
+    held_by_cost({"100": 0, "120": 0})
+
+
 def discard(served: ServedShop, cart: str) -> None:  # noqa: F811
     served.http.command("DELETE", f"{CARTS}/{cart}")
 

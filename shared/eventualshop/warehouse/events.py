@@ -108,6 +108,11 @@ class InventoryReserved(InventoryEvent):
     cart_version: int = 0
     #: Everything reserved of the item afterwards, by every cart: what its read model shows.
     item_reserved: int
+    #: The item of the same product (another cost) the cart held its stock on before, when that
+    #: item had no room for the new quantity and this one has: the hold moved whole, and
+    #: ``moved_from_reserved`` is everything reserved of that item afterwards.
+    moved_from: UUID | None = None
+    moved_from_reserved: int | None = None
 
 
 class InventoryReservationReleased(InventoryEvent):

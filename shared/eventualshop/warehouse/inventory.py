@@ -9,6 +9,7 @@ below zero, which the invariants check after every event.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -62,9 +63,6 @@ class Inventory(AggregateState):
 
     def item(self, item_id: UUID) -> InventoryItem | None:
         return next((i for i in self.items if i.id == item_id), None)
-
-    def item_of(self, product: Product) -> InventoryItem | None:
-        return next((i for i in self.items if i.product == product), None)
 
 
 def sku(product: Product, items: tuple[InventoryItem, ...]) -> str:
@@ -174,42 +172,68 @@ def _receive(inventory: Inventory, command: ReceiveInventoryItem) -> DomainEvent
     )
 
 
-def _stocked(inventory: Inventory, product: Product) -> InventoryItem:
-    item = inventory.item_of(product)
-    if item is None:
+def _stocked(inventory: Inventory, product: Product) -> list[InventoryItem]:
+    """The items of ``product``: one per cost it was received at."""
+    items = [i for i in inventory.items if i.product == product]
+    if not items:
         raise ProductNotStocked(f"inventory {inventory.id} holds no {product.name}")
-    return item
+    return items
 
 
-def _outdated(item: InventoryItem, cart_id: UUID, cart_version: int) -> bool:
-    held = item.reserve_of(cart_id)
-    return held is not None and held.cart_version >= cart_version
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """The cart's latest record on one of a product's items: what it holds there (0 once
+    released) and the cart version that record answers."""
+
+    item: InventoryItem
+    reserve: Reserve
+
+
+def _latest_hold(items: Sequence[InventoryItem], cart_id: UUID) -> _Hold | None:
+    """The cart's newest record among the items. A hold that moved leaves a record of 0 on the
+    item it left, with the same cart version as the new hold: the one that holds stock wins."""
+    records = [_Hold(i, r) for i in items if (r := i.reserve_of(cart_id)) is not None]
+    return max(records, key=lambda h: (h.reserve.cart_version, h.reserve.quantity), default=None)
 
 
 def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent | None:
-    item = _stocked(inventory, command.product)
-    if _outdated(item, command.cart_id, command.cart_version):
-        return None
-    held = item.reserve_of(command.cart_id)
-    # What the cart holds already is its own: only the rest of the stock is contested.
-    available = item.available + (held.quantity if held else 0)
-    if available < 1:
-        return StockDepleted(
-            inventory_id=inventory.id,
-            item_id=item.id,
-            cart_id=command.cart_id,
-            product=item.product,
-            cart_version=command.cart_version,
-        )
-    if available < command.quantity:
+    items = _stocked(inventory, command.product)
+    latest = _latest_hold(items, command.cart_id)
+    if latest is not None and latest.reserve.cart_version >= command.cart_version:
+        return None  # an older request than one already answered
+    held = latest if latest is not None and latest.reserve.quantity > 0 else None
+
+    def own(item: InventoryItem) -> int:
+        return held.reserve.quantity if held is not None and held.item is item else 0
+
+    def room(item: InventoryItem) -> int:
+        # What the cart holds already is its own: only the rest of the stock is contested.
+        return item.available + own(item)
+
+    # A hold stays on one item: the one it is on while that has room, else the first with room
+    # for all of it (stock received at another cost is another item of the same product).
+    candidates = [held.item, *items] if held is not None else items
+    item = next((i for i in candidates if room(i) >= command.quantity), None)
+    if item is None:
+        most = max(candidates, key=room)  # the first of equals: the held item, if any
+        available = room(most)
+        if available < 1:
+            return StockDepleted(
+                inventory_id=inventory.id,
+                item_id=most.id,
+                cart_id=command.cart_id,
+                product=most.product,
+                cart_version=command.cart_version,
+            )
         return InventoryNotReserved(
             inventory_id=inventory.id,
-            item_id=item.id,
+            item_id=most.id,
             cart_id=command.cart_id,
             quantity_desired=command.quantity,
             quantity_available=available,
             cart_version=command.cart_version,
         )
+    moved_from = held.item if held is not None and held.item is not item else None
     return InventoryReserved(
         inventory_id=inventory.id,
         item_id=item.id,
@@ -219,38 +243,42 @@ def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent
         quantity=command.quantity,
         expiration=command.expiration,
         cart_version=command.cart_version,
-        item_reserved=item.reserved - (held.quantity if held else 0) + command.quantity,
+        item_reserved=item.reserved - own(item) + command.quantity,
+        moved_from=moved_from.id if moved_from is not None else None,
+        moved_from_reserved=moved_from.reserved - own(moved_from) if moved_from else None,
     )
 
 
 def _release(inventory: Inventory, command: ReleaseInventoryReservation) -> DomainEvent | None:
-    item = _stocked(inventory, command.product)
-    if _outdated(item, command.cart_id, command.cart_version):
+    items = _stocked(inventory, command.product)
+    latest = _latest_hold(items, command.cart_id)
+    if latest is not None and latest.reserve.cart_version >= command.cart_version:
         return None
-    held = item.reserve_of(command.cart_id)
     # Recorded even when nothing is held yet: the release must win over a reservation that
     # was asked for earlier but arrives later.
+    item = latest.item if latest is not None else items[0]
+    quantity = latest.reserve.quantity if latest is not None else 0
     return InventoryReservationReleased(
         inventory_id=inventory.id,
         item_id=item.id,
         cart_id=command.cart_id,
-        quantity=held.quantity if held else 0,
+        quantity=quantity,
         cart_version=command.cart_version,
         reason=command.reason.value,
-        item_reserved=item.reserved - (held.quantity if held else 0),
+        item_reserved=item.reserved - quantity,
     )
 
 
 def _expire(inventory: Inventory, command: ExpireInventoryReservation) -> DomainEvent | None:
-    item = _stocked(inventory, command.product)
-    held = item.reserve_of(command.cart_id)
+    latest = _latest_hold(_stocked(inventory, command.product), command.cart_id)
     if (
-        held is None
-        or held.quantity == 0
-        or held.cart_version != command.cart_version
-        or held.expiration != command.expiration
+        latest is None
+        or latest.reserve.quantity == 0
+        or latest.reserve.cart_version != command.cart_version
+        or latest.reserve.expiration != command.expiration
     ):
-        return None  # renewed, released or kept for checkout since the timer was set
+        return None  # renewed, moved, released or kept for checkout since the timer was set
+    item, held = latest.item, latest.reserve
     return InventoryReservationReleased(
         inventory_id=inventory.id,
         item_id=item.id,
@@ -302,6 +330,10 @@ def evolve(state: Inventory | None, event: DomainEvent) -> Inventory:
             adjusted = item.adjustments - event.quantity
             return _change(state, item.id, quantity=event.new_quantity, adjustments=adjusted)
         case InventoryReserved():
+            if event.moved_from is not None:
+                # The hold left that item whole; its record keeps the cart version (see Reserve).
+                left = Reserve(cart_id=event.cart_id, quantity=0, cart_version=event.cart_version)
+                state = _hold(state, event.moved_from, left)
             reserve = Reserve(
                 cart_id=event.cart_id,
                 quantity=event.quantity,
@@ -354,6 +386,9 @@ def invariants(inventory: Inventory) -> Iterator[str]:
             yield f"item {item.id} has two holds of one cart"
     if len({i.id for i in inventory.items}) != len(inventory.items):
         yield "two items share an id"
+    holds = [(i.product, r.cart_id) for i in inventory.items for r in i.reserves if r.quantity]
+    if len(set(holds)) != len(holds):
+        yield "a cart holds one product on two items"
 
 
 def target(command: Command) -> UUID:

@@ -136,6 +136,9 @@ class InventoryItemList:
             case InventoryReserved() | InventoryReservationReleased():
                 key = member_id(inventory, event.item_id)
                 _set(docs, key, version, reserved=event.item_reserved)
+                if isinstance(event, InventoryReserved) and event.moved_from is not None:
+                    left = member_id(inventory, event.moved_from)
+                    _set(docs, left, version, reserved=event.moved_from_reserved)
 
 
 def _set(

@@ -17,6 +17,7 @@ from eventualshop.kernel.messages import DomainEvent
 from eventualshop.kernel.testing import Scenario
 from eventualshop.warehouse.commands import (
     DecreaseInventoryAdjust,
+    ExpireInventoryReservation,
     IncreaseInventoryAdjust,
     ReleaseInventoryReservation,
     ReleaseReason,
@@ -310,3 +311,95 @@ class TestReservations:
         late = Scenario(INVENTORY).given(created(), received(quantity=5), released(0, version=3))
         late.when(reserve(4, version=2)).then()
         assert inventory.items[0].available == 5
+
+
+class TestReservationsAcrossItemsOfOneProduct:
+    """Stock received at another cost is a second item of the same product (``_receive``); a
+    cart's hold is on one item, so a reservation looks for an item with room for all of it."""
+
+    def _two_costs(self, first: int, second: int) -> tuple[DomainEvent, ...]:
+        return (
+            created(),
+            received(quantity=first),
+            received(quantity=second, cost="120", item_id=OTHER_ITEM_ID, sku="APPHUN2"),
+        )
+
+    def test_stock_at_a_second_cost_is_reserved_once_the_first_is_gone(self) -> None:
+        taken = reserved(2, cart_id=OTHER_CART_ID, version=1)
+        inventory = (
+            given(*self._two_costs(2, 3), taken)
+            .when(reserve(1, version=1))
+            .then(_on_other_item(reserved(1, version=1)))
+        )
+        assert [(i.reserved, i.available) for i in inventory.items] == [(2, 0), (1, 2)]
+
+    def test_the_item_the_cart_holds_keeps_the_hold_while_it_has_room(self) -> None:
+        given(*self._two_costs(5, 5), reserved(2, version=1)).when(reserve(4, version=2)).then(
+            reserved(4, version=2)
+        )
+
+    def test_a_hold_that_outgrows_its_item_moves_whole_to_an_item_with_room(self) -> None:
+        moved = _on_other_item(reserved(4, version=2)).model_copy(
+            update={"moved_from": ITEM_ID, "moved_from_reserved": 0}
+        )
+        inventory = (
+            given(*self._two_costs(2, 5), reserved(2, version=1))
+            .when(reserve(4, version=2))
+            .then(moved)
+        )
+        assert [(i.reserved, i.available) for i in inventory.items] == [(0, 2), (4, 1)]
+
+    def test_a_release_after_a_move_gives_back_the_new_hold(self) -> None:
+        moved = _on_other_item(reserved(4, version=2)).model_copy(
+            update={"moved_from": ITEM_ID, "moved_from_reserved": 0}
+        )
+        inventory = (
+            given(*self._two_costs(2, 5), reserved(2, version=1), moved)
+            .when(release(version=3))
+            .then(released(4, version=3).model_copy(update={"item_id": OTHER_ITEM_ID}))
+        )
+        assert [(i.reserved, i.available) for i in inventory.items] == [(0, 2), (0, 5)]
+
+    def test_the_expiry_of_the_hold_before_a_move_changes_nothing(self) -> None:
+        moved = _on_other_item(reserved(4, version=2)).model_copy(
+            update={"moved_from": ITEM_ID, "moved_from_reserved": 0}
+        )
+        expire = ExpireInventoryReservation(
+            inventory_id=INVENTORY_ID,
+            cart_id=CART_ID,
+            product=PHONE,
+            cart_version=1,
+            expiration=EXPIRATION,
+        )
+        given(*self._two_costs(2, 5), reserved(2, version=1), moved).when(expire).then()
+
+    def test_a_request_older_than_one_applied_on_another_item_changes_nothing(self) -> None:
+        later = _on_other_item(reserved(1, version=3))
+        given(*self._two_costs(0, 5), later).when(reserve(2, version=2)).then()
+
+    def test_no_item_with_room_for_all_is_not_reserved_with_the_most_one_item_has(self) -> None:
+        given(*self._two_costs(2, 3)).when(reserve(4, version=1)).then(
+            InventoryNotReserved(
+                inventory_id=INVENTORY_ID,
+                item_id=OTHER_ITEM_ID,
+                cart_id=CART_ID,
+                quantity_desired=4,
+                quantity_available=3,
+                cart_version=1,
+            )
+        )
+
+    def test_stock_is_depleted_only_when_no_item_of_the_product_has_any(self) -> None:
+        given(*self._two_costs(0, 0)).when(reserve(1, version=1)).then(
+            StockDepleted(
+                inventory_id=INVENTORY_ID,
+                item_id=ITEM_ID,
+                cart_id=CART_ID,
+                product=PHONE,
+                cart_version=1,
+            )
+        )
+
+
+def _on_other_item(event: InventoryReserved) -> InventoryReserved:
+    return event.model_copy(update={"item_id": OTHER_ITEM_ID})
