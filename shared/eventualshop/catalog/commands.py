@@ -50,6 +50,15 @@ class ChangeCatalogDescription(CatalogCommand):
     description: NonEmpty
 
 
+def _item_is_not_the_catalog(item_id: UUID, info: ValidationInfo) -> UUID:
+    # The original's one HTTP rule for removing an item: a client that swapped the two ids in
+    # the path gets a 400 naming itemId, not a puzzling "item not found". Adding such an item
+    # is refused the same way, or it could never be removed.
+    if item_id == info.data.get("catalog_id"):
+        raise ValueError("itemId must differ from catalogId")
+    return item_id
+
+
 class AddCatalogItem(CatalogCommand):
     item_id: NewId  # the id the item gets if no equal item is in the catalog yet
     inventory_id: Id
@@ -58,18 +67,13 @@ class AddCatalogItem(CatalogCommand):
     sku: NonEmpty
     quantity: Quantity
 
+    _distinct_ids = field_validator("item_id")(_item_is_not_the_catalog)
+
 
 class RemoveCatalogItem(CatalogCommand):
     item_id: Id
 
-    @field_validator("item_id")
-    @classmethod
-    def _item_is_not_the_catalog(cls, item_id: UUID, info: ValidationInfo) -> UUID:
-        # The original's one HTTP rule for this command: a client that swapped the two ids
-        # in the path gets a 400 naming itemId, not a puzzling "item not found".
-        if item_id == info.data.get("catalog_id"):
-            raise ValueError("itemId must differ from catalogId")
-        return item_id
+    _distinct_ids = field_validator("item_id")(_item_is_not_the_catalog)
 
 
 CATALOG_COMMANDS: frozenset[type[CatalogCommand]] = frozenset(

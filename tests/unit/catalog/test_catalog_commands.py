@@ -167,6 +167,11 @@ class TestItems:
         with pytest.raises(ValidationError, match="itemId must differ"):
             RemoveCatalogItem(catalog_id=CATALOG_ID, item_id=CATALOG_ID)
 
+    def test_an_item_that_could_not_be_removed_is_not_added(self) -> None:
+        # An item under the catalog's own id would meet the removal's rule above for good.
+        with pytest.raises(ValidationError, match="itemId must differ"):
+            add_item(item_id=CATALOG_ID)
+
 
 class TestDeletion:
     def test_a_catalog_is_deleted_and_no_longer_active(self) -> None:
