@@ -153,6 +153,22 @@ class TestCatalogRoutes:
 
         eventually(gone)
 
+    def test_prices_read_as_plain_amounts_however_the_client_wrote_them(
+        self, served: ServedShop
+    ) -> None:
+        http = served.http
+        catalog = new_catalog(served)
+        here = f"{CATALOGS}/{catalog}"
+        for name, price in (("Phone", "1E+2"), ("Case", "10.00000000"), ("Pen", "0.5")):
+            http.command("POST", f"{here}/items", item_body(name, price=price))
+
+        def prices() -> None:
+            cards = _count(listed(served, f"{here}/items/cards"), 3)
+            shown = {c["product"]["name"]: c["unitPrice"]["amount"] for c in cards}
+            assert shown == {"Phone": "100.00", "Case": "10.00", "Pen": "0.50"}
+
+        eventually(prices)
+
     def test_the_catalog_rejections_answer_409_with_their_code(self, served: ServedShop) -> None:
         http = served.http
         catalog = new_catalog(served)
@@ -185,6 +201,8 @@ class TestCatalogRoutes:
         problem(http.request("PUT", f"{here}/description", query=nul), 400, field="description")
         problem(http.request("POST", f"{here}/items", item_body(quantity=0)), 400, field="quantity")
         problem(http.request("DELETE", f"{here}/items/{catalog}"), 400, field="itemId")
+        own_id = item_body() | {"itemId": catalog}  # could never be removed (the line above)
+        problem(http.request("POST", f"{here}/items", own_id), 400, field="itemId")
         problem(http.request("DELETE", f"{CATALOGS}/not-a-uuid"), 400, field="catalogId")
         problem(http.get(CATALOGS, limit=0), 400, field="limit")
         problem(http.get(f"{CATALOGS}/items", offset=-1), 400, field="offset")
@@ -215,7 +233,7 @@ class TestWarehouseRoutes:
         again = http.command("POST", f"{here}/items", PHONE, cost="100.5", quantity=2)
         assert again["events"] == ["InventoryItemIncreased"]
         short = PHONE | {"name": "Case", "brand": "A"}
-        http.command("POST", f"{here}/items", short, cost="5", quantity=1)
+        http.command("POST", f"{here}/items", short, cost="5E+0", quantity=1)
 
         def items() -> list[dict[str, Any]]:
             return _count(listed(served, f"{here}/items"), 2)
@@ -231,6 +249,8 @@ class TestWarehouseRoutes:
             found = {i["product"]["name"]: i for i in listed(served, f"{here}/items")}
             assert (found["Phone"]["quantity"], found["Phone"]["available"]) == (6, 6)
             assert (found["Phone"]["sku"], found["Case"]["sku"]) == ("APPHUN1", "AXPHUN1")
+            # Costs read as plain amounts, however the client wrote them.
+            assert (found["Phone"]["cost"], found["Case"]["cost"]) == ("100.50", "5.00")
 
         eventually(running)
 

@@ -136,14 +136,14 @@ def test_stock_received_at_another_cost_is_held_and_a_hold_moves_to_it_whole(
     availability(served, first, first_item, "reserved")
     second, second_item = cart_with(served, inventory, 1)  # the unit at 100 is taken
     availability(served, second, second_item, "reserved")
-    held_by_cost({"100": 1, "120": 1})
+    held_by_cost({"100.00": 1, "120.00": 1})
     # The first cart now asks for two: its item at 100 has one, so its hold moves to 120.
     http.command("PUT", f"{CARTS}/{first}/items/{first_item}/change-quantity", quantity=2)
-    held_by_cost({"100": 0, "120": 3})
+    held_by_cost({"100.00": 0, "120.00": 3})
     availability(served, first, first_item, "reserved")
     discard(served, first)
     discard(served, second)
-    held_by_cost({"100": 0, "120": 0})
+    held_by_cost({"100.00": 0, "120.00": 0})
 
 
 def discard(served: ServedShop, cart: str) -> None:  # noqa: F811

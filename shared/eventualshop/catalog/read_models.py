@@ -28,7 +28,6 @@ from eventualshop.catalog.events import (
     CatalogTitleChanged,
 )
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
-from eventualshop.kernel.money import Money
 from eventualshop.kernel.projection import Documents, Projection
 
 AGGREGATE = "Catalog"
@@ -66,10 +65,6 @@ _CARD_EVENTS: frozenset[type[DomainEvent]] = frozenset(
         CatalogDeactivated,
     }
 )
-
-
-def money(value: Money) -> dict[str, str]:
-    return {"amount": str(value.amount), "currency": value.currency.value}
 
 
 def member_id(catalog_id: object, item_id: object) -> str:
@@ -167,7 +162,7 @@ def _apply_item(docs: Documents, recorded: RecordedEvent, *, details: bool) -> N
                     "inventoryId": str(event.inventory_id),
                     "product": event.product.model_dump(mode="json", by_alias=True),
                     "description": event.product.description,
-                    "unitPrice": money(event.unit_price),
+                    "unitPrice": event.unit_price.shown(),
                     "sku": event.sku,
                     "imageUrl": image_url(event.sku),
                 }
@@ -209,7 +204,7 @@ class CatalogItemCards:
                         "itemId": str(event.item_id),
                         "product": event.product.model_dump(mode="json", by_alias=True),
                         "description": event.product.description,
-                        "unitPrice": money(event.unit_price),
+                        "unitPrice": event.unit_price.shown(),
                         "imageUrl": image_url(event.sku),
                         "catalogActive": bool(note and note["isActive"]),
                         "addedAt": recorded.metadata.timestamp.isoformat(),

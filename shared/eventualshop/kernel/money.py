@@ -201,6 +201,27 @@ class Money(BaseModel):
     def __str__(self) -> str:
         return f"{self.amount} {self.currency.value}"
 
+    @property
+    def text(self) -> str:
+        """The amount as a client reads it (``plain``, at the currency's decimals)."""
+        return plain(self.amount, self.currency.decimals)
+
+    def shown(self) -> dict[str, str]:
+        """The amount and currency as read models show them to clients."""
+        return {"amount": self.text, "currency": self.currency.value}
+
+
+def plain(amount: Decimal, decimals: int) -> str:
+    """``amount`` in fixed-point notation with ``decimals`` places, and more only for digits
+    beyond them that are not zero: what a client reads, however the amount was written or summed
+    (``1E+2`` USD reads ``"100.00"``, ``10.00000000`` reads ``"10.00"``). Exact: no rounding, and
+    no context precision (a ``normalize`` would round past 28 digits)."""
+    _, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int), "money is finite"
+    while exponent < -decimals and digits[-1] == 0:
+        digits, exponent = digits[:-1] or (0,), exponent + 1
+    return format(amount, f".{max(decimals, -exponent)}f")
+
 
 class PositiveMoney(Money):
     """Money a client may send: the amount must be greater than zero (numerically)."""

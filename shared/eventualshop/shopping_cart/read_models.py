@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
-from eventualshop.kernel.money import Money
+from eventualshop.kernel.money import Currency, plain
 from eventualshop.kernel.projection import Documents, Projection
 from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart.events import (
@@ -48,10 +48,6 @@ AVAILABILITY = "ShoppingCartItemAvailability"
 
 Docs = Mapping[str, Documents]
 PaymentAdded = CreditCardAdded | DebitCardAdded | PayPalAdded
-
-
-def money(value: Money) -> dict[str, str]:
-    return {"amount": str(value.amount), "currency": value.currency.value}
 
 
 def member_id(cart_id: object, id: object) -> str:
@@ -141,9 +137,9 @@ class CartDetails:
                     "cartId": cart,
                     "customerId": str(event.customer_id),
                     "status": event.status.value,
-                    "total": money(event.total),
-                    "totalPayment": money(event.total),
-                    "amountDue": money(event.total),
+                    "total": event.total.shown(),
+                    "totalPayment": event.total.shown(),
+                    "amountDue": event.total.shown(),
                     "itemCount": 0,
                     "billingAddress": None,
                     "shippingAddress": None,
@@ -162,13 +158,14 @@ class CartDetails:
     @staticmethod
     def _changes(current: Mapping[str, Any], event: object) -> dict[str, Any]:
         currency = current["total"]["currency"]
+        decimals = Currency(currency).decimals
         paid = _amount(current, "totalPayment")
 
         def totals(total: Decimal, payment: Decimal) -> dict[str, Any]:
             return {
-                "total": {"amount": str(total), "currency": currency},
-                "totalPayment": {"amount": str(payment), "currency": currency},
-                "amountDue": {"amount": str(total - payment), "currency": currency},
+                "total": {"amount": plain(total, decimals), "currency": currency},
+                "totalPayment": {"amount": plain(payment, decimals), "currency": currency},
+                "amountDue": {"amount": plain(total - payment, decimals), "currency": currency},
             }
 
         match event:
@@ -237,7 +234,7 @@ def _apply_item(docs: Documents, recorded: RecordedEvent, *, details: bool) -> N
                 "cartId": cart,
                 "productName": event.product.name,
                 "quantity": event.quantity,
-                "unitPrice": money(event.unit_price),
+                "unitPrice": event.unit_price.shown(),
                 "addedAt": recorded.metadata.timestamp.isoformat(),
                 "isDeleted": False,
                 "holding": holding(event.inventory_id, event.product),
@@ -288,7 +285,7 @@ def _apply_method(docs: Documents, recorded: RecordedEvent, *, details: bool) ->
                 "id": member_id(cart, event.method_id),
                 "methodId": str(event.method_id),
                 "cartId": cart,
-                "amount": money(event.amount),
+                "amount": event.amount.shown(),
                 "option": option if details else option["type"],
                 "addedAt": recorded.metadata.timestamp.isoformat(),
                 "isDeleted": False,

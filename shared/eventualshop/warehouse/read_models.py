@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
+from eventualshop.kernel.money import plain
 from eventualshop.kernel.projection import Documents, Projection
 from eventualshop.warehouse.events import (
     InventoryAdjustmentDecreased,
@@ -32,6 +33,9 @@ GRID = "InventoryGridItem"
 ITEM_LIST = "InventoryItemListItem"
 
 Docs = Mapping[str, Documents]
+#: A cost has no currency of its own; it reads like money ("100.00"), with its fourth decimal
+#: place where it has one.
+COST_DECIMALS = 2
 
 _ALL: frozenset[type[DomainEvent]] = frozenset(
     {
@@ -115,7 +119,7 @@ class InventoryItemList:
                         "itemId": str(event.item_id),
                         "product": event.product.model_dump(mode="json", by_alias=True),
                         "sku": event.sku,
-                        "cost": str(event.cost),
+                        "cost": plain(event.cost, COST_DECIMALS),
                         "quantity": event.quantity,
                         "reserved": 0,
                         "available": event.quantity,

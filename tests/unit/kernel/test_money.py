@@ -22,6 +22,7 @@ from eventualshop.kernel.money import (
     Currency,
     Money,
     PositiveMoney,
+    plain,
 )
 
 TEN_USD = Money.of("10.00", Currency.USD)
@@ -273,3 +274,29 @@ class TestClientMoney:
             adapter.validate_python(Money.zero(Currency.USD))
         with pytest.raises(ValidationError, match="at most 28 digits"):
             adapter.validate_python(Money.of("1E+30", "USD"))
+
+
+class TestPlainAmounts:
+    """What clients read: fixed-point at the currency's decimals, whatever the notation."""
+
+    @pytest.mark.parametrize(
+        ("amount", "decimals", "shown"),
+        [
+            ("1E+2", 2, "100.00"),
+            ("5E+1", 0, "50"),
+            ("10.00000000", 2, "10.00"),
+            ("0.010", 2, "0.01"),
+            ("0.5", 2, "0.50"),
+            ("1.005", 2, "1.005"),  # never rounded: a digit beyond the currency's is kept
+            ("0.0000", 2, "0.00"),
+            ("-2.50", 2, "-2.50"),
+            ("9999999999999999999999999999.99", 2, "9999999999999999999999999999.99"),
+            ("1E+27", 2, "1000000000000000000000000000.00"),
+        ],
+    )
+    def test_an_amount_reads_in_fixed_point(self, amount: str, decimals: int, shown: str) -> None:
+        assert plain(Decimal(amount), decimals) == shown
+
+    def test_money_shows_its_amount_at_its_currency_decimals(self) -> None:
+        assert Money.of("1E+2", "USD").shown() == {"amount": "100.00", "currency": "USD"}
+        assert Money.of("1E+3", "JPY").shown() == {"amount": "1000", "currency": "JPY"}

@@ -164,6 +164,21 @@ class TestCartDetails:
         assert shown["itemCount"] == 2
         assert shown["version"] == 3
 
+    def test_amounts_read_in_fixed_point_whatever_notation_the_client_used(
+        self, history: CartHistory
+    ) -> None:
+        history.run(
+            CREATE,
+            add_item(KEYBOARD, 2, "1E+2"),
+            add_item(MOUSE, 1, "5.250000", item_id=OTHER_ITEM_ID),
+        )
+
+        shown = details(history)
+
+        assert (shown["total"], shown["amountDue"]) == (usd("205.25"), usd("205.25"))
+        keyboard = item(project_all(history), ITEM_DETAILS, ITEM_ID)
+        assert keyboard["unitPrice"] == usd("100.00")
+
     def test_the_same_product_again_raises_the_total_but_not_the_item_count(
         self, history: CartHistory
     ) -> None:

@@ -53,6 +53,10 @@ class Op:
     cart: int
     quantity: int
 
+    @property
+    def item_id(self) -> UUID:
+        return ITEMS[self.item][self.cart]
+
     def command(self, cart_version: int) -> Command:
         inventory = INVENTORIES[self.inventory]
         product = PRODUCTS[self.item]
@@ -60,19 +64,19 @@ class Op:
             case "receive":
                 return ReceiveInventoryItem(
                     inventory_id=inventory,
-                    item_id=ITEMS[self.item][self.cart],
+                    item_id=self.item_id,
                     product=product,
                     cost=Decimal("10") + self.cart,  # the same cost again increases the item
                     quantity=self.quantity,
                 )
             case "increase":
                 return IncreaseInventoryAdjust(
-                    inventory_id=inventory, item_id=ITEMS[self.item][self.cart], quantity=self.quantity,
+                    inventory_id=inventory, item_id=self.item_id, quantity=self.quantity,
                     reason="found",
                 )  # fmt: skip
             case "decrease":
                 return DecreaseInventoryAdjust(
-                    inventory_id=inventory, item_id=ITEMS[self.item][self.cart], quantity=self.quantity,
+                    inventory_id=inventory, item_id=self.item_id, quantity=self.quantity,
                     reason="broken",
                 )  # fmt: skip
             case "reserve":
