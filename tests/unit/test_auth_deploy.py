@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from eventualshop.runtime import auth
+from eventualshop.runtime import auth, jws
 from eventualshop.runtime.auth import current_settings, key_id, signing_key
 from eventualshop.runtime.deploy import openfaas
 from eventualshop.runtime.deploy.config import DeployConfig
@@ -151,3 +151,33 @@ def test_a_jwks_that_lacks_the_signing_key_is_refused_where_it_would_sign(
     assert auth.AuthSettings(auth_signing_key=_pem(new), auth_jwks=_jwks(old, new))
     # A function that only verifies never holds the signing key: no check to make.
     assert auth.AuthSettings(auth_jwks=_jwks(old))
+
+
+@pytest.mark.parametrize("member", sorted(jws.PRIVATE_MEMBERS))
+def test_a_jwks_holding_private_key_material_is_refused_in_one_line(member: str) -> None:
+    # Was: accepted and published at GET /.well-known/jwks.json, private half and all, so anyone
+    # could sign an admin's token with it.
+    key = Ed25519PrivateKey.generate()
+    document = json.loads(_jwks(key))
+    document["keys"][0][member] = "c2VjcmV0"
+
+    with pytest.raises(ValidationError) as refused:
+        auth.AuthSettings(auth_jwks=json.dumps(document))
+
+    line = auth.AuthSettings.problem(refused.value)
+    assert line.startswith("EVENTUALSHOP_AUTH_JWKS: key "), line
+    assert "private key material" in line
+    assert "\n" not in line
+    assert "c2VjcmV0" not in line
+
+
+def test_the_published_jwks_never_holds_private_members() -> None:
+    key = Ed25519PrivateKey.generate()
+    document = json.loads(_jwks(key))
+    document["keys"][0]["d"] = "c2VjcmV0"
+    # Settings built without their checks (as a test or a later code path might): still public.
+    settings = auth.AuthSettings.model_construct(auth_jwks=json.dumps(document))
+
+    published = auth.jwks(settings)
+
+    assert [sorted(k) for k in published["keys"]] == [["alg", "crv", "kid", "kty", "use", "x"]]

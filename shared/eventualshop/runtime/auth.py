@@ -89,6 +89,16 @@ class AuthSettings(EnvironmentSettings):
         # and makes a function unready in one line naming the variable: unchecked, a bad signing
         # key failed every sign-in and a bad JWKS refused every token as "not valid".
         kids = None if self.auth_jwks is None else jws.jwks_kids(self.auth_jwks)
+        private = [] if self.auth_jwks is None else jws.private_material(self.auth_jwks)
+        if private:
+            # The document is published (GET /.well-known/jwks.json): a private key in it would
+            # let anyone sign an admin's token.
+            raise PydanticCustomError(
+                "private_jwks",
+                "EVENTUALSHOP_AUTH_JWKS: key {kids} holds private key material; it is published, "
+                "so it must hold public keys only (`eventualshop users jwks` prints them)",
+                {"kids": ", ".join(private)},
+            )
         if kids is not None and not kids:
             raise PydanticCustomError(
                 "unusable_jwks",
@@ -256,7 +266,7 @@ def jwks(settings: AuthSettings) -> dict[str, Any]:
     """The JWKS document: ``GET /.well-known/jwks.json``."""
     if settings.auth_jwks:
         published: dict[str, Any] = json.loads(settings.auth_jwks)
-        return published
+        return jws.public_only(published)  # refused at start anyway (``_usable_keys``)
     public = signing_key(settings).public_key()
     return {"keys": [public_jwk(public) | {"kid": key_id(public), "use": "sig", "alg": ALGORITHM}]}
 

@@ -81,6 +81,38 @@ def _ed25519_keys(parsed: object) -> Iterator[tuple[str, bytes]]:
             yield jwk["kid"], raw
 
 
+#: The members of a JWK that are private key material (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037
+#: §2): a verification-keys document that holds one gives its reader the power to sign.
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def private_material(document: str) -> list[str]:
+    """The ``kid`` (or position) of every key of a JWKS document that holds private key
+    material; none for a document that is not a JWKS."""
+    try:
+        parsed = json.loads(document)
+    except (ValueError, RecursionError):
+        return []
+    keys = parsed.get("keys") if isinstance(parsed, dict) else None
+    return [
+        str(jwk.get("kid", f"#{index}"))
+        for index, jwk in enumerate(keys if isinstance(keys, list) else [])
+        if isinstance(jwk, dict) and PRIVATE_MEMBERS & jwk.keys()
+    ]
+
+
+def public_only(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with every key's private members left out (what may be published)."""
+    keys = document.get("keys")
+    if not isinstance(keys, list):
+        return document
+    public = [
+        {m: v for m, v in jwk.items() if m not in PRIVATE_MEMBERS} if isinstance(jwk, dict) else jwk
+        for jwk in keys
+    ]
+    return document | {"keys": public}
+
+
 def jwks_keys(document: str) -> dict[str, Any]:
     """kid -> Ed25519 public key of a JWKS document (:func:`_ed25519_keys`)."""
     parsed = json.loads(document)  # not JSON: ValueError, as from a bad token
