@@ -12,6 +12,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -743,3 +744,21 @@ def test_a_store_that_does_not_answer_is_not_called_unmigrated(
 
     with pytest.raises(sa.exc.OperationalError, match=r"(?i)refused|connect"):
         _require_migrated(ROOT, ROOT.settings())  # main words it "cannot be reached", exit 69
+
+
+def test_a_password_in_the_store_urls_query_is_not_printed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres_url: Any,
+) -> None:
+    # Was: "event store at postgresql://postgres@…/x?password=QuerySecret99 was up to date"
+    # (libpq takes the password from the query too; only the user part's was hidden).
+    url = postgres_url.render_as_string(hide_password=False) + "?password=QuerySecret99"
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", url)
+
+    assert cli(["migrate"]) == 0
+
+    captured = capsys.readouterr()
+    assert "event store at postgresql" in captured.out, captured.out
+    assert "password=***" in captured.out
+    assert "QuerySecret99" not in captured.out + captured.err

@@ -177,8 +177,10 @@ def _require_migrated(root: Root, config: Any) -> None:
                 engine.dispose()
             if not behind:
                 continue
+        from eventualshop.runtime.urls import shown
+
         raise CliError(
-            f"the {context} event store at {_redact(url)} is not migrated, and "
+            f"the {context} event store at {shown(url)} is not migrated, and "
             "EVENTUALSHOP_AUTO_MIGRATE is false: run `eventualshop migrate` first"
         )
 
@@ -198,13 +200,14 @@ def demo(args: argparse.Namespace, root: Root) -> None:
 
 def migrate(_args: argparse.Namespace, root: Root) -> None:
     from eventualshop.adapters.database import migrate as run_migrations
+    from eventualshop.runtime.urls import shown
 
     config = checked_settings(root)
     for context in root.contexts:
         url = config.resolved_event_store_url(context)
         applied = run_migrations(url)
         done = f"migrated (applied {', '.join(applied)})" if applied else "was up to date"
-        print(f"{context}: event store at {_redact(url)} {done}")
+        print(f"{context}: event store at {shown(url)} {done}")
 
 
 #: How many pending events ``sweep`` counts at most after its drain.
@@ -396,15 +399,6 @@ def check(_args: argparse.Namespace, root: Root) -> None:
     print(
         f"{len(root.contexts)} contexts and {len(root.functions)} functions agree with the domain"
     )
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
 
 
 def is_http_url(text: str) -> bool:

@@ -189,19 +189,3 @@ def test_a_dispatcher_that_cannot_start_names_the_broker_without_its_password(
     assert f"127.0.0.1:{port}" in str(raised.value)
     assert "Rabb1t-S3cret-pw" not in str(raised.value)
     assert "Rabb1t-S3cret-pw" not in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("amqp://shop:pw@rabbit:5672/%2F", "amqp://shop:***@rabbit:5672/%2F"),
-        (
-            "amqps://shop:p%40ss@rabbit/vhost?heartbeat=5",
-            "amqps://shop:***@rabbit/vhost?heartbeat=5",
-        ),
-        ("amqp://shop@rabbit/", "amqp://shop@rabbit/"),
-        ("amqp://rabbit/", "amqp://rabbit/"),
-    ],
-)
-def test_a_broker_url_is_shown_without_its_password(url: str, shown: str) -> None:
-    assert amqp.shown(url) == shown

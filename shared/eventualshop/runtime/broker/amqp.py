@@ -13,7 +13,6 @@ dead-lettered back, through the default exchange, to the Trigger's queue only.
 from __future__ import annotations
 
 import contextlib
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -56,15 +55,6 @@ def parameters(url: str, *, connect_timeout: float = 5.0) -> pika.URLParameters:
         # A broker under a memory or disk alarm blocks publishers forever otherwise.
         params.blocked_connection_timeout = 30.0
     return params
-
-
-def shown(url: str) -> str:
-    """``url`` as a message or a log may show it: the password, if any, as ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def connect(url: str, *, connect_timeout: float = 5.0) -> BlockingConnection:

@@ -246,7 +246,7 @@ class RabbitMqDispatcher:
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop()
-            from eventualshop.runtime.broker.amqp import shown
+            from eventualshop.runtime.urls import shown
 
             raise TimeoutError(f"dispatcher not consuming from {shown(self.url)} after {timeout} s")
 
