@@ -243,6 +243,23 @@ def test_each_function_asks_only_for_what_it_uses(
     assert answer.get_json()["set"] == needed
 
 
+def test_a_contexts_own_event_store_is_the_store_its_functions_need(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Was: a projector given only EVENTUALSHOP_SHOPPING_CART_EVENT_STORE_URL still asked for
+    # the shared EVENTUALSHOP_EVENT_STORE_URL, which it would not use.
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv(
+        "EVENTUALSHOP_SHOPPING_CART_EVENT_STORE_URL", "postgresql://nobody@127.0.0.1:1/none"
+    )
+    spec = next(s for s in FUNCTIONS if s.derived == "projector:shopping-cart-details")
+
+    answer = _app(spec).test_client().get("/health/readiness")
+
+    assert answer.status_code == 503
+    assert answer.get_json()["set"] == ["EVENTUALSHOP_READ_MODEL_URL"]
+
+
 def test_a_configured_function_whose_store_does_not_answer_is_not_ready(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

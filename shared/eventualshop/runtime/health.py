@@ -86,7 +86,10 @@ def missing_configuration(config: Settings, need: Needs, environ: dict[str, str]
     if config.broker == "inprocess":
         return []
     missing: list[str] = []
-    if (need.event_stores or need.dead_letters) and not config.event_store_url:
+    # A context's own store (EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL) serves it; the dead
+    # letters live in the shared one.
+    stores = [c for c in need.event_stores if not config.own_event_store(c)]
+    if (stores or need.dead_letters) and not config.event_store_url:
         missing.append(f"{ENV_PREFIX}EVENT_STORE_URL")
     if need.read_models and not config.read_model_url:
         missing.append(f"{ENV_PREFIX}READ_MODEL_URL")

@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
+from eventualshop.kernel.environment import (
+    FILE_SUFFIX,
+    EnvironmentConfig,
+    EnvironmentSettings,
+    UnreadableFile,
+    read_setting_file,
+)
 from eventualshop.runtime.cors import Origins
 
 DEFAULT_DATA_DIR = Path("var")
+PREFIX = "EVENTUALSHOP_"
 
 #: The stores the shop has adapters for, by a URL's scheme (before any ``+driver``), with what
 #: to write instead of a URL of another.
@@ -113,6 +121,10 @@ class Settings(EnvironmentSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    #: ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` by context (``SHOPPING_CART``), as read at
+    #: validation (``_each_context_an_event_store``).
+    _own_event_stores: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _any_case(cls, level: object) -> object:
@@ -169,20 +181,17 @@ class Settings(EnvironmentSettings):
     @model_validator(mode="after")
     def _each_context_an_event_store(self) -> Settings:
         # ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` is no field (the settings name no context):
-        # checked here all the same, so a wrong one stops the start as a field would. The shared
-        # one is the field, checked above.
-        shared = self.variable("event_store_url")
-        for variable, url in sorted(os.environ.items()):
-            name = variable.upper()
-            if (
-                name.startswith("EVENTUALSHOP_")
-                and name.endswith(CONTEXT_EVENT_STORE_SUFFIX)
-                and name != shared
-                and url
-            ):
-                wrong = unsupported_store(url, EVENT_STORES)
-                if wrong is not None:
-                    raise PydanticCustomError("unsupported_store", f"{variable}: {wrong}")
+        # read and checked here all the same, as a field is (its ``_FILE`` too, any case), so a
+        # wrong one stops the start as a field would. The shared one is the field, checked above.
+        own: dict[str, str] = {}
+        for key, (variable, url) in sorted(context_event_stores(os.environ).items()):
+            if isinstance(url, UnreadableFile):
+                raise url.error(type(self).__name__)
+            wrong = unsupported_store(url, EVENT_STORES)
+            if wrong is not None:
+                raise PydanticCustomError("unsupported_store", f"{variable}: {wrong}")
+            own[key] = url
+        self._own_event_stores = own
         return self
 
     @property
@@ -190,9 +199,14 @@ class Settings(EnvironmentSettings):
         """The laptop default: nothing shared with another process (no store URL, no broker)."""
         return (
             self.event_store_url is None
+            and not self._own_event_stores
             and self.read_model_url is None
             and (self.broker == "inprocess")
         )
+
+    def own_event_store(self, context: str) -> str | None:
+        """The URL ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` gives ``context``, if any."""
+        return self._own_event_stores.get(context.replace("-", "_").upper())
 
     def resolved_event_store_url(self, context: str) -> str:
         """One database per context by default; a URL set here is shared by every context, but
@@ -201,9 +215,7 @@ class Settings(EnvironmentSettings):
         Two contexts whose aggregates share ids must not share an event store while a stream is
         keyed by the aggregate id alone: one would find the other's events in its stream (the
         README's "Using PostgreSQL" names the pair)."""
-        own = os.environ.get(
-            f"EVENTUALSHOP_{context.replace('-', '_').upper()}{CONTEXT_EVENT_STORE_SUFFIX}"
-        )
+        own = self.own_event_store(context)
         if own:
             return own
         if self.event_store_url:
@@ -212,6 +224,36 @@ class Settings(EnvironmentSettings):
 
     def resolved_read_model_url(self) -> str:
         return self.read_model_url or f"sqlite:///{self.data_dir / 'readmodels.sqlite3'}"
+
+
+def context_event_stores(
+    environ: Mapping[str, str],
+) -> dict[str, tuple[str, str | UnreadableFile]]:
+    """Context (``SHOPPING_CART``) -> (variable, URL) of every context's own event store:
+    ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL``, or the file its ``_FILE`` variable names, as
+    every setting may be given (``kernel.environment``). Names are compared without regard to
+    case, as the settings' are; the variable itself wins over its file."""
+    shared = f"{PREFIX}EVENT_STORE_URL"
+    given: dict[str, tuple[str, str | UnreadableFile]] = {}
+    files: dict[str, tuple[str, str]] = {}
+    for variable, value in environ.items():
+        name = variable.upper()
+        if not value or not name.startswith(PREFIX):
+            continue
+        if name.endswith(CONTEXT_EVENT_STORE_SUFFIX) and name != shared:
+            given[_context_of(name)] = (variable, value)
+        elif (
+            name.endswith(CONTEXT_EVENT_STORE_SUFFIX + FILE_SUFFIX) and name != shared + FILE_SUFFIX
+        ):
+            files[_context_of(name.removesuffix(FILE_SUFFIX))] = (variable, value)
+    for context, (variable, path) in files.items():
+        if context not in given:
+            given[context] = (variable, read_setting_file(variable, path))
+    return given
+
+
+def _context_of(variable: str) -> str:
+    return variable.removeprefix(PREFIX).removesuffix(CONTEXT_EVENT_STORE_SUFFIX)
 
 
 def _checked(url: str | None, stores: tuple[frozenset[str], str]) -> str | None:

@@ -132,3 +132,54 @@ def test_an_alias_is_its_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError) as raised:
         Settings(K_SINK=42)
     assert Settings.problem(raised.value).startswith("K_SINK: ")
+
+
+class TestAContextsOwnEventStore:
+    """``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` is no field, but is read as one: any case, and
+    from the file its ``_FILE`` variable names (the README says every variable may be)."""
+
+    URL = "postgresql://shop@127.0.0.1:5432/accounts"
+
+    def test_it_may_be_given_in_a_file(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        # Was: ignored, so Account wrote to the shared store without a word.
+        file = tmp_path / "account-url"
+        file.write_text(self.URL + "\n")
+        monkeypatch.setenv("EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL_FILE", str(file))
+
+        assert Settings().resolved_event_store_url("account") == self.URL
+        assert Settings().resolved_event_store_url("catalog").startswith("sqlite:///")
+
+    def test_its_name_is_compared_without_regard_to_case(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("eventualshop_shopping_cart_event_store_url", self.URL)
+
+        assert Settings().resolved_event_store_url("shopping-cart") == self.URL
+
+    def test_the_variable_wins_over_its_file(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        file = tmp_path / "url"
+        file.write_text("postgresql://elsewhere/x")
+        monkeypatch.setenv("EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL_FILE", str(file))
+        monkeypatch.setenv("EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL", self.URL)
+
+        assert Settings().resolved_event_store_url("account") == self.URL
+
+    @pytest.mark.parametrize("content", [None, "bogus://u:s3cret@x/y"])
+    def test_a_file_that_cannot_be_read_or_names_no_store_is_refused_in_one_line(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str | None
+    ) -> None:
+        file = tmp_path / "url"
+        if content is not None:
+            file.write_text(content)
+        monkeypatch.setenv("EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL_FILE", str(file))
+
+        with pytest.raises(ValidationError) as refused:
+            Settings()
+
+        line = Settings.problem(refused.value)
+        assert line.startswith("EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL_FILE: "), line
+        assert "s3cret" not in line

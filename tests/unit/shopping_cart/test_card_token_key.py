@@ -17,6 +17,10 @@ from functions.main import ROOT, cli
 NOT_EMBEDDED = {
     "broker": {"EVENTUALSHOP_BROKER": "rabbitmq"},
     "event store": {"EVENTUALSHOP_EVENT_STORE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    # Was: taken as the embedded default, so every instance made a key of its own.
+    "the cart's own event store": {
+        "EVENTUALSHOP_SHOPPING_CART_EVENT_STORE_URL": "postgresql://nobody@127.0.0.1:1/none"
+    },
     "read models": {"EVENTUALSHOP_READ_MODEL_URL": "mongodb://127.0.0.1:1/none"},
 }
 
