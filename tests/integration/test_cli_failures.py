@@ -20,6 +20,8 @@ import pytest
 from eventualshop.runtime.broker import amqp
 from eventualshop.runtime.cli import parser
 from eventualshop.runtime.local import build_app
+from eventualshop.runtime.logs import QUIET_LEVELS
+from eventualshop.runtime.server import ShopServer
 from eventualshop.shopping_cart.commands import CreateCart
 from eventualshop.shopping_cart.queries import get_cart_details
 from functions.identity.users import USERS
@@ -556,6 +558,71 @@ def test_what_a_command_run_as_a_service_logs_is_one_json_object_per_line(
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert json.loads(lines[0])["message"] == "a first line\nand a second"
+
+
+#: Loggers of each kind a service's log carries: the shop's, gunicorn's, a library held quiet.
+LOGGERS = ("eventualshop.probe", "gunicorn.error", "pymongo")
+
+
+@pytest.fixture
+def logging_put_back(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The loggers ``serve``'s gunicorn configures, as they were: its configuration replaces
+    their handlers and levels for the process."""
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    loggers = [logging.getLogger(name) for name in (*LOGGERS, "gunicorn.access", *QUIET_LEVELS)]
+    before = [(lg, lg.level, list(lg.handlers), lg.propagate) for lg in loggers]
+    yield
+    for logger, level, handlers, propagate in before:
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+        logger.setLevel(level)
+
+
+def _log_at_every_level() -> None:
+    for name in LOGGERS:
+        for level in (logging.INFO, logging.WARNING, logging.ERROR):
+            logging.getLogger(name).log(level, "%s at %s", name, logging.getLevelName(level))
+
+
+def _serving_as_gunicorn_logs(server: ShopServer) -> None:
+    from gunicorn.glogging import Logger
+
+    Logger(server.cfg)  # the logging gunicorn's arbiter sets up from the server's options
+    _log_at_every_level()
+
+
+@pytest.mark.parametrize(
+    ("command", "runs"),
+    [
+        (["serve", "--port", "0"], "eventualshop.runtime.server.ShopServer.run"),
+        (["dispatch"], "eventualshop.runtime.broker.rabbitmq.RabbitMqDispatcher.run"),
+        (["project"], "eventualshop.runtime.projecting.run"),
+    ],
+    ids=["serve", "dispatch", "project"],
+)
+@pytest.mark.usefixtures("logging_put_back")
+def test_a_command_run_as_a_service_logs_at_the_level_the_settings_say(
+    command: list[str],
+    runs: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: ``serve`` with EVENTUALSHOP_LOG_LEVEL=ERROR logged the shop's WARNING and INFO lines
+    # and gunicorn's INFO lines (its logging configuration fixed the level at INFO), and every
+    # command a library's WARNING lines (held at WARNING, whatever the level).
+    monkeypatch.setenv("EVENTUALSHOP_LOG_LEVEL", "error")
+    if command[0] == "serve":
+        command = ["serve", "--port", str(_closed_port())]
+        monkeypatch.setattr(runs, _serving_as_gunicorn_logs)
+    else:
+        monkeypatch.setattr(runs, lambda *_: _log_at_every_level())
+
+    assert cli(command) == 0
+
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert [(entry["logger"], entry["level"]) for entry in logged] == [
+        (name, "ERROR") for name in LOGGERS
+    ], logged
 
 
 def test_a_command_that_prints_what_it_did_prints_no_log_lines(

@@ -103,20 +103,21 @@ def existing_shop(root: Root) -> Any:
     return config
 
 
-def _logging_as_a_service() -> None:
+def _logging_as_a_service(config: Any) -> None:
     """The commands that run as services (``serve``, and ``dispatch`` and ``project``, which an
     operator runs beside it or as a Deployment) log one JSON object per line, as a deployed
-    function does. The others print what they did themselves."""
+    function does, at the settings' ``EVENTUALSHOP_LOG_LEVEL``. The others print what they did
+    themselves."""
     from eventualshop.runtime.logs import configure_logging
 
-    configure_logging()
+    configure_logging(level=config.log_level)
 
 
 def serve(_args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.server import PortTaken, ShopServer, check_port
 
-    _logging_as_a_service()
     config = checked_settings(root)
+    _logging_as_a_service(config)
     from eventualshop.runtime.auth import keys_problem
 
     unusable = keys_problem()  # a key that could neither sign nor verify a token
@@ -133,7 +134,7 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
         f"(broker: {config.broker}, data: {config.data_dir})",
         flush=True,
     )
-    ShopServer(root, config.host, config.port).run()
+    ShopServer(root, config.host, config.port, log_level=config.log_level).run()
 
 
 def _reach_dependencies(root: Root, config: Any) -> None:
@@ -303,8 +304,8 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
     """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 
-    _logging_as_a_service()
     config = checked_settings(root)
+    _logging_as_a_service(config)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
     if not is_http_url(base):
         # Every delivery to it would fail, and after its retries each event become a dead letter.
@@ -358,8 +359,7 @@ def project(_args: argparse.Namespace, root: Root) -> None:
 
     from eventualshop.runtime import projecting
 
-    _logging_as_a_service()
-    checked_settings(root)
+    _logging_as_a_service(checked_settings(root))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):

@@ -66,24 +66,32 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(*, force: bool = False) -> None:
+def configure_logging(*, force: bool = False, level: str | None = None) -> None:
     """Install the JSON handler on the root logger, once (``force``: again, e.g. after a server
-    replaced the handlers). werkzeug's access lines are turned off: the request's own log lines
-    say what matters, and a line per request floods the log under load."""
+    replaced the handlers), at ``level`` (default: ``EVENTUALSHOP_LOG_LEVEL``; a command that
+    has read the settings passes theirs, which may come from a ``_FILE``). werkzeug's access
+    lines are turned off: the request's own log lines say what matters, and a line per request
+    floods the log under load."""
     root = logging.getLogger()
-    if not force and any(h.get_name() == _HANDLER_NAME for h in root.handlers):
+    if force or not any(h.get_name() == _HANDLER_NAME for h in root.handlers):
+        for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+            root.removeHandler(handler)
+        handler = _CurrentStderr()
+        handler.set_name(_HANDLER_NAME)
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+    elif level is None:
         return
-    for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
-        root.removeHandler(handler)
-    handler = _CurrentStderr()
-    handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
-    level = os.environ.get("EVENTUALSHOP_LOG_LEVEL", "INFO").upper()
+    root.setLevel(log_level(level))
+    quiet(root.level)
+
+
+def log_level(level: str | None = None) -> str:
+    """``level``, else ``EVENTUALSHOP_LOG_LEVEL``, as a level name logging knows (``INFO``)."""
+    name = (level or os.environ.get("EVENTUALSHOP_LOG_LEVEL", "INFO")).upper()
     # A level logging does not know is the settings' to refuse, in one line naming it; here it
     # must not stop the handler from being installed to say so.
-    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
-    quiet()
+    return name if name in logging.getLevelNamesMapping() else "INFO"
 
 
 class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -118,8 +126,15 @@ QUIET_LEVELS = {
 }
 
 
-def quiet() -> None:
-    """Hold the libraries of ``QUIET_LEVELS`` to their level. What matters reaches us as their
-    exceptions, which our callers log once."""
-    for name, level in QUIET_LEVELS.items():
-        logging.getLogger(name).setLevel(level)
+def quiet_levels(level: int = logging.NOTSET) -> dict[str, int]:
+    """``QUIET_LEVELS``, each raised to ``level`` where that is higher: a library's own level
+    decides for its records, the root's does not, so holding pika to WARNING let its warnings
+    through a log set to ERROR."""
+    return {name: max(held, level) for name, held in QUIET_LEVELS.items()}
+
+
+def quiet(level: int = logging.NOTSET) -> None:
+    """Hold the libraries of ``QUIET_LEVELS`` to their level, or to the log's ``level`` where
+    that is higher. What matters reaches us as their exceptions, which our callers log once."""
+    for name, held in quiet_levels(level).items():
+        logging.getLogger(name).setLevel(held)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
 
-from eventualshop.runtime.logs import QUIET_LEVELS, JsonFormatter
+from eventualshop.runtime.logs import JsonFormatter, log_level, quiet_levels
 
 if TYPE_CHECKING:
     from eventualshop.runtime.local import LocalShop
@@ -33,25 +33,40 @@ GRACEFUL_SECONDS = 25
 #: Requests served at once (threads of the one worker).
 THREADS = 16
 
-_LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "root": {"level": "INFO", "handlers": ["json"]},
-    "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
-        # logs.quiet's levels: pika's retries, and no library printing the data it carries.
-        **{name: {"level": logging.getLevelName(level)} for name, level in QUIET_LEVELS.items()},
-    },
-    "handlers": {
-        "json": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "formatters": {"json": {"()": JsonFormatter}},
-}
+
+def logging_config(level: str) -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict``: the shop's JSON lines at ``level`` (the settings'
+    ``EVENTUALSHOP_LOG_LEVEL``), gunicorn's own included. gunicorn replaces the logging ``serve``
+    set up with this, so this must carry the level: a fixed INFO let INFO and WARNING lines
+    through a log set to ERROR."""
+    name = log_level(level)
+    number = logging.getLevelNamesMapping()[name]
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": name, "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": name, "handlers": [], "propagate": True},
+            "gunicorn.access": {
+                "level": logging.getLevelName(max(logging.WARNING, number)),
+                "handlers": [],
+                "propagate": True,
+            },
+            # logs.quiet's levels: pika's retries, and no library printing the data it carries.
+            **{
+                logger: {"level": logging.getLevelName(held)}
+                for logger, held in quiet_levels(number).items()
+            },
+        },
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "formatters": {"json": {"()": JsonFormatter}},
+    }
 
 
 class PortTaken(Exception):
@@ -75,10 +90,19 @@ def check_port(host: str, port: int) -> None:
 
 
 class ShopServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
-    def __init__(self, root: Root, host: str, port: int, *, threads: int = THREADS) -> None:
+    def __init__(
+        self,
+        root: Root,
+        host: str,
+        port: int,
+        *,
+        threads: int = THREADS,
+        log_level: str = "INFO",
+    ) -> None:
         self.root = root
         self.bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.threads = threads
+        self.log_level = log_level
         self.shop: LocalShop | None = None
         super().__init__()
 
@@ -92,7 +116,8 @@ class ShopServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
             "timeout": 120,  # heartbeat of the worker, not a request time limit
             "keepalive": 5,
             "accesslog": None,
-            "logconfig_dict": _LOGGING,
+            "loglevel": self.log_level.lower(),
+            "logconfig_dict": logging_config(self.log_level),
             "worker_exit": self._worker_exit,
         }.items():
             self.cfg.set(name, value)
