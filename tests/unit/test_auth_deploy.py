@@ -181,3 +181,16 @@ def test_the_published_jwks_never_holds_private_members() -> None:
     published = auth.jwks(settings)
 
     assert [sorted(k) for k in published["keys"]] == [["alg", "crv", "kid", "kty", "use", "x"]]
+
+
+@pytest.mark.parametrize("variable", ["EVENTUALSHOP_AUTH_AUDIENCE", "EVENTUALSHOP_AUTH_ISSUER"])
+def test_an_empty_audience_or_issuer_is_refused_at_start(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was: taken; sign-in answered 200 and every function refused every token it signed.
+    monkeypatch.setenv(variable, "")
+
+    with pytest.raises(ValidationError) as refused:
+        auth.AuthSettings()
+
+    assert auth.AuthSettings.problem(refused.value).startswith(f"{variable}: ")

@@ -308,7 +308,7 @@ def test_a_route_that_checks_tokens_needs_the_public_keys_outside_the_embedded_s
 
 @pytest.mark.parametrize(("auth", "needed"), [("on", ["EVENTUALSHOP_READ_MODEL_URL"]), ("off", [])])
 def test_a_command_that_checks_tokens_is_not_ready_without_the_read_models_it_checks_them_in(
-    auth: str, needed: list[str], monkeypatch: pytest.MonkeyPatch
+    auth: str, needed: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Every request with a token asks the read-model store whether its user was deleted. A
     command function configured with everything else would ask an empty SQLite file of its own
@@ -316,7 +316,7 @@ def test_a_command_that_checks_tokens_is_not_ready_without_the_read_models_it_ch
     authorization off nothing is checked, and the store is not needed)."""
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
     monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", "sqlite:///:memory:")
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", f"sqlite:///{tmp_path}/events.sqlite3")
     monkeypatch.setenv("EVENTUALSHOP_AUTH", auth)
     monkeypatch.setenv("EVENTUALSHOP_AUTH_JWKS", '{"keys": []}')
     monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "k" * 32)
@@ -434,3 +434,21 @@ def test_a_lone_function_without_a_broker_says_so_once_not_on_every_command(
     told = [r.getMessage() for r in caplog.records if "broker" in r.getMessage()]
     assert len(told) == 1, told
     assert "eventualshop sweep" in told[0], told  # what publishes them, once a broker is set
+
+
+def test_knative_named_without_its_sink_says_to_set_k_sink(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: "no broker is configured (EVENTUALSHOP_BROKER)", though the broker was set: the
+    # variable missing was K_SINK.
+    monkeypatch.setenv("EVENTUALSHOP_AUTH", "off")
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "knative")
+    monkeypatch.delenv("K_SINK", raising=False)
+    ROOT.reset()
+
+    with caplog.at_level(logging.INFO, logger="eventualshop"):
+        ROOT._tell_no_broker()
+
+    told = [r.getMessage() for r in caplog.records if "broker" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "(K_SINK)" in told[0], told

@@ -60,8 +60,10 @@ class AuthSettings(EnvironmentSettings):
     )
 
     auth: Literal["on", "off"] = Field("on", description="off: the original's anonymous API")
-    auth_issuer: str = "eventual-shop"
-    auth_audience: str = "eventual-shop"
+    # Not empty: a token is checked against them, and an empty audience signed tokens that
+    # every function then refused ("the token is not valid") while sign-in answered 200.
+    auth_issuer: str = Field("eventual-shop", min_length=1)
+    auth_audience: str = Field("eventual-shop", min_length=1)
     auth_jwks: str | None = Field(
         None,
         description="JWKS (JSON) of the public keys that verify access tokens; list the old and "

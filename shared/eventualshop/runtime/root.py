@@ -353,9 +353,12 @@ class Root:
             if self._told_no_broker:
                 return
             self._told_no_broker = True
+        # Knative's broker is named, but not where it takes events: say what to set.
+        missing = "K_SINK" if self.settings().broker == "knative" else "EVENTUALSHOP_BROKER"
         log.warning(
-            "no broker is configured (EVENTUALSHOP_BROKER), so this process publishes no events: "
-            "they stay in its event store, where eventualshop sweep (or serve) projects them"
+            "no broker is configured (%s), so this process publishes no events: "
+            "they stay in its event store, where eventualshop sweep (or serve) projects them",
+            missing,
         )
 
     def sweep(self) -> int:

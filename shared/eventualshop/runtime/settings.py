@@ -54,11 +54,51 @@ def unsupported_store(url: str, stores: tuple[frozenset[str], str]) -> str | Non
     one line before anything opens, instead of in SQLAlchemy's plugin loader on first use."""
     schemes, expected = stores
     scheme = store_scheme(url)
-    if scheme in schemes:
-        return None
-    named = f"'{scheme}:' is" if scheme else "a URL without a scheme is"
-    return f"{named} no store the shop has; use {expected}"
+    if scheme not in schemes:
+        named = f"'{scheme}:' is" if scheme else "a URL without a scheme is"
+        return f"{named} no store the shop has; use {expected}"
+    return _malformed(url, scheme, expected)
 
+
+#: The drivers each store's URL may name (``postgresql+psycopg``); none named is the default.
+DRIVERS = {
+    "sqlite": frozenset({"pysqlite"}),
+    "postgresql": frozenset({"psycopg"}),
+    "postgres": frozenset({"psycopg"}),
+    "mssql": frozenset({"pyodbc"}),
+    "mongodb": frozenset({"srv"}),
+    "memory": frozenset(),
+}
+
+
+def _malformed(url: str, scheme: str, expected: str) -> str | None:
+    """What is wrong with the form of a URL of a store the shop has, shown without the URL:
+    a driver the shop lacks, no ``//``, a port that is no port, an in-memory SQLite database.
+    Caught at start, each was a driver's or SQLAlchemy's error (exit 1) on first use."""
+    written, _, rest = url.partition(":")
+    driver = written.partition("+")[2].lower()
+    if driver and driver not in DRIVERS.get(scheme, frozenset()):
+        drivers = ", ".join(sorted(DRIVERS.get(scheme, ()))) or "none"
+        return f"'{written}:' names a driver the shop lacks (it has: {drivers}); use {expected}"
+    if scheme == "memory":  # ``memory:``, the tests' in-process read models: nothing to parse
+        return None
+    if not rest.startswith("//"):
+        return f"'{written}:' must be followed by // (a URL such as {expected})"
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+    except ValueError:
+        if "," not in parts.netloc:  # MongoDB's list of hosts: pymongo reads it
+            return "the port is not a number from 0 to 65535"
+    if scheme == "sqlite" and parts.path in ("", "/", "/:memory:"):
+        # Every connection would get a database of its own: a server's threads would not see
+        # each other's writes (a read model empty after 202s).
+        return "an in-memory SQLite database is one per connection; name a file: sqlite:///path"
+    return None
+
+
+#: What RabbitMQ takes as an exchange's name.
+_EXCHANGE = re.compile(r"[\w.:-]{1,255}", re.ASCII)
 
 #: Path segments of letters, digits, ``-._~`` or the one placeholder ``{function}``.
 _LOCATION_PREFIX = re.compile(r"(/([\w.~-]|\{function\})+)+")
@@ -85,7 +125,10 @@ class Settings(EnvironmentSettings):
     )
     broker: Literal["inprocess", "rabbitmq", "knative"] = "inprocess"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
-    broker_exchange: str = "eventualshop"
+    broker_exchange: str = Field(
+        "eventualshop",
+        description="the RabbitMQ exchange events are published to (letters, digits, - _ . :)",
+    )
     knative_sink: str | None = Field(
         None, validation_alias="K_SINK", description="broker ingress URL (Knative SinkBinding)"
     )
@@ -100,7 +143,8 @@ class Settings(EnvironmentSettings):
         "next command without loading (0: off); worth it when one instance gets an aggregate's "
         "consecutive commands (the embedded shop, sticky routing)",
     )
-    host: str = "127.0.0.1"
+    # Empty is refused, not taken as every interface: exposure is asked for by name (0.0.0.0).
+    host: str = Field("127.0.0.1", min_length=1, description="the address serve listens on")
     port: int = Field(8080, ge=1, le=65535)
     location_prefix: str = Field(
         "",
@@ -121,7 +165,7 @@ class Settings(EnvironmentSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    #: ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` by context (``SHOPPING_CART``), as read at
+    #: ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL`` by ``<CONTEXT>`` (upper case, _ for -), as read at
     #: validation (``_each_context_an_event_store``).
     _own_event_stores: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -140,6 +184,31 @@ class Settings(EnvironmentSettings):
             raise PydanticCustomError(
                 "not_an_amqp_url", "must be amqp://user:password@host:5672/vhost (or amqps://…)"
             )
+        return url
+
+    @field_validator("broker_exchange")
+    @classmethod
+    def _an_exchange_name(cls, name: str) -> str:
+        # Refused here, at start: the default exchange ("") and the broker's own (amq.*) refuse
+        # a publisher, and that surfaced as a dispatcher's traceback after "Listening at".
+        if not _EXCHANGE.fullmatch(name) or name.startswith("amq."):
+            raise PydanticCustomError(
+                "not_an_exchange",
+                "must be an exchange name of letters, digits, - _ . or : (at most 255), not "
+                "empty and not starting with amq.",
+            )
+        return name
+
+    @field_validator("knative_sink")
+    @classmethod
+    def _a_sink_url(cls, url: str | None) -> str | None:
+        # Unchecked, "K_SINK=notaurl" started, and every command then logged a failed relay.
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise PydanticCustomError(
+                    "not_a_sink", "must be the broker's ingress URL, http(s)://host/…"
+                )
         return url
 
     @field_validator("location_prefix")
@@ -229,7 +298,7 @@ class Settings(EnvironmentSettings):
 def context_event_stores(
     environ: Mapping[str, str],
 ) -> dict[str, tuple[str, str | UnreadableFile]]:
-    """Context (``SHOPPING_CART``) -> (variable, URL) of every context's own event store:
+    """``<CONTEXT>`` -> (variable, URL) of every context's own event store:
     ``EVENTUALSHOP_<CONTEXT>_EVENT_STORE_URL``, or the file its ``_FILE`` variable names, as
     every setting may be given (``kernel.environment``). Names are compared without regard to
     case, as the settings' are; the variable itself wins over its file."""

@@ -183,3 +183,57 @@ class TestAContextsOwnEventStore:
         line = Settings.problem(refused.value)
         assert line.startswith("EVENTUALSHOP_ACCOUNT_EVENT_STORE_URL_FILE: "), line
         assert "s3cret" not in line
+
+
+#: Values a prober gave that were taken at start and failed later (a driver's error and exit 1,
+#: a traceback after "Listening at", a log line per command, or every interface listened on).
+REFUSED_AT_START = {
+    "driver the shop lacks": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql+nodriver://u:s3cret@h/x"),
+    "no //": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql:s3cret@h"),
+    "sqlite: alone": ("EVENTUALSHOP_EVENT_STORE_URL", "sqlite:relative.db"),
+    "port not a number": ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://u:s3cret@h:notport/x"),
+    "port out of range": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3cret@h:99999/x"),
+    "in-memory read models": ("EVENTUALSHOP_READ_MODEL_URL", "sqlite://"),
+    "in-memory event store": ("EVENTUALSHOP_EVENT_STORE_URL", "sqlite:///:memory:"),
+    "empty exchange": ("EVENTUALSHOP_BROKER_EXCHANGE", ""),
+    "the broker's own exchange": ("EVENTUALSHOP_BROKER_EXCHANGE", "amq.topic"),
+    "sink not a URL": ("K_SINK", "notaurl"),
+    "empty host": ("EVENTUALSHOP_HOST", ""),
+}
+
+
+@pytest.mark.parametrize(("variable", "value"), REFUSED_AT_START.values(), ids=REFUSED_AT_START)
+def test_a_value_that_could_only_fail_later_is_refused_in_one_line(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    line = Settings.problem(refused.value)
+    assert line.startswith(f"{variable}: "), line
+    assert "\n" not in line
+    assert "s3cret" not in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql+psycopg://u:pw@db:5432/shop?sslmode=require"),
+        ("EVENTUALSHOP_EVENT_STORE_URL", "sqlite:////absolute/events.sqlite3"),
+        ("EVENTUALSHOP_EVENT_STORE_URL", "mssql+pyodbc://sa:pw@db/shop?driver=FreeTDS"),
+        ("EVENTUALSHOP_READ_MODEL_URL", "mongodb+srv://u:pw@cluster.example.com/shop"),
+        ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://h1:27017,h2:27017/shop?replicaSet=rs"),
+        ("EVENTUALSHOP_READ_MODEL_URL", "memory:"),
+        ("EVENTUALSHOP_BROKER_EXCHANGE", "shop.events-v2:eu"),
+        ("K_SINK", "http://broker-ingress.knative-eventing.svc.cluster.local/shop/default"),
+        ("EVENTUALSHOP_HOST", "0.0.0.0"),
+    ],
+)
+def test_the_forms_a_deployment_uses_are_taken(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    assert Settings()
