@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -96,6 +96,21 @@ def _malformed(url: str, scheme: str, expected: str) -> str | None:
         return "an in-memory SQLite database is one per connection; name a file: sqlite:///path"
     return None
 
+
+#: The query parameters of an AMQP URL that pika reads as numbers.
+_AMQP_NUMBERS = frozenset(
+    {
+        "heartbeat",
+        "channel_max",
+        "connection_attempts",
+        "frame_max",
+        "retry_delay",
+        "socket_timeout",
+        "stack_timeout",
+        "blocked_connection_timeout",
+    }
+)
+_NUMBER = re.compile(r"\d+(\.\d+)?", re.ASCII)
 
 #: What RabbitMQ takes as an exchange's name.
 _EXCHANGE = re.compile(r"[\w.:-]{1,255}", re.ASCII)
@@ -184,6 +199,18 @@ class Settings(EnvironmentSettings):
             raise PydanticCustomError(
                 "not_an_amqp_url", "must be amqp://user:password@host:5672/vhost (or amqps://…)"
             )
+        # And what pika would refuse with a ValueError on first use (exit 1, after migrating).
+        try:
+            parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+        except ValueError:
+            raise PydanticCustomError(
+                "not_an_amqp_url", "the port is not a number from 0 to 65535"
+            ) from None
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in _AMQP_NUMBERS and not _NUMBER.fullmatch(value):
+                raise PydanticCustomError(
+                    "not_an_amqp_url", "the query parameter {name} must be a number", {"name": name}
+                )
         return url
 
     @field_validator("broker_exchange")

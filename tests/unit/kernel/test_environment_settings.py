@@ -198,6 +198,8 @@ REFUSED_AT_START = {
     "empty exchange": ("EVENTUALSHOP_BROKER_EXCHANGE", ""),
     "the broker's own exchange": ("EVENTUALSHOP_BROKER_EXCHANGE", "amq.topic"),
     "sink not a URL": ("K_SINK", "notaurl"),
+    "broker port": ("EVENTUALSHOP_RABBITMQ_URL", "amqp://guest:s3cret@127.0.0.1:notport/"),
+    "broker heartbeat": ("EVENTUALSHOP_RABBITMQ_URL", "amqp://guest:s3cret@h/?heartbeat=abc"),
     "empty host": ("EVENTUALSHOP_HOST", ""),
 }
 
@@ -229,6 +231,7 @@ def test_a_value_that_could_only_fail_later_is_refused_in_one_line(
         ("EVENTUALSHOP_BROKER_EXCHANGE", "shop.events-v2:eu"),
         ("K_SINK", "http://broker-ingress.knative-eventing.svc.cluster.local/shop/default"),
         ("EVENTUALSHOP_HOST", "0.0.0.0"),
+        ("EVENTUALSHOP_RABBITMQ_URL", "amqps://u:pw@rabbit:5671/shop?heartbeat=30&retry_delay=2.5"),
     ],
 )
 def test_the_forms_a_deployment_uses_are_taken(
