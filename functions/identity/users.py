@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 from eventualshop.runtime.cli import (
     CliError,
     SystemCommand,
-    checked_settings,
     existing_shop,
+    migrated_stores,
     store_options,
 )
 
@@ -62,7 +62,9 @@ def _run(args: argparse.Namespace, root: Root) -> None:
         existing_shop(root)  # a mistyped --data-dir is one line, not an empty shop
         print(f"claimed {emails.backfill(root.read_model_store(), root)} emails")
         return
-    checked_settings(root)  # an unusable store URL is one line, before the password is asked
+    # An unusable store URL, or one not migrated that must be, is one line, before the password
+    # is asked.
+    migrated_stores(root)
     # The email and names are checked, and the email's being free, before the password is
     # asked, not after it was typed.
     command = admin.registration(args.email, first_name=args.first_name, last_name=args.last_name)

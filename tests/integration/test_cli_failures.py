@@ -796,6 +796,52 @@ def test_serve_without_auto_migration_refuses_a_store_that_was_never_migrated(
     _require_migrated(ROOT, ROOT.settings())  # migrated: nothing to say
 
 
+#: Every command that opens the shop's stores but ``serve`` (above) and ``migrate``.
+OPENING_THE_STORES = [
+    ["lag"],
+    ["sweep"],
+    ["rebuild"],
+    ["project"],
+    ["dispatch"],
+    ["dead-letters", "list"],
+    ["users", "claim-emails"],
+    ["users", "create-admin", "--email", "admin@example.com"],
+]
+
+
+@pytest.mark.parametrize("command", OPENING_THE_STORES, ids=" ".join)
+def test_without_auto_migration_every_command_refuses_a_store_never_migrated(
+    command: list[str],
+    shop_environment: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: exit 1 with ``ProgrammingError: relation "events" does not exist`` (lag, sweep,
+    # rebuild, project), or "no dead letters" and "claimed 0 emails", exit 0, after making the
+    # tables of dead letters and read models the setting had left to ``migrate``.
+    monkeypatch.setenv("EVENTUALSHOP_AUTO_MIGRATE", "false")
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    ran: list[str] = []  # the services' loops: a test must not wait for them
+    monkeypatch.setattr("eventualshop.runtime.projecting.run", lambda *_: ran.append("project"))
+    monkeypatch.setattr(
+        "eventualshop.runtime.broker.rabbitmq.RabbitMqDispatcher.run",
+        lambda *_: ran.append("dispatch"),
+    )
+
+    code = cli(command)
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert "is not migrated, and EVENTUALSHOP_AUTO_MIGRATE is false" in line, line
+    assert line.endswith("run `eventualshop migrate` first"), line
+    assert ran == []
+    assert list(shop_environment.iterdir()) == []  # no store made, no table created
+    # migrate still migrates, and then the command runs.
+    assert cli(["migrate"]) == 0
+    capsys.readouterr()
+    assert cli(command) == 0, capsys.readouterr().err
+
+
 def test_a_store_that_does_not_answer_is_not_called_unmigrated(
     shop_environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,6 +83,18 @@ def checked_settings(root: Root) -> Any:
     return root.settings()
 
 
+def migrated_stores(root: Root) -> Any:
+    """The settings of a command that opens the shop's stores. With migrations left to
+    ``eventualshop migrate`` (``EVENTUALSHOP_AUTO_MIGRATE`` false), an event store never
+    migrated is refused in one line, as ``serve`` refuses it, before anything is opened: the
+    other commands failed on the missing table, or made the tables of dead letters and read
+    models the setting had left to ``migrate``, and answered as if for an empty shop."""
+    config = checked_settings(root)
+    if not config.auto_migrate:
+        _require_migrated(root, config)
+    return config
+
+
 def existing_shop(root: Root) -> Any:
     """The settings of a shop that is there. The commands that read one (``lag``, ``rebuild``,
     ``sweep``, ``dead-letters``) made its embedded stores wherever a mistyped ``--data-dir``
@@ -100,7 +112,7 @@ def existing_shop(root: Root) -> Any:
             "EVENTUALSHOP_DATA_DIR: the one `eventualshop serve` was given)",
             EXIT_NO_SHOP,
         )
-    return config
+    return migrated_stores(root)
 
 
 def _logging_as_a_service(config: Any) -> None:
@@ -304,7 +316,7 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
     """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 
-    config = checked_settings(root)
+    config = migrated_stores(root)  # its dead letters go beside the event stores
     _logging_as_a_service(config)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
     if not is_http_url(base):
@@ -359,7 +371,7 @@ def project(_args: argparse.Namespace, root: Root) -> None:
 
     from eventualshop.runtime import projecting
 
-    _logging_as_a_service(checked_settings(root))
+    _logging_as_a_service(migrated_stores(root))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
