@@ -289,6 +289,14 @@ class TestWarehouseRoutes:
             400,
             field="product.brand",
         )
+        # The NUL character is named where the command's validation names the field: the body
+        # is the product (it said "name").
+        nul_name = PHONE | {"name": "a\u0000b"}
+        problem(
+            http.request("POST", f"{here}/items", nul_name, query={"cost": 1, "quantity": 1}),
+            400,
+            field="product.name",
+        )
         item = f"{here}/items/{uuid.uuid4()}"
         problem(
             http.request("PUT", f"{item}/increase-adjust", query={"quantity": 1}),

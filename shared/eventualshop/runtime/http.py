@@ -73,7 +73,9 @@ def validation_errors(
     return errors
 
 
-def read_json_body(request: Request) -> dict[str, Any]:
+def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
+    """The request's JSON object. ``field``: the command field the whole body is (a bare value
+    object), so a refusal names ``product.name`` as the command's own validation does."""
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
@@ -117,7 +119,7 @@ def read_json_body(request: Request) -> dict[str, Any]:
             {"body": ["expected a JSON object"]},
         )
     if b"\\u0000" in raw:  # JSON writes the NUL character only as this escape
-        refuse_nul(body, "")
+        refuse_nul(body, field)
     return body
 
 
@@ -214,7 +216,7 @@ def command_function(
             match = pattern.match(request.path)
             if match is None:
                 raise ProblemError(404, "Not found", f"no route {request.path}")
-            body = read_json_body(request)
+            body = read_json_body(request, body_field or "")
             data: dict[str, Any] = {body_field: body} if body_field else body
             for name, value in match.groupdict().items():
                 data[name] = _from_path(name, path_uuid(name, value), data.get(name))
