@@ -189,6 +189,12 @@ class Settings(EnvironmentSettings):
     def _any_case(cls, level: object) -> object:
         return level.upper() if isinstance(level, str) else level
 
+    @field_validator("broker", mode="before")
+    @classmethod
+    def _a_broker_in_any_case(cls, broker: object) -> object:
+        # As the log level and the variables' names are: EVENTUALSHOP_BROKER=RabbitMQ is clear.
+        return broker.strip().lower() if isinstance(broker, str) else broker
+
     @field_validator("rabbitmq_url")
     @classmethod
     def _an_amqp_url(cls, url: str) -> str:

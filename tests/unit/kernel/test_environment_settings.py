@@ -240,3 +240,11 @@ def test_the_forms_a_deployment_uses_are_taken(
     monkeypatch.setenv(variable, value)
 
     assert Settings()
+
+
+@pytest.mark.parametrize("written", ["RabbitMQ", "RABBITMQ", " rabbitmq "])
+def test_the_broker_is_named_in_any_case(written: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Was: refused, though the log level and the variables' names take any case.
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", written)
+
+    assert Settings().broker == "rabbitmq"
