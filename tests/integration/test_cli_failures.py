@@ -5,10 +5,12 @@ against a closed port on 127.0.0.1), and no URL's password in what is printed.""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import socket
+import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
@@ -444,6 +446,76 @@ def test_a_data_dir_that_is_no_folder_is_one_line_saying_what_it_must_be(
     assert line.startswith(f"eventualshop: cannot use {a_file}"), line
     assert "--data-dir" in line, line
     assert "Errno" not in line, line
+
+
+#: Every command that writes the embedded stores of a shop that is there.
+WRITING_A_SHOP = [
+    ["migrate"],
+    ["lag"],
+    ["sweep"],
+    ["rebuild"],
+    ["dead-letters", "list"],
+    ["users", "claim-emails"],
+]
+
+
+@pytest.mark.parametrize("command", WRITING_A_SHOP, ids=" ".join)
+def test_a_data_dir_where_sqlite_cannot_open_its_files_is_named_with_the_option(
+    command: list[str], shop_environment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: "the database cannot be reached: unable to open database file", exit 69 (try again
+    # later), in a folder this user may not write (mode 555 or 000). Tests run as root, whom no
+    # mode stops: a folder in each database file's place makes SQLite say the same.
+    config = ROOT.settings()
+    files = [config.resolved_event_store_url(context) for context in ROOT.contexts]
+    files.append(config.resolved_read_model_url())
+    for url in files:
+        Path(url.removeprefix("sqlite:///")).mkdir()
+    (shop_environment / "dead-letters.sqlite3").mkdir()
+
+    code = cli(command)
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 73, line  # EX_CANTCREAT
+    assert line.startswith(
+        f"eventualshop: cannot use {shop_environment.absolute()}: unable to open database file; "
+    ), line
+    assert "--data-dir" in line, line
+
+
+@pytest.mark.parametrize("command", [["serve"], ["lag"]])
+def test_a_shop_sqlite_may_only_read_is_named_with_the_option(
+    command: list[str],
+    shop_environment: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: "the database cannot be reached: attempt to write a readonly database", exit 69, on a
+    # shop made read-only (its folder and files). Root writes anyway: a database SQLite opened
+    # read-only answers a write as such a file does.
+    assert cli(["migrate"]) == 0
+    read_only = shop_environment / "readmodels.sqlite3"
+    sqlite3.connect(read_only).close()
+
+    def opened_read_only(*_args: object, **_options: object) -> None:
+        with contextlib.closing(sqlite3.connect(f"file:{read_only}?mode=ro", uri=True)) as db:
+            db.execute("CREATE TABLE written (id INTEGER)")
+
+    monkeypatch.setattr(
+        "eventualshop.adapters.event_store_driver.open_event_store", opened_read_only
+    )
+    if command == ["serve"]:
+        command = [*command, "--port", str(_closed_port())]  # refused before it listens
+
+    code = cli(command)
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 73, line
+    assert line.startswith(
+        f"eventualshop: cannot use {shop_environment.absolute()}: "
+        "attempt to write a readonly database; "
+    ), line
+    assert "--data-dir" in line, line
 
 
 @pytest.mark.parametrize(

@@ -532,6 +532,10 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
     except Exception as error:  # one line, not a traceback
         from eventualshop.runtime.unavailable import misconfiguration, unavailable_dependency
 
+        unwritable = _embedded_store_problem(error, root)  # a file's fault, not a server's
+        if unwritable is not None:
+            print(f"eventualshop: {unwritable}", file=sys.stderr)
+            return EXIT_CANTCREAT
         dependency = unavailable_dependency(error)
         if dependency is not None:
             print(
@@ -554,18 +558,59 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
 def _file_problem(error: OSError, root: Root) -> str:
     """A file or folder the command cannot use, and, when it is where the embedded stores go,
     the option that chooses that place."""
-    line = f"cannot use {error.filename}: {error.strerror or error}"
+    return _cannot_use([Path(str(error.filename))], error.strerror or str(error), root)
+
+
+def _cannot_use(paths: Sequence[Path], reason: str, root: Root) -> str:
+    line = f"cannot use {' or '.join(map(str, paths))}: {reason}"
     try:
         data_dir = Path(root.settings().data_dir).absolute()
     except Exception:  # settings that do not read: the line without the hint
         return line
-    path = Path(str(error.filename)).absolute()
-    if path == data_dir or data_dir in path.parents:
+    if any(p.absolute() == data_dir or data_dir in p.absolute().parents for p in paths):
         line += (
             f"; the embedded stores go in {data_dir} (--data-dir, EVENTUALSHOP_DATA_DIR), "
             "which must be a folder this user may write"
         )
     return line
+
+
+#: How SQLite says it cannot open a database file or may not write it (``sqlite_errorname``'s
+#: beginnings, the extended codes included): its folder's or its file's fault, which the user
+#: fixes there, not a server that is down.
+_SQLITE_FILE_PROBLEMS = ("SQLITE_CANTOPEN", "SQLITE_READONLY")
+
+
+def _embedded_store_problem(error: BaseException, root: Root) -> str | None:
+    """A folder of SQLite stores the command cannot open or write a database in, in one line
+    naming the folder (``None`` for any other error). It was "the database cannot be reached:
+    unable to open database file" (exit 69: try again later), which no wait fixes, and SQLite's
+    error names no file: the folder is where the settings put the SQLite stores."""
+    from eventualshop.runtime.unavailable import causes
+
+    said = next(
+        (
+            cause
+            for cause in causes(error)
+            if str(getattr(cause, "sqlite_errorname", "")).startswith(_SQLITE_FILE_PROBLEMS)
+        ),
+        None,
+    )
+    if said is None:
+        return None
+    try:
+        config = root.settings()
+        urls = [config.resolved_event_store_url(c) for c in root.contexts]
+        urls.append(config.resolved_read_model_url())
+    except Exception:  # settings that do not read: the driver's words, as before
+        return None
+    inside = "sqlite:///"
+    folders = {
+        Path(url.removeprefix(inside)).parent.absolute() for url in urls if url.startswith(inside)
+    }
+    if not config.event_store_url:  # the dead letters' own file (``Root.dead_letter_store``)
+        folders.add(Path(config.data_dir).absolute())
+    return _cannot_use(sorted(folders), str(said), root)
 
 
 def _reason(error: BaseException) -> str:

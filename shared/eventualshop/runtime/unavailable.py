@@ -44,7 +44,7 @@ _UNAVAILABLE: Mapping[str, str] = {
 log = logging.getLogger("eventualshop.unavailable")
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
+def causes(error: BaseException) -> Iterator[BaseException]:
     """``error``, then what caused it or was being handled when it was raised, each once."""
     seen: set[int] = set()
     current: BaseException | None = error
@@ -56,7 +56,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def unavailable_dependency(error: BaseException) -> str | None:
     """The dependency ``error`` says is unreachable (``"database"``, ``"broker"``, …), or None."""
-    for current in _chain(error):
+    for current in causes(error):
         for kind in type(current).__mro__:
             found = _UNAVAILABLE.get(f"{kind.__module__}.{kind.__qualname__}")
             if found is not None:
@@ -76,7 +76,7 @@ def misconfiguration(error: BaseException) -> str | None:
     from eventualshop.kernel.declaration import ConfigurationMissing
     from eventualshop.kernel.environment import settings_problem
 
-    for current in _chain(error):
+    for current in causes(error):
         if isinstance(current, ConfigurationMissing):
             return str(current)
         if isinstance(current, ValidationError):
