@@ -36,6 +36,7 @@ from eventualshop.runtime.http import (
     path_uuid,
     read_json_body,
     refuse_nul,
+    refuse_undecodable_query,
     rejected,
     validation_errors,
 )
@@ -220,6 +221,7 @@ def change_email(request: Request) -> Response:
     user_id = _path_user(request)
     guard(ROOT, IDENTITY, "owner", "/{userId}/change-email")(request, {"userId": str(user_id)})
     _require(request, "PUT")
+    refuse_undecodable_query(request)
     refuse_nul(request.args.get("email") or "", "email")  # as a derived route's query
     email = _validated(NewEmail, {"email": request.args.get("email")}).email
     context = command_context(request)

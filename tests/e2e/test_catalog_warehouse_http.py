@@ -197,6 +197,10 @@ class TestCatalogRoutes:
         problem(http.request("POST", CATALOGS, empty), 400, field="title")
         problem(http.request("PUT", f"{here}/title"), 400, field="title")
         problem(http.request("PUT", f"{here}/description", query={"description": " "}), 400)
+        # Escapes that are not UTF-8 were kept as the text "%FF%FE" (werkzeug's reading).
+        undecodable = http.request("PUT", f"{here}/title?title=%ff%fe")
+        problem(undecodable, 400, field="title")
+        assert http.request("PUT", f"{here}/title?title=Caf%C3%A9+Noir%25").status == 202
         nul = {"description": "a\u0000b"}
         problem(http.request("PUT", f"{here}/description", query=nul), 400, field="description")
         problem(http.request("POST", f"{here}/items", item_body(quantity=0)), 400, field="quantity")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -147,6 +148,26 @@ def refuse_nul(value: Any, field: str) -> None:
             refuse_nul(item, f"{field}.{index}" if field else str(index))
 
 
+def refuse_undecodable_query(request: Request) -> None:
+    """A 400 naming the query parameter whose percent-escapes are not UTF-8. Werkzeug keeps such
+    a value as its escapes (``title=%ff`` read as the text ``%FF``), which was then stored."""
+    raw = request.query_string
+    if b"%" not in raw:
+        return
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            urllib.parse.unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            field = urllib.parse.unquote(name.decode("latin-1"), errors="replace") or "query"
+            raise ProblemError(
+                400,
+                "Invalid request",
+                f"the query parameter {field} is not UTF-8 text",
+                {field: ["must be UTF-8 text, percent-encoded"]},
+            ) from None
+
+
 def command_context(request: Request) -> CommandContext:
     key = request.headers.get("Idempotency-Key")
     # Printable only: a control character (NUL) is refused by PostgreSQL's text types.
@@ -220,6 +241,7 @@ def command_function(
             data: dict[str, Any] = {body_field: body} if body_field else body
             for name, value in match.groupdict().items():
                 data[name] = _from_path(name, path_uuid(name, value), data.get(name))
+            refuse_undecodable_query(request)
             for name, field in query.items():
                 if name in request.args:
                     refuse_nul(request.args[name], name)
