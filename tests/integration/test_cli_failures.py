@@ -717,6 +717,36 @@ def test_a_command_that_prints_what_it_did_prints_no_log_lines(
     assert "migrated the" not in first.out + first.err  # the log line, not printed here
 
 
+@pytest.mark.parametrize("command", [["check"], ["migrate"], ["lag"]], ids=" ".join)
+def test_a_reader_that_stops_reading_ends_the_command_quietly(
+    command: list[str], tmp_path: Path
+) -> None:
+    # Was: ``eventualshop migrate | head -1`` said "eventualshop: BrokenPipeError: [Errno 32]
+    # Broken pipe". A process of its own, its standard output a pipe whose reader is gone
+    # before it writes.
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")}
+    env["EVENTUALSHOP_DATA_DIR"] = str(tmp_path)
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("eventualshop")), *command],
+            env=env,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+
+    assert done.stderr == ""
+    assert done.returncode == 1  # as Python's "Note on SIGPIPE" ends
+
+
 @pytest.mark.parametrize("options", [[], ["--check"]])
 def test_deploy_outside_a_checkout_says_where_to_run_it_and_writes_nothing(
     options: list[str],

@@ -524,6 +524,10 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
     try:
         handler(args, root)
+        sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
+    except BrokenPipeError:
+        _stdout_gone()
+        return 1
     except CliError as error:
         print(f"eventualshop: {error}", file=sys.stderr)
         return error.status
@@ -553,6 +557,20 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
         print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _stdout_gone() -> None:
+    """Standard output's reader has gone (``eventualshop migrate | head -1``): stop without a
+    word, as Python's "Note on SIGPIPE" does. It was ``eventualshop: BrokenPipeError: [Errno
+    32] Broken pipe``. What is left in stdout's buffer then goes to /dev/null, so the
+    interpreter's flush at exit does not fail and say so once more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout with no descriptor (a test's capture): no flush
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _file_problem(error: OSError, root: Root) -> str:
