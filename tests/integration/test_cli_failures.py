@@ -384,6 +384,19 @@ def test_dead_letters_of_nothing_there_is_one_line_saying_what_is_there(
     assert "dead-letters list" in line or any(f" {t}" in line for t in triggers), line
 
 
+def test_dead_letters_list_refuses_ids_which_are_replays(
+    shop_environment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: ``dead-letters list 5`` listed every dead letter, the 5 ignored without a word.
+    code = cli(["dead-letters", "list", "5"])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith("eventualshop: dead-letters list takes no ids"), line
+    assert "dead-letters replay 5" in line, line
+    assert list(shop_environment.iterdir()) == []  # refused before any store was opened
+
+
 #: (variable, URL with ``{port}``, dependency): what ``serve`` needs before it may listen.
 SERVE_NEEDS = {
     "database": (

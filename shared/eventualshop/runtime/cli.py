@@ -254,6 +254,13 @@ def sweep(_args: argparse.Namespace, root: Root) -> None:
 def dead_letters(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.broker.deadletters import DeadLetterNotFound
 
+    if args.action == "list" and args.ids:
+        # Ids choose what replay sends again; list took them and listed every dead letter.
+        ids = " ".join(map(str, args.ids))
+        raise CliError(
+            f"dead-letters list takes no ids (dead-letters replay {ids} replays those); "
+            "--trigger and --all choose what it lists"
+        )
     existing_shop(root)
     store = root.dead_letter_store()
     if args.trigger is not None:
