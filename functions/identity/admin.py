@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class AdminRefused(CliError):
-    """Why no admin was created, for the command line (``status`` is its exit code)."""
+    """Why no admin was created, for the command line (``status`` is its exit code: 2, the
+    user's mistake, unless said otherwise)."""
 
 
 def create_admin(
@@ -50,7 +51,7 @@ def create_admin(
         store, command.email, command.user_id, emails.holders_in(root, command.email)
     )
     if claimed is not emails.Claim.OURS:  # taken meanwhile, or a sign-up's under way
-        raise AdminRefused(f"{command.email} is taken", 1)
+        raise AdminRefused(f"{command.email} is taken")
     credential = credentials.keep(store, command.user_id, secret)
     outcome = root.service("identity").handle(
         command.model_copy(update={"credential_id": credential})
@@ -79,9 +80,10 @@ def registration(email: str, *, first_name: str, last_name: str) -> RegisterUser
 
 def refuse_if_taken(root: Root, email: str) -> None:
     """Refuse an email a live user signs in with already (``email`` as ``registration`` made
-    it: lower case)."""
+    it: lower case): the user's mistake to fix with another email, exit 2 as every mistake
+    (it was 1, the status of a failure the user cannot fix)."""
     if find_by_sign_in_email(root.read_model_store(), email) is not None:
-        raise AdminRefused(f"{email} is taken", 1)
+        raise AdminRefused(f"{email} is taken")
 
 
 def _what_is_wrong(name: str | None, error: ValidationError) -> str:
