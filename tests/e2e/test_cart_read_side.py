@@ -162,6 +162,7 @@ def checked_out_cart(served: ServedShop, cart: str | None = None) -> BuiltCart:
                 "version": 5,
                 # Its inventory does not exist, so the Warehouse never answers about it.
                 "availability": "pending",
+                "reservedQuantity": None,
             }
         },
         removed_items=[mouse],

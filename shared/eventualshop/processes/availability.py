@@ -86,8 +86,8 @@ class ItemAvailability:
     def handle(self, recorded: RecordedEvent) -> Literal["applied", "stale", "ignored"]:
         """``stale``: a duplicate, or an answer older than the one the document holds."""
         event = recorded.event
-        # What the inventory holds for the cart after the answer (``None``: a refused change
-        # leaves the earlier hold, which the answer does not tell), and what else it says.
+        # What the inventory holds for the cart after the answer (``None``: an older refusal,
+        # which did not tell the hold it left), and what else it says.
         shown: dict[str, Any]
         match event:
             case InventoryReserved():
@@ -99,7 +99,11 @@ class ItemAvailability:
             case InventoryNotReserved():
                 product = self._product(event.inventory_id, event.item_id)
                 state = Availability.NOT_RESERVED
-                shown = {"reservedQuantity": None, "quantityAvailable": event.quantity_available}
+                # The hold a refused change leaves (unknown in answers recorded before it was told).
+                shown = {
+                    "reservedQuantity": event.quantity_held,
+                    "quantityAvailable": event.quantity_available,
+                }
             case InventoryReservationReleased():
                 product = self._product(event.inventory_id, event.item_id)
                 state = Availability.RELEASED

@@ -93,7 +93,13 @@ def _answers(store: ReadModelStore, cart_id: UUID) -> dict[str, Document]:
 
 
 def _item(document: Mapping[str, Any], answer: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {**_shape(document, "itemId"), "availability": availability(document, answer)}
+    return {
+        **_shape(document, "itemId"),
+        "availability": availability(document, answer),
+        # What the inventory holds for the item now, as its latest answer says: while a change
+        # is ``pending`` or ``not-reserved``, the earlier hold stands (null: no answer tells).
+        "reservedQuantity": answer.get("reservedQuantity") if answer is not None else None,
+    }
 
 
 def get_cart_item_details(

@@ -132,6 +132,9 @@ class InventoryNotReserved(InventoryEvent):
     quantity_desired: int
     quantity_available: int
     cart_version: int = 0
+    #: What the cart still holds of the product: the hold a refused change leaves as it was
+    #: (``None`` in events recorded before it was told).
+    quantity_held: int | None = None
 
 
 class StockDepleted(InventoryEvent):

@@ -98,6 +98,21 @@ class TestItemAvailability:
         assert InventoryNotReserved in {type(a.event) for a in shop.answers()}
         assert shown(store) == {"Keyboard": "not-reserved", "Mouse": "reserved"}
 
+    def test_an_item_shows_what_the_inventory_holds_for_it(self) -> None:
+        # A change the inventory refuses leaves the earlier hold: the item says so, where it
+        # showed "not-reserved" and nothing else (two units were held out of others' reach).
+        shop = Shop({KEYBOARD: 5})
+        shop.cart(add_item(KEYBOARD, 2))
+        shop.cart(ChangeCartItemQuantity(cart_id=CART_ID, item_id=ITEM_ID, new_quantity=9))
+
+        store = shop.read_models(InMemoryReadModelStore())
+
+        (item,) = list_cart_items(store, CART_ID, PAGE).to_json()["items"]
+        assert (item["availability"], item["reservedQuantity"]) == ("not-reserved", 2)
+        details = get_cart_item_details(store, CART_ID, ITEM_ID)
+        assert details is not None
+        assert details["reservedQuantity"] == 2
+
     def test_an_item_another_cart_holds_all_of_is_out_of_stock(self) -> None:
         shop = Shop({KEYBOARD: 2}, carts=(OTHER_CART_ID, CART_ID))
         shop.cart(in_cart(OTHER_CART_ID, add_item(KEYBOARD, 2)))  # type: ignore[arg-type]

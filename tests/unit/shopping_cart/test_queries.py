@@ -284,6 +284,7 @@ class TestItems:
             "product": KEYBOARD.model_dump(mode="json", by_alias=True),
             # No Warehouse answer projected: see test_item_availability.py.
             "availability": "pending",
+            "reservedQuantity": None,
         }
 
     def test_the_list_shows_the_items_still_in_the_cart_in_the_order_they_were_added(
@@ -308,6 +309,7 @@ class TestItems:
                 "quantity": 1,
                 "unitPrice": usd("5.25"),
                 "availability": "pending",
+                "reservedQuantity": None,
             },
             {
                 "itemId": str(ITEM_ID),
@@ -317,6 +319,7 @@ class TestItems:
                 "quantity": 4,
                 "unitPrice": usd("1.00"),
                 "availability": "pending",
+                "reservedQuantity": None,
             },
         ]
         assert page.has_next is False

@@ -259,6 +259,7 @@ class TestReservations:
                 cart_id=OTHER_CART_ID,
                 quantity_desired=2,
                 quantity_available=1,
+                quantity_held=0,
             )
         )
 
@@ -386,6 +387,20 @@ class TestReservationsAcrossItemsOfOneProduct:
                 quantity_desired=4,
                 quantity_available=3,
                 cart_version=1,
+                quantity_held=0,
+            )
+        )
+
+    def test_a_refused_change_tells_the_hold_it_leaves(self) -> None:
+        given(*self._two_costs(3, 0), reserved(2, version=1)).when(reserve(4, version=2)).then(
+            InventoryNotReserved(
+                inventory_id=INVENTORY_ID,
+                item_id=ITEM_ID,
+                cart_id=CART_ID,
+                quantity_desired=4,
+                quantity_available=3,
+                cart_version=2,
+                quantity_held=2,
             )
         )
 
