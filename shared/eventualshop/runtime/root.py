@@ -535,6 +535,7 @@ class Root:
             self._parts.clear()
             self._settings = None
             self._catch_up_marks.clear()
+            self._told_no_broker = False  # the settings read next may lack a broker anew
         if background is not None:
             background.stop()
         close = getattr(dropped, "close", None)
