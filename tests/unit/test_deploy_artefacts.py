@@ -129,6 +129,27 @@ def test_generating_twice_gives_the_same_bytes() -> None:
     assert generated(ROOT) == generated(ROOT)
 
 
+#: What Knative Serving does not resolve to a digest in a registry (its config-deployment's
+#: ``registries-skipping-tag-resolving`` default): where an image built on a laptop may be named.
+UNRESOLVED_REGISTRIES = ("kind.local/", "ko.local/", "dev.local/")
+
+
+def test_the_dev_overlays_image_is_one_knative_takes_from_the_node() -> None:
+    # Was: eventualshop/functions:local, which is docker.io's: Serving looked for its digest
+    # there, and every Revision of a kind-loaded image failed with "Unable to fetch image".
+    overlay = yaml.safe_load(generated(ROOT)[ROOT / "overlays/dev/kustomization.yaml"])
+    (image,) = overlay["images"]
+    assert image["newName"].startswith(UNRESOLVED_REGISTRIES), image
+
+
+def test_the_knative_readme_offers_only_options_the_command_line_has() -> None:
+    # Was: "regenerate with `--image`", which `eventualshop deploy` refuses (exit 2).
+    text = generated(ROOT)[ROOT / "knative/README.md"]
+    deploy_options = {"--check"}
+    offered = set(re.findall(r"`(--[a-z-]+)`", text))
+    assert offered <= deploy_options, offered
+
+
 def test_the_check_names_each_out_of_date_or_stale_file_and_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -724,7 +745,9 @@ def test_the_dev_overlay_scales_every_function_to_zero_on_the_local_image() -> N
     for service in built:
         template = service["spec"]["template"]
         assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0"
-        assert template["spec"]["containers"][0]["image"] == "eventualshop/functions:local"
+        assert (
+            template["spec"]["containers"][0]["image"] == "dev.local/eventualshop/functions:local"
+        )
 
 
 def test_the_production_overlay_keeps_the_generated_scale_on_a_pinned_image() -> None:

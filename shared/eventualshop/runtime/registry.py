@@ -55,7 +55,9 @@ class Delivery:
     dead_letter_sink: str | None = "dead-letters"  # name of the function that keeps them
 
     def delay_seconds(self, attempt: int) -> float:
-        """Wait before retry ``attempt`` (1-based), as Knative computes it."""
+        """Wait before retry ``attempt`` (1-based), as Knative Eventing's own dispatchers compute
+        it (and ours). eventing-rabbitmq's dispatcher retries through the CloudEvents Go SDK,
+        whose exponential wait is ``base * 2 ** attempt``: twice this, the README says so."""
         base = parse_duration(self.backoff_delay)
         if self.backoff_policy == "linear":
             return base * attempt

@@ -225,8 +225,9 @@ the variable (`kubectl -n {config.namespace} create secret generic eventualshop-
 --from-file=EVENTUALSHOP_AUTH_SIGNING_KEY=signing-key.pem`); every other function verifies with
 the public keys in `EVENTUALSHOP_AUTH_JWKS` and is not ready without them.
 
-To run another image or tag, regenerate with `--image` (the committed files use the default),
-or apply an overlay whose kustomization names this directory and sets `images:`.
+To run another image or tag, apply an overlay whose kustomization names this directory and sets
+`images:` (`kustomize edit set image {config.image.rsplit(":", 1)[0]}=<registry>/<name>:<tag>` in
+`overlays/production`); the committed files name the default image.
 
 Every function reads the Secret `{config.secret}` as environment variables. `K_SINK` (where
 functions publish) comes from the SinkBinding `{config.sink_binding}`, which resolves the

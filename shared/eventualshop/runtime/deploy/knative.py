@@ -33,6 +33,8 @@ BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 BROKER_CLASS = "RabbitMQBroker"
 MAX_SCALE_ANNOTATION = "autoscaling.knative.dev/max-scale"
 MIN_SCALE_ANNOTATION = "autoscaling.knative.dev/min-scale"
+#: The dev overlay's image: built on the laptop and loaded into its cluster (kind load).
+DEV_IMAGE = "dev.local/eventualshop/functions"
 
 
 def service_ref(name: str) -> dict[str, str]:
@@ -257,13 +259,16 @@ def overlays(config: DeployConfig) -> dict[str, dict[str, Any]]:
     )
     image = config.image.rsplit(":", 1)[0]
     return {
-        # A laptop cluster (kind, minikube): nothing stays warm, the image built locally.
+        # A laptop cluster (kind, minikube): nothing stays warm, the image built locally. Under
+        # dev.local, which Knative Serving does not resolve to a digest in a registry
+        # (``registries-skipping-tag-resolving``): docker.io/eventualshop/functions:local is in
+        # none, so every Revision failed with "Unable to fetch image".
         "dev": {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             "resources": ["../../knative"],
             "patches": [{"target": _ALL_SERVICES, "patch": scale_to_zero}],
-            "images": [{"name": image, "newName": "eventualshop/functions", "newTag": "local"}],
+            "images": [{"name": image, "newName": DEV_IMAGE, "newTag": "local"}],
         },
         # Production: the generated scale and resources, a pinned image tag (set it on release:
         # ``kustomize edit set image``), never ``latest``.
