@@ -1010,3 +1010,13 @@ def test_compose_says_what_to_export_when_the_key_is_missing() -> None:
     )
     assert result.returncode != 0
     assert "export EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY first" in result.stderr
+
+
+def test_no_instance_is_given_more_requests_at_once_than_its_server_serves() -> None:
+    # Was: containerConcurrency 50 against gunicorn's 8 threads: the autoscaler counted 50 in
+    # flight per instance while 42 of them waited inside it.
+    files = generated(ROOT)
+    threads = int(re.findall(r"--threads (\d+)", files[ROOT / "Dockerfile"])[0])
+    for name, service in services({str(k.relative_to(ROOT)): v for k, v in files.items()}).items():
+        given = service["spec"]["template"]["spec"]["containerConcurrency"]
+        assert 0 < given <= threads, (name, given, threads)

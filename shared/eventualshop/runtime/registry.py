@@ -64,6 +64,10 @@ class Delivery:
         return float(base * 2 ** (attempt - 1))
 
 
+#: The threads of the image's server (gunicorn's one worker): requests an instance serves at once.
+SERVER_THREADS = 8
+
+
 @dataclass(frozen=True, slots=True)
 class Subscription:
     """One Knative Trigger: the events (exact-match attribute filters) a function receives."""
@@ -104,7 +108,10 @@ class FunctionSpec:
     route: Route | None = None
     subscriptions: tuple[Subscription, ...] = ()
     schedule: str | None = None  # cron, for scheduled functions
-    concurrency: int = 50  # container concurrency: requests one instance serves at once
+    #: Container concurrency: the requests one instance is given at once. At most the threads
+    #: of the image's server (``SERVER_THREADS``): at 50 the autoscaler counted an instance as
+    #: serving 50 while it served 8, the rest queued inside it, and it scaled out too late.
+    concurrency: int = SERVER_THREADS
     max_scale: int = 10
     #: How a derived function is built (``command:AddCartItem``, ``query:get_cart_details``,
     #: ``projector:<projection>``, ``rebuild``, ``lag``); ``None`` for a hand-written one.

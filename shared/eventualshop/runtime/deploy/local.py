@@ -15,6 +15,7 @@ from typing import Any
 
 from eventualshop.runtime.deploy.config import CONTAINER_PORT, HEALTH_PATH, setting
 from eventualshop.runtime.deploy.render import HEADER
+from eventualshop.runtime.registry import SERVER_THREADS
 
 PYTHON_IMAGE = "python:3.11-slim"
 DEFAULT_UV_VERSION = "0.13.9"
@@ -28,7 +29,8 @@ LOCAL_IMAGE = "eventualshop/functions:local"
 # is gunicorn's threaded one, whose own refusals (a 414, a 431, a malformed request) answer
 # problem+json, not HTML (``runtime/gunicorn_worker.py``).
 RUN_FUNCTION = (
-    'gunicorn --bind "0.0.0.0:$PORT" --workers 1 --threads 8 --timeout 0 --no-control-socket'
+    f'gunicorn --bind "0.0.0.0:$PORT" --workers 1 --threads {SERVER_THREADS} --timeout 0'
+    " --no-control-socket"
     " --worker-class eventualshop.runtime.gunicorn_worker.ProblemWorker"
     " 'eventualshop.runtime.entry:create_app()'"
 )
