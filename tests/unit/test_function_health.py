@@ -9,6 +9,8 @@ source, the target and the signature type of its deployment.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -452,3 +454,37 @@ def test_knative_named_without_its_sink_says_to_set_k_sink(
     told = [r.getMessage() for r in caplog.records if "broker" in r.getMessage()]
     assert len(told) == 1, told
     assert "(K_SINK)" in told[0], told
+
+
+def test_the_stores_are_checked_at_once_under_one_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Was: one after another, each with the whole time: a function that needs two stores that
+    # do not answer took twice the time, past a Knative probe's 1 s timeout.
+    root = ROOT
+    hang = threading.Event()
+    monkeypatch.setattr(root, "event_store", lambda _context: _Hanging(hang))
+    monkeypatch.setattr(root, "read_model_store", lambda: _Hanging(hang))
+    need = health.Needs(event_stores=("shopping-cart", "catalog"), read_models=True)
+
+    started = time.monotonic()
+    try:
+        missing = health.unreachable(root, need, seconds=0.3)
+    finally:
+        hang.set()
+    taken = time.monotonic() - started
+
+    assert missing == ["event store of shopping-cart", "event store of catalog", "read-model store"]
+    assert taken < 0.6, taken  # one deadline, not three of 0.3 s
+
+
+class _Hanging:
+    """A store whose every read waits until the test lets it go."""
+
+    def __init__(self, released: threading.Event) -> None:
+        self._released = released
+
+    def last_position(self) -> int:
+        self._released.wait(5)
+        return 0
+
+    def get(self, *_: object) -> None:
+        self._released.wait(5)

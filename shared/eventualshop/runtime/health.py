@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -137,7 +138,16 @@ def unreachable(root: Root, need: Needs, *, seconds: float = CHECK_SECONDS) -> l
         checks.append(("read-model store", lambda: root.read_model_store().get("readiness", "_")))
     if need.dead_letters:
         checks.append(("dead-letter store", lambda: root.dead_letter_store().list(limit=1)))
-    return [name for name, check in checks if not _CHECKS.answers(root, name, check, seconds)]
+    # All at once, under one deadline: one after another, a function that needs its event store
+    # and the read models took up to twice ``seconds``, past the probe's own timeout (Knative's
+    # is 1 s), so a slow first connect failed the probe and put off the next by its period.
+    running = [(name, _CHECKS.start(root, name, check)) for name, check in checks]
+    deadline = time.monotonic() + seconds
+    return [
+        name
+        for name, found in running
+        if not found.answered(max(0.0, deadline - time.monotonic()))
+    ]
 
 
 def _last_position(root: Root, context: str) -> Callable[[], object]:
@@ -154,13 +164,14 @@ class _Checks:
         self._lock = threading.Lock()
         self._running: dict[tuple[int, str], _Check] = {}
 
-    def answers(self, root: Root, name: str, check: Callable[[], object], seconds: float) -> bool:
+    def start(self, root: Root, name: str, check: Callable[[], object]) -> _Check:
+        """The check of ``name`` in flight, or a new one if none is."""
         key = (id(root), name)
         with self._lock:
             found = self._running.get(key)
             if found is None or found.done.is_set():
                 found = self._running[key] = _Check(check)
-        return found.done.wait(seconds) and found.failed is None
+        return found
 
 
 class _Check:
@@ -169,6 +180,10 @@ class _Check:
         self.failed: BaseException | None = None
         self._check = check
         threading.Thread(target=self._run, name="eventualshop-readiness", daemon=True).start()
+
+    def answered(self, seconds: float) -> bool:
+        """Whether the check succeeded within ``seconds`` (from now)."""
+        return self.done.wait(seconds) and self.failed is None
 
     def _run(self) -> None:
         try:
