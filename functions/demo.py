@@ -157,8 +157,12 @@ def _named_admin() -> tuple[str, str] | None:
     """The admin the environment names (both variables set), if any."""
     import os
 
+    from eventualshop.kernel.environment import UnreadableFile, given
+
     email = os.environ.get("EVENTUALSHOP_ADMIN_EMAIL")
-    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD")
+    password = given(os.environ, "EVENTUALSHOP_ADMIN_PASSWORD")  # or its _FILE
+    if isinstance(password, UnreadableFile):
+        raise CliError(f"{password.variable}: cannot read {password.path}: {password.reason}")
     return (email, password) if email and password else None
 
 

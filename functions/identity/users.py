@@ -18,6 +18,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from eventualshop.kernel.environment import UnreadableFile, given
 from eventualshop.runtime.cli import (
     CliError,
     SystemCommand,
@@ -75,12 +76,20 @@ def _run(args: argparse.Namespace, root: Root) -> None:
     print(f"admin {args.email} created: user {user}")
 
 
+def _given(variable: str) -> str | None:
+    """``variable`` or the file its ``_FILE`` variable names; one line if that cannot be read."""
+    value = given(os.environ, variable)
+    if isinstance(value, UnreadableFile):
+        raise CliError(f"{value.variable}: cannot read {value.path}: {value.reason}")
+    return value
+
+
 def _password() -> str:
     """``EVENTUALSHOP_ADMIN_PASSWORD``, else a prompt at a terminal, else the first line of
     standard input (``printf '%s\\n' "$PW" | eventualshop users create-admin …``): a pipe is read
     as a pipe, not as a terminal that cannot hide what is typed, which is what getpass takes it
     for (with two warnings)."""
-    password = os.environ.get("EVENTUALSHOP_ADMIN_PASSWORD")
+    password = _given("EVENTUALSHOP_ADMIN_PASSWORD")
     if password:
         return password
     try:
@@ -93,7 +102,7 @@ def _password() -> str:
     if not password:
         raise CliError(
             "no password: type it at the prompt, pipe it on standard input, "
-            "or set EVENTUALSHOP_ADMIN_PASSWORD"
+            "or set EVENTUALSHOP_ADMIN_PASSWORD (or EVENTUALSHOP_ADMIN_PASSWORD_FILE)"
         )
     return password
 

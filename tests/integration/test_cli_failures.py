@@ -235,6 +235,45 @@ def test_without_a_password_anywhere_create_admin_says_where_to_give_one(
     assert "Warning" not in err, err
 
 
+def test_the_admins_password_may_come_from_the_file_its_file_variable_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Was: EVENTUALSHOP_ADMIN_PASSWORD_FILE ignored ("no password: …"), though the README says
+    # every variable may come from the file its _FILE variable names.
+    monkeypatch.delenv("EVENTUALSHOP_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    secret = tmp_path / "admin-password"
+    secret.write_text(ADMIN_PASSWORD + "\n")
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD_FILE", str(secret))
+
+    code = cli(["users", "create-admin", "--email", "admin@example.com"])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    answer = (
+        build_app(ROOT)
+        .test_client()
+        .post(
+            "/api/v1/identities/sign-in",
+            json={"email": "admin@example.com", "password": ADMIN_PASSWORD},
+        )
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+def test_an_admin_password_file_that_cannot_be_read_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("EVENTUALSHOP_ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD_FILE", str(tmp_path / "missing"))
+
+    code = cli(["users", "create-admin", "--email", "admin@example.com"])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith("eventualshop: EVENTUALSHOP_ADMIN_PASSWORD_FILE: cannot read "), line
+
+
 def test_a_password_piped_on_standard_input_makes_an_admin_who_signs_in_with_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,6 +32,17 @@ def is_set(environ: Mapping[str, str], variable: str) -> bool:
     return bool(environ.get(variable) or environ.get(variable + FILE_SUFFIX))
 
 
+def given(environ: Mapping[str, str], variable: str) -> str | UnreadableFile | None:
+    """A variable no settings model holds (a command's own, such as the admin's password), read
+    as the settings' are: itself, else the content of the file ``<VARIABLE>_FILE`` names (how
+    OpenFaaS, Docker and Kubernetes volumes hand over a secret); ``None`` when neither is set."""
+    value = environ.get(variable)
+    if value:
+        return value
+    path = environ.get(variable + FILE_SUFFIX)
+    return read_setting_file(variable + FILE_SUFFIX, path) if path else None
+
+
 class EnvironmentConfig(ConfigDict, total=False):
     #: Prepended to a field's name to name its variable: ``EVENTUALSHOP_`` + ``DATA_DIR``
     #: (pydantic-settings' key, so readers of ``model_config`` see what they saw before).
