@@ -100,6 +100,25 @@ def test_serve_refuses_a_store_url_of_no_store_before_it_listens(
     assert line.startswith("eventualshop: EVENTUALSHOP_EVENT_STORE_URL: "), line
 
 
+def test_serve_refuses_knative_without_its_sink_before_it_listens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: "Listening at …", a warning naming EVENTUALSHOP_BROKER, and no event ever published.
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "knative")
+    monkeypatch.delenv("K_SINK", raising=False)
+    monkeypatch.setattr("eventualshop.runtime.server.ShopServer.run", _never_listens)
+
+    code = cli(["serve", "--port", str(_closed_port())])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert "K_SINK" in line, line
+
+
+def _never_listens(_server: object) -> None:
+    raise AssertionError("serve listened")
+
+
 #: (variable, URL with ``{port}``, command, dependency, what the old line carried): a database
 #: was three lines (SQLAlchemy's class name, psycopg's message, a link to SQLAlchemy's docs), a
 #: read-model store one line of 700 characters (pymongo's whole topology description).

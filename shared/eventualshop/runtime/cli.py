@@ -135,6 +135,13 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
     unusable = keys_problem()  # a key that could neither sign nor verify a token
     if unusable is not None:
         raise CliError(unusable)
+    if config.broker == "knative" and not config.knative_sink:
+        # The shop would take commands and publish none of their events (a warning, then one
+        # failed relay pass per command). A deployed function without one is unready instead.
+        raise CliError(
+            "EVENTUALSHOP_BROKER is knative, but K_SINK is not set: set it to the broker's "
+            "ingress URL, or run with EVENTUALSHOP_BROKER=rabbitmq or inprocess"
+        )
     root.configure_contexts()  # a missing setting stops the shop before it listens
     try:
         check_port(config.host, config.port)
