@@ -189,6 +189,17 @@ class Settings(EnvironmentSettings):
     def _any_case(cls, level: object) -> object:
         return level.upper() if isinstance(level, str) else level
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _a_folder(cls, folder: object) -> object:
+        # Empty read as the current folder: the stores went wherever the shop was started, and
+        # the commands that look for a shop found one there.
+        if isinstance(folder, str) and not folder.strip():
+            raise PydanticCustomError(
+                "no_folder", "must name a folder (. for the current one), not be empty"
+            )
+        return folder
+
     @field_validator("broker", mode="before")
     @classmethod
     def _a_broker_in_any_case(cls, broker: object) -> object:

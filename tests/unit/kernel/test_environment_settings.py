@@ -201,6 +201,7 @@ REFUSED_AT_START = {
     "broker port": ("EVENTUALSHOP_RABBITMQ_URL", "amqp://guest:s3cret@127.0.0.1:notport/"),
     "broker heartbeat": ("EVENTUALSHOP_RABBITMQ_URL", "amqp://guest:s3cret@h/?heartbeat=abc"),
     "empty host": ("EVENTUALSHOP_HOST", ""),
+    "empty data folder": ("EVENTUALSHOP_DATA_DIR", ""),
 }
 
 
