@@ -1048,3 +1048,23 @@ def test_a_password_in_the_store_urls_query_is_not_printed(
     assert "event store at postgresql" in captured.out, captured.out
     assert "password=***" in captured.out
     assert "QuerySecret99" not in captured.out + captured.err
+
+
+def test_the_banner_names_the_stores_the_shop_runs_on(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: Any
+) -> None:
+    from eventualshop.runtime.cli import banner
+
+    # Was "(broker: inprocess, data: var)" for a shop whose stores were all on PostgreSQL, and
+    # "http://::1:8080" for an IPv6 host.
+    url = postgres_url.render_as_string(hide_password=False) + "?password=S3cretInQuery"
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", url)
+    monkeypatch.setenv("EVENTUALSHOP_READ_MODEL_URL", url)
+    monkeypatch.setenv("EVENTUALSHOP_HOST", "::1")
+    ROOT.reset()
+
+    shown = banner(ROOT, ROOT.settings())
+
+    assert shown.startswith("http://[::1]:8080  (broker: inprocess, postgresql"), shown
+    assert "data:" not in shown
+    assert "S3cretInQuery" not in shown

@@ -148,12 +148,22 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
     except PortTaken as error:
         raise CliError(str(error)) from None
     _reach_dependencies(root, config)
-    print(
-        f"EventualShop on http://{config.host}:{config.port}  "
-        f"(broker: {config.broker}, data: {config.data_dir})",
-        flush=True,
-    )
+    print(f"EventualShop on {banner(root, config)}", flush=True)
     ShopServer(root, config.host, config.port, log_level=config.log_level).run()
+
+
+def banner(root: Root, config: Any) -> str:
+    """Where the shop listens and what it runs on: the data folder only where a store is in it
+    (it said "data: var" for a shop on PostgreSQL), URLs without their secrets."""
+    from eventualshop.runtime.urls import shown
+
+    host = f"[{config.host}]" if ":" in config.host else config.host  # an IPv6 address
+    stores = {config.resolved_event_store_url(c) for c in root.contexts}
+    stores.add(config.resolved_read_model_url())
+    inside = f"sqlite:///{config.data_dir}/"
+    where = [f"data: {config.data_dir}"] if any(u.startswith(inside) for u in stores) else []
+    where += sorted(shown(u) for u in stores if not u.startswith(inside))
+    return f"http://{host}:{config.port}  (broker: {config.broker}, {', '.join(where)})"
 
 
 def _reach_dependencies(root: Root, config: Any) -> None:
