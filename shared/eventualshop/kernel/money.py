@@ -7,6 +7,7 @@ On the wire an amount is a string (``"10.50"``) and a currency its ISO code (``"
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -239,9 +240,22 @@ class PositiveMoney(Money):
 MAX_AMOUNT_DIGITS = 28  # about what the original's decimal holds
 
 
+#: How a client writes an amount: ASCII digits, an optional fraction and exponent. Python's
+#: Decimal also reads "1_000" and the digits of other scripts (Arabic-Indic ones, say), which no
+#: client means to send.
+_CLIENT_AMOUNT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
+
+
 class ClientMoney(PositiveMoney):
     """An amount a client sends: above zero, and no more digits than the original's decimal
     holds, so no total of such amounts can overflow the arithmetic ("9e999999" would)."""
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _written_plainly(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _CLIENT_AMOUNT.fullmatch(value):
+            raise ValueError(f'amount {value!r} is not a decimal number such as "10.50"')
+        return value
 
     @field_validator("amount")
     @classmethod

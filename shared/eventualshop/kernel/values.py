@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
@@ -21,6 +28,16 @@ def _email(value: str) -> str:
         raise ValueError("must be a valid email address")
     return value
 
+
+def _whole_number(value: object) -> object:
+    # JSON's true is no count: pydantic's lax mode reads it as 1 (a quantity of true added one).
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
+#: A whole number a client counts with (a quantity): the contexts add their bounds.
+Count = Annotated[int, BeforeValidator(_whole_number)]
 
 EmailAddress = Annotated[
     str,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from eventualshop.catalog.catalog import CATALOG, Catalog
 from eventualshop.catalog.commands import (
     ActivateCatalog,
+    AddCatalogItem,
     ChangeCatalogDescription,
     ChangeCatalogTitle,
     DeactivateCatalog,
@@ -203,3 +204,10 @@ class TestDeletion:
     def test_a_command_on_an_unknown_catalog_is_not_found(self) -> None:
         with pytest.raises(AggregateNotFound):
             given().when(DeleteCatalog(catalog_id=CATALOG_ID)).then()
+
+
+@pytest.mark.parametrize("quantity", [True, False])
+def test_a_quantity_of_true_or_false_is_refused_as_input(quantity: bool) -> None:
+    # Was: true taken as a quantity of 1 (pydantic's lax reading of JSON's true).
+    with pytest.raises(ValidationError, match="whole number"):
+        AddCatalogItem.model_validate(add_item().model_dump(by_alias=True) | {"quantity": quantity})

@@ -300,3 +300,15 @@ class TestPlainAmounts:
     def test_money_shows_its_amount_at_its_currency_decimals(self) -> None:
         assert Money.of("1E+2", "USD").shown() == {"amount": "100.00", "currency": "USD"}
         assert Money.of("1E+3", "JPY").shown() == {"amount": "1000", "currency": "JPY"}
+
+
+@pytest.mark.parametrize("written", ["1_000", "\u0661\u0660", "10,50", "ten", "0x10", "1e2e3"])
+def test_a_client_amount_is_written_in_ascii_decimal_notation(written: str) -> None:
+    # Was: "1_000" and Arabic-Indic digits taken (Python's Decimal reads both).
+    with pytest.raises(ValidationError, match="not a decimal number"):
+        ClientMoney.model_validate({"amount": written, "currency": "USD"})
+
+
+@pytest.mark.parametrize("written", ["10", "10.50", " 10.5 ", "1E+2", ".5", "10.", "+3"])
+def test_the_decimal_notations_a_client_uses_are_taken(written: str) -> None:
+    assert ClientMoney.model_validate({"amount": written, "currency": "USD"}).is_positive
