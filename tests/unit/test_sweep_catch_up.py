@@ -158,3 +158,39 @@ def test_contexts_sharing_one_event_store_share_one_relay_and_the_sweep_drains_i
 def test_contexts_with_stores_of_their_own_have_a_relay_each(root: Root) -> None:
     assert len(root.relays()) == len(root.contexts)
     assert root.relay(CONTEXT).store is root.event_store(CONTEXT)
+
+
+def test_a_failed_catch_up_does_not_keep_the_sweep_from_draining(
+    root: Root, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was: the catch-up's error ended the sweep before its drain, so with the read-model store
+    # down the events left in the outbox after a crash stayed there (found with PostgreSQL read
+    # models refusing connections: the relay position did not move until they came back).
+    from eventualshop.kernel.outbox import InMemoryPublisher
+
+    carts(root, 2, items=1)  # four events, published by no one: no broker yet
+    published = InMemoryPublisher()
+    root.use_publisher(published)
+
+    def read_models_down(*_: object) -> int:
+        raise ConnectionError("read-model store refused the connection")
+
+    monkeypatch.setattr(admin, "catch_up", read_models_down)
+
+    assert root.sweep() == 4
+    assert len(published.published) == 4
+
+
+def test_the_local_ticker_runs_every_job_though_one_fails() -> None:
+    from eventualshop.runtime.local import Ticker
+
+    ran: list[str] = []
+
+    def outbox_sweep() -> None:
+        ran.append("outbox")
+        raise ConnectionError("read-model store down")
+
+    ticker = Ticker(60, [outbox_sweep, lambda: ran.append("timers")])
+    ticker.tick()
+
+    assert ran == ["outbox", "timers"]  # was: the timers never ran while the outbox sweep failed

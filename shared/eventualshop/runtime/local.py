@@ -7,6 +7,7 @@ target; the routing comes from the same registry the Knative manifests are gener
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -79,11 +80,14 @@ def build_app(root: Root) -> Flask:
 
 
 class Ticker:
-    """Runs ``job`` every ``interval`` seconds on a daemon thread (the local PingSource)."""
+    """Runs each of ``jobs`` every ``interval`` seconds on a daemon thread (the local
+    PingSources), each on its own: one that fails keeps no other from running (the outbox
+    sweep failing on the read-model store kept the timer sweep, which needs only the event
+    store, from firing any timer)."""
 
-    def __init__(self, interval: float, job: Callable[[], object]) -> None:
+    def __init__(self, interval: float, jobs: Sequence[Callable[[], object]]) -> None:
         self.interval = interval
-        self.job = job
+        self.jobs = tuple(jobs)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="eventualshop-ticker", daemon=True)
 
@@ -97,8 +101,12 @@ class Ticker:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            self.tick()
+
+    def tick(self) -> None:
+        for job in self.jobs:
             try:
-                self.job()
+                job()
             except Exception:  # the JSON log keeps a dead server's error to one line
                 log.warning("scheduled job failed; it runs again next tick", exc_info=True)
 
@@ -148,7 +156,7 @@ class LocalShop:
         self.dispatcher: RabbitMqDispatcher | None = None
         jobs = scheduled(root)
         pairs = [(sub, DirectSubscriber(root, spec)) for spec, sub in subscriptions(root.functions)]
-        self.ticker = Ticker(tick_seconds, lambda: [job(None) for job in jobs])
+        self.ticker = Ticker(tick_seconds, [functools.partial(job, None) for job in jobs])
         self._add_cloudevent_routes()
         if config.broker == "inprocess":
             self.broker = InProcessBroker(

@@ -450,7 +450,10 @@ class Root:
         applied = 0
         for context in self.contexts:
             if self.contexts[context].projections:
-                applied += catch_up(self, context, self._catch_up_marks)
+                try:
+                    applied += catch_up(self, context, self._catch_up_marks)
+                except Exception:  # a read-model store down must not keep the sweep from draining
+                    log.warning("catch-up of %s failed; next sweep", context, exc_info=True)
         for spec in self.functions:
             if spec.catch_up is not None:
                 try:
