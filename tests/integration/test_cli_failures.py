@@ -442,6 +442,35 @@ def test_dead_letters_of_nothing_there_is_one_line_saying_what_is_there(
     assert "dead-letters list" in line or any(f" {t}" in line for t in triggers), line
 
 
+def test_replaying_a_letter_no_broker_can_send_is_one_line_with_status_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: "eventualshop: ReplayError: dead letter 1 is malformed …" with exit status 1.
+    from datetime import UTC, datetime
+
+    from eventualshop.runtime.broker.deadletters import DeadLetter
+
+    no_id = DeadLetter(
+        trigger="shopping-cart-details",
+        event_id="",
+        event_type="",
+        attributes={"specversion": "1.0"},
+        data=b"{}",
+        reason="malformed: no id",
+        attempts=1,
+        dead_at=datetime.now(UTC),
+    )
+    letter = ROOT.dead_letter_store().add(no_id)
+    ROOT.reset()
+
+    code = cli(["dead-letters", "replay", str(letter)])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith(f"eventualshop: dead letter {letter} is malformed"), line
+    assert "ReplayError" not in line, line
+
+
 def test_dead_letters_list_refuses_ids_which_are_replays(
     shop_environment: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -269,7 +269,7 @@ def sweep(_args: argparse.Namespace, root: Root) -> None:
 
 
 def dead_letters(args: argparse.Namespace, root: Root) -> None:
-    from eventualshop.runtime.broker.deadletters import DeadLetterNotFound
+    from eventualshop.runtime.broker.deadletters import DeadLetterNotFound, ReplayError
 
     if args.action == "list" and args.ids:
         # Ids choose what replay sends again; list took them and listed every dead letter.
@@ -306,6 +306,8 @@ def dead_letters(args: argparse.Namespace, root: Root) -> None:
         replayed = shop.replay(ids=args.ids, trigger=args.trigger)
     except DeadLetterNotFound as error:
         raise CliError(f"{error}; eventualshop dead-letters list shows them") from None
+    except ReplayError as error:  # a letter no broker can send (no id, no type): exit 2, not 1
+        raise CliError(f"{error}; its reason in eventualshop dead-letters list says why") from None
     print(f"replayed {replayed} dead letters")
 
 
