@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from eventualshop.kernel.errors import DeliverLater
 from eventualshop.runtime.entry import create_app
 from eventualshop.runtime.logs import QUIET_LEVELS
 from eventualshop.runtime.registry import FunctionSpec
@@ -232,3 +233,34 @@ def test_a_body_that_is_no_readable_cloudevent_is_a_400_problem_not_retried(
     assert answer.mimetype == "application/problem+json"
     assert answer.get_json()["detail"]
     assert "Traceback" not in capsys.readouterr().err
+
+
+class _Raising:
+    def __init__(self, spec: FunctionSpec, error: Exception) -> None:
+        self.spec = spec
+        self.error = error
+
+    def __call__(self, _event: object) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(DeliverLater("its predecessor is not applied yet"), 503), (ValueError("a bug"), 500)],
+)
+def test_the_in_process_broker_is_answered_as_a_deployed_function_answers(
+    error: Exception, status: int
+) -> None:
+    # Was: 500 for an event that came early, where a deployed function answers 503
+    # delivered-early (the retry log said "status 500").
+    from eventualshop.runtime.broker.binding import CloudEventMessage
+    from eventualshop.runtime.local import DirectSubscriber
+
+    spec = next(s for s in FUNCTIONS if s.subscriptions)
+    subscriber = DirectSubscriber(ROOT, spec)
+    subscriber.target = _Raising(spec, error)  # type: ignore[assignment]
+    message = CloudEventMessage(
+        {"specversion": "1.0", "id": "e-1", "source": "/t", "type": "t"}, b"{}"
+    )
+
+    assert subscriber(message) == status

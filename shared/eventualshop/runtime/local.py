@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from eventualshop.kernel.errors import DeliverLater
 from eventualshop.runtime.broker.binding import BindingError, CloudEventMessage, from_http, to_sdk
 from eventualshop.runtime.broker.deadletters import Redelivery, ReplayError, replay
 from eventualshop.runtime.broker.in_process import InProcessBroker
@@ -118,8 +119,9 @@ def scheduled(root: Root) -> list[_LazyTarget]:
 class DirectSubscriber:
     """Delivers a CloudEvent straight to a functions-framework ``cloud_event`` target.
 
-    It answers like functions-framework would: 200 when the target returns, 500 when it raises
-    (a projector raises on a version gap so the broker redelivers later).
+    It answers as a deployed function does: 200 when the target returns, 503 for an event that
+    came early (``DeliverLater``, the README's ``delivered-early``), 500 for anything else it
+    raises; the broker retries both.
     """
 
     def __init__(self, root: Root, spec: FunctionSpec) -> None:
@@ -130,8 +132,9 @@ class DirectSubscriber:
             try:
                 self.target(to_sdk(message))
             except Exception as error:
-                log.info("%s answered 500: %s", self.target.spec.name, summary(error))
-                return 500
+                status = 503 if isinstance(error, DeliverLater) else 500
+                log.info("%s answered %d: %s", self.target.spec.name, status, summary(error))
+                return status
         return 200
 
 
