@@ -372,6 +372,9 @@ class MongoReadModelStore:
             if outermost:
                 pin.snapshot = None
 
+    def hold(self, key: str) -> None:
+        del key  # single-document writes guarded by version: no transaction to deadlock in
+
     def physical_name(self, name: str) -> str:
         """The collection that holds ``name``'s documents now (read from the table, not cached)."""
         return self._read_table().physical(check_collection(name))

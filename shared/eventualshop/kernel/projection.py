@@ -123,6 +123,7 @@ class Projector:
             return "ignored"
         key = str(event.aggregate_id)
         with self.store.pinned():
+            self._hold(key)
             applied = self._applied(key)
             if event.version <= applied:
                 return "duplicate"
@@ -139,6 +140,11 @@ class Projector:
         last: dict[str, RecordedEvent] = {}
         count = 0
         with self.store.pinned():
+            # Every aggregate of the run held at once, in one order: two runs (two sweeps) that
+            # held them as met could wait on each other.
+            mine = self.projection.aggregate_type
+            for key in sorted({str(e.aggregate_id) for e in events if e.aggregate_type == mine}):
+                self._hold(key)
             for event in events:
                 if event.aggregate_type != self.projection.aggregate_type:
                     continue
@@ -163,12 +169,16 @@ class Projector:
             return 0
         key = str(aggregate_id)
         with self.store.pinned():
+            self._hold(key)
             applied = self._applied(key)
             if head <= applied:
                 return 0
             events = self._missing(aggregate_id, applied, head)
             self._apply(key, events)
         return len(events)
+
+    def _hold(self, key: str) -> None:
+        self.store.hold(f"{self.projection.name}:{key}")
 
     def _applied(self, key: str) -> int:
         cursor = self.store.get(self.cursors, key)

@@ -169,6 +169,14 @@ class ReadModelStore(Protocol):
         """
         ...
 
+    def hold(self, key: str) -> None:
+        """Inside a ``pinned`` block: every other block that holds ``key`` waits until this one
+        ends. A projector holds the aggregate it applies, so two deliveries of one aggregate
+        (a redelivery beside a gap's filling) write its documents one after the other, not
+        interleaved, where a database could deadlock them. A no-op where nothing interleaves
+        (one writer at a time, or no transaction to deadlock in)."""
+        ...
+
     def close(self) -> None:
         """Release connections the store opened itself."""
         ...
