@@ -12,6 +12,7 @@ import logging
 import socket
 import sqlite3
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -1097,3 +1098,51 @@ def test_the_banner_names_the_stores_the_shop_runs_on(
     assert shown.startswith("http://[::1]:8080  (broker: inprocess, postgresql"), shown
     assert "data:" not in shown
     assert "S3cretInQuery" not in shown
+
+
+def test_dispatch_stops_cleanly_on_sigterm(tmp_path: Path, rabbitmq_url: str) -> None:  # noqa: F811
+    # Was: killed by the signal (status 143) in the middle of its deliveries, so RabbitMQ
+    # delivered again what had already been handed over. A process of its own, on an exchange
+    # of its own, whose queues are deleted afterwards.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    exchange = f"test-sigterm-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")}
+    env |= {
+        "EVENTUALSHOP_DATA_DIR": str(tmp_path),
+        "EVENTUALSHOP_RABBITMQ_URL": rabbitmq_url,
+        "EVENTUALSHOP_BROKER_EXCHANGE": exchange,
+    }
+    assert cli(["migrate", "--data-dir", str(tmp_path)]) == 0
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("eventualshop")), "dispatch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("dispatching "), process.stderr
+        time.sleep(1.0)  # consuming
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _delete_dispatch_queues(rabbitmq_url, exchange)
+
+    assert code == 0, process.stderr.read() if process.stderr else ""
+
+
+def _delete_dispatch_queues(url: str, exchange: str) -> None:
+    subscriptions = [s for f in ROOT.functions for s in f.subscriptions]
+    with amqp.channel(url) as channel:
+        for subscription in subscriptions:
+            queue = amqp.trigger_queue(exchange, subscription.name)
+            for name in {queue, *amqp.retry_queues(queue, subscription)}:
+                channel.queue_delete(name)
+        channel.exchange_delete(exchange)

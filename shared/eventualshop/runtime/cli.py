@@ -340,6 +340,8 @@ def deploy(args: argparse.Namespace, root: Root) -> None:
 
 def dispatch(args: argparse.Namespace, root: Root) -> None:
     """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
+    import signal
+
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 
     config = migrated_stores(root)  # its dead letters go beside the event stores
@@ -362,6 +364,11 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
         prefetch=args.prefetch,
     )
     print(f"dispatching {len(triggers)} triggers from {config.broker_exchange} to {base}/…")
+    # SIGTERM (a Deployment's stop) and Ctrl-C end the deliveries in flight and their acks, then
+    # the process, with status 0: SIGTERM killed it mid-delivery (143), and RabbitMQ delivered
+    # again what it had already handed over.
+    signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop())
+    signal.signal(signal.SIGINT, lambda *_: dispatcher.stop())
     dispatcher.run()
 
 
