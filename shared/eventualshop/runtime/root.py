@@ -368,8 +368,17 @@ class Root:
         publishing in this process to that pass, and stops after a time budget: a relay
         backlog (a broker slower than the load) must not keep the next catch-up from running;
         the commits' own passes and the next sweep publish the rest."""
-        self.catch_up()
-        return sum(r.drain(wait=0.0, budget=SWEEP_DRAIN_SECONDS) for r in self.relays())
+        try:
+            self.catch_up()
+        except Exception as error:  # the read models down must not keep the outbox full
+            caught_up: Exception | None = error
+        else:
+            caught_up = None
+        # An event store that is down fails here too, and is the sweep's answer (a 503).
+        published = sum(r.drain(wait=0.0, budget=SWEEP_DRAIN_SECONDS) for r in self.relays())
+        if caught_up is not None:
+            _tell_failed_catch_up(caught_up)
+        return published
 
     def fire_timers(self, now: datetime | None = None) -> int:
         """Send every due durable timer of every context whose aggregate has any, then publish
@@ -444,24 +453,29 @@ class Root:
 
     def catch_up(self) -> int:
         """Every projector applies what the store holds and it never received (lost, dead-lettered
-        or in flight at a crash); how many events were applied. The sweep runs it."""
+        or in flight at a crash); how many events were applied. The sweep runs it. Each context
+        and hand-written projector has its turn whatever another's does; the first failure is
+        raised after them all."""
         from eventualshop.runtime.admin import catch_up
 
         applied = 0
+        failed: Exception | None = None
         for context in self.contexts:
             if self.contexts[context].projections:
                 try:
                     applied += catch_up(self, context, self._catch_up_marks)
-                except Exception:  # a read-model store down must not keep the sweep from draining
-                    log.warning("catch-up of %s failed; next sweep", context, exc_info=True)
+                except Exception as error:  # one context's failure keeps no other from its turn
+                    failed = failed or error
         for spec in self.functions:
             if spec.catch_up is not None:
                 try:
                     applied += int(resolve(spec.catch_up)())
-                except Exception:  # one projector's failure must not keep the sweep from draining
-                    log.warning("catch-up of %s failed; next sweep", spec.name, exc_info=True)
+                except Exception as error:  # nor one projector's any other's
+                    failed = failed or error
         if applied:
             log.info("caught up with %d events the broker had not brought", applied)
+        if failed is not None:
+            raise failed
         return applied
 
     # ---- function targets -----------------------------------------------------------------------
@@ -546,6 +560,16 @@ class Root:
             close()
         for release in opened:
             release()
+
+
+def _tell_failed_catch_up(error: Exception) -> None:
+    """One line: a store that is down in its own words, anything else with its traceback."""
+    from eventualshop.runtime.unavailable import summary, unavailable_dependency
+
+    if unavailable_dependency(error) is not None:
+        log.warning("catch-up failed, the next sweep tries again: %s", summary(error))
+    else:
+        log.warning("catch-up failed, the next sweep tries again", exc_info=error)
 
 
 def _configured_publisher(config: Settings) -> Publisher:
