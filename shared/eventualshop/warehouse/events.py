@@ -7,6 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from pydantic import Field
+
 from eventualshop.kernel.messages import DomainEvent
 from eventualshop.kernel.registry import EventRegistry
 from eventualshop.kernel.values import Product, ValueObject
@@ -42,6 +44,13 @@ class InventoryItem(ValueObject):
 
     def reserve_of(self, cart_id: UUID) -> Reserve | None:
         return next((r for r in self.reserves if r.cart_id == cart_id), None)
+
+
+def _untold(value: object) -> bool:
+    """Fields added to an event are left out of its payload while they say nothing, so the
+    previous release (whose events forbid fields they do not know) still reads the event during
+    a rolling upgrade and after a rollback; only an event that says something new is new to it."""
+    return value is None
 
 
 class InventoryEvent(DomainEvent):
@@ -111,8 +120,8 @@ class InventoryReserved(InventoryEvent):
     #: The item of the same product (another cost) the cart held its stock on before, when that
     #: item had no room for the new quantity and this one has: the hold moved whole, and
     #: ``moved_from_reserved`` is everything reserved of that item afterwards.
-    moved_from: UUID | None = None
-    moved_from_reserved: int | None = None
+    moved_from: UUID | None = Field(None, exclude_if=_untold)
+    moved_from_reserved: int | None = Field(None, exclude_if=_untold)
 
 
 class InventoryReservationReleased(InventoryEvent):
@@ -133,8 +142,8 @@ class InventoryNotReserved(InventoryEvent):
     quantity_available: int
     cart_version: int = 0
     #: What the cart still holds of the product: the hold a refused change leaves as it was
-    #: (``None`` in events recorded before it was told).
-    quantity_held: int | None = None
+    #: (``None``: nothing, or an event recorded before it was told).
+    quantity_held: int | None = Field(None, exclude_if=_untold)
 
 
 class StockDepleted(InventoryEvent):

@@ -232,7 +232,7 @@ def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent
             quantity_desired=command.quantity,
             quantity_available=available,
             cart_version=command.cart_version,
-            quantity_held=held.reserve.quantity if held is not None else 0,
+            quantity_held=held.reserve.quantity if held is not None else None,
         )
     moved_from = held.item if held is not None and held.item is not item else None
     return InventoryReserved(

@@ -7,6 +7,7 @@ does not crash the SKU rule.
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
 import pytest
@@ -24,6 +25,7 @@ from eventualshop.warehouse.commands import (
     ReserveInventoryItem,
 )
 from eventualshop.warehouse.events import (
+    INVENTORY_EVENTS,
     InventoryAdjustmentDecreased,
     InventoryAdjustmentIncreased,
     InventoryAdjustmentNotDecreased,
@@ -259,7 +261,6 @@ class TestReservations:
                 cart_id=OTHER_CART_ID,
                 quantity_desired=2,
                 quantity_available=1,
-                quantity_held=0,
             )
         )
 
@@ -387,7 +388,6 @@ class TestReservationsAcrossItemsOfOneProduct:
                 quantity_desired=4,
                 quantity_available=3,
                 cart_version=1,
-                quantity_held=0,
             )
         )
 
@@ -418,3 +418,27 @@ class TestReservationsAcrossItemsOfOneProduct:
 
 def _on_other_item(event: InventoryReserved) -> InventoryReserved:
     return event.model_copy(update={"item_id": OTHER_ITEM_ID})
+
+
+def test_fields_added_to_an_event_stay_out_of_its_payload_while_they_say_nothing() -> None:
+    # The previous release's events forbid fields they do not know: a payload that carried
+    # "movedFrom": null on every reservation could not be read by it during a rolling upgrade.
+    plain = json.loads(INVENTORY_EVENTS.encode(reserved(2)))
+    moved = json.loads(
+        INVENTORY_EVENTS.encode(
+            reserved(2).model_copy(update={"moved_from": OTHER_ITEM_ID, "moved_from_reserved": 0})
+        )
+    )
+    refused = InventoryNotReserved(
+        inventory_id=INVENTORY_ID,
+        item_id=ITEM_ID,
+        cart_id=CART_ID,
+        quantity_desired=4,
+        quantity_available=3,
+    )
+
+    assert not {"movedFrom", "movedFromReserved"} & plain.keys()
+    assert (moved["movedFrom"], moved["movedFromReserved"]) == (str(OTHER_ITEM_ID), 0)
+    assert "quantityHeld" not in json.loads(INVENTORY_EVENTS.encode(refused))
+    told = refused.model_copy(update={"quantity_held": 2})
+    assert json.loads(INVENTORY_EVENTS.encode(told))["quantityHeld"] == 2
