@@ -32,9 +32,24 @@ from eventualshop.runtime.urls import shown
         ),
         ("sqlite:///var/eventstore.sqlite3", "sqlite:///var/eventstore.sqlite3"),
         ("sqlite://", "sqlite://"),
-        # An unescaped "@" in a password: no telling where it ends, so nothing after the scheme.
-        ("postgresql+psycopg://postgres:Se@cret@127.0.0.1/x", "postgresql+psycopg:***"),
-        ("http://[::1:80/", "http:***"),
+        # Unescaped, a password reads differently to urllib and to SQLAlchemy: masked as both.
+        (
+            "postgresql+psycopg://postgres:Se@cret@127.0.0.1/x",
+            "postgresql+psycopg://postgres:***@127.0.0.1/x",
+        ),
+        ("postgresql+psycopg://u:pa/ss@db/shop", "postgresql+psycopg://u:***@db/shop"),
+        ("postgresql+psycopg://u:pa?ss@db/shop", "postgresql+psycopg://u:***@db/shop"),
+        ("postgresql+psycopg://u:pa#ss@db/shop", "postgresql+psycopg://u:***@db/shop"),
+        ("amqp://u:pw@rabbit:notport/", "amqp://u:***@rabbit:notport/"),
+        # Secrets in the query of SQLAlchemy's ODBC form and of pymongo's options.
+        (
+            "mssql+pyodbc:///?odbc_connect=DRIVER%3DFreeTDS%3BPWD%3Dsecret",
+            "mssql+pyodbc:///?odbc_connect=***",
+        ),
+        (
+            "mongodb://h/x?tlsCertificateKeyFilePassword=secret&authMechanismProperties=AWS_SESSION_TOKEN:secret",
+            "mongodb://h/x?tlsCertificateKeyFilePassword=***&authMechanismProperties=***",
+        ),
     ],
 )
 def test_a_url_is_shown_without_its_secrets(url: str, expected: str) -> None:

@@ -89,7 +89,12 @@ def _malformed(url: str, scheme: str, expected: str) -> str | None:
         parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
     except ValueError:
         if "," not in parts.netloc:  # MongoDB's list of hosts: pymongo reads it
-            return "the port is not a number from 0 to 65535"
+            # Most often a password holding / ? or #, which end the host part of a URL: libpq
+            # and pymongo read it so too, so it is refused here rather than by the driver.
+            return (
+                "the host part does not parse: give the port as a number, and percent-encode "
+                "any of : / ? # @ in the user or the password (%2F for /)"
+            )
     if scheme == "sqlite" and parts.path in ("", "/", "/:memory:"):
         # Every connection would get a database of its own: a server's threads would not see
         # each other's writes (a read model empty after 202s).

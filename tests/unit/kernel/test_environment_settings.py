@@ -193,6 +193,8 @@ REFUSED_AT_START = {
     "sqlite: alone": ("EVENTUALSHOP_EVENT_STORE_URL", "sqlite:relative.db"),
     "port not a number": ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://u:s3cret@h:notport/x"),
     "port out of range": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3cret@h:99999/x"),
+    # libpq ends the host part at the first /: the password must be percent-encoded (%2F).
+    "a / in the password": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3/cret@db/shop"),
     "in-memory read models": ("EVENTUALSHOP_READ_MODEL_URL", "sqlite://"),
     "in-memory event store": ("EVENTUALSHOP_EVENT_STORE_URL", "sqlite:///:memory:"),
     "empty exchange": ("EVENTUALSHOP_BROKER_EXCHANGE", ""),
@@ -232,6 +234,10 @@ def test_a_value_that_could_only_fail_later_is_refused_in_one_line(
         ("EVENTUALSHOP_BROKER_EXCHANGE", "shop.events-v2:eu"),
         ("K_SINK", "http://broker-ingress.knative-eventing.svc.cluster.local/shop/default"),
         ("EVENTUALSHOP_HOST", "0.0.0.0"),
+        ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3%2Fc%3Fr%23t@db:5432/shop"),
+        ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql:///shop?host=/var/run/postgresql"),
+        ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:pw@[::1]:5432/shop"),
+        ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:pw@h1:5432,h2:5433/shop"),
         ("EVENTUALSHOP_RABBITMQ_URL", "amqps://u:pw@rabbit:5671/shop?heartbeat=30&retry_delay=2.5"),
     ],
 )
