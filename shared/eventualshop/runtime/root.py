@@ -371,13 +371,13 @@ class Root:
         try:
             self.catch_up()
         except Exception as error:  # the read models down must not keep the outbox full
-            caught_up: Exception | None = error
+            failed: Exception | None = error
         else:
-            caught_up = None
+            failed = None
         # An event store that is down fails here too, and is the sweep's answer (a 503).
         published = sum(r.drain(wait=0.0, budget=SWEEP_DRAIN_SECONDS) for r in self.relays())
-        if caught_up is not None:
-            _tell_failed_catch_up(caught_up)
+        if failed is not None:
+            raise failed  # after the drain: the sweep's answer, one line, says what is down
         return published
 
     def fire_timers(self, now: datetime | None = None) -> int:
@@ -453,29 +453,23 @@ class Root:
 
     def catch_up(self) -> int:
         """Every projector applies what the store holds and it never received (lost, dead-lettered
-        or in flight at a crash); how many events were applied. The sweep runs it. Each context
-        and hand-written projector has its turn whatever another's does; the first failure is
-        raised after them all."""
+        or in flight at a crash); how many events were applied. The sweep runs it. A context's
+        failure ends it at once: a store that is down would keep every other context waiting in
+        turn (the sweep drains the outbox all the same)."""
         from eventualshop.runtime.admin import catch_up
 
         applied = 0
-        failed: Exception | None = None
         for context in self.contexts:
             if self.contexts[context].projections:
-                try:
-                    applied += catch_up(self, context, self._catch_up_marks)
-                except Exception as error:  # one context's failure keeps no other from its turn
-                    failed = failed or error
+                applied += catch_up(self, context, self._catch_up_marks)
         for spec in self.functions:
             if spec.catch_up is not None:
                 try:
                     applied += int(resolve(spec.catch_up)())
-                except Exception as error:  # nor one projector's any other's
-                    failed = failed or error
+                except Exception:  # one projector's failure must not keep the sweep from draining
+                    log.warning("catch-up of %s failed; next sweep", spec.name, exc_info=True)
         if applied:
             log.info("caught up with %d events the broker had not brought", applied)
-        if failed is not None:
-            raise failed
         return applied
 
     # ---- function targets -----------------------------------------------------------------------
@@ -560,16 +554,6 @@ class Root:
             close()
         for release in opened:
             release()
-
-
-def _tell_failed_catch_up(error: Exception) -> None:
-    """One line: a store that is down in its own words, anything else with its traceback."""
-    from eventualshop.runtime.unavailable import summary, unavailable_dependency
-
-    if unavailable_dependency(error) is not None:
-        log.warning("catch-up failed, the next sweep tries again: %s", summary(error))
-    else:
-        log.warning("catch-up failed, the next sweep tries again", exc_info=error)
 
 
 def _configured_publisher(config: Settings) -> Publisher:
