@@ -134,3 +134,46 @@ def test_deliveries_of_one_aggregate_at_once_wait_for_each_other(
     assert {d["id"]: d for d in read_models.find(ITEM_LIST)} == {
         d["id"]: d for d in in_order.find(ITEM_LIST)
     }
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_catch_up_run_beside_live_deliveries_waits_for_them_and_they_for_it(
+    read_models: SqlReadModelStore, seed: int
+) -> None:
+    """The sweep's catch-up applies runs of events by position while the broker delivers: the
+    run holds all its aggregates at once, in one order, so neither deadlocks the other."""
+    rng = random.Random(seed)
+    events = inventories_under_load(rng)
+    streams: dict[uuid.UUID, list[RecordedEvent]] = defaultdict(list)
+    for event in events:
+        streams[event.aggregate_id].append(event)
+
+    def history(aggregate: uuid.UUID, after: int, through: int) -> list[RecordedEvent]:
+        return [e for e in streams[aggregate] if after < e.version <= through]
+
+    projector = Projector(read_models, InventoryItemList(), history)
+    projector.ensure_indexes()
+    failures: Counter[str] = Counter()
+
+    def catch_up() -> None:
+        for start in range(0, len(events), 100):
+            for _ in range(20):
+                try:
+                    projector.handle_batch(events[start : start + 100])
+                    break
+                except Exception as error:
+                    failures[type(getattr(error, "orig", error)).__name__] += 1
+
+    runs = threading.Thread(target=catch_up)
+    runs.start()
+    failures += deliver_at_once(projector, events, rng)
+    runs.join()
+
+    assert failures == Counter(), failures
+    in_order = InMemoryReadModelStore()
+    one_by_one = Projector(in_order, InventoryItemList())
+    for event in events:
+        one_by_one.handle(event)
+    assert {d["id"]: d for d in read_models.find(ITEM_LIST)} == {
+        d["id"]: d for d in in_order.find(ITEM_LIST)
+    }

@@ -372,8 +372,8 @@ class MongoReadModelStore:
             if outermost:
                 pin.snapshot = None
 
-    def hold(self, key: str) -> None:
-        del key  # single-document writes guarded by version: no transaction to deadlock in
+    def hold(self, *keys: str) -> None:
+        del keys  # single-document writes guarded by version: no transaction to deadlock in
 
     def physical_name(self, name: str) -> str:
         """The collection that holds ``name``'s documents now (read from the table, not cached)."""

@@ -110,8 +110,18 @@ def _missing_table(error: DBAPIError) -> bool:
     return error.orig is not None and missing_table(error.orig)
 
 
-#: A lock of the transaction on a text key (``hashtextextended``: PostgreSQL 11 and later).
-_HOLD = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+#: How many advisory locks the projectors' keys share (``SqlReadModelStore.hold``).
+HOLD_BUCKETS = 64
+#: The first half of their two-part keys: two-part advisory locks are a space of their own,
+#: apart from the one-part locks of the migrations and the read models' DDL.
+_HOLD_SPACE = zlib.crc32(b"eventualshop.kernel.projection.hold") & 0x7FFFFFFF
+#: The transaction's locks of the keys' buckets, in bucket order (``hashtextextended``:
+#: PostgreSQL 11 and later).
+_HOLD = sa.text(
+    "SELECT pg_advisory_xact_lock(:space, bucket) FROM (SELECT DISTINCT "
+    "CAST(mod(hashtextextended(key, 0), :buckets) AS integer) AS bucket "
+    "FROM unnest(CAST(:keys AS text[])) AS key ORDER BY bucket) AS held"
+)
 
 
 class SqlReadModelStore:
@@ -464,14 +474,20 @@ class SqlReadModelStore:
             return nullcontext()
         return self._transaction()
 
-    def hold(self, key: str) -> None:
-        """PostgreSQL: a transaction-level advisory lock on ``key``, released at the block's
-        commit. Two deliveries of one inventory, each filling a gap, wrote its item documents in
-        different orders and deadlocked (a probe under load: 293 in a minute, each a 500 the
-        broker retried). SQLite has one writer at a time already."""
+    def hold(self, *keys: str) -> None:
+        """PostgreSQL: transaction-level advisory locks, released at the block's commit. Two
+        deliveries of one inventory, each filling a gap, wrote its item documents in different
+        orders and deadlocked (a probe under load: 293 in a minute, each a 500 the broker
+        retried). SQLite has one writer at a time already.
+
+        The keys share ``HOLD_BUCKETS`` locks, taken in one statement and in one order: a
+        catch-up run of 500 aggregates takes at most that many (each lock is a slot of the
+        server's shared lock table, ``max_locks_per_transaction`` x connections), two runs
+        cannot wait on each other, and unrelated aggregates meet in a bucket rarely."""
         connection: Connection | None = getattr(self._pinned, "connection", None)
-        if connection is not None and self._postgres:
-            connection.execute(_HOLD, {"key": key})
+        if connection is not None and self._postgres and keys:
+            held = {"space": _HOLD_SPACE, "keys": sorted(set(keys)), "buckets": HOLD_BUCKETS}
+            connection.execute(_HOLD, held)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

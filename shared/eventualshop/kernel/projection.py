@@ -140,11 +140,10 @@ class Projector:
         last: dict[str, RecordedEvent] = {}
         count = 0
         with self.store.pinned():
-            # Every aggregate of the run held at once, in one order: two runs (two sweeps) that
-            # held them as met could wait on each other.
+            # Every aggregate of the run held at once, in one statement and one order: two runs
+            # (two sweeps) that held them as they met them could wait on each other.
             mine = self.projection.aggregate_type
-            for key in sorted({str(e.aggregate_id) for e in events if e.aggregate_type == mine}):
-                self._hold(key)
+            self._hold(*{str(e.aggregate_id) for e in events if e.aggregate_type == mine})
             for event in events:
                 if event.aggregate_type != self.projection.aggregate_type:
                     continue
@@ -177,8 +176,8 @@ class Projector:
             self._apply(key, events)
         return len(events)
 
-    def _hold(self, key: str) -> None:
-        self.store.hold(f"{self.projection.name}:{key}")
+    def _hold(self, *keys: str) -> None:
+        self.store.hold(*(f"{self.projection.name}:{key}" for key in keys))
 
     def _applied(self, key: str) -> int:
         cursor = self.store.get(self.cursors, key)

@@ -169,12 +169,12 @@ class ReadModelStore(Protocol):
         """
         ...
 
-    def hold(self, key: str) -> None:
-        """Inside a ``pinned`` block: every other block that holds ``key`` waits until this one
-        ends. A projector holds the aggregate it applies, so two deliveries of one aggregate
-        (a redelivery beside a gap's filling) write its documents one after the other, not
-        interleaved, where a database could deadlock them. A no-op where nothing interleaves
-        (one writer at a time, or no transaction to deadlock in)."""
+    def hold(self, *keys: str) -> None:
+        """Inside a ``pinned`` block, once, before its writes: every other block that holds one
+        of ``keys`` waits until this one ends. A projector holds the aggregates it applies, so
+        two deliveries of one aggregate (a redelivery beside a gap's filling) write its
+        documents one after the other, not interleaved, where a database could deadlock them.
+        A no-op where nothing interleaves (one writer at a time, or no transaction)."""
         ...
 
     def close(self) -> None:

@@ -164,8 +164,8 @@ class InMemoryReadModelStore:
     def pinned(self) -> AbstractContextManager[None]:
         return nullcontext()
 
-    def hold(self, key: str) -> None:
-        del key  # one process's dictionaries: no transaction to deadlock in
+    def hold(self, *keys: str) -> None:
+        del keys  # one process's dictionaries: no transaction to deadlock in
 
     def close(self) -> None:
         pass

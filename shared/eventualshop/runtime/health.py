@@ -144,9 +144,7 @@ def unreachable(root: Root, need: Needs, *, seconds: float = CHECK_SECONDS) -> l
     running = [(name, _CHECKS.start(root, name, check)) for name, check in checks]
     deadline = time.monotonic() + seconds
     return [
-        name
-        for name, found in running
-        if not found.answered(max(0.0, deadline - time.monotonic()))
+        name for name, found in running if not found.answered(max(0.0, deadline - time.monotonic()))
     ]
 
 
