@@ -162,7 +162,7 @@ def _named_admin() -> tuple[str, str] | None:
     email = os.environ.get("EVENTUALSHOP_ADMIN_EMAIL")
     password = given(os.environ, "EVENTUALSHOP_ADMIN_PASSWORD")  # or its _FILE
     if isinstance(password, UnreadableFile):
-        raise CliError(f"{password.variable}: cannot read {password.path}: {password.reason}")
+        raise CliError(password.said())
     return (email, password) if email and password else None
 
 

@@ -80,7 +80,7 @@ def _given(variable: str) -> str | None:
     """``variable`` or the file its ``_FILE`` variable names; one line if that cannot be read."""
     value = given(os.environ, variable)
     if isinstance(value, UnreadableFile):
-        raise CliError(f"{value.variable}: cannot read {value.path}: {value.reason}")
+        raise CliError(value.said())
     return value
 
 

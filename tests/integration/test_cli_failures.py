@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pika
 import pytest
 
 from eventualshop.runtime.broker import amqp
@@ -1135,7 +1136,7 @@ def test_dispatch_stops_cleanly_on_sigterm(tmp_path: Path, rabbitmq_url: str) ->
     try:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("dispatching "), process.stderr
-        time.sleep(1.0)  # consuming
+        _consuming(rabbitmq_url, amqp.trigger_queue(exchange, _a_trigger()))
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=20)
     finally:
@@ -1144,6 +1145,21 @@ def test_dispatch_stops_cleanly_on_sigterm(tmp_path: Path, rabbitmq_url: str) ->
         _delete_dispatch_queues(rabbitmq_url, exchange)
 
     assert code == 0, process.stderr.read() if process.stderr else ""
+
+
+def _a_trigger() -> str:
+    return next(s.name for f in ROOT.functions for s in f.subscriptions)
+
+
+def _consuming(url: str, queue: str) -> None:
+    """Wait until the dispatcher consumes from ``queue`` (RabbitMQ counts its consumer)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with contextlib.suppress(pika.exceptions.ChannelClosedByBroker), amqp.channel(url) as chan:
+            if chan.queue_declare(queue, passive=True).method.consumer_count:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing consumes from {queue}")
 
 
 def _delete_dispatch_queues(url: str, exchange: str) -> None:

@@ -119,6 +119,10 @@ class UnreadableFile:
     path: str
     reason: str
 
+    def said(self) -> str:
+        """The one line a command prints for it (never the file's content)."""
+        return f"{self.variable}: cannot read {self.path}: {self.reason}"
+
     def error(self, model: str) -> ValidationError:
         """The settings' error naming the variable and the path: one line where a setting out
         of range would be one."""

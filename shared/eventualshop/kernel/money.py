@@ -202,14 +202,14 @@ class Money(BaseModel):
     def __str__(self) -> str:
         return f"{self.amount} {self.currency.value}"
 
-    @property
-    def text(self) -> str:
-        """The amount as a client reads it (``plain``, at the currency's decimals)."""
-        return plain(self.amount, self.currency.decimals)
-
     def shown(self) -> dict[str, str]:
-        """The amount and currency as read models show them to clients."""
-        return {"amount": self.text, "currency": self.currency.value}
+        """The amount and currency as read models show them to clients (``plain``)."""
+        return shown(self.amount, self.currency)
+
+
+def shown(amount: Decimal, currency: Currency) -> dict[str, str]:
+    """An amount of ``currency`` as read models show it to clients."""
+    return {"amount": plain(amount, currency.decimals), "currency": currency.value}
 
 
 def plain(amount: Decimal, decimals: int) -> str:

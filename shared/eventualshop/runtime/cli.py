@@ -558,8 +558,12 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
     try:
         handler(args, root)
         sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
-    except BrokenPipeError:
-        _stdout_gone()
+    except BrokenPipeError as error:
+        if _stdout_closed():
+            _stdout_gone()
+            return 1
+        # A pipe of another kind (a socket a library let through): a failure like any other.
+        print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     except CliError as error:
         print(f"eventualshop: {error}", file=sys.stderr)
@@ -590,6 +594,18 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
         print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor to ask (a test's capture)
+        return False
 
 
 def _stdout_gone() -> None:

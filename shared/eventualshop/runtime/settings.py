@@ -129,7 +129,7 @@ class Settings(EnvironmentSettings):
     its name, ``K_SINK`` by its alias). Not pydantic-settings: see ``kernel.environment``."""
 
     model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
-        env_prefix="EVENTUALSHOP_", extra="ignore"
+        env_prefix=PREFIX, extra="ignore"
     )
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="where the embedded SQLite files live")

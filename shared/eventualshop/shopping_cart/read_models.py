@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
-from eventualshop.kernel.money import Currency, plain
+from eventualshop.kernel.money import Currency, shown
 from eventualshop.kernel.projection import Documents, Projection
 from eventualshop.kernel.values import Product
 from eventualshop.shopping_cart.events import (
@@ -157,15 +157,14 @@ class CartDetails:
 
     @staticmethod
     def _changes(current: Mapping[str, Any], event: object) -> dict[str, Any]:
-        currency = current["total"]["currency"]
-        decimals = Currency(currency).decimals
+        currency = Currency(current["total"]["currency"])
         paid = _amount(current, "totalPayment")
 
         def totals(total: Decimal, payment: Decimal) -> dict[str, Any]:
             return {
-                "total": {"amount": plain(total, decimals), "currency": currency},
-                "totalPayment": {"amount": plain(payment, decimals), "currency": currency},
-                "amountDue": {"amount": plain(total - payment, decimals), "currency": currency},
+                "total": shown(total, currency),
+                "totalPayment": shown(payment, currency),
+                "amountDue": shown(total - payment, currency),
             }
 
         match event:

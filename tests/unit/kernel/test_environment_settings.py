@@ -3,6 +3,7 @@ variables, conversions and errors as pydantic-settings gave, for the platform an
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,12 @@ from eventualshop.shopping_cart.settings import CartSettings
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every variable of the shop's, their _FILE ones and the contexts' own stores included.
+    for name in list(os.environ):
+        if name.upper().startswith("EVENTUALSHOP_"):
+            monkeypatch.delenv(name)
     for field in Settings.model_fields:
         monkeypatch.delenv(Settings.variable(field), raising=False)
-    monkeypatch.delenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", raising=False)
 
 
 def test_without_variables_every_setting_is_its_default() -> None:
