@@ -128,9 +128,7 @@ class Settings(EnvironmentSettings):
     """``Settings()`` reads the environment; each field is one variable (``EVENTUALSHOP_`` +
     its name, ``K_SINK`` by its alias). Not pydantic-settings: see ``kernel.environment``."""
 
-    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
-        env_prefix=PREFIX, extra="ignore"
-    )
+    model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(env_prefix=PREFIX, extra="ignore")
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="where the embedded SQLite files live")
     event_store_url: str | None = Field(
