@@ -279,13 +279,14 @@ def test_the_admins_password_may_come_from_the_file_its_file_variable_names(
 
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    _signs_in("admin@example.com", ADMIN_PASSWORD)
+
+
+def _signs_in(email: str, password: str) -> None:
     answer = (
         build_app(ROOT)
         .test_client()
-        .post(
-            "/api/v1/identities/sign-in",
-            json={"email": "admin@example.com", "password": ADMIN_PASSWORD},
-        )
+        .post("/api/v1/identities/sign-in", json={"email": email, "password": password})
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)
 
@@ -317,15 +318,7 @@ def test_a_password_piped_on_standard_input_makes_an_admin_who_signs_in_with_it(
     assert "Warning" not in captured.err, captured.err
     assert ADMIN_PASSWORD not in captured.out + captured.err
     # The password kept is the line without its newline: the admin signs in with it.
-    answer = (
-        build_app(ROOT)
-        .test_client()
-        .post(
-            "/api/v1/identities/sign-in",
-            json={"email": "admin@example.com", "password": ADMIN_PASSWORD},
-        )
-    )
-    assert answer.status_code == 200, answer.get_data(as_text=True)
+    _signs_in("admin@example.com", ADMIN_PASSWORD)
 
 
 def test_an_email_that_is_no_email_is_refused_before_the_password_is_asked(

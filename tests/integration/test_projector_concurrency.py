@@ -22,13 +22,13 @@ import pytest
 from eventualshop.adapters.database import create_engine
 from eventualshop.adapters.read_models_sql import SqlReadModelStore
 from eventualshop.kernel.messages import RecordedEvent
-from eventualshop.kernel.projection import Projector
+from eventualshop.kernel.projection import History, Projector
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.values import Product
 from eventualshop.warehouse import commands as c
 from eventualshop.warehouse.inventory import INVENTORY
 from eventualshop.warehouse.read_models import ITEM_LIST, InventoryItemList
-from tests.unit.recorded import History
+from tests.unit.recorded import History as Recorder
 
 ROUNDS = 4
 RESERVATIONS = 400
@@ -37,7 +37,7 @@ DELIVERERS = 8
 
 def inventories_under_load(rng: random.Random) -> list[RecordedEvent]:
     """Two inventories of four products, and many carts' reservations on them."""
-    history = History(INVENTORY)
+    history = Recorder(INVENTORY)
     goods = [
         Product(description="d", name=f"n{i}", brand="b", category="c", unit="u", sku=f"s{i}")
         for i in range(4)
@@ -66,6 +66,30 @@ def inventories_under_load(rng: random.Random) -> list[RecordedEvent]:
         )
         history.run(reserve)
     return list(history.events)
+
+
+def history_of(events: Sequence[RecordedEvent]) -> History:
+    """The event store's side of a projector: an aggregate's events between two versions."""
+    streams: dict[uuid.UUID, list[RecordedEvent]] = defaultdict(list)
+    for event in events:
+        streams[event.aggregate_id].append(event)
+
+    def between(aggregate: uuid.UUID, after: int, through: int) -> list[RecordedEvent]:
+        return [e for e in streams[aggregate] if after < e.version <= through]
+
+    return between
+
+
+def assert_as_delivered_in_order(
+    read_models: SqlReadModelStore, events: Sequence[RecordedEvent]
+) -> None:
+    in_order = InMemoryReadModelStore()
+    one_by_one = Projector(in_order, InventoryItemList())
+    for event in events:
+        one_by_one.handle(event)
+    assert {d["id"]: d for d in read_models.find(ITEM_LIST)} == {
+        d["id"]: d for d in in_order.find(ITEM_LIST)
+    }
 
 
 @pytest.fixture
@@ -114,26 +138,13 @@ def test_deliveries_of_one_aggregate_at_once_wait_for_each_other(
 ) -> None:
     rng = random.Random(seed)
     events = inventories_under_load(rng)
-    streams: dict[uuid.UUID, list[RecordedEvent]] = defaultdict(list)
-    for event in events:
-        streams[event.aggregate_id].append(event)
-
-    def history(aggregate: uuid.UUID, after: int, through: int) -> list[RecordedEvent]:
-        return [e for e in streams[aggregate] if after < e.version <= through]
-
-    projector = Projector(read_models, InventoryItemList(), history)
+    projector = Projector(read_models, InventoryItemList(), history_of(events))
     projector.ensure_indexes()
 
     failures = deliver_at_once(projector, events, rng)
 
     assert failures == Counter(), failures
-    in_order = InMemoryReadModelStore()
-    one_by_one = Projector(in_order, InventoryItemList())
-    for event in events:
-        one_by_one.handle(event)
-    assert {d["id"]: d for d in read_models.find(ITEM_LIST)} == {
-        d["id"]: d for d in in_order.find(ITEM_LIST)
-    }
+    assert_as_delivered_in_order(read_models, events)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -144,14 +155,7 @@ def test_a_catch_up_run_beside_live_deliveries_waits_for_them_and_they_for_it(
     run holds all its aggregates at once, in one order, so neither deadlocks the other."""
     rng = random.Random(seed)
     events = inventories_under_load(rng)
-    streams: dict[uuid.UUID, list[RecordedEvent]] = defaultdict(list)
-    for event in events:
-        streams[event.aggregate_id].append(event)
-
-    def history(aggregate: uuid.UUID, after: int, through: int) -> list[RecordedEvent]:
-        return [e for e in streams[aggregate] if after < e.version <= through]
-
-    projector = Projector(read_models, InventoryItemList(), history)
+    projector = Projector(read_models, InventoryItemList(), history_of(events))
     projector.ensure_indexes()
     failures: Counter[str] = Counter()
 
@@ -170,10 +174,4 @@ def test_a_catch_up_run_beside_live_deliveries_waits_for_them_and_they_for_it(
     runs.join()
 
     assert failures == Counter(), failures
-    in_order = InMemoryReadModelStore()
-    one_by_one = Projector(in_order, InventoryItemList())
-    for event in events:
-        one_by_one.handle(event)
-    assert {d["id"]: d for d in read_models.find(ITEM_LIST)} == {
-        d["id"]: d for d in in_order.find(ITEM_LIST)
-    }
+    assert_as_delivered_in_order(read_models, events)

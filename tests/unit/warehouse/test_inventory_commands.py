@@ -341,9 +341,7 @@ class TestReservationsAcrossItemsOfOneProduct:
         )
 
     def test_a_hold_that_outgrows_its_item_moves_whole_to_an_item_with_room(self) -> None:
-        moved = _on_other_item(reserved(4, version=2)).model_copy(
-            update={"moved_from": ITEM_ID, "moved_from_reserved": 0}
-        )
+        moved = _moved_to_the_other_item(4, version=2)
         inventory = (
             given(*self._two_costs(2, 5), reserved(2, version=1))
             .when(reserve(4, version=2))
@@ -352,9 +350,7 @@ class TestReservationsAcrossItemsOfOneProduct:
         assert [(i.reserved, i.available) for i in inventory.items] == [(0, 2), (4, 1)]
 
     def test_a_release_after_a_move_gives_back_the_new_hold(self) -> None:
-        moved = _on_other_item(reserved(4, version=2)).model_copy(
-            update={"moved_from": ITEM_ID, "moved_from_reserved": 0}
-        )
+        moved = _moved_to_the_other_item(4, version=2)
         inventory = (
             given(*self._two_costs(2, 5), reserved(2, version=1), moved)
             .when(release(version=3))
@@ -363,9 +359,7 @@ class TestReservationsAcrossItemsOfOneProduct:
         assert [(i.reserved, i.available) for i in inventory.items] == [(0, 2), (0, 5)]
 
     def test_the_expiry_of_the_hold_before_a_move_changes_nothing(self) -> None:
-        moved = _on_other_item(reserved(4, version=2)).model_copy(
-            update={"moved_from": ITEM_ID, "moved_from_reserved": 0}
-        )
+        moved = _moved_to_the_other_item(4, version=2)
         expire = ExpireInventoryReservation(
             inventory_id=INVENTORY_ID,
             cart_id=CART_ID,
@@ -418,6 +412,13 @@ class TestReservationsAcrossItemsOfOneProduct:
 
 def _on_other_item(event: InventoryReserved) -> InventoryReserved:
     return event.model_copy(update={"item_id": OTHER_ITEM_ID})
+
+
+def _moved_to_the_other_item(quantity: int, version: int) -> InventoryReserved:
+    """The cart's hold, moved whole from ITEM_ID (which then has nothing reserved)."""
+    return _on_other_item(reserved(quantity, version=version)).model_copy(
+        update={"moved_from": ITEM_ID, "moved_from_reserved": 0}
+    )
 
 
 def test_fields_added_to_an_event_stay_out_of_its_payload_while_they_say_nothing() -> None:
