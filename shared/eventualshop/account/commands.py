@@ -8,7 +8,7 @@ from pydantic import Field
 
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command
-from eventualshop.kernel.values import Address
+from eventualshop.kernel.values import ClientAddress
 
 
 class AccountCommand(Command):
@@ -39,12 +39,12 @@ class DeleteAccount(AccountCommand):
 
 class AddBillingAddress(AccountCommand):
     address_id: NewId  # the id a new address gets
-    address: Address
+    address: ClientAddress
 
 
 class AddShippingAddress(AccountCommand):
     address_id: NewId
-    address: Address
+    address: ClientAddress
 
 
 class DeleteBillingAddress(AccountCommand):

@@ -13,8 +13,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 
@@ -66,7 +68,7 @@ class Address(ValueObject):
     state: NonEmpty
     zip_code: NonEmpty
     country: NonEmpty
-    number: Annotated[int, Field(gt=0)] | None = None
+    number: Annotated[Count, Field(gt=0)] | None = None
     complement: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None
     ) = None
@@ -81,3 +83,34 @@ class Product(ValueObject):
     category: NonEmpty
     unit: NonEmpty
     sku: NonEmpty
+
+
+#: The largest house number a client may give: the original's ``int`` (a 32-bit integer), and
+#: what every read-model store keeps as a number (MongoDB refuses integers past 8 bytes).
+MAX_HOUSE_NUMBER = 2**31 - 1
+
+
+def _a_house_number(address: Address) -> Address:
+    # Checked on what a client sends, not on the value object: events already stored keep
+    # whatever number they hold, and still load. A larger one was taken (202), and on MongoDB
+    # every projection of those addresses then failed for good.
+    if address.number is not None and address.number > MAX_HOUSE_NUMBER:
+        raise ValidationError.from_exception_data(
+            "Address",
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "less_than_equal",
+                        "Input should be less than or equal to {le}",
+                        {"le": MAX_HOUSE_NUMBER},
+                    ),
+                    loc=("number",),
+                    input=address.number,
+                )
+            ],
+        )
+    return address
+
+
+#: An address a client sends (a command's): the value object, its house number bounded.
+ClientAddress = Annotated[Address, AfterValidator(_a_house_number)]

@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.money import ClientAmount, CurrencyCode
-from eventualshop.kernel.values import Address, Count, NonEmpty, Product
+from eventualshop.kernel.values import ClientAddress, Count, NonEmpty, Product
 from eventualshop.shopping_cart.payment_methods import CardDetails, PayPalDetails
 
 MAX_QUANTITY = 65535  # the original's ushort
@@ -77,11 +77,11 @@ class RemovePaymentMethod(CartCommand):
 
 
 class AddShippingAddress(CartCommand):
-    address: Address
+    address: ClientAddress
 
 
 class AddBillingAddress(CartCommand):
-    address: Address
+    address: ClientAddress
 
 
 class CheckOutCart(CartCommand):

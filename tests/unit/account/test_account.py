@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from pydantic import ValidationError
+
 from eventualshop.account import commands as c
 from eventualshop.account import events as e
 from eventualshop.account.account import ACCOUNT
@@ -163,3 +166,43 @@ def test_an_email_read_from_an_older_version_of_the_user_changes_nothing() -> No
     given(CREATED, later).when(same).then(
         e.AccountEmailChanged(account_id=ACCOUNT_ID, email="later@b.co", user_version=7)
     )
+
+
+def _address_sent(**changes: object) -> dict[str, object]:
+    return HOME.model_dump(mode="json", by_alias=True) | changes
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [
+        (2**31, "less than or equal to 2147483647"),  # a 32-bit int, as the original's
+        (10**30, "less than or equal to 2147483647"),  # MongoDB keeps no int past 8 bytes
+        (True, "whole number"),  # JSON's true is no house number (lax mode read it as 1)
+    ],
+)
+def test_a_house_number_a_store_cannot_keep_is_refused_as_input(number: object, says: str) -> None:
+    # Was: taken (202); on MongoDB every projection of the account's addresses then failed.
+    for command in (c.AddBillingAddress, c.AddShippingAddress):
+        with pytest.raises(ValidationError) as refused:
+            command.model_validate(
+                {
+                    "accountId": uuid.uuid4(),
+                    "addressId": uuid.uuid4(),
+                    "address": _address_sent(number=number),
+                }
+            )
+        (error,) = refused.value.errors()
+        assert error["loc"] == ("address", "number"), error
+        assert says in error["msg"], error
+
+
+def test_an_address_stored_with_any_house_number_still_loads() -> None:
+    # The bound is on what a client sends: an event already stored is read as it is.
+    stored = e.BillingAddressAdded.model_validate(
+        {
+            "accountId": uuid.uuid4(),
+            "addressId": uuid.uuid4(),
+            "address": _address_sent(number=10**30),
+        }
+    )
+    assert stored.address.number == 10**30
