@@ -12,7 +12,8 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 
@@ -183,8 +184,34 @@ def sign_up(request: Request) -> Response:
         credential_id=credentials.keep(store, user_id, form.password),
     )
     fingerprint = _fingerprint("sign-up", form.first_name, form.last_name, form.email)
-    outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
+    with _claim_kept_only_if_accepted(store, form.email, user_id) as accepted:
+        outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
+        accepted(outcome)
     return _accepted(outcome, {"CorrelationId": context.correlation_id})
+
+
+@contextmanager
+def _claim_kept_only_if_accepted(
+    store: ReadModelStore, email: str, user_id: uuid.UUID
+) -> Iterator[Callable[[Outcome], None]]:
+    """Around the command a claim was made for: a refusal for good (a rejection, or the
+    Idempotency-Key of another request) gives the claim up (``emails.let_go``). A failure that
+    may pass (a conflict, a store down) keeps it: another attempt of the same sign-up may be
+    committing. The block reports its outcome through the callable."""
+    refused = False
+
+    def told(outcome: Outcome) -> None:
+        nonlocal refused
+        refused = not outcome.accepted
+
+    try:
+        yield told
+    except IdempotencyKeyReused:
+        refused = True
+        raise
+    finally:
+        if refused:
+            emails.let_go(store, email, user_id, emails.holders_in(ROOT, email))
 
 
 def _claim(store: ReadModelStore, email: str, user_id: uuid.UUID) -> Response | None:
@@ -233,7 +260,9 @@ def change_email(request: Request) -> Response:
         return refused
     command = ChangeEmail(user_id=user_id, email=email)
     fingerprint = _fingerprint("change-email", user_id, email)
-    outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
+    with _claim_kept_only_if_accepted(ROOT.read_model_store(), email, user_id) as accepted:
+        outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
+        accepted(outcome)
     return _accepted(outcome, headers)
 
 
@@ -338,7 +367,10 @@ def change_password(request: Request) -> Response:
         credential = credentials.keep(store, user_id, form.password)
     # The same password again names the current credential: no event, and 202 all the same.
     command = ChangePassword(user_id=user_id, credential_id=credential)
-    fingerprint = _fingerprint("change-password", user_id, credential)
+    # Not the credential: a new one is made whenever the password sent is not the current one,
+    # so a retry after another change was refused (422) instead of answered. The password is a
+    # secret, which no fingerprint holds (a repeat that differs only in it is the same request).
+    fingerprint = _fingerprint("change-password", user_id)
     outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
     if outcome.accepted and outcome.event_types and not outcome.duplicate:
         tokens.revoke_user(store, user_id)  # a new password signs out every other session

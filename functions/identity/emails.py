@@ -140,6 +140,22 @@ def _lapsed(found: Document, now: datetime) -> bool:
     return now - datetime.fromisoformat(str(claimed_at)) >= CLAIM_HOLDS
 
 
+def let_go(
+    store: ReadModelStore,
+    email: str,
+    user_id: uuid.UUID,
+    holders: Callable[[uuid.UUID], Holder],
+) -> None:
+    """Give up ``user_id``'s claim on ``email`` after a request that claimed it was refused
+    (a sign-up under a reused Idempotency-Key, a change-email on a deleted user), unless the
+    user holds the email all the same: the claim held it for a minute, and another user's
+    sign-up with it was told one was under way."""
+    found = store.get(EMAILS, email)
+    if found is None or found["userId"] != str(user_id) or holders(user_id) is Holder.KEEPS:
+        return
+    store.delete_many(EMAILS, {"id": email, "userId": str(user_id)})
+
+
 def owner(store: ReadModelStore, email: str) -> uuid.UUID | None:
     found = store.get(EMAILS, email)
     return uuid.UUID(str(found["userId"])) if found else None

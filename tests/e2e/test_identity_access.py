@@ -648,6 +648,52 @@ def test_an_idempotency_key_reused_on_another_identity_route_is_refused(
     assert again.json["code"] == "idempotency-key-reused"
 
 
+def test_a_change_of_password_retried_after_another_change_gets_its_first_answer(
+    client: FlaskClient,
+) -> None:
+    # Was: 422 idempotency-key-reused. The fingerprint held the credential, and one is made
+    # afresh whenever the password sent is not the current one.
+    user = customer(client, "Retrier")
+    first = {"password": "Brand-New-Pass-99", "passwordConfirmation": "Brand-New-Pass-99"}
+    keyed = {"Idempotency-Key": str(uuid.uuid4()), **user.auth}
+    url = f"{IDENTITIES}/{user.id}/change-password"
+    assert client.put(url, json=first, headers=keyed).status_code == 202
+    other = {"password": "Second-New-Pass-77", "passwordConfirmation": "Second-New-Pass-77"}
+    user = sign_in(client, User(user.id, user.email, "Brand-New-Pass-99"))
+    assert client.put(url, json=other, headers=user.auth).status_code == 202
+    user = sign_in(client, User(user.id, user.email, "Second-New-Pass-77"))
+
+    again = client.put(url, json=first, headers={**keyed, **user.auth})
+
+    assert again.status_code == 202, again.get_data(as_text=True)
+    assert again.json is not None
+    assert again.json["duplicate"] is True
+    sign_in(client, user)  # the retry changed nothing: the second password still signs in
+
+
+def test_a_refused_sign_up_leaves_its_email_free(client: FlaskClient) -> None:
+    # Was: the email stayed claimed for a minute, and a stranger's sign-up with it was told one
+    # was under way (409 email-claim-pending).
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {
+        "firstName": "Keeper",
+        "lastName": "Tester",
+        "email": f"first-{uuid.uuid4().hex[:8]}@example.com",
+        "password": PASSWORD,
+        "passwordConfirmation": PASSWORD,
+    }
+    assert client.post(f"{IDENTITIES}/sign-up", json=body, headers=key).status_code == 202
+    wanted = f"wanted-{uuid.uuid4().hex[:8]}@example.com"
+    reused = client.post(f"{IDENTITIES}/sign-up", json=body | {"email": wanted}, headers=key)
+    assert reused.status_code == 422, reused.get_data(as_text=True)
+
+    stranger = client.post(
+        f"{IDENTITIES}/sign-up", json=body | {"email": wanted, "firstName": "Stranger"}
+    )
+
+    assert stranger.status_code == 202, stranger.get_data(as_text=True)
+
+
 def move_to(client: FlaskClient, user: User, email: str) -> list[str]:
     """The user adds ``email`` and confirms it (it becomes primary); the confirmation's events."""
     for method, action in (("PUT", "change-email"), ("POST", "confirm-email")):
