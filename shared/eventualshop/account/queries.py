@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventualshop.account.read_models import BILLING_LIST, DETAILS, SHIPPING_LIST
 from eventualshop.kernel.paging import Page, Paging, page
-from eventualshop.kernel.readmodels import Filters, ReadModelStore
+from eventualshop.kernel.readmodels import Filters, ReadModelStore, Sort
 
 _DETAILS = ("accountId", "firstName", "lastName", "email", "status")
 _ADDRESS = ("addressId", "accountId", "address", "isPrimary")
@@ -42,8 +42,11 @@ def list_accounts_details(store: ReadModelStore, paging: Paging) -> Page:
 
 def _addresses(store: ReadModelStore, collection: str, account_id: UUID, paging: Paging) -> Page:
     live: Filters = {"accountId": str(account_id), "isDeleted": False}
+    # In one order, or offset paging may show an address twice and another never (no store
+    # promises an order without one): by id, as the accounts' list.
+    by_id: Sort = [("id", "asc")]
     return page(
-        lambda limit, offset: store.find(collection, live, limit=limit, offset=offset),
+        lambda limit, offset: store.find(collection, live, sort=by_id, limit=limit, offset=offset),
         paging,
         _shape(_ADDRESS),
     )
