@@ -10,6 +10,7 @@ events are written out here. Importing this module imports no domain module.
 from __future__ import annotations
 
 from eventualshop.account.declaration import ACCOUNT
+from eventualshop.account.declaration import API_V2 as ACCOUNT_API_V2
 from eventualshop.catalog.declaration import API_V2 as CATALOG_API_V2
 from eventualshop.catalog.declaration import CATALOG
 from eventualshop.identity.declaration import IDENTITY
@@ -318,6 +319,7 @@ PROJECTORS: tuple[FunctionSpec, ...] = (
 
 #: The original's v2 rows (reference §7.4): v1 query routes served again under ``/api/v2``.
 API_V2: tuple[FunctionSpec, ...] = (
+    *versioned_queries(ACCOUNT, SERVED_BY, "v2", ACCOUNT_API_V2),
     *versioned_queries(CATALOG, SERVED_BY, "v2", CATALOG_API_V2),
     *versioned_queries(WAREHOUSE, SERVED_BY, "v2", WAREHOUSE_API_V2),
 )

@@ -231,7 +231,7 @@ def test_every_route_declares_who_may_call_it_and_the_back_office_is_the_admins(
         if (s.context == "catalog" and s.kind.value == "command")
         or s.context == "warehouse"
         or s.name.endswith(("-rebuild-projection", "-projection-lag"))
-        or s.name == "account-list-accounts-details"
+        or s.name in ("account-list-accounts-details", "account-list-accounts-details-v2")
     }
     assert {name for name, a in access.items() if a == "admin"} == back_office
 
@@ -824,3 +824,21 @@ def details_of(client: FlaskClient, user: User) -> dict[str, Any]:
     answer = client.get(f"{IDENTITIES}/{user.id}/details", headers=user.auth)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return dict(answer.json)  # type: ignore[arg-type]
+
+
+def test_the_v2_accounts_list_answers_as_the_v1_list(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Row 1 of the original is v1 and v2, as rows 8 and 48 are; its v2 route was a 404.
+    owner, boss = customer(client, "Versioned"), admin(client, monkeypatch)
+    eventually(lambda: account_exists(client, owner))
+
+    v1 = client.get(f"{ACCOUNTS}/accounts-details", query_string={"limit": 100}, headers=boss.auth)
+    v2 = client.get(
+        "/api/v2/accounts/accounts-details", query_string={"limit": 100}, headers=boss.auth
+    )
+
+    assert v2.status_code == 200, v2.get_data(as_text=True)
+    assert v2.json == v1.json
+    refused = client.get("/api/v2/accounts/accounts-details", headers=owner.auth)
+    assert refused.status_code == 403  # admin only, as v1

@@ -43,3 +43,6 @@ ACCOUNT = BoundedContext(
         "account-shipping-address-list",
     ),
 )
+
+#: The query routes the original also served under ``/api/v2`` with the same behaviour (row 1).
+API_V2 = ("list_accounts_details",)
