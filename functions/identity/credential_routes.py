@@ -164,7 +164,7 @@ def _user(user_id: uuid.UUID) -> User | None:
 def sign_up(request: Request) -> Response:
     form = _parse(SignUp, request, "POST")
     _confirmed(form.password, form.password_confirmation)
-    if form.first_name == form.last_name:
+    if form.first_name.casefold() == form.last_name.casefold():  # "Lovelace" is "lovelace"
         raise ProblemError(
             400, "Invalid request", "names differ", {"lastName": ["must differ from firstName"]}
         )

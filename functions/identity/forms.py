@@ -4,13 +4,30 @@ validate their JSON bodies with them, and the OpenAPI document describes the rou
 
 from __future__ import annotations
 
-from typing import Literal
+import unicodedata
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
 from eventualshop.identity.rules import Email, Name, Password
+
+#: Control characters, invisible ones (zero-width spaces, a right-to-left override) and line
+#: breaks by Unicode category: a name or an email that shows otherwise than it is.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _shown_as_it_is(text: str) -> str:
+    if any(unicodedata.category(c) in _HIDDEN for c in text):
+        raise ValueError("must not hold control characters or invisible ones")
+    return text
+
+
+# A new user's name and email only: stored users, their events and their sign-in read what they
+# hold, and refusing it there would lock them out (four zero-width spaces made a name).
+NewName = Annotated[Name, AfterValidator(_shown_as_it_is)]
+NewEmailAddress = Annotated[Email, AfterValidator(_shown_as_it_is)]
 
 
 class _Body(BaseModel):
@@ -21,9 +38,9 @@ class _Body(BaseModel):
 
 
 class SignUp(_Body):
-    first_name: Name
-    last_name: Name
-    email: Email
+    first_name: NewName
+    last_name: NewName
+    email: NewEmailAddress
     password: Password
     password_confirmation: SecretStr
 
@@ -41,7 +58,7 @@ class NewPassword(_Body):
 class NewEmail(_Body):
     """The email a user adds (``change-email``'s query parameter)."""
 
-    email: Email
+    email: NewEmailAddress
 
 
 class RefreshToken(_Body):

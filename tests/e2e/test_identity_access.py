@@ -842,3 +842,34 @@ def test_the_v2_accounts_list_answers_as_the_v1_list(
     assert v2.json == v1.json
     refused = client.get("/api/v2/accounts/accounts-details", headers=owner.auth)
     assert refused.status_code == 403  # admin only, as v1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"firstName": "\u200b\u200b\u200b\u200b"}, "firstName"),  # four zero-width spaces
+        ({"lastName": "Tester\u202e"}, "lastName"),  # a right-to-left override
+        ({"firstName": "Ada\nX"}, "firstName"),
+        ({"email": "a\u200bb@example.com"}, "email"),
+        ({"email": "a\x01b@example.com"}, "email"),
+        ({"firstName": "lovelace", "lastName": "Lovelace"}, "lastName"),  # the same name
+    ],
+)
+def test_a_new_users_name_or_email_shows_as_it_is(
+    client: FlaskClient, changes: dict[str, str], field: str
+) -> None:
+    # Was: each taken (202): a name of four invisible characters, an email that reads like
+    # another, names that differ only in case.
+    body = {
+        "firstName": "Visible",
+        "lastName": "Tester",
+        "email": f"shown-{uuid.uuid4().hex[:8]}@example.com",
+        "password": PASSWORD,
+        "passwordConfirmation": PASSWORD,
+    } | changes
+
+    answer = client.post(f"{IDENTITIES}/sign-up", json=body)
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.json is not None
+    assert field in answer.json["errors"], answer.json
