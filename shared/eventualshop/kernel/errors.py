@@ -46,6 +46,13 @@ class CurrencyMismatch(DomainRejection):
     code = "currency-mismatch"
 
 
+class AmountTooLarge(DomainRejection):
+    """A sum or product of amounts with more digits than an amount may hold: it would be
+    rounded, and no payment could settle it exactly."""
+
+    code = "amount-too-large"
+
+
 class AggregateNotFound(DomainError):
     def __init__(self, aggregate_type: str, aggregate_id: UUID) -> None:
         super().__init__(f"{aggregate_type} with id {aggregate_id} not found")

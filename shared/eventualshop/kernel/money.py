@@ -7,8 +7,10 @@ On the wire an amount is a string (``"10.50"``) and a currency its ISO code (``"
 
 from __future__ import annotations
 
+import operator
 import re
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation, localcontext
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -23,7 +25,28 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from eventualshop.kernel.errors import CurrencyMismatch
+from eventualshop.kernel.errors import AmountTooLarge, CurrencyMismatch
+
+#: The digits an amount may hold: what Decimal's default context keeps, about what the original's
+#: decimal held.
+MAX_AMOUNT_DIGITS = 28
+
+
+def _exactly(op: Callable[[Decimal, Any], Decimal], left: Decimal, right: Any) -> Decimal:
+    """``op(left, right)``, exact: Decimal rounds a result to its context's 28 digits without a
+    word, and a cart's total of 28-digit prices was rounded (and shown as ``1.0008…E+28``), so
+    no payment in cents could settle it. A result of fewer digits was not rounded."""
+    result = op(left, right)
+    if len(result.as_tuple().digits) < MAX_AMOUNT_DIGITS:
+        return result
+    with localcontext() as exact:
+        exact.prec = 4 * MAX_AMOUNT_DIGITS  # the exact sum or product of two such amounts
+        whole = op(left, right)
+    if len(whole.normalize(exact).as_tuple().digits) > MAX_AMOUNT_DIGITS:
+        raise AmountTooLarge(
+            f"the amount would have more than {MAX_AMOUNT_DIGITS} digits, and be rounded"
+        )
+    return result
 
 
 class Currency(StrEnum):
@@ -153,16 +176,16 @@ class Money(BaseModel):
 
     def __add__(self, other: Money) -> Self:
         self._same(other)
-        return self._with(self.amount + other.amount)
+        return self._with(_exactly(operator.add, self.amount, other.amount))
 
     def __sub__(self, other: Money) -> Self:
         self._same(other)
-        return self._with(self.amount - other.amount)
+        return self._with(_exactly(operator.sub, self.amount, other.amount))
 
     def __mul__(self, factor: int) -> Self:
         if isinstance(factor, bool) or not isinstance(factor, int):
             return NotImplemented
-        return self._with(self.amount * factor)
+        return self._with(_exactly(operator.mul, self.amount, factor))
 
     __rmul__ = __mul__
 
@@ -236,8 +259,6 @@ class PositiveMoney(Money):
 
 
 # ---- money a client sends ----------------------------------------------------------------------
-
-MAX_AMOUNT_DIGITS = 28  # about what the original's decimal holds
 
 
 #: How a client writes an amount: ASCII digits, an optional fraction and exponent. Python's

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from eventualshop.kernel.errors import CurrencyMismatch, DomainRejection
+from eventualshop.kernel.errors import AmountTooLarge, CurrencyMismatch, DomainRejection
 from eventualshop.kernel.money import (
     MAX_AMOUNT_DIGITS,
     ClientAmount,
@@ -256,12 +256,12 @@ class TestClientMoney:
 
     def test_arithmetic_on_client_money_is_not_held_to_what_a_client_may_send(self) -> None:
         price = ClientMoney.of("5.00", "USD")
-        large = ClientMoney.of("9" * MAX_AMOUNT_DIGITS, "USD")
+        large = ClientMoney.of("5" + "0" * (MAX_AMOUNT_DIGITS - 1), "USD")  # 5 x 10^27
 
         assert (price - price).amount == 0
         assert (price * 0).amount == 0
         assert (-1 * price).amount == Decimal("-5.00")
-        assert (large * 2).amount == 2 * Decimal("9" * MAX_AMOUNT_DIGITS)
+        assert (large * 2).amount == Decimal("1E+28")  # past what a client may send, exact
         assert type(price - price) is ClientMoney
 
     def test_a_client_amount_accepts_any_money_and_checks_it_like_client_money(self) -> None:
@@ -312,3 +312,32 @@ def test_a_client_amount_is_written_in_ascii_decimal_notation(written: str) -> N
 @pytest.mark.parametrize("written", ["10", "10.50", " 10.5 ", "1E+2", ".5", "10.", "+3"])
 def test_the_decimal_notations_a_client_uses_are_taken(written: str) -> None:
     assert ClientMoney.model_validate({"amount": written, "currency": "USD"}).is_positive
+
+
+class TestExactArithmetic:
+    """Decimal rounds to 28 digits without a word: money refuses a result it would round."""
+
+    def test_a_product_with_more_digits_than_an_amount_holds_is_refused(self) -> None:
+        # Was: 111111111111111111111111111.0 (rounded), which no payment in cents settles.
+        price = Money.of("12345678901234567890123456.78", "USD")
+
+        with pytest.raises(AmountTooLarge) as refused:
+            price * 9
+
+        assert refused.value.code == "amount-too-large"
+
+    def test_a_sum_that_would_be_rounded_is_refused(self) -> None:
+        big = Money.of("9999999999999999999999999999", "JPY")
+        with pytest.raises(AmountTooLarge):
+            big + Money.of("0.5", "JPY")
+
+    @pytest.mark.parametrize(
+        ("left", "factor", "product"),
+        [
+            ("12345678901234567890123456.78", 7, "86419752308641975230864197.46"),  # 28 digits
+            ("1000000000000000000000000000.00", 1, "1E+27"),  # trailing zeros are not digits lost
+            ("9.99", 3, "29.97"),
+        ],
+    )
+    def test_an_exact_result_is_kept(self, left: str, factor: int, product: str) -> None:
+        assert (Money.of(left, "USD") * factor).amount == Decimal(product)

@@ -147,3 +147,13 @@ def test_the_total_is_always_the_sum_of_the_items_still_in_the_cart(
     replayed = replay(CART, examples.given(examples.created()).state, history)
     assert replayed is not None
     assert replayed.total.amount == total(model)
+
+
+def test_an_item_whose_total_would_be_rounded_is_refused() -> None:
+    # Was: taken, the cart's total rounded to 28 digits (and shown as 1.0008…E+28), so no
+    # payment in cents could ever settle it.
+    from eventualshop.kernel.errors import AmountTooLarge
+
+    examples.given(examples.created()).when(
+        add_item(quantity=9, unit_price="12345678901234567890123456.78")
+    ).then_rejected(AmountTooLarge, code="amount-too-large")
