@@ -211,7 +211,10 @@ def _claim_kept_only_if_accepted(
         raise
     finally:
         if refused:
-            emails.let_go(store, email, user_id, emails.holders_in(ROOT, email))
+            try:
+                emails.let_go(store, email, user_id)
+            except Exception:  # the refusal is the answer; the claim lapses in a minute anyway
+                log.warning("could not give up the claim on an email; it lapses", exc_info=True)
 
 
 def _claim(store: ReadModelStore, email: str, user_id: uuid.UUID) -> Response | None:
@@ -367,10 +370,11 @@ def change_password(request: Request) -> Response:
         credential = credentials.keep(store, user_id, form.password)
     # The same password again names the current credential: no event, and 202 all the same.
     command = ChangePassword(user_id=user_id, credential_id=credential)
-    # Not the credential: a new one is made whenever the password sent is not the current one,
-    # so a retry after another change was refused (422) instead of answered. The password is a
-    # secret, which no fingerprint holds (a repeat that differs only in it is the same request).
-    fingerprint = _fingerprint("change-password", user_id)
+    # The credential tells two passwords apart without holding either (as a card's token does).
+    # So a retry after another change of password is refused (422): its password is no longer the
+    # current one, and names a new credential. Left so: taking the credential out answered a
+    # different password under a reused key as a duplicate, and changed nothing.
+    fingerprint = _fingerprint("change-password", user_id, credential)
     outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
     if outcome.accepted and outcome.event_types and not outcome.duplicate:
         tokens.revoke_user(store, user_id)  # a new password signs out every other session

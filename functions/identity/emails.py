@@ -140,20 +140,21 @@ def _lapsed(found: Document, now: datetime) -> bool:
     return now - datetime.fromisoformat(str(claimed_at)) >= CLAIM_HOLDS
 
 
-def let_go(
-    store: ReadModelStore,
-    email: str,
-    user_id: uuid.UUID,
-    holders: Callable[[uuid.UUID], Holder],
-) -> None:
-    """Give up ``user_id``'s claim on ``email`` after a request that claimed it was refused
-    (a sign-up under a reused Idempotency-Key, a change-email on a deleted user), unless the
-    user holds the email all the same: the claim held it for a minute, and another user's
-    sign-up with it was told one was under way."""
+def let_go(store: ReadModelStore, email: str, user_id: uuid.UUID) -> None:
+    """Let ``user_id``'s claim on ``email`` lapse now, after a request that claimed it was refused
+    (a sign-up under a reused Idempotency-Key, a change-email on a deleted user): it held the
+    email for a minute, and another user's sign-up with it was told one was under way. Lapsed,
+    not deleted: the next claimant asks then what became of this user (:func:`claim`), so a
+    concurrent request of the same user that did take the email still holds it, and a sign-up
+    that never registered its user has its password forgotten."""
     found = store.get(EMAILS, email)
-    if found is None or found["userId"] != str(user_id) or holders(user_id) is Holder.KEEPS:
+    if found is None or found["userId"] != str(user_id):
         return
-    store.delete_many(EMAILS, {"id": email, "userId": str(user_id)})
+    lapsed = found | {
+        "claimedAt": (utc_now() - CLAIM_HOLDS).isoformat(),
+        "version": int(found["version"]) + 1,
+    }
+    store.upsert_if_newer(EMAILS, lapsed)  # guarded: a claim taken over meanwhile stays
 
 
 def owner(store: ReadModelStore, email: str) -> uuid.UUID | None:

@@ -16,10 +16,17 @@ from eventualshop.identity.rules import Email, Name, Password
 #: Control characters, invisible ones (zero-width spaces, a right-to-left override) and line
 #: breaks by Unicode category: a name or an email that shows otherwise than it is.
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: Invisible joiners that scripts need inside words (Persian and Indic names hold ZWNJ).
+_JOINERS = frozenset({"\u200c", "\u200d"})
+#: Letters that show as blank space (Hangul fillers, the blank Braille pattern).
+_BLANK_LETTERS = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})
 
 
 def _shown_as_it_is(text: str) -> str:
-    if any(unicodedata.category(c) in _HIDDEN for c in text):
+    if any(
+        c in _BLANK_LETTERS or (unicodedata.category(c) in _HIDDEN and c not in _JOINERS)
+        for c in text
+    ):
         raise ValueError("must not hold control characters or invisible ones")
     return text
 

@@ -1,4 +1,7 @@
-"""An account's address lists page in one order on every read-model store."""
+"""An account's address lists page in one order on every read-model store.
+
+Every store here returns id order even when not asked (the test passes on the query before it
+asked): it holds the order the query now asks for, should a store or an index return another."""
 
 from __future__ import annotations
 

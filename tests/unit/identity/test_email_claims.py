@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from functions.identity import credentials
-from functions.identity.emails import CLAIM_HOLDS, EMAILS, Claim, Holder, claim, owner
+from functions.identity.emails import CLAIM_HOLDS, EMAILS, Claim, Holder, claim, let_go, owner
 
 EMAIL = "ada@example.com"
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
@@ -95,3 +95,17 @@ def test_an_email_a_registered_user_added_and_let_expire_lapses_and_keeps_their_
     assert owner(store, EMAIL) == SECOND
     # The holder is a user: their password stays (it is forgotten for a user that never was).
     assert store.find(credentials.CREDENTIALS, {"userId": str(FIRST)}) != []
+
+
+def test_a_claim_let_go_lapses_and_the_next_claimant_asks_who_holds_the_email() -> None:
+    # A refused request lets its claim lapse rather than deleting it: had a concurrent request
+    # of the same user taken the email meanwhile, the next claimant finds it taken.
+    store = InMemoryReadModelStore()
+    assert claim(store, EMAIL, FIRST, nobody, now=datetime.now(UTC)) is Claim.OURS
+
+    let_go(store, EMAIL, FIRST)
+
+    assert claim(store, EMAIL, SECOND, kept_by(FIRST)) is Claim.TAKEN
+    assert claim(store, EMAIL, SECOND, nobody) is Claim.OURS  # at once, not a minute later
+    let_go(store, EMAIL, FIRST)  # another user's claim now: left alone
+    assert owner(store, EMAIL) == SECOND
