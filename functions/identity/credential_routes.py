@@ -12,8 +12,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 
@@ -29,8 +28,9 @@ from eventualshop.kernel.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
 )
+from eventualshop.kernel.messages import Command
 from eventualshop.kernel.readmodels import ReadModelStore
-from eventualshop.kernel.service import Outcome
+from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.runtime.auth import current_settings, jwks
 from eventualshop.runtime.http import (
     command_context,
@@ -173,48 +173,51 @@ def sign_up(request: Request) -> Response:
     # A retried sign-up (same Idempotency-Key) is the same user: its claim on the email holds.
     key = request.headers.get("Idempotency-Key")
     user_id = uuid.uuid5(_SIGN_UP, key) if key else uuid.uuid4()
-    refused = _claim(store, form.email, user_id)
+
+    def registration() -> RegisterUser:  # the password is kept once the email is claimed
+        return RegisterUser(
+            user_id=user_id,
+            first_name=form.first_name,
+            last_name=form.last_name,
+            email=form.email,
+            credential_id=credentials.keep(store, user_id, form.password),
+        )
+
+    fingerprint = _fingerprint("sign-up", form.first_name, form.last_name, form.email)
+    return _under_claim(
+        store, form.email, user_id, registration, replace(context, fingerprint=fingerprint)
+    )
+
+
+def _under_claim(
+    store: ReadModelStore,
+    email: str,
+    user_id: uuid.UUID,
+    command: Callable[[], Command],
+    context: CommandContext,
+) -> Response:
+    """Claim ``email`` for ``user_id``, then handle the command. A refusal for good (a
+    rejection, or the Idempotency-Key of another request) lets the claim lapse
+    (``emails.let_go``); a failure that may pass (a conflict, a store down) keeps it: another
+    attempt of the same request may be committing."""
+    refused = _claim(store, email, user_id)
     if refused is not None:
         return refused
-    command = RegisterUser(
-        user_id=user_id,
-        first_name=form.first_name,
-        last_name=form.last_name,
-        email=form.email,
-        credential_id=credentials.keep(store, user_id, form.password),
-    )
-    fingerprint = _fingerprint("sign-up", form.first_name, form.last_name, form.email)
-    with _claim_kept_only_if_accepted(store, form.email, user_id) as accepted:
-        outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
-        accepted(outcome)
+    try:
+        outcome = ROOT.service(CONTEXT).handle(command(), context)
+    except IdempotencyKeyReused:
+        _let_go(store, email, user_id)
+        raise
+    if not outcome.accepted:
+        _let_go(store, email, user_id)
     return _accepted(outcome, {"CorrelationId": context.correlation_id})
 
 
-@contextmanager
-def _claim_kept_only_if_accepted(
-    store: ReadModelStore, email: str, user_id: uuid.UUID
-) -> Iterator[Callable[[Outcome], None]]:
-    """Around the command a claim was made for: a refusal for good (a rejection, or the
-    Idempotency-Key of another request) gives the claim up (``emails.let_go``). A failure that
-    may pass (a conflict, a store down) keeps it: another attempt of the same sign-up may be
-    committing. The block reports its outcome through the callable."""
-    refused = False
-
-    def told(outcome: Outcome) -> None:
-        nonlocal refused
-        refused = not outcome.accepted
-
+def _let_go(store: ReadModelStore, email: str, user_id: uuid.UUID) -> None:
     try:
-        yield told
-    except IdempotencyKeyReused:
-        refused = True
-        raise
-    finally:
-        if refused:
-            try:
-                emails.let_go(store, email, user_id)
-            except Exception:  # the refusal is the answer; the claim lapses in a minute anyway
-                log.warning("could not give up the claim on an email; it lapses", exc_info=True)
+        emails.let_go(store, email, user_id)
+    except Exception:  # the refusal is the answer; the claim lapses in a minute anyway
+        log.warning("could not give up the claim on an email; it lapses", exc_info=True)
 
 
 def _claim(store: ReadModelStore, email: str, user_id: uuid.UUID) -> Response | None:
@@ -255,18 +258,12 @@ def change_email(request: Request) -> Response:
     refuse_nul(request.args.get("email") or "", "email")  # as a derived route's query
     email = _validated(NewEmail, {"email": request.args.get("email")}).email
     context = command_context(request)
-    headers = {"CorrelationId": context.correlation_id}
     if _user(user_id) is None:
         raise ProblemError(404, "Not found", f"no user {user_id}")
-    refused = _claim(ROOT.read_model_store(), email, user_id)
-    if refused is not None:
-        return refused
     command = ChangeEmail(user_id=user_id, email=email)
     fingerprint = _fingerprint("change-email", user_id, email)
-    with _claim_kept_only_if_accepted(ROOT.read_model_store(), email, user_id) as accepted:
-        outcome = ROOT.service(CONTEXT).handle(command, replace(context, fingerprint=fingerprint))
-        accepted(outcome)
-    return _accepted(outcome, headers)
+    store, keyed = ROOT.read_model_store(), replace(context, fingerprint=fingerprint)
+    return _under_claim(store, email, user_id, lambda: command, keyed)
 
 
 def _refused() -> ProblemError:

@@ -86,15 +86,20 @@ def client(served: ServedShop, monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
     return served.shop.app.test_client()
 
 
-def sign_up(client: FlaskClient, name: str = "Alice", password: str = PASSWORD) -> User:
-    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
-    body = {
+def sign_up_body(name: str = "Alice", password: str = PASSWORD) -> dict[str, str]:
+    """A sign-up of ``name`` Tester under an email of its own."""
+    return {
         "firstName": name,
         "lastName": "Tester",
-        "email": email,
+        "email": f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com",
         "password": password,
         "passwordConfirmation": password,
     }
+
+
+def sign_up(client: FlaskClient, name: str = "Alice", password: str = PASSWORD) -> User:
+    body = sign_up_body(name, password)
+    email = body["email"]
     answer = client.post(f"{IDENTITIES}/sign-up", json=body)
     assert answer.status_code == 202, answer.get_data(as_text=True)
     assert answer.headers["Location"] == f"{IDENTITIES}/{answer.json['userId']}/details"  # type: ignore[index]
@@ -652,13 +657,7 @@ def test_a_refused_sign_up_leaves_its_email_free(client: FlaskClient) -> None:
     # Was: the email stayed claimed for a minute, and a stranger's sign-up with it was told one
     # was under way (409 email-claim-pending).
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    body = {
-        "firstName": "Keeper",
-        "lastName": "Tester",
-        "email": f"first-{uuid.uuid4().hex[:8]}@example.com",
-        "password": PASSWORD,
-        "passwordConfirmation": PASSWORD,
-    }
+    body = sign_up_body("Keeper")
     assert client.post(f"{IDENTITIES}/sign-up", json=body, headers=key).status_code == 202
     wanted = f"wanted-{uuid.uuid4().hex[:8]}@example.com"
     reused = client.post(f"{IDENTITIES}/sign-up", json=body | {"email": wanted}, headers=key)
@@ -824,13 +823,7 @@ def test_the_v2_accounts_list_answers_as_the_v1_list(
 
 def test_a_name_whose_script_needs_a_joiner_is_taken(client: FlaskClient) -> None:
     # Persian and Indic names hold the zero-width non-joiner: it is part of how they are spelt.
-    body = {
-        "firstName": "\u0645\u0647\u200c\u0633\u0627",  # Mahsa, with its ZWNJ
-        "lastName": "Tester",
-        "email": f"joined-{uuid.uuid4().hex[:8]}@example.com",
-        "password": PASSWORD,
-        "passwordConfirmation": PASSWORD,
-    }
+    body = sign_up_body("Joined") | {"firstName": "\u0645\u0647\u200c\u0633\u0627"}  # Mahsa
 
     answer = client.post(f"{IDENTITIES}/sign-up", json=body)
 
@@ -854,13 +847,7 @@ def test_a_new_users_name_or_email_shows_as_it_is(
 ) -> None:
     # Was: each taken (202): a name of four invisible characters, an email that reads like
     # another, names that differ only in case.
-    body = {
-        "firstName": "Visible",
-        "lastName": "Tester",
-        "email": f"shown-{uuid.uuid4().hex[:8]}@example.com",
-        "password": PASSWORD,
-        "passwordConfirmation": PASSWORD,
-    } | changes
+    body = sign_up_body("Visible") | changes
 
     answer = client.post(f"{IDENTITIES}/sign-up", json=body)
 

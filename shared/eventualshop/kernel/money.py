@@ -19,13 +19,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eventualshop.kernel.errors import AmountTooLarge, CurrencyMismatch
+from eventualshop.kernel.validation import field_error
 
 #: The digits an amount may hold: what Decimal's default context keeps, about what the original's
 #: decimal held.
@@ -305,16 +304,7 @@ class ClientMoney(PositiveMoney):
         if in_minor_units != in_minor_units.to_integral_value():
             places = f"{decimals} decimal places" if decimals else "no decimal places"
             said = f"{self.currency.value} amounts have {places}"
-            raise ValidationError.from_exception_data(
-                type(self).__name__,
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError("value_error", said),
-                        loc=("amount",),
-                        input=str(self.amount),
-                    )
-                ],
-            )
+            raise field_error(type(self).__name__, "amount", str(self.amount), "value_error", said)
         return self
 
 

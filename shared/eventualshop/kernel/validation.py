@@ -10,6 +10,20 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
 
+def field_error(
+    model: str, field: str, value: object, kind: str, message: str, **context: object
+) -> ValidationError:
+    """The error of one field, raised from a check of the whole model (or of a field that is a
+    model): pydantic places it under the model's own place in the input, so a client's 400 names
+    ``unitPrice.amount`` or ``address.number``, as the field's own rules do."""
+    from pydantic import ValidationError
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    error = PydanticCustomError(kind, message, context or None)
+    details = InitErrorDetails(type=error, loc=(field,), input=value)
+    return ValidationError.from_exception_data(model, [details])
+
+
 def said(item: ErrorDetails) -> str:
     """The message of one error. A rule of ours (a ``ValueError`` in a validator) in its own
     words: pydantic's message puts "Value error, " before them."""

@@ -13,10 +13,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from eventualshop.kernel.validation import field_error
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 
@@ -95,19 +95,9 @@ def _a_house_number(address: Address) -> Address:
     # whatever number they hold, and still load. A larger one was taken (202), and on MongoDB
     # every projection of those addresses then failed for good.
     if address.number is not None and address.number > MAX_HOUSE_NUMBER:
-        raise ValidationError.from_exception_data(
-            "Address",
-            [
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        "less_than_equal",
-                        "Input should be less than or equal to {le}",
-                        {"le": MAX_HOUSE_NUMBER},
-                    ),
-                    loc=("number",),
-                    input=address.number,
-                )
-            ],
+        said = "Input should be less than or equal to {le}"
+        raise field_error(
+            "Address", "number", address.number, "less_than_equal", said, le=MAX_HOUSE_NUMBER
         )
     return address
 

@@ -95,6 +95,13 @@ def migrated_stores(root: Root) -> Any:
     return config
 
 
+def store_urls(root: Root, config: Any) -> list[str]:
+    """The URL of every store the shop's contexts open: each event store, then the read models'."""
+    return [config.resolved_event_store_url(c) for c in root.contexts] + [
+        config.resolved_read_model_url()
+    ]
+
+
 def existing_shop(root: Root) -> Any:
     """The settings of a shop that is there. The commands that read one (``lag``, ``rebuild``,
     ``sweep``, ``dead-letters``) made its embedded stores wherever a mistyped ``--data-dir``
@@ -102,11 +109,8 @@ def existing_shop(root: Root) -> Any:
     ``migrate``, ``users``) make it."""
     config = checked_settings(root)
     data_dir = Path(config.data_dir)
-    embedded = [config.resolved_event_store_url(c) for c in root.contexts] + [
-        config.resolved_read_model_url()
-    ]
     inside = f"sqlite:///{data_dir}/"  # an embedded store's URL (``Settings.resolved_…``)
-    if any(url.startswith(inside) for url in embedded) and not data_dir.exists():
+    if any(url.startswith(inside) for url in store_urls(root, config)) and not data_dir.exists():
         raise CliError(
             f"no shop in {data_dir.absolute()}: the folder does not exist (--data-dir, "
             "EVENTUALSHOP_DATA_DIR: the one `eventualshop serve` was given)",
@@ -155,15 +159,15 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
 def banner(root: Root, config: Any) -> str:
     """Where the shop listens and what it runs on: the data folder only where a store is in it
     (it said "data: var" for a shop on PostgreSQL), URLs without their secrets."""
+    from eventualshop.runtime.server import address
     from eventualshop.runtime.urls import shown
 
-    host = f"[{config.host}]" if ":" in config.host else config.host  # an IPv6 address
-    stores = {config.resolved_event_store_url(c) for c in root.contexts}
-    stores.add(config.resolved_read_model_url())
+    stores = set(store_urls(root, config))
     inside = f"sqlite:///{config.data_dir}/"
     where = [f"data: {config.data_dir}"] if any(u.startswith(inside) for u in stores) else []
     where += sorted(shown(u) for u in stores if not u.startswith(inside))
-    return f"http://{host}:{config.port}  (broker: {config.broker}, {', '.join(where)})"
+    listens = address(config.host, config.port)
+    return f"http://{listens}  (broker: {config.broker}, {', '.join(where)})"
 
 
 def _reach_dependencies(root: Root, config: Any) -> None:
@@ -667,8 +671,7 @@ def _embedded_store_problem(error: BaseException, root: Root) -> str | None:
         return None
     try:
         config = root.settings()
-        urls = [config.resolved_event_store_url(c) for c in root.contexts]
-        urls.append(config.resolved_read_model_url())
+        urls = store_urls(root, config)
     except Exception:  # settings that do not read: the driver's words, as before
         return None
     inside = "sqlite:///"

@@ -21,7 +21,7 @@ from flask import Flask, Response
 
 from eventualshop.kernel.environment import is_set
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec
-from eventualshop.runtime.settings import Settings
+from eventualshop.runtime.settings import PREFIX, Settings
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
@@ -33,7 +33,7 @@ READINESS_PATHS = ("/health/readiness", "/_/ready")
 #: A readiness probe must answer before the kubelet's (1 s default) or OpenFaaS's timeout gives
 #: up: a store that has not answered by then counts as unreachable.
 CHECK_SECONDS = 0.8
-ENV_PREFIX: str = str(Settings.model_config.get("env_prefix", ""))
+ENV_PREFIX = PREFIX
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,11 @@ def logging_config(level: str) -> dict[str, Any]:
     }
 
 
+def address(host: str, port: int) -> str:
+    """``host:port``, an IPv6 host in brackets (``[::1]:8080``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class PortTaken(Exception):
     """The address cannot be listened on; the message says so in one line."""
 
@@ -100,7 +105,7 @@ class ShopServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
         log_level: str = "INFO",
     ) -> None:
         self.root = root
-        self.bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.bind = address(host, port)
         self.threads = threads
         self.log_level = log_level
         self.shop: LocalShop | None = None

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -85,21 +85,28 @@ def _malformed(url: str, scheme: str, expected: str) -> str | None:
     if not rest.startswith("//"):
         return f"'{written}:' must be followed by // (a URL such as {expected})"
     parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
-    except ValueError:
-        if "," not in parts.netloc:  # MongoDB's list of hosts: pymongo reads it
-            # Most often a password holding / ? or #, which end the host part of a URL: libpq
-            # and pymongo read it so too, so it is refused here rather than by the driver.
-            return (
-                "the host part does not parse: give the port as a number, and percent-encode "
-                "any of : / ? # @ in the user or the password (%2F for /)"
-            )
+    # A MongoDB list of hosts (a comma) is pymongo's to read. Else a port that does not parse is
+    # most often a password holding / ? or #, which end the host part of a URL: libpq and
+    # pymongo read it so too, so it is refused here rather than by the driver.
+    if not _port_parses(parts) and "," not in parts.netloc:
+        return (
+            "the host part does not parse: give the port as a number, and percent-encode "
+            "any of : / ? # @ in the user or the password (%2F for /)"
+        )
     if scheme == "sqlite" and parts.path in ("", "/", "/:memory:"):
         # Every connection would get a database of its own: a server's threads would not see
         # each other's writes (a read model empty after 202s).
         return "an in-memory SQLite database is one per connection; name a file: sqlite:///path"
     return None
+
+
+def _port_parses(parts: SplitResult) -> bool:
+    """Whether a URL's port, if it names one, is a number from 0 to 65535."""
+    try:
+        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+    except ValueError:
+        return False
+    return True
 
 
 #: The query parameters of an AMQP URL that pika reads as numbers.
@@ -220,12 +227,8 @@ class Settings(EnvironmentSettings):
                 "not_an_amqp_url", "must be amqp://user:password@host:5672/vhost (or amqps://…)"
             )
         # And what pika would refuse with a ValueError on first use (exit 1, after migrating).
-        try:
-            parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
-        except ValueError:
-            raise PydanticCustomError(
-                "not_an_amqp_url", "the port is not a number from 0 to 65535"
-            ) from None
+        if not _port_parses(parts):
+            raise PydanticCustomError("not_an_amqp_url", "the port is not a number from 0 to 65535")
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
             if name in _AMQP_NUMBERS and not _NUMBER.fullmatch(value):
                 raise PydanticCustomError(

@@ -196,11 +196,16 @@ def _latest_hold(items: Sequence[InventoryItem], cart_id: UUID) -> _Hold | None:
     return max(records, key=lambda h: (h.reserve.cart_version, h.reserve.quantity), default=None)
 
 
+def _answered(latest: _Hold | None, cart_version: int) -> bool:
+    """Whether a request of ``cart_version`` is older than one already answered for the cart."""
+    return latest is not None and latest.reserve.cart_version >= cart_version
+
+
 def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent | None:
     items = _stocked(inventory, command.product)
     latest = _latest_hold(items, command.cart_id)
-    if latest is not None and latest.reserve.cart_version >= command.cart_version:
-        return None  # an older request than one already answered
+    if _answered(latest, command.cart_version):
+        return None
     held = latest if latest is not None and latest.reserve.quantity > 0 else None
 
     def own(item: InventoryItem) -> int:
@@ -245,7 +250,7 @@ def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent
         expiration=command.expiration,
         cart_version=command.cart_version,
         item_reserved=item.reserved - own(item) + command.quantity,
-        moved_from=moved_from.id if moved_from is not None else None,
+        moved_from=moved_from.id if moved_from else None,
         moved_from_reserved=moved_from.reserved - own(moved_from) if moved_from else None,
     )
 
@@ -253,7 +258,7 @@ def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent
 def _release(inventory: Inventory, command: ReleaseInventoryReservation) -> DomainEvent | None:
     items = _stocked(inventory, command.product)
     latest = _latest_hold(items, command.cart_id)
-    if latest is not None and latest.reserve.cart_version >= command.cart_version:
+    if _answered(latest, command.cart_version):
         return None
     # Recorded even when nothing is held yet: the release must win over a reservation that
     # was asked for earlier but arrives later.

@@ -102,6 +102,26 @@ def reserved(
     )
 
 
+def not_reserved(
+    *,
+    desired: int,
+    available: int,
+    version: int = 0,
+    cart_id: UUID = CART_ID,
+    item_id: UUID = ITEM_ID,
+    held: int | None = None,
+) -> InventoryNotReserved:
+    return InventoryNotReserved(
+        inventory_id=INVENTORY_ID,
+        item_id=item_id,
+        cart_id=cart_id,
+        quantity_desired=desired,
+        quantity_available=available,
+        cart_version=version,
+        quantity_held=held,
+    )
+
+
 def release(version: int, cart_id: UUID = CART_ID) -> ReleaseInventoryReservation:
     return ReleaseInventoryReservation(
         inventory_id=INVENTORY_ID,
@@ -254,15 +274,7 @@ class TestReservations:
     def test_more_than_is_available_is_not_reserved(self) -> None:
         given(created(), received(quantity=5), reserved(4)).when(
             reserve(2, cart_id=OTHER_CART_ID)
-        ).then(
-            InventoryNotReserved(
-                inventory_id=INVENTORY_ID,
-                item_id=ITEM_ID,
-                cart_id=OTHER_CART_ID,
-                quantity_desired=2,
-                quantity_available=1,
-            )
-        )
+        ).then(not_reserved(desired=2, available=1, cart_id=OTHER_CART_ID))
 
     def test_nothing_left_is_recorded_as_stock_depleted(self) -> None:
         inventory = (
@@ -375,27 +387,12 @@ class TestReservationsAcrossItemsOfOneProduct:
 
     def test_no_item_with_room_for_all_is_not_reserved_with_the_most_one_item_has(self) -> None:
         given(*self._two_costs(2, 3)).when(reserve(4, version=1)).then(
-            InventoryNotReserved(
-                inventory_id=INVENTORY_ID,
-                item_id=OTHER_ITEM_ID,
-                cart_id=CART_ID,
-                quantity_desired=4,
-                quantity_available=3,
-                cart_version=1,
-            )
+            not_reserved(desired=4, available=3, version=1, item_id=OTHER_ITEM_ID)
         )
 
     def test_a_refused_change_tells_the_hold_it_leaves(self) -> None:
         given(*self._two_costs(3, 0), reserved(2, version=1)).when(reserve(4, version=2)).then(
-            InventoryNotReserved(
-                inventory_id=INVENTORY_ID,
-                item_id=ITEM_ID,
-                cart_id=CART_ID,
-                quantity_desired=4,
-                quantity_available=3,
-                cart_version=2,
-                quantity_held=2,
-            )
+            not_reserved(desired=4, available=3, version=2, held=2)
         )
 
     def test_stock_is_depleted_only_when_no_item_of_the_product_has_any(self) -> None:
