@@ -216,3 +216,33 @@ def test_the_credential_routes_that_send_a_command_take_an_idempotency_key(
 ) -> None:
     operation = document(ROOT)["paths"][f"/api/v1/identities{path}"][method]
     assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]
+
+
+# pydantic's names for its constraints: in a JSON Schema they are unknown words, so a client
+# generated from the document (or a fuzzer) would not see the bound at all.
+PYDANTIC_ONLY = {"gt", "ge", "lt", "le", "multiple_of", "max_digits", "decimal_places", "strict"}
+
+
+def _keywords(node: object, where: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            # Property and parameter names are data here, not keywords.
+            if where.endswith("/properties"):
+                yield from _keywords(value, f"{where}/{key}")
+                continue
+            yield where, key
+            yield from _keywords(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _keywords(value, f"{where}/{index}")
+
+
+def test_the_document_states_bounds_in_json_schema_words() -> None:
+    raw = document(ROOT)
+    unknown = [f"{where}/{key}" for where, key in _keywords(raw) if key in PYDANTIC_ONLY]
+    assert unknown == []
+    schemas = raw["components"]["schemas"]
+    quantity = schemas["AddCartItem"]["properties"]["quantity"]
+    assert (quantity["minimum"], quantity["maximum"]) == (1, 65535)
+    number = schemas["Address"]["properties"]["number"]["anyOf"][0]
+    assert (number["exclusiveMinimum"], number["maximum"]) == (0, 2**31 - 1)

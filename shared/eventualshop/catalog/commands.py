@@ -14,11 +14,11 @@ from pydantic import Field, ValidationInfo, field_validator
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.money import ClientAmount
-from eventualshop.kernel.values import Count, NonEmpty, Product
+from eventualshop.kernel.values import NonEmpty, Product, WholeNumber
 
 MAX_QUANTITY = 1_000_000
 
-Quantity = Annotated[Count, Field(ge=1, le=MAX_QUANTITY)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 
 
 class CatalogCommand(Command):

@@ -38,8 +38,11 @@ def _whole_number(value: object) -> object:
     return value
 
 
-#: A whole number a client counts with (a quantity): the contexts add their bounds.
-Count = Annotated[int, BeforeValidator(_whole_number)]
+#: Refuses JSON's true and false where a client counts (a quantity, a house number). It goes
+#: after the number's bounds, ``Annotated[int, Field(ge=1), WholeNumber]``: wrapped around them
+#: instead (``Annotated[Annotated[int, WholeNumber], Field(ge=1)]``), pydantic writes the bounds
+#: into the API document as its own ``ge``/``le``, which no JSON Schema reader knows.
+WholeNumber = BeforeValidator(_whole_number)
 
 EmailAddress = Annotated[
     str,
@@ -47,6 +50,11 @@ EmailAddress = Annotated[
     AfterValidator(_email),
     Field(json_schema_extra={"pattern": _EMAIL.pattern}),  # the API document still shows it
 ]
+
+
+#: The largest house number a client may give: the original's ``int`` (a 32-bit integer), and
+#: what every read-model store keeps as a number (MongoDB refuses integers past 8 bytes).
+MAX_HOUSE_NUMBER = 2**31 - 1
 
 
 class ValueObject(BaseModel):
@@ -68,7 +76,16 @@ class Address(ValueObject):
     state: NonEmpty
     zip_code: NonEmpty
     country: NonEmpty
-    number: Annotated[Count, Field(gt=0)] | None = None
+    number: (
+        Annotated[
+            int,
+            # The most a client may give (below); the document says it, the value object does
+            # not check it, so the events stored before that bound still load.
+            Field(gt=0, json_schema_extra={"maximum": MAX_HOUSE_NUMBER}),
+            WholeNumber,
+        ]
+        | None
+    ) = None
     complement: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None
     ) = None
@@ -83,11 +100,6 @@ class Product(ValueObject):
     category: NonEmpty
     unit: NonEmpty
     sku: NonEmpty
-
-
-#: The largest house number a client may give: the original's ``int`` (a 32-bit integer), and
-#: what every read-model store keeps as a number (MongoDB refuses integers past 8 bytes).
-MAX_HOUSE_NUMBER = 2**31 - 1
 
 
 def _a_house_number(address: Address) -> Address:

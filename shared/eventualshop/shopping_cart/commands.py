@@ -15,13 +15,13 @@ from pydantic import ConfigDict, Field
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command
 from eventualshop.kernel.money import ClientAmount, CurrencyCode
-from eventualshop.kernel.values import ClientAddress, Count, NonEmpty, Product
+from eventualshop.kernel.values import ClientAddress, NonEmpty, Product, WholeNumber
 from eventualshop.shopping_cart.payment_methods import CardDetails, PayPalDetails
 
 MAX_QUANTITY = 65535  # the original's ushort
 
 
-Quantity = Annotated[Count, Field(ge=1, le=MAX_QUANTITY)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 
 
 class CartCommand(Command):

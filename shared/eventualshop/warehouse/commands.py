@@ -16,14 +16,14 @@ from pydantic import Field
 
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command, utc_now
-from eventualshop.kernel.values import Count, NonEmpty, Product
+from eventualshop.kernel.values import NonEmpty, Product, WholeNumber
 
 MAX_QUANTITY = 1_000_000
 #: How long a cart holds what it reserved unless it checks out (the original: 5 minutes, never
 #: enforced).
 RESERVATION_TIME = timedelta(minutes=15)
 
-Quantity = Annotated[Count, Field(ge=1, le=MAX_QUANTITY)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 Cost = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=4)]
 
 
