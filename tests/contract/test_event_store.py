@@ -11,6 +11,7 @@ identity may leave gaps (a rolled-back insert still consumes its value).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -449,6 +450,11 @@ class TestListingAggregates:
         assert list(event_store.aggregate_ids("Payment")) == []
 
 
+def _restyled(payload: str) -> str:
+    """A caller's rendering of the same event that differs in its text: another type, spacing."""
+    return json.dumps(json.loads(payload) | {"type": "hand.made"}, indent=1)
+
+
 def rendered(
     events: Sequence[StoredEvent], positions: Sequence[int]
 ) -> list[tuple[UUID, str, str]]:
@@ -486,12 +492,13 @@ class TestOutbox:
 
         assert pending_event_ids(event_store) == [published[0].event_id]
 
-    def test_entries_rendered_by_the_caller_are_published_as_they_were_rendered(
+    def test_entries_rendered_by_the_caller_publish_their_events_rendered_again(
         self, event_store: EventStore
     ) -> None:
         events = history(uuid4(), [1, 2])
+        # What the caller wrote besides the source is not kept: the stored event is rendered.
         entries = [
-            OutboxEntry(e.event_id, e.event_type, cloudevents.structured(CONTEXT, e))
+            OutboxEntry(e.event_id, e.event_type, _restyled(cloudevents.structured(CONTEXT, e)))
             for e in events
         ]
         positions = event_store.append(AppendBatch(events, outbox=entries[1:]))
@@ -500,6 +507,39 @@ class TestOutbox:
 
         expected = rendered(events[1:], positions[1:])[0]
         assert (pending.event_id, pending.event_type, pending.payload) == expected
+
+    def test_an_entry_of_no_eventualshop_context_is_refused_and_nothing_is_stored(
+        self, event_store: EventStore
+    ) -> None:
+        cart = uuid4()
+        (event,) = history(cart, [1])
+        payload = json.loads(cloudevents.structured(CONTEXT, event))
+        foreign = json.dumps(payload | {"source": "https://elsewhere.example/orders"})
+
+        with pytest.raises(ValueError, match="not a CloudEvent of an EventualShop context"):
+            event_store.append(
+                AppendBatch(
+                    [event], outbox=[OutboxEntry(event.event_id, event.event_type, foreign)]
+                )
+            )
+
+        assert list(event_store.load(cart).events) == []
+        assert event_store.pending_outbox() == []
+
+    def test_the_batch_context_wins_over_an_entry_naming_another(
+        self, event_store: EventStore
+    ) -> None:
+        (event,) = history(uuid4(), [1])
+        other = OutboxEntry(
+            event.event_id, event.event_type, cloudevents.structured("other", event)
+        )
+
+        positions = event_store.append(AppendBatch([event], outbox=[other], context=CONTEXT))
+
+        (pending,) = event_store.pending_outbox()
+        assert (pending.event_id, pending.event_type, pending.payload) == rendered(
+            [event], positions
+        )[0]
 
     def test_pending_outbox_returns_at_most_the_limit_oldest_first(
         self, event_store: EventStore

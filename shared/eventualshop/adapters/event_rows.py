@@ -3,7 +3,6 @@ paths (SQLAlchemy and the driver); imports no SQLAlchemy, so a command's path ne
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +10,6 @@ from uuid import UUID
 
 from eventualshop.adapters.sql_driver import AppendRows
 from eventualshop.kernel import cloudevents
-from eventualshop.kernel.declaration import event_source
 from eventualshop.kernel.eventstore import (
     AppendBatch,
     InboxRecord,
@@ -156,10 +154,7 @@ def _event_row(event: StoredEvent) -> dict[str, Any]:
 
 def append_rows(batch: AppendBatch, now: datetime) -> AppendRows:
     inbox = inbox_row(batch.inbox, now) if batch.inbox is not None else None
-    if batch.context is not None:
-        contexts: dict[UUID, str] = {e.event_id: batch.context for e in batch.events}
-    else:
-        contexts = {entry.event_id: _context_of(entry) for entry in batch.outbox}
+    contexts = cloudevents.published_contexts(batch)
     rows: list[dict[str, Any]] = []
     for event in batch.events:
         row = _event_row(event)
@@ -197,21 +192,6 @@ def append_rows(batch: AppendBatch, now: datetime) -> AppendRows:
             for m in batch.scheduled
         ],
     )
-
-
-def _context_of(entry: OutboxEntry) -> str:
-    """The context an outbox entry's CloudEvent ``source`` names (the older batch form)."""
-    try:
-        source = json.loads(entry.payload)["source"]
-    except (ValueError, KeyError, TypeError):
-        source = None
-    prefix = event_source("")
-    if not isinstance(source, str) or not source.startswith(prefix) or source == prefix:
-        raise ValueError(
-            f"outbox entry of event {entry.event_id} is not a CloudEvent of an EventualShop "
-            "context; append with AppendBatch.context instead"
-        )
-    return source.removeprefix(prefix)
 
 
 def message_key(inbox: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Domain event -> CloudEvent 1.0 attributes (DESIGN §4), without any SDK.
+"""Domain event -> CloudEvent 1.0 attributes, without any SDK.
 
-The outbox stores each event already in structured-mode JSON, so the relay publishes bytes it
-does not have to understand; the HTTP and AMQP bindings re-shape those attributes at the edge.
+The relay renders each event's structured-mode JSON from its stored row (the row names its
+context: ``published_contexts``); the HTTP and AMQP bindings re-shape those attributes at the
+edge.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from eventualshop.kernel.declaration import event_source
-from eventualshop.kernel.eventstore import StoredEvent
+from eventualshop.kernel.eventstore import AppendBatch, OutboxEntry, StoredEvent
 from eventualshop.kernel.messages import EventMetadata, RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
 
@@ -54,6 +55,31 @@ def structured(context: str, event: StoredEvent) -> str:
     """Structured-mode JSON; the stored payload text is spliced in as ``data`` unparsed."""
     head = json.dumps(attributes(context, event), separators=(",", ":"))
     return f'{head[:-1]},"data":{event.payload}}}'
+
+
+def published_contexts(batch: AppendBatch) -> dict[UUID, str]:
+    """The context each event of a batch is published as, by event id (an event not named is
+    not published). Every store keeps only this and renders the CloudEvent from the stored event
+    again, so ``AppendBatch.outbox`` entries say which events and which context, nothing more;
+    the batch's ``context``, when given, wins."""
+    if batch.context is not None:
+        return {event.event_id: batch.context for event in batch.events}
+    return {entry.event_id: _context_of(entry) for entry in batch.outbox}
+
+
+def _context_of(entry: OutboxEntry) -> str:
+    """The context an outbox entry's CloudEvent ``source`` names (the older batch form)."""
+    try:
+        source = json.loads(entry.payload)["source"]
+    except (ValueError, KeyError, TypeError):
+        source = None
+    prefix = event_source("")
+    if not isinstance(source, str) or not source.startswith(prefix) or source == prefix:
+        raise ValueError(
+            f"outbox entry of event {entry.event_id} is not a CloudEvent of an EventualShop "
+            "context; append with AppendBatch.context instead"
+        )
+    return source.removeprefix(prefix)
 
 
 def parse_type(ce_type: str) -> tuple[str, str, int | None]:

@@ -72,8 +72,8 @@ class AppendBatch:
     publishes every event of the batch (rendered from the stored event, see
     ``cloudevents.structured``); ``None`` publishes nothing. ``outbox`` is the older form, for
     callers that render the CloudEvents themselves: the events of those entries are published,
-    and the SQL store keeps only the context their ``source`` names (it renders the same text
-    from the event row again when the entry was made by ``cloudevents.structured``).
+    and every store keeps only the context their ``source`` names, rendering the CloudEvent from
+    the stored event again (``cloudevents.published_contexts``).
     ``inbox`` is stored with the first event (or on its own when there is none), whose id is
     then ``command_event_id`` of the inbox's consumer and message id (``check_command_ids``).
     ``scheduled`` are the durable timers the events asked for (``kernel.timers``).

@@ -1,12 +1,11 @@
 """In-memory event store: the fake behind unit tests, held to the same contract suite.
 
-Entries of ``AppendBatch.outbox`` are kept as given (tests publish hand-made CloudEvents); events
-of a batch with a ``context`` are rendered as the SQL store renders them.
+Events are published as the SQL store publishes them: each CloudEvent rendered from the stored
+event, under the context ``cloudevents.published_contexts`` finds for it.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
@@ -67,6 +66,7 @@ class InMemoryEventStore:
 
     def append(self, batch: AppendBatch) -> Sequence[int]:
         check_command_ids(batch)
+        contexts = cloudevents.published_contexts(batch)  # refuses a foreign entry, storing none
         with self._lock:
             if batch.inbox and (batch.inbox.consumer, batch.inbox.message_id) in self._inbox:
                 raise DuplicateMessage(batch.inbox.consumer, batch.inbox.message_id)
@@ -90,10 +90,9 @@ class InMemoryEventStore:
             for snapshot in batch.snapshots:
                 key_of = (snapshot.aggregate_id, snapshot.aggregate_type)
                 self._snapshots.setdefault(key_of, []).append(snapshot)
-            given = {entry.event_id: _context_of(entry) for entry in batch.outbox}
             for event, position in zip(batch.events, positions, strict=True):
                 # Rendered from the stored event, as the SQL store does: its position included.
-                context = given.get(event.event_id, batch.context)
+                context = contexts.get(event.event_id)
                 if context is not None:
                     stored = replace(event, position=position)
                     payload = cloudevents.structured(context, stored)
@@ -167,9 +166,3 @@ class InMemoryEventStore:
     def forget_message(self, message_id: str) -> None:
         with self._lock:
             self._scheduled.pop(message_id, None)
-
-
-def _context_of(entry: OutboxEntry) -> str:
-    """The context a caller-rendered entry names in its CloudEvent ``source``."""
-    source = str(json.loads(entry.payload).get("source", ""))
-    return source.rsplit("/", 1)[-1]
