@@ -27,7 +27,7 @@ from eventualshop.identity.events import (
     UserRegistered,
 )
 from eventualshop.identity.user import User
-from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound, DeliverLater
+from eventualshop.kernel.errors import AggregateNotFound, DeliverLater
 from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.registry import EventRegistry
 from eventualshop.kernel.service import CommandContext
@@ -54,14 +54,14 @@ def _send(
     caused = CommandContext.caused_by(cause.metadata, f"{step}:{cause.metadata.event_id}")
     try:
         outcome = ROOT.service(context).handle(command, caused)
-    except AggregateAlreadyExists:
-        return  # created by an earlier delivery under another message id: done already
     except AggregateNotFound as missing:
         if awaited:
             raise NotCreatedYet(f"{step}: {missing}; event {cause.metadata.event_id}") from None
         log.warning("%s: nothing to act on for event %s", step, cause.metadata.event_id)
         return
     if not outcome.accepted:
+        # An outcome, not an exception: "already-exists" when an earlier delivery under another
+        # message id created the aggregate, which leaves nothing to do.
         log.info("%s refused (%s) for event %s", step, outcome.rejection_code, cause.event_type)
         return
     if outcome.event_types and not outcome.duplicate:

@@ -215,9 +215,6 @@ class DriverEventStore:
     def last_position(self) -> int:
         return self.full.last_position()
 
-    def position_of(self, event_id: UUID) -> int | None:
-        return self.full.position_of(event_id)
-
     def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
         return self.full.aggregate_ids(aggregate_type)
 

@@ -171,10 +171,6 @@ READ_ALL = (
     .order_by(events.c.position)
 )
 
-POSITION_OF = sa.select(events.c.position).where(
-    events.c.event_id == sa.bindparam("event_id", type_=events.c.event_id.type)
-)
-
 LAST_POSITION = sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0))
 
 # One pass over the type's events.
@@ -516,11 +512,6 @@ class SqlEventStore:
     def last_position(self) -> int:
         with self._reader.connect() as connection:
             return int(connection.execute(LAST_POSITION).scalar_one())
-
-    def position_of(self, event_id: UUID) -> int | None:
-        with self._reader.connect() as connection:
-            found = connection.execute(POSITION_OF, {"event_id": event_id}).scalar()
-        return None if found is None else int(found)
 
     def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
         with self._reader.connect() as connection:

@@ -170,10 +170,6 @@ class EventStore(TimerStore, Protocol):
         """The highest global position written so far (0 when empty)."""
         ...
 
-    def position_of(self, event_id: UUID) -> int | None:
-        """The global position of one event, or ``None`` if it is not stored."""
-        ...
-
     def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
         """Distinct ids of the aggregates of one type."""
         ...

@@ -124,10 +124,6 @@ class InMemoryEventStore:
         with self._lock:
             return len(self._events)
 
-    def position_of(self, event_id: UUID) -> int | None:
-        with self._lock:
-            return next((e.position for e in self._events if e.event_id == event_id), None)
-
     def aggregate_ids(self, aggregate_type: str) -> Iterator[UUID]:
         with self._lock:
             ids = [i for (i, t), s in self._streams.items() if s and t == aggregate_type]

@@ -21,7 +21,6 @@ from eventualshop.kernel.projection import (
     cursor_collection,
     cursor_of,
     is_next,
-    moment_of,
 )
 from eventualshop.kernel.readmodel_checks import KEYS, check_filters
 from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore, Sort
@@ -85,8 +84,10 @@ def rebuild(
                 continue
             event = decode(row)
             for projector in live_projectors:
-                # An OutOfOrder here means the broker owes the live collection an earlier event;
-                # its redelivery brings this one in order.
+                # Read in position order, an aggregate's events follow what the replay applied,
+                # so none should be out of order here. If one is (the live projector moved the
+                # cursor meanwhile), the projector function's own delivery of it, which fills a
+                # gap from the event store, applies it.
                 with contextlib.suppress(OutOfOrder):
                     projector.handle(event)
     return reports
@@ -127,9 +128,9 @@ def _replay_and_swap(
             if row.aggregate_type not in wanted:
                 continue
             event = decode(row)
-            key, moment = str(event.aggregate_id), moment_of(event)
+            key = str(event.aggregate_id)
             for replay in replays:
-                replay.handle(event, key, moment)
+                replay.handle(event, key)
         position = through
     reports = []
     swaps: list[tuple[str, str, Sequence[Sequence[str]]]] = []  # (fresh, live, indexes)
@@ -322,20 +323,20 @@ class _Replay:
     def __init__(self, store: _ScratchStore, projection: Projection) -> None:
         self.projection = projection
         self.documents = {name: Documents(store, name) for name in projection.collections}
-        #: aggregate -> (version, the event, its moment): what its cursor document will say
-        self.cursors: dict[str, tuple[int, RecordedEvent, int]] = {}
+        #: aggregate -> the last event applied: what its cursor document will say
+        self.cursors: dict[str, RecordedEvent] = {}
         self.applied = 0
 
-    def handle(self, event: RecordedEvent, key: str, moment: int) -> None:
-        """``key``: the aggregate id as text; ``moment``: the event's time in microseconds."""
+    def handle(self, event: RecordedEvent, key: str) -> None:
+        """``key``: the aggregate id as text (made once per event for all the replays)."""
         if event.aggregate_type != self.projection.aggregate_type:
             return
         cursor = self.cursors.get(key)
-        if not is_next(self.projection, cursor[0] if cursor else 0, event, key):
+        if not is_next(self.projection, cursor.version if cursor else 0, event, key):
             return
         self.projection.apply(self.documents, event)
-        self.cursors[key] = (event.version, event, moment)
+        self.cursors[key] = event
         self.applied += 1
 
     def cursor_documents(self) -> list[Document]:
-        return [cursor_of(key, event) for key, (version, event, moment) in self.cursors.items()]
+        return [cursor_of(key, event) for key, event in self.cursors.items()]
