@@ -282,7 +282,8 @@ def due_messages_of_types_statement(limit: int) -> sa.Select[Any]:
     ).limit(limit)
 
 
-#: Which migration the database is at (``database.is_current``); absent before the first one.
+#: Which migration the database is at (the driver path's ``schema_revision``, compiled by
+#: ``compile_sql``); absent before the first one.
 SCHEMA_REVISION = sa.text("SELECT version_num FROM alembic_version")
 
 #: The columns an append gives values for, per table (the driver path binds them all).

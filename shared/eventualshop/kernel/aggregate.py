@@ -58,7 +58,9 @@ class AggregateKind(Generic[S]):
     creates: frozenset[type[Command]] = frozenset()
     invariants: Invariants[S] = _no_invariants
     snapshot_interval: int = 5
-    # Commands that are not aggregate commands at all (handled elsewhere) are not listed here.
+    #: The commands clients send it, each of which must have a route (the model check holds them
+    #: together). Commands only reactions or timers send (a warehouse's reservation, an expiry)
+    #: are handled by ``decide`` without being listed.
     commands: frozenset[type[Command]] = field(default_factory=frozenset)
     #: Durable timers (``kernel.timers``): what the aggregate sends itself later for an event,
     #: and every command type such a timer may carry (to read it back when it fires).

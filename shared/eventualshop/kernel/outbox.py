@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class PublishError(Exception):
-    """The broker did not confirm; the row stays pending for the next sweep."""
+    """The broker did not confirm; the relay's position stays before the event, which the next
+    pass (or sweep) publishes again."""
 
 
 class Publisher(Protocol):

@@ -7,8 +7,9 @@ notification, the context's event store is the truth, so the projector reads the
 of that aggregate from the store (``history``) and applies them in version order before it.
 Convergence therefore never waits on broker retries: whatever arrives, in whatever order, the
 documents end equal to those of in-order delivery. :meth:`Projector.catch_up` does the same for
-an aggregate whose last events never arrived at all (the sweep runs it). Without a history (a
-unit test's choice) an early event raises :class:`OutOfOrder` and the broker retries it.
+an aggregate whose last events never arrived at all (the sweep runs it). Without a history (unit
+tests; a rebuild's catch-up, which reads in position order) an early event raises
+:class:`OutOfOrder` and the broker retries it.
 
 Every projector receives *every* event of its aggregate type (one Trigger on the stream),
 ignoring those that do not concern its read model (they still move the cursor).

@@ -6,9 +6,11 @@ arrivals are ignored instead of overwriting newer state:
 
 * ``upsert_if_newer`` inserts, or replaces only a document with a lower version. Two writers racing
   to insert the same id are not an error: the loser's write is ignored unless it is newer.
-* ``update_if_version`` changes fields only when the stored version is exactly the one expected
-  (event version - 1), and bumps it: a projector sees a gap (the event before has not been applied
-  yet) as ``False`` with nothing written, and answers non-2xx so the broker redelivers later.
+* ``update_if_older`` changes fields of a document whose version is lower, and bumps it.
+* ``update_if_version`` changes fields only when the stored version is exactly the one expected,
+  and bumps it: a compare-and-set for callers that read, decide and write (spending a refresh
+  token). Projectors do not need it: they apply an aggregate's events in version order, filling a
+  gap from the event store first (``kernel.projection``).
 
 A rebuild writes a fresh collection (``bulk_upsert``), gives it its indexes, then ``swap``s it in:
 readers of the live collection see the old documents until the swap and the rebuilt ones after it,
@@ -16,9 +18,10 @@ never a mix and never an empty collection in between. ``swap_many`` swaps severa
 one (a projection's documents and its cursors must never be seen from different generations).
 
 An adapter may resolve collection names through a cache (MongoDB: aliases, see
-``readmodels_mongo``), so that another process goes on using the collection a swap replaced for a
-while; ``swap_settle_seconds`` bounds that while: an operation that starts that long after a swap
-returned uses the swapped-in collection, in every process (0 for the adapters without a cache).
+``adapters.read_models_mongo``), so that another process goes on using the collection a swap
+replaced for a while; ``swap_settle_seconds`` bounds that while: an operation that starts that
+long after a swap returned uses the swapped-in collection, in every process (0 for the adapters
+without a cache).
 Within ``pinned()``, a thread's operations resolve every name as of one moment, so the cursor
 and the documents a projector writes for one event belong to one generation of collections.
 

@@ -163,14 +163,20 @@ class CartSummary(ValueObject):
     version: int
 
 
+# The original's summary events (reference R11, R12). Nothing publishes them yet: the reaction
+# that would publish CartSubmitted after a checkout feeds the Order context, which is not built.
+# Read models here are rebuilt from the event store (``eventualshop rebuild``), not from
+# CartProjectionRebuilt.
+
+
 class CartSubmitted(DomainEvent):
-    """Published once a checkout is stored: the cart as checked out, for the Order context."""
+    """The cart as checked out, for the Order context (to be published after a checkout)."""
 
     cart: CartSummary
 
 
 class CartProjectionRebuilt(DomainEvent):
-    """Published on request, so read models can be rebuilt from the carts' current state."""
+    """The cart's current state, for a read model rebuilt from it (the original's rebuild)."""
 
     cart: CartSummary
 

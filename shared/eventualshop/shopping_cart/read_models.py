@@ -152,7 +152,7 @@ class CartDetails:
             return
         current = docs.get(cart)
         if current is None:
-            return  # only possible after a version gap, which the cursor already refused
+            return  # not reached: the projector fills a gap before a later event
         docs.patch(cart, self._changes(current, event), version)
 
     @staticmethod

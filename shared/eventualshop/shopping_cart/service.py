@@ -1,5 +1,5 @@
-"""The cart's application service and its summary: what the checkout reaction and the projection
-rebuild publish (``CartSubmitted``, ``CartProjectionRebuilt``)."""
+"""The cart's application service and its summary, the payload of the summary events
+(``CartSubmitted``, ``CartProjectionRebuilt``; nothing publishes them yet, see ``events``)."""
 
 from __future__ import annotations
 

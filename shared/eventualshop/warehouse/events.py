@@ -76,6 +76,10 @@ class InventoryItemIncreased(InventoryEvent):
 
 
 class InventoryItemDecreased(InventoryEvent):
+    """Nothing raises it, as nothing raised it in the original: stock leaves by
+    ``DecreaseInventoryAdjust`` (``InventoryAdjustmentDecreased``). It stays in the stream's
+    vocabulary, applied and projected like the other stock changes."""
+
     item_id: UUID
     quantity: int
     new_quantity: int

@@ -197,7 +197,8 @@ def _latest_hold(items: Sequence[InventoryItem], cart_id: UUID) -> _Hold | None:
 
 
 def _answered(latest: _Hold | None, cart_version: int) -> bool:
-    """Whether a request of ``cart_version`` is older than one already answered for the cart."""
+    """Whether a request of ``cart_version`` is not newer than one already answered for the cart
+    (the same version is a repeat, under another message id)."""
     return latest is not None and latest.reserve.cart_version >= cart_version
 
 
@@ -328,11 +329,11 @@ def evolve(state: Inventory | None, event: DomainEvent) -> Inventory:
         case InventoryItemIncreased() | InventoryItemDecreased():
             return _change(state, event.item_id, quantity=event.new_quantity)
         case InventoryAdjustmentIncreased():
-            item = _held(state, event.item_id)
+            item = _stored_item(state, event.item_id)
             adjusted = item.adjustments + event.quantity
             return _change(state, item.id, quantity=event.new_quantity, adjustments=adjusted)
         case InventoryAdjustmentDecreased():
-            item = _held(state, event.item_id)
+            item = _stored_item(state, event.item_id)
             adjusted = item.adjustments - event.quantity
             return _change(state, item.id, quantity=event.new_quantity, adjustments=adjusted)
         case InventoryReserved():
@@ -355,7 +356,9 @@ def evolve(state: Inventory | None, event: DomainEvent) -> Inventory:
     raise TypeError(f"{NAME} cannot apply {event.event_type()}")
 
 
-def _held(inventory: Inventory, item_id: UUID) -> InventoryItem:
+def _stored_item(inventory: Inventory, item_id: UUID) -> InventoryItem:
+    """The item a stored event names: it is there, or the history is corrupt (a TypeError's
+    kin, not a rejection: ``evolve`` only ever applies what ``decide`` let through)."""
     item = inventory.item(item_id)
     if item is None:
         raise ValueError(f"inventory {inventory.id} has no item {item_id}")
@@ -364,7 +367,7 @@ def _held(inventory: Inventory, item_id: UUID) -> InventoryItem:
 
 def _hold(inventory: Inventory, item_id: UUID, reserve: Reserve) -> Inventory:
     """The cart's one hold on the item, replacing what it held before."""
-    item = _held(inventory, item_id)
+    item = _stored_item(inventory, item_id)
     others = tuple(r for r in item.reserves if r.cart_id != reserve.cart_id)
     return _change(inventory, item_id, reserves=(*others, reserve))
 

@@ -155,7 +155,7 @@ def _set(
 ) -> None:
     current = docs.get(key)
     if current is None:
-        return  # only possible after a version gap, which the cursor already refused
+        return  # not reached: the projector fills a gap before a later event
     quantity = current["quantity"] if quantity is None else quantity
     reserved = current["reserved"] if reserved is None else reserved
     docs.patch(

@@ -5,8 +5,8 @@ Revises: 0004
 Create Date: 2026-11-28
 
 (No 0005: that id was used by a migration withdrawn before it landed, which dropped the command
-index, and by a draft of this one; a database that ran either is refused as unknown rather than
-taken as current.)
+index, and by a draft of this one; a database that ran either is refused as unknown by
+``eventualshop migrate`` and by a start that migrates, rather than taken as current.)
 
 The driver path sent an append as one query of several statements (``BEGIN; LOCK TABLE ...;
 INSERT ...; COMMIT``) with its values quoted into the text: one round trip, but the server parsed
@@ -24,9 +24,10 @@ one holds these column lists to the tables'.
 Only PostgreSQL has it; SQLite and MSSQL are untouched. A store whose database lacks the function
 (not yet migrated, or downgraded) sends the statements itself (``sql_driver``); both take the
 same lock, so instances that were running before the migration keep appending beside new ones.
-An instance of the previous release that starts after the migration refuses the database (its
-Alembic does not know this revision): roll forward. A later change to these tables must replace
-the function in its migration.
+An instance of the previous release that starts after the migration and migrates at start (the
+default) refuses the database (its Alembic does not know this revision): roll forward. One started
+with ``EVENTUALSHOP_AUTO_MIGRATE=false`` takes the revision for a later release's and runs on it.
+A later change to these tables must replace the function in its migration.
 """
 
 from __future__ import annotations
