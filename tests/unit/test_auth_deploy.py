@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from eventualshop.runtime import auth, jws
+from eventualshop.runtime import auth, jws, server
 from eventualshop.runtime.auth import current_settings, key_id, signing_key
 from eventualshop.runtime.deploy import openfaas
 from eventualshop.runtime.deploy.config import DeployConfig
@@ -194,3 +194,39 @@ def test_an_empty_audience_or_issuer_is_refused_at_start(
         auth.AuthSettings()
 
     assert auth.AuthSettings.problem(refused.value).startswith(f"{variable}: ")
+
+
+def _never_serves(*_: object, **__: object) -> None:
+    raise AssertionError("serve went on to listen")
+
+
+def test_serve_refuses_a_jwks_without_the_key_it_signs_with_from_its_data_folder(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: served; sign-in answered 200 and every request with its token was then 401 ("the
+    # token names no key of ours"): a deployment's JWKS left set in the shell of `make run`.
+    kept = signing_key(current_settings())  # the shop's own, made in its data folder
+    monkeypatch.setenv("EVENTUALSHOP_AUTH_JWKS", _jwks(Ed25519PrivateKey.generate()))
+    monkeypatch.setattr(server, "ShopServer", _never_serves)
+
+    assert cli(["serve", "--port", "1"]) == 2
+
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "EVENTUALSHOP_AUTH_JWKS: holds no key for the shop's signing key" in error
+    assert key_id(kept.public_key()) in error
+    # The JWKS of that key (or listing it beside another, while rotating) is what it is for.
+    monkeypatch.setenv("EVENTUALSHOP_AUTH_JWKS", _jwks(Ed25519PrivateKey.generate(), kept))
+    assert auth.own_key_problem() is None
+
+
+def test_serve_refuses_a_jwks_where_it_would_make_a_new_signing_key(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EVENTUALSHOP_AUTH_JWKS", _jwks(Ed25519PrivateKey.generate()))
+    monkeypatch.setattr(server, "ShopServer", _never_serves)
+
+    assert cli(["serve", "--port", "1"]) == 2
+
+    assert "holds no key for the signing key the shop would make" in capsys.readouterr().err
+    assert not (shop_environment / auth.KEY_FILE).exists()  # a refused start makes no key

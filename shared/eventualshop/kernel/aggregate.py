@@ -59,7 +59,7 @@ class AggregateKind(Generic[S]):
     invariants: Invariants[S] = _no_invariants
     snapshot_interval: int = 5
     #: The commands clients send it, each of which must have a route (the model check holds them
-    #: together). Commands only reactions or timers send (a warehouse's reservation, an expiry)
+    #: together). Commands only reactions or timers send (a stock reservation, an expiry)
     #: are handled by ``decide`` without being listed.
     commands: frozenset[type[Command]] = field(default_factory=frozenset)
     #: Durable timers (``kernel.timers``): what the aggregate sends itself later for an event,

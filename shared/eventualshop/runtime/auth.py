@@ -163,6 +163,31 @@ def keys_problem() -> str | None:
     return None
 
 
+def own_key_problem() -> str | None:
+    """With a JWKS set and no signing key, the shop signs with the key kept in its data folder
+    (``signing_key``), which the JWKS must hold too. Unchecked, sign-in answered 200 with tokens
+    that every request then refused ("the token names no key of ours"): a JWKS exported for a
+    deployment and left set in the shell of ``make run``. Reads the kept key, never makes one."""
+    settings = current_settings()
+    if not settings.enabled or settings.auth_jwks is None:
+        return None
+    if settings.auth_signing_key is not None or settings.auth_signing_key_file is not None:
+        return None  # that key is checked against the JWKS with the settings (_usable_keys)
+    path = settings.data_dir.resolve() / KEY_FILE
+    if path.exists():
+        kid = key_id(signing_key(settings).public_key())
+        if kid in jws.jwks_kids(settings.auth_jwks):
+            return None
+        held = f"the shop's signing key ({path}, kid {kid})"
+    else:
+        held = f"the signing key the shop would make in {path}"
+    return (
+        f"EVENTUALSHOP_AUTH_JWKS: holds no key for {held}, so every token the shop signs would "
+        "be refused; unset it, or set EVENTUALSHOP_AUTH_SIGNING_KEY_FILE to the key it was "
+        "made from"
+    )
+
+
 _VARIABLES = tuple(
     AuthSettings.variable(name) + suffix
     for name in AuthSettings.model_fields

@@ -134,9 +134,10 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
 
     config = checked_settings(root)
     _logging_as_a_service(config)
-    from eventualshop.runtime.auth import keys_problem
+    from eventualshop.runtime.auth import keys_problem, own_key_problem
 
-    unusable = keys_problem()  # a key that could neither sign nor verify a token
+    # A key that could neither sign nor verify a token, or a JWKS without the shop's own key.
+    unusable = keys_problem() or own_key_problem()
     if unusable is not None:
         raise CliError(unusable)
     if config.broker == "knative" and not config.knative_sink:
