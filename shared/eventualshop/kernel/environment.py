@@ -12,9 +12,13 @@ and ``eventualshop serve --help`` read them).
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Mapping
+import secrets
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -151,6 +155,43 @@ def read_setting_file(variable: str, path: str) -> str | UnreadableFile:
         return UnreadableFile(variable, path, error.strerror or type(error).__name__)
     except UnicodeDecodeError:
         return UnreadableFile(variable, path, "not UTF-8 text")
+
+
+def random_key() -> bytes:
+    """A fresh secret key: 32 random bytes in hex (64 ASCII characters, usable in a header)."""
+    return secrets.token_hex(32).encode()
+
+
+#: How long :func:`kept_key` waits for another process that created a key file to write it.
+KEY_WRITE_WAIT_SECONDS = 2.0
+
+
+def kept_key(path: Path, make: Callable[[], bytes] = random_key) -> bytes:
+    """A secret the embedded default keeps for itself in ``path``: made with ``make`` on first
+    use, then read back, readable by its owner only (mode 0600). Never one written in the
+    source: each data folder gets its own, and a restart finds the same one.
+
+    O_EXCL: of two processes starting at once, one writes and the other reads its key. The
+    reader may find the file created but not yet written: it waits for the content rather
+    than take an empty key (one that an empty ``Authorization`` would have matched)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _written_key(path)
+    key = make()
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(key)
+    return key
+
+
+def _written_key(path: Path) -> bytes:
+    deadline = time.monotonic() + KEY_WRITE_WAIT_SECONDS
+    while not (key := path.read_bytes().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not key:
+        raise OSError(errno.ENODATA, "holds no key (delete it and a new one is made)", str(path))
+    return key
 
 
 def settings_problem(error: ValidationError) -> str | None:

@@ -36,7 +36,12 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_core import PydanticCustomError
 
 from eventualshop.kernel.declaration import Access
-from eventualshop.kernel.environment import FILE_SUFFIX, EnvironmentConfig, EnvironmentSettings
+from eventualshop.kernel.environment import (
+    FILE_SUFFIX,
+    EnvironmentConfig,
+    EnvironmentSettings,
+    kept_key,
+)
 from eventualshop.runtime import jws
 from eventualshop.runtime.problems import ProblemError
 
@@ -255,25 +260,18 @@ def _load_pem(pem: str) -> Ed25519PrivateKey:
 @lru_cache(maxsize=8)
 def _local_key(path: str) -> Ed25519PrivateKey:
     """The embedded shop's key: made once, readable by its owner only; never for production."""
+    return _load_pem(kept_key(Path(path), _new_pem).decode())
+
+
+def _new_pem() -> bytes:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    file = Path(path)
-    if not file.exists():
-        file.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:  # O_EXCL: two processes starting at once keep the first key
-            descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(pem)
-    return _load_pem(file.read_text())
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def public_keys(settings: AuthSettings) -> dict[str, Any]:

@@ -12,15 +12,13 @@ stable across restarts.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
 from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
-from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
+from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings, kept_key
 from eventualshop.shopping_cart.payment_methods import use_card_token_key
 
 CARD_TOKEN_KEY_VARIABLE = "EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY"
@@ -64,14 +62,4 @@ def configure(surroundings: Surroundings) -> None:
 
 def kept_card_token_key(data_dir: Path) -> bytes:
     """The embedded default's key: generated on first use, then read back (mode 0600)."""
-    path = data_dir / KEPT_KEY_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: of two processes starting at once, one writes and the other reads its key.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(key)
-    return key
+    return kept_key(data_dir / KEPT_KEY_FILE)
