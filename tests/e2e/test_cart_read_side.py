@@ -36,6 +36,7 @@ from eventualshop.kernel.projection import Projector
 from eventualshop.kernel.readmodels_memory import InMemoryReadModelStore
 from eventualshop.kernel.repository import Repository
 from eventualshop.runtime.broker.binding import STRUCTURED_CONTENT_TYPE
+from eventualshop.runtime.deliveries import authorization
 from eventualshop.runtime.registry import FunctionKind
 from eventualshop.shopping_cart import queries
 from eventualshop.shopping_cart.cart import CART as CART_AGGREGATE
@@ -669,7 +670,8 @@ class TestUnreliableDelivery:
                     "POST",
                     f"/functions/{name}",
                     raw=body.encode(),
-                    headers={"Content-Type": STRUCTURED_CONTENT_TYPE},
+                    headers={"Content-Type": STRUCTURED_CONTENT_TYPE}
+                    | authorization(served.shop.delivery_key),
                 )
                 statuses[answer.status] += 1
                 if not 200 <= answer.status < 300:

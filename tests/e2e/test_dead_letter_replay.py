@@ -12,6 +12,7 @@ import pytest
 
 from eventualshop.runtime.broker.binding import CloudEventMessage
 from eventualshop.runtime.broker.deadletters import DeadLetter
+from eventualshop.runtime.deliveries import authorization
 from eventualshop.runtime.local import LocalShop
 from functions.main import ROOT
 
@@ -84,7 +85,9 @@ def test_an_event_a_projector_cannot_read_is_dead_lettered_under_its_trigger(
 
     headers, body = to_binary(broken)
     answer = shop.app.test_client().post(
-        "/functions/shopping-cart-details", headers=headers, data=body
+        "/functions/shopping-cart-details",
+        headers=headers | authorization(shop.delivery_key),
+        data=body,
     )
 
     assert answer.status_code == 200  # acknowledged: retrying cannot make it readable
@@ -99,7 +102,7 @@ def test_a_structured_event_nested_100000_deep_is_refused_with_400_and_never_ret
 ) -> None:
     answer = shop.app.test_client().post(
         "/functions/shopping-cart-details",
-        headers={"Content-Type": "application/cloudevents+json"},
+        headers={"Content-Type": "application/cloudevents+json"} | authorization(shop.delivery_key),
         data="[" * 100_000,
     )
 

@@ -347,7 +347,9 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
     """Deliver RabbitMQ events to the CloudEvent functions over HTTP (the local dispatcher)."""
     import signal
 
+    from eventualshop.runtime.broker.httpclient import HttpPoster
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
+    from eventualshop.runtime.deliveries import authorization, delivery_key
 
     config = migrated_stores(root)  # its dead letters go beside the event stores
     _logging_as_a_service(config)
@@ -367,6 +369,9 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
         triggers,
         root.dead_letter_store(),
         prefetch=args.prefetch,
+        # Every POST carries the key the functions require (``runtime.deliveries``): the
+        # configured one, or the one `serve` on the same data folder keeps there.
+        poster=HttpPoster(headers=authorization(delivery_key(config))),
     )
     print(f"dispatching {len(triggers)} triggers from {config.broker_exchange} to {base}/…")
     # SIGTERM (a Deployment's stop) and Ctrl-C end the deliveries in flight and their acks, then

@@ -21,6 +21,7 @@ from eventualshop.runtime.broker.deadletters import Redelivery, ReplayError, rep
 from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.broker.publishers import InProcessPublisher
 from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
+from eventualshop.runtime.deliveries import delivery_key, refusal
 from eventualshop.runtime.logs import correlated
 from eventualshop.runtime.openapi import add_api_document
 from eventualshop.runtime.problems import problem
@@ -155,6 +156,8 @@ class LocalShop:
         self.functions = root.functions
         self.app = build_app(root)
         self.dead_letters = root.dead_letter_store()
+        #: What every ``POST /functions/<name>`` must carry (``runtime.deliveries``).
+        self.delivery_key = delivery_key(config)
         self.broker: InProcessBroker | None = None
         self.dispatcher: RabbitMqDispatcher | None = None
         jobs = scheduled(root)
@@ -180,14 +183,22 @@ class LocalShop:
 
     def _add_cloudevent_routes(self) -> None:
         """``POST /functions/<name>``: every CloudEvent function, reachable as Knative would
-        reach it (binary or structured mode), for the RabbitMQ dispatcher and for tests."""
+        reach it (binary or structured mode), for the RabbitMQ dispatcher and for tests. They
+        share the API's port, so each POST carries the delivery key (``runtime.deliveries``):
+        without it anyone could project an event no aggregate raised, or keep a dead letter
+        an operator might replay. Refused before the body is read."""
+        key = self.delivery_key
         for spec in self.functions:
             if spec.kind is FunctionKind.SINK:
                 target = _LazyTarget(self.root, spec)
+
+                def keep(_target: _LazyTarget = target) -> Any:
+                    return refusal(request, key) or _target(request)
+
                 self.app.add_url_rule(
                     f"/functions/{spec.name}",
                     endpoint=f"sink:{spec.name}",
-                    view_func=lambda _target=target: _target(request),
+                    view_func=keep,
                     methods=["POST"],
                 )
                 continue
@@ -196,6 +207,9 @@ class LocalShop:
             subscriber = DirectSubscriber(self.root, spec)
 
             def view(_subscriber: DirectSubscriber = subscriber) -> Response:
+                refused = refusal(request, key)
+                if refused is not None:
+                    return refused
                 try:
                     message = from_http(request.headers, request.get_data())
                 except BindingError as error:

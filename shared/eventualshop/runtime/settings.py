@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from eventualshop.kernel.environment import (
@@ -127,6 +127,10 @@ _NUMBER = re.compile(r"\d+(\.\d+)?", re.ASCII)
 #: What RabbitMQ takes as an exchange's name.
 _EXCHANGE = re.compile(r"[\w.:-]{1,255}", re.ASCII)
 
+#: What a delivery key may hold: it travels in a header (``Authorization: Bearer <key>``), so
+#: visible ASCII without spaces, and at least 16 characters, so it cannot be guessed.
+DELIVERY_KEY_FORM = re.compile(r"[\x21-\x7e]{16,}", re.ASCII)
+
 #: Path segments of letters, digits, ``-._~`` or the one placeholder ``{function}``.
 _LOCATION_PREFIX = re.compile(r"(/([\w.~-]|\{function\})+)+")
 
@@ -183,6 +187,13 @@ class Settings(EnvironmentSettings):
         description="which origins a browser page may call the API from: * (any, as the "
         "original allowed), origins separated by commas (https://shop.example.com,"
         "http://localhost:5173), or empty (none); never with cookies: the API takes bearer tokens",
+    )
+
+    delivery_key: SecretStr | None = Field(
+        None,
+        description="the secret every POST /functions/<name> of serve must carry "
+        "(Authorization: Bearer <key>), which eventualshop dispatch sends; unset: one generated "
+        "once in data_dir (delivery.key), which serve and dispatch on the same data_dir share",
     )
 
     auto_migrate: bool = Field(
@@ -272,6 +283,18 @@ class Settings(EnvironmentSettings):
                 "must be empty or a path such as /function/{function} (no trailing slash)",
             )
         return prefix
+
+    @field_validator("delivery_key")
+    @classmethod
+    def _a_delivery_key(cls, key: SecretStr | None) -> SecretStr | None:
+        # Refused at start, in one line: a key no header can carry would refuse every delivery.
+        if key is not None and not DELIVERY_KEY_FORM.fullmatch(key.get_secret_value()):
+            raise PydanticCustomError(
+                "not_a_delivery_key",
+                "must be 16 or more visible ASCII characters without spaces "
+                "(e.g. `openssl rand -hex 32`)",
+            )
+        return key
 
     @field_validator("cors_origins")
     @classmethod

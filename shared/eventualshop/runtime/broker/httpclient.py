@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,9 +25,15 @@ class HttpReply:
 
 
 class HttpPoster:
-    def __init__(self, timeout: float = 30.0) -> None:
+    """``headers``: sent with every POST besides a call's own (the dispatcher's delivery key)."""
+
+    def __init__(self, timeout: float = 30.0, *, headers: Mapping[str, str] | None = None) -> None:
         self.timeout = timeout
+        self._headers = dict(headers or {})
         self._local = threading.local()
+
+    def __repr__(self) -> str:  # never the headers: they may hold a key
+        return f"HttpPoster(timeout={self.timeout})"
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> HttpReply:
         parts = urlsplit(url)
@@ -42,7 +49,7 @@ class HttpPoster:
                 connection = self._connect(parts.scheme, parts.hostname, parts.port)
                 connections[key] = connection
             try:
-                connection.request("POST", path, body=body, headers=headers)
+                connection.request("POST", path, body=body, headers=headers | self._headers)
                 response = connection.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as error:
