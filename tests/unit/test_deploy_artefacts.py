@@ -940,7 +940,12 @@ def test_the_openfaas_dispatcher_posts_each_trigger_to_the_gateways_function_pat
         for variable in container["env"]
         if "valueFrom" in variable
     }
-    assert set(references) == {"EVENTUALSHOP_RABBITMQ_URL", "EVENTUALSHOP_EVENT_STORE_URL"}
+    # And the delivery key every POST carries, which the functions it delivers to mount.
+    assert set(references) == {
+        "EVENTUALSHOP_RABBITMQ_URL",
+        "EVENTUALSHOP_EVENT_STORE_URL",
+        "EVENTUALSHOP_DELIVERY_KEY",
+    }
     for reference in references.values():
         assert reference["name"] == reference["key"]
         assert reference["name"] in mounted

@@ -50,6 +50,7 @@ SECRETS = {
     "eventualshop-rabbitmq-url": "amqp://shop:s3cret@rabbitmq:5672/%2F\n",
     "eventualshop-shopping-cart-card-token-key": "a-card-token-key-of-32-characters\n",
     "eventualshop-auth-signing-key": SIGNING_KEY,
+    "eventualshop-delivery-key": "a-delivery-key-of-32-characters-0\n",
 }
 #: What the deploying shell exports for ``faas-cli`` to expand: the public keys (set below),
 #: and the URLs the README used to ask for, so a stack that still expanded them is judged on

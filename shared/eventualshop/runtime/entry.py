@@ -18,6 +18,7 @@ from eventualshop.runtime.start import quiet_start
 
 with quiet_start():  # the health checks import the settings, pydantic and Flask (start.py)
     from eventualshop.runtime import health
+    from eventualshop.runtime.deliveries import require_on_functions
     from eventualshop.runtime.event_requests import answer_as_a_function
     from eventualshop.runtime.logs import configure_logging
 
@@ -59,6 +60,9 @@ def create_app(
     root = _loaded_root(module, Path(source).stem)
     spec = spec_of(root, target, source)
     health.install(app, root, spec, dict(os.environ))
+    # Where EVENTUALSHOP_DELIVERY_KEY is set (OpenFaaS's stack), a Trigger's function and the
+    # sink take a POST only with it: the gateway answers /function/<name> to anyone.
+    require_on_functions(app, root, spec)
     # What a target lets escape is a problem, as on `serve`: not Flask's HTML 500 with a
     # traceback of many lines, nor functions-framework's 400 page quoting the request.
     answer_as_a_function(app, spec.signature_type)

@@ -11,6 +11,10 @@ OpenFaaS secret named after its variable as on Knative (``eventualshop-event-sto
 mounted as a file that ``<VARIABLE>_FILE`` names (``kernel/environment.py`` reads it). Only the
 public JWKS comes from the deploying shell (``faas-cli`` expands ``${VAR}``). The dispatcher, a
 plain Deployment, reads the same secrets as variables.
+
+The gateway answers ``/function/<name>`` for every function, to anyone who reaches it: the
+functions the dispatcher delivers to (a Trigger's, and the dead-letter sink) and the dispatcher
+share the delivery key (``runtime.deliveries``), so an event reaches them only from it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventualshop.kernel.environment import FILE_SUFFIX
+from eventualshop.runtime.deliveries import delivered
 from eventualshop.runtime.deploy.config import (
     OPENFAAS_LIVENESS_PATH,
     OPENFAAS_READINESS_PATH,
@@ -96,8 +101,9 @@ def _function(spec: FunctionSpec, config: DeployConfig) -> dict[str, Any]:
 
 def _secret_variables(spec: FunctionSpec) -> list[str]:
     """The variables a function reads from OpenFaaS secrets: the URLs every function is given,
-    its context's secrets, its own."""
-    return [setting(name) for name in _URLS] + [*spec.secrets, *spec.own_secrets]
+    its context's secrets, its own, and the delivery key where the dispatcher delivers to it."""
+    key = [setting("delivery_key")] if delivered(spec) else []
+    return [setting(name) for name in _URLS] + [*spec.secrets, *spec.own_secrets, *key]
 
 
 def dispatcher(config: DeployConfig) -> dict[str, Any]:
@@ -114,11 +120,15 @@ def dispatcher(config: DeployConfig) -> dict[str, Any]:
             "--subscriber-base",
             config.openfaas_function_base,
         ],
-        # The RabbitMQ URL and the event store URL (where dead letters are kept), from the
-        # OpenFaaS secrets the functions mount: faas-netes keeps each under its name as the key.
+        # The RabbitMQ URL, the event store URL (where dead letters are kept) and the delivery
+        # key every POST carries, from the OpenFaaS secrets the functions mount: faas-netes
+        # keeps each under its name as the key.
         "env": [
             {"name": setting("broker"), "value": "rabbitmq"},
-            *(_from_secret(setting(name)) for name in ("rabbitmq_url", "event_store_url")),
+            *(
+                _from_secret(setting(name))
+                for name in ("rabbitmq_url", "event_store_url", "delivery_key")
+            ),
         ],
         "resources": {
             "requests": {"cpu": "100m", "memory": "160Mi"},
