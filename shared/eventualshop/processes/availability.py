@@ -14,6 +14,13 @@ of the hold it ends), so within one cart version the expiry comes after the rese
 document's version is ``2 * cart_version``, plus one for an expiry. So unlike the cart's own
 projectors it needs no cursor and no gap filling, and it subscribes only to the four answers.
 
+What the inventory holds for the cart (``reservedQuantity``) is ordered otherwise, and kept in a
+document of its own (``ShoppingCartItemHold``): by the inventory's version of the answer that set
+it (a reservation, a release). The inventory decides the requests as they reach it, not in cart
+order: a late, older request may still be reserved after a newer one was refused (the hold a
+refusal would have kept), and a hold a refusal kept may expire after it. Each of those is older
+than the answer the cart shows, and would have been dropped with it, leaving the hold unshown.
+
 Two answers name the inventory item but not the product (``InventoryNotReserved``,
 ``InventoryReservationReleased``); the product is looked up by item (``ProductOf``: an item's
 product never changes once received, so any later state of the inventory tells it).
@@ -30,7 +37,7 @@ from eventualshop.kernel.errors import DeliverLater
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.kernel.values import Product
-from eventualshop.shopping_cart.read_models import AVAILABILITY, availability_id, holding
+from eventualshop.shopping_cart.read_models import AVAILABILITY, HOLDS, availability_id, holding
 from eventualshop.warehouse.commands import ReleaseReason
 from eventualshop.warehouse.events import (
     InventoryNotReserved,
@@ -82,37 +89,48 @@ class ItemAvailability:
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes(AVAILABILITY, INDEXES)
+        self.store.ensure_indexes(HOLDS, INDEXES)
 
     def handle(self, recorded: RecordedEvent) -> Literal["applied", "stale", "ignored"]:
         """``stale``: a duplicate, or an answer older than the one the document holds."""
         event = recorded.event
-        # What the inventory holds for the cart after the answer (``None``: an older refusal,
-        # which did not tell the hold it left), and what else it says.
-        shown: dict[str, Any]
+        # What else the answer says, and what the inventory holds for the cart after it
+        # (``None``: a refusal, which leaves the hold as it was).
+        shown: dict[str, Any] = {}
+        hold: int | None = None
         match event:
             case InventoryReserved():
                 product, state = event.product, Availability.RESERVED
-                shown = {"reservedQuantity": event.quantity}
+                hold = event.quantity
             case StockDepleted():
                 product, state = event.product, Availability.OUT_OF_STOCK
-                shown = {"reservedQuantity": 0}
             case InventoryNotReserved():
                 product = self._product(event.inventory_id, event.item_id)
                 state = Availability.NOT_RESERVED
-                # The hold a refused change leaves (unknown in answers recorded before it was told).
-                shown = {
-                    "reservedQuantity": event.quantity_held,
-                    "quantityAvailable": event.quantity_available,
-                }
+                shown = {"quantityAvailable": event.quantity_available}
             case InventoryReservationReleased():
                 product = self._product(event.inventory_id, event.item_id)
                 state = Availability.RELEASED
-                shown = {"reservedQuantity": 0, "releaseReason": event.reason}
+                shown = {"releaseReason": event.reason}
+                hold = 0
             case _:
                 return "ignored"
         held = holding(event.inventory_id, product)
+        key = availability_id(event.cart_id, held)
+        applied = False
+        if hold is not None:
+            applied = self.store.upsert_if_newer(
+                HOLDS,
+                {
+                    "id": key,
+                    "cartId": str(event.cart_id),
+                    "holding": held,
+                    "quantity": hold,
+                    "version": recorded.version,  # the inventory's: its order of holds
+                },
+            )
         document = shown | {
-            "id": availability_id(event.cart_id, held),
+            "id": key,
             "cartId": str(event.cart_id),
             "holding": held,
             "inventoryId": str(event.inventory_id),
@@ -122,7 +140,8 @@ class ItemAvailability:
             "cartVersion": event.cart_version,
             "version": 2 * event.cart_version + (1 if _expiry(event) else 0),
         }
-        return "applied" if self.store.upsert_if_newer(AVAILABILITY, document) else "stale"
+        applied = self.store.upsert_if_newer(AVAILABILITY, document) or applied
+        return "applied" if applied else "stale"
 
     def _product(self, inventory_id: UUID, item_id: UUID) -> Product:
         key = (inventory_id, item_id)

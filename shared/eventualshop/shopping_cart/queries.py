@@ -18,6 +18,7 @@ from eventualshop.kernel.readmodels import Document, Filters, ReadModelStore, So
 from eventualshop.shopping_cart.read_models import (
     AVAILABILITY,
     DETAILS,
+    HOLDS,
     ITEM_DETAILS,
     ITEM_LIST,
     METHOD_DETAILS,
@@ -87,18 +88,36 @@ def availability(item: Mapping[str, Any], answer: Mapping[str, Any] | None) -> s
     return str(answer["availability"])
 
 
-def _answers(store: ReadModelStore, cart_id: UUID) -> dict[str, Document]:
-    """The Warehouse's answers about the cart, by holding (a cart holds a handful)."""
-    return {a["holding"]: a for a in store.find(AVAILABILITY, {"cartId": str(cart_id)})}
+#: The Warehouse's answer and hold about one holding of a cart.
+Answered = tuple[Document | None, Document | None]
 
 
-def _item(document: Mapping[str, Any], answer: Mapping[str, Any] | None) -> dict[str, Any]:
+def _answers(store: ReadModelStore, cart_id: UUID) -> dict[str, Answered]:
+    """The Warehouse's answers and holds about the cart, by holding (a cart holds a handful)."""
+    cart = {"cartId": str(cart_id)}
+    answers = {a["holding"]: a for a in store.find(AVAILABILITY, cart)}
+    holds = {h["holding"]: h for h in store.find(HOLDS, cart)}
+    return {held: (answers.get(held), holds.get(held)) for held in answers.keys() | holds.keys()}
+
+
+def _held(answer: Mapping[str, Any] | None, hold: Mapping[str, Any] | None) -> int | None:
+    """What the inventory holds for the item now: while a change is ``pending`` or
+    ``not-reserved``, the earlier hold stands. ``null`` while no answer says; 0 once one did and
+    nothing was ever held (an answer written before holds were kept apart says it itself)."""
+    if hold is not None:
+        return int(hold["quantity"])
+    if answer is None:
+        return None
+    held = answer.get("reservedQuantity", 0)
+    return None if held is None else int(held)
+
+
+def _item(document: Mapping[str, Any], answered: Answered) -> dict[str, Any]:
+    answer, hold = answered
     return {
         **_shape(document, "itemId"),
         "availability": availability(document, answer),
-        # What the inventory holds for the item now, as its latest answer says: while a change
-        # is ``pending`` or ``not-reserved``, the earlier hold stands (null: no answer tells).
-        "reservedQuantity": answer.get("reservedQuantity") if answer is not None else None,
+        "reservedQuantity": _held(answer, hold),
     }
 
 
@@ -109,8 +128,10 @@ def get_cart_item_details(
     if document is None:
         return None
     held = document.get("holding")
-    answer = store.get(AVAILABILITY, availability_id(cart_id, held)) if held else None
-    return _item(document, answer)
+    if not held:
+        return _item(document, (None, None))
+    key = availability_id(cart_id, held)
+    return _item(document, (store.get(AVAILABILITY, key), store.get(HOLDS, key)))
 
 
 def get_payment_method_details(
@@ -145,7 +166,7 @@ def list_cart_items(store: ReadModelStore, cart_id: UUID, paging: Paging) -> Pag
         ITEM_LIST,
         cart_id,
         paging,
-        lambda document: _item(document, answers.get(document.get("holding", ""))),
+        lambda document: _item(document, answers.get(document.get("holding", ""), (None, None))),
     )
 
 

@@ -45,6 +45,9 @@ METHOD_DETAILS = "PaymentMethodDetails"
 #: The Warehouse's latest answer per (cart, inventory, product): written by the cart's projector
 #: of the Warehouse's events (``eventualshop.processes.availability``), read by the item queries.
 AVAILABILITY = "ShoppingCartItemAvailability"
+#: What the inventory holds per (cart, inventory, product) now, by the same projector: the
+#: answers that change a hold, ordered by the inventory's own version (see its docstring).
+HOLDS = "ShoppingCartItemHold"
 
 Docs = Mapping[str, Documents]
 PaymentAdded = CreditCardAdded | DebitCardAdded | PayPalAdded
