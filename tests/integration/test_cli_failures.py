@@ -391,10 +391,37 @@ def test_an_admin_is_created_in_the_data_dir_the_option_names_and_found_there_by
     assert all(str(elsewhere) in line for line in migrated), migrated
     # The admin's identity events are the ones lag and rebuild found, in that directory.
     written = next(line for line in captured.out.splitlines() if "identity-user-details" in line)
-    assert int(written.split("written")[1].split()[0]) >= 1, written
+    assert int(written.split("store's last")[1].split()[0]) >= 1, written
     assert "identity-user-details: 0 events" not in captured.out, captured.out
     assert "no dead letters" in captured.err, captured.err
     assert not list(shop_environment.glob("*.sqlite3")), "a command used the default directory"
+
+
+def test_lag_says_the_store_s_last_position_is_every_stream_s_where_contexts_share_one(
+    shop_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was "identity-user-details  applied 3  written 18  behind 0 events in 0 aggregates" on the
+    # README's one shared database: "written" was the whole store's last position, other
+    # contexts' events included, and read as the projection's own beside "behind 0".
+    shared = f"sqlite:///{shop_environment / 'shared.sqlite3'}"
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", shared)
+    monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    assert cli(["users", "create-admin", "--email", "admin@example.com"]) == 0
+    cart = CreateCart(cart_id=uuid.uuid4(), customer_id=uuid.uuid4(), currency="USD")
+    assert ROOT.service("shopping-cart").handle(cart).accepted  # a later position, not Identity's
+    ROOT.reset()
+    assert cli(["sweep"]) == 0  # every projection caught up
+    capsys.readouterr()
+
+    assert cli(["lag"]) == 0
+
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("identity-user-details "))
+    assert "written" not in line, line
+    applied = int(line.split("applied")[1].split()[0])
+    last = int(line.split("store's last")[1].split()[0])
+    assert 1 <= applied < last, line
+    assert line.endswith(" behind 0 events in 0 aggregates"), line
 
 
 #: Every command that opens the shop's stores, with what it needs besides the options.

@@ -22,7 +22,9 @@ class Lag:
     projection: str
     #: The highest global position among the events the projection applied (0: none).
     last_applied_position: int
-    #: The last global position written to the event store.
+    #: The last global position written to the event store, by any stream in it: where
+    #: contexts share a database, other contexts' events too, so it may stand above
+    #: ``last_applied_position`` while nothing is behind.
     last_written_position: int
     #: Aggregates whose cursor is behind their stream.
     aggregates_behind: int

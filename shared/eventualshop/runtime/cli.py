@@ -394,14 +394,17 @@ def _a_checkout(folder: Path) -> bool:
 
 
 def lag(_args: argparse.Namespace, root: Root) -> None:
-    """Per projector: the last event applied against the last written (pitfall 4)."""
+    """Per projector: the last position applied, the event store's last, and what its own
+    streams lack (pitfall 4). The store's last is every stream's: contexts that share a database
+    share it, so it stands above the position applied while nothing is behind. Labelled
+    "written", it read as the projection's own ("applied 3  written 18  behind 0")."""
     from eventualshop.runtime import admin
 
     existing_shop(root)
     for item in (i for context in root.contexts for i in admin.lag(root, context)):
         print(
             f"{item.projection:40} applied {item.last_applied_position:>8}  "
-            f"written {item.last_written_position:>8}  "
+            f"store's last {item.last_written_position:>8}  "
             f"behind {item.events_behind} events in {item.aggregates_behind} aggregates"
         )
 
