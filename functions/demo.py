@@ -8,7 +8,9 @@ in for the cart, and an admin for the back office (the inventory and the catalog
 ``EVENTUALSHOP_ADMIN_EMAIL`` with ``EVENTUALSHOP_ADMIN_PASSWORD`` when both are set (a shop of
 yours with an admin of its own); otherwise a throw-away admin made in this process the way
 ``eventualshop users create-admin`` makes one, so against ``--url`` that needs the shop's own
-store configuration (``make run``'s default folder works as it is).
+store configuration (``make run``'s default folder works as it is): where the SQLite files it
+would write are not there, it stops before the admin's sign-in, making none, and an admin it
+made it names at the end.
 """
 
 from __future__ import annotations
@@ -166,9 +168,36 @@ def _named_admin() -> tuple[str, str] | None:
     return (email, password) if email and password else None
 
 
-def configured_admin(root: Root) -> tuple[str, str]:
-    """The shop's own admin when the environment names one, else a throw-away one."""
-    return _named_admin() or throwaway_admin(root)
+#: The context whose store holds the users, where a throw-away admin is made.
+_USERS = "identity"
+
+
+def _admins_store_problem(root: Root) -> str | None:
+    """Why the throw-away admin cannot be made in a running shop's stores, before anything is
+    made: an SQLite file of the stores ``create_admin`` writes (Identity's events, the read
+    models) that does not exist is no running shop's. Run from a folder without the shop's
+    settings, the demo made a whole embedded shop in ./var (five event stores, read models),
+    and only then stopped at the admin's sign-in."""
+    from pathlib import Path
+
+    from eventualshop.runtime.cli import checked_settings
+
+    config = checked_settings(root)
+    urls = [config.resolved_event_store_url(_USERS), config.resolved_read_model_url()]
+    inside = "sqlite:///"
+    missing = [
+        Path(url.removeprefix(inside))
+        for url in urls
+        if url.startswith(inside) and not Path(url.removeprefix(inside)).exists()
+    ]
+    if not missing:
+        return None
+    return (
+        f"the demo makes its admin in the running shop's stores, and {missing[0].absolute()} "
+        "is none of them (no such file): give the demo the shop's --data-dir or "
+        "--event-store-url and --read-model-url (or EVENTUALSHOP_DATA_DIR, …_URL), or set "
+        "EVENTUALSHOP_ADMIN_EMAIL and EVENTUALSHOP_ADMIN_PASSWORD to one of its admins"
+    )
 
 
 def _admin_hint() -> str:
@@ -196,7 +225,33 @@ def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
             return _script(base, out, lambda: throwaway_admin(root))
     if not is_http_url(url):
         raise CliError("--url takes the shop's address, such as http://127.0.0.1:8080")
-    return _script(url.rstrip("/"), out, lambda: configured_admin(root))
+    made: list[str] = []
+
+    def admin() -> tuple[str, str]:
+        named = _named_admin()
+        if named is not None:
+            return named
+        problem = _admins_store_problem(root)  # after the shop answered: a shop down says so
+        if problem is not None:
+            raise CliError(problem)
+        email, password = throwaway_admin(root)
+        made.append(email)
+        return email, password
+
+    try:
+        return _script(url.rstrip("/"), out, admin)
+    finally:
+        if made:
+            # The admin outlives the run (it is the running shop's), listed among its accounts
+            # with a password nobody knows: said, so that it is no stranger found there later.
+            from eventualshop.runtime.urls import shown
+
+            where = shown(root.settings().resolved_event_store_url(_USERS))
+            out(
+                f"the demo's admin {made[0]} stays in the event store at {where}, with a "
+                "password printed nowhere (EVENTUALSHOP_ADMIN_EMAIL and "
+                "EVENTUALSHOP_ADMIN_PASSWORD make the demo use an admin of yours instead)"
+            )
 
 
 def _script(base: str, out: Printer, admin: Admin) -> int:

@@ -196,6 +196,39 @@ def test_the_demo_makes_its_admin_in_the_stores_its_options_name(
     captured = capsys.readouterr()
     assert code == 0, captured.err + served.tail()
     assert "quantity 10 reserved 3 available 7" in captured.out, captured.out
+    # The admin stays in the shop, among its accounts: the demo says which (it said nothing).
+    said = captured.out.splitlines()[-1]
+    assert re.fullmatch(r"the demo's admin demo-admin-[0-9a-f]{8}@example\.com stays .*", said)
+    assert str(served.data_dir) in said, said
+
+
+def test_without_the_shops_stores_the_demo_stops_before_making_any(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: run from a folder without the shop's settings, the demo made a whole embedded shop in
+    # ./var there (five event stores, the read models) for its admin, then stopped at step 3,
+    # the admin's sign-in, with the running shop's customer already signed up.
+    (tmp_path / "shop").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    served = ShopProcess({"EVENTUALSHOP_AUTH": "on"}, tmp_path / "shop")
+    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(elsewhere)  # its default data folder, ./var, is not there
+    served.start()
+    try:
+        code = cli(["demo", "--url", f"http://{served.base}"])
+    finally:
+        served.close()
+        ROOT.reset()
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "--data-dir" in lines[0], lines[0]
+    assert "EVENTUALSHOP_ADMIN_EMAIL" in lines[0], lines[0]
+    assert "sign in as the admin" not in captured.out, captured.out  # stopped before it
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_store_options_without_a_url_are_one_line_saying_what_they_are_for(
