@@ -1028,6 +1028,56 @@ def test_serve_without_auto_migration_refuses_a_store_that_was_never_migrated(
     _require_migrated(ROOT, ROOT.settings())  # migrated: nothing to say
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("EVENTUALSHOP_AUTO_MIGRATE", "false", "is not migrated"),
+        # A context's own setting, read after the cart's hook had made its key.
+        ("EVENTUALSHOP_IDENTITY_ACCESS_TOKEN_SECONDS", "5", "ACCESS_TOKEN_SECONDS"),
+        ("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", "soon", "RESERVATION_TIME"),
+    ],
+)
+def test_a_refused_start_makes_nothing_in_the_data_folder(
+    variable: str,
+    value: str,
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: exit 2 with the right line, after making the folder and shopping-cart-card-token.key
+    # in it (the contexts' hooks ran before the later checks, the cart's first).
+    monkeypatch.delenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY")  # the embedded shop makes it
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(ShopServer, "run", _never_listens)
+    folder = tmp_path / "shop"
+
+    code = cli(["serve", "--data-dir", str(folder), "--port", str(_closed_port())])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert says in line, line
+    assert not folder.exists()
+
+
+def test_a_start_that_is_not_refused_keeps_the_card_token_key_in_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The contexts' settings are checked with a throw-away folder first; the real start still
+    # keeps the key where the shop's data is, and uses it.
+    from eventualshop.shopping_cart.payment_methods import current_card_token_key
+
+    monkeypatch.delenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY")
+    used: list[bytes] = []
+    monkeypatch.setattr(ShopServer, "run", lambda _: used.append(current_card_token_key()))
+    folder = tmp_path / "shop"
+
+    code = cli(["serve", "--data-dir", str(folder), "--port", str(_closed_port())])
+
+    assert code == 0, capsys.readouterr().err
+    assert used == [(folder / "shopping-cart-card-token.key").read_bytes()]
+
+
 #: Every command that opens the shop's stores but ``serve`` (above) and ``migrate``.
 OPENING_THE_STORES = [
     ["lag"],

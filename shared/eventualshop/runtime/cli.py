@@ -147,14 +147,46 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
             "EVENTUALSHOP_BROKER is knative, but K_SINK is not set: set it to the broker's "
             "ingress URL, or run with EVENTUALSHOP_BROKER=rabbitmq or inprocess"
         )
-    root.configure_contexts()  # a missing setting stops the shop before it listens
+    _check_contexts(root, config)
     try:
         check_port(config.host, config.port)
     except PortTaken as error:
         raise CliError(str(error)) from None
+    if not config.auto_migrate:
+        _require_migrated(root, config)
+    # Every refusal is behind: only now may the hooks make what they keep in the data folder
+    # (the cart's card-token key). They made it, and the folder, before a later context's
+    # setting, the port or the migrations refused the start.
+    root.reset()  # the hooks run again for real: the check above set what they set
+    root.configure_contexts()
     _reach_dependencies(root, config)
     print(f"EventualShop on {banner(root, config)}", flush=True)
     ShopServer(root, config.host, config.port, log_level=config.log_level).run()
+
+
+def _check_contexts(root: Root, config: Any) -> None:
+    """Each context's own settings, checked by its ``configure`` hook before the hooks are run
+    for real, with a throw-away folder in the data folder's place: a hook may keep a generated
+    secret there, and a start refused by a later context's setting must leave nothing behind
+    (README: a refused start creates nothing). What the hooks set here, the real run replaces."""
+    import tempfile
+
+    from eventualshop.kernel.declaration import Surroundings
+    from eventualshop.runtime.root import resolve
+    from eventualshop.runtime.unavailable import misconfiguration
+
+    with tempfile.TemporaryDirectory(prefix="eventualshop-check-") as folder:
+        surroundings = Surroundings(embedded=config.embedded, data_dir=Path(folder))
+        for declared in root.contexts.values():
+            if not declared.configure:
+                continue
+            try:
+                resolve(declared.configure)(surroundings)
+            except Exception as error:
+                wrong = misconfiguration(error)
+                if wrong is None:
+                    raise
+                raise CliError(wrong) from None
 
 
 def banner(root: Root, config: Any) -> str:
@@ -179,8 +211,6 @@ def _reach_dependencies(root: Root, config: Any) -> None:
     try:
         for context in root.contexts:
             root.event_store(context)
-        if not config.auto_migrate:
-            _require_migrated(root, config)
         root.read_model_store().get("readiness", "_")
         if config.broker == "rabbitmq":
             from eventualshop.runtime.broker.amqp import connect
