@@ -102,6 +102,41 @@ def test_serve_refuses_a_store_url_of_no_store_before_it_listens(
     assert line.startswith("eventualshop: EVENTUALSHOP_EVENT_STORE_URL: "), line
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "variable", "says"),
+    [
+        ("--port", "99999", "EVENTUALSHOP_PORT", "less than or equal to 65535"),
+        ("--event-store-url", "bogus:", "EVENTUALSHOP_EVENT_STORE_URL", "is no store"),
+        ("--read-model-url", "redis://x/0", "EVENTUALSHOP_READ_MODEL_URL", "is no store"),
+    ],
+)
+def test_a_value_an_option_gave_is_refused_naming_the_option(
+    option: str,
+    value: str,
+    variable: str,
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was "EVENTUALSHOP_PORT: Input should be …" for ``serve --port 99999``: the variable the
+    # option sets, which the user never typed. From the environment, the variable it stays.
+    monkeypatch.setattr(ShopServer, "run", _never_listens)
+
+    code = cli(["serve", option, value])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith(f"eventualshop: {option}: "), line
+    assert says in line, line
+    monkeypatch.setenv(variable, value)  # now the environment's, as the option had set it
+    ROOT.reset()
+
+    assert cli(["serve"]) == 2
+
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"eventualshop: {variable}: "), line
+
+
 def test_serve_refuses_knative_without_its_sink_before_it_listens(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

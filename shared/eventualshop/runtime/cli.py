@@ -53,9 +53,10 @@ class SystemCommand:
     run: Callable[[argparse.Namespace, Root], None]
 
 
-def _apply_overrides(args: argparse.Namespace, root: Root) -> None:
+def _apply_overrides(args: argparse.Namespace, root: Root) -> dict[str, str]:
+    """Set the variables the options stand for; returns variable -> the option that set it."""
     # Settings are read from the environment once; options are just a shorter way to set them.
-    changed = False
+    given: dict[str, str] = {}
     for option, variable in (
         ("data_dir", "EVENTUALSHOP_DATA_DIR"),
         ("event_store_url", "EVENTUALSHOP_EVENT_STORE_URL"),
@@ -68,11 +69,22 @@ def _apply_overrides(args: argparse.Namespace, root: Root) -> None:
         value = getattr(args, option, None)
         if value is not None:
             os.environ[variable] = str(value)
-            changed = True
-    if changed:
+            given[variable] = "--" + option.replace("_", "-")
+    if given:
         # Read again what was read before. Only then: the same process may be serving the shop
         # (a test, the demo), whose stores and broker a reset would close under it.
         root.reset()
+    return given
+
+
+def _as_given(line: str, given: dict[str, str]) -> str:
+    """``line`` naming the option the user typed where it names the variable that option set:
+    a setting's line starts with its variable (``EVENTUALSHOP_PORT: …``), which the user of
+    ``serve --port 99999`` never wrote."""
+    for variable, option in given.items():
+        if line.startswith(f"{variable}: "):
+            return f"{option}: {line.removeprefix(f'{variable}: ')}"
+    return line
 
 
 def checked_settings(root: Root) -> Any:
@@ -596,7 +608,7 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
     """Run one command line against ``root``: the system, composed outside this package, with
     the commands it adds (``system``)."""
     args = parser(system).parse_args(argv)
-    _apply_overrides(args, root)
+    given = _apply_overrides(args, root)
     handler: Callable[[argparse.Namespace, Root], None] = args.handler
     try:
         handler(args, root)
@@ -609,7 +621,7 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
         print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     except CliError as error:
-        print(f"eventualshop: {error}", file=sys.stderr)
+        print(f"eventualshop: {_as_given(str(error), given)}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
         return 130
@@ -629,7 +641,7 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
             return EXIT_UNAVAILABLE
         wrong = misconfiguration(error)  # a setting missing or unusable: the user's to fix
         if wrong is not None:
-            print(f"eventualshop: {wrong}", file=sys.stderr)
+            print(f"eventualshop: {_as_given(wrong, given)}", file=sys.stderr)
             return EXIT_USAGE
         if isinstance(error, OSError) and error.filename is not None:
             print(f"eventualshop: {_file_problem(error, root)}", file=sys.stderr)
