@@ -1176,6 +1176,31 @@ def test_a_store_that_does_not_answer_is_not_called_unmigrated(
         _require_migrated(ROOT, ROOT.settings())  # main words it "cannot be reached", exit 69
 
 
+@pytest.mark.parametrize("command", [["migrate"], ["lag"], ["serve"]], ids=" ".join)
+def test_a_database_the_server_does_not_have_is_a_url_to_correct_not_a_wait(
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    postgres_admin_url: Any,
+) -> None:
+    # Was: "the database cannot be reached: … FATAL: database "x" does not exist", exit 69
+    # (EX_UNAVAILABLE: try again later), which no wait fixes.
+    name = f"eventualshop_no_such_{uuid.uuid4().hex[:8]}"
+    url = postgres_admin_url.set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", url)
+    monkeypatch.setattr(ShopServer, "run", _never_listens)
+    if command == ["serve"]:
+        command = [*command, "--port", str(_closed_port())]
+
+    code = cli(command)
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 2, line
+    assert line.startswith("eventualshop: the PostgreSQL server at 127.0.0.1:"), line
+    assert f'has no database "{name}": create it' in line, line
+    assert "--event-store-url" in line, line
+
+
 def test_a_password_in_the_store_urls_query_is_not_printed(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

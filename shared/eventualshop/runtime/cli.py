@@ -632,6 +632,10 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
         if unwritable is not None:
             print(f"eventualshop: {unwritable}", file=sys.stderr)
             return EXIT_CANTCREAT
+        missing = _missing_database(error)  # the server answers: a URL to correct, not a wait
+        if missing is not None:
+            print(f"eventualshop: {_as_given(missing, given)}", file=sys.stderr)
+            return EXIT_USAGE
         dependency = unavailable_dependency(error)
         if dependency is not None:
             print(
@@ -732,6 +736,55 @@ def _embedded_store_problem(error: BaseException, root: Root) -> str | None:
     if not config.event_store_url:  # the dead letters' own file (``Root.dead_letter_store``)
         folders.add(Path(config.data_dir).absolute())
     return _cannot_use(sorted(folders), str(said), root)
+
+
+def _missing_database(error: BaseException) -> str | None:
+    """A PostgreSQL server that answered that the store URL's database does not exist, in one
+    line saying what to fix (``None`` for any other error). It was "the database cannot be
+    reached: … FATAL: database "x" does not exist", exit 69 (try again later), which no wait
+    fixes.
+
+    psycopg reports no SQLSTATE for a failure while connecting (libpq keeps only the server's
+    message, in the server's language), so 3D000 cannot be read from the error: the server is
+    asked instead, on its maintenance database with the same credentials, whether the
+    database is in its catalog. Only when it answers that it is not is the failure called a
+    mistake; a server that refuses that connection too (the role or the password refused, too
+    many connections, starting up) stays "cannot be reached"."""
+    from eventualshop.runtime.unavailable import causes
+
+    pgconn = next(
+        (
+            found
+            for cause in causes(error)
+            if type(cause).__module__.startswith("psycopg")
+            and (found := getattr(cause, "pgconn", None)) is not None
+        ),
+        None,
+    )
+    if pgconn is None or pgconn.status != 1:  # CONNECTION_BAD: it failed while connecting
+        return None
+    import psycopg
+
+    given = {o.keyword.decode(): o.val.decode() for o in pgconn.info if o.val is not None}
+    database = given.get("dbname", "")
+    if not database:
+        return None
+    maintenance = "template1" if database == "postgres" else "postgres"
+    try:
+        with psycopg.connect(
+            **(given | {"dbname": maintenance, "connect_timeout": "3"}), autocommit=True
+        ) as asked:
+            there = asked.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if there.fetchone() is not None:
+                return None
+    except psycopg.Error:
+        return None
+    server = f"{given.get('host', 'localhost')}:{given.get('port', '5432')}"
+    return (
+        f'the PostgreSQL server at {server} has no database "{database}": create it '
+        f"(createdb {database}) or correct the store URL (--event-store-url, --read-model-url, "
+        "EVENTUALSHOP_…_URL)"
+    )
 
 
 def _reason(error: BaseException) -> str:
