@@ -9,7 +9,6 @@ dead letter an operator might replay.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -28,6 +27,7 @@ from eventualshop.runtime.broker.rabbitmq import Action, RabbitMqDispatcher, dec
 from eventualshop.runtime.deliveries import KEPT_KEY_FILE
 from eventualshop.runtime.local import LocalShop
 from functions.main import ROOT, cli
+from tests.fixtures.deliveries import catalog_created, failed_event
 
 PROJECTOR = "catalog-grid"
 SINK = "dead-letters"
@@ -61,32 +61,6 @@ def shop(data_dir: Path) -> Iterator[LocalShop]:
     local = LocalShop(ROOT)
     yield local
     local.stop()
-
-
-def catalog_created(catalog_id: uuid.UUID) -> tuple[dict[str, str], bytes]:
-    """The probe's forged event, in binary mode: no aggregate raised it."""
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-source": "/eventualshop/catalog",
-        "ce-type": "eventualshop.catalog.CatalogCreated",
-        "ce-subject": str(catalog_id),
-        "ce-aggregatetype": "Catalog",
-        "ce-aggregateversion": "1",
-        "Content-Type": "application/json",
-    }
-    body = {"catalogId": str(catalog_id), "title": "Injected", "description": "no admin"}
-    return headers, json.dumps(body).encode()
-
-
-def dead_letter() -> dict[str, str]:
-    return {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-source": "/eventualshop/catalog",
-        "ce-type": "eventualshop.catalog.CatalogCreated",
-        "Content-Type": "application/json",
-    }
 
 
 def listed(client: FlaskClient) -> list[str]:
@@ -128,7 +102,7 @@ def test_a_dead_letter_without_the_delivery_key_is_a_401_and_never_kept(
     shop: LocalShop, sent: dict[str, str]
 ) -> None:
     answer = shop.app.test_client().post(
-        f"/functions/{SINK}?trigger={PROJECTOR}", headers=dead_letter() | sent, data=b"{}"
+        f"/functions/{SINK}?trigger={PROJECTOR}", headers=failed_event() | sent, data=b"{}"
     )
 
     assert_refused(answer)
@@ -145,7 +119,7 @@ def test_with_the_delivery_key_an_event_is_projected_and_a_dead_letter_kept(
 
     projected = client.post(f"/functions/{PROJECTOR}", headers=headers | bearer(key), data=body)
     kept = client.post(
-        f"/functions/{SINK}?trigger={PROJECTOR}", headers=dead_letter() | bearer(key), data=b"{}"
+        f"/functions/{SINK}?trigger={PROJECTOR}", headers=failed_event() | bearer(key), data=b"{}"
     )
 
     assert projected.status_code == 200, projected.get_data(as_text=True)

@@ -6,7 +6,6 @@ anyone. Not where the Knative Broker delivers (it cannot send the key), nor wher
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from flask import Flask
 from eventualshop.catalog.read_models import GRID
 from eventualshop.runtime.entry import create_app, root_of
 from functions.main import ROOT
+from tests.fixtures.deliveries import catalog_created, failed_event
 
 HERE = Path(__file__).resolve().parents[2]
 KEY = "a-delivery-key-from-a-secret-0123456789"
@@ -38,31 +38,6 @@ def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def served(name: str) -> Flask:
     spec = ROOT.function(name)
     return create_app(spec.target, str(HERE / spec.source), spec.signature_type)
-
-
-def catalog_created(catalog: uuid.UUID) -> tuple[dict[str, str], bytes]:
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-source": "/eventualshop/catalog",
-        "ce-type": "eventualshop.catalog.CatalogCreated",
-        "ce-subject": str(catalog),
-        "ce-aggregatetype": "Catalog",
-        "ce-aggregateversion": "1",
-        "Content-Type": "application/json",
-    }
-    body = {"catalogId": str(catalog), "title": "Injected", "description": "no admin"}
-    return headers, json.dumps(body).encode()
-
-
-def failed_event() -> dict[str, str]:
-    return {
-        "ce-specversion": "1.0",
-        "ce-id": str(uuid.uuid4()),
-        "ce-source": "/eventualshop/catalog",
-        "ce-type": "eventualshop.catalog.CatalogCreated",
-        "Content-Type": "application/json",
-    }
 
 
 def grid() -> list[dict[str, object]]:
