@@ -8,10 +8,10 @@ import unicodedata
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from eventualshop.identity.rules import Email, Name, Password
+from eventualshop.identity.rules import Email, Name, Password, Secret
 
 #: Control characters, invisible ones (zero-width spaces, a right-to-left override) and line
 #: breaks by Unicode category: a name or an email that shows otherwise than it is.
@@ -49,17 +49,17 @@ class SignUp(_Body):
     last_name: NewName
     email: NewEmailAddress
     password: Password
-    password_confirmation: SecretStr
+    password_confirmation: Secret
 
 
 class SignIn(_Body):
     email: Email
-    password: SecretStr = Field(min_length=1, max_length=1024)
+    password: Secret = Field(min_length=1, max_length=1024)
 
 
 class NewPassword(_Body):
     password: Password
-    password_confirmation: SecretStr
+    password_confirmation: Secret
 
 
 class NewEmail(_Body):

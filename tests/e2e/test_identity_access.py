@@ -442,6 +442,66 @@ def test_sign_up_names_the_field_at_fault_and_never_echoes_a_password(
     assert PASSWORD not in text
 
 
+#: JSON's escape of a lone UTF-16 surrogate: json.loads takes it, and it is no character.
+SURROGATE = "\ud800"
+
+
+def _refused_without_echo(answer: TestResponse, field: str) -> None:
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.json is not None
+    assert field in answer.json["errors"], answer.json
+    text = answer.get_data(as_text=True)
+    assert "ud800" not in text.lower()  # the secret is not echoed
+    assert "Horse" not in text
+    assert "N3w-Password" not in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (
+            dict.fromkeys(("password", "passwordConfirmation"), "Corr3ct-Horse!" + SURROGATE),
+            "password",
+        ),
+        ({"passwordConfirmation": "Corr3ct-Horse!" + SURROGATE}, "passwordConfirmation"),
+    ],
+)
+def test_a_sign_up_whose_password_is_no_text_is_refused_and_claims_nothing(
+    client: FlaskClient, changes: dict[str, str], field: str
+) -> None:
+    # Was: 500 (argon2 could not encode the lone surrogate), and the email stayed claimed: the
+    # right sign-up just after was told one was under way (409 email-claim-pending).
+    body = sign_up_body("Surrogate")
+    refused = client.post(f"{IDENTITIES}/sign-up", json=body | changes)
+    _refused_without_echo(refused, field)
+
+    again = client.post(f"{IDENTITIES}/sign-up", json=body)
+
+    assert again.status_code == 202, again.get_data(as_text=True)
+
+
+def test_a_password_that_is_no_text_is_refused_at_sign_in_and_change_of_password(
+    client: FlaskClient,
+) -> None:
+    # Was: 500 for both (argon2 could not encode it to hash or to check it).
+    user = customer(client, "Surrogate")
+    wrong = "N3w-Password!" + SURROGATE
+    for changes, field in (
+        (dict.fromkeys(("password", "passwordConfirmation"), wrong), "password"),
+        ({"passwordConfirmation": wrong}, "passwordConfirmation"),
+    ):
+        new = {"password": "N3w-Password!", "passwordConfirmation": "N3w-Password!"} | changes
+        changing = client.put(
+            f"{IDENTITIES}/{user.id}/change-password", json=new, headers=user.auth
+        )
+        _refused_without_echo(changing, field)
+    signing_in = client.post(
+        f"{IDENTITIES}/sign-in", json={"email": user.email, "password": SURROGATE}
+    )
+    _refused_without_echo(signing_in, "password")
+    assert sign_in(client, user).access  # the password is the one it was
+
+
 def test_a_64_character_pass_phrase_is_allowed(client: FlaskClient) -> None:
     phrase = "Correct-Horse-Battery-Staple-1-" + "x" * 33
     assert len(phrase) == 64

@@ -264,6 +264,9 @@ def test_creating_an_admin_in_a_store_it_cannot_use_says_so_in_one_line(
         ("short", "8-128 characters"),
         ("no-upper-case-1", "an upper-case letter"),
         ("NoDigitsHere!", "a digit"),
+        # A byte that is not UTF-8 in the environment reads as a lone surrogate: it was hashed,
+        # and argon2's UnicodeEncodeError was the answer.
+        ("Corr3ct-Horse!\udcff", "Unicode text"),
     ],
 )
 def test_a_weak_admin_password_is_refused_with_what_it_lacks(
