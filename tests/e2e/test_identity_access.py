@@ -502,6 +502,20 @@ def test_a_password_that_is_no_text_is_refused_at_sign_in_and_change_of_password
     assert sign_in(client, user).access  # the password is the one it was
 
 
+@pytest.mark.parametrize("password", ["", "x" * 60_000])
+def test_a_sign_in_password_out_of_bounds_is_told_in_characters(
+    client: FlaskClient, password: str
+) -> None:
+    # Was: "Value should have at most 1024 items after validation, not 60000".
+    answer = client.post(
+        f"{IDENTITIES}/sign-in", json={"email": "ada@example.com", "password": password}
+    )
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.json is not None
+    assert answer.json["errors"] == {"password": ["must be 1-1024 characters"]}
+
+
 def test_a_64_character_pass_phrase_is_allowed(client: FlaskClient) -> None:
     phrase = "Correct-Horse-Battery-Staple-1-" + "x" * 33
     assert len(phrase) == 64

@@ -184,6 +184,16 @@ def test_a_credential_route_names_its_body_and_its_answers(
         assert properties["password"].get("writeOnly") is True
 
 
+@pytest.mark.parametrize(
+    ("body", "bounds"), [("SignUp", (8, 128)), ("NewPassword", (8, 128)), ("SignIn", (1, 1024))]
+)
+def test_a_password_s_bounds_are_the_ones_the_server_enforces(
+    body: str, bounds: tuple[int, int]
+) -> None:
+    password = document(ROOT)["components"]["schemas"][body]["properties"]["password"]
+    assert (password["minLength"], password["maxLength"]) == bounds
+
+
 def test_a_sign_in_answers_the_tokens() -> None:
     found = document(ROOT)
     operation = found["paths"]["/api/v1/identities/sign-in"]["post"]

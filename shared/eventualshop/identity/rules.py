@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, SecretStr, StringConstraints
+from pydantic import AfterValidator, Field, SecretStr, StringConstraints
 
 from eventualshop.kernel.values import EmailAddress
 
@@ -53,4 +53,9 @@ Email = Annotated[EmailAddress, AfterValidator(str.lower)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=30)]
 #: Any secret a client sends (a password to check, a confirmation): text, at least.
 Secret = Annotated[SecretStr, AfterValidator(_text)]
-Password = Annotated[Secret, AfterValidator(_password)]
+# The bounds are in the API document too, in JSON Schema's words (the rule above enforces them).
+Password = Annotated[
+    Secret,
+    AfterValidator(_password),
+    Field(json_schema_extra={"minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD}),
+]
