@@ -199,7 +199,7 @@ IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
             result="CommandAccepted",
             query=(("email", "the email to add; it is the user's to sign in with once confirmed"),),
             problems=(
-                ("400", "the email is invalid"),
+                ("400", "the email is missing or invalid, or the body holds a field"),
                 ("404", "no such user"),
                 (
                     "409",
@@ -207,6 +207,8 @@ IDENTITY_CREDENTIALS: tuple[FunctionSpec, ...] = (
                     "it (``email-claim-pending``), or the user cannot take it (``code`` says why)",
                 ),
                 _KEY_REUSED,
+                ("413", "the body is over 64 KiB"),
+                ("415", "the body is not JSON"),
                 ("503", "a store does not answer; retry after ``Retry-After``"),
             ),
         ),

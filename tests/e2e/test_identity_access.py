@@ -818,6 +818,51 @@ def test_an_email_no_one_has_can_be_added_and_the_route_checks_it(client: FlaskC
         assert "email" in invalid.json["errors"]
 
 
+@pytest.mark.parametrize("action", ["change-email", "primary-email"])
+def test_change_email_reads_its_query_and_body_as_the_derived_email_route_does(
+    client: FlaskClient, action: str
+) -> None:
+    """Was: change-email read no body (a 70 KB or text/plain one was taken, 202) and a missing
+    ``?email=`` was "Input should be a valid string"; primary-email, a derived route, answered
+    413, 415 and "Field required"."""
+    user = customer(client, "Reader")
+    route = f"{IDENTITIES}/{user.id}/{action}"
+    fresh = {"email": f"read-{uuid.uuid4().hex[:8]}@example.com"}
+
+    missing = client.put(route, headers=user.auth)
+    assert missing.status_code == 400, missing.get_data(as_text=True)
+    assert missing.json is not None
+    assert missing.json["errors"] == {"email": ["Field required"]}
+    large = client.put(
+        route, query_string=fresh, data="x" * 70_000, content_type="text/plain", headers=user.auth
+    )
+    assert large.status_code == 413, large.get_data(as_text=True)
+    text = client.put(
+        route, query_string=fresh, data="x", content_type="text/plain", headers=user.auth
+    )
+    assert text.status_code == 415, text.get_data(as_text=True)
+    extra = client.put(route, query_string=fresh, json={"colour": "red"}, headers=user.auth)
+    assert extra.status_code == 400, extra.get_data(as_text=True)
+    assert extra.json is not None
+    assert "colour" in extra.json["errors"]
+
+
+def test_change_email_refuses_a_body_naming_another_email(client: FlaskClient) -> None:
+    # Was: 202 for the query's email, the body's silently ignored.
+    user = customer(client, "Bodied")
+    route = f"{IDENTITIES}/{user.id}/change-email"
+    query = {"email": f"query-{uuid.uuid4().hex[:8]}@example.com"}
+    body = {"email": f"body-{uuid.uuid4().hex[:8]}@example.com"}
+
+    answer = client.put(route, query_string=query, json=body, headers=user.auth)
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.json is not None
+    assert list(answer.json["errors"]) == ["email"]
+    empty = client.put(route, query_string=query, json={}, headers=user.auth)  # names nothing
+    assert empty.status_code == 202, empty.get_data(as_text=True)
+
+
 def test_a_sign_in_whose_password_changed_while_it_ran_gets_no_session(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
