@@ -374,7 +374,9 @@ def refresh(request: Request) -> Response:
 def sign_out(request: Request) -> Response:
     form = _parse(RefreshToken, request, "POST")
     tokens.revoke(ROOT.read_model_store(), form.refresh_token)
-    return Response(status=204)
+    answer = Response(status=204)
+    del answer.headers["Content-Type"]  # no body, so no type (Flask's default says HTML)
+    return answer
 
 
 @_answering

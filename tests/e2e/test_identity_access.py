@@ -362,10 +362,11 @@ def test_refresh_tokens_rotate_and_a_reused_one_revokes_its_family(client: Flask
 
 def test_sign_out_revokes_the_refresh_token(client: FlaskClient) -> None:
     user = customer(client)
-    assert (
-        client.post(f"{IDENTITIES}/sign-out", json={"refreshToken": user.refresh}).status_code
-        == 204
-    )
+    signed_out = client.post(f"{IDENTITIES}/sign-out", json={"refreshToken": user.refresh})
+    assert signed_out.status_code == 204
+    # Was: Content-Type: text/html, of no body.
+    assert "Content-Type" not in signed_out.headers
+    assert signed_out.get_data() == b""
     answer = client.post(f"{IDENTITIES}/refresh", json={"refreshToken": user.refresh})
     assert answer.status_code == 401
 
