@@ -282,7 +282,9 @@ class TestWarehouseRoutes:
         problem(http.request("POST", WAREHOUSES), 400, field="ownerId")
         inventory = http.command("POST", WAREHOUSES, ownerId=str(uuid.uuid4()))["aggregateId"]
         here = f"{WAREHOUSES}/{inventory}"
-        for cost in ("0", "-1", "abc", "NaN"):
+        # Decimal read "1_000" as 1000 and an Arabic-Indic 3 (%D9%A3) as 3, and 1.005 was
+        # taken, finer than the cents a cost is shown in: money a client sends refuses all three.
+        for cost in ("0", "-1", "abc", "NaN", "1_000", "\u0663", "1.005"):
             answer = http.request(
                 "POST", f"{here}/items", PHONE, query={"cost": cost, "quantity": 1}
             )

@@ -258,3 +258,14 @@ def test_the_document_states_bounds_in_json_schema_words() -> None:
     assert (quantity["minimum"], quantity["maximum"]) == (1, 65535)
     number = schemas["Address"]["properties"]["number"]["anyOf"][0]
     assert (number["exclusiveMinimum"], number["maximum"]) == (0, 2**31 - 1)
+
+
+def test_a_cost_is_documented_as_the_text_the_server_takes() -> None:
+    """Was: "a number or any string", while "1_000", Arabic-Indic digits and 1.005 are 400."""
+    operation = document(ROOT)["paths"]["/api/v1/warehouses/{inventoryId}/items"]["post"]
+    [cost] = [p["schema"] for p in operation["parameters"] if p["name"] == "cost"]
+    assert cost["type"] == "string"
+    assert "2 decimal places" in cost["description"]
+    pattern = re.compile(cost["pattern"])
+    assert [text for text in ("100.50", "5E+0", "7") if not pattern.search(text)] == []
+    assert [text for text in ("1_000", "\u0663", "1,5", "") if pattern.search(text)] == []

@@ -262,8 +262,50 @@ class PositiveMoney(Money):
 
 #: How a client writes an amount: ASCII digits, an optional fraction and exponent. Python's
 #: Decimal also reads "1_000" and the digits of other scripts (Arabic-Indic ones, say), which no
-#: client means to send.
-_CLIENT_AMOUNT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
+#: client means to send. Spelt out (no \d or \s, which mean more in Unicode regexes), so the
+#: API document's pattern, read as ECMA-262 by JSON Schema, is this one.
+_AMOUNT_TEXT = r"[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\f\v]*"
+_CLIENT_AMOUNT = re.compile(_AMOUNT_TEXT)
+#: ``_CLIENT_AMOUNT`` as a JSON Schema ``pattern``, which matches anywhere unless anchored.
+AMOUNT_PATTERN = f"^{_AMOUNT_TEXT}$"
+
+
+# The rules of an amount a client sends, for ``ClientMoney`` and for a decimal a client sends
+# as it sends money (a warehouse item's cost): one copy of each.
+
+
+def written_plainly(value: Any) -> Any:
+    """A before-validator: a text amount must be written as ``_CLIENT_AMOUNT`` says."""
+    if isinstance(value, str) and not _CLIENT_AMOUNT.fullmatch(value):
+        # The field names what it is (``unitPrice.amount``, ``cost``).
+        raise ValueError(f'{value!r} is not a decimal number such as "10.50"')
+    return value
+
+
+def within_digits(value: Decimal) -> Decimal:
+    """No more digits than the original's decimal holds, so no total of such amounts can
+    overflow the arithmetic ("9e999999" would)."""
+    exponent = value.as_tuple().exponent
+    if (
+        not isinstance(exponent, int)
+        or len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS
+        or value.adjusted() >= MAX_AMOUNT_DIGITS
+        or exponent < -MAX_AMOUNT_DIGITS
+    ):
+        raise ValueError(
+            f"must have at most {MAX_AMOUNT_DIGITS} digits, below 10^{MAX_AMOUNT_DIGITS}"
+        )
+    return value
+
+
+def finer_than(amount: Decimal, decimals: int) -> str | None:
+    """Why ``amount`` is not a whole number of units of ``decimals`` places ("2 decimal
+    places"), or None when it is, whatever its scale (1.500 is 1.50). Scaled, not quantized:
+    quantizing 28 digits to cents needs 30 and raises."""
+    in_minor_units = amount.scaleb(decimals)
+    if in_minor_units == in_minor_units.to_integral_value():
+        return None
+    return f"{decimals} decimal places" if decimals else "no decimal places"
 
 
 class ClientMoney(PositiveMoney):
@@ -273,36 +315,21 @@ class ClientMoney(PositiveMoney):
     @field_validator("amount", mode="before")
     @classmethod
     def _written_plainly(cls, value: Any) -> Any:
-        if isinstance(value, str) and not _CLIENT_AMOUNT.fullmatch(value):
-            raise ValueError(f'amount {value!r} is not a decimal number such as "10.50"')
-        return value
+        return written_plainly(value)
 
     @field_validator("amount")
     @classmethod
     def _fits(cls, value: Decimal) -> Decimal:
-        exponent = value.as_tuple().exponent
-        if (
-            not isinstance(exponent, int)
-            or len(value.as_tuple().digits) > MAX_AMOUNT_DIGITS
-            or value.adjusted() >= MAX_AMOUNT_DIGITS
-            or exponent < -MAX_AMOUNT_DIGITS
-        ):
-            raise ValueError(
-                f"amount must have at most {MAX_AMOUNT_DIGITS} digits, below 10^{MAX_AMOUNT_DIGITS}"
-            )
-        return value
+        return within_digits(value)
 
     @model_validator(mode="after")
     def _in_minor_units(self) -> Self:
         # A price of 1.005 USD made a cart due 3.015 USD, which no payment in cents settles
         # (3.01 leaves half a cent due, 3.02 is more than is due), and 1.5 JPY a yen split in two.
-        # Scaled, not quantized: quantizing 28 digits to cents needs 30 and raises.
         # The error is the amount's (``unitPrice.amount`` on the wire, as its other rules are):
         # a ValidationError raised here is merged under this model's place in the input.
-        decimals = self.currency.decimals
-        in_minor_units = self.amount.scaleb(decimals)
-        if in_minor_units != in_minor_units.to_integral_value():
-            places = f"{decimals} decimal places" if decimals else "no decimal places"
+        places = finer_than(self.amount, self.currency.decimals)
+        if places is not None:
             said = f"{self.currency.value} amounts have {places}"
             raise field_error(type(self).__name__, "amount", str(self.amount), "value_error", said)
         return self

@@ -12,10 +12,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command, utc_now
+from eventualshop.kernel.money import AMOUNT_PATTERN, finer_than, within_digits, written_plainly
 from eventualshop.kernel.values import NonEmpty, Product, WholeNumber
 
 MAX_QUANTITY = 1_000_000
@@ -24,7 +25,38 @@ MAX_QUANTITY = 1_000_000
 RESERVATION_TIME = timedelta(minutes=15)
 
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
-Cost = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), decimal_places=4)]
+#: A cost has no currency of its own; it is held to the rules of the money a client sends (its
+#: text ASCII decimal notation, its digits bounded) in cents, the places the item list shows
+#: (``read_models.COST_DECIMALS``): Decimal read "1_000" and Arabic-Indic digits, and 1.005 was
+#: taken and shown as such. Only what a client sends: an event keeps the cost it was received at.
+COST_DECIMALS = 2
+MAX_COST = Decimal("1000000000")
+
+
+def _in_cents(value: Decimal) -> Decimal:
+    places = finer_than(value, COST_DECIMALS)
+    if places is not None:
+        raise ValueError(f"a cost has at most {places}")
+    return value
+
+
+Cost = Annotated[
+    Decimal,
+    Field(gt=0, le=MAX_COST),
+    BeforeValidator(written_plainly),
+    AfterValidator(within_digits),
+    AfterValidator(_in_cents),
+    # As the API document states it: a query parameter, so text (pydantic's Decimal said "a
+    # number or any string"), with the bounds JSON Schema cannot put on text.
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": AMOUNT_PATTERN,
+            "description": f"a decimal number above 0 and at most {MAX_COST}, with at most "
+            f'{COST_DECIMALS} decimal places, such as "100.50"',
+        }
+    ),
+]
 
 
 def _expiry() -> datetime:

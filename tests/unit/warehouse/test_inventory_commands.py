@@ -8,6 +8,7 @@ does not crash the SKU rule.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from uuid import UUID
 
 import pytest
@@ -20,6 +21,7 @@ from eventualshop.warehouse.commands import (
     DecreaseInventoryAdjust,
     ExpireInventoryReservation,
     IncreaseInventoryAdjust,
+    ReceiveInventoryItem,
     ReleaseInventoryReservation,
     ReleaseReason,
     ReserveInventoryItem,
@@ -30,6 +32,7 @@ from eventualshop.warehouse.events import (
     InventoryAdjustmentIncreased,
     InventoryAdjustmentNotDecreased,
     InventoryItemIncreased,
+    InventoryItemReceived,
     InventoryNotReserved,
     InventoryReservationReleased,
     InventoryReserved,
@@ -195,6 +198,43 @@ class TestReceivingStock:
         values = {"cost": "100", "quantity": 5} | {field: 0}
         with pytest.raises(ValidationError, match=field):
             receive(cost=str(values["cost"]), quantity=int(values["quantity"]))
+
+    @pytest.mark.parametrize(
+        ("cost", "said"),
+        [
+            ("1_000", "is not a decimal number"),  # Decimal read 1000
+            ("\u0663", "is not a decimal number"),  # an Arabic-Indic 3: Decimal read 3
+            ("1.005", "at most 2 decimal places"),  # finer than the cents it is shown in
+            ("1E-3", "at most 2 decimal places"),
+            ("1." + "0" * 30, "at most 28 digits"),  # as money a client sends
+        ],
+    )
+    def test_a_cost_is_held_to_the_rules_of_money_a_client_sends(
+        self, cost: str, said: str
+    ) -> None:
+        # Was: each taken (1000, 3, 1.005), where a price or a payment is a 400.
+        data = receive().model_dump(by_alias=True) | {"cost": cost}
+        with pytest.raises(ValidationError, match=said) as refused:
+            ReceiveInventoryItem.model_validate(data)
+        assert [error["loc"] for error in refused.value.errors()] == [("cost",)]
+
+    @pytest.mark.parametrize("cost", ["100.50", "100.5", "5E+0", " 7 ", "1.0000"])
+    def test_a_cost_in_cents_written_plainly_is_taken(self, cost: str) -> None:
+        data = receive().model_dump(by_alias=True) | {"cost": cost}
+        assert ReceiveInventoryItem.model_validate(data).cost == Decimal(cost)
+
+    @pytest.mark.parametrize("cost", ["1.005", "1000", "0.0001"])
+    def test_an_item_received_before_costs_were_held_to_cents_still_loads(self, cost: str) -> None:
+        # The rule is the command's, never the event's: a stored cost reads as it was stored.
+        stored = InventoryItemReceived.model_validate_json(received(cost=cost).model_dump_json())
+        assert stored.cost == Decimal(cost)
+        inventory = given(created(), stored).when(adjust(IncreaseInventoryAdjust, 1)).then(
+            InventoryAdjustmentIncreased(
+                inventory_id=INVENTORY_ID, item_id=ITEM_ID, reason="count", quantity=1,
+                new_quantity=6,
+            )
+        )  # fmt: skip
+        assert [i.cost for i in inventory.items] == [Decimal(cost)]
 
     def test_receiving_into_an_unknown_inventory_is_not_found(self) -> None:
         with pytest.raises(AggregateNotFound):
