@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import schemathesis
 from flask.testing import FlaskClient
+from pydantic import ValidationError
 
+from eventualshop.kernel.money import ClientMoney
 from eventualshop.runtime.local import build_app
 from eventualshop.runtime.openapi import DOCS_PAGE, document
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Route
@@ -269,3 +272,39 @@ def test_a_cost_is_documented_as_the_text_the_server_takes() -> None:
     pattern = re.compile(cost["pattern"])
     assert [text for text in ("100.50", "5E+0", "7") if not pattern.search(text)] == []
     assert [text for text in ("1_000", "\u0663", "1,5", "") if pattern.search(text)] == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "taken"),
+    [
+        (10, True),
+        ("10.50", True),
+        ("1E+2", True),
+        (10.5, False),  # was documented as any number: a float is refused
+        (0.25, False),
+        ("1_000", False),
+        ("\u0663", False),
+        (True, False),
+        (10**28, False),
+    ],
+)
+def test_a_client_amount_is_documented_as_what_the_server_takes(
+    amount: object, taken: bool
+) -> None:
+    """Was: ``anyOf[number, string]``, while any JSON number with a fraction is a 400 ("not a
+    float"). The document and the server agree on each example (of a currency in cents)."""
+    schema = document(ROOT)["components"]["schemas"]["ClientMoney"]["properties"]["amount"]
+    try:
+        ClientMoney.model_validate({"amount": amount, "currency": "USD"})
+    except ValidationError:
+        server = False
+    else:
+        server = True
+    documented = jsonschema.Draft202012Validator(schema).is_valid(amount)
+    assert (server, documented) == (taken, taken)
+
+
+def test_a_client_amount_s_rules_json_schema_cannot_state_are_said_in_words() -> None:
+    schema = document(ROOT)["components"]["schemas"]["ClientMoney"]["properties"]["amount"]
+    assert "10.0" in schema["description"]  # JSON Schema counts it an integer; it is a float
+    assert "2 decimal places" in schema["description"]

@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -308,9 +309,27 @@ def finer_than(amount: Decimal, decimals: int) -> str | None:
     return f"{decimals} decimal places" if decimals else "no decimal places"
 
 
+#: What a client may send as an amount, for the API document: pydantic described Decimal as
+#: "a number or any string", while a JSON number with a fraction or an exponent is a float (10.5,
+#: 10.0, 1e3), refused here. JSON Schema counts 10.0 an integer, so that is said in words.
+CLIENT_AMOUNT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 10**MAX_AMOUNT_DIGITS},
+        {"type": "string", "pattern": AMOUNT_PATTERN},
+    ],
+    "description": "above 0: a JSON integer written without a fraction or an exponent (10.5, "
+    '10.0 and 1e3 are floats, refused), or a decimal string such as "10.50"; at most '
+    f"{MAX_AMOUNT_DIGITS} digits, and no finer than the currency's smallest unit (2 decimal "
+    "places, none for JPY)",
+}
+
+
 class ClientMoney(PositiveMoney):
     """An amount a client sends: above zero, and no more digits than the original's decimal
     holds, so no total of such amounts can overflow the arithmetic ("9e999999" would)."""
+
+    # Money's amount, described as the rules below take it (its validators apply as they are).
+    amount: Annotated[Amount, WithJsonSchema(CLIENT_AMOUNT_SCHEMA, mode="validation")]
 
     @field_validator("amount", mode="before")
     @classmethod
