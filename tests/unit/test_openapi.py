@@ -19,8 +19,12 @@ from eventualshop.runtime.local import build_app
 from eventualshop.runtime.openapi import DOCS_PAGE, document
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Route
 from eventualshop.runtime.root import Root
+from eventualshop.shopping_cart.payment_methods import CardDetails
 from functions.main import ROOT
 from functions.registry import CONTEXTS, DEFAULT_DELIVERY, FUNCTIONS
+
+#: A card the server takes, but for the field a test changes.
+CARD = {"number": "4539 1488 0343 6467", "holderName": "Ada", "securityCode": 123}
 
 # What the local shop serves beside the functions: not API operations.
 NOT_OPERATIONS = re.compile(r"^/(|healthz|openapi\.json|docs|functions/.*|static/.*)$")
@@ -308,3 +312,39 @@ def test_a_client_amount_s_rules_json_schema_cannot_state_are_said_in_words() ->
     schema = document(ROOT)["components"]["schemas"]["ClientMoney"]["properties"]["amount"]
     assert "10.0" in schema["description"]  # JSON Schema counts it an integer; it is a float
     assert "2 decimal places" in schema["description"]
+
+
+@pytest.mark.parametrize(
+    ("expiration", "taken"),
+    [
+        ("31/12/2099", True),  # the original's form, the one the errors name
+        ("2099-12-31", True),
+        ("2099-12-31T00:00:00", False),  # pydantic's date took these: the document never said
+        ("4102358400", False),
+        (4102358400, False),
+        ("31/12/\u0662\u0660\u0669\u0669", False),  # Arabic-Indic digits, read by strptime
+        ("1/2/2099", False),
+    ],
+)
+def test_a_card_s_expiration_date_is_documented_in_both_forms_the_server_takes(
+    expiration: object, taken: bool
+) -> None:
+    """Was: ``format: date`` (ISO only), while dd/MM/yyyy is the form the API and its errors
+    use; the document and the server now agree on each example."""
+    found = document(ROOT)["components"]["schemas"]["CardDetails"]["properties"]["expirationDate"]
+    card = {**CARD, "expirationDate": expiration}
+    try:
+        CardDetails.model_validate(card)
+    except ValidationError:
+        server = False
+    else:
+        server = True
+    documented = jsonschema.Draft202012Validator(found).is_valid(expiration)
+    assert (server, documented) == (taken, taken)
+
+
+def test_a_card_s_expiration_date_says_its_forms_in_words() -> None:
+    found = document(ROOT)["components"]["schemas"]["CardDetails"]["properties"]["expirationDate"]
+    assert "format" not in found  # a date's format is ISO's only
+    assert "dd/MM/yyyy" in found["description"]
+    assert "yyyy-MM-dd" in found["description"]

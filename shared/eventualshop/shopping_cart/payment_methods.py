@@ -33,6 +33,7 @@ from pydantic import (
     SecretStr,
     SerializationInfo,
     StringConstraints,
+    WithJsonSchema,
     field_serializer,
 )
 
@@ -87,14 +88,29 @@ def _card_digits(value: Any) -> str:
     return digits
 
 
+#: How a client writes an expiration date: the original's dd/MM/yyyy, or ISO's yyyy-MM-dd, in
+#: ASCII digits. Only these: pydantic's date also took a Unix timestamp (4102358400, as a number
+#: or a string) and a datetime at midnight, and \d other scripts' digits, none of which the API
+#: document said (it said an ISO date only). Spelt so JSON Schema's ECMA-262 reads it alike.
+_BLANK = r"[ \t\n\r\f\v]*"
+EXPIRATION_PATTERN = (
+    f"^{_BLANK}([0-9]{{2}}/[0-9]{{2}}/[0-9]{{4}}|[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}){_BLANK}$"
+)
+_EXPIRATION = re.compile(EXPIRATION_PATTERN)
+
+
 def _input_date(value: Any) -> Any:
-    # HTTP bodies use the original's "dd/MM/yyyy"; ISO dates are accepted too.
-    if isinstance(value, str) and re.fullmatch(r"\d{2}/\d{2}/\d{4}", value.strip()):
-        try:
-            return datetime.strptime(value.strip(), "%d/%m/%Y").date()
-        except ValueError:
-            raise ValueError("expiration date must be a real date in dd/MM/yyyy") from None
-    return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value  # a caller's own date: a client's is text
+    if not isinstance(value, str) or not _EXPIRATION.fullmatch(value):
+        raise ValueError("expiration date must be a date in dd/MM/yyyy (or yyyy-MM-dd)")
+    text = value.strip()
+    day_first = "/" in text
+    try:
+        return datetime.strptime(text, "%d/%m/%Y" if day_first else "%Y-%m-%d").date()
+    except ValueError:
+        form = "dd/MM/yyyy" if day_first else "yyyy-MM-dd"
+        raise ValueError(f"expiration date must be a real date in {form}") from None
 
 
 def _not_expired(value: date) -> date:
@@ -113,7 +129,19 @@ def _this_month() -> tuple[int, int]:
 CardNumber = Annotated[SecretStr, BeforeValidator(_card_digits), Field(repr=False)]
 SecurityCode = Annotated[Secret[Annotated[int, Field(gt=0, le=9999)]], Field(repr=False)]
 InputDate = Annotated[date, BeforeValidator(_input_date)]
-CardExpirationDate = Annotated[InputDate, AfterValidator(_not_expired)]
+CardExpirationDate = Annotated[
+    InputDate,
+    AfterValidator(_not_expired),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": EXPIRATION_PATTERN,
+            "description": 'dd/MM/yyyy, such as "31/12/2030", or yyyy-MM-dd; a card is good '
+            "through the last day of its month, and one whose month has passed is refused",
+        },
+        mode="validation",
+    ),
+]
 
 
 class CardDetails(ValueObject):
