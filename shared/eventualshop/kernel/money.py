@@ -272,7 +272,7 @@ AMOUNT_PATTERN = f"^{_AMOUNT_TEXT}$"
 
 
 # The rules of an amount a client sends, for ``ClientMoney`` and for a decimal a client sends
-# as it sends money (a warehouse item's cost): one copy of each.
+# as it sends money (an item's cost): one copy of each.
 
 
 def written_plainly(value: Any) -> Any:

@@ -747,7 +747,7 @@ def _missing_database(error: BaseException) -> str | None:
     psycopg reports no SQLSTATE for a failure while connecting (libpq keeps only the server's
     message, in the server's language), so 3D000 cannot be read from the error: the server is
     asked instead, on its maintenance database with the same credentials, whether the
-    database is in its catalog. Only when it answers that it is not is the failure called a
+    database is in pg_database. Only when it answers that it is not is the failure called a
     mistake; a server that refuses that connection too (the role or the password refused, too
     many connections, starting up) stays "cannot be reached"."""
     from eventualshop.runtime.unavailable import causes

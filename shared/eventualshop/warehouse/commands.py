@@ -26,9 +26,10 @@ RESERVATION_TIME = timedelta(minutes=15)
 
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 #: A cost has no currency of its own; it is held to the rules of the money a client sends (its
-#: text ASCII decimal notation, its digits bounded) in cents, the places the item list shows
-#: (``read_models.COST_DECIMALS``): Decimal read "1_000" and Arabic-Indic digits, and 1.005 was
-#: taken and shown as such. Only what a client sends: an event keeps the cost it was received at.
+#: text ASCII decimal notation, its digits bounded) in cents, the places the item list shows it
+#: with (like money, "100.00"; a cost stored with more keeps them): Decimal read "1_000" and
+#: Arabic-Indic digits, and 1.005 was taken and shown as such. Only what a client sends: an
+#: event keeps the cost it was received at.
 COST_DECIMALS = 2
 MAX_COST = Decimal("1000000000")
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.money import plain
 from eventualshop.kernel.projection import Documents, Projection
+from eventualshop.warehouse.commands import COST_DECIMALS
 from eventualshop.warehouse.events import (
     InventoryAdjustmentDecreased,
     InventoryAdjustmentIncreased,
@@ -33,10 +34,6 @@ GRID = "InventoryGridItem"
 ITEM_LIST = "InventoryItemListItem"
 
 Docs = Mapping[str, Documents]
-#: A cost has no currency of its own; it reads like money ("100.00"), with its fourth decimal
-#: place where it has one.
-COST_DECIMALS = 2
-
 _ALL: frozenset[type[DomainEvent]] = frozenset(
     {
         InventoryCreated,
