@@ -905,6 +905,40 @@ class TestRequestBodies:
             answer = problem(send_raw(shop, route.method, path, data), 400, field="body")
             assert answer["title"] == "Malformed JSON"
 
+    @pytest.mark.parametrize(
+        "encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be"]
+    )
+    def test_a_body_that_is_not_utf8_is_malformed_and_never_stored(
+        self, shop: Shop, encoding: str
+    ) -> None:
+        """JSON is UTF-8 (RFC 8259 §8.1). ``json.loads`` of bytes read UTF-16 and UTF-32 too,
+        where the NUL character is no ``\\u0000`` escape: the NUL refusal never saw it, and a
+        product name holding one was stored (202)."""
+        cart = create_cart(shop)
+        before = shop.store.last_position()
+        for name in ("Key\u0000board", "Keyboard"):
+            body = item_body(product=KEYBOARD | {"name": name})
+            data = json.dumps(body).encode(encoding)
+            answer = problem(send_raw(shop, "POST", f"{CARTS}/{cart}/items", data), 400)
+            assert answer["errors"] == {"body": ["must be JSON encoded as UTF-8"]}
+            assert "UTF-8" in answer["detail"]
+        assert shop.store.last_position() == before
+
+    def test_the_bytes_of_a_lone_surrogate_are_not_utf8(self, shop: Shop) -> None:
+        """CESU-8's bytes of U+D800: ``json.loads`` of bytes decoded them (``surrogatepass``)."""
+        cart = create_cart(shop)
+        data = json.dumps(item_body(product=KEYBOARD | {"name": "Key@board"})).encode()
+        data = data.replace(b"@", b"\xed\xa0\x80")
+        answer = problem(send_raw(shop, "POST", f"{CARTS}/{cart}/items", data), 400, field="body")
+        assert "byte" in answer["detail"]
+
+    def test_a_utf8_byte_order_mark_is_ignored(self, shop: Shop) -> None:
+        data = (
+            b"\xef\xbb\xbf"
+            + json.dumps({"customerId": str(uuid.uuid4()), "currency": "USD"}).encode()
+        )
+        assert send_raw(shop, "POST", CARTS, data).status_code == 202
+
     @pytest.mark.parametrize("route", EVERY_ROUTE)
     def test_no_bad_input_ever_answers_500(self, shop: Shop, route: Route) -> None:
         """Garbage of every kind: each answer is a deliberate one (problem+json), never a 500."""

@@ -102,9 +102,10 @@ def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
             "Unsupported media type",
             "send the body as application/json",
         )
+    text = _utf8(raw)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+        body = json.loads(text)
+    except ValueError as error:
         raise ProblemError(
             400, "Malformed JSON", f"the body is not valid JSON: {error}", {"body": [str(error)]}
         ) from None
@@ -122,6 +123,31 @@ def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
     if b"\\u0000" in raw:  # JSON writes the NUL character only as this escape
         refuse_nul(body, field)
     return body
+
+
+def _utf8(raw: bytes) -> str:
+    """The body as text: JSON exchanged between systems is UTF-8 (RFC 8259 §8.1). ``json.loads``
+    of bytes also read UTF-16 and UTF-32, where the NUL character is no ``\\u0000`` escape, so
+    such a body got past the NUL refusal and its text was stored; and it decoded with
+    ``surrogatepass``, taking the CESU-8 bytes of a lone surrogate, which no UTF-8 store keeps.
+    A leading byte order mark is ignored, as the RFC lets a parser do (and as it was)."""
+    # JSON holds no NUL byte anywhere (in a string it is the escape), UTF-16 and UTF-32 hold
+    # one in every ASCII character: they decode as UTF-8, then read as garbage.
+    if b"\x00" in raw:
+        raise _not_utf8("it holds NUL bytes, as UTF-16 and UTF-32 do")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(f"byte {error.start} is not UTF-8") from None
+
+
+def _not_utf8(why: str) -> ProblemError:
+    return ProblemError(
+        400,
+        "Malformed JSON",
+        f"the body must be JSON encoded as UTF-8: {why}",
+        {"body": ["must be JSON encoded as UTF-8"]},
+    )
 
 
 _NUL = "\x00"
