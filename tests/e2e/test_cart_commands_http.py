@@ -939,6 +939,19 @@ class TestRequestBodies:
         )
         assert send_raw(shop, "POST", CARTS, data).status_code == 202
 
+    def test_a_number_too_long_to_read_says_so_without_pythons_advice(self, shop: Shop) -> None:
+        """Python reads no integer of more than 4300 digits; its refusal was the problem's
+        detail and error, naming its own limit and ``sys.set_int_max_str_digits()``."""
+        cart = create_cart(shop)
+        data = b'{"quantity": 1' + b"0" * 5000 + b"}"
+        answer = problem(send_raw(shop, "POST", f"{CARTS}/{cart}/items", data), 400, field="body")
+        assert (answer["title"], answer["detail"]) == (
+            "Invalid body",
+            "a number in the body is too long",
+        )
+        assert answer["errors"] == {"body": ["numbers may have at most 4300 digits"]}
+        assert "sys." not in json.dumps(answer)
+
     @pytest.mark.parametrize("route", EVERY_ROUTE)
     def test_no_bad_input_ever_answers_500(self, shop: Shop, route: Route) -> None:
         """Garbage of every kind: each answer is a deliberate one (problem+json), never a 500."""

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
@@ -105,9 +106,19 @@ def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
     text = _utf8(raw)
     try:
         body = json.loads(text)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise ProblemError(
             400, "Malformed JSON", f"the body is not valid JSON: {error}", {"body": [str(error)]}
+        ) from None
+    except ValueError:
+        # The one other ValueError of json.loads: an integer longer than Python converts
+        # (sys.get_int_max_str_digits, a guard against quadratic time). Its own text advised
+        # the client to call sys.set_int_max_str_digits(). Valid JSON, so not "Malformed".
+        raise ProblemError(
+            400,
+            "Invalid body",
+            "a number in the body is too long",
+            {"body": [f"numbers may have at most {sys.get_int_max_str_digits()} digits"]},
         ) from None
     except RecursionError:  # "[[[[…": nested deeper than the parser's stack
         raise ProblemError(
