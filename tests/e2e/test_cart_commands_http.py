@@ -952,6 +952,34 @@ class TestRequestBodies:
         assert answer["errors"] == {"body": ["numbers may have at most 4300 digits"]}
         assert "sys." not in json.dumps(answer)
 
+    @pytest.mark.parametrize(
+        ("repeat", "field"),
+        [
+            ((b'"quantity": 1', b'"quantity": 1, "quantity": 1000'), "quantity"),
+            ((b'"name": "Keyboard"', b'"name": "Keyboard", "name": "Mouse"'), "product.name"),
+            ((b'"quantity": 1', b'"quantity": [{"a": 1}, {"a": 1, "a": 1}]'), "quantity.1.a"),
+        ],
+    )
+    def test_a_name_repeated_in_an_object_is_refused_naming_it(
+        self, shop: Shop, repeat: tuple[bytes, bytes], field: str
+    ) -> None:
+        """RFC 8259 §4: an object with a repeated name means what each reader makes of it;
+        ``json.loads`` kept the last without a word (1000, where another reader sees 1)."""
+        cart = create_cart(shop)
+        before = shop.store.last_position()
+        data = json.dumps(item_body(quantity=1)).encode().replace(*repeat)
+        answer = problem(send_raw(shop, "POST", f"{CARTS}/{cart}/items", data), 400, field=field)
+        assert answer["errors"] == {field: ["must appear once in its object"]}
+        assert shop.store.last_position() == before
+
+    def test_a_repeated_name_in_a_bare_value_body_is_named_under_its_field(
+        self, shop: Shop
+    ) -> None:
+        cart = create_cart(shop)
+        data = json.dumps(ADDRESS).encode()[:-1] + b', "city": "Elsewhere"}'
+        path = f"{CARTS}/{cart}/add-shipping-address"
+        problem(send_raw(shop, "PUT", path, data), 400, field="address.city")
+
     @pytest.mark.parametrize("route", EVERY_ROUTE)
     def test_no_bad_input_ever_answers_500(self, shop: Shop, route: Route) -> None:
         """Garbage of every kind: each answer is a deliberate one (problem+json), never a 500."""

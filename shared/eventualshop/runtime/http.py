@@ -105,7 +105,9 @@ def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
         )
     text = _utf8(raw)
     try:
-        body = json.loads(text)
+        body = _DECODER.decode(text)
+    except _RepeatedKey:
+        raise _repeated(text, field) from None
     except json.JSONDecodeError as error:
         raise ProblemError(
             400, "Malformed JSON", f"the body is not valid JSON: {error}", {"body": [str(error)]}
@@ -134,6 +136,77 @@ def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
     if b"\\u0000" in raw:  # JSON writes the NUL character only as this escape
         refuse_nul(body, field)
     return body
+
+
+class _RepeatedKey(Exception):
+    """Not a ValueError: json.loads's own refusals are, and are answered otherwise."""
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are unique. ``json.loads`` kept the last of a repeated name and
+    dropped the others without a word, so ``{"quantity": 1, "quantity": 1000}`` was 1000 to us
+    and maybe 1 to a proxy or validator that read the first (RFC 8259 §4: such an object's
+    meaning is unpredictable). The hook costs about 1 µs a body (an add-item body, 356 bytes and
+    three objects: 2.9 -> 3.8 µs a parse), against some 9 ms for that command, embedded."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _RepeatedKey
+    return found
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_once_each)  # json.loads(hook=) built one a call
+
+
+class _Marked(dict[str, Any]):
+    """An object in which ``repeated`` appeared more than once (found on a second parse)."""
+
+    repeated = ""
+
+
+def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    marked = _Marked(found)
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            marked.repeated = name
+            break
+        seen.add(name)
+    return marked
+
+
+def _repeated(text: str, field: str) -> ProblemError:
+    """The 400 naming, dotted as the client wrote it, the first name repeated in an object: the
+    body parsed again, marking such objects (only a refused body pays for it)."""
+    try:
+        where = _first_repeated(json.loads(text, object_pairs_hook=_marked), field)
+    except (ValueError, RecursionError):  # deeper on, the body is not JSON we read anyway
+        where = None
+    where = where or field or "body"
+    return ProblemError(
+        400,
+        "Invalid body",
+        f"{where} appears more than once in its object",
+        {where: ["must appear once in its object"]},
+    )
+
+
+def _first_repeated(value: Any, field: str) -> str | None:
+    if isinstance(value, _Marked):
+        return f"{field}.{value.repeated}" if field else value.repeated
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = ((str(index), item) for index, item in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _first_repeated(item, f"{field}.{key}" if field else key)
+        if found is not None:
+            return found
+    return None
 
 
 def _utf8(raw: bytes) -> str:
