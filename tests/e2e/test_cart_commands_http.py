@@ -387,6 +387,16 @@ class TestChangingAnItemsQuantity:
         query = {} if quantity is None else {"quantity": quantity}
         invalid(shop, "PUT", path, query=query, field="quantity")
 
+    def test_a_quantity_sent_twice_is_invalid_and_changes_nothing(self, shop: Shop) -> None:
+        """The first was taken (the item set to 1), whatever a proxy reading the last saw."""
+        cart = create_cart(shop)
+        item = add_item(shop, cart, quantity=2)
+        path = f"{CARTS}/{cart}/items/{item}/change-quantity?quantity=1&quantity=1000"
+        before = shop.store.last_position()
+        answer = problem(shop.client.put(path), 400, field="quantity")
+        assert answer["errors"] == {"quantity": ["must be sent once"]}
+        assert shop.store.last_position() == before
+
     def test_an_item_that_is_not_in_the_cart_is_rejected(self, shop: Shop) -> None:
         cart = create_cart(shop)
         path = f"{CARTS}/{cart}/items/{uuid.uuid4()}/change-quantity"
@@ -762,6 +772,10 @@ class TestRebuildingTheProjection:
             REBUILD, data=data, content_type=content_type, query_string={"name": "all"}
         )
         problem(response, status)
+
+    def test_a_name_sent_twice_is_invalid_and_rebuilds_nothing(self, shop: Shop) -> None:
+        response = shop.client.post(f"{REBUILD}?name=all&name=nothing")
+        assert problem(response, 400, field="name")["errors"] == {"name": ["must be sent once"]}
 
     def test_a_method_other_than_post_is_not_allowed(self, shop: Shop) -> None:
         problem(shop.client.get(REBUILD, query_string={"name": "all"}), 405)

@@ -542,6 +542,17 @@ class TestQueryValidation:
         answer = served.http.get(path, **{field: value})
         problem(answer, 400, field=field)
 
+    @pytest.mark.parametrize("route", LISTS)
+    @pytest.mark.parametrize("query", ["limit=1&limit=500", "offset=0&offset=5&limit=2"])
+    def test_a_repeated_paging_parameter_is_a_bad_request_naming_it(
+        self, served: ServedShop, route: str, query: str
+    ) -> None:
+        """The first was taken (``limit=1&limit=500`` a page of one), the others dropped."""
+        path = CARTS + route.format(cart=uuid.uuid4())
+        field = query.partition("=")[0]
+        answer = problem(served.http.get(f"{path}?{query}"), 400, field=field)
+        assert answer["errors"] == {field: ["must be sent once"]}
+
     @pytest.mark.parametrize(("route", "field"), ID_ROUTES)
     @pytest.mark.parametrize(
         "bad",

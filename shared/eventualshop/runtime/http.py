@@ -278,6 +278,22 @@ def refuse_undecodable_query(request: Request) -> None:
             ) from None
 
 
+def query_value(request: Request, name: str) -> str | None:
+    """The query parameter ``name`` (None when absent), or a 400 naming it when it is sent more
+    than once. ``request.args[name]`` is the first of them: ``?quantity=1&quantity=1000`` was 1
+    to us and 1000 to a proxy, a cache or a WAF that reads the last; neither is the client's
+    evident meaning, so it is refused rather than picked."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise ProblemError(
+            400,
+            "Invalid request",
+            f"the query parameter {name} is sent {len(values)} times",
+            {name: ["must be sent once"]},
+        )
+    return values[0] if values else None
+
+
 def command_context(request: Request) -> CommandContext:
     key = request.headers.get("Idempotency-Key")
     # Printable only: a control character (NUL) is refused by PostgreSQL's text types.
@@ -353,9 +369,10 @@ def command_function(
                 data[name] = _from_path(name, path_uuid(name, value), data.get(name))
             refuse_undecodable_query(request)
             for name, field in query.items():
-                if name in request.args:
-                    refuse_nul(request.args[name], name)
-                    data[field] = request.args[name]
+                value = query_value(request, name)
+                if value is not None:
+                    refuse_nul(value, name)
+                    data[field] = value
             if authorize is not None:
                 authorize(request, data)
             try:
@@ -520,7 +537,7 @@ def query_function(
             if authorize is not None:
                 authorize(request, ids)
             try:
-                paging = Paging.parse(request.args.get("limit"), request.args.get("offset"))
+                paging = Paging.parse(query_value(request, "limit"), query_value(request, "offset"))
             except PagingError as error:
                 raise ProblemError(
                     400, "Invalid paging", str(error), {error.field: [error.message]}

@@ -25,6 +25,7 @@ from eventualshop.runtime.http import (
     QueryAnswer,
     command_function,
     query_function,
+    query_value,
     read_json_body,
 )
 from eventualshop.runtime.problems import ProblemError, problem
@@ -124,11 +125,11 @@ def _rebuild(root: Parts, context: BoundedContext, access: Access) -> Target:
         try:
             authorize(request, {})
             read_json_body(request)  # no body is needed, but an oversized one is still refused
+            name = (query_value(request, "name") or "").strip()
         except ProblemError as error:
             return problem(
                 error.status, error.title, error.detail, errors=error.errors, headers=error.headers
             )
-        name = request.args.get("name", "").strip()
         if not name:
             return problem(
                 400,
