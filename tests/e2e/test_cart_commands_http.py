@@ -397,6 +397,37 @@ class TestChangingAnItemsQuantity:
         assert answer["errors"] == {"quantity": ["must be sent once"]}
         assert shop.store.last_position() == before
 
+    @pytest.mark.parametrize(
+        ("query", "body"),
+        [
+            ({}, {"newQuantity": 1000}),
+            ({"quantity": 3}, {"newQuantity": 1000}),
+            ({"quantity": 3}, {"newQuantity": "03"}),
+            ({"quantity": 3}, {"newQuantity": [3]}),
+        ],
+    )
+    def test_a_quantity_in_the_body_other_than_the_querys_is_invalid(
+        self, shop: Shop, query: dict[str, Any], body: dict[str, Any]
+    ) -> None:
+        """The quantity is the query's: the body's was taken without one (202, although the API
+        document gives the operation no body) and dropped for the query's with one."""
+        cart = create_cart(shop)
+        item = add_item(shop, cart, quantity=2)
+        path = f"{CARTS}/{cart}/items/{item}/change-quantity"
+        answer = invalid(shop, "PUT", path, body, query=query, field="newQuantity")
+        assert "query parameter quantity" in answer["errors"]["newQuantity"][0]
+
+    @pytest.mark.parametrize("repeated", [3, "3"])
+    def test_the_querys_quantity_repeated_in_the_body_is_taken(
+        self, shop: Shop, repeated: object
+    ) -> None:
+        """As a path id repeated in the body: the same value is no conflict."""
+        cart = create_cart(shop)
+        item = add_item(shop, cart, quantity=2)
+        path = f"{CARTS}/{cart}/items/{item}/change-quantity"
+        body = {"newQuantity": repeated}
+        accepted(shop, "PUT", path, body, query={"quantity": 3}, events=["CartItemIncreased"])
+
     def test_an_item_that_is_not_in_the_cart_is_rejected(self, shop: Shop) -> None:
         cart = create_cart(shop)
         path = f"{CARTS}/{cart}/items/{uuid.uuid4()}/change-quantity"

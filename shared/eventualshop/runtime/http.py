@@ -369,7 +369,7 @@ def command_function(
                 data[name] = _from_path(name, path_uuid(name, value), data.get(name))
             refuse_undecodable_query(request)
             for name, field in query.items():
-                value = query_value(request, name)
+                value = _from_query(name, field, query_value(request, name), data.pop(field, None))
                 if value is not None:
                     refuse_nul(value, name)
                     data[field] = value
@@ -468,6 +468,41 @@ def _from_path(name: str, in_path: uuid.UUID, in_body: Any) -> str:
             {name: ["must be the one in the path, or left out of the body"]},
         )
     return str(in_path)
+
+
+def _from_query(name: str, field: str, in_query: str | None, in_body: Any) -> str | None:
+    """The command field ``field`` the route reads from the query parameter ``name``, where the
+    body may repeat it, as it may a path id (:func:`_from_path`): the same value is taken, another
+    one, or one the query lacks, is the client's mistake. Both were taken, the query overriding
+    the body without a word (``{"title": "x"}`` with ``?title=q`` set q), and the body alone was
+    taken too, although the API document gives such an operation no body field of that name.
+    The same value is the query's text: a JSON string equal to it, or a number written so."""
+    if in_body is None:  # null, as for a path id: not sent
+        return in_query
+    if in_query is None:
+        raise ProblemError(
+            400,
+            "Invalid request",
+            f"{field} is read from the query parameter {name}, not from the body",
+            {field: [f"must be sent as the query parameter {name}, not in the body"]},
+        )
+    if _written(in_body) != in_query:
+        raise ProblemError(
+            400,
+            "Invalid request",
+            f"{field} in the body differs from the query parameter {name}",
+            {field: [f"must be the query parameter {name}'s value, or left out of the body"]},
+        )
+    return in_query
+
+
+def _written(value: Any) -> str | None:
+    """A JSON string or number as a query parameter would write it; None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(value)
+    return None
 
 
 def _fingerprint(method: str, route: str, command: Command) -> str:
