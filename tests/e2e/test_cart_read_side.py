@@ -519,6 +519,13 @@ BAD_PAGING = [
     ("limit", "1.5"),
     ("offset", "-1"),
     ("offset", "x"),
+    # int() took these: none is the API document's integer in ASCII digits.
+    ("limit", ""),
+    ("limit", " 1"),
+    ("limit", "+5"),
+    ("offset", "1_0"),
+    ("limit", "\uff11"),
+    ("offset", "\u0663"),
 ]
 ID_ROUTES = [
     ("/{bad}/details", "cartId"),

@@ -549,11 +549,46 @@ class TestPaging:
 
 
 class TestPagingParameters:
-    def test_missing_or_blank_parameters_take_the_defaults(self) -> None:
-        assert Paging.parse(None, None) == Paging.parse("", "") == Paging(DEFAULT_LIMIT, 0)
+    def test_missing_parameters_take_the_defaults(self) -> None:
+        assert Paging.parse(None, None) == Paging(DEFAULT_LIMIT, 0)
         assert DEFAULT_LIMIT == 10
 
-    @pytest.mark.parametrize(("limit", "offset"), [("1", "0"), ("100", "0"), ("7", "10000000")])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "",  # sent, and no integer where the API document says integer: it was the default
+            " 1",  # int() strips whitespace: limit=%201 was 1
+            "1 ",
+            "5\n",
+            "+5",
+            "1_0",  # int() reads underscores between digits
+            "\uff11",  # fullwidth 1
+            "\u0663",  # Arabic-Indic 3
+            "0x10",
+            "\x00",
+        ],
+    )
+    @pytest.mark.parametrize("field", ["limit", "offset"])
+    def test_anything_but_ascii_digits_is_refused_naming_the_field(
+        self, field: str, text: str
+    ) -> None:
+        with pytest.raises(PagingError) as refused:
+            Paging.parse(**{"limit": None, "offset": None, field: text})
+        assert (refused.value.field, refused.value.message) == (
+            field,
+            "must be a whole number in the digits 0-9",
+        )
+
+    @pytest.mark.parametrize(("field", "text"), [("limit", "9" * 5000), ("offset", "1" * 5000)])
+    def test_a_number_past_pythons_digit_limit_is_out_of_range(self, field: str, text: str) -> None:
+        """int() raises ValueError itself past 4300 digits: still the range, no Python text."""
+        with pytest.raises(PagingError, match="must be between") as refused:
+            Paging.parse(**{"limit": None, "offset": None, field: text})
+        assert refused.value.field == field
+
+    @pytest.mark.parametrize(
+        ("limit", "offset"), [("1", "0"), ("100", "0"), ("7", "10000000"), ("007", "00")]
+    )
     def test_limits_from_one_to_a_hundred_and_any_offset_from_zero_are_accepted(
         self, limit: str, offset: str
     ) -> None:
