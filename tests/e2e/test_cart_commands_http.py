@@ -877,6 +877,36 @@ class TestUnknownCarts:
         cart = create_cart(shop)
         problem(send(shop, "PATCH", f"{CARTS}/{cart}/check-out"), 405)
 
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("GET", "/{cart}//details"),
+            ("GET", "/{cart}%2F%2Fdetails"),
+            ("GET", "/{cart}/%2Fdetails"),
+            ("POST", "//{cart}/items"),
+            ("PUT", "/{cart}//check-out"),
+        ],
+    )
+    def test_a_doubled_slash_is_not_found_never_a_redirect_to_the_host(
+        self, shop: Shop, method: str, path: str
+    ) -> None:
+        """werkzeug merged the slashes with a 308 HTML page whose Location was built from the
+        Host header: any host the client named."""
+        cart = create_cart(shop)
+        response = shop.client.open(
+            CARTS + path.format(cart=cart), method=method, headers={"Host": "evil.example"}
+        )
+        problem(response, 404)
+        assert "Location" not in response.headers
+
+    def test_an_empty_path_is_the_index_not_a_redirect_to_the_host(self, shop: Shop) -> None:
+        """gunicorn's path for the request target ``http://host``: a 308 to / from Host."""
+        response = shop.client.get(
+            "/", environ_overrides={"PATH_INFO": ""}, headers={"Host": "evil.example"}
+        )
+        assert response.status_code == 200
+        assert "Location" not in response.headers
+
 
 class TestRequestBodies:
     @pytest.mark.parametrize("route", WITH_A_BODY)

@@ -103,6 +103,20 @@ def test_the_function_still_answers_its_own_route_beside_the_probes() -> None:
     assert answer.mimetype == "application/problem+json"
 
 
+@pytest.mark.parametrize("path", ["", "//", "//api/v1/shopping-carts"])
+@pytest.mark.parametrize("derived", ["query:get_cart_details", "command:CreateCart"])
+def test_no_path_is_a_redirect_built_from_the_host(derived: str, path: str) -> None:
+    """An empty path (gunicorn's for the request target ``http://host``) was a 308 HTML page to
+    /, its Location built from the Host header the client sent; a // never was (werkzeug strips
+    leading slashes, /<path:path> takes the rest), and must not become one."""
+    spec = next(s for s in FUNCTIONS if s.derived == derived)
+    client = _app(spec).test_client()
+    answer = client.get("/", environ_overrides={"PATH_INFO": path}, headers={"Host": "evil.x"})
+    assert answer.status_code in (404, 405), answer.get_data(as_text=True)
+    assert answer.mimetype == "application/problem+json"
+    assert "Location" not in answer.headers
+
+
 def test_a_command_in_a_pod_without_its_configuration_is_not_ready_and_says_what_to_set(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

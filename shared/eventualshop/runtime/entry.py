@@ -54,6 +54,16 @@ def create_app(
         app: Flask = functions_framework.create_app(  # type: ignore[no-untyped-call]
             target, source, signature_type
         )
+    # An empty path (gunicorn's for the request target http://host) was a 308 HTML page to /,
+    # its Location built from the Host header the client sent. / is the only rule ending with
+    # a slash, and the matcher reads strict_slashes on every request, so it holds for the rules
+    # already added: "" is / and the target answers it. A // was no redirect here (werkzeug
+    # strips leading slashes, /<path:path> takes the rest), unlike on serve (runtime/local.py);
+    # merge_slashes off keeps a rule added later from making it one.
+    app.url_map.merge_slashes = False
+    for rule in app.url_map.iter_rules():
+        if rule.rule.endswith("/"):
+            rule.strict_slashes = False
     # functions-framework loaded the source under its file's stem; its composition root is the
     # one the target was built from (a platform module imports the shared one).
     module = sys.modules.get(Path(source).stem)

@@ -45,6 +45,11 @@ class _LazyTarget:
 
 def build_app(root: Root) -> Flask:
     app = Flask("eventualshop")
+    # A path with // (or %2F%2F, decoded before routing) was answered a 308 to the merged path,
+    # an HTML page and a Location built from the request's Host header: any Host a client sent
+    # (a redirect an attacker could aim at another site through a cache). Such a path is no
+    # route: a 404 problem, as any other unknown path.
+    app.url_map.merge_slashes = False
     routes: list[dict[str, str]] = []
     for spec in root.functions:
         if spec.route is None:
@@ -70,7 +75,8 @@ def build_app(root: Root) -> Flask:
     def healthz() -> Response:
         return Response('{"status":"ok"}', mimetype="application/json")
 
-    @app.get("/")
+    # An empty path (gunicorn's for the request target http://host) was a 308 to / from Host.
+    @app.get("/", strict_slashes=False)
     def index() -> dict[str, Any]:
         return {"name": "EventualShop", "routes": routes}
 
