@@ -25,7 +25,7 @@ from eventualshop.runtime.broker import amqp
 from eventualshop.runtime.broker.binding import CloudEventMessage, to_amqp
 from eventualshop.runtime.broker.rabbitmq import Action, RabbitMqDispatcher, decide
 from eventualshop.runtime.deliveries import KEPT_KEY_FILE
-from eventualshop.runtime.local import LocalShop
+from eventualshop.runtime.local import DirectSubscriber, LocalShop
 from functions.main import ROOT, cli
 from tests.fixtures.deliveries import catalog_created, failed_event
 
@@ -126,6 +126,23 @@ def test_with_the_delivery_key_an_event_is_projected_and_a_dead_letter_kept(
     assert str(catalog) in listed(client)
     assert kept.status_code == 202, kept.get_data(as_text=True)
     assert len(shop.dead_letters.list()) == 1
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_an_event_functions_answer_is_its_status_with_no_content_and_no_content_type(
+    shop: LocalShop, data_dir: Path, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """It was ``text/html`` with no content: Flask's default for a Response given no type."""
+    if status != 200:  # as the subscriber answers an event that came early
+        monkeypatch.setattr(DirectSubscriber, "__call__", lambda _self, _message: status)
+    key = (data_dir / KEPT_KEY_FILE).read_text()
+    headers, body = catalog_created(uuid.uuid4())
+    answer = shop.app.test_client().post(
+        f"/functions/{PROJECTOR}", headers=headers | bearer(key), data=body
+    )
+    assert answer.status_code == status
+    assert answer.get_data() == b""
+    assert "Content-Type" not in answer.headers
 
 
 def test_the_kept_key_is_made_once_readable_by_its_owner_only_and_kept(data_dir: Path) -> None:

@@ -151,6 +151,16 @@ def subscriptions(
     return [(spec, sub) for spec in functions for sub in spec.subscriptions]
 
 
+def _empty(status: int) -> Response:
+    """An answer with no content, and so no Content-Type: Flask gives every Response text/html
+    unless told otherwise, so an event function's 200 (or its 500 or 503, which the broker
+    retries) said it was an HTML page of nothing. The status is the answer (Knative's 2xx
+    acknowledges, and 204 says no more), so it is kept."""
+    response = Response(status=status)
+    del response.headers["Content-Type"]
+    return response
+
+
 class LocalShop:
     """One process: the HTTP functions, the broker (in-process, or RabbitMQ with its dispatcher
     delivering back to this server) and the scheduled functions on a timer."""
@@ -220,7 +230,7 @@ class LocalShop:
                     message = from_http(request.headers, request.get_data())
                 except BindingError as error:
                     return problem(400, "Not a CloudEvent", str(error))
-                return Response(status=_subscriber(message))
+                return _empty(_subscriber(message))
 
             self.app.add_url_rule(
                 f"/functions/{spec.name}",
