@@ -284,3 +284,19 @@ def shop_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     ROOT.reset()
     yield tmp_path
     ROOT.reset()
+
+
+@pytest.fixture(autouse=True)
+def _shop_variables_as_found() -> Iterator[None]:
+    """The shop's variables put back as the test found them, after monkeypatch's own undo.
+
+    The command line's options set ``EVENTUALSHOP_`` variables as a user's shell would
+    (``cli._apply_overrides``), and monkeypatch restores only what a test set through it: an
+    option's value outlived its test (``serve --event-store-url bogus:`` failed 161 later tests
+    in one run). Autouse, this fixture is set up before monkeypatch, so it is torn down after it.
+    """
+    found = {k: v for k, v in os.environ.items() if k.startswith("EVENTUALSHOP_")}
+    yield
+    for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_") and n not in found]:
+        del os.environ[name]
+    os.environ.update(found)
