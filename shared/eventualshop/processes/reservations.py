@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
 from eventualshop.kernel.errors import AggregateNotFound, DeliverLater
-from eventualshop.kernel.messages import Command, RecordedEvent, utc_now
+from eventualshop.kernel.messages import Command, RecordedEvent
 from eventualshop.kernel.service import CommandContext, Outcome
 from eventualshop.shopping_cart.events import (
     CartCheckedOut,
@@ -75,13 +75,11 @@ class StockReservations:
         *,
         after_commit: Callable[[], None] = lambda: None,
         hold_for: timedelta = RESERVATION_TIME,
-        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.cart_history = cart_history
         self.warehouse = warehouse
         self.after_commit = after_commit
         self.hold_for = hold_for
-        self.clock = clock
 
     def handle(self, recorded: RecordedEvent) -> list[Outcome]:
         event, version = recorded.event, recorded.version
@@ -127,7 +125,10 @@ class StockReservations:
             product=item.product,
             quantity=quantity,
             cart_version=recorded.version,
-            expiration=self.clock() + self.hold_for if expires else None,
+            # From the cart event, not from this delivery: a late one (a broker outage, a dead
+            # letter replayed) held the stock a whole hold time from then, and each delivery of
+            # one event asked for another expiration. Late enough, the hold is due at once.
+            expiration=recorded.metadata.timestamp + self.hold_for if expires else None,
         )
         return self._send(recorded, added, command)
 

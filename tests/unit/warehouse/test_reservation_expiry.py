@@ -9,9 +9,11 @@ import pytest
 
 from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
 from eventualshop.warehouse.commands import ExpireInventoryReservation
-from eventualshop.warehouse.events import InventoryReservationReleased
+from eventualshop.warehouse.events import InventoryReservationReleased, InventoryReserved
 from eventualshop.warehouse.inventory import timers
-from eventualshop.warehouse.settings import WarehouseSettings, configure
+from eventualshop.warehouse.settings import RESERVATION_TIME, WarehouseSettings, configure
+from tests.unit.shopping_cart.availability import Shop
+from tests.unit.shopping_cart.examples import KEYBOARD, add_item
 
 from .examples import CART_ID, EXPIRATION, INVENTORY_ID, PHONE, created, received
 from .test_inventory_commands import given, released, reserved
@@ -106,3 +108,20 @@ class TestTheHoldTimeSetting:
 
         assert str(stopped.value).startswith("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME: ")
         assert "\n" not in str(stopped.value)
+
+
+class TestTheHoldTime:
+    def test_a_hold_is_counted_from_the_cart_event_however_late_the_warehouse_is_asked(
+        self,
+    ) -> None:
+        # Was: from the saga's delivery, so a cart event delivered late (after a broker outage,
+        # or a dead letter replayed) held its stock a whole hold time from then, and two
+        # deliveries of one event asked for two expirations. The README said: from the event.
+        shop = Shop({KEYBOARD: 5})
+        (added,) = shop.carts.run(add_item(KEYBOARD, 2))
+
+        shop.reservations.handle(added)
+
+        (answer,) = shop.answers()
+        assert isinstance(answer.event, InventoryReserved)
+        assert answer.event.expiration == added.metadata.timestamp + RESERVATION_TIME
