@@ -24,6 +24,9 @@ Method = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
 #: ``anonymous`` anyone; ``customer`` anyone signed in; ``owner`` the user the resource belongs
 #: to (see ``BoundedContext.owner``); ``admin`` the admin role only. An admin may call every route.
 Access = Literal["anonymous", "customer", "owner", "admin"]
+#: The one form a UUID takes in a route's path and in a command's body: 8-4-4-4-12 hexadecimal
+#: digits, either case (``uuid.UUID`` alone also reads braces, ``urn:uuid:`` and no hyphens).
+UUID_PATTERN = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 
 
 @dataclass(frozen=True, slots=True)

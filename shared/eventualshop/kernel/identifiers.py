@@ -3,10 +3,29 @@ fresh UUID in the command, so ``decide`` stays pure and a retried command keeps 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from eventualshop.kernel.declaration import UUID_PATTERN
+
+# The one way the API takes a UUID written out, in a path or a body: ``uuid.UUID`` alone also
+# reads braces, a ``urn:uuid:`` prefix and digits without hyphens.
+_UUID_TEXT = re.compile(UUID_PATTERN)
+
+
+def written_as_uuid(text: str) -> bool:
+    """Whether ``text`` is a UUID in the API's one form (either case)."""
+    return _UUID_TEXT.fullmatch(text) is not None
+
+
+def _one_form(value: object) -> object:
+    # A body's id was taken in every form pydantic reads, while a path refused all but one.
+    if isinstance(value, str) and not written_as_uuid(value):
+        raise ValueError("must be a UUID: 8-4-4-4-12 hexadecimal digits")
+    return value
 
 
 def _not_nil(value: UUID) -> UUID:
@@ -15,5 +34,7 @@ def _not_nil(value: UUID) -> UUID:
     return value
 
 
-Id = Annotated[UUID, AfterValidator(_not_nil)]
-NewId = Annotated[UUID, AfterValidator(_not_nil), Field(default_factory=uuid4)]
+Id = Annotated[UUID, AfterValidator(_not_nil), BeforeValidator(_one_form)]
+NewId = Annotated[
+    UUID, AfterValidator(_not_nil), BeforeValidator(_one_form), Field(default_factory=uuid4)
+]

@@ -26,6 +26,7 @@ from eventualshop.kernel.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
 )
+from eventualshop.kernel.identifiers import written_as_uuid
 from eventualshop.kernel.messages import FINGERPRINT, Command
 from eventualshop.kernel.paging import Page, Paging, PagingError
 from eventualshop.kernel.service import CommandContext, Outcome
@@ -33,7 +34,7 @@ from eventualshop.kernel.validation import said
 from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.logs import correlated, correlation_id
 from eventualshop.runtime.problems import ProblemError, problem
-from eventualshop.runtime.registry import UUID_PATTERN, Route
+from eventualshop.runtime.registry import Route
 from eventualshop.runtime.unavailable import out_of_service
 
 log = logging.getLogger("eventualshop.http")
@@ -520,14 +521,11 @@ def _fingerprint(method: str, route: str, command: Command) -> str:
     return "2:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_UUID_TEXT = re.compile(UUID_PATTERN)
-
-
 def path_uuid(name: str, value: str) -> uuid.UUID:
     """The path parameter ``name`` as a UUID, or a 400 naming it. Only the form the API gateway
     routes (``registry.UUID_PATTERN``): ``uuid.UUID`` alone also reads braces, a ``urn:uuid:``
     prefix and digits without hyphens, which a local shop served and a deployed one answered 404."""
-    if _UUID_TEXT.fullmatch(value) is None:
+    if not written_as_uuid(value):
         raise ProblemError(
             400,
             "Invalid path parameter",

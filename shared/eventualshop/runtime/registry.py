@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from eventualshop.kernel import declaration
 from eventualshop.kernel.declaration import Access, BoundedContext, Method
 
 
@@ -31,10 +32,10 @@ class FunctionKind(StrEnum):
     SINK = "sink"
 
 
-#: The one form a path parameter (a UUID) takes: 8-4-4-4-12 hexadecimal digits, either case.
-#: The API gateway's routes match it (RE2 and Python agree on it) and the functions refuse any
-#: other, so a path that works locally works deployed.
-UUID_PATTERN = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+#: The one form a path parameter (a UUID) takes, as a body's ids do: 8-4-4-4-12 hexadecimal
+#: digits, either case. The API gateway's routes match it (RE2 and Python agree on it) and the
+#: functions refuse any other, so a path that works locally works deployed.
+UUID_PATTERN = declaration.UUID_PATTERN
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,30 @@ class TestIds:
         with pytest.raises(ValidationError, match="nil"):
             build()
 
+    @pytest.mark.parametrize(
+        "written",
+        [
+            "urn:uuid:1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            "{1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d}",
+            "1a2b3c4d5e6f4a7b8c9d0e1f2a3b4c5d",
+            " 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+        ],
+    )
+    def test_a_uuid_in_a_body_is_taken_in_the_form_paths_take_only(self, written: str) -> None:
+        # Was taken (pydantic's UUID reads braces, a urn:uuid: prefix and digits without
+        # hyphens), where a path refuses each form (http.path_uuid): one id, two spellings.
+        with pytest.raises(ValidationError) as refused:
+            AddCartItem.model_validate(add_item_payload(inventoryId=written))
+
+        (error,) = refused.value.errors()
+        assert error["loc"] == ("inventoryId",)
+        assert "8-4-4-4-12 hexadecimal digits" in error["msg"]
+
+    def test_a_uuid_in_upper_case_is_the_same_id(self) -> None:
+        written = "1A2B3C4D-5E6F-4A7B-8C9D-0E1F2A3B4C5D"
+        command = AddCartItem.model_validate(add_item_payload(inventoryId=written))
+        assert command.inventory_id == UUID(written)
+
 
 class TestItems:
     def test_a_camel_case_json_body_is_accepted(self) -> None:
