@@ -1,4 +1,5 @@
-"""The dependency rule (DESIGN §2) and cold starts: a module imports only what it needs.
+"""The dependency rule (README, "How it is built") and cold starts: a module imports only what
+it needs.
 
 The rules are read from the code's own import statements (``ast``), so a rule broken by a new
 import fails here in milliseconds. The cold-start checks run in a fresh interpreter, because this

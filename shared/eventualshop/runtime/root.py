@@ -430,7 +430,7 @@ class Root:
         return self._part("projections", context, make)
 
     def projector(self, context: str, projection: str) -> Projector:
-        """A projector that fills gaps from the context's event store (DESIGN §5)."""
+        """A projector that fills gaps from the context's event store (``kernel.projection``)."""
 
         def make() -> Projector:
             from eventualshop.kernel.projection import Projector

@@ -1,7 +1,8 @@
-"""The projector's guarantees (DESIGN §5, §9): duplicates change nothing, an event ahead of its
-predecessor is refused with nothing written, other aggregates are ignored, a crash between the
-documents and the cursor is harmless, lag is visible, and a rebuild reproduces exactly what
-incremental projection wrote, swaps it in and catches up with events written meanwhile.
+"""The projector's guarantees (``kernel.projection``): duplicates change nothing, an event
+ahead of its predecessor is refused with nothing written, other aggregates are ignored, a crash
+between the documents and the cursor is harmless, lag is visible, and a rebuild reproduces
+exactly what incremental projection wrote, swaps it in and catches up with events written
+meanwhile.
 
 The projections under test are the cart's five read models, fed with events that real cart
 commands raise (``tests.unit.shopping_cart.history``).

@@ -13,9 +13,10 @@ id, persistent delivery mode).
 
 Deviations, on purpose:
 
-* AMQP headers are written with the ``ce-`` prefix (DESIGN §4). eventing-rabbitmq's own ingress
-  writes bare names, but its dispatcher strips an optional ``ce-`` prefix when reading, so both
-  sides interoperate; the prefix keeps broker filters out of the way of ``x-`` and foreign headers.
+* AMQP headers are written with the ``ce-`` prefix (the CloudEvents AMQP binding's).
+  eventing-rabbitmq's own ingress writes bare names, but its dispatcher strips an optional
+  ``ce-`` prefix when reading, so both sides interoperate; the prefix keeps broker filters out of
+  the way of ``x-`` and foreign headers.
   Reading accepts both forms; a prefixed header wins over a bare one.
 * Attribute values are carried in their canonical *string* form. An integer or boolean attribute
   of a structured event becomes a string; structured output writes every attribute as a string.

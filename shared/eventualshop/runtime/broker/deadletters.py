@@ -7,7 +7,7 @@ the ``dead-letters`` function; :func:`from_error_event` turns what it receives i
 :class:`DeadLetter`. Locally the in-process broker and the RabbitMQ dispatcher write straight
 into the same :class:`DeadLetterStore`, so both look alike.
 
-Deviation (DESIGN §9.6): Knative only forwards dead letters. Here they are kept in one table with
+A deviation from Knative, which only forwards dead letters. Here they are kept in one table with
 their reason and attempt count, can be listed, and replayed to the original Trigger's subscriber
 only (not to every Trigger of the broker). A replayed letter is marked, never deleted; if the
 replay fails again the Trigger dead-letters it anew, as a new row with the new reason.
