@@ -283,7 +283,9 @@ def query_value(request: Request, name: str) -> str | None:
     """The query parameter ``name`` (None when absent), or a 400 naming it when it is sent more
     than once. ``request.args[name]`` is the first of them: ``?quantity=1&quantity=1000`` was 1
     to us and 1000 to a proxy, a cache or a WAF that reads the last; neither is the client's
-    evident meaning, so it is refused rather than picked."""
+    evident meaning, so it is refused rather than picked. Escapes that are not UTF-8 are a 400
+    too (``refuse_undecodable_query``), wherever a parameter is read."""
+    refuse_undecodable_query(request)
     values = request.args.getlist(name)
     if len(values) > 1:
         raise ProblemError(
