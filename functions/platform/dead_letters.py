@@ -13,8 +13,8 @@ from flask import Request, Response
 
 from eventualshop.runtime.broker.binding import BindingError, from_http
 from eventualshop.runtime.broker.deadletters import from_error_event
-from eventualshop.runtime.http import MAX_BODY_BYTES
-from eventualshop.runtime.problems import problem
+from eventualshop.runtime.http import MAX_BODY_BYTES, query_value
+from eventualshop.runtime.problems import ProblemError, problem
 from functions.main import ROOT
 
 MAX_TRIGGER = 253  # a Kubernetes object name, as the dead_letters.trigger column allows
@@ -24,10 +24,15 @@ MAX_LETTER = MAX_BODY_BYTES * 16  # 1 MiB: a command's body, and more than any e
 
 
 def keep(request: Request) -> Response:
+    if request.method != "POST":  # an HTTP function takes every method: a GET kept a letter
+        return problem(405, "Method not allowed", "use POST", headers={"Allow": "POST"})
     too_large = problem(413, "Payload too large", "a dead letter may hold 1 MiB")
     if (request.content_length or 0) > MAX_LETTER:
         return too_large
-    trigger = request.args.get("trigger")
+    try:
+        trigger = query_value(request, "trigger")
+    except ProblemError as error:
+        return problem(error.status, error.title, error.detail, errors=error.errors)
     if trigger is not None and not 0 < len(trigger) <= MAX_TRIGGER:
         return problem(
             400,

@@ -89,3 +89,12 @@ def test_a_body_over_the_limit_is_a_413_and_nothing_is_kept(
     assert answer.status_code == 413, answer.get_data(as_text=True)
     assert answer.mimetype == "application/problem+json"
     assert kept() == []
+
+
+def test_a_trigger_named_twice_is_a_400_and_nothing_is_kept(sink: FlaskClient) -> None:
+    # Was: the first of them taken, so a replay went to a Trigger the sender may not have meant.
+    answer = sink.post("/?trigger=a&trigger=b", headers=failed_event(), data=b"{}")
+
+    assert answer.status_code == 400
+    assert answer.get_json()["errors"] == {"trigger": ["must be sent once"]}
+    assert kept() == []

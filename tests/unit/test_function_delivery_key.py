@@ -71,6 +71,32 @@ def test_with_a_key_set_a_projector_and_the_sink_refuse_a_post_without_it(
         root_of(projector).reset()
 
 
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "GET"])
+def test_with_a_key_set_the_sink_refuses_any_method_without_it(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was: only a POST was asked for the key; the sink, an HTTP function, kept a PUT (or a
+    # GET) without it as a letter (202).
+    monkeypatch.setenv("EVENTUALSHOP_DELIVERY_KEY", KEY)
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    sink = served("dead-letters")
+    try:
+        answer = sink.test_client().open(
+            "/?trigger=x", method=method, headers=failed_event(), data=b"{}"
+        )
+        keyed = sink.test_client().open(
+            "/?trigger=x",
+            method=method,
+            headers=failed_event() | {"Authorization": f"Bearer {KEY}"},
+            data=b"{}",
+        )
+    finally:
+        root_of(sink).reset()
+    assert answer.status_code == 401, answer.get_data(as_text=True)
+    assert keyed.status_code == 405  # with the key, still only a POST is a letter
+    assert ROOT.dead_letter_store().list(include_replayed=True) == []
+
+
 def test_with_the_key_a_projector_projects_and_the_sink_keeps(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
