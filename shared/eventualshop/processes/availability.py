@@ -95,7 +95,7 @@ class ItemAvailability:
         """``stale``: a duplicate, or an answer older than the one the document holds."""
         event = recorded.event
         # What else the answer says, and what the inventory holds for the cart after it
-        # (``None``: a refusal, which leaves the hold as it was).
+        # (``None``: not said).
         shown: dict[str, Any] = {}
         hold: int | None = None
         match event:
@@ -104,10 +104,15 @@ class ItemAvailability:
                 hold = event.quantity
             case StockDepleted():
                 product, state = event.product, Availability.OUT_OF_STOCK
+                hold = 0  # nothing left to hold, so the cart holds none of it
             case InventoryNotReserved():
                 product = self._product(event.inventory_id, event.item_id)
                 state = Availability.NOT_RESERVED
                 shown = {"quantityAvailable": event.quantity_available}
+                # The hold the refusal left, as the inventory stood then (``None``: none, or a
+                # refusal recorded before it told): a hold document may not exist yet, where
+                # the answers were projected before holds were kept apart.
+                hold = event.quantity_held
             case InventoryReservationReleased():
                 product = self._product(event.inventory_id, event.item_id)
                 state = Availability.RELEASED
