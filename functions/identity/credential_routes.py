@@ -35,9 +35,9 @@ from eventualshop.runtime.auth import current_settings, jwks
 from eventualshop.runtime.http import (
     command_context,
     path_uuid,
+    query_value,
     read_json_body,
     refuse_nul,
-    refuse_undecodable_query,
     rejected,
     validation_errors,
 )
@@ -271,10 +271,11 @@ def _email_to_add(request: Request) -> str:
     another email was silently ignored. A field in it is a 400 naming it, as an unknown field is
     on a derived route."""
     body = read_json_body(request)
-    refuse_undecodable_query(request)
     # Absent, it is absent (pydantic's "Field required", as a derived route's missing query);
-    # it was passed on as None, "Input should be a valid string".
-    query = {"email": request.args["email"]} if "email" in request.args else {}
+    # it was passed on as None, "Input should be a valid string". Sent twice, a 400 (the first
+    # was taken), as on every route.
+    given = query_value(request, "email")
+    query = {"email": given} if given is not None else {}
     refuse_nul(query.get("email", ""), "email")  # as a derived route's query
     errors = {
         name: [

@@ -846,6 +846,15 @@ def test_change_email_reads_its_query_and_body_as_the_derived_email_route_does(
     assert extra.status_code == 400, extra.get_data(as_text=True)
     assert extra.json is not None
     assert "colour" in extra.json["errors"]
+    # Was (change-email, found in review): 202 for the first of two, where the derived route
+    # answered 400.
+    twice = client.put(
+        f"{route}?email=a-{uuid.uuid4().hex[:8]}@example.com&email=b@example.com",
+        headers=user.auth,
+    )
+    assert twice.status_code == 400, twice.get_data(as_text=True)
+    assert twice.json is not None
+    assert twice.json["errors"] == {"email": ["must be sent once"]}
 
 
 def test_change_email_refuses_a_body_naming_another_email(client: FlaskClient) -> None:
