@@ -259,18 +259,21 @@ def refuse_nul(value: Any, field: str) -> None:
             refuse_nul(item, f"{field}.{index}" if field else str(index))
 
 
-def refuse_undecodable_query(request: Request) -> None:
-    """A 400 naming the query parameter whose percent-escapes are not UTF-8. Werkzeug keeps such
-    a value as its escapes (``title=%ff`` read as the text ``%FF``), which was then stored."""
+def refuse_undecodable_query(request: Request, only: str) -> None:
+    """A 400 if the query parameter ``only`` has percent-escapes that are not UTF-8. Werkzeug
+    keeps such a value as its escapes (``title=%ff`` read as the text ``%FF``), which was then
+    stored."""
     raw = request.query_string
     if b"%" not in raw:
         return
     for pair in raw.split(b"&"):
         name, _, value = pair.partition(b"=")
+        field = urllib.parse.unquote(name.decode("latin-1"), errors="replace") or "query"
+        if field != only:
+            continue
         try:
             urllib.parse.unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError:
-            field = urllib.parse.unquote(name.decode("latin-1"), errors="replace") or "query"
             raise ProblemError(
                 400,
                 "Invalid request",
@@ -284,8 +287,9 @@ def query_value(request: Request, name: str) -> str | None:
     than once. ``request.args[name]`` is the first of them: ``?quantity=1&quantity=1000`` was 1
     to us and 1000 to a proxy, a cache or a WAF that reads the last; neither is the client's
     evident meaning, so it is refused rather than picked. Escapes that are not UTF-8 are a 400
-    too (``refuse_undecodable_query``), wherever a parameter is read."""
-    refuse_undecodable_query(request)
+    too (``refuse_undecodable_query``), wherever a parameter is read; one the route does not
+    read (a tracker's ``utm=%ff``) is left alone."""
+    refuse_undecodable_query(request, name)
     values = request.args.getlist(name)
     if len(values) > 1:
         raise ProblemError(
@@ -370,7 +374,6 @@ def command_function(
             data: dict[str, Any] = {body_field: body} if body_field else body
             for name, value in match.groupdict().items():
                 data[name] = _from_path(name, path_uuid(name, value), data.get(name))
-            refuse_undecodable_query(request)
             for name, field in query.items():
                 value = _from_query(name, field, query_value(request, name), data.pop(field, None))
                 if value is not None:
