@@ -230,3 +230,19 @@ def test_serve_refuses_a_jwks_where_it_would_make_a_new_signing_key(
 
     assert "holds no key for the signing key the shop would make" in capsys.readouterr().err
     assert not (shop_environment / auth.KEY_FILE).exists()  # a refused start makes no key
+
+
+def test_a_jwks_naming_the_signing_keys_kid_over_another_key_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Was: accepted, the kid alone compared (found in review); a verifier checks a token with
+    # the x listed under its kid, so every token the key signed would have been refused.
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    document = json.loads(_jwks(other))
+    document["keys"][0]["kid"] = key_id(key.public_key())
+
+    with pytest.raises(ValidationError) as refused:
+        auth.AuthSettings(auth_signing_key=_pem(key), auth_jwks=json.dumps(document))
+
+    line = auth.AuthSettings.problem(refused.value)
+    assert line.startswith("EVENTUALSHOP_AUTH_JWKS: holds no key for the signing key"), line

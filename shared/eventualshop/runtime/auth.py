@@ -114,7 +114,7 @@ class AuthSettings(EnvironmentSettings):
             )
         key = self._signing_key()
         kid = None if key is None else key_id(key.public_key())
-        if kid is not None and kids is not None and kid not in kids:
+        if key is not None and kid is not None and kids is not None and not _held(self, key):
             # Every token this function signed would be refused by every function: a key rotated
             # without its JWKS, or the JWKS of another shop.
             raise PydanticCustomError(
@@ -144,6 +144,17 @@ class AuthSettings(EnvironmentSettings):
                 {"path": str(self.auth_signing_key_file)},
             ) from None
         return _check_pem("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", pem)
+
+
+def _held(settings: AuthSettings, key: Ed25519PrivateKey) -> bool:
+    """Whether the settings' JWKS lists ``key``'s public half, under its ``kid``."""
+    from cryptography.hazmat.primitives import serialization
+
+    if settings.auth_jwks is None:
+        return False
+    public = key.public_key()
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return jws.jwks_holds(settings.auth_jwks, key_id(public), raw)
 
 
 def _check_pem(variable: str, pem: str) -> Ed25519PrivateKey:
@@ -180,8 +191,9 @@ def own_key_problem() -> str | None:
         return None  # that key is checked against the JWKS with the settings (_usable_keys)
     path = settings.data_dir.resolve() / KEY_FILE
     if path.exists():
-        kid = key_id(signing_key(settings).public_key())
-        if kid in jws.jwks_kids(settings.auth_jwks):
+        key = signing_key(settings)
+        kid = key_id(key.public_key())
+        if _held(settings, key):
             return None
         held = f"the shop's signing key ({path}, kid {kid})"
     else:

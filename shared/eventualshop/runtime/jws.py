@@ -121,6 +121,17 @@ def jwks_keys(document: str) -> dict[str, Any]:
     return {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in _ed25519_keys(parsed)}
 
 
+def jwks_holds(document: str, kid: str, raw: bytes) -> bool:
+    """Whether ``document`` lists the public key ``raw`` under ``kid``: a verifier looks a key up
+    by the token's ``kid`` and checks with that entry's ``x``, so a matching ``kid`` over another
+    key would refuse every token all the same."""
+    try:
+        parsed = json.loads(document)
+    except (ValueError, RecursionError):
+        return False
+    return (kid, raw) in set(_ed25519_keys(parsed))
+
+
 def jwks_kids(document: str) -> frozenset[str]:
     """The ``kid`` of every key of ``document`` :func:`jwks_keys` would return; none for a
     document that is not JSON. Read without cryptography, so reading the settings imports none
