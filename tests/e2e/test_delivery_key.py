@@ -287,3 +287,18 @@ def test_dispatch_sends_the_configured_key(data_dir: Path, monkeypatch: pytest.M
         server.server_close()
         local.stop()
     assert not (data_dir / KEPT_KEY_FILE).exists()
+
+
+def test_dispatch_without_a_key_to_read_says_so_and_makes_none(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: it made a key of its own in its data folder, which no `serve` knew (found in
+    # review): every delivery a 401, not retried, and every event a dead letter.
+    monkeypatch.setattr(RabbitMqDispatcher, "run", lambda self: None)
+
+    assert cli(["dispatch", "--subscriber-base", "http://127.0.0.1:9/functions"]) == 2
+
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "no delivery key" in error
+    assert not (data_dir / KEPT_KEY_FILE).exists()

@@ -391,8 +391,18 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
 
     from eventualshop.runtime.broker.httpclient import HttpPoster
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
-    from eventualshop.runtime.deliveries import authorization, delivery_key
+    from eventualshop.runtime.deliveries import KEPT_KEY_FILE, authorization, delivery_key
 
+    settings = checked_settings(root)
+    kept = Path(settings.data_dir) / KEPT_KEY_FILE
+    if settings.delivery_key is None and not kept.exists():
+        # Made here, it would be a key of its own that no `serve` knows: every delivery a 401,
+        # not retried, and every event a dead letter.
+        raise CliError(
+            f"no delivery key: {kept} does not exist; start `eventualshop serve` with this data "
+            "folder first (it makes the key there), or set EVENTUALSHOP_DELIVERY_KEY to the "
+            "functions' key"
+        )
     config = migrated_stores(root)  # its dead letters go beside the event stores
     _logging_as_a_service(config)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
