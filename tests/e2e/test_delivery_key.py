@@ -163,9 +163,7 @@ def test_the_kept_key_is_made_once_readable_by_its_owner_only_and_kept(data_dir:
 def test_an_empty_kept_key_is_never_the_key(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An empty key would let in an "Authorization: Bearer" with nothing after it. (Empty, the
-    # file is taken for one another process is still writing, for a while.)
-    monkeypatch.setattr("eventualshop.kernel.environment.KEY_WRITE_WAIT_SECONDS", 0.05)
+    # An empty key would let in an "Authorization: Bearer" with nothing after it.
     (data_dir / KEPT_KEY_FILE).write_text("")
 
     with pytest.raises(OSError, match="holds no key"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-import time
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,34 +162,39 @@ def random_key() -> bytes:
     return secrets.token_hex(32).encode()
 
 
-#: How long :func:`kept_key` waits for another process that created a key file to write it.
-KEY_WRITE_WAIT_SECONDS = 2.0
-
-
 def kept_key(path: Path, make: Callable[[], bytes] = random_key) -> bytes:
     """A secret the embedded default keeps for itself in ``path``: made with ``make`` on first
     use, then read back, readable by its owner only (mode 0600). Never one written in the
     source: each data folder gets its own, and a restart finds the same one.
 
-    O_EXCL: of two processes starting at once, one writes and the other reads its key. The
-    reader may find the file created but not yet written: it waits for the content rather
-    than take an empty key (one that an empty ``Authorization`` would have matched)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    The key is written whole under another name, then linked into place, which fails if the
+    file is there: of two processes starting at once, one key wins and both use it, and a
+    reader finds no file or a complete one. Created empty first (O_EXCL), a key could be read
+    in part while it was written, and a crash between the two left an empty file."""
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
         return _written_key(path)
-    key = make()
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(key)
-    return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            key = make()
+            file.write(key)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(written, path)
+        except FileExistsError:
+            return _written_key(path)  # another process's came first
+        return key
+    finally:
+        os.unlink(written)
 
 
 def _written_key(path: Path) -> bytes:
-    deadline = time.monotonic() + KEY_WRITE_WAIT_SECONDS
-    while not (key := path.read_bytes().strip()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not key:
+    key = path.read_bytes().strip()
+    if not key:  # one an empty ``Authorization`` would have matched
         raise OSError(errno.ENODATA, "holds no key (delete it and a new one is made)", str(path))
     return key
 
