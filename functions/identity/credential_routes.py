@@ -41,7 +41,7 @@ from eventualshop.runtime.http import (
     rejected,
     validation_errors,
 )
-from eventualshop.runtime.problems import ProblemError, problem
+from eventualshop.runtime.problems import ProblemError, bodiless, problem
 from eventualshop.runtime.targets import command_location, guard
 from eventualshop.runtime.unavailable import out_of_service
 from functions.identity import credentials, emails, throttle, tokens
@@ -375,9 +375,7 @@ def refresh(request: Request) -> Response:
 def sign_out(request: Request) -> Response:
     form = _parse(RefreshToken, request, "POST")
     tokens.revoke(ROOT.read_model_store(), form.refresh_token)
-    answer = Response(status=204)
-    del answer.headers["Content-Type"]  # no body, so no type (Flask's default says HTML)
-    return answer
+    return bodiless(204)
 
 
 @_answering

@@ -109,10 +109,9 @@ def answers_cors(target: Callable[..., object]) -> bool:
 
 
 def _options(request: Request, allow: str, policy: Origins | None, origin: str | None) -> Response:
-    from flask import Response
+    from eventualshop.runtime.problems import bodiless
 
-    response = Response(status=204, headers={"Allow": allow})
-    del response.headers["Content-Type"]  # no body, so no type (Flask's default says HTML)
+    response = bodiless(204, {"Allow": allow})
     if policy is None:
         return response
     _vary(response, policy)

@@ -24,7 +24,7 @@ from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
 from eventualshop.runtime.deliveries import delivery_key, refusal
 from eventualshop.runtime.logs import correlated
 from eventualshop.runtime.openapi import add_api_document
-from eventualshop.runtime.problems import problem
+from eventualshop.runtime.problems import bodiless, problem
 from eventualshop.runtime.registry import FunctionKind, FunctionSpec, Subscription
 from eventualshop.runtime.root import Root
 from eventualshop.runtime.unavailable import answer_errors, summary
@@ -151,16 +151,6 @@ def subscriptions(
     return [(spec, sub) for spec in functions for sub in spec.subscriptions]
 
 
-def _empty(status: int) -> Response:
-    """An answer with no content, and so no Content-Type: Flask gives every Response text/html
-    unless told otherwise, so an event function's 200 (or its 500 or 503, which the broker
-    retries) said it was an HTML page of nothing. The status is the answer (Knative's 2xx
-    acknowledges, and 204 says no more), so it is kept."""
-    response = Response(status=status)
-    del response.headers["Content-Type"]
-    return response
-
-
 class LocalShop:
     """One process: the HTTP functions, the broker (in-process, or RabbitMQ with its dispatcher
     delivering back to this server) and the scheduled functions on a timer."""
@@ -230,7 +220,8 @@ class LocalShop:
                     message = from_http(request.headers, request.get_data())
                 except BindingError as error:
                     return problem(400, "Not a CloudEvent", str(error))
-                return _empty(_subscriber(message))
+                # The status is the answer (a 2xx acknowledges; a 500 or 503 the broker retries).
+                return bodiless(_subscriber(message))
 
             self.app.add_url_rule(
                 f"/functions/{spec.name}",

@@ -15,6 +15,15 @@ from werkzeug.exceptions import HTTPException
 PROBLEM_JSON = "application/problem+json"
 
 
+def bodiless(status: int, headers: Mapping[str, str] | None = None) -> Response:
+    """An answer with no content, and so no Content-Type: Flask gives every Response text/html
+    unless told otherwise, so a 204 (or an event function's 200, 500 or 503) said it was an
+    HTML page of nothing."""
+    response = Response(status=status, headers=dict(headers or {}))
+    del response.headers["Content-Type"]
+    return response
+
+
 class ProblemError(Exception):
     """A client error, answered as problem+json."""
 
