@@ -36,6 +36,9 @@ from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixt
 @pytest.fixture(autouse=True)
 def clean(shop_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
+    # ``dispatch`` reads the delivery key and never makes one: these tests are about other
+    # failures, so the key is configured, as a deployment's is.
+    monkeypatch.setenv("EVENTUALSHOP_DELIVERY_KEY", "a-delivery-key-for-these-tests-only")
     # ``serve`` installs its log handler on the stderr it finds, capsys's here: taken off again,
     # so that no later test logs into a closed capture.
     root_logger = logging.getLogger()
@@ -1257,6 +1260,7 @@ def test_dispatch_stops_cleanly_on_sigterm(tmp_path: Path, rabbitmq_url: str) ->
         "EVENTUALSHOP_DATA_DIR": str(tmp_path),
         "EVENTUALSHOP_RABBITMQ_URL": rabbitmq_url,
         "EVENTUALSHOP_BROKER_EXCHANGE": exchange,
+        "EVENTUALSHOP_DELIVERY_KEY": "a-delivery-key-for-these-tests-only",
     }
     assert cli(["migrate", "--data-dir", str(tmp_path)]) == 0
     process = subprocess.Popen(

@@ -393,16 +393,6 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
     from eventualshop.runtime.deliveries import KEPT_KEY_FILE, authorization, delivery_key
 
-    settings = checked_settings(root)
-    kept = Path(settings.data_dir) / KEPT_KEY_FILE
-    if settings.delivery_key is None and not kept.exists():
-        # Made here, it would be a key of its own that no `serve` knows: every delivery a 401,
-        # not retried, and every event a dead letter.
-        raise CliError(
-            f"no delivery key: {kept} does not exist; start `eventualshop serve` with this data "
-            "folder first (it makes the key there), or set EVENTUALSHOP_DELIVERY_KEY to the "
-            "functions' key"
-        )
     config = migrated_stores(root)  # its dead letters go beside the event stores
     _logging_as_a_service(config)
     base = (args.subscriber_base or f"http://{config.host}:{config.port}/functions").rstrip("/")
@@ -411,6 +401,15 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
         raise CliError(
             "--subscriber-base takes the functions' URL prefix, such as "
             "http://127.0.0.1:8080/functions"
+        )
+    kept = Path(config.data_dir) / KEPT_KEY_FILE
+    if config.delivery_key is None and not kept.exists():
+        # Made here, it would be a key of its own that no `serve` knows: every delivery a 401,
+        # not retried, and every event a dead letter.
+        raise CliError(
+            f"no delivery key: {kept} does not exist; start `eventualshop serve` with this data "
+            "folder first (it makes the key there), or set EVENTUALSHOP_DELIVERY_KEY to the "
+            "functions' key"
         )
     triggers = [
         (sub, f"{base}/{spec.name}") for spec in root.functions for sub in spec.subscriptions
