@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.environment import FILE_SUFFIX
-from eventualshop.runtime.cli import CliError, is_http_url
+from eventualshop.runtime.cli import CliError, given_variable, is_http_url
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
@@ -159,17 +160,9 @@ def _named_admin() -> tuple[str, str] | None:
     """The admin the environment names (both variables set), if any."""
     import os
 
-    from eventualshop.kernel.environment import UnreadableFile, given
-
     email = os.environ.get("EVENTUALSHOP_ADMIN_EMAIL")
-    password = given(os.environ, "EVENTUALSHOP_ADMIN_PASSWORD")  # or its _FILE
-    if isinstance(password, UnreadableFile):
-        raise CliError(password.said())
+    password = given_variable("EVENTUALSHOP_ADMIN_PASSWORD")  # or its _FILE
     return (email, password) if email and password else None
-
-
-#: The context whose store holds the users, where a throw-away admin is made.
-_USERS = "identity"
 
 
 def _admins_store_problem(root: Root) -> str | None:
@@ -183,7 +176,7 @@ def _admins_store_problem(root: Root) -> str | None:
     from eventualshop.runtime.cli import checked_settings
 
     config = checked_settings(root)
-    urls = [config.resolved_event_store_url(_USERS), config.resolved_read_model_url()]
+    urls = [config.resolved_event_store_url(IDENTITY.name), config.resolved_read_model_url()]
     inside = "sqlite:///"
     missing = [
         Path(url.removeprefix(inside))
@@ -246,7 +239,7 @@ def run_demo(url: str | None, root: Root, *, out: Printer = print) -> int:
             # with a password nobody knows: said, so that it is no stranger found there later.
             from eventualshop.runtime.urls import shown
 
-            where = shown(root.settings().resolved_event_store_url(_USERS))
+            where = shown(root.settings().resolved_event_store_url(IDENTITY.name))
             out(
                 f"the demo's admin {made[0]} stays in the event store at {where}, with a "
                 "password printed nowhere (EVENTUALSHOP_ADMIN_EMAIL and "

@@ -95,9 +95,7 @@ def _answering(work: Callable[[Request], Response]) -> Callable[[Request], Respo
         try:
             return work(request)
         except ProblemError as error:
-            return problem(
-                error.status, error.title, error.detail, errors=error.errors, headers=error.headers
-            )
+            return error.response()
         except IdempotencyKeyReused as error:
             return problem(422, "Idempotency-Key reused", str(error), code="idempotency-key-reused")
         except AggregateNotFound as error:  # as the derived command functions answer both

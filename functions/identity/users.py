@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from typing import TYPE_CHECKING
 
-from eventualshop.kernel.environment import UnreadableFile, given
 from eventualshop.runtime.cli import (
     CliError,
     SystemCommand,
     existing_shop,
+    given_variable,
     migrated_stores,
     store_options,
 )
@@ -76,20 +75,12 @@ def _run(args: argparse.Namespace, root: Root) -> None:
     print(f"admin {args.email} created: user {user}")
 
 
-def _given(variable: str) -> str | None:
-    """``variable`` or the file its ``_FILE`` variable names; one line if that cannot be read."""
-    value = given(os.environ, variable)
-    if isinstance(value, UnreadableFile):
-        raise CliError(value.said())
-    return value
-
-
 def _password() -> str:
     """``EVENTUALSHOP_ADMIN_PASSWORD``, else a prompt at a terminal, else the first line of
     standard input (``printf '%s\\n' "$PW" | eventualshop users create-admin …``): a pipe is read
     as a pipe, not as a terminal that cannot hide what is typed, which is what getpass takes it
     for (with two warnings)."""
-    password = _given("EVENTUALSHOP_ADMIN_PASSWORD")
+    password = given_variable("EVENTUALSHOP_ADMIN_PASSWORD")
     if password:
         return password
     try:

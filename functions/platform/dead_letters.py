@@ -32,7 +32,7 @@ def keep(request: Request) -> Response:
     try:
         trigger = query_value(request, "trigger")
     except ProblemError as error:
-        return problem(error.status, error.title, error.detail, errors=error.errors)
+        return error.response()
     if trigger is not None and not 0 < len(trigger) <= MAX_TRIGGER:
         return problem(
             400,

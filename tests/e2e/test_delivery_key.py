@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from eventualshop.runtime.broker import amqp
 from eventualshop.runtime.broker.binding import CloudEventMessage, to_amqp
 from eventualshop.runtime.broker.rabbitmq import Action, RabbitMqDispatcher, decide
-from eventualshop.runtime.deliveries import KEPT_KEY_FILE
+from eventualshop.runtime.deliveries import KEPT_KEY_FILE, authorization
 from eventualshop.runtime.local import DirectSubscriber, LocalShop
 from functions.main import ROOT, cli
 from tests.fixtures.deliveries import catalog_created, failed_event
@@ -71,10 +71,6 @@ def listed(client: FlaskClient) -> list[str]:
     return [item["catalogId"] for item in items]
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 def assert_refused(answer: Any) -> None:
     assert answer.status_code == 401, answer.get_data(as_text=True)
     assert answer.mimetype == "application/problem+json"
@@ -117,9 +113,13 @@ def test_with_the_delivery_key_an_event_is_projected_and_a_dead_letter_kept(
     catalog = uuid.uuid4()
     headers, body = catalog_created(catalog)
 
-    projected = client.post(f"/functions/{PROJECTOR}", headers=headers | bearer(key), data=body)
+    projected = client.post(
+        f"/functions/{PROJECTOR}", headers=headers | authorization(key), data=body
+    )
     kept = client.post(
-        f"/functions/{SINK}?trigger={PROJECTOR}", headers=failed_event() | bearer(key), data=b"{}"
+        f"/functions/{SINK}?trigger={PROJECTOR}",
+        headers=failed_event() | authorization(key),
+        data=b"{}",
     )
 
     assert projected.status_code == 200, projected.get_data(as_text=True)
@@ -138,7 +138,7 @@ def test_an_event_functions_answer_is_its_status_with_no_content_and_no_content_
     key = (data_dir / KEPT_KEY_FILE).read_text()
     headers, body = catalog_created(uuid.uuid4())
     answer = shop.app.test_client().post(
-        f"/functions/{PROJECTOR}", headers=headers | bearer(key), data=body
+        f"/functions/{PROJECTOR}", headers=headers | authorization(key), data=body
     )
     assert answer.status_code == status
     assert answer.get_data() == b""
@@ -181,7 +181,7 @@ def test_the_key_is_read_from_the_file_its_file_variable_names(
         client = local.app.test_client()
         headers, body = catalog_created(uuid.uuid4())
         answer = client.post(
-            f"/functions/{PROJECTOR}", headers=headers | bearer(CONFIGURED_KEY), data=body
+            f"/functions/{PROJECTOR}", headers=headers | authorization(CONFIGURED_KEY), data=body
         )
     finally:
         local.stop()

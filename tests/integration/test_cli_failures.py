@@ -12,7 +12,6 @@ import logging
 import socket
 import sqlite3
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from eventualshop.shopping_cart.commands import CreateCart
 from eventualshop.shopping_cart.queries import get_cart_details
 from functions.identity.users import USERS
 from functions.main import ROOT, cli
+from tests.e2e.support import eventually
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
 
 
@@ -1290,13 +1290,14 @@ def _a_trigger() -> str:
 
 def _consuming(url: str, queue: str) -> None:
     """Wait until the dispatcher consumes from ``queue`` (RabbitMQ counts its consumer)."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def consumed() -> None:
         with contextlib.suppress(pika.exceptions.ChannelClosedByBroker), amqp.channel(url) as chan:
             if chan.queue_declare(queue, passive=True).method.consumer_count:
                 return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing consumes from {queue}")
+        raise AssertionError(f"nothing consumes from {queue}")
+
+    eventually(consumed, timeout=15)
 
 
 def _delete_dispatch_queues(url: str, exchange: str) -> None:

@@ -14,6 +14,8 @@ from eventualshop.kernel.declaration import UUID_PATTERN
 # The one way the API takes a UUID written out, in a path or a body: ``uuid.UUID`` alone also
 # reads braces, a ``urn:uuid:`` prefix and digits without hyphens.
 _UUID_TEXT = re.compile(UUID_PATTERN)
+#: What a path or a body is told when an id is written otherwise.
+NOT_A_UUID = "must be a UUID: 8-4-4-4-12 hexadecimal digits"
 
 
 def written_as_uuid(text: str) -> bool:
@@ -24,7 +26,7 @@ def written_as_uuid(text: str) -> bool:
 def _one_form(value: object) -> object:
     # A body's id was taken in every form pydantic reads, while a path refused all but one.
     if isinstance(value, str) and not written_as_uuid(value):
-        raise ValueError("must be a UUID: 8-4-4-4-12 hexadecimal digits")
+        raise ValueError(NOT_A_UUID)
     return value
 
 

@@ -146,7 +146,7 @@ class Projector:
             mine = self.projection.aggregate_type
             self._hold(*{str(e.aggregate_id) for e in events if e.aggregate_type == mine})
             for event in events:
-                if event.aggregate_type != self.projection.aggregate_type:
+                if event.aggregate_type != mine:
                     continue
                 key = str(event.aggregate_id)
                 if key not in applied:

@@ -114,7 +114,7 @@ class AuthSettings(EnvironmentSettings):
             )
         key = self._signing_key()
         kid = None if key is None else key_id(key.public_key())
-        if key is not None and kid is not None and kids is not None and not _held(self, key):
+        if key is not None and kid is not None and kids is not None and not _held(self, key, kid):
             # Every token this function signed would be refused by every function: a key rotated
             # without its JWKS, or the JWKS of another shop.
             raise PydanticCustomError(
@@ -146,15 +146,19 @@ class AuthSettings(EnvironmentSettings):
         return _check_pem("EVENTUALSHOP_AUTH_SIGNING_KEY_FILE", pem)
 
 
-def _held(settings: AuthSettings, key: Ed25519PrivateKey) -> bool:
-    """Whether the settings' JWKS lists ``key``'s public half, under its ``kid``."""
+def _kept_key_path(settings: AuthSettings) -> Path:
+    """Where the embedded shop keeps its signing key."""
+    return settings.data_dir.resolve() / KEY_FILE
+
+
+def _held(settings: AuthSettings, key: Ed25519PrivateKey, kid: str) -> bool:
+    """Whether the settings' JWKS lists ``key``'s public half under its ``kid``."""
     from cryptography.hazmat.primitives import serialization
 
     if settings.auth_jwks is None:
         return False
-    public = key.public_key()
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return jws.jwks_holds(settings.auth_jwks, key_id(public), raw)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return jws.jwks_holds(settings.auth_jwks, kid, raw)
 
 
 def _check_pem(variable: str, pem: str) -> Ed25519PrivateKey:
@@ -189,11 +193,11 @@ def own_key_problem() -> str | None:
         return None
     if settings.auth_signing_key is not None or settings.auth_signing_key_file is not None:
         return None  # that key is checked against the JWKS with the settings (_usable_keys)
-    path = settings.data_dir.resolve() / KEY_FILE
+    path = _kept_key_path(settings)
     if path.exists():
         key = signing_key(settings)
         kid = key_id(key.public_key())
-        if _held(settings, key):
+        if _held(settings, key, kid):
             return None
         held = f"the shop's signing key ({path}, kid {kid})"
     else:
@@ -255,7 +259,7 @@ def signing_key(settings: AuthSettings) -> Ed25519PrivateKey:
     if settings.auth_signing_key_file is not None:
         # Read at every signing: a rotated secret file is picked up without a restart.
         return _load_pem(settings.auth_signing_key_file.read_text())
-    return _local_key(str(settings.data_dir.resolve() / KEY_FILE))
+    return _local_key(str(_kept_key_path(settings)))
 
 
 @lru_cache(maxsize=8)

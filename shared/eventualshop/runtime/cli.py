@@ -36,6 +36,16 @@ class CliError(Exception):
         self.status = status
 
 
+def given_variable(variable: str) -> str | None:
+    """``variable``, or the file its ``_FILE`` variable names; one line if that cannot be read."""
+    from eventualshop.kernel.environment import UnreadableFile, given
+
+    value = given(os.environ, variable)
+    if isinstance(value, UnreadableFile):
+        raise CliError(value.said())
+    return value
+
+
 @dataclass(frozen=True)
 class SystemCommand:
     """A command the composed system adds to ``eventualshop``, beside the runtime's own
@@ -101,7 +111,12 @@ def migrated_stores(root: Root) -> Any:
     migrated is refused in one line, as ``serve`` refuses it, before anything is opened: the
     other commands failed on the missing table, or made the tables of dead letters and read
     models the setting had left to ``migrate``, and answered as if for an empty shop."""
-    config = checked_settings(root)
+    return _migrated(root, checked_settings(root))
+
+
+def _migrated(root: Root, config: Any) -> Any:
+    """``config``, once every event store is found migrated where migrating is left to
+    ``eventualshop migrate``."""
     if not config.auto_migrate:
         _require_migrated(root, config)
     return config
@@ -128,7 +143,7 @@ def existing_shop(root: Root) -> Any:
             "EVENTUALSHOP_DATA_DIR: the one `eventualshop serve` was given)",
             EXIT_NO_SHOP,
         )
-    return migrated_stores(root)
+    return _migrated(root, config)
 
 
 def _logging_as_a_service(config: Any) -> None:
@@ -159,46 +174,17 @@ def serve(_args: argparse.Namespace, root: Root) -> None:
             "EVENTUALSHOP_BROKER is knative, but K_SINK is not set: set it to the broker's "
             "ingress URL, or run with EVENTUALSHOP_BROKER=rabbitmq or inprocess"
         )
-    _check_contexts(root, config)
+    # A missing setting stops the shop before it listens. The hooks make nothing: the cart's
+    # kept key is made on first use, so a start refused below leaves no folder behind.
+    root.configure_contexts()
     try:
         check_port(config.host, config.port)
     except PortTaken as error:
         raise CliError(str(error)) from None
-    if not config.auto_migrate:
-        _require_migrated(root, config)
-    # Every refusal is behind: only now may the hooks make what they keep in the data folder
-    # (the cart's card-token key). They made it, and the folder, before a later context's
-    # setting, the port or the migrations refused the start.
-    root.reset()  # the hooks run again for real: the check above set what they set
-    root.configure_contexts()
+    _migrated(root, config)
     _reach_dependencies(root, config)
     print(f"EventualShop on {banner(root, config)}", flush=True)
     ShopServer(root, config.host, config.port, log_level=config.log_level).run()
-
-
-def _check_contexts(root: Root, config: Any) -> None:
-    """Each context's own settings, checked by its ``configure`` hook before the hooks are run
-    for real, with a throw-away folder in the data folder's place: a hook may keep a generated
-    secret there, and a start refused by a later context's setting must leave nothing behind
-    (README: a refused start creates nothing). What the hooks set here, the real run replaces."""
-    import tempfile
-
-    from eventualshop.kernel.declaration import Surroundings
-    from eventualshop.runtime.root import resolve
-    from eventualshop.runtime.unavailable import misconfiguration
-
-    with tempfile.TemporaryDirectory(prefix="eventualshop-check-") as folder:
-        surroundings = Surroundings(embedded=config.embedded, data_dir=Path(folder))
-        for declared in root.contexts.values():
-            if not declared.configure:
-                continue
-            try:
-                resolve(declared.configure)(surroundings)
-            except Exception as error:
-                wrong = misconfiguration(error)
-                if wrong is None:
-                    raise
-                raise CliError(wrong) from None
 
 
 def banner(root: Root, config: Any) -> str:
@@ -391,7 +377,7 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
 
     from eventualshop.runtime.broker.httpclient import HttpPoster
     from eventualshop.runtime.broker.rabbitmq import RabbitMqDispatcher
-    from eventualshop.runtime.deliveries import KEPT_KEY_FILE, authorization, delivery_key
+    from eventualshop.runtime.deliveries import authorization, delivery_key, kept_key_path
 
     config = migrated_stores(root)  # its dead letters go beside the event stores
     _logging_as_a_service(config)
@@ -402,7 +388,7 @@ def dispatch(args: argparse.Namespace, root: Root) -> None:
             "--subscriber-base takes the functions' URL prefix, such as "
             "http://127.0.0.1:8080/functions"
         )
-    kept = Path(config.data_dir) / KEPT_KEY_FILE
+    kept = kept_key_path(config)
     if config.delivery_key is None and not kept.exists():
         # Made here, it would be a key of its own that no `serve` knows: every delivery a 401,
         # not retried, and every event a dead letter.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import hmac
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventualshop.kernel.environment import kept_key
@@ -34,8 +35,12 @@ if TYPE_CHECKING:
     from eventualshop.runtime.settings import Settings
 
 KEPT_KEY_FILE = "delivery.key"
-VARIABLE = "EVENTUALSHOP_DELIVERY_KEY"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="eventualshop-deliveries"'}
+
+
+def kept_key_path(config: Settings) -> Path:
+    """Where the data folder keeps the generated key."""
+    return Path(config.data_dir) / KEPT_KEY_FILE
 
 
 def delivery_key(config: Settings) -> str:
@@ -43,7 +48,7 @@ def delivery_key(config: Settings) -> str:
     (made on first use)."""
     if config.delivery_key is not None:
         return config.delivery_key.get_secret_value()
-    path = config.data_dir / KEPT_KEY_FILE
+    path = kept_key_path(config)
     key = kept_key(path).decode("utf-8", "replace")
     if not DELIVERY_KEY_FORM.fullmatch(key):  # a file edited by hand: never sent nor accepted
         raise OSError(errno.EINVAL, "holds no usable delivery key (delete it)", str(path))

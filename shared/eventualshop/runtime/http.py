@@ -26,7 +26,7 @@ from eventualshop.kernel.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
 )
-from eventualshop.kernel.identifiers import written_as_uuid
+from eventualshop.kernel.identifiers import NOT_A_UUID, written_as_uuid
 from eventualshop.kernel.messages import FINGERPRINT, Command
 from eventualshop.kernel.paging import Page, Paging, PagingError
 from eventualshop.kernel.service import CommandContext, Outcome
@@ -259,7 +259,7 @@ def refuse_nul(value: Any, field: str) -> None:
             refuse_nul(item, f"{field}.{index}" if field else str(index))
 
 
-def refuse_undecodable_query(request: Request, only: str) -> None:
+def _refuse_undecodable(request: Request, only: str) -> None:
     """A 400 if the query parameter ``only`` has percent-escapes that are not UTF-8. Werkzeug
     keeps such a value as its escapes (``title=%ff`` read as the text ``%FF``), which was then
     stored."""
@@ -268,8 +268,7 @@ def refuse_undecodable_query(request: Request, only: str) -> None:
         return
     for pair in raw.split(b"&"):
         name, _, value = pair.partition(b"=")
-        field = urllib.parse.unquote(name.decode("latin-1"), errors="replace") or "query"
-        if field != only:
+        if urllib.parse.unquote(name.decode("latin-1"), errors="replace") != only:
             continue
         try:
             urllib.parse.unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
@@ -277,8 +276,8 @@ def refuse_undecodable_query(request: Request, only: str) -> None:
             raise ProblemError(
                 400,
                 "Invalid request",
-                f"the query parameter {field} is not UTF-8 text",
-                {field: ["must be UTF-8 text, percent-encoded"]},
+                f"the query parameter {only} is not UTF-8 text",
+                {only: ["must be UTF-8 text, percent-encoded"]},
             ) from None
 
 
@@ -287,9 +286,9 @@ def query_value(request: Request, name: str) -> str | None:
     than once. ``request.args[name]`` is the first of them: ``?quantity=1&quantity=1000`` was 1
     to us and 1000 to a proxy, a cache or a WAF that reads the last; neither is the client's
     evident meaning, so it is refused rather than picked. Escapes that are not UTF-8 are a 400
-    too (``refuse_undecodable_query``), wherever a parameter is read; one the route does not
+    too (``_refuse_undecodable``), wherever a parameter is read; one the route does not
     read (a tracker's ``utm=%ff``) is left alone."""
-    refuse_undecodable_query(request, name)
+    _refuse_undecodable(request, name)
     values = request.args.getlist(name)
     if len(values) > 1:
         raise ProblemError(
@@ -535,7 +534,7 @@ def path_uuid(name: str, value: str) -> uuid.UUID:
             400,
             "Invalid path parameter",
             f"{name} must be a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
-            {name: ["must be a UUID: 8-4-4-4-12 hexadecimal digits"]},
+            {name: [NOT_A_UUID]},
         )
     return uuid.UUID(value)
 
@@ -582,9 +581,7 @@ def query_function(
                 ) from None
             found = answer(ids, paging)
         except ProblemError as error:
-            return problem(
-                error.status, error.title, error.detail, errors=error.errors, headers=error.headers
-            )
+            return error.response()
         except Exception as error:
             unavailable = out_of_service(f"query {route.path}", error)
             if unavailable is not None:

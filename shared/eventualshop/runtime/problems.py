@@ -41,6 +41,12 @@ class ProblemError(Exception):
         self.errors = dict(errors or {})
         self.headers = dict(headers or {})  # e.g. WWW-Authenticate on a 401
 
+    def response(self) -> Response:
+        """The problem+json answer that says it."""
+        return problem(
+            self.status, self.title, self.detail, errors=self.errors, headers=self.headers
+        )
+
 
 def problem(
     status: int,

@@ -370,14 +370,11 @@ class Root:
         the commits' own passes and the next sweep publish the rest."""
         try:
             self.catch_up()
-        except Exception as error:  # the read models down must not keep the outbox full
-            failed: Exception | None = error
-        else:
-            failed = None
-        # An event store that is down fails here too, and is the sweep's answer (a 503).
-        published = sum(r.drain(wait=0.0, budget=SWEEP_DRAIN_SECONDS) for r in self.relays())
-        if failed is not None:
-            raise failed  # after the drain: the sweep's answer, one line, says what is down
+        finally:
+            # The read models down must not keep the outbox full: drained all the same, and the
+            # catch-up's failure is the sweep's answer after it (one line saying what is down).
+            # An event store that is down fails here too, and is the sweep's answer (a 503).
+            published = sum(r.drain(wait=0.0, budget=SWEEP_DRAIN_SECONDS) for r in self.relays())
         return published
 
     def fire_timers(self, now: datetime | None = None) -> int:

@@ -127,9 +127,7 @@ def _rebuild(root: Parts, context: BoundedContext, access: Access) -> Target:
             read_json_body(request)  # no body is needed, but an oversized one is still refused
             name = (query_value(request, "name") or "").strip()
         except ProblemError as error:
-            return problem(
-                error.status, error.title, error.detail, errors=error.errors, headers=error.headers
-            )
+            return error.response()
         if not name:
             return problem(
                 400,

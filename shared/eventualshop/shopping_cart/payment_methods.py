@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -42,7 +43,7 @@ from eventualshop.kernel.money import Money
 from eventualshop.kernel.values import EmailAddress, NonEmpty, ValueObject
 
 # Until a composition root sets one: unguessable, so no token is ever made with a known key.
-_token_key = secrets.token_bytes(32)
+_token_key: bytes | Callable[[], bytes] = secrets.token_bytes(32)
 
 
 def card_token(digits: str, key: bytes) -> str:
@@ -50,16 +51,25 @@ def card_token(digits: str, key: bytes) -> str:
     return "tok_" + hmac.new(key, digits.encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def use_card_token_key(key: bytes) -> None:
-    """Set the key tokens are made with; called once by a composition root, never per request."""
+def use_card_token_key(key: bytes | Callable[[], bytes]) -> None:
+    """Set the key tokens are made with, or what gives it on first use (the embedded default's
+    kept key, so that setting it makes no file: a start refused later leaves nothing behind);
+    called once by a composition root, never per request."""
     global _token_key
-    if len(key) < 16:
-        raise ValueError("a card token key needs at least 16 bytes")
-    _token_key = key
+    _token_key = _long_enough(key) if isinstance(key, bytes) else key
 
 
 def current_card_token_key() -> bytes:
+    global _token_key
+    if not isinstance(_token_key, bytes):
+        _token_key = _long_enough(_token_key())
     return _token_key
+
+
+def _long_enough(key: bytes) -> bytes:
+    if len(key) < 16:
+        raise ValueError("a card token key needs at least 16 bytes")
+    return key
 
 
 # ---- input: what a command carries ------------------------------------------------------------

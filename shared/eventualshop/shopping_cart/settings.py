@@ -12,6 +12,7 @@ stable across restarts.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import ClassVar
 
@@ -52,7 +53,7 @@ def configure(surroundings: Surroundings) -> None:
     if key is not None:
         use_card_token_key(key.get_secret_value().encode())
     elif surroundings.embedded:
-        use_card_token_key(kept_card_token_key(surroundings.data_dir))
+        use_card_token_key(functools.partial(kept_card_token_key, surroundings.data_dir))
     else:
         raise ConfigurationMissing(
             f"set {CARD_TOKEN_KEY_VARIABLE} (16+ bytes, e.g. `openssl rand -hex 32`): card tokens "

@@ -18,6 +18,7 @@ from eventualshop.kernel.identifiers import Id, NewId
 from eventualshop.kernel.messages import Command, utc_now
 from eventualshop.kernel.money import AMOUNT_PATTERN, finer_than, within_digits, written_plainly
 from eventualshop.kernel.values import NonEmpty, Product, WholeNumber
+from eventualshop.warehouse.events import COST_DECIMALS
 
 MAX_QUANTITY = 1_000_000
 #: How long a cart holds what it reserved unless it checks out (the original: 5 minutes, never
@@ -29,8 +30,8 @@ Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 #: text ASCII decimal notation, its digits bounded) in cents, the places the item list shows it
 #: with (like money, "100.00"; a cost stored with more keeps them): Decimal read "1_000" and
 #: Arabic-Indic digits, and 1.005 was taken and shown as such. Only what a client sends: an
-#: event keeps the cost it was received at.
-COST_DECIMALS = 2
+#: event keeps the cost it was received at. (``COST_DECIMALS`` is the events' module's, which the
+#: item list's projector reads without loading the commands.)
 MAX_COST = Decimal("1000000000")
 
 

@@ -61,6 +61,10 @@ class InventoryCreated(InventoryEvent):
     owner_id: UUID
 
 
+#: The decimal places of an item's cost: what a client may send and what the item list shows.
+COST_DECIMALS = 2
+
+
 class InventoryItemReceived(InventoryEvent):
     item_id: UUID
     product: Product

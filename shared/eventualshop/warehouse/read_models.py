@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from eventualshop.kernel.messages import DomainEvent, RecordedEvent
 from eventualshop.kernel.money import plain
 from eventualshop.kernel.projection import Documents, Projection
-from eventualshop.warehouse.commands import COST_DECIMALS
 from eventualshop.warehouse.events import (
+    COST_DECIMALS,
     InventoryAdjustmentDecreased,
     InventoryAdjustmentIncreased,
     InventoryAdjustmentNotDecreased,

@@ -467,13 +467,7 @@ def test_fields_added_to_an_event_stay_out_of_its_payload_while_they_say_nothing
             reserved(2).model_copy(update={"moved_from": OTHER_ITEM_ID, "moved_from_reserved": 0})
         )
     )
-    refused = InventoryNotReserved(
-        inventory_id=INVENTORY_ID,
-        item_id=ITEM_ID,
-        cart_id=CART_ID,
-        quantity_desired=4,
-        quantity_available=3,
-    )
+    refused = not_reserved(desired=4, available=3)
 
     assert not {"movedFrom", "movedFromReserved"} & plain.keys()
     assert (moved["movedFrom"], moved["movedFromReserved"]) == (str(OTHER_ITEM_ID), 0)
