@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import socket
 
-#: What a refused request carries that no log may repeat: gunicorn's own log line of a refusal
-#: quoted the request line or the header line it refused.
+#: What a refused request carries that no log and no answer may repeat: gunicorn's own log line
+#: of a refusal, and its message, quoted the request line or the header line it refused.
 SECRET = "a-bearer-token-of-the-caller"
 
 #: (what a client sends, the status gunicorn refuses it with); each request is raw bytes, since
@@ -69,6 +69,8 @@ def assert_refusals_are_problems(port: int, *, but: frozenset[int] = frozenset()
         assert problem["title"]
         assert problem["detail"]
         assert len(problem["detail"]) <= 200  # a refused request line is not echoed whole
+        # Nor any of it: gunicorn's message quotes the line it refused (a bearer token).
+        assert SECRET.encode() not in body, body[:300]
         assert b"<html>" not in body
 
 

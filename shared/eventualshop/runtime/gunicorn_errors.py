@@ -22,6 +22,17 @@ from gunicorn import util
 #: detail is kept short.
 MAX_DETAIL = 200
 
+#: Where gunicorn's message starts quoting the request (its ``%r`` of a request line, a header
+#: line, a method, a version, a chunk size), with the colon before it.
+_QUOTE = re.compile(r"""\s*:?\s*b?['"]""")
+
+
+def unquoted(mesg: str) -> str:
+    """gunicorn's message up to where it quotes the request: ``Invalid HTTP Header:
+    'Authorization Bearer <token>'`` (a header line without its colon) is ``Invalid HTTP
+    Header``. The answer quoted that line back, the token in it, although the log did not."""
+    return " ".join(_QUOTE.split(mesg, maxsplit=1)[0].split())
+
 
 def write_problem(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """``gunicorn.util.write_error``'s work, as ``application/problem+json``."""
@@ -29,7 +40,7 @@ def write_problem(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     # has loaded the application (and Flask) by then, and the arbiter should not import it first.
     from eventualshop.runtime.problems import PROBLEM_JSON, problem_body
 
-    detail = " ".join(mesg.split()) or reason
+    detail = unquoted(mesg) or reason
     if len(detail) > MAX_DETAIL:
         detail = detail[: MAX_DETAIL - 1] + "…"
     body = json.dumps(problem_body(status_int, reason, detail)).encode()
@@ -47,7 +58,7 @@ class RefusalsUnquoted(logging.Filter):
     """gunicorn logs each refusal as ``Invalid request from ip=…: <its message>``, and the
     message quotes the request line or header line it refused: an ``Authorization`` header
     without its colon, a token or a password in a query string. The log keeps which refusal it
-    was and from where; the client, who sent it, still reads the message in the answer."""
+    was and from where; the answer says no more of the request (:func:`unquoted`)."""
 
     _PREFIX = "Invalid request from ip="
 
