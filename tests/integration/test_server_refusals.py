@@ -175,3 +175,41 @@ def test_a_body_read_in_full_keeps_the_connection(shop: ShopProcess) -> None:
     assert refused.status == 400
     assert refused.getheader("Connection") == "keep-alive"
     connection.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/api/v1/shopping-carts/0c000000-0000-4000-8000-0000000000c1/payment-methods/credit-card",
+            b'{"amount": {"amount": "1.00", "currency": "USD"}, "creditCard": {"number": '
+            b'"4111111111111111", "holderName": "Ada Lovelace", "expirationDate": "31/12/2099", '
+            b'"securityCode": 737}}',
+        ),
+        (
+            "/api/v1/identities/sign-in",
+            b'{"email": "ada@example.com", "password": "S3cr3t-PW-xyz123"}',
+        ),
+    ],
+)
+def test_a_body_that_is_not_the_chunks_it_says_is_a_bad_request_that_repeats_nothing(
+    shop: ShopProcess, path: str, body: bytes
+) -> None:
+    """A body sent with ``Transfer-Encoding: chunked`` that is not chunked (a client or a proxy
+    that says so and sends the JSON as it is): gunicorn reads its first line as a chunk size and
+    refuses it with that line in its message (``InvalidChunkSize``). It escaped the body's read
+    as a 500, and a command function logged the traceback with that message: the card number
+    and the security code in the log."""
+    raw = (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%s\r\n\r\n" % (path.encode(), body)
+    )
+    status, headers, answer = exchange(shop.port, raw)
+
+    log = shop.log.read_text()
+    for secret in (b"4111111111111111", b"737", b"S3cr3t-PW-xyz123"):
+        assert secret not in answer, answer[:300]
+        assert secret.decode() not in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
+    assert status == 400, answer[:300]
+    assert headers["content-type"] == "application/problem+json"

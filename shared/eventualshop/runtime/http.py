@@ -82,7 +82,21 @@ def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
-    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    try:
+        raw = request.stream.read(MAX_BODY_BYTES + 1)
+    except Exception:
+        # The server could not read the body as the headers describe it: gunicorn refuses a
+        # body sent as ``Transfer-Encoding: chunked`` that is not chunked (``InvalidChunkSize``),
+        # a chunk's bad terminator, a body that ends early. Its message quotes what it read (a
+        # body's first line, a card number in it): the client's fault, a 400 that quotes
+        # nothing, and nothing logged. It escaped as a 500, logged with its traceback.
+        raise ProblemError(
+            400,
+            "Malformed body",
+            "the body could not be read as its headers describe it "
+            "(Content-Length, Transfer-Encoding: chunked)",
+            {"body": ["could not be read as its headers describe it"]},
+        ) from None
     if len(raw) > MAX_BODY_BYTES:
         raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
     if not raw.strip():
