@@ -213,3 +213,28 @@ def test_a_body_that_is_not_the_chunks_it_says_is_a_bad_request_that_repeats_not
     assert "Traceback" not in log, log[-2000:]
     assert status == 400, answer[:300]
     assert headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("function", ["dead-letters", "identity-user-details"])
+def test_an_event_body_that_is_not_the_chunks_it_says_is_a_bad_request_that_repeats_nothing(
+    shop: ShopProcess, function: str
+) -> None:
+    """The same mistake on a function that takes events (with the delivery key): the body's read
+    escaped the function, and the error handler logged its traceback, gunicorn's message with the
+    body's first line in it, as an unhandled error (a 500, which the broker retries)."""
+    key = (shop.data_dir / "delivery.key").read_text().strip()
+    marker = b"an-event-body-no-log-may-repeat"
+    body = b'{"specversion": "1.0", "id": "x", "source": "/x", "type": "t", "data": "%s"}' % marker
+    raw = (
+        b"POST /functions/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer %s\r\nContent-Type: application/cloudevents+json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%s\r\n\r\n" % (function.encode(), key.encode(), body)
+    )
+    status, headers, answer = exchange(shop.port, raw)
+
+    log = shop.log.read_text()
+    assert marker not in answer, answer[:300]
+    assert marker.decode() not in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
+    assert status == 400, answer[:300]
+    assert headers["content-type"] == "application/problem+json"

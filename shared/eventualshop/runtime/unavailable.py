@@ -149,9 +149,19 @@ def out_of_service(
     )
 
 
+def unreadable_request(error: BaseException) -> bool:
+    """Whether ``error`` is the server's refusal of the request as its headers describe it
+    (gunicorn's ``InvalidChunkSize`` for a body said to be chunked that is not, a chunk's bad
+    terminator, a body that ends early): the client's fault, and its message quotes what was
+    read of the body, so it is no traceback to log. Known by the class's module, as the drivers
+    are above: no gunicorn import."""
+    return any(type(current).__module__ == "gunicorn.http.errors" for current in causes(error))
+
+
 def answer_unexpected(error: Exception) -> Response:
     """A function's answer to an error that escaped its target (a Flask error handler's): a 503
-    for an event that came early (``DeliverLater``: the broker delivers it again), the 503 of
+    for an event that came early (``DeliverLater``: the broker delivers it again), a 400 for a
+    request the server could not read (:func:`unreadable_request`), the 503 of
     :func:`out_of_service` when that is what it is, else a 500 problem that says nothing of the
     error, whose traceback is logged once (one JSON line)."""
     from flask import request
@@ -165,6 +175,13 @@ def answer_unexpected(error: Exception) -> Response:
             "Delivered early",
             "the event depends on one not acted on yet; deliver it again later",
             code="delivered-early",
+        )
+    if unreadable_request(error):
+        return problem(
+            400,
+            "Malformed body",
+            "the body could not be read as its headers describe it "
+            "(Content-Length, Transfer-Encoding: chunked)",
         )
     unavailable = out_of_service(f"{request.method} {request.path}", error)
     if unavailable is not None:
