@@ -53,6 +53,8 @@ CONTEXT = IDENTITY.name
 M = TypeVar("M", bound=BaseModel)
 _SIGN_UP = uuid.UUID("0b6c7a52-4d0e-4c55-9d8e-5f2f3f1e2a10")  # names user ids made from keys
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="eventualshop"'}
+#: An answer that holds tokens is kept by no cache, a browser's or a proxy's (RFC 6749 §5.1).
+NOT_STORED = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _LOCATION = command_location(ROOT, IDENTITY)
 
 
@@ -331,7 +333,7 @@ def sign_in(request: Request) -> Response:
         tokens.revoke(store, refresh)
         raise _refused()
     throttle.succeeded(store, form.email)
-    return _json(tokens.token_answer(_holder(user), refresh))
+    return _json(tokens.token_answer(_holder(user), refresh), headers=NOT_STORED)
 
 
 def _signing_in(store: ReadModelStore, email: str) -> User | None:
@@ -366,7 +368,8 @@ def refresh(request: Request) -> Response:
     if user is None or user.is_deleted:
         tokens.revoke_family(store, family)
         raise ProblemError(401, "Unauthorized", "the user no longer exists", headers=CHALLENGE)
-    return _json(tokens.token_answer(_holder(user), tokens.rotate(store, user_id, family)))
+    answer = tokens.token_answer(_holder(user), tokens.rotate(store, user_id, family))
+    return _json(answer, headers=NOT_STORED)
 
 
 @_answering

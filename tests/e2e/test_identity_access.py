@@ -360,6 +360,22 @@ def test_refresh_tokens_rotate_and_a_reused_one_revokes_its_family(client: Flask
     assert client.post(f"{IDENTITIES}/refresh", json={"refreshToken": second}).status_code == 401
 
 
+def test_an_answer_that_holds_tokens_is_never_stored_by_a_cache(client: FlaskClient) -> None:
+    """RFC 6749 §5.1: an answer holding tokens says ``Cache-Control: no-store`` (and ``Pragma:
+    no-cache`` for HTTP/1.0 caches). The sign-in's and the refresh's said nothing, so a browser's
+    or a proxy's cache was free to keep the access and the refresh token."""
+    user = customer(client)
+    signed_in = client.post(
+        f"{IDENTITIES}/sign-in", json={"email": user.email, "password": user.password}
+    )
+    refreshed = client.post(f"{IDENTITIES}/refresh", json={"refreshToken": user.refresh})
+    for answer in (signed_in, refreshed):
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert "refreshToken" in answer.json  # type: ignore[operator]
+        assert answer.headers.get("Cache-Control") == "no-store"
+        assert answer.headers.get("Pragma") == "no-cache"
+
+
 def test_sign_out_revokes_the_refresh_token(client: FlaskClient) -> None:
     user = customer(client)
     signed_out = client.post(f"{IDENTITIES}/sign-out", json={"refreshToken": user.refresh})
