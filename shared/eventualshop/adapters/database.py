@@ -33,6 +33,7 @@ from eventualshop.adapters.sql_driver import (
     configure_sqlite,
     server_hung_up,
 )
+from eventualshop.kernel.environment import private_folder
 
 log = logging.getLogger("eventualshop.migrations")
 
@@ -98,7 +99,7 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
         return sa.create_engine(parsed, **options)
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_folder(Path(database).expanduser().parent)
     engine = sa.create_engine(parsed, **options)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventualshop.adapters.sql_compiled import STATEMENTS
+from eventualshop.kernel.environment import private_folder
 from eventualshop.kernel.messages import to_utc
 
 Row = Sequence[Any]
@@ -288,7 +289,7 @@ class DirectConnections:
 
     def _open(self) -> Any:
         if self.url.dialect == "sqlite":
-            Path(self.url.target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_folder(Path(self.url.target).expanduser().parent)
             sqlite_connection = sqlite3.connect(
                 self.url.target, check_same_thread=False, isolation_level=None
             )

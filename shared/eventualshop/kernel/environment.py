@@ -162,6 +162,13 @@ def random_key() -> bytes:
     return secrets.token_hex(32).encode()
 
 
+def private_folder(path: Path) -> None:
+    """Make ``path``, the folder of an embedded store or a kept key, if it is missing: readable
+    by its owner only (0700), as what goes in it is a password's hash, a refresh token's digest
+    or a key. A folder that is there keeps the mode its owner gave it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def kept_key(path: Path, make: Callable[[], bytes] = random_key) -> bytes:
     """A secret the embedded default keeps for itself in ``path``: made with ``make`` on first
     use, then read back, readable by its owner only (mode 0600). Never one written in the
@@ -175,7 +182,7 @@ def kept_key(path: Path, make: Callable[[], bytes] = random_key) -> bytes:
         return _written_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     descriptor, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
     try:
         with os.fdopen(descriptor, "wb") as file:

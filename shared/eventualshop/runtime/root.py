@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventualshop.kernel.declaration import BoundedContext, Surroundings
+from eventualshop.kernel.environment import private_folder
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
 from eventualshop.runtime.cors import Origins, answering
@@ -567,4 +568,4 @@ def _configured_publisher(config: Settings) -> Publisher:
 
 def _ensure_folder(url: str) -> None:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        private_folder(Path(url.removeprefix("sqlite:///")).parent)
