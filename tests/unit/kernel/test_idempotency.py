@@ -412,6 +412,24 @@ class TestSameRequest:
         assert same_request(first, again)
 
 
+@pytest.mark.parametrize(
+    ("consumer", "message_id"),
+    [("shopping-cart.ShoppingCart", "m-1"), ("a.B", "3f2a…ünïcode"), ("c", "")],
+)
+def test_a_commands_first_event_id_is_the_uuid5_of_its_consumer_and_message(
+    consumer: str, message_id: str
+) -> None:
+    """``command_event_id`` hashes a copy of the namespace's hash instead of calling ``uuid5``:
+    the ids stored so far were ``uuid5``'s, and must stay what a repeat derives."""
+    from uuid import uuid5
+
+    from eventualshop.kernel.eventstore import _COMMAND_EVENTS, command_event_id
+
+    expected = uuid5(_COMMAND_EVENTS, f"{consumer}\n{message_id}")
+    assert command_event_id.__wrapped__(consumer, message_id) == expected
+    assert command_event_id(consumer, message_id) == expected
+
+
 def test_a_commands_first_event_has_the_id_its_message_derives_and_the_rest_their_own(
     store: InMemoryEventStore, service: ApplicationService[Cart]
 ) -> None:
