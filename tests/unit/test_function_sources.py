@@ -26,11 +26,20 @@ ROOT = Path(__file__).resolve().parents[2]
 BY_SOURCE = {spec.source: spec for spec in FUNCTIONS}
 
 START = """
-import sys
+import sys, time
 from eventualshop.runtime.entry import create_app
 app = create_app(sys.argv[1], sys.argv[2], sys.argv[3])
-# What the platform asks first: the readiness probe (it opens what the function needs).
-print(app.test_client().get("/health/readiness").status_code)
+# What the platform asks first: the readiness probe (it opens what the function needs). A probe
+# gives a store 0.8 s, and a first open migrates it: on a busy machine the platform functions'
+# first answer can be a 503 while their stores' migrations run on. The platform probes again,
+# and so does this, for up to 30 s.
+client = app.test_client()
+deadline = time.monotonic() + 30
+while (status := client.get("/health/readiness").status_code) != 200:
+    if time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+print(status)
 """
 
 
