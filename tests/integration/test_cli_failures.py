@@ -1308,3 +1308,42 @@ def _delete_dispatch_queues(url: str, exchange: str) -> None:
             for name in {queue, *amqp.retry_queues(queue, subscription)}:
                 channel.queue_delete(name)
         channel.exchange_delete(exchange)
+
+
+@pytest.mark.parametrize("chosen", [[], ["1"], ["--trigger", "identity-user-details"]])
+def test_a_replay_with_the_broker_down_is_one_line_saying_so(
+    chosen: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: without ids, one warning per trigger in pika's nested words, then "replayed 0 dead
+    # letters", exit 0; with ids, exit 2, a mistake, "its reason in … list says why".
+    from datetime import UTC, datetime
+
+    from eventualshop.runtime.broker.deadletters import DeadLetter
+
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv(
+        "EVENTUALSHOP_RABBITMQ_URL", f"amqp://guest:guest@127.0.0.1:{_closed_port()}/%2F"
+    )
+    ROOT.reconfigure()
+    attributes = {"specversion": "1.0", "id": "e-1", "source": "/s", "type": "t"}
+    letter = DeadLetter(
+        trigger="identity-user-details",
+        event_id="e-1",
+        event_type="t",
+        attributes=attributes,
+        data=b"{}",
+        reason="status 401",
+        attempts=1,
+        dead_at=datetime.now(UTC),
+    )
+    assert ROOT.dead_letter_store().add(letter) == 1
+    ROOT.reset()
+
+    code = cli(["dead-letters", "replay", *chosen])
+
+    captured = capsys.readouterr()
+    line = _one_line(captured.err)
+    assert code == 69, line
+    assert line == "eventualshop: the broker cannot be reached: [Errno 111] Connection refused"
+    assert "replayed" not in captured.out, captured.out
+    assert [dead.id for dead in ROOT.dead_letter_store().list()] == [1]  # still to replay

@@ -311,10 +311,17 @@ def dead_letters(args: argparse.Namespace, root: Root) -> None:
             f"dead-letters list takes no ids (dead-letters replay {ids} replays those); "
             "--trigger and --all choose what it lists"
         )
-    existing_shop(root)
+    config = existing_shop(root)
     store = root.dead_letter_store()
     if args.trigger is not None:
         _check_trigger(args.trigger, root, store)
+    if args.action == "replay" and config.broker == "rabbitmq":
+        # What a replay sends goes to RabbitMQ: unreachable, main's one line, 69, as for sweep
+        # (it was a warning per trigger and "replayed 0 dead letters", exit 0, or with ids
+        # exit 2 as if the letter were at fault).
+        from eventualshop.runtime.broker.amqp import connect
+
+        connect(config.rabbitmq_url).close()
     if args.action == "list":
         letters = store.list(trigger=args.trigger, include_replayed=args.all)
         for letter in letters:
