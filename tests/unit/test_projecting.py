@@ -7,9 +7,12 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
+from eventualshop.catalog.commands import CreateCatalog
+from eventualshop.catalog.queries import get_catalog
 from eventualshop.kernel.messages import RecordedEvent
 from eventualshop.kernel.projection import Projector
 from eventualshop.runtime import projecting
@@ -146,3 +149,27 @@ def test_an_outage_is_retried_with_a_growing_pause_not_logged_every_turn(
         recovered = [r.getMessage() for r in about if r.levelno == logging.INFO]
         assert len(recovered) == 1, recovered
         assert f"after {len(warnings)} failed runs" in recovered[0], recovered
+
+
+def test_contexts_sharing_one_event_store_each_project_their_own_events(
+    root: Root, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The README's PostgreSQL set-up: one URL, one events table for every context. Was: each
+    # projector decoded every context's events with its own context's types, and its run failed
+    # for good on the first other one (UnknownEventType "no event type named 'CartCreated'"),
+    # given again forever with a warning each time: `project` projected nothing.
+    monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for this test only")
+    root.reset()
+    assert len({id(root.event_store(c)) for c in root.contexts}) == 1  # one store
+    catalog_id = uuid.uuid4()
+    root.service("catalog").handle(
+        CreateCatalog(catalog_id=catalog_id, title="Keyboards", description="For typists")
+    )
+    cart_id, _ = a_cart(root)
+    feeds = projecting.feeds(root)
+
+    assert all(feed.run_once() == 3 for feed in feeds)  # every feed reads the three events
+    assert get_cart_details(root.read_model_store(), cart_id) is not None
+    assert get_catalog(root.read_model_store(), catalog_id) is not None
+    assert all(feed.run_once() == 0 for feed in feeds)  # caught up

@@ -47,7 +47,12 @@ class StoreFeed:
         """Apply the next run of events; how many the store gave (0: caught up)."""
         events: Sequence[StoredEvent] = self.store.read_all(self.position, limit=limit)
         if events:
-            self.projector.handle_batch([self.decode(e) for e in events])
+            # Contexts may share one store (one URL): only this projection's aggregate type is
+            # decoded, since another context's event types are not this context's to read.
+            mine = self.projector.projection.aggregate_type
+            self.projector.handle_batch(
+                [self.decode(e) for e in events if e.aggregate_type == mine]
+            )
             last = events[-1].position
             self.position = last if last is not None else self.position + len(events)
         return len(events)
