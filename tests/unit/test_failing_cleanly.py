@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -232,6 +233,42 @@ class TestBoundedTimeouts:
             assert options.pool_options.socket_timeout == 15
         finally:
             store.close()
+
+    def test_a_dead_mongodb_fails_every_waiting_request_in_one_selection_timeout(self) -> None:
+        # Was: the collections' alias table was read under a lock, one thread at a time, and a
+        # read that failed left nothing behind, so each waiting thread tried again for its own
+        # 3 s: with the server stopped under load (serve's deliveries and retries), a query
+        # waited behind every other thread and answered nothing for minutes, where the README
+        # gives 3 s. Requests that wait on a read that fails get its failure.
+        timeout = 0.5
+        store = MongoReadModelStore.from_url(
+            f"mongodb://127.0.0.1:1/none?serverSelectionTimeoutMS={int(timeout * 1000)}"
+        )
+        took: list[float] = []
+        failures: list[BaseException] = []
+        start = threading.Barrier(10)
+
+        def read() -> None:
+            start.wait()
+            began = time.monotonic()
+            try:
+                store.get("carts", "x")
+            except pymongo.errors.PyMongoError as error:
+                failures.append(error)
+            took.append(time.monotonic() - began)
+
+        threads = [threading.Thread(target=read) for _ in range(10)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        finally:
+            store.close()
+
+        assert len(failures) == 10
+        assert all(unavailable_dependency(f) is not None for f in failures), failures
+        assert max(took) < 3 * timeout, sorted(took)
 
 
 def test_a_log_line_is_one_json_object_with_the_correlation_id() -> None:

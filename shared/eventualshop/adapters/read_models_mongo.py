@@ -55,18 +55,19 @@ same ``alias_ttl``: a rebuild waits for its own store's ``swap_settle_seconds``.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from eventualshop.kernel.readmodel_checks import (
     check_changes,
@@ -142,6 +143,15 @@ MONGO_TIMEOUTS_MS = {
 }
 
 
+@dataclass
+class _Flight:
+    """One read of the alias table, and its answer once ``done`` is set."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    snapshot: _Snapshot | None = None
+    error: PyMongoError | None = None
+
+
 class MongoReadModelStore:
     """``ReadModelStore`` on a pymongo database."""
 
@@ -161,6 +171,9 @@ class MongoReadModelStore:
         self._snapshot: _Snapshot | None = None
         #: Held while the table is read or changed, so a refresh never replaces a newer table.
         self._table_lock = threading.Lock()
+        #: The read of the table under way, whose answer every thread that needs one takes.
+        self._flight: _Flight | None = None
+        self._flight_lock = threading.Lock()
         self._pin = _Pin()
 
     @classmethod
@@ -406,11 +419,34 @@ class MongoReadModelStore:
         snapshot = self._snapshot
         if snapshot is not None and time.monotonic() - snapshot.read_at < self.alias_ttl:
             return snapshot
-        with self._table_lock:
-            snapshot = self._snapshot  # another thread may have read it meanwhile
-            if snapshot is None or time.monotonic() - snapshot.read_at >= self.alias_ttl:
-                snapshot = self._snapshot = self._read_table()
+        # One read of the table at a time, and whoever needs it meanwhile takes its answer, a
+        # failure included. Each thread used to read it in turn behind the lock, so with the
+        # server stopped a request waited one server selection timeout (3 s) per thread ahead
+        # of it: under serve's deliveries and retries, minutes, where the README gives 3 s.
+        with self._flight_lock:
+            flight, leading = self._flight, self._flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+        if not leading:
+            flight.done.wait()
+            if flight.error is not None:
+                raise copy.copy(flight.error)
+            assert flight.snapshot is not None
+            return flight.snapshot
+        try:
+            with self._table_lock:
+                snapshot = self._snapshot  # another thread may have read it meanwhile
+                if snapshot is None or time.monotonic() - snapshot.read_at >= self.alias_ttl:
+                    snapshot = self._snapshot = self._read_table()
+            flight.snapshot = snapshot
             return snapshot
+        except PyMongoError as error:
+            flight.error = error
+            raise
+        finally:
+            with self._flight_lock:
+                self._flight = None
+            flight.done.set()
 
     def _read_table(self) -> _Snapshot:
         """The alias table as stored now: one ``find`` (legacy per-name documents included)."""
