@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pika.exceptions
@@ -25,6 +28,7 @@ from eventualshop.adapters.database import (
     POSTGRES_STATEMENT_TIMEOUT_MS,
     create_engine,
 )
+from eventualshop.adapters.postgres_bounds import bounded_libpq_uri
 from eventualshop.adapters.read_models_mongo import MongoReadModelStore
 from eventualshop.kernel.declaration import ConfigurationMissing
 from eventualshop.kernel.outbox import PublishError
@@ -32,12 +36,14 @@ from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.http import command_function, query_function
 from eventualshop.runtime.logs import JsonFormatter, correlated
 from eventualshop.runtime.registry import Route
+from eventualshop.runtime.root import Root
 from eventualshop.runtime.unavailable import (
     RETRY_AFTER_SECONDS,
     misconfiguration,
     unavailable_dependency,
 )
 from eventualshop.shopping_cart.commands import CreateCart
+from functions.registry import CONTEXTS, FUNCTIONS
 
 CARTS = "/api/v1/shopping-carts"
 APP = Flask("test")
@@ -223,6 +229,59 @@ class TestBoundedTimeouts:
         with pytest.raises(sa.exc.OperationalError):
             engine.connect()
         assert captured["connect_timeout"] in ("9", 9)
+
+    def test_the_driver_paths_connections_give_up_on_a_server_that_never_answers(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Was: the driver path (a command's load and append, the revocation look-up) connected
+        # with the URL as given: no connect timeout, so a host that took the TCP connection and
+        # never answered hung every command for good (a query, on SQLAlchemy, gave up in 3 s).
+        for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(tmp_path))
+        silent = socket.socket()  # listening, never accepting: the handshake gets no answer
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        root = Root(CONTEXTS, FUNCTIONS)
+        connections = root.driver_connections(f"postgresql://nobody@127.0.0.1:{port}/none")
+        assert connections is not None
+        outcome: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                with connections.connection():
+                    pass
+            except BaseException as error:  # what it raised, for the assertion below
+                outcome.append(error)
+
+        attempt = threading.Thread(target=connect, daemon=True)
+        began = time.monotonic()
+        try:
+            attempt.start()
+            attempt.join(timeout=3 * POSTGRES_CONNECT_TIMEOUT_S)
+            assert not attempt.is_alive(), "still connecting"
+            assert time.monotonic() - began < 2 * POSTGRES_CONNECT_TIMEOUT_S + 1
+            assert unavailable_dependency(outcome[0]) == "database", outcome
+        finally:
+            silent.close()
+            root.reset()
+
+    @pytest.mark.parametrize(
+        ("url", "has"),
+        [
+            ("postgresql://u@h/db", "connect_timeout=3"),
+            ("postgresql://u@h/db?connect_timeout=9", "connect_timeout=9"),
+            ("postgresql://u@h/db?sslmode=require", "sslmode=require&connect_timeout=3"),
+            ("postgresql://u@h/db", "options=-c%20statement_timeout%3D15000"),
+            ("postgresql://u@h/db?options=-c%20x%3D1", "options=-c%20x%3D1"),
+        ],
+    )
+    def test_a_driver_path_uri_gets_the_bounds_it_does_not_set(self, url: str, has: str) -> None:
+        bounded = bounded_libpq_uri(url)
+        assert has in bounded, bounded
+        assert bounded.count("connect_timeout") == 1
+        assert bounded.count("options=") == 1
 
     def test_mongodb_clients_give_up_on_an_unreachable_server_in_seconds(self) -> None:
         store = MongoReadModelStore.from_url("mongodb://127.0.0.1:1/none")

@@ -28,6 +28,13 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 # Defined beside the driver path, which must not import this module (it imports SQLAlchemy).
+from eventualshop.adapters.postgres_bounds import (
+    POSTGRES_CONNECT_TIMEOUT_S as POSTGRES_CONNECT_TIMEOUT_S,
+)
+from eventualshop.adapters.postgres_bounds import (
+    POSTGRES_STATEMENT_TIMEOUT_MS as POSTGRES_STATEMENT_TIMEOUT_MS,
+)
+from eventualshop.adapters.postgres_bounds import postgres_connect_defaults
 from eventualshop.adapters.sql_driver import (
     HEAD_REVISION,
     configure_sqlite,
@@ -43,10 +50,6 @@ log = logging.getLogger("eventualshop.migrations")
 SQLITE_BEGIN = "eventualshop_sqlite_begin"
 
 # A server that is down must fail a request in bounded time (then answered 503), not hang it.
-#: PostgreSQL: seconds to establish a connection (libpq ``connect_timeout``; 2 is its minimum).
-POSTGRES_CONNECT_TIMEOUT_S = 3
-#: PostgreSQL: the longest a statement may run, lock waits included, before the server cancels it.
-POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
 #: Every server: seconds a request waits for a pooled connection when all are busy.
 POOL_TIMEOUT_S = 5
 
@@ -110,18 +113,9 @@ def _bounded_postgres(url: URL, options: dict[str, Any]) -> dict[str, Any]:
     """Connect, statement and pool timeouts (see the constants), unless the URL or the caller
     sets its own; TCP keepalives so a connection to a vanished host is noticed."""
     connect_args = dict(options.get("connect_args", {}))
-    defaults = {
-        "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
-        "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 5,
-        "keepalives_count": 3,
-    }
-    for name, value in defaults.items():
+    for name, value in postgres_connect_defaults().items():
         if name not in url.query:
             connect_args.setdefault(name, value)
-    if "options" not in url.query and "options" not in connect_args:
-        connect_args["options"] = f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}"
     bounded = {**options, "connect_args": connect_args}
     if options.get("poolclass") is None:
         bounded.setdefault("pool_timeout", POOL_TIMEOUT_S)

@@ -1,0 +1,57 @@
+"""The bounds every PostgreSQL connection is opened with, SQLAlchemy's and the driver path's.
+
+Without SQLAlchemy: the driver path (a function's command and revocation look-up) imports none.
+A server that is down must fail a request in bounded time (then answered 503), not hang it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from eventualshop.adapters.sql_driver import DirectConnections
+
+#: PostgreSQL: seconds to establish a connection (libpq ``connect_timeout``; 2 is its minimum).
+POSTGRES_CONNECT_TIMEOUT_S = 3
+#: PostgreSQL: the longest a statement may run, lock waits included, before the server cancels it.
+POSTGRES_STATEMENT_TIMEOUT_MS = 15_000
+
+
+def postgres_connect_defaults() -> dict[str, object]:
+    """libpq parameters a URL does not set: connect timeout, TCP keepalives (a connection to a
+    vanished host is noticed) and the statement timeout."""
+    return {
+        "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "options": f"-c statement_timeout={POSTGRES_STATEMENT_TIMEOUT_MS}",
+    }
+
+
+def bounded_libpq_uri(uri: str) -> str:
+    """The libpq URI ``uri`` with each of :func:`postgres_connect_defaults` it does not set.
+
+    The driver path connected with the URI as given: no connect timeout (a host that took the
+    TCP connection and never answered hung the command for good), no statement timeout and no
+    keepalives, where the README and SQLAlchemy's engines have all three."""
+    parts = urlsplit(uri)
+    given = {pair.partition("=")[0] for pair in parts.query.split("&") if pair}
+    added = [(k, str(v)) for k, v in postgres_connect_defaults().items() if k not in given]
+    if not added:
+        return uri
+    query = "&".join(q for q in (parts.query, urlencode(added, quote_via=quote)) if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+class BoundedConnections(DirectConnections):
+    """The driver's connections, a PostgreSQL one opened with :func:`bounded_libpq_uri` (its
+    ``url`` stays the store's, which the stores sharing these connections are checked against)."""
+
+    def _open(self) -> Any:
+        if self.url.dialect != "postgresql":
+            return super()._open()
+        import psycopg
+
+        return psycopg.connect(bounded_libpq_uri(self.url.target), autocommit=True)
