@@ -1347,3 +1347,38 @@ def test_a_replay_with_the_broker_down_is_one_line_saying_so(
     assert line == "eventualshop: the broker cannot be reached: [Errno 111] Connection refused"
     assert "replayed" not in captured.out, captured.out
     assert [dead.id for dead in ROOT.dead_letter_store().list()] == [1]  # still to replay
+
+
+def test_an_amqps_url_to_a_plain_port_is_the_brokers_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: "eventualshop: SSLError: [SSL: WRONG_VERSION_NUMBER] …", exit 1 (the shop's own
+    # fault), naming no broker: pika let the handshake's ssl.SSLError through as it was.
+    plain = socket.socket()  # answers the TLS hello with bytes that are no TLS record
+    plain.bind(("127.0.0.1", 0))
+    plain.listen(1)
+    port = plain.getsockname()[1]
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = plain.accept()
+            with connection:
+                connection.recv(1024)
+                connection.sendall(b"AMQP\x00\x00\x09\x01")  # what RabbitMQ's plain port says
+
+    import threading
+
+    server = threading.Thread(target=answer, daemon=True)
+    server.start()
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+    monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", f"amqps://guest:guest@127.0.0.1:{port}/%2F")
+    monkeypatch.setenv("EVENTUALSHOP_PORT", str(_closed_port()))
+    try:
+        code = cli(["serve"])
+    finally:
+        plain.close()
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 69, line
+    assert line.startswith("eventualshop: the broker cannot be reached: "), line
+    assert "SSL" in line, line

@@ -13,6 +13,7 @@ dead-lettered back, through the default exchange, to the Trigger's queue only.
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -58,7 +59,13 @@ def parameters(url: str, *, connect_timeout: float = 5.0) -> pika.URLParameters:
 
 
 def connect(url: str, *, connect_timeout: float = 5.0) -> BlockingConnection:
-    return pika.BlockingConnection(parameters(url, connect_timeout=connect_timeout))
+    """A connection; a TLS handshake that fails (``amqps://`` to a plain port, a certificate
+    refused) is pika's connection error like any other, where pika let ``ssl.SSLError`` through
+    as it was and the command line said "SSLError: …", exit 1, naming no broker."""
+    try:
+        return pika.BlockingConnection(parameters(url, connect_timeout=connect_timeout))
+    except ssl.SSLError as error:
+        raise pika.exceptions.AMQPConnectionError(error) from error
 
 
 @contextlib.contextmanager
