@@ -93,10 +93,34 @@ def _malformed(url: str, scheme: str, expected: str) -> str | None:
             "the host part does not parse: give the port as a number, and percent-encode "
             "any of : / ? # @ in the user or the password (%2F for /)"
         )
+    if scheme == "mongodb" and driver != "srv":  # srv asks the DNS: pymongo's, on first use
+        refused = _mongodb_uri_problem(parts)
+        if refused is not None:
+            return refused
     if scheme == "sqlite" and parts.path in ("", "/", "/:memory:"):
         # Every connection would get a database of its own: a server's threads would not see
         # each other's writes (a read model empty after 202s).
         return "an in-memory SQLite database is one per connection; name a file: sqlite:///path"
+    return None
+
+
+def _mongodb_uri_problem(parts: SplitResult) -> str | None:
+    """What pymongo would refuse in a ``mongodb://`` URL's hosts on first use (exit 1, "InvalidURI:
+    Must provide at least one hostname or IP", "ValueError: Port contains non-digit characters"):
+    no host, or a listed host whose port is no number from 0 to 65535. Read here without
+    importing pymongo, which a function's start does not otherwise pay for."""
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts:
+        return "names no host: write mongodb://host[:port][,host[:port]…]/database"
+    for host in hosts.split(","):
+        name, colon, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if colon and not (port.isascii() and port.isdigit() and int(port) <= 65535):
+            return (
+                "the host part does not parse: give each host's port as a number, and "
+                "percent-encode any of : / ? # @ in the user or the password (%2F for /)"
+            )
+        if not (name if colon else host):
+            return "names an empty host: write mongodb://host[:port][,host[:port]…]/database"
     return None
 
 

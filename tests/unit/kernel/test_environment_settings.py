@@ -196,6 +196,10 @@ REFUSED_AT_START = {
     "no //": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql:s3cret@h"),
     "sqlite: alone": ("EVENTUALSHOP_EVENT_STORE_URL", "sqlite:relative.db"),
     "port not a number": ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://u:s3cret@h:notport/x"),
+    # Was pymongo's own error on first use, exit 1: "InvalidURI: Must provide at least one
+    # hostname or IP", "ValueError: Port contains non-digit characters".
+    "mongodb without a host": ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://"),
+    "a second host's port": ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://u:s3cret@h1:27017,h2:x/db"),
     "port out of range": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3cret@h:99999/x"),
     # libpq ends the host part at the first /: the password must be percent-encoded (%2F).
     "a / in the password": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3/cret@db/shop"),
