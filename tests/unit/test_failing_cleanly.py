@@ -275,6 +275,7 @@ class TestBoundedTimeouts:
             ("postgresql://u@h/db?sslmode=require", "sslmode=require&connect_timeout=3"),
             ("postgresql://u@h/db", "options=-c%20statement_timeout%3D15000"),
             ("postgresql://u@h/db?options=-c%20x%3D1", "options=-c%20x%3D1"),
+            ("postgresql:///db?host=/var/run/postgresql", "postgresql:///db?host=/var/run/"),
         ],
     )
     def test_a_driver_path_uri_gets_the_bounds_it_does_not_set(self, url: str, has: str) -> None:

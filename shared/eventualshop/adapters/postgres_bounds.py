@@ -7,7 +7,7 @@ A server that is down must fail a request in bounded time (then answered 503), n
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from eventualshop.adapters.sql_driver import DirectConnections
 
@@ -36,13 +36,14 @@ def bounded_libpq_uri(uri: str) -> str:
     The driver path connected with the URI as given: no connect timeout (a host that took the
     TCP connection and never answered hung the command for good), no statement timeout and no
     keepalives, where the README and SQLAlchemy's engines have all three."""
-    parts = urlsplit(uri)
-    given = {pair.partition("=")[0] for pair in parts.query.split("&") if pair}
+    query = urlsplit(uri).query
+    given = {pair.partition("=")[0] for pair in query.split("&") if pair}
     added = [(k, str(v)) for k, v in postgres_connect_defaults().items() if k not in given]
     if not added:
         return uri
-    query = "&".join(q for q in (parts.query, urlencode(added, quote_via=quote)) if q)
-    return urlunsplit(parts._replace(query=query))
+    # Appended to the text as written: urlunsplit would drop the empty host of
+    # ``postgresql:///shop?host=/socket/folder``, which libpq then cannot read.
+    return f"{uri}{'&' if query else '?'}{urlencode(added, quote_via=quote)}"
 
 
 class BoundedConnections(DirectConnections):
