@@ -93,8 +93,9 @@ def _malformed(url: str, scheme: str, expected: str) -> str | None:
             "the host part does not parse: give the port as a number, and percent-encode "
             "any of : / ? # @ in the user or the password (%2F for /)"
         )
-    if scheme == "mongodb" and driver != "srv":  # srv asks the DNS: pymongo's, on first use
-        refused = _mongodb_uri_problem(parts)
+    if (scheme == "mongodb" and driver != "srv") or scheme in ("postgresql", "postgres"):
+        # srv asks the DNS: pymongo's, on first use. libpq takes no host (its socket).
+        refused = _host_list_problem(parts, need_host=scheme == "mongodb")
         if refused is not None:
             return refused
     if scheme == "sqlite" and parts.path in ("", "/", "/:memory:"):
@@ -104,13 +105,16 @@ def _malformed(url: str, scheme: str, expected: str) -> str | None:
     return None
 
 
-def _mongodb_uri_problem(parts: SplitResult) -> str | None:
-    """What pymongo would refuse in a ``mongodb://`` URL's hosts on first use (exit 1, "InvalidURI:
-    Must provide at least one hostname or IP", "ValueError: Port contains non-digit characters"):
-    no host, or a listed host whose port is no number from 0 to 65535. Read here without
-    importing pymongo, which a function's start does not otherwise pay for."""
+def _host_list_problem(parts: SplitResult, *, need_host: bool) -> str | None:
+    """What the driver would refuse in a URL's hosts on first use, exit 1 (pymongo's "InvalidURI:
+    Must provide at least one hostname or IP" and "Port contains non-digit characters",
+    SQLAlchemy's "invalid literal for int()" for a PostgreSQL list): no host where one is
+    needed, or a listed host whose port is no number from 0 to 65535. Read here without
+    importing a driver, which a function's start does not otherwise pay for."""
     hosts = parts.netloc.rpartition("@")[2]
     if not hosts:
+        if not need_host:
+            return None
         return "names no host: write mongodb://host[:port][,host[:port]…]/database"
     for host in hosts.split(","):
         name, colon, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
@@ -119,7 +123,7 @@ def _mongodb_uri_problem(parts: SplitResult) -> str | None:
                 "the host part does not parse: give each host's port as a number, and "
                 "percent-encode any of : / ? # @ in the user or the password (%2F for /)"
             )
-        if not (name if colon else host):
+        if need_host and not (name if colon else host):
             return "names an empty host: write mongodb://host[:port][,host[:port]…]/database"
     return None
 
