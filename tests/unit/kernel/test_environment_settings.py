@@ -201,7 +201,10 @@ REFUSED_AT_START = {
     "mongodb without a host": ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://"),
     "a second host's port": ("EVENTUALSHOP_READ_MODEL_URL", "mongodb://u:s3cret@h1:27017,h2:x/db"),
     # Was SQLAlchemy's "ValueError: invalid literal for int() with base 10: '5432,h2:x'", exit 1.
-    "a listed host's port": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3cret@h1:5432,h2:x/d"),
+    "a listed host's port": (
+        "EVENTUALSHOP_EVENT_STORE_URL",
+        "postgresql://u:s3cret@h1:5432,h2:x/d",
+    ),
     "port out of range": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3cret@h:99999/x"),
     # libpq ends the host part at the first /: the password must be percent-encoded (%2F).
     "a / in the password": ("EVENTUALSHOP_EVENT_STORE_URL", "postgresql://u:s3/cret@db/shop"),
