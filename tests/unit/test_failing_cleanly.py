@@ -22,13 +22,12 @@ import sqlalchemy as sa
 from flask import Flask
 from pydantic import ValidationError
 
-from eventualshop.adapters.database import (
-    POOL_TIMEOUT_S,
+from eventualshop.adapters.database import POOL_TIMEOUT_S, create_engine
+from eventualshop.adapters.postgres_bounds import (
     POSTGRES_CONNECT_TIMEOUT_S,
     POSTGRES_STATEMENT_TIMEOUT_MS,
-    create_engine,
+    bounded_libpq_uri,
 )
-from eventualshop.adapters.postgres_bounds import bounded_libpq_uri
 from eventualshop.adapters.read_models_mongo import MongoReadModelStore
 from eventualshop.kernel.declaration import ConfigurationMissing
 from eventualshop.kernel.outbox import PublishError

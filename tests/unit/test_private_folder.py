@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,13 +26,13 @@ def _mode(path: Path) -> int:
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data folder not made yet, named to a root configured by nothing else."""
     for name in [n for n in os.environ if n.startswith("EVENTUALSHOP_")]:
         monkeypatch.delenv(name)
     folder = tmp_path / "data"
     monkeypatch.setenv("EVENTUALSHOP_DATA_DIR", str(folder))
-    yield folder
+    return folder
 
 
 def _through_the_root(opens: Callable[[Root], object]) -> Callable[[Path], None]:

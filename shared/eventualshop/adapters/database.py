@@ -28,12 +28,6 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 # Defined beside the driver path, which must not import this module (it imports SQLAlchemy).
-from eventualshop.adapters.postgres_bounds import (
-    POSTGRES_CONNECT_TIMEOUT_S as POSTGRES_CONNECT_TIMEOUT_S,
-)
-from eventualshop.adapters.postgres_bounds import (
-    POSTGRES_STATEMENT_TIMEOUT_MS as POSTGRES_STATEMENT_TIMEOUT_MS,
-)
 from eventualshop.adapters.postgres_bounds import postgres_connect_defaults
 from eventualshop.adapters.sql_driver import (
     HEAD_REVISION,

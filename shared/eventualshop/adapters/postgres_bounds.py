@@ -1,15 +1,13 @@
 """The bounds every PostgreSQL connection is opened with, SQLAlchemy's and the driver path's.
 
-Without SQLAlchemy: the driver path (a function's command and revocation look-up) imports none.
+Without SQLAlchemy, nor anything of ours: the driver path (a function's command and revocation
+look-up) imports it, and imports no SQLAlchemy.
 A server that is down must fail a request in bounded time (then answered 503), not hang it.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
-
-from eventualshop.adapters.sql_driver import DirectConnections
 
 #: PostgreSQL: seconds to establish a connection (libpq ``connect_timeout``; 2 is its minimum).
 POSTGRES_CONNECT_TIMEOUT_S = 3
@@ -44,15 +42,3 @@ def bounded_libpq_uri(uri: str) -> str:
     # Appended to the text as written: urlunsplit would drop the empty host of
     # ``postgresql:///shop?host=/socket/folder``, which libpq then cannot read.
     return f"{uri}{'&' if query else '?'}{urlencode(added, quote_via=quote)}"
-
-
-class BoundedConnections(DirectConnections):
-    """The driver's connections, a PostgreSQL one opened with :func:`bounded_libpq_uri` (its
-    ``url`` stays the store's, which the stores sharing these connections are checked against)."""
-
-    def _open(self) -> Any:
-        if self.url.dialect != "postgresql":
-            return super()._open()
-        import psycopg
-
-        return psycopg.connect(bounded_libpq_uri(self.url.target), autocommit=True)

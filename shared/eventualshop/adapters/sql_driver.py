@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
+from eventualshop.adapters.postgres_bounds import bounded_libpq_uri
 from eventualshop.adapters.sql_compiled import STATEMENTS
 from eventualshop.kernel.environment import private_folder
 from eventualshop.kernel.messages import to_utc
@@ -310,7 +311,9 @@ class DirectConnections:
             return sqlite_connection
         import psycopg
 
-        return psycopg.connect(self.url.target, autocommit=True)
+        # The bounds SQLAlchemy's engines have too (connect and statement timeouts, keepalives):
+        # a server that took the connection and never answered hung a command for good.
+        return psycopg.connect(bounded_libpq_uri(self.url.target), autocommit=True)
 
     def _driver_error(self) -> type[Exception]:
         if self.url.dialect == "sqlite":

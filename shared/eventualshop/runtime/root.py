@@ -227,15 +227,14 @@ class Root:
         share them. A function whose read models live in its event store's PostgreSQL database
         then holds one server connection, not two, and its first request opens one. Nothing
         connects until a connection is asked for."""
-        from eventualshop.adapters.postgres_bounds import BoundedConnections
-        from eventualshop.adapters.sql_driver import DriverUrl
+        from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
 
         parsed = DriverUrl.parse(url)
         if parsed is None:
             return None
 
         def make() -> DirectConnections:
-            connections = BoundedConnections(parsed)  # the timeouts SQLAlchemy's engines have
+            connections = DirectConnections(parsed)
             self._opened.append(connections.close)
             return connections
 
