@@ -12,7 +12,7 @@ import pytest
 
 from eventualshop.adapters.event_store_driver import DriverEventStore, open_event_store
 from eventualshop.adapters.event_store_sql import SqlEventStore
-from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl
+from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl, own_or_shared
 
 
 @pytest.mark.parametrize(
@@ -195,3 +195,17 @@ class TestSharedConnections:
             DriverEventStore(f"sqlite:///{here.target}", here, connections=elsewhere)
         with pytest.raises(ValueError, match="elsewhere"):
             DriverDocumentLookup(here, connections=elsewhere)
+
+
+def test_connections_to_another_database_are_refused_without_either_password() -> None:
+    # Was: the error named both URLs whole, a PostgreSQL one with its password; it reaches logs.
+    store = DriverUrl.parse("postgresql://shop:s3cr3t-pw@db-a/shop")
+    other = DriverUrl.parse("postgresql://shop@db-b/shop?sslmode=require&password=0th3r-pw")
+    assert store is not None
+    assert other is not None
+    with pytest.raises(ValueError, match="given for a store") as refused:
+        own_or_shared(store, DirectConnections(other))
+    assert "s3cr3t-pw" not in str(refused.value)
+    assert "0th3r-pw" not in str(refused.value)
+    assert "shop:***@db-a/shop" in str(refused.value)  # still says which databases
+    assert "db-b/shop?sslmode=require&password=***" in str(refused.value)

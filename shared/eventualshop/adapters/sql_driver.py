@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import select
 import sqlite3
 import threading
@@ -43,6 +44,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from eventualshop.adapters.postgres_bounds import bounded_libpq_uri
@@ -259,6 +261,10 @@ def wrapped(error: Exception, base: type[Exception], *, invalidated: bool) -> Ex
     return found
 
 
+#: libpq's ``password`` connection parameter in a URI's query.
+_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
 @dataclass(frozen=True, slots=True)
 class DriverUrl:
     """What :class:`DirectConnections` needs of a store URL: the dialect and how to connect."""
@@ -281,6 +287,19 @@ class DriverUrl:
         if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
             return cls("postgresql", f"postgresql://{rest}")
         return None
+
+    def shown(self) -> str:
+        """The target as a message may show it (messages reach logs): a PostgreSQL URI's
+        password, in its user part or as its ``password`` parameter, as ``***``."""
+        if self.dialect != "postgresql":
+            return self.target
+        shown = self.target
+        authority = urlsplit(shown).netloc
+        credentials, at, host = authority.rpartition("@")
+        if at and ":" in credentials:
+            masked = f"{credentials.partition(':')[0]}:***@{host}"
+            shown = shown.replace(authority, masked, 1)
+        return _PASSWORD_PARAMETER.sub(r"\1***", shown)
 
 
 #: Idle connections kept per dialect. A SQLite connection is a file handle: keep one per thread
@@ -372,7 +391,7 @@ def own_or_shared(
     if shared is None:
         return DirectConnections(url, keep=keep), True
     if shared.url != url:
-        raise ValueError(f"connections to {shared.url} given for a store at {url}")
+        raise ValueError(f"connections to {shared.url.shown()} given for a store at {url.shown()}")
     return shared, False
 
 
