@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventualshop.identity.declaration import IDENTITY
 from eventualshop.kernel.environment import FILE_SUFFIX
-from eventualshop.runtime.cli import CliError, given_variable, is_http_url
+from eventualshop.runtime.cli import EXIT_UNAVAILABLE, CliError, given_variable, is_http_url
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
@@ -54,8 +54,9 @@ def _call(
         status, raw = error.code, error.read()
     except (urllib.error.URLError, OSError) as error:  # refused, unknown host, timed out
         reason = getattr(error, "reason", error)
-        raise CliError(
-            f"cannot reach the shop at {base}: {reason}; is it running? (make run starts one)"
+        raise CliError(  # as every service that does not answer: 69, try again later
+            f"cannot reach the shop at {base}: {reason}; is it running? (make run starts one)",
+            EXIT_UNAVAILABLE,
         ) from None
     try:
         parsed = json.loads(raw) if raw else {}

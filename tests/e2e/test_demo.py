@@ -153,7 +153,7 @@ def test_a_shop_that_does_not_answer_is_one_line_saying_so(
     finally:
         ROOT.reset()
     err = capsys.readouterr().err.strip()
-    assert code != 0
+    assert code == 69  # EX_UNAVAILABLE, as a store or the broker that does not answer
     assert len(err.splitlines()) == 1, err
     assert err.startswith("eventualshop: cannot reach the shop at " + url), err
     assert "running" in err, err
