@@ -252,7 +252,7 @@ def change_email(request: Request) -> Response:
     other user, so a customer could add another user's email, confirm it (the confirmation link
     takes no token) and sign in with it, and the user who had it was locked out."""
     user_id = _path_user(request)
-    guard(ROOT, IDENTITY, "owner", "/{userId}/change-email")(request, {"userId": str(user_id)})
+    guard(ROOT, IDENTITY, "owner", "/{userId}/change-email")(request)({"userId": str(user_id)})
     _require(request, "PUT")
     email = _email_to_add(request)
     context = command_context(request)
@@ -383,7 +383,7 @@ def sign_out(request: Request) -> Response:
 def change_password(request: Request) -> Response:
     user_id = _path_user(request)
     # The same check as every derived route: the user themself, or an admin.
-    guard(ROOT, IDENTITY, "owner", "/{userId}/change-password")(request, {"userId": str(user_id)})
+    guard(ROOT, IDENTITY, "owner", "/{userId}/change-password")(request)({"userId": str(user_id)})
     form = _parse(NewPassword, request, "PUT")
     _confirmed(form.password, form.password_confirmation)
     context = command_context(request)

@@ -49,9 +49,10 @@ class CommandHandler(Protocol):
     def handle(self, command: Command, context: CommandContext | None = None) -> Outcome: ...
 
 
-#: The route's access check (``runtime.auth.Guard``): the request and its path parameters and
-#: body fields; raises a 401 or 403 ``ProblemError``.
-Authorize = Callable[[Request, Mapping[str, Any]], None]
+#: The route's access check (``runtime.auth.Guard``), in two steps: the request's token, before
+#: anything else of the request is read (a 401 ``ProblemError``), then what it returns, on the
+#: path parameters and body fields once they are read (a 403).
+Authorize = Callable[[Request], Callable[[Mapping[str, Any]], None]]
 
 
 def route_pattern(route: Route) -> re.Pattern[str]:
@@ -383,6 +384,7 @@ def command_function(
             match = pattern.match(request.path)
             if match is None:
                 raise ProblemError(404, "Not found", f"no route {request.path}")
+            permit = authorize(request) if authorize is not None else None
             body = read_json_body(request, body_field or "")
             data: dict[str, Any] = {body_field: body} if body_field else body
             for name, value in match.groupdict().items():
@@ -392,8 +394,8 @@ def command_function(
                 if value is not None:
                     refuse_nul(value, name)
                     data[field] = value
-            if authorize is not None:
-                authorize(request, data)
+            if permit is not None:
+                permit(data)
             try:
                 command = command_type.model_validate(data)
             except ValidationError as error:
@@ -586,7 +588,7 @@ def query_function(
                 raise ProblemError(404, "Not found", f"no route {request.path}")
             ids = {name: path_uuid(name, v) for name, v in match.groupdict().items()}
             if authorize is not None:
-                authorize(request, ids)
+                authorize(request)(ids)
             try:
                 paging = Paging.parse(query_value(request, "limit"), query_value(request, "offset"))
             except PagingError as error:

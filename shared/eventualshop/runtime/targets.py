@@ -123,7 +123,7 @@ def _rebuild(root: Parts, context: BoundedContext, access: Access) -> Target:
         if request.method != "POST":
             return problem(405, "Method not allowed", "use POST")
         try:
-            authorize(request, {})
+            authorize(request)({})
             read_json_body(request)  # no body is needed, but an oversized one is still refused
             name = (query_value(request, "name") or "").strip()
         except ProblemError as error:
