@@ -110,6 +110,30 @@ def _missing_table(error: DBAPIError) -> bool:
     return error.orig is not None and missing_table(error.orig)
 
 
+#: The attribute ``runtime.unavailable`` reads a store's name from (``DEPENDENCY_ATTRIBUTE``
+#: there; an adapter imports nothing of the runtime).
+_DEPENDENCY_ATTRIBUTE = "eventualshop_dependency"
+
+
+@contextmanager
+def _ours() -> Iterator[None]:
+    """SQLAlchemy's errors out of this store say so: an outage of the database that holds the
+    read models is the read-model store's (``read-model-store-unavailable``), as on MongoDB,
+    not the event store's ``database-unavailable``, which SQLAlchemy's classes alone would
+    make it. Only what the runtime counts as an outage is answered so; other errors keep
+    their answer."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as error:
+        _say_ours(error)
+        raise
+
+
+def _say_ours(error: sa.exc.SQLAlchemyError) -> None:
+    if not hasattr(error, _DEPENDENCY_ATTRIBUTE):
+        setattr(error, _DEPENDENCY_ATTRIBUTE, "read-model store")
+
+
 #: How many advisory locks the projectors' keys share (``SqlReadModelStore.hold``).
 HOLD_BUCKETS = 64
 #: The first half of their two-part keys: two-part advisory locks are a space of their own,
@@ -487,16 +511,28 @@ class SqlReadModelStore:
         connection: Connection | None = getattr(self._pinned, "connection", None)
         if connection is not None and self._postgres and keys:
             held = {"space": _HOLD_SPACE, "keys": sorted(set(keys)), "buckets": HOLD_BUCKETS}
-            connection.execute(_HOLD, held)
+            with _ours():
+                connection.execute(_HOLD, held)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._writer.begin() as connection:
-            self._pinned.connection = connection
-            try:
-                yield
-            finally:
-                self._pinned.connection = None
+        """The pinned transaction. Its begin and commit are this store's; what fails in the
+        block is whoever's it is (a projector's event store, a store method that said so)."""
+        inside: list[BaseException] = []
+        try:
+            with self._writer.begin() as connection:
+                self._pinned.connection = connection
+                try:
+                    yield
+                except BaseException as error:
+                    inside.append(error)
+                    raise
+                finally:
+                    self._pinned.connection = None
+        except sa.exc.SQLAlchemyError as error:
+            if not any(error is raised for raised in inside):
+                _say_ours(error)
+            raise
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -534,6 +570,12 @@ class SqlReadModelStore:
             return self._collections.setdefault(name, built)
 
     def _read(self, action: Callable[[Connection], _T], default: _T, target: _Collection) -> _T:
+        with _ours():
+            return self._read_here(action, default, target)
+
+    def _read_here(
+        self, action: Callable[[Connection], _T], default: _T, target: _Collection
+    ) -> _T:
         pinned: Connection | None = getattr(self._pinned, "connection", None)
         if pinned is not None:
             # A failed statement spoils a PostgreSQL transaction, so the table is made sure of
@@ -550,6 +592,10 @@ class SqlReadModelStore:
             raise
 
     def _write(self, collection: str, action: Callable[[Connection, _Collection], _T]) -> _T:
+        with _ours():
+            return self._write_here(collection, action)
+
+    def _write_here(self, collection: str, action: Callable[[Connection, _Collection], _T]) -> _T:
         target = self._collection(collection)
         self._ensure_table(target)
         pinned: Connection | None = getattr(self._pinned, "connection", None)
@@ -591,6 +637,12 @@ class SqlReadModelStore:
 
     @contextmanager
     def _ddl(self) -> Iterator[Connection]:
+        """A connection for DDL; the block inside is this store's own statements."""
+        with _ours(), self._ddl_here() as connection:
+            yield connection
+
+    @contextmanager
+    def _ddl_here(self) -> Iterator[Connection]:
         pinned: Connection | None = getattr(self._pinned, "connection", None)
         if pinned is not None:
             # Inside the pinned transaction: another connection would wait for its lock (SQLite).

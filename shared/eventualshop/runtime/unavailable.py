@@ -41,6 +41,13 @@ _UNAVAILABLE: Mapping[str, str] = {
     "pika.exceptions.ChannelClosed": "broker",
 }
 
+#: The attribute by which a store names itself on a driver error it let through, when the
+#: error's class alone cannot tell: SQLAlchemy's errors come from the event store and from the
+#: SQL read-model store alike, and a client keys on one code for "the read models are down",
+#: whatever holds them (``adapters.read_models_sql`` sets it to ``"read-model store"``). Only an
+#: error this module already counts as an outage is renamed so: a store's own fault stays a 500.
+DEPENDENCY_ATTRIBUTE = "eventualshop_dependency"
+
 log = logging.getLogger("eventualshop.unavailable")
 
 
@@ -57,13 +64,20 @@ def causes(error: BaseException) -> Iterator[BaseException]:
 def unavailable_dependency(error: BaseException) -> str | None:
     """The dependency ``error`` says is unreachable (``"database"``, ``"broker"``, …), or None."""
     for current in causes(error):
-        for kind in type(current).__mro__:
-            found = _UNAVAILABLE.get(f"{kind.__module__}.{kind.__qualname__}")
-            if found is not None:
-                return found
+        found = next(
+            (
+                dependency
+                for kind in type(current).__mro__
+                if (dependency := _UNAVAILABLE.get(f"{kind.__module__}.{kind.__qualname__}"))
+            ),
+            None,
+        )
         # SQLAlchemy flags a lost connection on any DBAPIError it wraps.
-        if getattr(current, "connection_invalidated", False):
-            return "database"
+        if found is None and getattr(current, "connection_invalidated", False):
+            found = "database"
+        if found is not None:
+            named = getattr(current, DEPENDENCY_ATTRIBUTE, None)
+            return named if isinstance(named, str) else found
     return None
 
 
