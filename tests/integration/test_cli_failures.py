@@ -12,6 +12,7 @@ import logging
 import socket
 import sqlite3
 import sys
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -1382,3 +1383,45 @@ def test_an_amqps_url_to_a_plain_port_is_the_brokers_one_line(
     assert code == 69, line
     assert line.startswith("eventualshop: the broker cannot be reached: "), line
     assert "SSL" in line, line
+
+
+def _refused(working: str, how: str) -> str:
+    """The machine's RabbitMQ URL with a password it refuses, or a vhost it does not have."""
+    parts = urllib.parse.urlsplit(working)
+    host = f"{parts.hostname}:{parts.port or 5672}"
+    if how == "login":
+        return f"amqp://{parts.username}:not-s3cret@{host}/%2F"
+    return f"amqp://{parts.username}:{parts.password}@{host}/outg_no_such_vhost"
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("login", "RabbitMQ at {host} refused the login for user 'guest'"),
+        ("vhost", "RabbitMQ at {host} has no vhost 'outg_no_such_vhost'"),
+    ],
+)
+def test_a_broker_that_refuses_the_login_or_has_no_such_vhost_says_so_in_one_line(
+    how: str,
+    said: str,
+    rabbitmq_url: str,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Was: "eventualshop: the broker cannot be reached: Client was disconnected at a connection
+    # stage indicating a probable authentication error: (\"ConnectionClosedByBroker: (403) …",
+    # sending the operator to the network.
+    url = _refused(rabbitmq_url, how)
+    parts = urllib.parse.urlsplit(url)
+    monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", url)
+    monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
+
+    code = cli(["serve", "--port", str(_closed_port())])
+
+    line = _one_line(capsys.readouterr().err)
+    assert code == 69, line  # as PostgreSQL's refused login: EX_UNAVAILABLE
+    expected = said.format(host=f"{parts.hostname}:{parts.port}")
+    assert line.startswith(f"eventualshop: {expected}"), line
+    assert "cannot be reached" not in line, line
+    assert "s3cret" not in line, line
+    assert "ConnectionClosedByBroker" not in line, line

@@ -639,6 +639,10 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
             print(f"eventualshop: {_as_given(missing, given)}", file=sys.stderr)
             return EXIT_USAGE
         dependency = unavailable_dependency(error)
+        refused = _broker_refusal(error) if dependency == "broker" else None
+        if refused is not None:  # it answered: the login or the vhost, not the network
+            print(f"eventualshop: {refused}", file=sys.stderr)
+            return EXIT_UNAVAILABLE  # as PostgreSQL's refused login
         if dependency is not None:
             print(
                 f"eventualshop: the {dependency} cannot be reached: {_reason(error)}",
@@ -655,6 +659,14 @@ def main(argv: Sequence[str] | None, root: Root, system: Sequence[SystemCommand]
         print(f"eventualshop: {type(error).__name__}: {_reason(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _broker_refusal(error: BaseException) -> str | None:
+    """RabbitMQ's refusal of the login or the vhost, in one line (``BrokerRefused``)."""
+    from eventualshop.runtime.broker.amqp import refusal
+
+    found = refusal(error)
+    return None if found is None else str(found)
 
 
 def _stdout_closed() -> bool:

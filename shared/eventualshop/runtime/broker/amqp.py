@@ -23,6 +23,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from eventualshop.runtime.broker.binding import AMQP_PREFIX, AmqpMessage
 from eventualshop.runtime.registry import Subscription
+from eventualshop.runtime.unavailable import causes
 
 #: Attempts already made for this message, written by the dispatcher when it schedules a retry.
 ATTEMPTS_HEADER = "x-eventualshop-attempts"
@@ -58,14 +59,70 @@ def parameters(url: str, *, connect_timeout: float = 5.0) -> pika.URLParameters:
     return params
 
 
+class BrokerRefused(pika.exceptions.AMQPConnectionError):
+    """RabbitMQ answered, and refused: the login (user or password), or the vhost (none of that
+    name, or not this user's). Still pika's connection error, so everything that counts an
+    unreachable broker as an outage (a 503, exit 69, the outbox left for later) counts this
+    too; its text is one line saying which, naming the broker without the password, where pika
+    said "Client was disconnected at a connection stage indicating a probable authentication
+    error: (\"ConnectionClosedByBroker: (403) …\",)" and the command line called the broker
+    unreachable, sending the operator to the network."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.line
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.line!r})"
+
+
+def broker(params: pika.connection.Parameters) -> str:
+    """Where a connection goes, for a line: ``RabbitMQ at host:port``."""
+    return f"RabbitMQ at {params.host}:{params.port}"
+
+
+def _refused(params: pika.connection.Parameters, error: BaseException) -> BrokerRefused:
+    where, vhost = broker(params), params.virtual_host
+    user = getattr(params.credentials, "username", "")
+    if isinstance(error, pika.exceptions.ProbableAuthenticationError):
+        return BrokerRefused(
+            f"{where} refused the login for user {user!r}: correct the user or the password "
+            "of the RabbitMQ URL (--rabbitmq-url, EVENTUALSHOP_RABBITMQ_URL)"
+        )
+    if "not found" in str(error):  # (530) 'NOT_ALLOWED - vhost x not found'
+        return BrokerRefused(
+            f"{where} has no vhost {vhost!r}: create it (rabbitmqctl add_vhost {vhost}) or "
+            "correct the path of the RabbitMQ URL"
+        )
+    return BrokerRefused(
+        f"{where} refused user {user!r} access to vhost {vhost!r}: grant it (rabbitmqctl "
+        f"set_permissions -p {vhost} {user} …) or correct the RabbitMQ URL"
+    )
+
+
 def connect(url: str, *, connect_timeout: float = 5.0) -> BlockingConnection:
     """A connection; a TLS handshake that fails (``amqps://`` to a plain port, a certificate
     refused) is pika's connection error like any other, where pika let ``ssl.SSLError`` through
-    as it was and the command line said "SSLError: …", exit 1, naming no broker."""
+    as it was and the command line said "SSLError: …", exit 1, naming no broker. A login or a
+    vhost RabbitMQ refuses is :class:`BrokerRefused`."""
+    params = parameters(url, connect_timeout=connect_timeout)
     try:
-        return pika.BlockingConnection(parameters(url, connect_timeout=connect_timeout))
+        return pika.BlockingConnection(params)
     except ssl.SSLError as error:
         raise pika.exceptions.AMQPConnectionError(error) from error
+    except (
+        pika.exceptions.ProbableAuthenticationError,
+        pika.exceptions.ProbableAccessDeniedError,
+    ) as error:
+        raise _refused(params, error) from error
+
+
+def refusal(error: BaseException) -> BrokerRefused | None:
+    """The broker's refusal among ``error``'s causes, if it is one."""
+    return next((c for c in causes(error) if isinstance(c, BrokerRefused)), None)
 
 
 @contextlib.contextmanager
