@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Protocol
 
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 
 log = logging.getLogger(__name__)
+
+#: While publishing keeps failing, a line at most this often (seconds) says it still does.
+OUTAGE_LINE_SECONDS = 60.0
 
 
 class PublishError(Exception):
@@ -45,6 +49,86 @@ class InMemoryPublisher:
             self.published.extend(entries)
 
 
+class PublishingOutage:
+    """Whether publishing fails now, told in one line when it starts failing, in at most one a
+    minute (``every``) while it keeps failing, with the attempts that failed, and in one when
+    it works again. The relay used to let every failed pass's ``PublishError`` out, and the
+    relay after each commit logged it: a warning per commit while the broker was down.
+    Thread-safe; one per publisher (:func:`outage_of`), so relays sharing one say it once."""
+
+    def __init__(self, *, every: float = OUTAGE_LINE_SECONDS) -> None:
+        self.every = every
+        self._lock = threading.Lock()
+        self._since: float | None = None  # when it started failing (monotonic), if it is
+        self._told: float = 0.0  # when the last line was
+        self._failed = 0  # attempts failed since it started failing
+
+    @property
+    def failing(self) -> bool:
+        return self._since is not None
+
+    def failed(self, error: PublishError) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._failed += 1
+            if self._since is None:
+                self._since = self._told = now
+                began = True
+            elif now - self._told >= self.every:
+                self._told = now
+                began = False
+            else:
+                return
+            failed, lasted = self._failed, now - self._since
+        if began:
+            log.warning(
+                "publishing failed: %s; the events stay in the outbox and go out when it works",
+                _one_line(error),
+            )
+        else:
+            log.warning(
+                "publishing still fails after %.0f s (%d failed attempts): %s",
+                lasted,
+                failed,
+                _one_line(error),
+            )
+
+    def worked(self) -> None:
+        if self._since is None:  # the usual case: no lock taken
+            return
+        with self._lock:
+            if self._since is None:
+                return
+            failed, lasted = self._failed, time.monotonic() - self._since
+            self._since, self._failed = None, 0
+        log.warning(
+            "publishing works again after %.0f s (%d failed attempts); the outbox goes out",
+            lasted,
+            failed,
+        )
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:300] or type(error).__name__
+
+
+_outages: weakref.WeakKeyDictionary[object, PublishingOutage] = weakref.WeakKeyDictionary()
+_outages_lock = threading.Lock()
+
+
+def outage_of(publisher: Publisher) -> PublishingOutage:
+    """The outage state of ``publisher``, shared by every relay publishing through it (one per
+    event store): a broker that is down is told of once, not once per store."""
+    with _outages_lock:
+        try:
+            found = _outages.get(publisher)
+            if found is None:
+                found = _outages[publisher] = PublishingOutage()
+        except TypeError:  # a publisher that cannot be a key (unhashable): its relay's own
+            return PublishingOutage()
+        return found
+
+
 class OutboxRelay:
     """Publishes the events after the store's relay position, in order, a batch per pass.
 
@@ -54,6 +138,10 @@ class OutboxRelay:
     follow-up runs in a background thread after the running pass. So a command's latency never
     includes other commands' publishing, and no event is left behind: the follow-up starts after
     the caller's commit, so it sees the caller's events. :meth:`drain` (the sweep) waits its turn.
+
+    A publisher that fails (``PublishError``) leaves the events after the position, for the
+    next pass or sweep, and is told of by the publisher's :class:`PublishingOutage`: a line
+    when publishing starts failing and one when it works again, not one per pass.
     """
 
     def __init__(self, store: EventStore, publisher: Publisher, *, batch_size: int = 100) -> None:
@@ -68,13 +156,19 @@ class OutboxRelay:
         self._idle = threading.Condition(self._flags)
         #: The position of the last event this relay published (``drain``'s bound).
         self._through = 0
+        self.outage = outage_of(publisher)
 
     def _publish_batch(self) -> int:
         """One batch; the caller holds ``_pass``."""
         pending = self.store.pending_outbox(self.batch_size)
         if not pending:
             return 0
-        self.publisher.publish(pending)
+        try:
+            self.publisher.publish(pending)
+        except PublishError as error:
+            self.outage.failed(error)
+            raise
+        self.outage.worked()
         last = pending[-1].id
         assert last is not None, "pending entries carry their position"
         self.store.mark_published_through(last)
@@ -83,7 +177,8 @@ class OutboxRelay:
 
     def run_once(self) -> int:
         """Publish one batch now, or, if a pass is running, have one more run after it in the
-        background; return how many events this call published (0 when it handed over)."""
+        background; return how many events this call published (0 when it handed over, or when
+        the publisher failed: the outage is told of, the events stay for the next pass)."""
         if not self._pass.acquire(blocking=False):
             with self._flags:
                 self._requested = True
@@ -91,6 +186,8 @@ class OutboxRelay:
             return 0
         try:
             return self._publish_batch()
+        except PublishError:
+            return 0
         finally:
             self._pass.release()
             self._start_follow_up()
@@ -116,8 +213,11 @@ class OutboxRelay:
                     # Until nothing is pending: the requests it answers may span several batches.
                     while self._publish_batch() == self.batch_size:
                         pass
+        except PublishError:
+            # The broker failed (told of by the outage): the events stay after the position,
+            # for the next pass or sweep.
+            failed = True
         except Exception:
-            # The broker failed: the events stay after the position, for the next pass or sweep.
             failed = True
             log.warning("outbox relay follow-up failed; the sweep will publish", exc_info=True)
         finally:

@@ -23,7 +23,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from eventualshop.runtime.broker.binding import AMQP_PREFIX, AmqpMessage
 from eventualshop.runtime.registry import Subscription
-from eventualshop.runtime.unavailable import causes
+from eventualshop.runtime.unavailable import causes, described
 
 #: Attempts already made for this message, written by the dispatcher when it schedules a retry.
 ATTEMPTS_HEADER = "x-eventualshop-attempts"
@@ -123,6 +123,21 @@ def connect(url: str, *, connect_timeout: float = 5.0) -> BlockingConnection:
 def refusal(error: BaseException) -> BrokerRefused | None:
     """The broker's refusal among ``error``'s causes, if it is one."""
     return next((c for c in causes(error) if isinstance(c, BrokerRefused)), None)
+
+
+def failure(url: str, error: BaseException) -> str:
+    """Why publishing to ``url`` failed, in one plain line naming the broker without its
+    password: the refusal as it is, else ``RabbitMQ at host:port cannot be reached: …`` in the
+    socket's words (pika's were nested reprs: ``AMQPConnectionError((AMQPConnectorSocket…``)."""
+    refused = refusal(error)
+    if refused is not None:
+        return str(refused)
+    try:
+        where = broker(pika.URLParameters(url))
+    except Exception:  # a URL pika cannot read fails elsewhere, in words of its own
+        where = "RabbitMQ"
+    reason = " ".join(described(error).split())[:200] or type(error).__name__
+    return f"{where} cannot be reached: {reason}"
 
 
 @contextlib.contextmanager

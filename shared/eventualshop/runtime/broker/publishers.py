@@ -132,7 +132,7 @@ class RabbitMqPublisher:
                         # once. The unconfirmed message is sent again, nothing is skipped.
                         retried = True
                         continue
-                    raise PublishError(f"RabbitMQ unreachable: {error!r}") from None
+                    raise PublishError(amqp.failure(self.url, error)) from None
                 index += 1
 
     def close(self) -> None:
