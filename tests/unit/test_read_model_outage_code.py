@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from eventualshop.adapters.read_models_driver import open_document_lookup
 from eventualshop.adapters.read_models_mongo import MongoReadModelStore
 from eventualshop.adapters.read_models_sql import SqlReadModelStore
 from eventualshop.kernel.readmodels import ReadModelStore
@@ -84,3 +85,19 @@ def test_what_fails_inside_a_read_model_transaction_but_is_not_the_store_keeps_i
         store.close()
     assert unavailable_dependency(caught.value) == "database"
     assert unavailable_dependency(_sqlite_down()) == "database"  # the event store's, as it was
+
+
+def test_the_revocation_look_up_on_the_driver_answers_the_read_models_code_too() -> None:
+    # Was: with a token, a function first asks on the driver whether its user was revoked, and
+    # that look-up's failure answered database-unavailable, the event store's code.
+    lookup = open_document_lookup(f"postgresql://nobody@127.0.0.1:{_closed_port()}/none")
+    assert lookup is not None
+    try:
+        target = query_function(ROUTE, lambda *_: lookup.exists("AuthRevokedSubjects", "x"))
+        with APP.test_request_context(f"/api/v1/shopping-carts/{uuid.uuid4()}/details") as asked:
+            found = target(asked.request)
+    finally:
+        lookup.close()
+
+    assert found.status_code == 503
+    assert found.get_json()["code"] == "read-model-store-unavailable"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eventualshop.adapters.sql_driver import DirectConnections, DriverUrl, own_or_shared
 from eventualshop.kernel.readmodel_checks import check_collection
+from eventualshop.kernel.readmodels import said_of_read_models
 
 #: The read-model tables' prefix (``SqlReadModelStore``'s default).
 TABLE_PREFIX = "rm_"
@@ -62,13 +63,14 @@ class DriverDocumentLookup:
         marker = "?" if self._dialect == "sqlite" else "%s"
         # The name is a checked identifier (letters, digits, underscores), so it may be spliced.
         statement = f'SELECT 1 FROM "{table}" WHERE id = {marker}'
-        with self._connections.connection() as connection:
-            try:
+        try:
+            with self._connections.connection() as connection:
                 return connection.execute(statement, (id,)).fetchone() is not None
-            except Exception as error:
-                if missing_table(error):
-                    return False
-                raise
+        except Exception as error:
+            if missing_table(error):
+                return False
+            said_of_read_models(error)  # not the event store's, though the driver is the same
+            raise
 
     def close(self) -> None:
         if self._owns_connections:

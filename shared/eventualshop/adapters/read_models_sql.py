@@ -67,7 +67,13 @@ from eventualshop.kernel.readmodel_checks import (
     newest_per_id,
     split_document,
 )
-from eventualshop.kernel.readmodels import Document, Filters, Scalar, Sort
+from eventualshop.kernel.readmodels import (
+    Document,
+    Filters,
+    Scalar,
+    Sort,
+    said_of_read_models,
+)
 
 __all__ = ["SqlReadModelStore"]
 
@@ -110,11 +116,6 @@ def _missing_table(error: DBAPIError) -> bool:
     return error.orig is not None and missing_table(error.orig)
 
 
-#: The attribute ``runtime.unavailable`` reads a store's name from (``DEPENDENCY_ATTRIBUTE``
-#: there; an adapter imports nothing of the runtime).
-_DEPENDENCY_ATTRIBUTE = "eventualshop_dependency"
-
-
 @contextmanager
 def _ours() -> Iterator[None]:
     """SQLAlchemy's errors out of this store say so: an outage of the database that holds the
@@ -125,13 +126,8 @@ def _ours() -> Iterator[None]:
     try:
         yield
     except sa.exc.SQLAlchemyError as error:
-        _say_ours(error)
+        said_of_read_models(error)
         raise
-
-
-def _say_ours(error: sa.exc.SQLAlchemyError) -> None:
-    if not hasattr(error, _DEPENDENCY_ATTRIBUTE):
-        setattr(error, _DEPENDENCY_ATTRIBUTE, "read-model store")
 
 
 #: How many advisory locks the projectors' keys share (``SqlReadModelStore.hold``).
@@ -531,7 +527,7 @@ class SqlReadModelStore:
                     self._pinned.connection = None
         except sa.exc.SQLAlchemyError as error:
             if not any(error is raised for raised in inside):
-                _say_ours(error)
+                said_of_read_models(error)
             raise
 
     # --- helpers ---------------------------------------------------------------------------------

@@ -39,12 +39,14 @@ from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "DEPENDENCY_ATTRIBUTE",
     "Document",
     "Filters",
     "ReadModelStore",
     "Scalar",
     "Sort",
     "SortOrder",
+    "said_of_read_models",
 ]
 
 #: A stored document: ``{"id": str, "version": int, ...flat JSON fields}``.
@@ -56,6 +58,18 @@ Filters = Mapping[str, Scalar]
 SortOrder = Literal["asc", "desc"]
 #: Fields to order by, most significant first; ties are always broken by ``id`` ascending.
 Sort = Sequence[tuple[str, SortOrder]]
+
+#: The attribute by which a store names itself on a driver error it lets through, where the
+#: error's class cannot tell: SQLAlchemy's and the DB-API drivers' errors come from the event
+#: store and the SQL read models alike, and a client keys on one code for "the read models are
+#: down", whatever holds them (``runtime.unavailable`` reads it).
+DEPENDENCY_ATTRIBUTE = "eventualshop_dependency"
+
+
+def said_of_read_models(error: BaseException) -> None:
+    """Name ``error`` the read-model store's (unless a store nearer to it named it first)."""
+    if not hasattr(error, DEPENDENCY_ATTRIBUTE):
+        setattr(error, DEPENDENCY_ATTRIBUTE, "read-model store")
 
 
 class ReadModelStore(Protocol):

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from eventualshop.kernel.errors import DeliverLater
+from eventualshop.kernel.readmodels import DEPENDENCY_ATTRIBUTE
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -41,12 +42,6 @@ _UNAVAILABLE: Mapping[str, str] = {
     "pika.exceptions.ChannelClosed": "broker",
 }
 
-#: The attribute by which a store names itself on a driver error it let through, when the
-#: error's class alone cannot tell: SQLAlchemy's errors come from the event store and from the
-#: SQL read-model store alike, and a client keys on one code for "the read models are down",
-#: whatever holds them (``adapters.read_models_sql`` sets it to ``"read-model store"``). Only an
-#: error this module already counts as an outage is renamed so: a store's own fault stays a 500.
-DEPENDENCY_ATTRIBUTE = "eventualshop_dependency"
 
 log = logging.getLogger("eventualshop.unavailable")
 
