@@ -109,3 +109,29 @@ def test_a_structured_event_nested_100000_deep_is_refused_with_400_and_never_ret
     assert answer.status_code == 400  # a 5xx would make the broker retry it
     assert answer.mimetype == "application/problem+json"
     assert "not valid JSON" in answer.get_json()["detail"]
+
+
+def test_replaying_a_letter_replayed_before_says_so_and_sends_nothing(
+    shop: LocalShop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: "replayed 0 dead letters", as if the id matched nothing to replay.
+    from functions.main import cli
+
+    shop.dead_letters.add(
+        DeadLetter.of(
+            "shopping-cart-details",
+            cart_created(uuid.uuid4()),
+            reason="status 500: read model unavailable",
+            attempts=9,
+            dead_at=datetime.now(UTC),
+        )
+    )
+    (letter,) = shop.dead_letters.list()
+    assert cli(["dead-letters", "replay", str(letter.id)]) == 0
+    assert capsys.readouterr().out.strip() == "replayed 1 dead letters"
+
+    assert cli(["dead-letters", "replay", str(letter.id)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "replayed 0 dead letters"
+    assert err.strip().startswith(f"eventualshop: dead letter {letter.id} was replayed before, at ")
+    assert len(shop.dead_letters.list(include_replayed=True)) == 1

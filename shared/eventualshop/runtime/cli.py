@@ -342,6 +342,15 @@ def dead_letters(args: argparse.Namespace, root: Root) -> None:
     from eventualshop.runtime.local import LocalShop
 
     shop = LocalShop(root)
+    for letter_id in args.ids:
+        # A replayed letter is not sent again (its claim is taken): say why nothing went.
+        earlier = store.get(letter_id)
+        if earlier is not None and earlier.replayed_at is not None:
+            print(
+                f"eventualshop: dead letter {letter_id} was replayed before, at "
+                f"{earlier.replayed_at.isoformat()}; dead-letters list --all shows it",
+                file=sys.stderr,
+            )
     try:
         replayed = shop.replay(ids=args.ids, trigger=args.trigger)
     except DeadLetterNotFound as error:
