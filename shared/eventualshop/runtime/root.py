@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from eventualshop.kernel.eventstore import EventStore, OutboxEntry
 from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
 from eventualshop.runtime.cors import Origins, answering
 from eventualshop.runtime.registry import Delivery, FunctionSpec
-from eventualshop.runtime.settings import Settings, store_scheme
+from eventualshop.runtime.settings import Settings, store_scheme, unknown_variables
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -110,14 +111,32 @@ class Root:
         self._catch_up_marks: dict[str, int] = {}
         self._background: BackgroundRelay | None = None
         self._told_no_broker = False
+        self._told_unknown_variables = False
 
     # ---- configuration ------------------------------------------------------------------------
 
     def settings(self) -> Settings:
         with self._lock:
             if self._settings is None:
+                self._tell_unknown_variables()
                 self._settings = Settings()
             return self._settings
+
+    def _tell_unknown_variables(self) -> None:
+        """Where the settings are first read (``serve`` and every command, a function's start):
+        one warning per ``EVENTUALSHOP_`` variable the shop does not read, with the closest name
+        it does (a misspelt store URL started the shop on SQLite without a word). A warning,
+        not a refusal: an older deployment's leftovers must not stop the shop. Once a process,
+        not again when a reset reads the settings anew."""
+        if self._told_unknown_variables:
+            return
+        self._told_unknown_variables = True
+        modules = {
+            context.env_prefix: context.configure.partition(":")[0] if context.configure else None
+            for context in self.contexts.values()
+        }
+        for line in unknown_variables(os.environ, modules):
+            log.warning(line)
 
     def settings_problem(self) -> str | None:
         """What is wrong with a setting this process cannot use, in one line naming its variable

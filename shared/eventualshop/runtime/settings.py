@@ -5,9 +5,11 @@ broker. Point the URLs at PostgreSQL, MongoDB or RabbitMQ to use real servers in
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -27,6 +29,15 @@ from eventualshop.runtime.cors import Origins
 
 DEFAULT_DATA_DIR = Path("var")
 PREFIX = "EVENTUALSHOP_"
+
+#: The variables the shop reads outside any settings model, each from its ``_FILE`` too: the
+#: admin ``users create-admin`` makes and the demo signs in as.
+READ_ELSEWHERE = (f"{PREFIX}ADMIN_EMAIL", f"{PREFIX}ADMIN_PASSWORD")
+#: Variables under these prefixes are not the shop's settings: the tests' and the benchmarks' own.
+NOT_SETTINGS = (f"{PREFIX}TEST_", f"{PREFIX}BENCH_")
+#: The module of the runtime's other settings model (authorization's, ``EVENTUALSHOP_AUTH…``);
+#: a context's are in the module of its ``configure`` hook.
+RUNTIME_SETTINGS = "eventualshop.runtime.auth"
 
 #: The stores the shop has adapters for, by a URL's scheme (before any ``+driver``), with what
 #: to write instead of a URL of another.
@@ -431,3 +442,78 @@ def _checked(url: str | None, stores: tuple[frozenset[str], str]) -> str | None:
     if wrong is not None:
         raise PydanticCustomError("unsupported_store", wrong)
     return url
+
+
+def unknown_variables(environ: Mapping[str, str], contexts: Mapping[str, str | None]) -> list[str]:
+    """One warning line for each ``EVENTUALSHOP_`` variable in ``environ`` that the shop does not
+    read: not a field of a settings model (these, the runtime's authorization settings, each
+    context's), not a declared context's own event store, not the ``_FILE`` of one of those,
+    nor a variable read elsewhere (:data:`READ_ELSEWHERE`, :data:`NOT_SETTINGS`). A misspelt one
+    (``EVENTUALSHOP_EVENT_STORE_ULR``) was ignored without a word, and the shop ran on its
+    defaults. The line names the variable as written and the closest known name, if one is
+    close, never the value (it may be a secret). Names are compared without regard to case, as
+    the settings read them.
+
+    ``contexts``: each declared context's prefix (``EVENTUALSHOP_<CONTEXT>_``) -> the module that
+    declares its settings model (its ``configure`` hook's), or ``None``.
+
+    A function's start pays for little: the models already imported answer first, then the
+    modules of the prefixes an unknown name is under, and only a name none of them reads
+    imports the rest and ``difflib``."""
+    given = [
+        name
+        for name in environ
+        if name.upper().startswith(PREFIX) and not name.upper().startswith(NOT_SETTINGS)
+    ]
+    if not given:
+        return []
+    owners = {prefix.upper(): module for prefix, module in contexts.items() if module}
+    every = [RUNTIME_SETTINGS, *owners.values()]
+    known = _known(contexts, [module for module in every if module in sys.modules])
+    unknown = [name for name in given if name.upper() not in known]
+    if unknown:  # a context's variable is its model's to read; any other, the runtime's
+        wanted = {_owner(name.upper(), owners) for name in unknown}
+        known = _known(contexts, [m for m in every if m in sys.modules or m in wanted])
+        unknown = [name for name in unknown if name.upper() not in known]
+    if not unknown:
+        return []
+    import difflib
+
+    known = _known(contexts, every)
+    # Compared after the prefix every name shares, which would make any two look alike.
+    candidates = sorted(name.removeprefix(PREFIX) for name in known if name.startswith(PREFIX))
+    lines = []
+    for name in sorted(unknown, key=str.upper):
+        if name.upper() in known:
+            continue
+        close = difflib.get_close_matches(name.upper().removeprefix(PREFIX), candidates, n=1)
+        hint = f"did you mean {PREFIX}{close[0]}?" if close else "it is ignored"
+        lines.append(f"{name} is not a setting; {hint}")
+    return lines
+
+
+def _owner(name: str, owners: Mapping[str, str]) -> str:
+    """The module whose settings model would read ``name``: its context's, else the runtime's."""
+    prefix = max((p for p in owners if name.startswith(p)), key=len, default=None)
+    return RUNTIME_SETTINGS if prefix is None else owners[prefix]
+
+
+def _known(contexts: Iterable[str], modules: Iterable[str]) -> set[str]:
+    """Every variable (upper case) the settings models of these modules, of this module and the
+    contexts' own event stores read, with each one's ``_FILE``."""
+    models: list[type[EnvironmentSettings]] = [Settings]
+    for name in modules:
+        module = importlib.import_module(name)
+        models += [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, EnvironmentSettings)
+            and value.__module__ == module.__name__
+        ]
+    names = {*READ_ELSEWHERE}
+    names.update(
+        prefix.upper().removesuffix("_") + CONTEXT_EVENT_STORE_SUFFIX for prefix in contexts
+    )
+    names.update(model.variable(field).upper() for model in models for field in model.model_fields)
+    return names | {name + FILE_SUFFIX for name in names}
