@@ -19,9 +19,9 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from eventualshop.kernel.validation import said
@@ -62,6 +62,36 @@ class EnvironmentSettings(BaseModel):
     model_config: ClassVar[EnvironmentConfig] = EnvironmentConfig(
         extra="ignore", hide_input_in_errors=True
     )
+
+    #: Per field that takes one of a few words (a ``Literal`` of strings): each word by its
+    #: lower case. Filled when a subclass is made (:meth:`__pydantic_init_subclass__`).
+    _words: ClassVar[dict[str, dict[str, str]]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._words = {}
+        for field, info in cls.model_fields.items():
+            choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else ()
+            if choices and all(isinstance(choice, str) for choice in choices):
+                alias = info.validation_alias
+                key = alias if isinstance(alias, str) else field
+                cls._words[key] = {choice.lower(): choice for choice in choices}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _words_in_any_case(cls, values: Any) -> Any:
+        # A word is taken in any case, as the variables' names are and as a boolean is
+        # (EVENTUALSHOP_AUTO_MIGRATE=False): EVENTUALSHOP_AUTH=OFF was refused, although the
+        # functions' readiness read it as off, while EVENTUALSHOP_BROKER=RabbitMQ was taken.
+        if not isinstance(values, dict) or not cls._words:
+            return values
+        given = dict(values)
+        for key, words in cls._words.items():
+            value = given.get(key)
+            if isinstance(value, str) and value.lower() in words:
+                given[key] = words[value.lower()]
+        return given
 
     def __init__(self, **values: Any) -> None:
         found = self.from_environment_values(os.environ) | values

@@ -244,11 +244,6 @@ class Settings(EnvironmentSettings):
     #: validation (``_each_context_an_event_store``).
     _own_event_stores: dict[str, str] = PrivateAttr(default_factory=dict)
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _any_case(cls, level: object) -> object:
-        return level.upper() if isinstance(level, str) else level
-
     @field_validator("data_dir", mode="before")
     @classmethod
     def _a_folder(cls, folder: object) -> object:
@@ -262,8 +257,9 @@ class Settings(EnvironmentSettings):
 
     @field_validator("broker", mode="before")
     @classmethod
-    def _a_broker_in_any_case(cls, broker: object) -> object:
-        # As the log level and the variables' names are: EVENTUALSHOP_BROKER=RabbitMQ is clear.
+    def _a_broker_without_spaces(cls, broker: object) -> object:
+        # Taken before in any case and without the spaces around it; the case is every word's
+        # now (``EnvironmentSettings``), the spaces still the broker's alone.
         return broker.strip().lower() if isinstance(broker, str) else broker
 
     @field_validator("rabbitmq_url")
