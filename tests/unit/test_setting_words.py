@@ -104,3 +104,12 @@ def test_a_boolean_setting_is_read_in_any_case_too(
     monkeypatch.setenv("EVENTUALSHOP_AUTO_MIGRATE", written)
 
     assert Settings().auto_migrate is False
+
+
+@pytest.mark.parametrize("given", ["RabbitMQ", "INPROCESS"])
+def test_the_command_lines_broker_is_taken_in_any_case_as_its_variable_is(given: str) -> None:
+    # Was: EVENTUALSHOP_BROKER=RabbitMQ was taken, serve --broker RabbitMQ refused.
+    from eventualshop.runtime.cli import parser
+
+    args = parser().parse_args(["serve", "--broker", given])
+    assert args.broker == given.lower()

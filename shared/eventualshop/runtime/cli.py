@@ -541,7 +541,8 @@ def store_options(parser: argparse.ArgumentParser, *, read_models: bool = True) 
 
 def broker_options(parser: argparse.ArgumentParser) -> None:
     """Where a command's published events go (``EVENTUALSHOP_BROKER``, ``…_RABBITMQ_URL``)."""
-    parser.add_argument("--broker", choices=["inprocess", "rabbitmq"])
+    # In any case, as EVENTUALSHOP_BROKER is taken.
+    parser.add_argument("--broker", type=str.lower, choices=["inprocess", "rabbitmq"])
     parser.add_argument("--rabbitmq-url")
 
 
