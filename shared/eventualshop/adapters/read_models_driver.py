@@ -65,10 +65,13 @@ class DriverDocumentLookup:
         statement = f'SELECT 1 FROM "{table}" WHERE id = {marker}'
         try:
             with self._connections.connection() as connection:
-                return connection.execute(statement, (id,)).fetchone() is not None
+                try:
+                    return connection.execute(statement, (id,)).fetchone() is not None
+                except Exception as error:
+                    if missing_table(error):  # the driver's own error, before the lease wraps it
+                        return False
+                    raise
         except Exception as error:
-            if missing_table(error):
-                return False
             said_of_read_models(error)  # not the event store's, though the driver is the same
             raise
 
