@@ -32,6 +32,7 @@ from functions.identity.users import USERS
 from functions.main import ROOT, cli
 from tests.e2e.support import eventually
 from tests.integration.broker.conftest import rabbitmq_url  # noqa: F401 (a fixture, re-used)
+from tests.ports import closed_port
 
 
 @pytest.fixture(autouse=True)
@@ -48,13 +49,6 @@ def clean(shop_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     for handler in [h for h in root_logger.handlers if h not in handlers]:
         root_logger.removeHandler(handler)
     root_logger.setLevel(level)
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:  # bound, never listening: a connection is refused at once
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _one_line(err: str) -> str:
@@ -99,7 +93,7 @@ def test_serve_refuses_a_store_url_of_no_store_before_it_listens(
     # Was: "Listening at …", then a worker's traceback and "Worker failed to boot".
     monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", "bogus://x")
 
-    code = cli(["serve", "--port", str(_closed_port())])
+    code = cli(["serve", "--port", str(closed_port())])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 2, line
@@ -149,7 +143,7 @@ def test_serve_refuses_knative_without_its_sink_before_it_listens(
     monkeypatch.delenv("K_SINK", raising=False)
     monkeypatch.setattr("eventualshop.runtime.server.ShopServer.run", _never_listens)
 
-    code = cli(["serve", "--port", str(_closed_port())])
+    code = cli(["serve", "--port", str(closed_port())])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 2, line
@@ -203,7 +197,7 @@ def test_a_store_that_does_not_answer_is_named_in_one_line_in_the_drivers_words(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    port = _closed_port()
+    port = closed_port()
     monkeypatch.setenv(variable, url.format(port=port))
 
     code = cli([command])
@@ -250,7 +244,7 @@ def test_creating_an_admin_in_a_store_it_cannot_use_says_so_in_one_line(
 ) -> None:
     # Was: a traceback ending in pydantic's ValidationError, or SQLAlchemy's OperationalError
     # with a link to its documentation, or pymongo's ServerSelectionTimeoutError.
-    port = _closed_port()
+    port = closed_port()
     monkeypatch.setenv(variable, url.format(port=port))
     monkeypatch.setenv("EVENTUALSHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
 
@@ -584,11 +578,11 @@ def test_serve_with_a_dependency_that_does_not_answer_says_so_before_it_listens(
 ) -> None:
     # Was: "EventualShop on http://…", gunicorn listening, the worker's traceback (a database),
     # or 15 s of reconnect warnings then a traceback (RabbitMQ), "Worker failed to boot", exit 3.
-    monkeypatch.setenv(variable, url.format(port=_closed_port()))
+    monkeypatch.setenv(variable, url.format(port=closed_port()))
     if "RABBITMQ" in variable:
         monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
 
-    code = cli(["serve", "--port", str(_closed_port())])
+    code = cli(["serve", "--port", str(closed_port())])
 
     captured = capsys.readouterr()
     line = _one_line(captured.err)
@@ -609,7 +603,7 @@ def test_a_data_dir_that_is_no_folder_is_one_line_saying_what_it_must_be(
     a_file.write_text("not a folder")
 
     if command == ["serve"]:
-        command = [*command, "--port", str(_closed_port())]  # refused before it listens
+        command = [*command, "--port", str(closed_port())]  # refused before it listens
 
     code = cli([*command, "--data-dir", str(a_file)])
 
@@ -677,7 +671,7 @@ def test_a_shop_sqlite_may_only_read_is_named_with_the_option(
         "eventualshop.adapters.event_store_driver.open_event_store", opened_read_only
     )
     if command == ["serve"]:
-        command = [*command, "--port", str(_closed_port())]  # refused before it listens
+        command = [*command, "--port", str(closed_port())]  # refused before it listens
 
     code = cli(command)
 
@@ -709,7 +703,7 @@ def test_serve_names_a_setting_it_cannot_use_in_one_line(
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
     monkeypatch.setenv(variable, value)
 
-    code = cli(["serve", "--port", str(_closed_port())])
+    code = cli(["serve", "--port", str(closed_port())])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 2, line
@@ -722,7 +716,7 @@ def test_a_host_it_cannot_listen_on_points_at_the_host_not_the_port(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Was: "…: Name or service not known; choose another with --port".
-    code = cli(["serve", "--host", "no-such-host.invalid", "--port", str(_closed_port())])
+    code = cli(["serve", "--host", "no-such-host.invalid", "--port", str(closed_port())])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 2, line
@@ -744,7 +738,7 @@ def test_dispatch_refuses_a_subscriber_base_that_is_no_url_before_it_consumes(
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")}
     env |= {
         "EVENTUALSHOP_DATA_DIR": str(tmp_path),
-        "EVENTUALSHOP_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{_closed_port()}/",
+        "EVENTUALSHOP_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{closed_port()}/",
     }
     done = subprocess.run(
         [
@@ -856,7 +850,7 @@ def test_a_command_run_as_a_service_logs_at_the_level_the_settings_say(
     # command a library's WARNING lines (held at WARNING, whatever the level).
     monkeypatch.setenv("EVENTUALSHOP_LOG_LEVEL", "error")
     if command[0] == "serve":
-        command = ["serve", "--port", str(_closed_port())]
+        command = ["serve", "--port", str(closed_port())]
         monkeypatch.setattr(runs, _serving_as_gunicorn_logs)
     else:
         monkeypatch.setattr(runs, lambda *_: _log_at_every_level())
@@ -949,9 +943,9 @@ def test_a_broker_that_refuses_the_connection_is_one_line_saying_so(
     # written into os.environ, where later tests' subprocesses would find them).
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
     monkeypatch.setenv(
-        "EVENTUALSHOP_RABBITMQ_URL", f"amqp://guest:s3cret@127.0.0.1:{_closed_port()}/%2F"
+        "EVENTUALSHOP_RABBITMQ_URL", f"amqp://guest:s3cret@127.0.0.1:{closed_port()}/%2F"
     )
-    monkeypatch.setenv("EVENTUALSHOP_PORT", str(_closed_port()))
+    monkeypatch.setenv("EVENTUALSHOP_PORT", str(closed_port()))
 
     code = cli(["serve"])
 
@@ -966,7 +960,7 @@ def test_a_sweep_that_could_not_publish_says_why_and_what_is_left(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Was: "published 0 pending events", exit 0, with an event pending and the broker down.
-    url = f"amqp://guest:guest@127.0.0.1:{_closed_port()}/%2F"
+    url = f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F"
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
     monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", url)
     ROOT.reconfigure()
@@ -1058,7 +1052,7 @@ def test_serve_without_auto_migration_refuses_a_store_that_was_never_migrated(
 
     monkeypatch.setattr(ShopServer, "run", serving)
 
-    code = cli(["serve", "--port", str(_closed_port())])
+    code = cli(["serve", "--port", str(closed_port())])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 2, line
@@ -1094,7 +1088,7 @@ def test_a_refused_start_makes_nothing_in_the_data_folder(
     monkeypatch.setattr(ShopServer, "run", _never_listens)
     folder = tmp_path / "shop"
 
-    code = cli(["serve", "--data-dir", str(folder), "--port", str(_closed_port())])
+    code = cli(["serve", "--data-dir", str(folder), "--port", str(closed_port())])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 2, line
@@ -1114,7 +1108,7 @@ def test_a_start_that_is_not_refused_keeps_the_card_token_key_in_the_data_folder
     monkeypatch.setattr(ShopServer, "run", lambda _: used.append(current_card_token_key()))
     folder = tmp_path / "shop"
 
-    code = cli(["serve", "--data-dir", str(folder), "--port", str(_closed_port())])
+    code = cli(["serve", "--data-dir", str(folder), "--port", str(closed_port())])
 
     assert code == 0, capsys.readouterr().err
     assert used == [(folder / "shopping-cart-card-token.key").read_bytes()]
@@ -1174,7 +1168,7 @@ def test_a_store_that_does_not_answer_is_not_called_unmigrated(
     whose database was down."""
     from eventualshop.runtime.cli import _require_migrated
 
-    down = f"postgresql://postgres@127.0.0.1:{_closed_port()}/eventualshop"
+    down = f"postgresql://postgres@127.0.0.1:{closed_port()}/eventualshop"
     monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", down)
     ROOT.reset()
     import sqlalchemy as sa
@@ -1197,7 +1191,7 @@ def test_a_database_the_server_does_not_have_is_a_url_to_correct_not_a_wait(
     monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", url)
     monkeypatch.setattr(ShopServer, "run", _never_listens)
     if command == ["serve"]:
-        command = [*command, "--port", str(_closed_port())]
+        command = [*command, "--port", str(closed_port())]
 
     code = cli(command)
 
@@ -1323,7 +1317,7 @@ def test_a_replay_with_the_broker_down_is_one_line_saying_so(
 
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
     monkeypatch.setenv(
-        "EVENTUALSHOP_RABBITMQ_URL", f"amqp://guest:guest@127.0.0.1:{_closed_port()}/%2F"
+        "EVENTUALSHOP_RABBITMQ_URL", f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F"
     )
     ROOT.reconfigure()
     attributes = {"specversion": "1.0", "id": "e-1", "source": "/s", "type": "t"}
@@ -1373,7 +1367,7 @@ def test_an_amqps_url_to_a_plain_port_is_the_brokers_one_line(
     server.start()
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
     monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", f"amqps://guest:guest@127.0.0.1:{port}/%2F")
-    monkeypatch.setenv("EVENTUALSHOP_PORT", str(_closed_port()))
+    monkeypatch.setenv("EVENTUALSHOP_PORT", str(closed_port()))
     try:
         code = cli(["serve"])
     finally:
@@ -1416,7 +1410,7 @@ def test_a_broker_that_refuses_the_login_or_has_no_such_vhost_says_so_in_one_lin
     monkeypatch.setenv("EVENTUALSHOP_RABBITMQ_URL", url)
     monkeypatch.setenv("EVENTUALSHOP_BROKER", "rabbitmq")
 
-    code = cli(["serve", "--port", str(_closed_port())])
+    code = cli(["serve", "--port", str(closed_port())])
 
     line = _one_line(capsys.readouterr().err)
     assert code == 69, line  # as PostgreSQL's refused login: EX_UNAVAILABLE

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from eventualshop.adapters.database import create_engine
 from eventualshop.runtime.local import build_app
 from functions.main import ROOT
+from tests.ports import closed_port
 
 IDENTITIES = "/api/v1/identities"
 PASSWORD = "Analytic-Engine-1843"
@@ -33,13 +33,6 @@ SIGN_UP = {
 }
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:  # bound, never listening: a connection is refused at once
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _client() -> FlaskClient:
     return build_app(ROOT).test_client()
 
@@ -49,7 +42,7 @@ def test_a_sign_up_whose_database_does_not_answer_is_a_503_naming_it(
 ) -> None:
     # Was: 500 "Internal error", logged as "identity function sign_up failed: OperationalError".
     monkeypatch.setenv(
-        "EVENTUALSHOP_IDENTITY_EVENT_STORE_URL", f"postgresql://u@127.0.0.1:{_closed_port()}/x"
+        "EVENTUALSHOP_IDENTITY_EVENT_STORE_URL", f"postgresql://u@127.0.0.1:{closed_port()}/x"
     )
     monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
     ROOT.reset()
@@ -153,7 +146,7 @@ def test_serve_refuses_a_key_or_an_identity_setting_it_cannot_use_before_it_list
 ) -> None:
     # Was: it listened; every sign-in failed, or every token was refused as "not valid".
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTUALSHOP_")}
-    env |= {"EVENTUALSHOP_DATA_DIR": str(tmp_path), "EVENTUALSHOP_PORT": str(_closed_port())}
+    env |= {"EVENTUALSHOP_DATA_DIR": str(tmp_path), "EVENTUALSHOP_PORT": str(closed_port())}
     env[variable] = value
     done = subprocess.run(
         [str(Path(sys.executable).with_name("eventualshop")), "serve"],
@@ -179,7 +172,7 @@ def test_an_email_whose_sign_up_failed_can_sign_up_again(
     from functions.identity import emails
 
     monkeypatch.setenv(
-        "EVENTUALSHOP_IDENTITY_EVENT_STORE_URL", f"postgresql://u@127.0.0.1:{_closed_port()}/x"
+        "EVENTUALSHOP_IDENTITY_EVENT_STORE_URL", f"postgresql://u@127.0.0.1:{closed_port()}/x"
     )
     monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
     ROOT.reset()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from eventualshop.runtime.logs import QUIET_LEVELS
 from eventualshop.runtime.registry import FunctionSpec
 from functions.main import ROOT
 from functions.registry import FUNCTIONS
+from tests.ports import closed_port
 
 HERE = Path(__file__).resolve().parents[2]
 #: The functions with a source file of their own (not ``functions/main.py``).
@@ -73,19 +73,12 @@ def test_a_function_with_a_source_of_its_own_logs_json_lines(
     assert logging.getLogger("pika").level == QUIET_LEVELS["pika"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:  # bound, never listening: a connection is refused at once
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.mark.parametrize("name", sorted(SCHEDULED_BY_NAME))
 def test_a_sweep_whose_database_is_down_answers_503_and_logs_one_line(
     name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = SCHEDULED_BY_NAME[name]
-    url = f"postgresql://shop:s3cret@127.0.0.1:{_closed_port()}/shop"
+    url = f"postgresql://shop:s3cret@127.0.0.1:{closed_port()}/shop"
     monkeypatch.setenv("EVENTUALSHOP_EVENT_STORE_URL", url)
     monkeypatch.setenv("EVENTUALSHOP_SHOPPING_CART_CARD_TOKEN_KEY", "a key for these tests only")
     app = create_app(spec.target, spec.source, spec.signature_type)
@@ -168,7 +161,7 @@ def test_the_log_line_of_a_broker_that_refuses_says_why(caplog: pytest.LogCaptur
     from eventualshop.runtime.unavailable import out_of_service
 
     try:
-        connect(f"amqp://guest:guest@127.0.0.1:{_closed_port()}/%2F")
+        connect(f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F")
     except Exception as error:
         refused = error
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -20,24 +19,18 @@ from eventualshop.kernel.readmodels import ReadModelStore
 from eventualshop.runtime.http import query_function
 from eventualshop.runtime.registry import Route
 from eventualshop.runtime.unavailable import unavailable_dependency
+from tests.ports import closed_port
 
 APP = Flask("test")
 ROUTE = Route("GET", "/api/v1/shopping-carts/{cartId}/details")
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:  # bound, never listening: a connection is refused at once
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _postgresql() -> ReadModelStore:
-    return SqlReadModelStore.from_url(f"postgresql://nobody@127.0.0.1:{_closed_port()}/none")
+    return SqlReadModelStore.from_url(f"postgresql://nobody@127.0.0.1:{closed_port()}/none")
 
 
 def _mongodb() -> ReadModelStore:
-    port = _closed_port()
+    port = closed_port()
     return MongoReadModelStore.from_url(
         f"mongodb://127.0.0.1:{port}/none?serverSelectionTimeoutMS=300&connectTimeoutMS=300"
     )
@@ -90,7 +83,7 @@ def test_what_fails_inside_a_read_model_transaction_but_is_not_the_store_keeps_i
 def test_the_revocation_look_up_on_the_driver_answers_the_read_models_code_too() -> None:
     # Was: with a token, a function first asks on the driver whether its user was revoked, and
     # that look-up's failure answered database-unavailable, the event store's code.
-    lookup = open_document_lookup(f"postgresql://nobody@127.0.0.1:{_closed_port()}/none")
+    lookup = open_document_lookup(f"postgresql://nobody@127.0.0.1:{closed_port()}/none")
     assert lookup is not None
     try:
         target = query_function(ROUTE, lambda *_: lookup.exists("AuthRevokedSubjects", "x"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from eventualshop.kernel.eventstore import AppendBatch
@@ -14,6 +12,7 @@ from eventualshop.runtime.broker.deadletters import InMemoryDeadLetterStore
 from eventualshop.runtime.broker.in_process import InProcessBroker
 from eventualshop.runtime.broker.publishers import KnativeSinkPublisher
 from eventualshop.runtime.registry import Delivery, Subscription
+from tests.ports import closed_port
 from tests.unit.broker.samples import outbox_entry, stored_event
 
 from .conftest import HttpSubscriber
@@ -25,13 +24,6 @@ def store_with_events(count: int) -> InMemoryEventStore:
         event = stored_event("CartItemAdded", f'{{"n":{version}}}', version=version)
         store.append(AppendBatch(events=[event], outbox=[outbox_entry("shopping-cart", event)]))
     return store
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 class TestKnativeSinkPublisher:

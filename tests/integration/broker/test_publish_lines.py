@@ -4,21 +4,14 @@ without its password, not pika's nested reprs."""
 from __future__ import annotations
 
 import logging
-import socket
 import urllib.parse
 
 import pytest
 
 from eventualshop.kernel.outbox import PublishError
 from eventualshop.runtime.broker.publishers import RabbitMqPublisher
+from tests.ports import closed_port
 from tests.unit.broker.samples import outbox_entry, stored_event
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _entries() -> list:  # type: ignore[type-arg]
@@ -26,7 +19,7 @@ def _entries() -> list:  # type: ignore[type-arg]
 
 
 def test_an_unreachable_broker_is_one_plain_line_naming_it_without_its_password() -> None:
-    port = _closed_port()
+    port = closed_port()
     publisher = RabbitMqPublisher(f"amqp://shop:s3cret@127.0.0.1:{port}/%2F", "outg.none")
 
     with pytest.raises(PublishError) as caught:
@@ -61,7 +54,7 @@ def test_the_relay_tells_of_a_broker_outage_in_one_plain_line_not_one_per_commit
     from eventualshop.kernel.memory import InMemoryEventStore
     from eventualshop.kernel.outbox import OutboxRelay
 
-    port = _closed_port()
+    port = closed_port()
     store = InMemoryEventStore()
     relay = OutboxRelay(
         store, RabbitMqPublisher(f"amqp://shop:s3cret@127.0.0.1:{port}/%2F", "outg.none")
