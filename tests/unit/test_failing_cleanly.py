@@ -113,6 +113,42 @@ def test_our_own_fault_is_still_a_500_with_its_traceback(caplog: pytest.LogCaptu
     assert caplog.records[-1].exc_info is not None
 
 
+class _StreamFailing:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self, *_: Any) -> bytes:
+        raise self.error
+
+
+def _create_cart_reading(error: Exception) -> Any:
+    target = command_function(CreateCart, Route("POST", CARTS), lambda: Failing(KeyError("x")))
+    with APP.test_request_context(CARTS, method="POST", data=b"{}") as context:
+        context.request.stream = _StreamFailing(error)  # type: ignore[misc]
+        return target(context.request)
+
+
+def test_a_body_the_server_refuses_to_read_is_a_400_that_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refusal = type("InvalidChunkSize", (Exception,), {"__module__": "gunicorn.http.errors"})
+    answer = _create_cart_reading(refusal('Invalid chunk size: \'{"number": "4111…\''))
+
+    assert answer.status_code == 400
+    assert "4111" not in answer.get_data(as_text=True)
+    assert caplog.records == []
+
+
+def test_a_fault_of_ours_while_reading_the_body_is_still_a_500_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: any error out of the body's read was the client's "Malformed body", logged nowhere.
+    answer = _create_cart_reading(AttributeError("a bug of ours"))
+
+    assert answer.status_code == 500
+    assert caplog.records[-1].exc_info is not None
+
+
 def test_a_query_on_an_unreachable_read_model_store_is_a_503() -> None:
     def answer(*_: Any) -> Any:
         raise pymongo.errors.ServerSelectionTimeoutError("no servers")

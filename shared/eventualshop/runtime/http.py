@@ -35,7 +35,7 @@ from eventualshop.runtime.after_commit import RelayAfterCommit
 from eventualshop.runtime.logs import correlated, correlation_id
 from eventualshop.runtime.problems import ProblemError, problem
 from eventualshop.runtime.registry import Route
-from eventualshop.runtime.unavailable import out_of_service
+from eventualshop.runtime.unavailable import out_of_service, unreadable_body, unreadable_request
 
 log = logging.getLogger("eventualshop.http")
 
@@ -85,19 +85,16 @@ def read_json_body(request: Request, field: str = "") -> dict[str, Any]:
         raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
     try:
         raw = request.stream.read(MAX_BODY_BYTES + 1)
-    except Exception:
+    except Exception as error:
         # The server could not read the body as the headers describe it: gunicorn refuses a
         # body sent as ``Transfer-Encoding: chunked`` that is not chunked (``InvalidChunkSize``),
         # a chunk's bad terminator, a body that ends early. Its message quotes what it read (a
         # body's first line, a card number in it): the client's fault, a 400 that quotes
-        # nothing, and nothing logged. It escaped as a 500, logged with its traceback.
-        raise ProblemError(
-            400,
-            "Malformed body",
-            "the body could not be read as its headers describe it "
-            "(Content-Length, Transfer-Encoding: chunked)",
-            {"body": ["could not be read as its headers describe it"]},
-        ) from None
+        # nothing, and nothing logged. It escaped as a 500, logged with its traceback. Any
+        # other error is a fault of ours: still a 500 with its traceback.
+        if not unreadable_request(error):
+            raise
+        raise unreadable_body() from None
     if len(raw) > MAX_BODY_BYTES:
         raise ProblemError(413, "Payload too large", f"the body may hold {MAX_BODY_BYTES} bytes")
     if not raw.strip():

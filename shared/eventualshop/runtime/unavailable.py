@@ -23,6 +23,8 @@ from eventualshop.kernel.readmodels import DEPENDENCY_ATTRIBUTE
 if TYPE_CHECKING:
     from flask import Flask, Response
 
+    from eventualshop.runtime.problems import ProblemError
+
 #: How long a client is asked to wait before retrying (seconds): about one reconnect attempt.
 RETRY_AFTER_SECONDS = 5
 
@@ -167,6 +169,20 @@ def unreadable_request(error: BaseException) -> bool:
     return any(type(current).__module__ == "gunicorn.http.errors" for current in causes(error))
 
 
+def unreadable_body() -> ProblemError:
+    """The 400 for a request the server could not read (:func:`unreadable_request`): it quotes
+    nothing of what was read."""
+    from eventualshop.runtime.problems import ProblemError
+
+    return ProblemError(
+        400,
+        "Malformed body",
+        "the body could not be read as its headers describe it "
+        "(Content-Length, Transfer-Encoding: chunked)",
+        {"body": ["could not be read as its headers describe it"]},
+    )
+
+
 def answer_unexpected(error: Exception) -> Response:
     """A function's answer to an error that escaped its target (a Flask error handler's): a 503
     for an event that came early (``DeliverLater``: the broker delivers it again), a 400 for a
@@ -186,12 +202,7 @@ def answer_unexpected(error: Exception) -> Response:
             code="delivered-early",
         )
     if unreadable_request(error):
-        return problem(
-            400,
-            "Malformed body",
-            "the body could not be read as its headers describe it "
-            "(Content-Length, Transfer-Encoding: chunked)",
-        )
+        return unreadable_body().response()
     unavailable = out_of_service(f"{request.method} {request.path}", error)
     if unavailable is not None:
         return unavailable
