@@ -365,6 +365,42 @@ class TestBoundedTimeouts:
         assert all(unavailable_dependency(f) is not None for f in failures), failures
         assert max(took) < 3 * timeout, sorted(took)
 
+    def test_requests_waiting_on_a_read_of_ours_that_fails_get_its_error(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Was: only a PyMongoError was handed to the waiting requests; for any other (a bug of
+        # ours, a document the table cannot be read from) they got "AssertionError" instead.
+        store = MongoReadModelStore.from_url("mongodb://127.0.0.1:1/none")
+        reading = threading.Event()
+
+        def read_table() -> Any:
+            reading.set()
+            time.sleep(0.3)  # long enough for the others to wait on this read
+            raise ValueError("an alias document without its name")
+
+        monkeypatch.setattr(store, "_read_table", read_table)
+        failures: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                store.get("carts", "x")
+            except Exception as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=read)]
+        threads[0].start()
+        reading.wait(5)
+        threads += [threading.Thread(target=read) for _ in range(4)]
+        try:
+            for thread in threads[1:]:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        finally:
+            store.close()
+
+        assert [type(f) for f in failures] == [ValueError] * 5, failures
+
 
 def test_a_log_line_is_one_json_object_with_the_correlation_id() -> None:
     formatter = JsonFormatter()

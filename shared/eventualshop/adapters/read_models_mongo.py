@@ -67,7 +67,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from eventualshop.kernel.readmodel_checks import (
     check_changes,
@@ -149,7 +149,7 @@ class _Flight:
 
     done: threading.Event = field(default_factory=threading.Event)
     snapshot: _Snapshot | None = None
-    error: PyMongoError | None = None
+    error: Exception | None = None
 
 
 class MongoReadModelStore:
@@ -440,7 +440,7 @@ class MongoReadModelStore:
                     snapshot = self._snapshot = self._read_table()
             flight.snapshot = snapshot
             return snapshot
-        except PyMongoError as error:
+        except Exception as error:  # a server that is down, or whatever else failed the read
             flight.error = error
             raise
         finally:
