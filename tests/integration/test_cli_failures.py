@@ -957,7 +957,9 @@ def test_a_broker_that_refuses_the_connection_is_one_line_saying_so(
 
 
 def test_a_sweep_that_could_not_publish_says_why_and_what_is_left(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Was: "published 0 pending events", exit 0, with an event pending and the broker down.
     url = f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F"
@@ -976,6 +978,11 @@ def test_a_sweep_that_could_not_publish_says_why_and_what_is_left(
     assert code == 69, line
     assert line == "eventualshop: the broker cannot be reached: [Errno 111] Connection refused"
     assert "published" not in captured.out, captured.out
+    # The broker's line is the command's one line: the relay's outage line ("publishing failed:
+    # … go out when it works", on stderr through logging's last resort) said it again before it.
+    ours = [r for r in caplog.records if r.name.startswith("eventualshop")]
+    warned = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
+    assert warned == [], warned
 
 
 def test_a_sweep_says_what_it_published(
