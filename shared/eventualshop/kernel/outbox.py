@@ -237,9 +237,10 @@ class OutboxRelay:
             )
 
     def drain(self, *, wait: float = 2.0, budget: float | None = None) -> int:
-        """Publish what was written when the drain began; stop quietly at the first broker
-        failure, when another pass holds the relay for longer than ``wait`` seconds (0: a pass
-        of this process is publishing already; what it leaves, the next sweep takes), or
+        """Publish what was written when the drain began; stop at the first broker failure
+        (raising nothing: the outage tells of it, as for a pass), when another pass holds the
+        relay for longer than ``wait`` seconds (0: a pass of this process is publishing
+        already; what it leaves, the next sweep takes), or
         after the batch that used up ``budget`` seconds. A scheduled job must never hang on a
         pass that hangs, nor spend its turn on one long backlog: the next sweep goes on.
 
