@@ -209,3 +209,4 @@ def test_connections_to_another_database_are_refused_without_either_password() -
     assert "0th3r-pw" not in str(refused.value)
     assert "shop:***@db-a/shop" in str(refused.value)  # still says which databases
     assert "db-b/shop?sslmode=require&password=***" in str(refused.value)
+    assert "s3cr3t-pw" not in repr(store)  # nor where a traceback or a debugger shows it

@@ -288,6 +288,9 @@ class DriverUrl:
             return cls("postgresql", f"postgresql://{rest}")
         return None
 
+    def __repr__(self) -> str:  # a traceback's locals, a debugger: never the password
+        return f"DriverUrl({self.dialect!r}, {self.shown()!r})"
+
     def shown(self) -> str:
         """The target as a message may show it (messages reach logs): a PostgreSQL URI's
         password, in its user part or as its ``password`` parameter, as ``***``."""
