@@ -67,6 +67,7 @@ def test_a_broker_outage_is_one_line_when_it_begins_and_one_when_it_ends(
     ended = relay_log()[1:]
     assert len(ended) == 1, [r.getMessage() for r in ended]
     assert "publishing works again after 0 s (50 failed attempts)" in ended[0].getMessage()
+    assert ended[0].levelno == logging.INFO  # the outage's end is news, not a warning
     relay.run_once()
     assert len(relay_log()) == 2  # quiet again
 

@@ -101,7 +101,7 @@ class PublishingOutage:
                 return
             failed, lasted = self._failed, time.monotonic() - self._since
             self._since, self._failed = None, 0
-        log.warning(
+        log.info(  # news, not a warning: as a projector's "running again"
             "publishing works again after %.0f s (%d failed attempts); the outbox goes out",
             lasted,
             failed,
