@@ -305,6 +305,27 @@ def test_an_anonymous_caller_is_refused_before_its_body_is_read(
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        s
+        for s in ROUTED
+        if s.access != "anonymous" and s.route and s.route.method == "GET" and "{" in s.route.path
+    ],
+    ids=lambda spec: spec.name,
+)
+def test_an_anonymous_caller_is_refused_before_its_path_is_read(
+    client: FlaskClient, spec: FunctionSpec
+) -> None:
+    # Was: a query checked its path's ids first, so a caller with no token got a 400 for an id
+    # that is no UUID, and a 401 only for one that is.
+    assert spec.route is not None
+    path = re.sub(r"\{(\w+)\}", "not-a-uuid", spec.route.path)
+    answer = client.get(path)
+    assert answer.status_code == 401, answer.get_data(as_text=True)
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
 # ---- tokens -----------------------------------------------------------------------------------
 
 

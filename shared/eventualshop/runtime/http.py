@@ -583,9 +583,10 @@ def query_function(
             match = pattern.match(request.path)
             if match is None:
                 raise ProblemError(404, "Not found", f"no route {request.path}")
+            permit = authorize(request) if authorize is not None else None  # the token first
             ids = {name: path_uuid(name, v) for name, v in match.groupdict().items()}
-            if authorize is not None:
-                authorize(request)(ids)
+            if permit is not None:
+                permit(ids)
             try:
                 paging = Paging.parse(query_value(request, "limit"), query_value(request, "offset"))
             except PagingError as error:
