@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from eventualshop.kernel.eventstore import AppendBatch
 from eventualshop.kernel.memory import InMemoryEventStore
-from eventualshop.kernel.outbox import InMemoryPublisher, OutboxRelay
+from eventualshop.kernel.outbox import InMemoryPublisher, OutboxRelay, PublishingOutage
+from eventualshop.runtime.root import Root
 from tests.unit.broker.samples import outbox_entry, stored_event
 
 
@@ -102,7 +103,8 @@ def test_relays_sharing_a_publisher_tell_of_its_outage_once(
 ) -> None:
     publisher = InMemoryPublisher()
     publisher.available = False
-    relays = [OutboxRelay(_store_with_events(1), publisher) for _ in range(3)]
+    outage = PublishingOutage()  # the publisher's, as the composition root hands it over
+    relays = [OutboxRelay(_store_with_events(1), publisher, outage=outage) for _ in range(3)]
     for relay in relays * 5:
         relay.run_once()
     assert len(relay_log()) == 1
@@ -118,3 +120,14 @@ def test_an_error_that_is_not_the_publishers_still_escapes_the_pass() -> None:
 
     with pytest.raises(sa.exc.OperationalError):
         OutboxRelay(Broken(), InMemoryPublisher()).run_once()
+
+
+def test_the_composition_roots_relays_share_their_publishers_outage(
+    embedded_root: Root,
+) -> None:
+    relays = embedded_root.relays()
+    assert len(relays) > 1  # the embedded contexts' stores are files of their own
+    assert len({id(relay.outage) for relay in relays}) == 1
+    shared = relays[0].outage
+    embedded_root.use_publisher(InMemoryPublisher())  # another publisher, another outage
+    assert embedded_root.relays()[0].outage is not shared

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -54,7 +53,8 @@ class PublishingOutage:
     minute (``every``) while it keeps failing, with the attempts that failed, and in one when
     it works again. The relay used to let every failed pass's ``PublishError`` out, and the
     relay after each commit logged it: a warning per commit while the broker was down.
-    Thread-safe; one per publisher (:func:`outage_of`), so relays sharing one say it once."""
+    Thread-safe; relays sharing a publisher share one (the composition root hands it to them),
+    so they say it once."""
 
     def __init__(self, *, every: float = OUTAGE_LINE_SECONDS) -> None:
         self.every = every
@@ -112,23 +112,6 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:300] or type(error).__name__
 
 
-_outages: weakref.WeakKeyDictionary[object, PublishingOutage] = weakref.WeakKeyDictionary()
-_outages_lock = threading.Lock()
-
-
-def outage_of(publisher: Publisher) -> PublishingOutage:
-    """The outage state of ``publisher``, shared by every relay publishing through it (one per
-    event store): a broker that is down is told of once, not once per store."""
-    with _outages_lock:
-        try:
-            found = _outages.get(publisher)
-            if found is None:
-                found = _outages[publisher] = PublishingOutage()
-        except TypeError:  # a publisher that cannot be a key (unhashable): its relay's own
-            return PublishingOutage()
-        return found
-
-
 class OutboxRelay:
     """Publishes the events after the store's relay position, in order, a batch per pass.
 
@@ -144,7 +127,14 @@ class OutboxRelay:
     when publishing starts failing and one when it works again, not one per pass.
     """
 
-    def __init__(self, store: EventStore, publisher: Publisher, *, batch_size: int = 100) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        publisher: Publisher,
+        *,
+        batch_size: int = 100,
+        outage: PublishingOutage | None = None,
+    ) -> None:
         self.store = store
         self.publisher = publisher
         self.batch_size = batch_size
@@ -156,7 +146,8 @@ class OutboxRelay:
         self._idle = threading.Condition(self._flags)
         #: The position of the last event this relay published (``drain``'s bound).
         self._through = 0
-        self.outage = outage_of(publisher)
+        #: The publisher's, shared with the other relays publishing through it (one per store).
+        self.outage = outage if outage is not None else PublishingOutage()
 
     def _publish_batch(self) -> int:
         """One batch; the caller holds ``_pass``."""

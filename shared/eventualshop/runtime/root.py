@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from eventualshop.kernel.declaration import BoundedContext, Surroundings
 from eventualshop.kernel.environment import private_folder
 from eventualshop.kernel.eventstore import EventStore, OutboxEntry
-from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError
+from eventualshop.kernel.outbox import OutboxRelay, Publisher, PublishError, PublishingOutage
 from eventualshop.runtime.cors import Origins, answering
 from eventualshop.runtime.registry import Delivery, FunctionSpec
 from eventualshop.runtime.settings import Settings, store_scheme, unknown_variables
@@ -314,7 +314,7 @@ class Root:
 
         with self._lock:
             self._publisher = publisher
-            for key in [k for k in self._parts if k[0] == "relay"]:
+            for key in [k for k in self._parts if k[0] in ("relay", "publishing-outage")]:
                 del self._parts[key]
             previous, self._background = self._background, None
             if in_background:
@@ -340,8 +340,15 @@ class Root:
         return self._part(
             "relay",
             self._event_store_url(context),
-            lambda: OutboxRelay(self.event_store(context), self.publisher()),
+            lambda: OutboxRelay(
+                self.event_store(context), self.publisher(), outage=self._publishing_outage()
+            ),
         )
+
+    def _publishing_outage(self) -> PublishingOutage:
+        """The publisher's outage, one for all its relays: a broker that is down is told of
+        once, not once per event store."""
+        return self._part("publishing-outage", "", PublishingOutage)
 
     def relays(self) -> list[OutboxRelay]:
         """Every event store's relay, once each."""
