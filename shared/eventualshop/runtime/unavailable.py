@@ -44,7 +44,6 @@ _UNAVAILABLE: Mapping[str, str] = {
     "pika.exceptions.ChannelClosed": "broker",
 }
 
-
 log = logging.getLogger("eventualshop.unavailable")
 
 
@@ -61,21 +60,21 @@ def causes(error: BaseException) -> Iterator[BaseException]:
 def unavailable_dependency(error: BaseException) -> str | None:
     """The dependency ``error`` says is unreachable (``"database"``, ``"broker"``, …), or None."""
     for current in causes(error):
-        found = next(
-            (
-                dependency
-                for kind in type(current).__mro__
-                if (dependency := _UNAVAILABLE.get(f"{kind.__module__}.{kind.__qualname__}"))
-            ),
-            None,
-        )
-        # SQLAlchemy flags a lost connection on any DBAPIError it wraps.
-        if found is None and getattr(current, "connection_invalidated", False):
-            found = "database"
+        found = _outage_of(current)
         if found is not None:
-            named = getattr(current, DEPENDENCY_ATTRIBUTE, None)
+            named = getattr(current, DEPENDENCY_ATTRIBUTE, None)  # a store that said it is its
             return named if isinstance(named, str) else found
     return None
+
+
+def _outage_of(error: BaseException) -> str | None:
+    """The dependency this one error's class says is unreachable, or None."""
+    for kind in type(error).__mro__:
+        found = _UNAVAILABLE.get(f"{kind.__module__}.{kind.__qualname__}")
+        if found is not None:
+            return found
+    # SQLAlchemy flags a lost connection on any DBAPIError it wraps.
+    return "database" if getattr(error, "connection_invalidated", False) else None
 
 
 def misconfiguration(error: BaseException) -> str | None:
