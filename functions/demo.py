@@ -179,11 +179,8 @@ def _admins_store_problem(root: Root) -> str | None:
     config = checked_settings(root)
     urls = [config.resolved_event_store_url(IDENTITY.name), config.resolved_read_model_url()]
     inside = "sqlite:///"
-    missing = [
-        Path(url.removeprefix(inside))
-        for url in urls
-        if url.startswith(inside) and not Path(url.removeprefix(inside)).exists()
-    ]
+    files = [Path(url.removeprefix(inside)) for url in urls if url.startswith(inside)]
+    missing = [file for file in files if not file.exists()]
     if not missing:
         return None
     return (
