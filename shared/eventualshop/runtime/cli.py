@@ -801,10 +801,12 @@ def _missing_database(error: BaseException) -> str | None:
         ),
         None,
     )
-    if pgconn is None or pgconn.status != 1:  # CONNECTION_BAD: it failed while connecting
+    if pgconn is None:
         return None
-    import psycopg
+    import psycopg  # loaded already: the error is its own
 
+    if pgconn.status != psycopg.pq.ConnStatus.BAD:  # BAD: it failed while connecting
+        return None
     given = {o.keyword.decode(): o.val.decode() for o in pgconn.info if o.val is not None}
     database = given.get("dbname", "")
     if not database:
