@@ -3,6 +3,7 @@ timer's ``ExpireInventoryReservation`` does when it fires (given events, when, t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -17,6 +18,8 @@ from tests.unit.shopping_cart.examples import KEYBOARD, add_item
 
 from .examples import CART_ID, EXPIRATION, INVENTORY_ID, PHONE, created, received
 from .test_inventory_commands import given, released, reserved
+
+HOUR = timedelta(hours=1)
 
 
 def expire(version: int, expiration: object = EXPIRATION) -> ExpireInventoryReservation:
@@ -119,6 +122,11 @@ class TestTheHoldTime:
         # deliveries of one event asked for two expirations. The README said: from the event.
         shop = Shop({KEYBOARD: 5})
         (added,) = shop.carts.run(add_item(KEYBOARD, 2))
+        # Delivered an hour after the cart's event: from the delivery, the hold would end an
+        # hour later than from the event.
+        added = replace(
+            added, metadata=replace(added.metadata, timestamp=added.metadata.timestamp - HOUR)
+        )
 
         shop.reservations.handle(added)
 
