@@ -67,19 +67,34 @@ class Inventory(AggregateState):
 
 def sku(product: Product, items: tuple[InventoryItem, ...]) -> str:
     """The original's rule: the first two letters of brand, category and unit, upper case, and
-    how many items of that brand, category and unit there are with this one.
+    a number: ``APPHUN1`` for the first Apple phone sold by the unit.
+
+    The original numbered by counting the items of the very same brand, category and unit, so
+    kinds that share those letters ("Apple" and "Apricot", "Apple" and "apple") got the same
+    SKU, which then named two items. The number here follows the highest of the items whose
+    SKU has the same letters: where no letters are shared it is the original's count, and a SKU
+    never names two items (even after SKUs stored under the old rule shared one).
 
     A field shorter than two letters made the original throw; it is padded with ``X`` here, so
     every product a client may send gets a SKU."""
+    letters = _two(product.brand) + _two(product.category) + _two(product.unit)
+    numbers = (_number(item.sku, letters) for item in items)
+    return f"{letters}{max((n for n in numbers if n is not None), default=0) + 1}"
 
-    def two(text: str) -> str:
-        return text[:2].upper().ljust(2, "X")
 
-    def kind(p: Product) -> tuple[str, str, str]:
-        return (p.brand, p.category, p.unit)
+def _two(text: str) -> str:
+    # Exactly two characters, each upper-cased only where its capital is one character (as in
+    # .NET, where "ß" stays "ß"; Python's "SS" would lengthen the letters, and the number after
+    # letters of varying length could run into another SKU's letters).
+    return "".join(c.upper() if len(c.upper()) == 1 else c for c in text[:2]).ljust(2, "X")
 
-    count = sum(1 for i in items if kind(i.product) == kind(product)) + 1
-    return f"{two(product.brand)}{two(product.category)}{two(product.unit)}{count}"
+
+def _number(stored: str, letters: str) -> int | None:
+    """The number of a SKU made of ``letters``, or ``None`` for a SKU of other letters."""
+    rest = stored.removeprefix(letters)
+    if rest == stored or not (rest.isascii() and rest.isdigit()):
+        return None
+    return int(rest)
 
 
 def decide(state: Inventory | None, command: Command) -> list[DomainEvent]:

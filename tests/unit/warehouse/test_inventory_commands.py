@@ -178,6 +178,46 @@ class TestReceivingStock:
         short = PHONE.model_copy(update={"brand": "A", "unit": "u"})
         given(created()).when(receive(short)).then(received(short, sku="AXPHUX1"))
 
+    @pytest.mark.parametrize(
+        "brand",
+        [
+            "Apricot",  # another brand with the same first two letters
+            "apple",  # the same brand written in another case
+            "AP",  # a brand the two letters are all of
+        ],
+    )
+    def test_items_of_kinds_that_share_letters_get_skus_of_their_own(self, brand: str) -> None:
+        # The original counted the items of the very same brand, category and unit only, so
+        # Apple's and Apricot's first phones were both APPHUN1: a SKU named two items.
+        other = PHONE.model_copy(update={"brand": brand, "name": "Other"})
+        given(created(), received()).when(receive(other, item_id=OTHER_ITEM_ID)).then(
+            received(other, item_id=OTHER_ITEM_ID, sku="APPHUN2")
+        )
+
+    def test_a_sku_number_follows_the_highest_of_its_letters_even_after_a_shared_one(
+        self,
+    ) -> None:
+        # Stored under the original's rule: Apricot's first phone shares APPHUN1 with Apple's,
+        # and Apple's case is APPHUN2. Apricot's next item was APPHUN2 again; now it gets a
+        # number no item has.
+        apricot = PHONE.model_copy(update={"brand": "Apricot", "name": "Other"})
+        third = apricot.model_copy(update={"name": "Third"})
+        case_id, third_id = (UUID(f"0a4e0000-0000-4000-8000-0000000000a{n}") for n in (3, 4))
+        given(
+            created(),
+            received(),
+            received(apricot, item_id=OTHER_ITEM_ID, sku="APPHUN1"),
+            received(CASE, item_id=case_id, sku="APPHUN2"),
+        ).when(receive(third, item_id=third_id)).then(
+            received(third, item_id=third_id, sku="APPHUN3")
+        )
+
+    def test_a_letter_whose_capital_is_two_letters_keeps_the_prefix_six_long(self) -> None:
+        # Python's "ß".upper() is "SS": the prefix grew to seven characters, and a series'
+        # number could then run into another prefix's letters.
+        german = PHONE.model_copy(update={"brand": "ßa"})
+        given(created()).when(receive(german)).then(received(german, sku="ßAPHUN1"))
+
     def test_the_same_product_at_the_same_cost_increases_the_item(self) -> None:
         inventory = (
             given(created(), received(quantity=5))
