@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from eventualshop.catalog.events import (
     CatalogActivated,
@@ -74,8 +75,9 @@ def member_id(catalog_id: object, item_id: object) -> str:
 
 def image_url(sku: str) -> str:
     # The original computed https://localhost:5001/images/{Sku}.jpg but stored "image url";
-    # a path relative to the shop serves every deployment.
-    return f"/images/{sku}.jpg"
+    # a path relative to the shop serves every deployment. The SKU is the client's text, so it
+    # is escaped as one path segment: "/", "?", "#" or a space would make another URL of it.
+    return f"/images/{quote(sku, safe='')}.jpg"
 
 
 class CatalogGrid:
