@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
@@ -23,6 +24,20 @@ class WarehouseSettings(EnvironmentSettings):
         description="how long a cart holds the stock it reserved unless it checks out (an ISO "
         "8601 duration such as PT15M, or HH:MM:SS); a durable timer releases it then",
     )
+
+    @field_validator("reservation_time", mode="before")
+    @classmethod
+    def _not_two_numbers(cls, value: object) -> object:
+        # pydantic reads "15:00" as fifteen hours; whoever writes it may well mean fifteen
+        # minutes (MM:SS), and a hold of the wrong length is not seen until carts lose stock.
+        if isinstance(value, str) and value.count(":") == 1:
+            raise PydanticCustomError(
+                "ambiguous_duration",
+                # The start's line adds an example: "(e.g. PT15M)".
+                "{value} could be hours or minutes: write HH:MM:SS or an ISO 8601 duration",
+                {"value": value},
+            )
+        return value
 
 
 def configure(surroundings: Surroundings) -> None:

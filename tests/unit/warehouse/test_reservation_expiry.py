@@ -112,6 +112,25 @@ class TestTheHoldTimeSetting:
         assert str(stopped.value).startswith("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME: ")
         assert "\n" not in str(stopped.value)
 
+    @pytest.mark.parametrize("value", ["15:00", "01:15", "0:15"])
+    def test_hours_and_minutes_without_seconds_are_refused_as_ambiguous(
+        self, monkeypatch: pytest.MonkeyPatch, value: str
+    ) -> None:
+        # Read as HH:MM, "15:00" held stock for fifteen hours where fifteen minutes was meant.
+        monkeypatch.setenv("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", value)
+
+        with pytest.raises(ConfigurationMissing) as stopped:
+            configure(Surroundings(embedded=True, data_dir="."))
+
+        message = str(stopped.value)
+        assert message.startswith("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME: ")
+        assert "HH:MM:SS" in message
+        assert "\n" not in message
+
+    def test_hours_minutes_and_seconds_are_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("EVENTUALSHOP_WAREHOUSE_RESERVATION_TIME", "00:15:00")
+        assert WarehouseSettings().reservation_time == timedelta(minutes=15)
+
 
 class TestTheHoldTime:
     def test_a_hold_is_counted_from_the_cart_event_however_late_the_warehouse_is_asked(
