@@ -97,6 +97,34 @@ class TestAddingAnItem:
             add_item(KEYBOARD, 1, "11.00", item_id=OTHER_ITEM_ID)
         ).then(item_added(KEYBOARD, 1, "11.00", total="11.00", item_id=OTHER_ITEM_ID))
 
+    def test_a_product_added_again_after_its_removal_then_grows_its_new_item(self) -> None:
+        # Reference §5.7 ⚠: the original matched the product among removed items too, so the
+        # add after the re-add found two items and threw. Only the item in the cart counts.
+        removed = CartItemRemoved(
+            cart_id=CART_ID,
+            item_id=ITEM_ID,
+            unit_price=usd("10.00"),
+            quantity=2,
+            new_cart_total=usd("0.00"),
+        )
+        added_again = item_added(KEYBOARD, 1, "11.00", total="11.00", item_id=OTHER_ITEM_ID)
+
+        cart = (
+            given(created(), item_added(total="20.00"), removed, added_again)
+            .when(add_item(KEYBOARD, 2, "12.00"))
+            .then(
+                CartItemIncreased(
+                    cart_id=CART_ID,
+                    item_id=OTHER_ITEM_ID,
+                    new_quantity=3,
+                    unit_price=usd("11.00"),
+                    new_cart_total=usd("33.00"),
+                )
+            )
+        )
+
+        assert [(i.id, i.quantity) for i in cart.items] == [(OTHER_ITEM_ID, 3)]
+
     def test_a_price_in_another_currency_is_rejected(self) -> None:
         given(created()).when(add_item(currency="EUR")).then_rejected(
             CurrencyMismatch, code="currency-mismatch"
