@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
 from eventualshop.identity.commands import RegisterUser
 from eventualshop.identity.queries import find_by_sign_in_email
@@ -16,6 +16,7 @@ from eventualshop.kernel.validation import said
 from eventualshop.runtime.auth import AuthSettings, jwks
 from eventualshop.runtime.cli import CliError
 from functions.identity import credentials, emails
+from functions.identity.forms import NewEmailAddress, NewName, same_name
 
 if TYPE_CHECKING:
     from eventualshop.runtime.root import Root
@@ -62,15 +63,34 @@ def create_admin(
     return outcome.aggregate_id
 
 
+class _NewAdmin(BaseModel):
+    """The admin's names and email, held to the rules a sign-up's are (``forms.SignUp``): the
+    command's own types took a name of four zero-width spaces, an email that reads like another
+    and names that differ only in case, which a sign-up refuses."""
+
+    first_name: NewName
+    last_name: NewName
+    email: NewEmailAddress
+
+    @field_validator("last_name")
+    @classmethod
+    def _differs(cls, last_name: str, info: ValidationInfo) -> str:
+        first_name = info.data.get("first_name")
+        if isinstance(first_name, str) and same_name(first_name, last_name):
+            raise ValueError("must differ from --first-name (in any case)")
+        return last_name
+
+
 def registration(email: str, *, first_name: str, last_name: str) -> RegisterUser:
     """The admin's registration, its email and names checked (before anyone is asked for a
     password); its credential id is a placeholder until the email is known to be free."""
     try:
+        admin = _NewAdmin(first_name=first_name, last_name=last_name, email=email)
         return RegisterUser(
             user_id=uuid.uuid4(),
-            first_name=first_name,
-            last_name=last_name,
-            email=email,
+            first_name=admin.first_name,
+            last_name=admin.last_name,
+            email=admin.email,
             credential_id=uuid.uuid4(),
             roles=("admin",),
         )

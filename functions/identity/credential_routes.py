@@ -45,7 +45,14 @@ from eventualshop.runtime.problems import ProblemError, bodiless, problem
 from eventualshop.runtime.targets import command_location, guard
 from eventualshop.runtime.unavailable import out_of_service
 from functions.identity import credentials, emails, throttle, tokens
-from functions.identity.forms import NewEmail, NewPassword, RefreshToken, SignIn, SignUp
+from functions.identity.forms import (
+    NewEmail,
+    NewPassword,
+    RefreshToken,
+    SignIn,
+    SignUp,
+    same_name,
+)
 from functions.main import ROOT
 
 log = logging.getLogger("eventualshop.identity")
@@ -164,7 +171,7 @@ def _user(user_id: uuid.UUID) -> User | None:
 def sign_up(request: Request) -> Response:
     form = _parse(SignUp, request, "POST")
     _confirmed(form.password, form.password_confirmation)
-    if form.first_name.casefold() == form.last_name.casefold():  # "Lovelace" is "lovelace"
+    if same_name(form.first_name, form.last_name):
         raise ProblemError(
             400, "Invalid request", "names differ", {"lastName": ["must differ from firstName"]}
         )

@@ -37,6 +37,11 @@ NewName = Annotated[Name, AfterValidator(_shown_as_it_is)]
 NewEmailAddress = Annotated[Email, AfterValidator(_shown_as_it_is)]
 
 
+def same_name(first_name: str, last_name: str) -> bool:
+    """A new user's last name must differ from the first in any case: "Lovelace" is "lovelace"."""
+    return first_name.casefold() == last_name.casefold()
+
+
 class _Body(BaseModel):
     # Validation errors never echo what was sent: it may be a password.
     model_config = ConfigDict(
