@@ -27,6 +27,7 @@ from eventualshop.runtime.registry import (
     kebab,
     versioned_queries,
 )
+from eventualshop.shopping_cart.declaration import API_V2 as SHOPPING_CART_API_V2
 from eventualshop.shopping_cart.declaration import SHOPPING_CART
 from eventualshop.warehouse.declaration import API_V2 as WAREHOUSE_API_V2
 from eventualshop.warehouse.declaration import WAREHOUSE
@@ -324,6 +325,7 @@ API_V2: tuple[FunctionSpec, ...] = (
     *versioned_queries(ACCOUNT, SERVED_BY, "v2", ACCOUNT_API_V2),
     *versioned_queries(CATALOG, SERVED_BY, "v2", CATALOG_API_V2),
     *versioned_queries(WAREHOUSE, SERVED_BY, "v2", WAREHOUSE_API_V2),
+    *versioned_queries(SHOPPING_CART, SERVED_BY, "v2", SHOPPING_CART_API_V2),
 )
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (

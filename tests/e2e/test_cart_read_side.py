@@ -270,6 +270,8 @@ class TestACartBuiltOverHttp:
 
         def every_route_answers() -> None:
             assert ok(http.get(f"{path}/details")) == details
+            # Row 34 of the original answers under /api/v2 as well, as its v1 row does.
+            assert ok(http.get(path.replace("/api/v1/", "/api/v2/", 1) + "/details")) == details
             assert ok(http.get(f"{CARTS}/customers/{built.customer}/cart-details")) == details
             items = http.get(f"{path}/items/list-item")
             assert listed(items) == [shown_in_list(built.items[keyboard])]

@@ -1,5 +1,5 @@
-"""The original's v2 rows (reference §7.4, rows 1, 8 and 48): declared by handler, derived like
-the v1 rows (same handler and access rule), at ``/api/v2/…``."""
+"""The original's v2 rows (reference §7.4, rows 1, 8, 34 and 48): declared by handler, derived
+like the v1 rows (same handler and access rule), at ``/api/v2/…``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from eventualshop.runtime.registry import FunctionKind, versioned_queries
 from functions.registry import API_V2, FUNCTIONS, SERVED_BY
 
 
-def test_rows_1_8_and_48_are_served_under_v2_by_their_v1_handlers() -> None:
+def test_rows_1_8_34_and_48_are_served_under_v2_by_their_v1_handlers() -> None:
     routes = {(s.route.method, s.route.path): s.derived for s in API_V2 if s.route}
     assert routes == {
         ("GET", "/api/v2/accounts/accounts-details"): "query:list_accounts_details",
         ("GET", "/api/v2/catalogs/grid-items"): "query:list_catalog_grid_items",
         ("GET", "/api/v2/warehouses"): "query:list_inventories",
+        ("GET", "/api/v2/shopping-carts/{cartId}/details"): "query:get_cart_details",
     }
     for spec in API_V2:
         v1 = [s for s in FUNCTIONS if s.derived == spec.derived and s is not spec]

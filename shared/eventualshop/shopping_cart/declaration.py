@@ -1,5 +1,6 @@
 """The Shopping Cart context as the platform sees it: the original's v1 routes (reference §7.4
-rows 30-47) and the cart's five read models. Plain data: reading it imports no domain module."""
+rows 30-47), the one it also served under ``/api/v2`` (``API_V2``, row 34) and the cart's five
+read models. Plain data: reading it imports no domain module."""
 
 from eventualshop.kernel.declaration import BoundedContext, CommandRoute, QueryRoute
 
@@ -55,3 +56,6 @@ SHOPPING_CART = BoundedContext(
     owner_field="customerId",
     owner="eventualshop.shopping_cart.cart:owner",
 )
+
+#: The query route the original also served under ``/api/v2`` with the same behaviour (row 34).
+API_V2 = ("get_cart_details",)
