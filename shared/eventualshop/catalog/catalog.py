@@ -115,12 +115,16 @@ def _decide(catalog: Catalog, command: Command) -> DomainEvent:
 
 def _add_item(catalog: Catalog, command: AddCatalogItem) -> DomainEvent:
     # Equal product and equal price, compared as Money values (the original compared their
-    # string forms, so "10.0" and "10.00" were two items): the same offer, so more of it.
+    # string forms, so "10.0" and "10.00" were two items), from the same inventory: the same
+    # offer, so more of it. Stock of another inventory is another item, because a cart reserves
+    # at its item's inventory (the original increased the first inventory's item instead).
     same = next(
         (
             i
             for i in catalog.items
-            if i.product == command.product and i.unit_price == command.unit_price
+            if i.product == command.product
+            and i.unit_price == command.unit_price
+            and i.inventory_id == command.inventory_id
         ),
         None,
     )

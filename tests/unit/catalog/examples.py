@@ -14,6 +14,7 @@ OTHER_CATALOG_ID = UUID("0ca7a100-0000-4000-8000-000000000002")
 ITEM_ID = UUID("0ca7a100-0000-4000-8000-0000000000a1")
 OTHER_ITEM_ID = UUID("0ca7a100-0000-4000-8000-0000000000a2")
 INVENTORY_ID = UUID("0ca7a100-0000-4000-8000-0000000000b1")
+OTHER_INVENTORY_ID = UUID("0ca7a100-0000-4000-8000-0000000000b2")
 
 KEYBOARD = Product(
     description="A mechanical keyboard",
@@ -40,12 +41,13 @@ def add_item(
     quantity: int = 3,
     item_id: UUID = ITEM_ID,
     catalog_id: UUID = CATALOG_ID,
+    inventory_id: UUID = INVENTORY_ID,
 ) -> AddCatalogItem:
     return AddCatalogItem.model_validate(
         {
             "catalogId": catalog_id,
             "itemId": item_id,
-            "inventoryId": INVENTORY_ID,
+            "inventoryId": inventory_id,
             "product": product,
             "unitPrice": {"amount": price, "currency": "USD"},
             "sku": product.sku,
@@ -55,12 +57,16 @@ def add_item(
 
 
 def item_added(
-    product: Product = KEYBOARD, price: str = "10.00", quantity: int = 3, item_id: UUID = ITEM_ID
+    product: Product = KEYBOARD,
+    price: str = "10.00",
+    quantity: int = 3,
+    item_id: UUID = ITEM_ID,
+    inventory_id: UUID = INVENTORY_ID,
 ) -> CatalogItemAdded:
     return CatalogItemAdded(
         catalog_id=CATALOG_ID,
         item_id=item_id,
-        inventory_id=INVENTORY_ID,
+        inventory_id=inventory_id,
         product=product,
         unit_price=Money.of(price, "USD"),
         sku=product.sku,

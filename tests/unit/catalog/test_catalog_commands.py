@@ -44,6 +44,7 @@ from .examples import (
     ITEM_ID,
     KEYBOARD,
     MOUSE,
+    OTHER_INVENTORY_ID,
     OTHER_ITEM_ID,
     add_item,
     create,
@@ -144,6 +145,15 @@ class TestItems:
         given(created(), item_added(price="10.00")).when(
             add_item(price="12.00", item_id=OTHER_ITEM_ID)
         ).then(item_added(price="12.00", item_id=OTHER_ITEM_ID))
+
+    def test_the_same_product_at_an_equal_price_from_another_inventory_is_another_item(
+        self,
+    ) -> None:
+        # Was: it increased the first inventory's item, so the stock received in the second one
+        # was sold from the first (a cart reserves at the item's inventory), which may have none.
+        given(created(), item_added(price="10.00")).when(
+            add_item(price="10.00", item_id=OTHER_ITEM_ID, inventory_id=OTHER_INVENTORY_ID)
+        ).then(item_added(item_id=OTHER_ITEM_ID, inventory_id=OTHER_INVENTORY_ID))
 
     def test_a_new_item_cannot_take_the_id_of_another(self) -> None:
         given(created(), item_added(KEYBOARD)).when(add_item(MOUSE)).then_rejected(
