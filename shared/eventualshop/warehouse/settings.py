@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import ClassVar
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
 
 from eventualshop.kernel.declaration import ConfigurationMissing, Surroundings
 from eventualshop.kernel.environment import EnvironmentConfig, EnvironmentSettings
+from eventualshop.kernel.validation import said
 from eventualshop.warehouse.commands import RESERVATION_TIME
 
 
@@ -31,11 +31,9 @@ class WarehouseSettings(EnvironmentSettings):
         # pydantic reads "15:00" as fifteen hours; whoever writes it may well mean fifteen
         # minutes (MM:SS), and a hold of the wrong length is not seen until carts lose stock.
         if isinstance(value, str) and value.count(":") == 1:
-            raise PydanticCustomError(
-                "ambiguous_duration",
-                # The start's line adds an example: "(e.g. PT15M)".
-                "{value} could be hours or minutes: write HH:MM:SS or an ISO 8601 duration",
-                {"value": value},
+            # The start's line adds an example: "(e.g. PT15M)".
+            raise ValueError(
+                f"{value} could be hours or minutes: write HH:MM:SS or an ISO 8601 duration"
             )
         return value
 
@@ -48,5 +46,5 @@ def configure(surroundings: Surroundings) -> None:
         WarehouseSettings()
     except ValidationError as error:
         variable = WarehouseSettings.variable("reservation_time")
-        reason = error.errors()[0]["msg"]
+        reason = said(error.errors()[0])
         raise ConfigurationMissing(f"{variable}: {reason} (e.g. PT15M)") from None
