@@ -16,7 +16,8 @@ from eventualshop.kernel.values import Product, ValueObject
 
 class Reserve(ValueObject):
     """What one cart holds of one item. A released hold stays with quantity 0: its
-    ``cart_version`` still tells a late, older reservation that it comes too late."""
+    ``cart_version`` still tells a late, older reservation that it comes too late. A hold its
+    timer released leaves none: the inventory's ``horizon`` tells its cart's older requests."""
 
     cart_id: UUID
     quantity: int

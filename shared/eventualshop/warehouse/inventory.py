@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from pydantic import Field
+
 from eventualshop.kernel.aggregate import AggregateKind, AggregateState
 from eventualshop.kernel.errors import AggregateAlreadyExists, AggregateNotFound
-from eventualshop.kernel.messages import Command, DomainEvent
+from eventualshop.kernel.messages import Command, DomainEvent, to_utc
 from eventualshop.kernel.timers import Timer
 from eventualshop.kernel.values import Product
 from eventualshop.warehouse.commands import (
@@ -60,6 +62,13 @@ NAME = "Inventory"
 class Inventory(AggregateState):
     owner_id: UUID
     items: tuple[InventoryItem, ...] = ()
+    #: The latest expiration whose timer released a hold: time has come that far, so a request
+    #: expiring by then would be over on arrival. A cart's requests expire in the order it made
+    #: them, so every request older than a hold that expired expires by then too: the cart's
+    #: records can go (kept, every cart that ever held an item stayed in the state for ever),
+    #: and the horizon alone tells its late requests that they come too late. Left out of a
+    #: snapshot while unset, so the previous release still reads the snapshot.
+    horizon: datetime | None = Field(None, exclude_if=lambda v: v is None)
 
     def item(self, item_id: UUID) -> InventoryItem | None:
         return next((i for i in self.items if i.id == item_id), None)
@@ -217,10 +226,20 @@ def _answered(latest: _Hold | None, cart_version: int) -> bool:
     return latest is not None and latest.reserve.cart_version >= cart_version
 
 
+def _over(inventory: Inventory, expiration: datetime | None) -> bool:
+    """Whether a hold until ``expiration`` would be over on arrival (see ``Inventory.horizon``).
+    A hold kept for checkout never is: nothing about the cart's older requests bounds it."""
+    horizon = inventory.horizon
+    # In UTC: a naive expiration (which pydantic lets through) cannot be ordered with an aware one.
+    return expiration is not None and horizon is not None and to_utc(expiration) <= horizon
+
+
 def _reserve(inventory: Inventory, command: ReserveInventoryItem) -> DomainEvent | None:
     items = _stocked(inventory, command.product)
     latest = _latest_hold(items, command.cart_id)
-    if _answered(latest, command.cart_version):
+    if _answered(latest, command.cart_version) or _over(inventory, command.expiration):
+        # Too late either way. A request past the horizon may be one whose cart's records were
+        # forgotten (see Inventory.horizon); reserved, a timer would release it at once anyway.
         return None
     held = latest if latest is not None and latest.reserve.quantity > 0 else None
 
@@ -364,6 +383,9 @@ def evolve(state: Inventory | None, event: DomainEvent) -> Inventory:
             )
             return _hold(state, event.item_id, reserve)
         case InventoryReservationReleased():
+            expired = _expired_hold(state, event)
+            if expired is not None:
+                return _forget(state, event, expired)
             released = Reserve(cart_id=event.cart_id, quantity=0, cart_version=event.cart_version)
             return _hold(state, event.item_id, released)
         case InventoryAdjustmentNotDecreased() | InventoryNotReserved() | StockDepleted():
@@ -378,6 +400,40 @@ def _stored_item(inventory: Inventory, item_id: UUID) -> InventoryItem:
     if item is None:
         raise ValueError(f"inventory {inventory.id} has no item {item_id}")
     return item
+
+
+def _expired_hold(inventory: Inventory, event: InventoryReservationReleased) -> datetime | None:
+    """The expiration of the hold a timer released (``_expire``: its own cart version, reason
+    ``expired``), or ``None`` for any other release: a cart's release tells no time, so its
+    record must stay to beat the cart's older requests that arrive after it."""
+    held = _stored_item(inventory, event.item_id).reserve_of(event.cart_id)
+    if (
+        event.reason != ReleaseReason.EXPIRED.value
+        or held is None
+        or held.quantity == 0
+        or held.cart_version != event.cart_version
+    ):
+        return None
+    return held.expiration
+
+
+def _forget(
+    inventory: Inventory, event: InventoryReservationReleased, expiration: datetime
+) -> Inventory:
+    """The cart's records of the product go (the record of 0 a moved hold left on another item
+    too): its every request up to this one expires by ``expiration``, the new horizon."""
+    product = _stored_item(inventory, event.item_id).product
+    items = tuple(
+        i.model_copy(
+            update={"reserves": tuple(r for r in i.reserves if r.cart_id != event.cart_id)}
+        )
+        if i.product == product and i.reserve_of(event.cart_id) is not None
+        else i
+        for i in inventory.items
+    )
+    expiration = to_utc(expiration)
+    horizon = max(expiration, inventory.horizon or expiration)
+    return _update(inventory, items=items, horizon=horizon)
 
 
 def _hold(inventory: Inventory, item_id: UUID, reserve: Reserve) -> Inventory:

@@ -19,11 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventualshop.kernel.messages import Command, RecordedEvent
+from eventualshop.kernel.service import ApplicationService
 from eventualshop.kernel.timer_sweep import fire_due
 from eventualshop.processes.reservations import REACTS_TO, NotYet, StockReservations
 from eventualshop.shopping_cart import AddCreditCard, Cart, CheckOutCart, CreateCart
 from eventualshop.shopping_cart.events import CartStatus
 from eventualshop.warehouse.commands import RESERVATION_TIME
+from eventualshop.warehouse.events import InventoryReservationReleased, InventoryReserved
+from eventualshop.warehouse.inventory import Inventory
 from tests.unit.shopping_cart.examples import INVENTORY_ID, card, price
 from tests.unit.shopping_cart.history import CartHistory
 
@@ -83,9 +86,11 @@ def carts_of(plan: list[Step]) -> Carts:
     return Carts(reacted, history.states, history)
 
 
-def deliver_with_sweeps(carts: Carts, seed: int) -> dict[tuple[UUID, str], int]:
+def deliver_with_sweeps(
+    carts: Carts, seed: int, warehouse: ApplicationService[Inventory] | None = None
+) -> dict[tuple[UUID, str], int]:
     rng = random.Random(seed)
-    warehouse = stocked(units=1000)
+    warehouse = warehouse or stocked(units=1000)
     now = [START]
     process = StockReservations(carts.of, warehouse)
     queue: list[RecordedEvent | None] = [
@@ -120,3 +125,33 @@ def test_after_every_timer_fired_only_checked_out_carts_hold_and_exactly_their_i
     checked_out = {c.id: c for c in carts.states.values() if c.status is CartStatus.CHECKED_OUT}
 
     assert deliver_with_sweeps(carts, seed) == held_by_carts(checked_out)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=st.lists(st.one_of(steps, check_outs), max_size=14), seed=st.integers(0, 2**32 - 1))
+def test_a_carts_request_delivered_after_a_later_hold_expired_reserves_nothing(
+    plan: list[Step], seed: int
+) -> None:
+    # An expired hold's cart is forgotten (no record of it stays): only the inventory's horizon
+    # tells the cart's older requests, delivered late or again, that they come too late.
+    warehouse = stocked(units=1000)
+    deliver_with_sweeps(carts_of(plan), seed, warehouse)
+
+    # The latest expired cart version of each cart on each item (one item per product here).
+    expired: dict[tuple[UUID, UUID], int] = {}
+    for stored in warehouse.store.load_events(INVENTORY_ID):
+        event = warehouse.repository.decode(stored).event
+        if isinstance(event, InventoryReservationReleased) and event.reason == "expired":
+            expired[(event.cart_id, event.item_id)] = event.cart_version
+        elif isinstance(event, InventoryReserved) and event.expiration is not None:
+            before = expired.get((event.cart_id, event.item_id), -1)
+            assert event.cart_version > before, f"{event!r} after its cart's v{before} expired"
+    inventory = warehouse.repository.load(INVENTORY_ID)
+    assert inventory is not None
+    forgotten = [
+        r
+        for i in inventory.items
+        for r in i.reserves
+        if r.cart_version <= expired.get((r.cart_id, i.id), -1)
+    ]
+    assert forgotten == []
