@@ -116,6 +116,12 @@ class Root:
     # ---- configuration ------------------------------------------------------------------------
 
     def settings(self) -> Settings:
+        # Read without the lock once read (as ``_part`` reads a part): every HTTP function's CORS
+        # asks for them on every request, which then waited for any part being built under the
+        # lock, and under load spent its time handing the lock over.
+        found = self._settings
+        if found is not None:
+            return found
         with self._lock:
             if self._settings is None:
                 self._tell_unknown_variables()
