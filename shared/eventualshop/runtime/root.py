@@ -118,7 +118,7 @@ class Root:
     def settings(self) -> Settings:
         # Read without the lock once read (as ``_part`` reads a part): every HTTP function's CORS
         # asks for them on every request, which then waited for any part being built under the
-        # lock, and under load spent its time handing the lock over.
+        # lock, a store slow to open, say.
         found = self._settings
         if found is not None:
             return found
