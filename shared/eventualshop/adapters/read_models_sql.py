@@ -565,13 +565,8 @@ class SqlReadModelStore:
         with self._lock:
             return self._collections.setdefault(name, built)
 
+    @_ours()
     def _read(self, action: Callable[[Connection], _T], default: _T, target: _Collection) -> _T:
-        with _ours():
-            return self._read_here(action, default, target)
-
-    def _read_here(
-        self, action: Callable[[Connection], _T], default: _T, target: _Collection
-    ) -> _T:
         pinned: Connection | None = getattr(self._pinned, "connection", None)
         if pinned is not None:
             # A failed statement spoils a PostgreSQL transaction, so the table is made sure of
@@ -587,11 +582,8 @@ class SqlReadModelStore:
                 return default
             raise
 
+    @_ours()
     def _write(self, collection: str, action: Callable[[Connection, _Collection], _T]) -> _T:
-        with _ours():
-            return self._write_here(collection, action)
-
-    def _write_here(self, collection: str, action: Callable[[Connection, _Collection], _T]) -> _T:
         target = self._collection(collection)
         self._ensure_table(target)
         pinned: Connection | None = getattr(self._pinned, "connection", None)
@@ -634,26 +626,22 @@ class SqlReadModelStore:
     @contextmanager
     def _ddl(self) -> Iterator[Connection]:
         """A connection for DDL; the block inside is this store's own statements."""
-        with _ours(), self._ddl_here() as connection:
-            yield connection
-
-    @contextmanager
-    def _ddl_here(self) -> Iterator[Connection]:
         pinned: Connection | None = getattr(self._pinned, "connection", None)
-        if pinned is not None:
-            # Inside the pinned transaction: another connection would wait for its lock (SQLite).
-            if self._postgres:
-                pinned.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY}
-                )
-            yield pinned
-            return
-        with self._writer.begin() as connection:
-            if self._postgres:
-                connection.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY}
-                )
-            yield connection
+        with _ours():
+            if pinned is not None:
+                # Inside the pinned transaction: another connection would wait for its lock
+                # (SQLite).
+                self._lock_ddl(pinned)
+                yield pinned
+                return
+            with self._writer.begin() as connection:
+                self._lock_ddl(connection)
+                yield connection
+
+    def _lock_ddl(self, connection: Connection) -> None:
+        if self._postgres:
+            lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": _DDL_LOCK_KEY})
 
     @contextmanager
     def _bulk_cache(self, connection: Connection) -> Iterator[None]:
